@@ -1,0 +1,14 @@
+//! The only part of kir that talks to the Kubernetes API.
+//!
+//! Everything above this crate works with plain data (reports, evidence, findings); everything
+//! that needs a round trip to an API server goes through [`Cluster`]. Keeping the boundary here
+//! means the rest of kir can be tested without a cluster, and every request can be attributed
+//! (for the evidence journal) and classified (for clear error messages) in one place.
+
+mod connect;
+mod error;
+pub mod probe;
+pub mod readiness;
+
+pub use connect::{Cluster, ConnectOptions, Target};
+pub use error::{ConnectFailure, Error, Result};

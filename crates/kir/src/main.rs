@@ -1,0 +1,60 @@
+//! The `kir` binary: parse arguments, run one command, render, map errors to exit codes.
+//! All logic lives in the library crates under `crates/`.
+
+mod cli;
+mod commands;
+mod exit;
+mod output;
+mod settings;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use crate::{
+    cli::{Cli, Command},
+    settings::{Settings, UsageError},
+};
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(cli.global.verbose);
+    let outcome = Settings::resolve(&cli.global).map_err(anyhow::Error::from).and_then(|settings| run(cli, settings));
+    match outcome {
+        Ok(code) => ExitCode::from(code),
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            if error.downcast_ref::<UsageError>().is_some() {
+                ExitCode::from(exit::USAGE)
+            } else {
+                ExitCode::from(exit::FAILURE)
+            }
+        }
+    }
+}
+
+fn run(cli: Cli, settings: Settings) -> anyhow::Result<u8> {
+    match cli.command {
+        Command::Completion { shell } => commands::completion::run(shell)?,
+        Command::Doctor => runtime()?.block_on(commands::doctor::run(&settings))?,
+    }
+    Ok(exit::SUCCESS)
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread().enable_all().build()?)
+}
+
+/// Logs go to stderr so that stdout stays clean for `-o json`. `-v` raises kir's own level;
+/// `RUST_LOG` overrides everything.
+fn init_logging(verbosity: u8) {
+    let level = match verbosity {
+        0 => "warn",
+        1 => "kir=info,kir_cluster=info,warn",
+        2 => "kir=debug,kir_cluster=debug,info",
+        _ => "trace",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false).init();
+}

@@ -1,0 +1,103 @@
+//! Raw flags resolved into validated settings, so commands never re-check their inputs.
+
+use std::{io::IsTerminal, time::Duration};
+
+use kir_cluster::ConnectOptions;
+
+use crate::cli::{GlobalArgs, OutputFormat};
+
+/// A mistake on the command line: reported with exit code 2.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct UsageError(pub String);
+
+/// What every command works with.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub connect: ConnectOptions,
+    pub output: OutputFormat,
+    pub color: bool,
+}
+
+impl Settings {
+    pub fn resolve(args: &GlobalArgs) -> Result<Settings, UsageError> {
+        let request_timeout = parse_duration(&args.request_timeout).map_err(|why| {
+            UsageError(format!("invalid --request-timeout {:?}: {why} (examples: 0, 30s, 2m, 1h)", args.request_timeout))
+        })?;
+        if let Some(ns) = &args.namespace {
+            validate_dns_label(ns).map_err(|why| UsageError(format!("invalid --namespace {ns:?}: {why}")))?;
+        }
+        let no_color_env = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
+        Ok(Settings {
+            connect: ConnectOptions {
+                kubeconfig: args.kubeconfig.clone(),
+                context: args.context.clone(),
+                namespace: args.namespace.clone(),
+                impersonate_user: args.as_user.clone(),
+                impersonate_groups: args.as_group.clone(),
+                request_timeout,
+            },
+            output: args.output,
+            color: !args.no_color && !no_color_env && std::io::stdout().is_terminal(),
+        })
+    }
+}
+
+/// kubectl-style durations: a number with a unit (`500ms`, `30s`, `2m`, `1h`), or `0`.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    if text == "0" {
+        return Ok(Duration::ZERO);
+    }
+    let split = text.find(|c: char| !c.is_ascii_digit()).ok_or("a unit is missing (ms, s, m or h)")?;
+    let (number, unit) = text.split_at(split);
+    let number: u64 = number.parse().map_err(|_| "it does not start with a whole number".to_string())?;
+    let millis = match unit {
+        "ms" => 1,
+        "s" => 1_000,
+        "m" => 60_000,
+        "h" => 3_600_000,
+        other => return Err(format!("unknown unit {other:?} (use ms, s, m or h)")),
+    };
+    number.checked_mul(millis).map(Duration::from_millis).ok_or_else(|| "too large".to_string())
+}
+
+/// Namespaces are RFC 1123 labels; catching a typo here beats a confusing 404 later.
+pub fn validate_dns_label(name: &str) -> Result<(), String> {
+    if name.is_empty() || name.len() > 63 {
+        return Err("must be 1 to 63 characters".to_string());
+    }
+    let valid_chars = name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
+    let valid_ends = !name.starts_with('-') && !name.ends_with('-');
+    if valid_chars && valid_ends {
+        Ok(())
+    } else {
+        Err("must be lowercase letters, digits and '-', starting and ending with a letter or digit".to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_parse_like_kubectl() {
+        assert_eq!(parse_duration("0"), Ok(Duration::ZERO));
+        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_duration("30s"), Ok(Duration::from_secs(30)));
+        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
+        assert_eq!(parse_duration("1h"), Ok(Duration::from_secs(3600)));
+        assert!(parse_duration("30").unwrap_err().contains("unit"));
+        assert!(parse_duration("s").unwrap_err().contains("whole number"));
+        assert!(parse_duration("3d").unwrap_err().contains("unknown unit"));
+    }
+
+    #[test]
+    fn namespaces_must_be_dns_labels() {
+        assert!(validate_dns_label("kube-system").is_ok());
+        assert!(validate_dns_label("Prod").is_err());
+        assert!(validate_dns_label("-a").is_err());
+        assert!(validate_dns_label("").is_err());
+        assert!(validate_dns_label(&"a".repeat(64)).is_err());
+    }
+}
