@@ -1,1 +1,15 @@
+//! The integration tests: one binary, one module per topic. Tests that need a cluster use the
+//! real control plane of `testbed/` (see `testbed.rs`); none is skipped when it cannot start.
 
+mod util;
+
+mod testbed;
+
+// `kir doctor` and the connection errors every command shares.
+mod doctor;
+
+// The testbed itself: what later commands rely on (pods run, logs, exec, controllers, audit).
+mod testbed_behaviour;
+
+// The command line contract: usage errors, completions.
+mod cli;

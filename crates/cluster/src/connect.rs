@@ -80,10 +80,8 @@ impl Cluster {
             config.auth_info.impersonate_groups = Some(options.impersonate_groups.clone());
         }
         let namespace = options.namespace.clone().unwrap_or_else(|| config.default_namespace.clone());
-        let client = Client::try_from(config).map_err(|e| Error::Config {
-            source_name: target.kubeconfig_display(),
-            detail: e.to_string(),
-        })?;
+        let client = Client::try_from(config)
+            .map_err(|e| Error::Config { source_name: target.kubeconfig_display(), detail: e.to_string() })?;
         Ok(Cluster { client, target, namespace, request_timeout: options.request_timeout })
     }
 
@@ -133,7 +131,8 @@ async fn load_config(options: &ConnectOptions) -> Result<(Config, Target)> {
         Some(found) => found,
         None => {
             let config = Config::incluster().map_err(|e| Error::NoConfig { detail: e.to_string() })?;
-            let target = Target { kubeconfig: Vec::new(), context: None, server: config.cluster_url.to_string() };
+            let target =
+                Target { kubeconfig: Vec::new(), context: None, server: config.cluster_url.to_string() };
             return Ok((config, target));
         }
     };
@@ -178,7 +177,8 @@ fn read_kubeconfig(options: &ConnectOptions) -> Result<Option<(Kubeconfig, Vec<P
         return Ok(Some((read(path)?, vec![path.clone()])));
     }
     if let Some(list) = std::env::var_os("KUBECONFIG").filter(|v| !v.is_empty()) {
-        let paths: Vec<PathBuf> = std::env::split_paths(&list).filter(|p| !p.as_os_str().is_empty()).collect();
+        let paths: Vec<PathBuf> =
+            std::env::split_paths(&list).filter(|p| !p.as_os_str().is_empty()).collect();
         let mut merged: Option<Kubeconfig> = None;
         for path in &paths {
             let next = read(path)?;
@@ -290,7 +290,8 @@ users:
 
     #[tokio::test]
     async fn missing_kubeconfig_names_the_file() {
-        let options = ConnectOptions { kubeconfig: Some("/nonexistent/kubeconfig".into()), ..Default::default() };
+        let options =
+            ConnectOptions { kubeconfig: Some("/nonexistent/kubeconfig".into()), ..Default::default() };
         let error = Cluster::connect(&options).await.err().unwrap().to_string();
         assert!(error.contains("/nonexistent/kubeconfig"), "{error}");
         assert!(error.to_lowercase().contains("no such file"), "{error}");

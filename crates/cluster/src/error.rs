@@ -187,7 +187,10 @@ fn transport_failure(error: &(dyn std::error::Error + 'static), chain: &str) -> 
         ConnectFailure::Tls
     } else if lower.contains("dns error") || lower.contains("failed to lookup address") {
         ConnectFailure::Dns
-    } else if lower.contains("timed out") || lower.contains("deadline has elapsed") || lower.contains("elapsed") {
+    } else if lower.contains("timed out")
+        || lower.contains("deadline has elapsed")
+        || lower.contains("elapsed")
+    {
         ConnectFailure::Timeout
     } else if lower.contains("connect") || lower.contains("hyper") || lower.contains("service error") {
         ConnectFailure::Other
@@ -229,7 +232,8 @@ mod tests {
             detail: "tcp connect error".into(),
         };
         let text = error.to_string();
-        for needle in ["connection refused", "https://127.0.0.1:6443/", "ctx", "/tmp/kc", "tcp connect error"] {
+        for needle in ["connection refused", "https://127.0.0.1:6443/", "ctx", "/tmp/kc", "tcp connect error"]
+        {
             assert!(text.contains(needle), "{needle} missing from {text}");
         }
     }

@@ -103,7 +103,9 @@ impl ApiInventory {
         I: IntoIterator<Item = (S, S, S)>,
         S: Into<String>,
     {
-        ApiInventory { resources: resources.into_iter().map(|(g, v, r)| (g.into(), v.into(), r.into())).collect() }
+        ApiInventory {
+            resources: resources.into_iter().map(|(g, v, r)| (g.into(), v.into(), r.into())).collect(),
+        }
     }
 
     pub fn has_group(&self, group: &str) -> bool {
@@ -118,7 +120,11 @@ impl ApiInventory {
 
     /// The versions of `group` that serve `resource`, newest listed first by the server.
     pub fn versions_of(&self, group: &str, resource: &str) -> Vec<String> {
-        self.resources.iter().filter(|(g, _, r)| g == group && r == resource).map(|(_, v, _)| v.clone()).collect()
+        self.resources
+            .iter()
+            .filter(|(g, _, r)| g == group && r == resource)
+            .map(|(_, v, _)| v.clone())
+            .collect()
     }
 }
 
@@ -134,7 +140,11 @@ impl Cluster {
     /// `GET /version`, and the URL it came from.
     pub async fn server_info(&self) -> Result<ServerInfo> {
         let info = self.call("get server version (GET /version)", self.client().apiserver_version()).await?;
-        Ok(ServerInfo { git_version: info.git_version, platform: info.platform, url: self.target().server.clone() })
+        Ok(ServerInfo {
+            git_version: info.git_version,
+            platform: info.platform,
+            url: self.target().server.clone(),
+        })
     }
 
     /// Who the API server says we are: a SelfSubjectReview, which honours impersonation.
@@ -177,7 +187,8 @@ impl Cluster {
             };
             async move {
                 let what = format!("create selfsubjectaccessreviews (can I {})", check.describe());
-                let answer = self.call(what, async move { api.create(&PostParams::default(), &review).await }).await?;
+                let answer =
+                    self.call(what, async move { api.create(&PostParams::default(), &review).await }).await?;
                 let status = answer.status.unwrap_or_default();
                 let reason = status.reason.or(status.evaluation_error).unwrap_or_default();
                 Ok::<_, Error>(AccessDecision { check: check.clone(), allowed: status.allowed, reason })
@@ -189,15 +200,21 @@ impl Cluster {
     /// Every resource the server serves, from aggregated discovery (one request).
     pub async fn api_inventory(&self) -> Result<ApiInventory> {
         let client = self.client();
-        let core = self.call("discover core API (GET /api)", client.list_core_api_versions_aggregated()).await?;
-        let groups = self.call("discover API groups (GET /apis)", client.list_api_groups_aggregated()).await?;
+        let core =
+            self.call("discover core API (GET /api)", client.list_core_api_versions_aggregated()).await?;
+        let groups =
+            self.call("discover API groups (GET /apis)", client.list_api_groups_aggregated()).await?;
         let mut resources = Vec::new();
         for group in core.items.into_iter().chain(groups.items) {
             let name = group.metadata.and_then(|m| m.name).unwrap_or_default();
             for version in group.versions {
                 let version_name = version.version.unwrap_or_default();
                 for resource in version.resources {
-                    resources.push((name.clone(), version_name.clone(), resource.resource.unwrap_or_default()));
+                    resources.push((
+                        name.clone(),
+                        version_name.clone(),
+                        resource.resource.unwrap_or_default(),
+                    ));
                 }
             }
         }
@@ -207,7 +224,9 @@ impl Cluster {
     /// DaemonSets in all namespaces, metadata only (runtime sensors run as DaemonSets).
     pub async fn daemonsets(&self) -> Result<Vec<WorkloadRef>> {
         let api: Api<DaemonSet> = Api::all(self.client().clone());
-        let list = self.call("list daemonsets.apps in all namespaces", api.list_metadata(&ListParams::default())).await?;
+        let list = self
+            .call("list daemonsets.apps in all namespaces", api.list_metadata(&ListParams::default()))
+            .await?;
         Ok(list
             .items
             .into_iter()
@@ -243,8 +262,19 @@ mod tests {
         ]);
         assert!(inventory.has_group("networking.k8s.io"));
         assert!(!inventory.has_group("cilium.io"));
-        assert!(inventory.has_resource("admissionregistration.k8s.io", Some("v1"), "validatingadmissionpolicies"));
-        assert!(!inventory.has_resource("admissionregistration.k8s.io", Some("v1alpha1"), "validatingadmissionpolicies"));
-        assert_eq!(inventory.versions_of("admissionregistration.k8s.io", "validatingadmissionpolicies"), ["v1", "v1beta1"]);
+        assert!(inventory.has_resource(
+            "admissionregistration.k8s.io",
+            Some("v1"),
+            "validatingadmissionpolicies"
+        ));
+        assert!(!inventory.has_resource(
+            "admissionregistration.k8s.io",
+            Some("v1alpha1"),
+            "validatingadmissionpolicies"
+        ));
+        assert_eq!(
+            inventory.versions_of("admissionregistration.k8s.io", "validatingadmissionpolicies"),
+            ["v1", "v1beta1"]
+        );
     }
 }

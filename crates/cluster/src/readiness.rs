@@ -249,7 +249,11 @@ fn by_api(name: &str, inventory: &ApiInventory, markers: &[ApiMarker]) -> Capabi
     for marker in markers {
         let versions = inventory.versions_of(marker.group, marker.resource);
         if let Some(version) = versions.first() {
-            return capability(name, true, format!("API serves {}/{} {}", marker.group, version, marker.resource));
+            return capability(
+                name,
+                true,
+                format!("API serves {}/{} {}", marker.group, version, marker.resource),
+            );
         }
     }
     let looked: Vec<String> = markers.iter().map(|m| format!("{}.{}", m.resource, m.group)).collect();
@@ -291,10 +295,9 @@ fn sensor_capability(
 ) -> Capability {
     if let Ok(daemonsets) = daemonsets {
         let matches = |value: &str| sensor.names.contains(&value);
-        if let Some(found) = daemonsets
-            .iter()
-            .find(|d| matches(&d.name) || NAME_LABELS.iter().any(|l| d.labels.get(*l).is_some_and(|v| matches(v))))
-        {
+        if let Some(found) = daemonsets.iter().find(|d| {
+            matches(&d.name) || NAME_LABELS.iter().any(|l| d.labels.get(*l).is_some_and(|v| matches(v)))
+        }) {
             return capability(sensor.name, true, format!("DaemonSet {}/{}", found.namespace, found.name));
         }
     }
@@ -308,8 +311,16 @@ fn sensor_capability(
         }
     }
     match daemonsets {
-        Ok(_) => capability(sensor.name, false, format!("no DaemonSet named or labelled {}", sensor.names.join(" or "))),
-        Err(why) => capability(sensor.name, false, format!("not found by API discovery; DaemonSets not checked: {why}")),
+        Ok(_) => capability(
+            sensor.name,
+            false,
+            format!("no DaemonSet named or labelled {}", sensor.names.join(" or ")),
+        ),
+        Err(why) => capability(
+            sensor.name,
+            false,
+            format!("not found by API discovery; DaemonSets not checked: {why}"),
+        ),
     }
 }
 
@@ -320,7 +331,11 @@ pub fn capabilities(
     path: Option<&std::ffi::OsStr>,
 ) -> Vec<Capability> {
     let mut found = vec![
-        by_api("networkPolicy", inventory, &[ApiMarker { group: "networking.k8s.io", resource: "networkpolicies" }]),
+        by_api(
+            "networkPolicy",
+            inventory,
+            &[ApiMarker { group: "networking.k8s.io", resource: "networkpolicies" }],
+        ),
         by_api("cilium", inventory, &[ApiMarker { group: "cilium.io", resource: "ciliumnetworkpolicies" }]),
         by_api(
             "calico",
@@ -340,7 +355,11 @@ pub fn capabilities(
         ),
         validating_admission_policy(inventory),
         by_api("kyverno", inventory, &[ApiMarker { group: "kyverno.io", resource: "clusterpolicies" }]),
-        by_api("gatekeeper", inventory, &[ApiMarker { group: "templates.gatekeeper.sh", resource: "constrainttemplates" }]),
+        by_api(
+            "gatekeeper",
+            inventory,
+            &[ApiMarker { group: "templates.gatekeeper.sh", resource: "constrainttemplates" }],
+        ),
     ];
     found.extend(SENSORS.iter().map(|s| sensor_capability(s, inventory, daemonsets)));
     found.push(match find_on_path("trivy", path) {
@@ -354,7 +373,11 @@ pub fn capabilities(
 fn validating_admission_policy(inventory: &ApiInventory) -> Capability {
     let resource = "validatingadmissionpolicies";
     if inventory.has_resource(ADMISSION, Some("v1"), resource) {
-        return capability("validatingAdmissionPolicy", true, format!("API serves {ADMISSION}/v1 {resource}"));
+        return capability(
+            "validatingAdmissionPolicy",
+            true,
+            format!("API serves {ADMISSION}/v1 {resource}"),
+        );
     }
     let versions = inventory.versions_of(ADMISSION, resource);
     let why = if versions.is_empty() {
@@ -446,7 +469,15 @@ mod tests {
         let disabled = disabled_commands(&permissions(decisions));
         assert_eq!(
             disabled,
-            ["isolate pod", "release pod", "respond compromised-pod", "undo", "replace pod", "image purge", "creds revoke"]
+            [
+                "isolate pod",
+                "release pod",
+                "respond compromised-pod",
+                "undo",
+                "replace pod",
+                "image purge",
+                "creds revoke"
+            ]
         );
     }
 
@@ -486,8 +517,11 @@ mod tests {
 
     #[test]
     fn beta_only_admission_policy_is_not_enough() {
-        let inventory =
-            ApiInventory::from_resources([("admissionregistration.k8s.io", "v1beta1", "validatingadmissionpolicies")]);
+        let inventory = ApiInventory::from_resources([(
+            "admissionregistration.k8s.io",
+            "v1beta1",
+            "validatingadmissionpolicies",
+        )]);
         let found = capabilities(&inventory, &Err("forbidden".into()), None);
         let vap = found.iter().find(|c| c.name == "validatingAdmissionPolicy").unwrap();
         assert!(!vap.present);

@@ -72,7 +72,9 @@ pub enum Command {
     Doctor,
 
     /// Print a shell completion script
-    #[command(after_help = "Example:\n  # load completions into the current bash session\n  source <(kir completion bash)")]
+    #[command(
+        after_help = "Example:\n  # load completions into the current bash session\n  source <(kir completion bash)"
+    )]
     Completion {
         #[arg(value_enum)]
         shell: Shell,

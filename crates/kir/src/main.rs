@@ -19,7 +19,8 @@ use crate::{
 fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging(cli.global.verbose);
-    let outcome = Settings::resolve(&cli.global).map_err(anyhow::Error::from).and_then(|settings| run(cli, settings));
+    let outcome =
+        Settings::resolve(&cli.global).map_err(anyhow::Error::from).and_then(|settings| run(cli, settings));
     match outcome {
         Ok(code) => ExitCode::from(code),
         Err(error) => {

@@ -22,7 +22,10 @@ pub struct Settings {
 impl Settings {
     pub fn resolve(args: &GlobalArgs) -> Result<Settings, UsageError> {
         let request_timeout = parse_duration(&args.request_timeout).map_err(|why| {
-            UsageError(format!("invalid --request-timeout {:?}: {why} (examples: 0, 30s, 2m, 1h)", args.request_timeout))
+            UsageError(format!(
+                "invalid --request-timeout {:?}: {why} (examples: 0, 30s, 2m, 1h)",
+                args.request_timeout
+            ))
         })?;
         if let Some(ns) = &args.namespace {
             validate_dns_label(ns).map_err(|why| UsageError(format!("invalid --namespace {ns:?}: {why}")))?;
@@ -72,7 +75,8 @@ pub fn validate_dns_label(name: &str) -> Result<(), String> {
     if valid_chars && valid_ends {
         Ok(())
     } else {
-        Err("must be lowercase letters, digits and '-', starting and ending with a letter or digit".to_string())
+        Err("must be lowercase letters, digits and '-', starting and ending with a letter or digit"
+            .to_string())
     }
 }
 

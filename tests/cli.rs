@@ -1,0 +1,28 @@
+use crate::util::{kir, run};
+
+#[test]
+fn usage_errors_exit_2_and_name_the_input() {
+    let out = run(kir().args(["--request-timeout", "ten", "doctor"]));
+    assert_eq!(out.code, 2);
+    assert!(out.stderr.contains("--request-timeout"), "{}", out.stderr);
+
+    let out = run(kir().args(["doctor", "--no-such-flag"]));
+    assert_eq!(out.code, 2);
+    assert!(out.stderr.contains("--no-such-flag"), "{}", out.stderr);
+
+    let out = run(kir().args(["-n", "Bad_Namespace", "doctor"]));
+    assert_eq!(out.code, 2);
+    assert!(out.stderr.contains("Bad_Namespace"), "{}", out.stderr);
+
+    let out = run(kir().args(["-o", "xml", "doctor"]));
+    assert_eq!(out.code, 2);
+}
+
+#[test]
+fn completions_are_generated_for_each_shell() {
+    for (shell, marker) in [("bash", "complete -F"), ("zsh", "#compdef kir"), ("fish", "complete -c kir")] {
+        let out = run(kir().args(["completion", shell])).success();
+        assert!(out.stdout.contains(marker), "{shell}: {}", &out.stdout[..200.min(out.stdout.len())]);
+        assert!(out.stdout.contains("doctor"), "{shell} completion lists subcommands");
+    }
+}

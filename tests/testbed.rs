@@ -1,0 +1,106 @@
+//! The shared cluster of the integration tests: the real control plane of `testbed/`.
+//!
+//! `.ci/run` (and `scripts/test`) start one testbed and pass its kubeconfig in
+//! `KIR_TEST_KUBECONFIG`. Without it, the first test that needs a cluster starts a testbed of
+//! its own for this test binary and stops it when the binary exits. A testbed that cannot start
+//! fails the tests: there is no silent skip.
+
+use std::{
+    path::{Path, PathBuf},
+    process::Command,
+    sync::{Mutex, OnceLock},
+};
+
+use k8s_openapi::api::core::v1::Namespace;
+use kube::{
+    Client, Config,
+    api::{Api, PostParams},
+    config::{KubeConfigOptions, Kubeconfig},
+};
+
+pub struct Testbed {
+    pub kubeconfig: PathBuf,
+    pub audit_log: PathBuf,
+}
+
+static TESTBED: OnceLock<Testbed> = OnceLock::new();
+/// The state directory of a testbed this binary started, to stop at exit.
+static OWNED_STATE: Mutex<Option<PathBuf>> = Mutex::new(None);
+
+fn repo_root() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// The testbed, started on first use.
+pub fn testbed() -> &'static Testbed {
+    TESTBED.get_or_init(|| {
+        let kubeconfig = match std::env::var_os("KIR_TEST_KUBECONFIG") {
+            Some(path) => PathBuf::from(path),
+            None => start_own(),
+        };
+        let state = kubeconfig.parent().expect("kubeconfig lives in the testbed state directory");
+        let audit_log = std::fs::read_to_string(state.join("audit-log-path")).unwrap_or_else(|e| {
+            panic!("{}/audit-log-path is unreadable ({e}): is this a testbed?", state.display())
+        });
+        Testbed { kubeconfig, audit_log: PathBuf::from(audit_log.trim()) }
+    })
+}
+
+fn start_own() -> PathBuf {
+    let state = std::env::temp_dir().join(format!("kir-test-testbed-{}", std::process::id()));
+    let output = Command::new(repo_root().join("testbed/up"))
+        .env("KIR_TESTBED_STATE", &state)
+        .output()
+        .expect("testbed/up can be run");
+    *OWNED_STATE.lock().unwrap() = Some(state.clone());
+    // SAFETY: registering a plain extern "C" function with no captured state.
+    unsafe { libc::atexit(stop_own) };
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "the testbed did not start; tests need it (never skipped):\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let line = stdout.trim();
+    PathBuf::from(
+        line.strip_prefix("export KUBECONFIG=")
+            .unwrap_or_else(|| panic!("unexpected testbed/up output {line:?}")),
+    )
+}
+
+extern "C" fn stop_own() {
+    if let Some(state) = OWNED_STATE.lock().ok().and_then(|mut s| s.take()) {
+        let _ = Command::new(repo_root().join("testbed/down")).env("KIR_TESTBED_STATE", &state).output();
+    }
+}
+
+impl Testbed {
+    /// A kube client as the testbed's admin, for setting up and checking test scenes.
+    pub async fn client(&self) -> Client {
+        let kubeconfig = Kubeconfig::read_from(&self.kubeconfig).expect("testbed kubeconfig parses");
+        let config = Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default())
+            .await
+            .expect("testbed kubeconfig resolves");
+        Client::try_from(config).expect("client builds")
+    }
+
+    /// A fresh namespace for one test, so tests can run side by side.
+    pub async fn namespace(&self, purpose: &str) -> String {
+        static COUNTER: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let name = format!("{purpose}-{}-{n}", std::process::id());
+        let api: Api<Namespace> = Api::all(self.client().await);
+        let namespace = Namespace {
+            metadata: kube::api::ObjectMeta { name: Some(name.clone()), ..Default::default() },
+            ..Default::default()
+        };
+        api.create(&PostParams::default(), &namespace).await.expect("namespace is created");
+        name
+    }
+
+    /// The text of the audit log as it is now.
+    pub fn audit_events(&self) -> Vec<serde_json::Value> {
+        let text = std::fs::read_to_string(&self.audit_log).expect("audit log is readable");
+        text.lines().filter_map(|l| serde_json::from_str(l).ok()).collect()
+    }
+}

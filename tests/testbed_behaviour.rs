@@ -1,0 +1,172 @@
+//! What the commands of later issues rely on the testbed for, checked through kube-rs.
+
+use std::time::Duration;
+
+use futures::{StreamExt, TryStreamExt};
+use k8s_openapi::api::{
+    apps::v1::{Deployment, DeploymentSpec},
+    core::v1::{ConfigMap, Container, Pod, PodSpec, PodTemplateSpec},
+};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
+use kube::{
+    Client,
+    api::{Api, AttachParams, DeleteParams, ListParams, LogParams, ObjectMeta, PostParams},
+    runtime::{WatchStreamExt, watcher},
+};
+use tokio::io::AsyncReadExt;
+
+use crate::testbed::testbed;
+
+pub fn deployment(name: &str, replicas: i32) -> Deployment {
+    let labels = std::collections::BTreeMap::from([("app".to_string(), name.to_string())]);
+    Deployment {
+        metadata: ObjectMeta { name: Some(name.into()), ..Default::default() },
+        spec: Some(DeploymentSpec {
+            replicas: Some(replicas),
+            selector: LabelSelector { match_labels: Some(labels.clone()), ..Default::default() },
+            template: PodTemplateSpec {
+                metadata: Some(ObjectMeta { labels: Some(labels), ..Default::default() }),
+                spec: Some(PodSpec {
+                    containers: vec![Container {
+                        name: "web".into(),
+                        image: Some("nginx:1.27".into()),
+                        ..Default::default()
+                    }],
+                    ..Default::default()
+                }),
+            },
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+}
+
+/// Wait until `count` pods matching `selector` are Running, and return them.
+pub async fn running_pods(client: &Client, ns: &str, selector: &str, count: usize) -> Vec<Pod> {
+    let api: Api<Pod> = Api::namespaced(client.clone(), ns);
+    let params = ListParams::default().labels(selector);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let pods = api.list(&params).await.unwrap().items;
+        let running: Vec<Pod> = pods
+            .into_iter()
+            .filter(|p| p.metadata.deletion_timestamp.is_none())
+            .filter(|p| p.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Running"))
+            .collect();
+        if running.len() == count {
+            return running;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{count} running pods for {selector} in {ns}: {}",
+            running.len()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+#[tokio::test]
+async fn deployment_pods_run_serve_logs_and_exec_and_are_replaced() {
+    let tb = testbed();
+    let client = tb.client().await;
+    let ns = tb.namespace("testbed-pods").await;
+    Api::<Deployment>::namespaced(client.clone(), &ns)
+        .create(&PostParams::default(), &deployment("web", 2))
+        .await
+        .unwrap();
+    let pods = running_pods(&client, &ns, "app=web", 2).await;
+    let pod_api: Api<Pod> = Api::namespaced(client.clone(), &ns);
+    let name = pods[0].metadata.name.clone().unwrap();
+
+    let logs = pod_api.logs(&name, &LogParams { timestamps: true, ..Default::default() }).await.unwrap();
+    assert!(logs.contains("starting web server"), "{logs}");
+    assert!(logs.starts_with("2026-"), "timestamps requested: {logs}");
+    let previous = pod_api.logs(&name, &LogParams { previous: true, ..Default::default() }).await.unwrap();
+    assert!(previous.contains("panic: runtime error"), "{previous}");
+
+    let mut process = pod_api
+        .exec(
+            &name,
+            ["sh", "-c", "echo exec-works; echo to-stderr >&2"],
+            &AttachParams::default().stderr(true),
+        )
+        .await
+        .unwrap();
+    let mut stdout = process.stdout().unwrap();
+    let mut stderr = process.stderr().unwrap();
+    let (mut out, mut err) = (String::new(), String::new());
+    let (a, b) = tokio::join!(stdout.read_to_string(&mut out), stderr.read_to_string(&mut err));
+    a.unwrap();
+    b.unwrap();
+    let status = process.take_status().unwrap().await.unwrap();
+    assert_eq!(status.status.as_deref(), Some("Success"), "{status:?}");
+    assert_eq!(out.trim(), "exec-works");
+    assert_eq!(err.trim(), "to-stderr");
+
+    let uid = pods[0].metadata.uid.clone().unwrap();
+    pod_api.delete(&name, &DeleteParams::default()).await.unwrap();
+    let replaced = running_pods(&client, &ns, "app=web", 2).await;
+    assert!(
+        replaced.iter().all(|p| p.metadata.uid.as_deref() != Some(&uid)),
+        "the ReplicaSet replaced the pod"
+    );
+}
+
+#[tokio::test]
+async fn pods_become_running_as_a_watch_sees_them() {
+    let tb = testbed();
+    let client = tb.client().await;
+    let ns = tb.namespace("testbed-watch").await;
+    let pod_api: Api<Pod> = Api::namespaced(client.clone(), &ns);
+    let pod = Pod {
+        metadata: ObjectMeta { name: Some("single".into()), ..Default::default() },
+        spec: Some(PodSpec {
+            containers: vec![Container {
+                name: "c".into(),
+                image: Some("busybox:1.36".into()),
+                ..Default::default()
+            }],
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    pod_api.create(&PostParams::default(), &pod).await.unwrap();
+    let mut stream =
+        watcher(pod_api, watcher::Config::default().fields("metadata.name=single")).applied_objects().boxed();
+    let running = tokio::time::timeout(Duration::from_secs(30), async {
+        while let Some(p) = stream.try_next().await.unwrap() {
+            if p.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Running") {
+                return p;
+            }
+        }
+        panic!("watch ended");
+    })
+    .await
+    .expect("pod runs within 30 s");
+    assert!(running.spec.unwrap().node_name.unwrap().starts_with("kwok-node-"), "the scheduler bound it");
+}
+
+#[tokio::test]
+async fn the_audit_log_records_this_tests_requests() {
+    let tb = testbed();
+    let client = tb.client().await;
+    let ns = tb.namespace("testbed-audit").await;
+    let name = format!("audit-marker-{}", std::process::id());
+    let cm = ConfigMap {
+        metadata: ObjectMeta { name: Some(name.clone()), ..Default::default() },
+        data: Some([("planted".to_string(), "value-that-must-not-be-logged".to_string())].into()),
+        ..Default::default()
+    };
+    Api::<ConfigMap>::namespaced(client, &ns).create(&PostParams::default(), &cm).await.unwrap();
+
+    let events = tb.audit_events();
+    let event = events
+        .iter()
+        .find(|e| e["objectRef"]["name"] == name.as_str() && e["verb"] == "create")
+        .expect("the create is in the audit log");
+    assert_eq!(event["user"]["username"], "testbed-admin");
+    assert_eq!(event["objectRef"]["namespace"], ns.as_str());
+    assert_eq!(event["level"], "Metadata", "ConfigMaps are logged without their values");
+    let text = std::fs::read_to_string(&tb.audit_log).unwrap();
+    assert!(!text.contains("value-that-must-not-be-logged"));
+}
