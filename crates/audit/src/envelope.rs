@@ -1,0 +1,431 @@
+//! One record of input (a line, or a whole JSON document) to the audit events it holds.
+//!
+//! A record may be a plain Event, an EventList (webhook batch), a JSON array of events, a GKE
+//! Cloud Logging entry (`protoPayload`), an AKS diagnostic record (`properties.log` as an object
+//! or as a JSON string), or a CloudWatch record (`message` / `@message`, or a subscription
+//! batch with `logEvents[]`). The shape is detected per record, so mixed files work.
+
+use serde::Deserialize;
+use serde_json::value::RawValue;
+
+use crate::{
+    event::{Event, ObjectRef, Pairs, ResponseStatus, UserInfo},
+    text::Text,
+};
+
+/// Which shape a record had.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Format {
+    Event,
+    EventList,
+    Gke,
+    Aks,
+    CloudWatch,
+}
+
+/// What a record that yields no event was.
+#[derive(Debug, thiserror::Error)]
+pub enum DecodeError {
+    /// The JSON ended early: a line cut off by rotation, a full disk or a size limit.
+    #[error("truncated JSON: {0}")]
+    Truncated(String),
+    /// Not JSON, or JSON of the wrong types.
+    #[error("malformed JSON: {0}")]
+    Malformed(String),
+    /// Valid JSON, but no audit event in any known shape.
+    #[error("not an audit event (no auditID/verb and no known envelope: {0})")]
+    NotAudit(&'static str),
+}
+
+impl DecodeError {
+    fn from_json(error: serde_json::Error) -> DecodeError {
+        if error.is_eof() {
+            DecodeError::Truncated(error.to_string())
+        } else {
+            DecodeError::Malformed(error.to_string())
+        }
+    }
+}
+
+/// Envelopes nest (a CloudWatch message holding an AKS record is possible in theory); hostile
+/// input could nest strings in strings forever, so stop here.
+const MAX_NESTING: usize = 4;
+
+/// Decode `text` and hand every event in it to `sink`, with the event's own JSON text when it
+/// has one (GKE entries are converted, so they have none). Returns how many events it held.
+pub fn decode(
+    text: &str,
+    sink: &mut dyn FnMut(&Event<'_>, Option<&str>, Format),
+) -> Result<usize, DecodeError> {
+    decode_nested(text, sink, 0, None)
+}
+
+fn decode_nested(
+    text: &str,
+    sink: &mut dyn FnMut(&Event<'_>, Option<&str>, Format),
+    depth: usize,
+    outer: Option<Format>,
+) -> Result<usize, DecodeError> {
+    if depth > MAX_NESTING {
+        return Err(DecodeError::NotAudit("envelopes nested too deeply"));
+    }
+    let trimmed = text.trim_start();
+    if trimmed.starts_with('[') {
+        let items: Vec<&RawValue> = serde_json::from_str(text).map_err(DecodeError::from_json)?;
+        return decode_items(&items, sink, depth, outer.unwrap_or(Format::EventList));
+    }
+    if trimmed.starts_with('"') {
+        // A JSON string holding JSON: AKS `properties.log`, CloudWatch `message`.
+        let inner: String = serde_json::from_str(text).map_err(DecodeError::from_json)?;
+        return decode_nested(&inner, sink, depth + 1, outer);
+    }
+    let event: Event<'_> = serde_json::from_str(text).map_err(DecodeError::from_json)?;
+    if event.looks_like_event() {
+        sink(&event, Some(text), outer.unwrap_or(Format::Event));
+        return Ok(1);
+    }
+    if let Some(items) = event.items {
+        let items: Vec<&RawValue> = serde_json::from_str(items.get()).map_err(DecodeError::from_json)?;
+        return decode_items(&items, sink, depth, outer.unwrap_or(Format::EventList));
+    }
+    if event.proto_payload.is_some() {
+        let entry: GkeEntry<'_> = serde_json::from_str(text).map_err(DecodeError::from_json)?;
+        let event = entry.into_event();
+        sink(&event, None, Format::Gke);
+        return Ok(1);
+    }
+    if let Some(properties) = event.properties {
+        let properties: AksProperties<'_> =
+            serde_json::from_str(properties.get()).map_err(DecodeError::from_json)?;
+        return match properties.log {
+            Some(log) => decode_nested(log.get(), sink, depth + 1, Some(Format::Aks)),
+            None => Err(DecodeError::NotAudit("`properties` without `log`")),
+        };
+    }
+    if let Some(log_events) = event.log_events {
+        let records: Vec<CloudWatchEvent<'_>> =
+            serde_json::from_str(log_events.get()).map_err(DecodeError::from_json)?;
+        let mut count = 0;
+        for record in records {
+            if let Some(message) = record.message {
+                count += decode_nested(message.get(), sink, depth + 1, Some(Format::CloudWatch))?;
+            }
+        }
+        return Ok(count);
+    }
+    if let Some(message) = event.message.or(event.at_message) {
+        return decode_nested(message.get(), sink, depth + 1, Some(Format::CloudWatch));
+    }
+    Err(DecodeError::NotAudit(if event.kind.is_empty() { "unknown object" } else { "unknown kind" }))
+}
+
+fn decode_items(
+    items: &[&RawValue],
+    sink: &mut dyn FnMut(&Event<'_>, Option<&str>, Format),
+    depth: usize,
+    format: Format,
+) -> Result<usize, DecodeError> {
+    let mut count = 0;
+    for item in items {
+        count += decode_nested(item.get(), sink, depth + 1, Some(format))?;
+    }
+    Ok(count)
+}
+
+#[derive(Deserialize)]
+struct AksProperties<'a> {
+    #[serde(borrow)]
+    log: Option<&'a RawValue>,
+}
+
+#[derive(Deserialize)]
+struct CloudWatchEvent<'a> {
+    #[serde(borrow)]
+    message: Option<&'a RawValue>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+struct GkeEntry<'a> {
+    #[serde(borrow, default)]
+    proto_payload: GkePayload<'a>,
+    #[serde(borrow, default)]
+    timestamp: Text<'a>,
+    #[serde(borrow, default)]
+    insert_id: Text<'a>,
+    #[serde(borrow, default)]
+    labels: Pairs<'a, Text<'a>>,
+    #[serde(borrow, default)]
+    operation: Option<GkeOperation<'a>>,
+}
+
+#[derive(Deserialize, Default)]
+struct GkeOperation<'a> {
+    #[serde(borrow, default)]
+    id: Text<'a>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+struct GkePayload<'a> {
+    #[serde(borrow, default)]
+    authentication_info: GkeAuthentication<'a>,
+    #[serde(borrow, default)]
+    method_name: Text<'a>,
+    #[serde(borrow, default)]
+    resource_name: Text<'a>,
+    #[serde(borrow, default)]
+    request_metadata: GkeRequestMetadata<'a>,
+    #[serde(borrow, default)]
+    status: Option<GkeStatus<'a>>,
+    #[serde(borrow, default)]
+    request: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    response: Option<&'a RawValue>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+struct GkeAuthentication<'a> {
+    #[serde(borrow, default)]
+    principal_email: Text<'a>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+struct GkeRequestMetadata<'a> {
+    #[serde(borrow, default)]
+    caller_ip: Text<'a>,
+    #[serde(borrow, default)]
+    caller_supplied_user_agent: Text<'a>,
+}
+
+#[derive(Deserialize, Default)]
+struct GkeStatus<'a> {
+    #[serde(default)]
+    code: Option<i64>,
+    #[serde(borrow, default)]
+    message: Text<'a>,
+}
+
+impl<'a> GkeEntry<'a> {
+    fn into_event(self) -> Event<'a> {
+        let payload = self.proto_payload;
+        let method = MethodName::parse(&payload.method_name);
+        let path = ResourcePath::parse(&payload.resource_name);
+        let audit_id = match self.operation {
+            Some(op) if !op.id.is_empty() => op.id,
+            _ => self.insert_id,
+        };
+        let object_ref = (!method.resource.is_empty()).then(|| ObjectRef {
+            resource: Text::owned(method.resource.clone()),
+            subresource: Text::owned(method.subresource.clone()),
+            api_group: Text::owned(method.group.clone()),
+            api_version: Text::owned(method.version.clone()),
+            namespace: Text::owned(path.namespace.clone()),
+            name: Text::owned(path.name.clone()),
+            ..ObjectRef::default()
+        });
+        Event {
+            level: Text::default(),
+            audit_id,
+            stage: Text::borrowed("ResponseComplete"),
+            request_uri: Text::owned(path.request_uri(&payload.resource_name)),
+            verb: Text::owned(method.verb),
+            user: UserInfo { username: payload.authentication_info.principal_email, ..UserInfo::default() },
+            source_ips: payload
+                .request_metadata
+                .caller_ip
+                .non_empty()
+                .map(|_| payload.request_metadata.caller_ip.clone())
+                .into_iter()
+                .collect(),
+            user_agent: payload.request_metadata.caller_supplied_user_agent,
+            object_ref,
+            response_status: Some(ResponseStatus {
+                code: Some(payload.status.as_ref().and_then(|s| s.code).map_or(200, grpc_to_http)),
+                reason: payload.status.map(|s| s.message).unwrap_or_default(),
+                status: Text::default(),
+            }),
+            request_object: payload.request,
+            response_object: payload.response,
+            request_received_timestamp: self.timestamp.clone(),
+            stage_timestamp: self.timestamp,
+            annotations: self.labels,
+            ..Event::default()
+        }
+    }
+}
+
+/// `io.k8s.core.v1.pods.exec.create` → group "", version v1, resource pods, subresource exec,
+/// verb create. `io.k8s.get` (non-resource URLs) has a verb only.
+#[derive(Debug, Default, PartialEq)]
+struct MethodName {
+    group: String,
+    version: String,
+    resource: String,
+    subresource: String,
+    verb: String,
+}
+
+impl MethodName {
+    fn parse(method: &str) -> MethodName {
+        let parts: Vec<&str> = method.split('.').collect();
+        let Some((verb, rest)) = parts.split_last() else { return MethodName::default() };
+        let rest = rest.strip_prefix(&["io", "k8s"]).unwrap_or(rest);
+        let Some(version_at) = rest.iter().position(|p| is_api_version(p)) else {
+            return MethodName { verb: verb.to_string(), ..MethodName::default() };
+        };
+        let group_parts = &rest[..version_at];
+        let group = match group_parts {
+            [] | ["core"] => String::new(),
+            [single] if ["apps", "batch", "autoscaling", "policy", "extensions"].contains(single) => {
+                single.to_string()
+            }
+            parts => {
+                let reversed: Vec<&str> = parts.iter().rev().copied().collect();
+                format!("{}.k8s.io", reversed.join("."))
+            }
+        };
+        let after = &rest[version_at + 1..];
+        MethodName {
+            group,
+            version: rest[version_at].to_string(),
+            resource: after.first().map(|s| s.to_string()).unwrap_or_default(),
+            subresource: after.get(1).map(|s| s.to_string()).unwrap_or_default(),
+            verb: verb.to_string(),
+        }
+    }
+}
+
+fn is_api_version(part: &str) -> bool {
+    let Some(rest) = part.strip_prefix('v') else { return false };
+    rest.starts_with(|c: char| c.is_ascii_digit()) && rest.chars().all(|c| c.is_ascii_alphanumeric())
+}
+
+/// `core/v1/namespaces/default/pods/my-pod` or `apps/v1/namespaces/ns/deployments/web`.
+#[derive(Debug, Default)]
+struct ResourcePath {
+    namespace: String,
+    name: String,
+}
+
+impl ResourcePath {
+    fn parse(resource_name: &str) -> ResourcePath {
+        let parts: Vec<&str> = resource_name.split('/').collect();
+        let mut path = ResourcePath::default();
+        if let Some(at) = parts.iter().position(|p| *p == "namespaces") {
+            path.namespace = parts.get(at + 1).map(|s| s.to_string()).unwrap_or_default();
+            path.name = parts.get(at + 3).map(|s| s.to_string()).unwrap_or_default();
+            if parts.len() == at + 2 {
+                // The namespace object itself: namespaces/NAME.
+                path.name = std::mem::take(&mut path.namespace);
+            }
+        } else if parts.len() >= 4 {
+            path.name = parts[3].to_string();
+        }
+        path
+    }
+
+    fn request_uri(&self, resource_name: &str) -> String {
+        match resource_name.split_once('/') {
+            Some(("core", rest)) => format!("/api/{rest}"),
+            Some(_) => format!("/apis/{resource_name}"),
+            None => format!("/{resource_name}"),
+        }
+    }
+}
+
+/// GKE records gRPC status codes; the rest of kir speaks HTTP.
+fn grpc_to_http(code: i64) -> i64 {
+    match code {
+        0 => 200,
+        1 => 499,
+        3 | 9 | 11 => 400,
+        4 => 504,
+        5 => 404,
+        6 | 10 => 409,
+        7 => 403,
+        8 => 429,
+        12 => 501,
+        14 => 503,
+        16 => 401,
+        _ => 500,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn decode_all(text: &str) -> Result<Vec<(String, String, Format, bool)>, DecodeError> {
+        let mut seen = Vec::new();
+        decode(text, &mut |event, raw, format| {
+            seen.push((event.audit_id.to_string(), event.verb.to_string(), format, raw.is_some()))
+        })?;
+        Ok(seen)
+    }
+
+    #[test]
+    fn method_names_split_into_group_version_resource_verb() {
+        let m = MethodName::parse("io.k8s.core.v1.pods.exec.create");
+        assert_eq!((m.group.as_str(), m.version.as_str(), m.resource.as_str()), ("", "v1", "pods"));
+        assert_eq!((m.subresource.as_str(), m.verb.as_str()), ("exec", "create"));
+        let m = MethodName::parse("io.k8s.authorization.rbac.v1.clusterrolebindings.create");
+        assert_eq!(m.group, "rbac.authorization.k8s.io");
+        assert_eq!(MethodName::parse("io.k8s.apps.v1.deployments.patch").group, "apps");
+        let m = MethodName::parse("io.k8s.get");
+        assert_eq!((m.verb.as_str(), m.resource.as_str()), ("get", ""));
+    }
+
+    #[test]
+    fn resource_names_give_namespace_and_name() {
+        let p = ResourcePath::parse("core/v1/namespaces/default/pods/my-pod");
+        assert_eq!((p.namespace.as_str(), p.name.as_str()), ("default", "my-pod"));
+        assert_eq!(
+            p.request_uri("core/v1/namespaces/default/pods/my-pod"),
+            "/api/v1/namespaces/default/pods/my-pod"
+        );
+        let p = ResourcePath::parse("core/v1/namespaces/prod");
+        assert_eq!((p.namespace.as_str(), p.name.as_str()), ("", "prod"));
+    }
+
+    #[test]
+    fn every_envelope_yields_its_event() {
+        let event = r#"{"auditID":"a1","verb":"get","requestURI":"/api","user":{"username":"u"}}"#;
+        assert_eq!(decode_all(event).unwrap(), vec![("a1".into(), "get".into(), Format::Event, true)]);
+        let list = format!(r#"{{"kind":"EventList","items":[{event},{event}]}}"#);
+        assert_eq!(decode_all(&list).unwrap().len(), 2);
+        let array = format!("[{event}]");
+        assert_eq!(decode_all(&array).unwrap()[0].2, Format::EventList);
+        let aks_object = format!(r#"{{"category":"kube-audit","properties":{{"log":{event}}}}}"#);
+        assert_eq!(decode_all(&aks_object).unwrap()[0].2, Format::Aks);
+        let escaped = serde_json::to_string(event).unwrap();
+        let aks_string = format!(r#"{{"category":"kube-audit","properties":{{"log":{escaped}}}}}"#);
+        assert_eq!(decode_all(&aks_string).unwrap(), vec![("a1".into(), "get".into(), Format::Aks, true)]);
+        let cloudwatch =
+            format!(r#"{{"messageType":"DATA_MESSAGE","logEvents":[{{"id":"1","message":{escaped}}}]}}"#);
+        assert_eq!(decode_all(&cloudwatch).unwrap()[0].2, Format::CloudWatch);
+        let insights = format!(r#"{{"@timestamp":"x","@message":{escaped}}}"#);
+        assert_eq!(decode_all(&insights).unwrap()[0].2, Format::CloudWatch);
+        let gke = r#"{"protoPayload":{"methodName":"io.k8s.core.v1.secrets.list","authenticationInfo":{"principalEmail":"me@x"},"status":{"code":7}},"insertId":"i1","timestamp":"2025-01-01T00:00:00Z"}"#;
+        let mut seen = None;
+        decode(gke, &mut |e, raw, f| {
+            seen = Some((e.user.username.to_string(), e.resource().to_string(), e.code(), raw.is_none(), f))
+        })
+        .unwrap();
+        assert_eq!(seen, Some(("me@x".into(), "secrets".into(), Some(403), true, Format::Gke)));
+    }
+
+    #[test]
+    fn bad_records_say_what_is_wrong() {
+        assert!(matches!(decode_all(r#"{"auditID":"a","verb":"#), Err(DecodeError::Truncated(_))));
+        assert!(matches!(decode_all("not json"), Err(DecodeError::Malformed(_))));
+        assert!(matches!(decode_all(r#"{"hello":"world"}"#), Err(DecodeError::NotAudit(_))));
+        assert!(matches!(decode_all(r#"{"auditID":5}"#), Err(DecodeError::Malformed(_))));
+        let deep =
+            (0..10).fold(r#"{"auditID":"a"}"#.to_string(), |acc, _| serde_json::to_string(&acc).unwrap());
+        assert!(matches!(decode_all(&deep), Err(DecodeError::NotAudit(_))));
+    }
+}

@@ -1,0 +1,254 @@
+//! The audit event: the fields kir reads, borrowed from the input line where possible.
+//!
+//! Only what search, statistics and detection need is decoded; `requestObject` and
+//! `responseObject` stay raw JSON text and are parsed only by the rules that look inside them.
+//! Unknown fields are ignored, so events from any Kubernetes version decode.
+
+use std::fmt;
+
+use serde::{Deserialize, Deserializer, Serialize, de};
+use serde_json::value::RawValue;
+
+use crate::text::Text;
+
+/// One `audit.k8s.io/v1` Event.
+#[derive(Debug, Default, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Event<'a> {
+    #[serde(borrow, default, skip_serializing_if = "str::is_empty")]
+    pub level: Text<'a>,
+    #[serde(rename = "auditID", borrow, default)]
+    pub audit_id: Text<'a>,
+    #[serde(borrow, default, skip_serializing_if = "str::is_empty")]
+    pub stage: Text<'a>,
+    #[serde(rename = "requestURI", borrow, default)]
+    pub request_uri: Text<'a>,
+    #[serde(borrow, default)]
+    pub verb: Text<'a>,
+    #[serde(borrow, default)]
+    pub user: UserInfo<'a>,
+    #[serde(borrow, default, skip_serializing_if = "Option::is_none")]
+    pub impersonated_user: Option<UserInfo<'a>>,
+    #[serde(rename = "sourceIPs", borrow, default)]
+    pub source_ips: Vec<Text<'a>>,
+    #[serde(borrow, default, skip_serializing_if = "str::is_empty")]
+    pub user_agent: Text<'a>,
+    #[serde(borrow, default, skip_serializing_if = "Option::is_none")]
+    pub object_ref: Option<ObjectRef<'a>>,
+    #[serde(borrow, default, skip_serializing_if = "Option::is_none")]
+    pub response_status: Option<ResponseStatus<'a>>,
+    #[serde(borrow, default, skip_serializing_if = "Option::is_none")]
+    pub request_object: Option<&'a RawValue>,
+    #[serde(borrow, default, skip_serializing_if = "Option::is_none")]
+    pub response_object: Option<&'a RawValue>,
+    #[serde(borrow, default, skip_serializing_if = "str::is_empty")]
+    pub request_received_timestamp: Text<'a>,
+    #[serde(borrow, default, skip_serializing_if = "str::is_empty")]
+    pub stage_timestamp: Text<'a>,
+    #[serde(borrow, default, skip_serializing_if = "Pairs::is_empty")]
+    pub annotations: Pairs<'a, Text<'a>>,
+
+    /// Envelope fields: present when the line is not an Event itself but wraps one (or many).
+    /// Decoded in the same pass so that the common case, a plain Event, is parsed only once.
+    #[serde(borrow, default, skip_serializing)]
+    pub(crate) kind: Text<'a>,
+    #[serde(borrow, default, skip_serializing)]
+    pub(crate) items: Option<&'a RawValue>,
+    #[serde(rename = "protoPayload", borrow, default, skip_serializing)]
+    pub(crate) proto_payload: Option<&'a RawValue>,
+    #[serde(borrow, default, skip_serializing)]
+    pub(crate) properties: Option<&'a RawValue>,
+    #[serde(rename = "logEvents", borrow, default, skip_serializing)]
+    pub(crate) log_events: Option<&'a RawValue>,
+    #[serde(borrow, default, skip_serializing)]
+    pub(crate) message: Option<&'a RawValue>,
+    #[serde(rename = "@message", borrow, default, skip_serializing)]
+    pub(crate) at_message: Option<&'a RawValue>,
+}
+
+#[derive(Debug, Default, Deserialize, Serialize)]
+pub struct UserInfo<'a> {
+    #[serde(borrow, default)]
+    pub username: Text<'a>,
+    #[serde(borrow, default, skip_serializing_if = "str::is_empty")]
+    pub uid: Text<'a>,
+    #[serde(borrow, default, skip_serializing_if = "Vec::is_empty")]
+    pub groups: Vec<Text<'a>>,
+    #[serde(borrow, default, skip_serializing_if = "Pairs::is_empty")]
+    pub extra: Pairs<'a, Vec<Text<'a>>>,
+}
+
+#[derive(Debug, Default, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ObjectRef<'a> {
+    #[serde(borrow, default, skip_serializing_if = "str::is_empty")]
+    pub resource: Text<'a>,
+    #[serde(borrow, default, skip_serializing_if = "str::is_empty")]
+    pub namespace: Text<'a>,
+    #[serde(borrow, default, skip_serializing_if = "str::is_empty")]
+    pub name: Text<'a>,
+    #[serde(borrow, default, skip_serializing_if = "str::is_empty")]
+    pub uid: Text<'a>,
+    #[serde(borrow, default)]
+    pub api_group: Text<'a>,
+    #[serde(borrow, default, skip_serializing_if = "str::is_empty")]
+    pub api_version: Text<'a>,
+    #[serde(borrow, default, skip_serializing_if = "str::is_empty")]
+    pub subresource: Text<'a>,
+}
+
+#[derive(Debug, Default, Deserialize, Serialize)]
+pub struct ResponseStatus<'a> {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub code: Option<i64>,
+    #[serde(borrow, default, skip_serializing_if = "str::is_empty")]
+    pub reason: Text<'a>,
+    #[serde(borrow, default, skip_serializing_if = "str::is_empty")]
+    pub status: Text<'a>,
+}
+
+/// The credential id the API server records for tokens and certificates (Kubernetes 1.29+).
+pub const CREDENTIAL_ID_KEY: &str = "authentication.kubernetes.io/credential-id";
+
+impl<'a> Event<'a> {
+    /// The identity the request acted as: the impersonated user when there was one.
+    pub fn effective_user(&self) -> &str {
+        match &self.impersonated_user {
+            Some(user) if !user.username.is_empty() => &user.username,
+            _ => &self.user.username,
+        }
+    }
+
+    /// The time the event was recorded: the stage time, else the time the request arrived.
+    pub fn time_text(&self) -> &str {
+        if !self.stage_timestamp.is_empty() {
+            &self.stage_timestamp
+        } else {
+            &self.request_received_timestamp
+        }
+    }
+
+    pub fn time(&self) -> Option<jiff::Timestamp> {
+        self.time_text().parse().ok()
+    }
+
+    pub fn resource(&self) -> &str {
+        self.object_ref.as_ref().map_or("", |o| &o.resource)
+    }
+
+    pub fn subresource(&self) -> &str {
+        self.object_ref.as_ref().map_or("", |o| &o.subresource)
+    }
+
+    pub fn namespace(&self) -> &str {
+        self.object_ref.as_ref().map_or("", |o| &o.namespace)
+    }
+
+    pub fn name(&self) -> &str {
+        self.object_ref.as_ref().map_or("", |o| &o.name)
+    }
+
+    pub fn api_group(&self) -> &str {
+        self.object_ref.as_ref().map_or("", |o| &o.api_group)
+    }
+
+    pub fn code(&self) -> Option<i64> {
+        self.response_status.as_ref().and_then(|s| s.code)
+    }
+
+    pub fn annotation(&self, key: &str) -> Option<&str> {
+        self.annotations.get(key).map(|v| v.as_str())
+    }
+
+    /// `resource` or `resource/subresource`, as kubectl names it.
+    pub fn resource_path(&self) -> String {
+        match (self.resource(), self.subresource()) {
+            ("", _) => String::new(),
+            (r, "") => r.to_string(),
+            (r, s) => format!("{r}/{s}"),
+        }
+    }
+
+    /// `namespace/name`, `name`, or empty.
+    pub fn object_display(&self) -> String {
+        match (self.namespace(), self.name()) {
+            ("", n) => n.to_string(),
+            (ns, "") => format!("{ns}/"),
+            (ns, n) => format!("{ns}/{n}"),
+        }
+    }
+
+    pub fn credential_ids(&self) -> impl Iterator<Item = &str> {
+        self.user.extra.get(CREDENTIAL_ID_KEY).into_iter().flatten().map(|t| t.as_str())
+    }
+
+    /// Whether this decoded as an Event rather than as some other JSON object.
+    pub(crate) fn looks_like_event(&self) -> bool {
+        !self.audit_id.is_empty() || (!self.verb.is_empty() && !self.request_uri.is_empty())
+    }
+}
+
+/// A JSON object kept as its key/value pairs in input order. Audit maps (annotations,
+/// `user.extra`) have a handful of entries: a vector beats a hash map here.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Pairs<'a, V>(pub Vec<(Text<'a>, V)>);
+
+impl<V> Default for Pairs<'_, V> {
+    fn default() -> Self {
+        Pairs(Vec::new())
+    }
+}
+
+impl<'a, V> Pairs<'a, V> {
+    pub fn get(&self, key: &str) -> Option<&V> {
+        self.0.iter().find(|(k, _)| k.as_str() == key).map(|(_, v)| v)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &V)> {
+        self.0.iter().map(|(k, v)| (k.as_str(), v))
+    }
+}
+
+impl<V: fmt::Debug> fmt::Debug for Pairs<'_, V> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_map().entries(self.0.iter().map(|(k, v)| (k, v))).finish()
+    }
+}
+
+impl<V: Serialize> Serialize for Pairs<'_, V> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut map = serializer.serialize_map(Some(self.0.len()))?;
+        for (k, v) in &self.0 {
+            map.serialize_entry(k, v)?;
+        }
+        map.end()
+    }
+}
+
+impl<'de: 'a, 'a, V: Deserialize<'de>> Deserialize<'de> for Pairs<'a, V> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visitor<'a, V>(std::marker::PhantomData<(&'a (), V)>);
+        impl<'de: 'a, 'a, V: Deserialize<'de>> de::Visitor<'de> for Visitor<'a, V> {
+            type Value = Pairs<'a, V>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("an object")
+            }
+            fn visit_map<M: de::MapAccess<'de>>(self, mut map: M) -> Result<Self::Value, M::Error> {
+                let mut pairs = Vec::with_capacity(map.size_hint().unwrap_or(2));
+                while let Some((k, v)) = map.next_entry::<Text<'a>, V>()? {
+                    pairs.push((k, v));
+                }
+                Ok(Pairs(pairs))
+            }
+            fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+                Ok(Pairs(Vec::new()))
+            }
+        }
+        deserializer.deserialize_any(Visitor(std::marker::PhantomData))
+    }
+}

@@ -1,0 +1,26 @@
+//! Kubernetes audit logs at grep speed.
+//!
+//! - [`event`]: the audit event, decoded without copying where possible;
+//! - [`envelope`]: one record (a line or a document) to its events, whatever the envelope
+//!   (plain, EventList, GKE, AKS, CloudWatch);
+//! - [`input`] and [`scan`]: files, directories and stdin, plain, gzip or zstd, read on all
+//!   cores in bounded memory; bad records are counted and reported, never fatal;
+//! - [`filter`], [`stats`], [`timeline`]: what the `kir audit` commands compute.
+//!
+//! No Kubernetes client here: audit logs are files.
+
+pub mod envelope;
+pub mod event;
+pub mod filter;
+pub mod input;
+pub mod pattern;
+pub mod scan;
+pub mod stats;
+pub mod text;
+pub mod timeline;
+
+pub use envelope::{DecodeError, Format, decode};
+pub use event::Event;
+pub use input::{Input, InputError, expand};
+pub use scan::{Processor, ScanError, ScanOptions, ScanReport, Skip, SkipReason, scan};
+pub use text::Text;

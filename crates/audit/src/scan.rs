@@ -1,0 +1,639 @@
+//! The scanner: every input, cut into blocks of whole lines, blocks decoded on all cores,
+//! results handed back in input order.
+//!
+//! Plain files are memory-mapped and cut at newlines without copying; compressed inputs and
+//! standard input are read block by block while the previous blocks are being decoded. Memory
+//! stays bounded by (blocks in flight × block size) whatever the input size. A processor may
+//! name a literal that every interesting record contains: the scanner then jumps from one
+//! occurrence to the next (memchr's SIMD search) and decodes only the lines around them,
+//! which is how a search for one user runs at the speed of `grep -F`.
+
+use std::{
+    collections::BTreeMap,
+    fs::File,
+    io::{self, BufRead, Read},
+    sync::{
+        Arc,
+        atomic::{AtomicU64, Ordering},
+    },
+};
+
+use memchr::memmem::Finder;
+use rayon::prelude::*;
+use serde::Serialize;
+
+use crate::{
+    envelope::{DecodeError, Format, decode},
+    event::Event,
+    input::{Compression, Input, open_stream, sniff},
+};
+
+/// What to do with each event. One `Output` is made per block and handed back in input order.
+pub trait Processor: Sync {
+    type Output: Send;
+
+    fn output(&self) -> Self::Output;
+
+    /// A byte string every event this processor cares about contains in its record, if there
+    /// is one. Records without it are not decoded at all (and so not checked for errors).
+    fn literal(&self) -> Option<&[u8]> {
+        None
+    }
+
+    /// One decoded event; `raw` is its own JSON text when it has one (not for converted GKE
+    /// entries).
+    fn event(&self, event: &Event<'_>, raw: Option<&str>, format: Format, out: &mut Self::Output);
+}
+
+#[derive(Debug, Clone)]
+pub struct ScanOptions {
+    /// Records longer than this are skipped (and counted): a bound on memory per line.
+    pub max_record_bytes: usize,
+    /// Work unit for one core.
+    pub block_bytes: usize,
+    /// How many skipped records to report with their position.
+    pub examples: usize,
+}
+
+impl Default for ScanOptions {
+    fn default() -> Self {
+        // kube-apiserver caps one event at 100 KiB by default and webhook batches at 10 MiB;
+        // 64 MiB leaves room for EventList lines of any sane producer.
+        ScanOptions { max_record_bytes: 64 << 20, block_bytes: 8 << 20, examples: 5 }
+    }
+}
+
+/// Why a record was skipped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SkipReason {
+    InvalidUtf8,
+    Truncated,
+    Malformed,
+    NotAuditEvent,
+    TooLong,
+    DocumentTooLarge,
+    UnreadableInput,
+}
+
+impl SkipReason {
+    pub fn describe(self) -> &'static str {
+        match self {
+            SkipReason::InvalidUtf8 => "invalid UTF-8",
+            SkipReason::Truncated => "truncated JSON",
+            SkipReason::Malformed => "malformed JSON",
+            SkipReason::NotAuditEvent => "not an audit event",
+            SkipReason::TooLong => "line too long",
+            SkipReason::DocumentTooLarge => "multi-line JSON document too large",
+            SkipReason::UnreadableInput => "unreadable input",
+        }
+    }
+}
+
+/// One skipped record, where it was and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Skip {
+    pub input: String,
+    /// 1-based line number of the record's first line (0 when the input could not be read).
+    pub line: u64,
+    pub reason: SkipReason,
+    pub detail: String,
+}
+
+/// What a scan read and what it had to skip.
+#[derive(Debug, Clone, Default, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ScanReport {
+    pub inputs: usize,
+    pub bytes: u64,
+    pub events: u64,
+    pub skipped: BTreeMap<SkipReason, u64>,
+    /// The first few skipped records, in input order.
+    pub examples: Vec<Skip>,
+    pub formats: BTreeMap<String, u64>,
+}
+
+impl ScanReport {
+    pub fn skipped_total(&self) -> u64 {
+        self.skipped.values().sum()
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ScanError {
+    /// The consumer of results failed (for example stdout closed): stop reading.
+    #[error("writing results: {0}")]
+    Output(#[source] io::Error),
+}
+
+/// Progress callback: bytes of input consumed so far (compressed bytes for compressed input).
+pub type Progress<'p> = &'p (dyn Fn(u64) + Sync);
+
+/// Read every input, decode every record, and hand each event to `processor`; `emit` receives
+/// the per-block outputs in input order.
+pub fn scan<P: Processor>(
+    inputs: &[Input],
+    options: &ScanOptions,
+    processor: &P,
+    progress: Progress<'_>,
+    emit: &mut dyn FnMut(P::Output) -> io::Result<()>,
+) -> Result<ScanReport, ScanError> {
+    let finder = processor.literal().filter(|l| !l.is_empty()).map(Finder::new);
+    let mut scanner = Scanner {
+        options,
+        processor,
+        finder: finder.as_ref(),
+        report: ScanReport { inputs: inputs.len(), ..ScanReport::default() },
+        done_before: 0,
+        progress,
+    };
+    for input in inputs {
+        scanner.input(input, emit)?;
+    }
+    Ok(scanner.report)
+}
+
+struct Scanner<'s, P: Processor> {
+    options: &'s ScanOptions,
+    processor: &'s P,
+    finder: Option<&'s Finder<'s>>,
+    report: ScanReport,
+    /// Bytes of the inputs finished before the current one, for progress.
+    done_before: u64,
+    progress: Progress<'s>,
+}
+
+/// What decoding one block produced.
+struct BlockResult<O> {
+    output: O,
+    events: u64,
+    skipped: BTreeMap<SkipReason, u64>,
+    /// Byte offset within the block, reason, detail.
+    examples: Vec<(usize, SkipReason, String)>,
+    formats: BTreeMap<Format, u64>,
+}
+
+/// Mapping pays off once the file is bigger than a few blocks' worth of reading.
+const MAP_AT_LEAST: u64 = 1 << 20;
+
+impl<P: Processor> Scanner<'_, P> {
+    fn input(
+        &mut self,
+        input: &Input,
+        emit: &mut dyn FnMut(P::Output) -> io::Result<()>,
+    ) -> Result<(), ScanError> {
+        let name = input.display();
+        let size = input.size().unwrap_or(0);
+        let outcome = match input {
+            Input::File(path) if size >= MAP_AT_LEAST => self.mapped(path, &name, emit),
+            _ => self.streamed(input, &name, emit),
+        };
+        match outcome {
+            Ok(()) => {}
+            Err(Failure::Output(e)) => return Err(ScanError::Output(e)),
+            Err(Failure::Input(detail)) => self.skip(&name, 0, SkipReason::UnreadableInput, detail),
+        }
+        self.done_before += size;
+        (self.progress)(self.done_before);
+        Ok(())
+    }
+
+    fn mapped(
+        &mut self,
+        path: &std::path::Path,
+        name: &str,
+        emit: &mut dyn FnMut(P::Output) -> io::Result<()>,
+    ) -> Result<(), Failure> {
+        let file = File::open(path).map_err(|e| Failure::Input(e.to_string()))?;
+        // SAFETY: the map is read-only; a log file truncated by someone else while mapped can
+        // raise SIGBUS, the accepted risk of every mmap-based reader (ripgrep's too). Files
+        // being appended to are fine: only the length at mapping time is read.
+        let map = unsafe { memmap2::Mmap::map(&file) }.map_err(|e| Failure::Input(e.to_string()))?;
+        #[cfg(unix)]
+        let _ = map.advise(memmap2::Advice::Sequential);
+        let data: &[u8] = &map;
+        if sniff(data).map_err(|e| Failure::Input(e.to_string()))? != Compression::None {
+            drop(map);
+            return self.streamed(&Input::File(path.to_path_buf()), name, emit);
+        }
+        self.report.bytes += data.len() as u64;
+        if is_document(data) {
+            return self.document(data, name, emit);
+        }
+        let blocks = split_blocks(data, self.options.block_bytes);
+        let window = rayon::current_num_threads().max(1) * 2;
+        for group in blocks.chunks(window) {
+            let results: Vec<BlockResult<P::Output>> =
+                group.par_iter().map(|&(start, end)| self.block(&data[start..end])).collect();
+            for (&(start, _), result) in group.iter().zip(results) {
+                self.merge(
+                    result,
+                    name,
+                    |offset| 1 + memchr::memchr_iter(b'\n', &data[..start + offset]).count() as u64,
+                    emit,
+                )?;
+            }
+            (self.progress)(self.done_before + group.last().map_or(0, |b| b.1) as u64);
+        }
+        Ok(())
+    }
+
+    fn streamed(
+        &mut self,
+        input: &Input,
+        name: &str,
+        emit: &mut dyn FnMut(P::Output) -> io::Result<()>,
+    ) -> Result<(), Failure> {
+        let consumed = Arc::new(AtomicU64::new(0));
+        let mut reader = open_stream(input, consumed.clone())
+            .map_err(|e| Failure::Input(e.to_string()))?
+            .map_err(|e| Failure::Input(e.to_string()))?;
+        let start = reader.fill_buf().map_err(|e| Failure::Input(e.to_string()))?;
+        if is_document(start) {
+            let mut text = Vec::new();
+            let limit = self.options.max_record_bytes as u64;
+            reader.take(limit + 1).read_to_end(&mut text).map_err(|e| Failure::Input(e.to_string()))?;
+            self.report.bytes += text.len() as u64;
+            if text.len() as u64 > limit {
+                self.skip(
+                    name,
+                    1,
+                    SkipReason::DocumentTooLarge,
+                    format!(
+                        "a multi-line JSON document over {} MiB: convert it to JSON lines (jq -c '.items[]')",
+                        limit >> 20
+                    ),
+                );
+                return Ok(());
+            }
+            return self.document(&text, name, emit);
+        }
+        let mut lines = LineBlocks {
+            reader,
+            carry: Vec::new(),
+            block_bytes: self.options.block_bytes,
+            max_line: self.options.max_record_bytes,
+            line: 1,
+            too_long: Vec::new(),
+            failed: None,
+        };
+        let window = rayon::current_num_threads().max(1) * 2;
+        let mut pending = lines.next_window(window);
+        while !pending.is_empty() {
+            // Decode this window while the next one is read (and decompressed).
+            let (results, next) = rayon::join(
+                || pending.par_iter().map(|b| self.block(&b.data)).collect::<Vec<_>>(),
+                || lines.next_window(window),
+            );
+            for (block, result) in pending.iter().zip(results) {
+                self.report.bytes += block.data.len() as u64;
+                let data = &block.data;
+                let first_line = block.first_line;
+                self.merge(
+                    result,
+                    name,
+                    |offset| first_line + memchr::memchr_iter(b'\n', &data[..offset]).count() as u64,
+                    emit,
+                )?;
+            }
+            for line in lines.too_long.drain(..) {
+                self.skip(
+                    name,
+                    line,
+                    SkipReason::TooLong,
+                    format!("longer than {} MiB", self.options.max_record_bytes >> 20),
+                );
+            }
+            (self.progress)(self.done_before + consumed.load(Ordering::Relaxed));
+            pending = next;
+        }
+        if let Some(error) = lines.failed.take() {
+            self.skip(name, lines.line, SkipReason::UnreadableInput, format!("reading stopped: {error}"));
+        }
+        Ok(())
+    }
+
+    /// A whole multi-line document (pretty-printed Event, EventList or array): a stream of JSON
+    /// values, decoded one after another.
+    fn document(
+        &mut self,
+        data: &[u8],
+        name: &str,
+        emit: &mut dyn FnMut(P::Output) -> io::Result<()>,
+    ) -> Result<(), Failure> {
+        let text = match std::str::from_utf8(data) {
+            Ok(text) => text,
+            Err(e) => {
+                let line = 1 + memchr::memchr_iter(b'\n', &data[..e.valid_up_to()]).count() as u64;
+                self.skip(name, line, SkipReason::InvalidUtf8, e.to_string());
+                return Ok(());
+            }
+        };
+        let mut result = self.empty_result();
+        let mut values = serde_json::Deserializer::from_str(text).into_iter::<&serde_json::value::RawValue>();
+        loop {
+            let offset = values.byte_offset();
+            match values.next() {
+                None => break,
+                Some(Ok(value)) => self.record(value.get(), offset, &mut result),
+                Some(Err(e)) => {
+                    let reason = if e.is_eof() { SkipReason::Truncated } else { SkipReason::Malformed };
+                    push_example(&mut result, self.options.examples, offset, reason, e.to_string());
+                    break;
+                }
+            }
+        }
+        self.merge(
+            result,
+            name,
+            |offset| 1 + memchr::memchr_iter(b'\n', &data[..offset]).count() as u64,
+            emit,
+        )
+    }
+
+    fn empty_result(&self) -> BlockResult<P::Output> {
+        BlockResult {
+            output: self.processor.output(),
+            events: 0,
+            skipped: BTreeMap::new(),
+            examples: Vec::new(),
+            formats: BTreeMap::new(),
+        }
+    }
+
+    /// Decode the lines of one block. Runs on any core.
+    fn block(&self, data: &[u8]) -> BlockResult<P::Output> {
+        let mut result = self.empty_result();
+        match self.finder {
+            Some(finder) => {
+                let mut pos = 0;
+                while pos < data.len() {
+                    let Some(hit) = finder.find(&data[pos..]) else { break };
+                    let hit = pos + hit;
+                    let start = memchr::memrchr(b'\n', &data[pos..hit]).map_or(pos, |i| pos + i + 1);
+                    let end = memchr::memchr(b'\n', &data[hit..]).map_or(data.len(), |i| hit + i);
+                    self.line(data, start, end, &mut result);
+                    pos = end + 1;
+                }
+            }
+            None => {
+                let mut start = 0;
+                for end in memchr::memchr_iter(b'\n', data) {
+                    self.line(data, start, end, &mut result);
+                    start = end + 1;
+                }
+                if start < data.len() {
+                    self.line(data, start, data.len(), &mut result);
+                }
+            }
+        }
+        result
+    }
+
+    fn line(&self, data: &[u8], start: usize, end: usize, result: &mut BlockResult<P::Output>) {
+        let mut line = &data[start..end];
+        if let [rest @ .., b'\r'] = line {
+            line = rest;
+        }
+        if line.iter().all(u8::is_ascii_whitespace) {
+            return;
+        }
+        if line.len() > self.options.max_record_bytes {
+            let detail = format!(
+                "{} bytes, over the limit of {} MiB",
+                line.len(),
+                self.options.max_record_bytes >> 20
+            );
+            push_example(result, self.options.examples, start, SkipReason::TooLong, detail);
+            return;
+        }
+        match std::str::from_utf8(line) {
+            Ok(text) => self.record(text, start, result),
+            Err(e) => {
+                let detail = format!("{e}");
+                push_example(result, self.options.examples, start, SkipReason::InvalidUtf8, detail);
+            }
+        }
+    }
+
+    fn record(&self, text: &str, offset: usize, result: &mut BlockResult<P::Output>) {
+        let processor = self.processor;
+        let output = &mut result.output;
+        let formats = &mut result.formats;
+        let decoded = decode(text, &mut |event, raw, format| {
+            *formats.entry(format).or_default() += 1;
+            processor.event(event, raw, format, output);
+        });
+        match decoded {
+            Ok(count) => result.events += count as u64,
+            Err(error) => {
+                let reason = match error {
+                    DecodeError::Truncated(_) => SkipReason::Truncated,
+                    DecodeError::Malformed(_) => SkipReason::Malformed,
+                    DecodeError::NotAudit(_) => SkipReason::NotAuditEvent,
+                };
+                push_example(result, self.options.examples, offset, reason, error.to_string());
+            }
+        }
+    }
+
+    fn merge(
+        &mut self,
+        result: BlockResult<P::Output>,
+        name: &str,
+        line_at: impl Fn(usize) -> u64,
+        emit: &mut dyn FnMut(P::Output) -> io::Result<()>,
+    ) -> Result<(), Failure> {
+        self.report.events += result.events;
+        for (reason, count) in result.skipped {
+            *self.report.skipped.entry(reason).or_default() += count;
+        }
+        for (format, count) in result.formats {
+            let key = serde_json::to_value(format).ok().and_then(|v| v.as_str().map(str::to_string));
+            *self.report.formats.entry(key.unwrap_or_default()).or_default() += count;
+        }
+        for (offset, reason, detail) in result.examples {
+            if self.report.examples.len() < self.options.examples {
+                self.report.examples.push(Skip {
+                    input: name.to_string(),
+                    line: line_at(offset),
+                    reason,
+                    detail,
+                });
+            }
+        }
+        emit(result.output).map_err(Failure::Output)
+    }
+
+    fn skip(&mut self, name: &str, line: u64, reason: SkipReason, detail: String) {
+        *self.report.skipped.entry(reason).or_default() += 1;
+        if self.report.examples.len() < self.options.examples {
+            self.report.examples.push(Skip { input: name.to_string(), line, reason, detail });
+        }
+    }
+}
+
+enum Failure {
+    Input(String),
+    Output(io::Error),
+}
+
+fn push_example<O>(
+    result: &mut BlockResult<O>,
+    keep: usize,
+    offset: usize,
+    reason: SkipReason,
+    detail: String,
+) {
+    *result.skipped.entry(reason).or_default() += 1;
+    if result.examples.len() < keep {
+        result.examples.push((offset, reason, detail));
+    }
+}
+
+/// A multi-line JSON document rather than JSON lines: starts with `[`, or its first line is a
+/// lone `{` (pretty-printed output of kubectl, jq or a webhook capture).
+fn is_document(start: &[u8]) -> bool {
+    let first = start.iter().position(|b| !b.is_ascii_whitespace());
+    let Some(first) = first else { return false };
+    if start[first] == b'[' {
+        return true;
+    }
+    let rest = &start[first..];
+    let line_end = memchr::memchr(b'\n', rest).unwrap_or(rest.len());
+    rest[..line_end].trim_ascii() == b"{"
+}
+
+/// Cut `data` into blocks of about `size` bytes that end just after a newline.
+fn split_blocks(data: &[u8], size: usize) -> Vec<(usize, usize)> {
+    let mut blocks = Vec::with_capacity(data.len() / size.max(1) + 1);
+    let mut start = 0;
+    while start < data.len() {
+        let target = (start + size).min(data.len());
+        let end = if target == data.len() {
+            target
+        } else {
+            memchr::memchr(b'\n', &data[target..]).map_or(data.len(), |i| target + i + 1)
+        };
+        blocks.push((start, end));
+        start = end;
+    }
+    blocks
+}
+
+struct OwnedBlock {
+    data: Vec<u8>,
+    first_line: u64,
+}
+
+/// Reads whole-line blocks from a stream; lines over the limit are dropped and remembered.
+struct LineBlocks {
+    reader: Box<dyn BufRead + Send>,
+    carry: Vec<u8>,
+    block_bytes: usize,
+    max_line: usize,
+    /// Line number of the first line of the next block.
+    line: u64,
+    too_long: Vec<u64>,
+    failed: Option<io::Error>,
+}
+
+impl LineBlocks {
+    fn next_window(&mut self, count: usize) -> Vec<OwnedBlock> {
+        let mut blocks = Vec::with_capacity(count);
+        while blocks.len() < count {
+            match self.next_block() {
+                Some(block) => blocks.push(block),
+                None => break,
+            }
+        }
+        blocks
+    }
+
+    fn next_block(&mut self) -> Option<OwnedBlock> {
+        if self.failed.is_some() {
+            return None;
+        }
+        let mut data = std::mem::take(&mut self.carry);
+        data.reserve(self.block_bytes);
+        loop {
+            let before = data.len();
+            let want = self.block_bytes.saturating_sub(before).max(64 << 10);
+            match (&mut self.reader).take(want as u64).read_to_end(&mut data) {
+                Ok(_) => {}
+                Err(e) => {
+                    self.failed = Some(e);
+                    break;
+                }
+            }
+            let eof = data.len() == before;
+            if eof {
+                break;
+            }
+            if data.len() < self.block_bytes {
+                continue;
+            }
+            match memchr::memrchr(b'\n', &data) {
+                Some(last) => {
+                    self.carry = data.split_off(last + 1);
+                    break;
+                }
+                None if data.len() > self.max_line => {
+                    // One line bigger than the limit: drop it up to its end.
+                    self.too_long.push(self.line);
+                    let mut rest = Vec::new();
+                    if let Err(e) = skip_line(&mut self.reader, &mut rest) {
+                        self.failed = Some(e);
+                    }
+                    self.line += 1;
+                    data = rest;
+                }
+                None => continue,
+            }
+        }
+        if data.is_empty() {
+            return None;
+        }
+        let first_line = self.line;
+        self.line += memchr::memchr_iter(b'\n', &data).count() as u64;
+        Some(OwnedBlock { data, first_line })
+    }
+}
+
+/// Consume up to and including the next newline without keeping the bytes.
+fn skip_line(reader: &mut Box<dyn BufRead + Send>, rest: &mut Vec<u8>) -> io::Result<()> {
+    loop {
+        let buf = reader.fill_buf()?;
+        if buf.is_empty() {
+            return Ok(());
+        }
+        if let Some(i) = memchr::memchr(b'\n', buf) {
+            rest.clear();
+            reader.consume(i + 1);
+            return Ok(());
+        }
+        let n = buf.len();
+        reader.consume(n);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn blocks_end_after_newlines_and_cover_everything() {
+        let data = b"aaaa\nbb\ncccccc\nd";
+        let blocks = split_blocks(data, 3);
+        assert_eq!(blocks, vec![(0, 5), (5, 15), (15, 16)]);
+        assert!(split_blocks(b"", 4).is_empty());
+    }
+
+    #[test]
+    fn documents_are_told_from_json_lines() {
+        assert!(is_document(b"  [\n{}]"));
+        assert!(is_document(b"{\n  \"kind\": \"EventList\""));
+        assert!(!is_document(b"{\"kind\":\"Event\"}\n"));
+        assert!(!is_document(b""));
+    }
+}

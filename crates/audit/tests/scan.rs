@@ -1,0 +1,213 @@
+//! The scanner over real files: compression, envelopes, bad records, block boundaries, and
+//! properties that must hold for any input.
+
+use std::{io::Write, path::Path, sync::Mutex};
+
+use kir_audit::{Event, Format, Input, Processor, ScanOptions, ScanReport, SkipReason, scan};
+use proptest::prelude::*;
+
+/// Collects the audit IDs of events whose user contains `needle`, optionally via the literal.
+struct Collect {
+    needle: Option<String>,
+    use_literal: bool,
+}
+
+impl Processor for Collect {
+    type Output = Vec<String>;
+    fn output(&self) -> Vec<String> {
+        Vec::new()
+    }
+    fn literal(&self) -> Option<&[u8]> {
+        self.needle.as_deref().filter(|_| self.use_literal).map(str::as_bytes)
+    }
+    fn event(&self, event: &Event<'_>, _raw: Option<&str>, _format: Format, out: &mut Vec<String>) {
+        if self.needle.as_deref().is_none_or(|n| event.user.username.contains(n)) {
+            out.push(event.audit_id.to_string());
+        }
+    }
+}
+
+fn run(inputs: &[Input], options: &ScanOptions, processor: &Collect) -> (Vec<String>, ScanReport) {
+    let ids = Mutex::new(Vec::new());
+    let report = scan(inputs, options, processor, &|_| {}, &mut |out| {
+        ids.lock().unwrap().extend(out);
+        Ok(())
+    })
+    .unwrap();
+    (ids.into_inner().unwrap(), report)
+}
+
+fn all(inputs: &[Input]) -> (Vec<String>, ScanReport) {
+    run(inputs, &ScanOptions::default(), &Collect { needle: None, use_literal: false })
+}
+
+fn event_line(id: usize, user: &str) -> String {
+    format!(
+        r#"{{"kind":"Event","apiVersion":"audit.k8s.io/v1","auditID":"id-{id}","stage":"ResponseComplete","requestURI":"/api/v1/namespaces/ns/pods?limit=500\u0026watch=1","verb":"get","user":{{"username":"{user}","groups":["system:authenticated"]}},"sourceIPs":["10.0.0.{}"],"objectRef":{{"resource":"pods","namespace":"ns"}},"responseStatus":{{"code":200}},"stageTimestamp":"2026-11-27T10:00:00Z"}}"#,
+        id % 250
+    )
+}
+
+fn write(path: &Path, bytes: &[u8]) -> Input {
+    std::fs::write(path, bytes).unwrap();
+    Input::File(path.to_path_buf())
+}
+
+#[test]
+fn plain_gzip_and_zstd_read_the_same() {
+    let dir = tempfile::tempdir().unwrap();
+    let text: String = (0..1000).map(|i| event_line(i, "alice") + "\n").collect();
+    let plain = write(&dir.path().join("a.log"), text.as_bytes());
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    gz.write_all(text.as_bytes()).unwrap();
+    // Named .log on purpose: compression is told by content.
+    let gzip = write(&dir.path().join("b.log"), &gz.finish().unwrap());
+    let zst = write(&dir.path().join("c"), &zstd::encode_all(text.as_bytes(), 1).unwrap());
+    let expected: Vec<String> = (0..1000).map(|i| format!("id-{i}")).collect();
+    for input in [plain, gzip, zst] {
+        let (ids, report) = all(std::slice::from_ref(&input));
+        assert_eq!(ids, expected, "{input:?}");
+        assert_eq!(report.skipped_total(), 0);
+    }
+}
+
+#[test]
+fn large_files_are_mapped_split_and_kept_in_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let text: String =
+        (0..20_000).map(|i| event_line(i, if i % 7 == 0 { "mallory" } else { "alice" }) + "\n").collect();
+    assert!(text.len() > 1 << 20, "big enough to be mapped");
+    let input = write(&dir.path().join("big.log"), text.as_bytes());
+    let options = ScanOptions { block_bytes: 64 << 10, ..ScanOptions::default() };
+    let (ids, _) = run(std::slice::from_ref(&input), &options, &Collect { needle: None, use_literal: false });
+    assert_eq!(ids.len(), 20_000);
+    assert!(ids.iter().enumerate().all(|(i, id)| *id == format!("id-{i}")), "input order kept");
+    let slow = Collect { needle: Some("mallory".into()), use_literal: false };
+    let fast = Collect { needle: Some("mallory".into()), use_literal: true };
+    let (a, _) = run(std::slice::from_ref(&input), &options, &slow);
+    let (b, _) = run(std::slice::from_ref(&input), &options, &fast);
+    assert_eq!(a.len(), 20_000 / 7 + 1);
+    assert_eq!(a, b, "the literal pre-filter changes speed, not results");
+}
+
+#[test]
+fn bad_records_are_counted_with_their_line_and_the_rest_is_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let good = event_line(1, "alice");
+    let mut bytes = Vec::new();
+    bytes.extend_from_slice(format!("{good}\n").as_bytes());
+    bytes.extend_from_slice(b"{\"auditID\":\"cut\",\"verb\":\"ge\n"); // line 2: truncated
+    bytes.extend_from_slice(b"\n"); // line 3: blank, ignored
+    bytes.extend_from_slice(b"{\"auditID\":\"x\",\"user\":{\"username\":\"\xff\xfe\"}}\n"); // line 4: bad UTF-8
+    bytes.extend_from_slice(b"this is not json\n"); // line 5
+    bytes.extend_from_slice(b"{\"hello\":\"world\"}\n"); // line 6: JSON, not audit
+    bytes.extend_from_slice(format!("{}\n", "x".repeat(3000)).as_bytes()); // line 7: too long
+    bytes.extend_from_slice(event_line(2, "bob").as_bytes()); // line 8, no final newline
+    let input = write(&dir.path().join("bad.log"), &bytes);
+    let options = ScanOptions { max_record_bytes: 2048, ..ScanOptions::default() };
+    let (ids, report) =
+        run(std::slice::from_ref(&input), &options, &Collect { needle: None, use_literal: false });
+    assert_eq!(ids, ["id-1", "id-2"]);
+    let where_why: Vec<(u64, SkipReason)> = report.examples.iter().map(|s| (s.line, s.reason)).collect();
+    assert_eq!(
+        where_why,
+        [
+            (2, SkipReason::Truncated),
+            (4, SkipReason::InvalidUtf8),
+            (5, SkipReason::Malformed),
+            (6, SkipReason::NotAuditEvent),
+            (7, SkipReason::TooLong),
+        ]
+    );
+    assert!(report.examples.iter().all(|s| s.input.ends_with("bad.log")));
+    assert_eq!(report.skipped_total(), 5);
+
+    // The same through a stream (gzip), where lines are cut into blocks while reading.
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    gz.write_all(&bytes).unwrap();
+    let input = write(&dir.path().join("bad.gz"), &gz.finish().unwrap());
+    let (ids, streamed) =
+        run(std::slice::from_ref(&input), &options, &Collect { needle: None, use_literal: false });
+    assert_eq!(ids, ["id-1", "id-2"]);
+    let lines: Vec<u64> = streamed.examples.iter().map(|s| s.line).collect();
+    assert_eq!(lines, [2, 4, 5, 6, 7]);
+}
+
+#[test]
+fn pretty_printed_documents_and_event_lists_are_read_whole() {
+    let dir = tempfile::tempdir().unwrap();
+    let list = serde_json::json!({
+        "kind": "EventList",
+        "apiVersion": "audit.k8s.io/v1",
+        "items": [
+            serde_json::from_str::<serde_json::Value>(&event_line(1, "a")).unwrap(),
+            serde_json::from_str::<serde_json::Value>(&event_line(2, "b")).unwrap(),
+        ]
+    });
+    let pretty = serde_json::to_string_pretty(&list).unwrap();
+    let two = format!("{pretty}\n{pretty}\n");
+    let input = write(&dir.path().join("batch.json"), two.as_bytes());
+    let (ids, report) = all(&[input]);
+    assert_eq!(ids, ["id-1", "id-2", "id-1", "id-2"]);
+    assert_eq!(report.formats["event-list"], 4);
+}
+
+#[test]
+fn unreadable_and_unsupported_inputs_are_reported_not_fatal() {
+    let dir = tempfile::tempdir().unwrap();
+    let xz = write(&dir.path().join("a.xz"), &[0xfd, b'7', b'z', b'X', b'Z', 0, 1, 2]);
+    let good = write(&dir.path().join("b.log"), event_line(9, "x").as_bytes());
+    let corrupt = write(&dir.path().join("c.gz"), &[0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 3, 1, 2, 3]);
+    let (ids, report) = all(&[xz, good, corrupt]);
+    assert_eq!(ids, ["id-9"]);
+    assert_eq!(report.skipped[&SkipReason::UnreadableInput], 2);
+    assert!(report.examples[0].detail.contains("xz"), "{:?}", report.examples);
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(200))]
+
+    /// Whatever the bytes, the scanner neither panics nor loses count of what it saw.
+    #[test]
+    fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..4096)) {
+        let dir = tempfile::tempdir().unwrap();
+        let input = write(&dir.path().join("fuzz"), &bytes);
+        let options = ScanOptions { block_bytes: 97, max_record_bytes: 512, ..ScanOptions::default() };
+        let (_, report) = run(&[input], &options, &Collect { needle: None, use_literal: false });
+        prop_assert!(report.examples.len() <= options.examples);
+    }
+
+    /// Mangled audit lines: every good line is found, whatever surrounds it, and block size
+    /// and the literal pre-filter do not change the result.
+    #[test]
+    fn good_lines_survive_any_neighbours(
+        junk in proptest::collection::vec(proptest::collection::vec(any::<u8>(), 0..200), 0..20),
+        cut in 0usize..400,
+        block in 50usize..5000,
+    ) {
+        let dir = tempfile::tempdir().unwrap();
+        let mut bytes = Vec::new();
+        let mut expected = Vec::new();
+        for (i, j) in junk.iter().enumerate() {
+            let line = event_line(i, if i % 2 == 0 { "target" } else { "other" });
+            bytes.extend_from_slice(line.as_bytes());
+            bytes.push(b'\n');
+            if i % 2 == 0 {
+                expected.push(format!("id-{i}"));
+            }
+            let mut junk_line: Vec<u8> = j.iter().copied().filter(|b| *b != b'\n').collect();
+            junk_line.extend_from_slice(&line.as_bytes()[..cut.min(line.len())]);
+            // A junk line must not be a complete event by chance; the cut copy never is.
+            if !junk_line.is_empty() && junk_line.len() < line.len() {
+                bytes.extend_from_slice(&junk_line);
+                bytes.push(b'\n');
+            }
+        }
+        let input = write(&dir.path().join("mixed"), &bytes);
+        let options = ScanOptions { block_bytes: block, ..ScanOptions::default() };
+        let plain = run(std::slice::from_ref(&input), &options, &Collect { needle: Some("target".into()), use_literal: false }).0;
+        let fast = run(std::slice::from_ref(&input), &options, &Collect { needle: Some("target".into()), use_literal: true }).0;
+        prop_assert_eq!(&plain, &expected);
+        prop_assert_eq!(&fast, &expected);
+    }
+}
