@@ -1,0 +1,252 @@
+//! Baselines: what is normal per identity (source networks, user agents, active hours),
+//! learned from past audit logs, and the calls that depart from it.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use kir_audit::{Event, Format, Processor, stats::utc_hour};
+use serde::{Deserialize, Serialize};
+
+use crate::rule::{Origin, RuleMeta, Severity};
+
+/// Below this many events the hours an identity works are not known well enough to call
+/// any hour unusual.
+pub const MIN_EVENTS_FOR_HOURS: u64 = 50;
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Baseline {
+    /// Format version of this file.
+    pub version: u32,
+    pub events: u64,
+    pub first: Option<String>,
+    pub last: Option<String>,
+    pub users: BTreeMap<String, Profile>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Profile {
+    pub events: u64,
+    /// IPv4 /24 and IPv6 /64 networks the identity called from.
+    pub networks: BTreeSet<String>,
+    /// User-agent products (the part before the first `/`).
+    pub user_agents: BTreeSet<String>,
+    /// Events per UTC hour of day.
+    pub hours: Vec<u64>,
+}
+
+pub const VERSION: u32 = 1;
+
+/// The network an address belongs to, as baselines record it.
+pub fn network_of(ip: &str) -> String {
+    match ip.parse::<std::net::IpAddr>() {
+        Ok(std::net::IpAddr::V4(v4)) => {
+            let [a, b, c, _] = v4.octets();
+            format!("{a}.{b}.{c}.0/24")
+        }
+        Ok(std::net::IpAddr::V6(v6)) => {
+            let s = v6.segments();
+            format!("{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
+        }
+        Err(_) => ip.to_string(),
+    }
+}
+
+/// `kubectl/v1.33.1 (linux/amd64) kubernetes/abc` → `kubectl`: versions change with every
+/// upgrade and should not look new.
+pub fn agent_product(user_agent: &str) -> String {
+    user_agent.split(['/', ' ']).next().unwrap_or_default().to_string()
+}
+
+impl Baseline {
+    pub fn add(&mut self, event: &Event<'_>) {
+        self.events += 1;
+        let time = event.time_text();
+        if !time.is_empty() {
+            if self.first.as_deref().is_none_or(|f| time < f) {
+                self.first = Some(time.to_string());
+            }
+            if self.last.as_deref().is_none_or(|l| time > l) {
+                self.last = Some(time.to_string());
+            }
+        }
+        let user = event.effective_user();
+        let profile = match self.users.get_mut(user) {
+            Some(p) => p,
+            None => self.users.entry(user.to_string()).or_default(),
+        };
+        profile.events += 1;
+        for ip in &event.source_ips {
+            let network = network_of(ip);
+            if !profile.networks.contains(&network) {
+                profile.networks.insert(network);
+            }
+        }
+        let product = agent_product(&event.user_agent);
+        if !profile.user_agents.contains(&product) {
+            profile.user_agents.insert(product);
+        }
+        if let Some(hour) = utc_hour(time) {
+            profile.hours.resize(24, 0);
+            profile.hours[hour] += 1;
+        }
+    }
+
+    pub fn merge(&mut self, other: Baseline) {
+        self.events += other.events;
+        for t in other.first.iter().chain(other.last.iter()) {
+            if self.first.as_deref().is_none_or(|f| t.as_str() < f) {
+                self.first = Some(t.clone());
+            }
+            if self.last.as_deref().is_none_or(|l| t.as_str() > l) {
+                self.last = Some(t.clone());
+            }
+        }
+        for (user, theirs) in other.users {
+            let ours = self.users.entry(user).or_default();
+            ours.events += theirs.events;
+            ours.networks.extend(theirs.networks);
+            ours.user_agents.extend(theirs.user_agents);
+            ours.hours.resize(24, 0);
+            for (h, n) in theirs.hours.iter().enumerate().take(24) {
+                ours.hours[h] += n;
+            }
+        }
+    }
+
+    /// How `event` departs from the baseline, as indexes into [`baseline_rules`].
+    pub fn departures(&self, event: &Event<'_>) -> Vec<usize> {
+        let mut out = Vec::new();
+        let Some(profile) = self.users.get(event.effective_user()) else {
+            out.push(NEW_IDENTITY);
+            return out;
+        };
+        if event.source_ips.iter().any(|ip| !profile.networks.contains(&network_of(ip))) {
+            out.push(NEW_NETWORK);
+        }
+        if !profile.user_agents.contains(&agent_product(&event.user_agent)) {
+            out.push(NEW_AGENT);
+        }
+        if profile.events >= MIN_EVENTS_FOR_HOURS
+            && let Some(hour) = utc_hour(event.time_text())
+            && profile.hours.get(hour).copied().unwrap_or(0) == 0
+        {
+            out.push(UNUSUAL_HOUR);
+        }
+        out
+    }
+}
+
+const NEW_NETWORK: usize = 0;
+const UNUSUAL_HOUR: usize = 1;
+const NEW_AGENT: usize = 2;
+const NEW_IDENTITY: usize = 3;
+
+/// The checks `--baseline` adds, as rules.
+pub fn baseline_rules() -> Vec<RuleMeta> {
+    let rule = |id: &str, title: &str, description: &str, severity, attack: &[&str]| RuleMeta {
+        id: id.to_string(),
+        title: title.to_string(),
+        description: description.to_string(),
+        severity,
+        attack: attack.iter().map(|s| s.to_string()).collect(),
+        response: "kir audit timeline --user {user}".to_string(),
+        origin: Origin::Baseline,
+    };
+    vec![
+        rule(
+            "kir-baseline-new-source-network",
+            "Identity called from a network it never used",
+            "The identity made API calls from an address outside every network (/24, /64) seen in the baseline: a stolen credential used from elsewhere.",
+            Severity::High,
+            &["T1078", "T1550.001"],
+        ),
+        rule(
+            "kir-baseline-unusual-hour",
+            "Identity active at an unusual hour",
+            "The identity made API calls at an hour of day (UTC) at which the baseline never saw it, and the baseline saw it often enough to know its hours.",
+            Severity::Medium,
+            &["T1078"],
+        ),
+        rule(
+            "kir-baseline-new-user-agent",
+            "Identity used a new client",
+            "The identity called the API with a user agent (client program) the baseline never saw it use.",
+            Severity::Medium,
+            &["T1078", "T1550.001"],
+        ),
+        rule(
+            "kir-baseline-new-identity",
+            "Identity absent from the baseline",
+            "An identity the baseline never saw made API calls: a new user, service account or node, or a credential minted by an attacker.",
+            Severity::Low,
+            &["T1078", "T1136"],
+        ),
+    ]
+}
+
+/// `kir baseline learn`: a baseline per block, merged in order.
+pub struct Learner;
+
+impl Processor for Learner {
+    type Output = Baseline;
+    fn output(&self) -> Baseline {
+        Baseline { version: VERSION, ..Baseline::default() }
+    }
+    fn event(&self, event: &Event<'_>, _raw: Option<&str>, _format: Format, out: &mut Baseline) {
+        out.add(event);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event(user: &str, ip: &str, agent: &str, time: &str) -> String {
+        format!(
+            r#"{{"auditID":"x","verb":"get","user":{{"username":"{user}"}},"sourceIPs":["{ip}"],"userAgent":"{agent}","stageTimestamp":"{time}"}}"#
+        )
+    }
+
+    #[test]
+    fn departures_from_a_learned_baseline() {
+        let mut baseline = Baseline::default();
+        for i in 0..60 {
+            let e = event(
+                "alice",
+                &format!("10.0.0.{i}"),
+                "kubectl/v1.33.0 (linux)",
+                &format!("2026-11-2{}T09:{:02}:00Z", i % 5, i),
+            );
+            baseline.add(&serde_json::from_str(&e).unwrap());
+        }
+        let check =
+            |json: String| -> Vec<usize> { baseline.departures(&serde_json::from_str(&json).unwrap()) };
+        assert!(check(event("alice", "10.0.0.200", "kubectl/v1.34.0", "2026-11-27T09:30:00Z")).is_empty());
+        assert_eq!(
+            check(event("alice", "203.0.113.9", "kubectl/v1.34", "2026-11-27T09:30:00Z")),
+            [NEW_NETWORK]
+        );
+        assert_eq!(check(event("alice", "10.0.0.1", "kubectl/v1", "2026-11-27T03:00:00Z")), [UNUSUAL_HOUR]);
+        assert_eq!(
+            check(event("alice", "10.0.0.1", "python-requests/2.31", "2026-11-27T09:00:00Z")),
+            [NEW_AGENT]
+        );
+        assert_eq!(check(event("mallory", "10.0.0.1", "kubectl", "2026-11-27T09:00:00Z")), [NEW_IDENTITY]);
+    }
+
+    #[test]
+    fn baselines_merge_and_round_trip() {
+        let mut a = Baseline::default();
+        let mut b = Baseline::default();
+        a.add(&serde_json::from_str(&event("u", "10.0.0.1", "kubectl", "2026-11-27T01:00:00Z")).unwrap());
+        b.add(&serde_json::from_str(&event("u", "fd00::1", "helm/3", "2026-11-27T02:00:00Z")).unwrap());
+        a.merge(b);
+        let profile = &a.users["u"];
+        assert_eq!(profile.networks.iter().collect::<Vec<_>>(), ["10.0.0.0/24", "fd00:0:0:0::/64"]);
+        assert_eq!(profile.user_agents.len(), 2);
+        assert_eq!((profile.hours[1], profile.hours[2]), (1, 1));
+        let text = serde_json::to_string(&a).unwrap();
+        assert_eq!(serde_json::from_str::<Baseline>(&text).unwrap(), a);
+    }
+}

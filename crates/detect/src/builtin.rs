@@ -1,0 +1,117 @@
+//! The rules kir ships, embedded in the binary as the YAML files under `rules/`.
+
+use crate::{
+    audit::{AuditField, AuditFields},
+    rule::{Origin, Rule, RuleFile},
+};
+
+/// Audit-log rules: (file stem, YAML text).
+pub const AUDIT_RULE_FILES: &[(&str, &str)] = &[
+    ("admission-webhook-changed", include_str!("../rules/audit/admission-webhook-changed.yaml")),
+    ("anonymous-request-allowed", include_str!("../rules/audit/anonymous-request-allowed.yaml")),
+    ("authorization-failure-burst", include_str!("../rules/audit/authorization-failure-burst.yaml")),
+    ("cluster-admin-binding", include_str!("../rules/audit/cluster-admin-binding.yaml")),
+    ("configmap-with-credentials", include_str!("../rules/audit/configmap-with-credentials.yaml")),
+    ("cronjob-created", include_str!("../rules/audit/cronjob-created.yaml")),
+    ("csr-approved", include_str!("../rules/audit/csr-approved.yaml")),
+    ("ephemeral-container", include_str!("../rules/audit/ephemeral-container.yaml")),
+    ("events-deleted", include_str!("../rules/audit/events-deleted.yaml")),
+    ("excessive-capabilities", include_str!("../rules/audit/excessive-capabilities.yaml")),
+    ("exec-into-kube-system", include_str!("../rules/audit/exec-into-kube-system.yaml")),
+    ("exec-into-pod", include_str!("../rules/audit/exec-into-pod.yaml")),
+    ("exec-suspicious-command", include_str!("../rules/audit/exec-suspicious-command.yaml")),
+    ("host-namespace-pod", include_str!("../rules/audit/host-namespace-pod.yaml")),
+    ("hostpath-pod", include_str!("../rules/audit/hostpath-pod.yaml")),
+    (
+        "impersonation-of-privileged-identity",
+        include_str!("../rules/audit/impersonation-of-privileged-identity.yaml"),
+    ),
+    ("nodeport-service", include_str!("../rules/audit/nodeport-service.yaml")),
+    ("nodes-proxy", include_str!("../rules/audit/nodes-proxy.yaml")),
+    ("pod-in-system-namespace", include_str!("../rules/audit/pod-in-system-namespace.yaml")),
+    ("privileged-pod", include_str!("../rules/audit/privileged-pod.yaml")),
+    ("rbac-enumeration", include_str!("../rules/audit/rbac-enumeration.yaml")),
+    ("rbac-escalation-verbs", include_str!("../rules/audit/rbac-escalation-verbs.yaml")),
+    ("role-grants-pod-exec", include_str!("../rules/audit/role-grants-pod-exec.yaml")),
+    ("secret-read-by-scripted-client", include_str!("../rules/audit/secret-read-by-scripted-client.yaml")),
+    (
+        "secrets-listed-across-namespaces",
+        include_str!("../rules/audit/secrets-listed-across-namespaces.yaml"),
+    ),
+    ("sensitive-hostpath-pod", include_str!("../rules/audit/sensitive-hostpath-pod.yaml")),
+    (
+        "service-account-in-system-namespace",
+        include_str!("../rules/audit/service-account-in-system-namespace.yaml"),
+    ),
+    ("service-account-token-request", include_str!("../rules/audit/service-account-token-request.yaml")),
+    ("system-role-modified", include_str!("../rules/audit/system-role-modified.yaml")),
+    ("wildcard-role", include_str!("../rules/audit/wildcard-role.yaml")),
+];
+
+/// Parse a built-in rule file. They are checked by this crate's tests, so a failure here is a
+/// bug in kir, not in the user's input.
+pub fn parse(name: &str, text: &str) -> RuleFile {
+    RuleFile::parse(text, name).unwrap_or_else(|e| panic!("built-in rule {name} is broken: {e}"))
+}
+
+/// Every built-in audit rule, compiled.
+pub fn audit_rules() -> Vec<Rule<AuditField>> {
+    AUDIT_RULE_FILES
+        .iter()
+        .map(|(name, text)| {
+            parse(name, text)
+                .compile(&AuditFields, Origin::Builtin)
+                .unwrap_or_else(|e| panic!("built-in rule {name} does not compile: {e}"))
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::audit::AuditRecord;
+
+    /// Every rule's own examples: each `match` event fires it, each `no_match` event does not.
+    #[test]
+    fn every_builtin_rule_passes_its_own_tests() {
+        let mut failures = Vec::new();
+        for (name, text) in AUDIT_RULE_FILES {
+            let file = parse(name, text);
+            assert_eq!(file.id, format!("kir-audit-{name}"), "rule ids follow their file names");
+            assert!(
+                !file.tests.matching.is_empty() && !file.tests.no_match.is_empty(),
+                "{name} needs both kinds of test"
+            );
+            assert!(!file.attack.is_empty(), "{name} needs ATT&CK techniques");
+            assert!(file.response.starts_with("kir "), "{name}: the response is a kir command");
+            let rule = file.compile(&AuditFields, Origin::Builtin).unwrap();
+            for (events, expected) in [(&file.tests.matching, true), (&file.tests.no_match, false)] {
+                for event in events {
+                    let json = event.to_string();
+                    let mut fired = None;
+                    kir_audit::decode(&json, &mut |e, raw, _| {
+                        fired = Some(rule.detection.matches(&AuditRecord::new(e, raw)));
+                    })
+                    .unwrap_or_else(|e| panic!("{name}: test event does not decode: {e}: {json}"));
+                    if fired != Some(expected) {
+                        failures.push(format!("{name}: expected {expected} for {json}"));
+                    }
+                }
+            }
+        }
+        assert!(failures.is_empty(), "{}", failures.join("\n"));
+    }
+
+    /// The embedded list and the folder agree, so no rule file is forgotten.
+    #[test]
+    fn every_rule_file_is_embedded() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("rules/audit");
+        let mut on_disk: Vec<String> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().trim_end_matches(".yaml").to_string())
+            .collect();
+        on_disk.sort();
+        let embedded: Vec<String> = AUDIT_RULE_FILES.iter().map(|(n, _)| n.to_string()).collect();
+        assert_eq!(on_disk, embedded);
+    }
+}

@@ -1,0 +1,301 @@
+//! Rules: what they say about themselves (id, title, severity, ATT&CK, the response to run)
+//! and their detection logic, loaded from kir's rule files or from Sigma rules.
+
+use std::{fmt, path::Path, str::FromStr};
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::detection::{Detection, FieldCompiler};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    Info,
+    Low,
+    Medium,
+    High,
+    Critical,
+}
+
+impl fmt::Display for Severity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Severity::Info => "info",
+            Severity::Low => "low",
+            Severity::Medium => "medium",
+            Severity::High => "high",
+            Severity::Critical => "critical",
+        })
+    }
+}
+
+impl FromStr for Severity {
+    type Err = String;
+    fn from_str(text: &str) -> Result<Severity, String> {
+        match text.to_ascii_lowercase().as_str() {
+            "info" | "informational" => Ok(Severity::Info),
+            "low" => Ok(Severity::Low),
+            "medium" => Ok(Severity::Medium),
+            "high" => Ok(Severity::High),
+            "critical" => Ok(Severity::Critical),
+            other => Err(format!("unknown severity {other:?} (info, low, medium, high, critical)")),
+        }
+    }
+}
+
+/// Where a rule came from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Origin {
+    Builtin,
+    Sigma(String),
+    Baseline,
+}
+
+/// What a rule says about itself.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RuleMeta {
+    pub id: String,
+    pub title: String,
+    pub description: String,
+    pub severity: Severity,
+    /// MITRE ATT&CK technique ids, e.g. `T1609`.
+    pub attack: Vec<String>,
+    /// The kir command to run next, with `{user}`, `{namespace}`, `{name}`, `{object}` and
+    /// `{pod}` (NS/POD) filled in from the finding.
+    pub response: String,
+    #[serde(skip)]
+    pub origin: Origin,
+}
+
+/// More than `count` matching events of one identity from one address within `window`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Threshold {
+    pub count: usize,
+    pub window_seconds: i64,
+}
+
+/// A compiled rule over records whose fields are `F`.
+#[derive(Debug)]
+pub struct Rule<F> {
+    pub meta: RuleMeta,
+    pub detection: Detection<F>,
+    pub threshold: Option<Threshold>,
+}
+
+/// A rule file of kir's own format (see docs/detect.md).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RuleFile {
+    pub id: String,
+    pub title: String,
+    pub description: String,
+    pub severity: Severity,
+    #[serde(default)]
+    pub attack: Vec<String>,
+    pub response: String,
+    pub detection: Value,
+    #[serde(default)]
+    pub threshold: Option<ThresholdFile>,
+    #[serde(default)]
+    pub tests: RuleTests,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ThresholdFile {
+    pub count: usize,
+    /// `30s`, `5m`, `1h`.
+    pub window: String,
+}
+
+/// Events a rule must match and must not match; checked by the unit tests of this crate.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RuleTests {
+    #[serde(default, rename = "match")]
+    pub matching: Vec<Value>,
+    #[serde(default)]
+    pub no_match: Vec<Value>,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("rule {source_name}: {detail}")]
+pub struct RuleError {
+    pub source_name: String,
+    pub detail: String,
+}
+
+fn parse_window(text: &str) -> Result<i64, String> {
+    let split = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let number: i64 = number.parse().map_err(|_| format!("window {text:?} needs a number, like 60s"))?;
+    let factor = match unit {
+        "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        _ => return Err(format!("window {text:?}: unit must be s, m or h")),
+    };
+    Ok(number * factor)
+}
+
+impl RuleFile {
+    pub fn parse(text: &str, source_name: &str) -> Result<RuleFile, RuleError> {
+        serde_saphyr::from_str(text)
+            .map_err(|e| RuleError { source_name: source_name.to_string(), detail: e.to_string() })
+    }
+
+    pub fn compile<F>(
+        &self,
+        fields: &dyn FieldCompiler<Field = F>,
+        origin: Origin,
+    ) -> Result<Rule<F>, RuleError> {
+        let error = |detail: String| RuleError { source_name: self.id.clone(), detail };
+        let detection = Detection::compile(&self.detection, fields).map_err(error)?;
+        let threshold = match &self.threshold {
+            None => None,
+            Some(t) => Some(Threshold {
+                count: t.count.max(1),
+                window_seconds: parse_window(&t.window).map_err(error)?,
+            }),
+        };
+        Ok(Rule {
+            meta: RuleMeta {
+                id: self.id.clone(),
+                title: self.title.clone(),
+                description: self.description.trim().to_string(),
+                severity: self.severity,
+                attack: self.attack.clone(),
+                response: self.response.clone(),
+                origin,
+            },
+            detection,
+            threshold,
+        })
+    }
+}
+
+/// A Sigma rule file (<https://sigmahq.io>), the parts kir reads.
+#[derive(Debug, Deserialize)]
+struct SigmaFile {
+    title: String,
+    #[serde(default)]
+    id: Option<String>,
+    #[serde(default)]
+    description: Option<String>,
+    #[serde(default)]
+    logsource: Option<LogSource>,
+    detection: Option<Value>,
+    #[serde(default)]
+    level: Option<String>,
+    #[serde(default)]
+    tags: Vec<String>,
+    #[serde(default)]
+    correlation: Option<Value>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct LogSource {
+    #[serde(default)]
+    product: Option<String>,
+    #[serde(default)]
+    service: Option<String>,
+}
+
+/// What loading one Sigma file gave.
+#[derive(Debug)]
+pub enum SigmaLoad<F> {
+    Rule(Box<Rule<F>>),
+    /// Not a Kubernetes audit rule (another log source): not an error.
+    OtherLogSource,
+}
+
+/// Load a Sigma rule for product `kubernetes`, service `audit`. Category is ignored (SigmaHQ
+/// uses `application` on some rules and none on others).
+pub fn load_sigma<F>(
+    text: &str,
+    path: &Path,
+    fields: &dyn FieldCompiler<Field = F>,
+) -> Result<SigmaLoad<F>, RuleError> {
+    let source_name = path.display().to_string();
+    let error = |detail: String| RuleError { source_name: source_name.clone(), detail };
+    let file: SigmaFile =
+        serde_saphyr::from_str(text).map_err(|e| error(format!("not a Sigma rule: {e}")))?;
+    let logsource = file.logsource.unwrap_or_default();
+    let is_k8s_audit = logsource.product.as_deref().is_some_and(|p| p.eq_ignore_ascii_case("kubernetes"))
+        && logsource.service.as_deref().is_some_and(|s| s.eq_ignore_ascii_case("audit"));
+    if file.correlation.is_some() {
+        if is_k8s_audit {
+            return Err(error("correlation rules are not supported: kir evaluates events one by one".into()));
+        }
+        return Ok(SigmaLoad::OtherLogSource);
+    }
+    if !is_k8s_audit {
+        return Ok(SigmaLoad::OtherLogSource);
+    }
+    let mut detection = file.detection.ok_or_else(|| error("no `detection` block".into()))?;
+    fix_allow_quirk(&mut detection);
+    let detection = Detection::compile(&detection, fields).map_err(&error)?;
+    let severity = match file.level.as_deref() {
+        Some(level) => level.parse().map_err(&error)?,
+        None => Severity::Medium,
+    };
+    let attack = file
+        .tags
+        .iter()
+        .filter_map(|t| {
+            t.strip_prefix("attack.").filter(|t| t.starts_with(['t', 'T'])).map(str::to_uppercase)
+        })
+        .collect();
+    let id = file
+        .id
+        .unwrap_or_else(|| format!("sigma:{}", path.file_stem().unwrap_or_default().to_string_lossy()));
+    Ok(SigmaLoad::Rule(Box::new(Rule {
+        meta: RuleMeta {
+            id,
+            title: file.title,
+            description: file.description.unwrap_or_default().trim().to_string(),
+            severity,
+            attack,
+            response: "kir audit timeline --user {user}".to_string(),
+            origin: Origin::Sigma(source_name.clone()),
+        },
+        detection,
+        threshold: None,
+    })))
+}
+
+/// SigmaHQ's enumeration rule compares `responseStatus.code` (an integer) with the string
+/// `ALLOW`, which can never match; what it means is the authorization decision annotation.
+fn fix_allow_quirk(detection: &mut Value) {
+    let Some(map) = detection.as_object_mut() else { return };
+    for (_, selection) in map.iter_mut() {
+        let maps: Vec<&mut serde_json::Map<String, Value>> = match selection {
+            Value::Object(m) => vec![m],
+            Value::Array(list) => list.iter_mut().filter_map(Value::as_object_mut).collect(),
+            _ => continue,
+        };
+        for m in maps {
+            if m.get("responseStatus.code")
+                .and_then(Value::as_str)
+                .is_some_and(|v| v.eq_ignore_ascii_case("allow"))
+            {
+                m.remove("responseStatus.code");
+                m.insert("annotations.authorization.k8s.io/decision".into(), Value::String("allow".into()));
+            }
+        }
+    }
+}
+
+/// Fill the response template of a finding.
+pub fn fill_response(template: &str, user: &str, namespace: &str, name: &str) -> String {
+    let object = if namespace.is_empty() { name.to_string() } else { format!("{namespace}/{name}") };
+    template
+        .replace("{user}", user)
+        .replace("{namespace}", namespace)
+        .replace("{name}", name)
+        .replace("{object}", &object)
+        .replace("{pod}", &object)
+}
