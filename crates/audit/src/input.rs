@@ -141,6 +141,12 @@ impl<R: Read> Read for Counting<R> {
     }
 }
 
+/// A decompressed byte stream of one input, for readers of other line formats (runtime events).
+pub fn open(input: &Input) -> io::Result<Box<dyn BufRead + Send>> {
+    open_stream(input, Arc::new(AtomicU64::new(0)))?
+        .map_err(|unsupported| io::Error::new(io::ErrorKind::InvalidData, unsupported.to_string()))
+}
+
 /// A decompressed byte stream of one input.
 pub(crate) fn open_stream(
     input: &Input,

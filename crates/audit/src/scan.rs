@@ -71,6 +71,8 @@ pub enum SkipReason {
     Truncated,
     Malformed,
     NotAuditEvent,
+    /// JSON, but not an event of any runtime sensor kir reads (`kir detect runtime`).
+    UnknownEvent,
     TooLong,
     DocumentTooLarge,
     UnreadableInput,
@@ -83,6 +85,7 @@ impl SkipReason {
             SkipReason::Truncated => "truncated JSON",
             SkipReason::Malformed => "malformed JSON",
             SkipReason::NotAuditEvent => "not an audit event",
+            SkipReason::UnknownEvent => "not a Falco, Tracee or Tetragon event",
             SkipReason::TooLong => "line too long",
             SkipReason::DocumentTooLarge => "multi-line JSON document too large",
             SkipReason::UnreadableInput => "unreadable input",

@@ -3,6 +3,7 @@
 use crate::{
     audit::{AuditField, AuditFields},
     rule::{Origin, Rule, RuleFile},
+    runtime::RuntimeFields,
 };
 
 /// Audit-log rules: (file stem, YAML text).
@@ -48,6 +49,25 @@ pub const AUDIT_RULE_FILES: &[(&str, &str)] = &[
     ("wildcard-role", include_str!("../rules/audit/wildcard-role.yaml")),
 ];
 
+/// Runtime-event rules: (file stem, YAML text).
+pub const RUNTIME_RULE_FILES: &[(&str, &str)] = &[
+    ("api-server-from-pod", include_str!("../rules/runtime/api-server-from-pod.yaml")),
+    ("archive-of-collected-data", include_str!("../rules/runtime/archive-of-collected-data.yaml")),
+    ("cloud-metadata-access", include_str!("../rules/runtime/cloud-metadata-access.yaml")),
+    (
+        "execution-from-temporary-directory",
+        include_str!("../rules/runtime/execution-from-temporary-directory.yaml"),
+    ),
+    ("exfiltration-tool", include_str!("../rules/runtime/exfiltration-tool.yaml")),
+    ("host-namespace-entry", include_str!("../rules/runtime/host-namespace-entry.yaml")),
+    ("interactive-shell-in-container", include_str!("../rules/runtime/interactive-shell-in-container.yaml")),
+    ("miner-process", include_str!("../rules/runtime/miner-process.yaml")),
+    ("mining-pool-connection", include_str!("../rules/runtime/mining-pool-connection.yaml")),
+    ("package-manager-in-container", include_str!("../rules/runtime/package-manager-in-container.yaml")),
+    ("sensor-alert", include_str!("../rules/runtime/sensor-alert.yaml")),
+    ("tunnel-or-reverse-shell", include_str!("../rules/runtime/tunnel-or-reverse-shell.yaml")),
+];
+
 /// Parse a built-in rule file. They are checked by this crate's tests, so a failure here is a
 /// bug in kir, not in the user's input.
 pub fn parse(name: &str, text: &str) -> RuleFile {
@@ -66,10 +86,34 @@ pub fn audit_rules() -> Vec<Rule<AuditField>> {
         .collect()
 }
 
+/// Every built-in runtime rule, compiled.
+pub fn runtime_rules() -> Vec<Rule<Vec<String>>> {
+    RUNTIME_RULE_FILES
+        .iter()
+        .map(|(name, text)| {
+            parse(name, text)
+                .compile(&RuntimeFields, Origin::Builtin)
+                .unwrap_or_else(|e| panic!("built-in rule {name} does not compile: {e}"))
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::audit::AuditRecord;
+    use crate::{audit::AuditRecord, runtime::RuntimeRecord};
+
+    fn check_file(name: &str, text: &str, prefix: &str) -> RuleFile {
+        let file = parse(name, text);
+        assert_eq!(file.id, format!("{prefix}{name}"), "rule ids follow their file names");
+        assert!(
+            !file.tests.matching.is_empty() && !file.tests.no_match.is_empty(),
+            "{name} needs both kinds of test"
+        );
+        assert!(!file.attack.is_empty(), "{name} needs ATT&CK techniques");
+        assert!(file.response.starts_with("kir "), "{name}: the response is a kir command");
+        file
+    }
 
     /// Every rule's own examples: each `match` event fires it, each `no_match` event does not.
     #[test]
@@ -102,16 +146,39 @@ mod tests {
         assert!(failures.is_empty(), "{}", failures.join("\n"));
     }
 
-    /// The embedded list and the folder agree, so no rule file is forgotten.
+    #[test]
+    fn every_runtime_rule_passes_its_own_tests() {
+        let mut failures = Vec::new();
+        for (name, text) in RUNTIME_RULE_FILES {
+            let file = check_file(name, text, "kir-runtime-");
+            assert!(
+                file.response.contains("{pod}"),
+                "{name}: runtime findings suggest the compromised-pod playbook"
+            );
+            let rule = file.compile(&RuntimeFields, Origin::Builtin).unwrap();
+            for (events, expected) in [(&file.tests.matching, true), (&file.tests.no_match, false)] {
+                for event in events {
+                    if rule.detection.matches(&RuntimeRecord::from_value(event.clone())) != expected {
+                        failures.push(format!("{name}: expected {expected} for {event}"));
+                    }
+                }
+            }
+        }
+        assert!(failures.is_empty(), "{}", failures.join("\n"));
+    }
+
+    /// The embedded lists and the folders agree, so no rule file is forgotten.
     #[test]
     fn every_rule_file_is_embedded() {
-        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("rules/audit");
-        let mut on_disk: Vec<String> = std::fs::read_dir(dir)
-            .unwrap()
-            .map(|e| e.unwrap().file_name().to_string_lossy().trim_end_matches(".yaml").to_string())
-            .collect();
-        on_disk.sort();
-        let embedded: Vec<String> = AUDIT_RULE_FILES.iter().map(|(n, _)| n.to_string()).collect();
-        assert_eq!(on_disk, embedded);
+        for (folder, files) in [("audit", AUDIT_RULE_FILES), ("runtime", RUNTIME_RULE_FILES)] {
+            let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("rules").join(folder);
+            let mut on_disk: Vec<String> = std::fs::read_dir(dir)
+                .unwrap()
+                .map(|e| e.unwrap().file_name().to_string_lossy().trim_end_matches(".yaml").to_string())
+                .collect();
+            on_disk.sort();
+            let embedded: Vec<String> = files.iter().map(|(n, _)| n.to_string()).collect();
+            assert_eq!(on_disk, embedded);
+        }
     }
 }

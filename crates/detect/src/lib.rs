@@ -16,6 +16,7 @@ pub mod detection;
 pub mod finding;
 pub mod matcher;
 pub mod rule;
+pub mod runtime;
 pub mod value;
 
 pub use audit_engine::AuditDetector;
