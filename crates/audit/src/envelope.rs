@@ -39,6 +39,14 @@ pub enum DecodeError {
 }
 
 impl DecodeError {
+    /// What is wrong, without the kind (which the skip reason already says).
+    pub fn detail(&self) -> String {
+        match self {
+            DecodeError::Truncated(d) | DecodeError::Malformed(d) => d.clone(),
+            DecodeError::NotAudit(d) => format!("no auditID/verb and no known envelope ({d})"),
+        }
+    }
+
     fn from_json(error: serde_json::Error) -> DecodeError {
         if error.is_eof() {
             DecodeError::Truncated(error.to_string())

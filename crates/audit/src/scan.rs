@@ -435,7 +435,7 @@ impl<P: Processor> Scanner<'_, P> {
                     DecodeError::Malformed(_) => SkipReason::Malformed,
                     DecodeError::NotAudit(_) => SkipReason::NotAuditEvent,
                 };
-                push_example(result, self.options.examples, offset, reason, error.to_string());
+                push_example(result, self.options.examples, offset, reason, error.detail());
             }
         }
     }

@@ -59,10 +59,46 @@ fn hit(rule: usize, event: &Event<'_>) -> Hit {
         subject: event.effective_user().to_string(),
         source_ips: event.source_ips.iter().map(|s| s.to_string()).collect(),
         namespace: event.namespace().to_string(),
-        name: event.name().to_string(),
+        name: object_name(event),
         id: event.audit_id.to_string(),
         time: event.time_text().to_string(),
         evidence: None,
         node: None,
+    }
+}
+
+/// The object's name; for creations with a generated name (pods of a ReplicaSet) the API
+/// server's answer has it, else the request's `generateName` prefix is all there is.
+fn object_name(event: &Event<'_>) -> String {
+    if !event.name().is_empty() {
+        return event.name().to_string();
+    }
+    #[derive(serde::Deserialize)]
+    struct Object {
+        #[serde(default)]
+        metadata: Metadata,
+    }
+    #[derive(serde::Deserialize, Default)]
+    #[serde(rename_all = "camelCase")]
+    struct Metadata {
+        #[serde(default)]
+        name: String,
+        #[serde(default)]
+        generate_name: String,
+    }
+    let metadata = |raw: Option<&serde_json::value::RawValue>| {
+        raw.and_then(|r| serde_json::from_str::<Object>(r.get()).ok()).map(|o| o.metadata).unwrap_or_default()
+    };
+    let response = metadata(event.response_object);
+    if !response.name.is_empty() {
+        return response.name;
+    }
+    let request = metadata(event.request_object);
+    if !request.name.is_empty() {
+        request.name
+    } else if !request.generate_name.is_empty() {
+        format!("{}*", request.generate_name)
+    } else {
+        String::new()
     }
 }

@@ -291,6 +291,9 @@ fn fix_allow_quirk(detection: &mut Value) {
 
 /// Fill the response template of a finding.
 pub fn fill_response(template: &str, user: &str, namespace: &str, name: &str) -> String {
+    // A name still unknown (or only a generateName prefix) cannot be acted on: leave the
+    // placeholder for the responder to fill.
+    let name = if name.is_empty() || name.ends_with('*') { "NAME" } else { name };
     let object = if namespace.is_empty() { name.to_string() } else { format!("{namespace}/{name}") };
     template
         .replace("{user}", user)

@@ -6,3 +6,9 @@ pub const SUCCESS: u8 = 0;
 pub const FAILURE: u8 = 1;
 /// The command line was wrong (unknown flag, missing argument, invalid value).
 pub const USAGE: u8 = 2;
+/// `detect` found something (findings are on stdout).
+pub const FOUND: u8 = 3;
+/// The command completed, but some input records were skipped (malformed, truncated, not
+/// UTF-8, too long, unreadable); stderr says how many, why, and where the first ones are.
+/// For `detect`, 3 wins: findings are reported whether or not records were skipped.
+pub const SKIPPED: u8 = 4;

@@ -38,6 +38,9 @@ fn run(cli: Cli, settings: Settings) -> anyhow::Result<u8> {
     match cli.command {
         Command::Completion { shell } => commands::completion::run(shell)?,
         Command::Doctor => runtime()?.block_on(commands::doctor::run(&settings))?,
+        Command::Audit(command) => return commands::audit::run(command, &settings),
+        Command::Detect(command) => return commands::detect::run(command, &settings),
+        Command::Baseline(command) => return commands::baseline::run(command, &settings),
     }
     Ok(exit::SUCCESS)
 }
@@ -51,8 +54,8 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
 fn init_logging(verbosity: u8) {
     let level = match verbosity {
         0 => "warn",
-        1 => "kir=info,kir_cluster=info,warn",
-        2 => "kir=debug,kir_cluster=debug,info",
+        1 => "kir=info,kir_cluster=info,kir_audit=info,kir_detect=info,warn",
+        2 => "kir=debug,kir_cluster=debug,kir_audit=debug,kir_detect=debug,info",
         _ => "trace",
     };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()

@@ -1,0 +1,329 @@
+//! `kir audit search|stats|timeline`.
+
+use std::{
+    collections::BTreeMap,
+    io::{self, Write},
+};
+
+use comfy_table::Cell;
+use kir_audit::{
+    Event, Format, Processor, ScanOptions, scan,
+    filter::Filter,
+    stats::{IpStats, Stats, UserStats},
+    timeline::{Entry, arrange},
+};
+use serde::Serialize;
+
+use super::scan::{Progress, filter, inputs, report_skips};
+use crate::{
+    cli::{AuditCommand, AuditFilterArgs, OutputFormat},
+    output::{print_json, print_table, print_yaml, table},
+    settings::{Settings, UsageError},
+};
+
+pub fn run(command: AuditCommand, settings: &Settings) -> anyhow::Result<u8> {
+    let namespace = settings.connect.namespace.as_deref();
+    match command {
+        AuditCommand::Search { inputs: paths, filters } => search(&paths, &filter(&filters, namespace)?, settings),
+        AuditCommand::Stats { inputs: paths, filters } => stats(&paths, &filter(&filters, namespace)?, settings),
+        AuditCommand::Timeline { inputs: paths, filters } => {
+            if filters.user.is_empty() {
+                return Err(UsageError("audit timeline needs --user: whose actions to review".into()).into());
+            }
+            timeline(&paths, &filter(&filters, namespace)?, &filters, settings)
+        }
+    }
+}
+
+/// Keeps the events the filter accepts; the scanner skips lines without the filter's literal.
+struct Search {
+    filter: Filter,
+    literal: Option<String>,
+    raw_output: bool,
+}
+
+/// Matches of one block: raw JSON lines (for `-o json`) or table rows.
+enum Found {
+    Lines(Vec<u8>),
+    Rows(Vec<Row>),
+}
+
+#[derive(Serialize)]
+struct Row {
+    time: String,
+    user: String,
+    source_ip: String,
+    verb: String,
+    resource: String,
+    object: String,
+    code: String,
+}
+
+impl Processor for Search {
+    type Output = Found;
+
+    fn output(&self) -> Found {
+        if self.raw_output { Found::Lines(Vec::new()) } else { Found::Rows(Vec::new()) }
+    }
+
+    fn literal(&self) -> Option<&[u8]> {
+        self.literal.as_deref().map(str::as_bytes)
+    }
+
+    fn event(&self, event: &Event<'_>, raw: Option<&str>, _format: Format, out: &mut Found) {
+        if !self.filter.matches(event) {
+            return;
+        }
+        match out {
+            Found::Lines(buffer) => {
+                match raw {
+                    Some(raw) => buffer.extend_from_slice(raw.trim().as_bytes()),
+                    // Converted envelopes (GKE) have no Event text of their own.
+                    None => {
+                        let _ = serde_json::to_writer(&mut *buffer, event);
+                    }
+                }
+                buffer.push(b'\n');
+            }
+            Found::Rows(rows) => rows.push(Row {
+                time: event.time_text().to_string(),
+                user: match &event.impersonated_user {
+                    Some(imp) if !imp.username.is_empty() => format!("{} (as {})", event.user.username, imp.username),
+                    _ => event.user.username.to_string(),
+                },
+                source_ip: event.source_ips.first().map(|s| s.to_string()).unwrap_or_default(),
+                verb: event.verb.to_string(),
+                resource: event.resource_path(),
+                object: event.object_display(),
+                code: event.code().map(|c| c.to_string()).unwrap_or_default(),
+            }),
+        }
+    }
+}
+
+fn search(paths: &[std::path::PathBuf], filter: &Filter, settings: &Settings) -> anyhow::Result<u8> {
+    let inputs = inputs(paths)?;
+    let raw_output = settings.output == OutputFormat::Json;
+    let processor = Search { literal: filter.literal(), filter: filter.clone(), raw_output };
+    let progress = Progress::new(&inputs, "searching");
+    let stdout = io::stdout();
+    let mut out = io::BufWriter::with_capacity(1 << 20, stdout.lock());
+    let mut rows = Vec::new();
+    let report = scan(&inputs, &ScanOptions::default(), &processor, &|done| progress.update(done), &mut |found| {
+        match found {
+            Found::Lines(bytes) => out.write_all(&bytes),
+            Found::Rows(mut more) => {
+                rows.append(&mut more);
+                Ok(())
+            }
+        }
+    });
+    progress.finish();
+    let report = match report {
+        Ok(report) => report,
+        // A closed pipe (`| head`) is the reader saying it has enough.
+        Err(kir_audit::ScanError::Output(e)) if e.kind() == io::ErrorKind::BrokenPipe => return Ok(0),
+        Err(e) => return Err(e.into()),
+    };
+    match out.flush() {
+        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => return Ok(0),
+        other => other?,
+    }
+    drop(out);
+    match settings.output {
+        OutputFormat::Json => {}
+        OutputFormat::Yaml => print_yaml(&rows)?,
+        OutputFormat::Table => {
+            let mut t = table(&["time", "user", "source ip", "verb", "resource", "namespace/name", "code"]);
+            for r in &rows {
+                t.add_row(vec![&r.time, &r.user, &r.source_ip, &r.verb, &r.resource, &r.object, &r.code]);
+            }
+            print_table(&t)?;
+            eprintln!("{} matching event{} of {} read", rows.len(), if rows.len() == 1 { "" } else { "s" }, report.events);
+        }
+    }
+    Ok(report_skips(&report))
+}
+
+/// Statistics of the events the filter accepts.
+struct StatsOf(Filter);
+
+impl Processor for StatsOf {
+    type Output = Stats;
+    fn output(&self) -> Stats {
+        Stats::default()
+    }
+    fn event(&self, event: &Event<'_>, _raw: Option<&str>, _format: Format, out: &mut Stats) {
+        if self.0.matches(event) {
+            out.add(event);
+        }
+    }
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct StatsReport {
+    users: Vec<Named<UserStats>>,
+    source_ips: Vec<Named<IpStats>>,
+}
+
+#[derive(Serialize)]
+struct Named<T> {
+    name: String,
+    #[serde(flatten)]
+    stats: T,
+}
+
+fn stats(paths: &[std::path::PathBuf], filter: &Filter, settings: &Settings) -> anyhow::Result<u8> {
+    let inputs = inputs(paths)?;
+    let progress = Progress::new(&inputs, "reading");
+    let mut total = Stats::default();
+    let processor = StatsOf(filter.clone());
+    let report = scan(&inputs, &ScanOptions::default(), &processor, &|done| progress.update(done), &mut |s| {
+        total.merge(s);
+        Ok(())
+    })?;
+    progress.finish();
+    let mut users: Vec<Named<UserStats>> = total.users.into_iter().map(|(name, stats)| Named { name, stats }).collect();
+    users.sort_by(|a, b| b.stats.events.cmp(&a.stats.events).then_with(|| a.name.cmp(&b.name)));
+    let mut ips: Vec<Named<IpStats>> = total.ips.into_iter().map(|(name, stats)| Named { name, stats }).collect();
+    ips.sort_by(|a, b| b.stats.events.cmp(&a.stats.events).then_with(|| a.name.cmp(&b.name)));
+    let stats_report = StatsReport { users, source_ips: ips };
+    match settings.output {
+        OutputFormat::Json => print_json(&stats_report)?,
+        OutputFormat::Yaml => print_yaml(&stats_report)?,
+        OutputFormat::Table => print_stats(&stats_report)?,
+    }
+    Ok(report_skips(&report))
+}
+
+/// A day as 24 bars (UTC hours), so a user's working hours show at a glance.
+fn hour_bars(hours: &[u64; 24]) -> String {
+    const BARS: [char; 8] = ['▁', '▂', '▃', '▄', '▅', '▆', '▇', '█'];
+    let max = hours.iter().copied().max().unwrap_or(0);
+    hours
+        .iter()
+        .map(|&n| if n == 0 { '·' } else { BARS[((n * 7) / max.max(1)) as usize] })
+        .collect()
+}
+
+fn top(map: &BTreeMap<String, u64>, n: usize) -> String {
+    let mut entries: Vec<(&String, &u64)> = map.iter().collect();
+    entries.sort_by(|a, b| b.1.cmp(a.1).then_with(|| a.0.cmp(b.0)));
+    let mut text: Vec<String> = entries.iter().take(n).map(|(k, v)| format!("{k} ({v})")).collect();
+    if entries.len() > n {
+        text.push(format!("+{} more", entries.len() - n));
+    }
+    text.join(", ")
+}
+
+fn print_stats(report: &StatsReport) -> anyhow::Result<()> {
+    let mut users = table(&["user", "events", "denied", "source ips", "user agents", "verbs", "first", "last", "hours (utc 0-23)"]);
+    for u in &report.users {
+        let s = &u.stats;
+        users.add_row(vec![
+            Cell::new(&u.name),
+            Cell::new(s.events),
+            Cell::new(s.denied),
+            Cell::new(top(&s.source_ips, 3)),
+            Cell::new(top(&s.user_agents, 2)),
+            Cell::new(top(&s.verbs, 4)),
+            Cell::new(s.first.as_deref().unwrap_or("")),
+            Cell::new(s.last.as_deref().unwrap_or("")),
+            Cell::new(hour_bars(&s.hours)),
+        ]);
+    }
+    print_table(&users)?;
+    println!();
+    let mut ips = table(&["source ip", "events", "users", "first", "last"]);
+    for ip in &report.source_ips {
+        let s = &ip.stats;
+        ips.add_row(vec![
+            Cell::new(&ip.name),
+            Cell::new(s.events),
+            Cell::new(top(&s.users, 3)),
+            Cell::new(s.first.as_deref().unwrap_or("")),
+            Cell::new(s.last.as_deref().unwrap_or("")),
+        ]);
+    }
+    print_table(&ips)
+}
+
+/// Timeline entries of the events the filter accepts.
+struct TimelineOf(Filter, Option<String>);
+
+impl Processor for TimelineOf {
+    type Output = Vec<Entry>;
+    fn output(&self) -> Vec<Entry> {
+        Vec::new()
+    }
+    fn literal(&self) -> Option<&[u8]> {
+        self.1.as_deref().map(str::as_bytes)
+    }
+    fn event(&self, event: &Event<'_>, _raw: Option<&str>, _format: Format, out: &mut Vec<Entry>) {
+        if self.0.matches(event) {
+            out.push(Entry::of(event));
+        }
+    }
+}
+
+fn timeline(
+    paths: &[std::path::PathBuf],
+    filter: &Filter,
+    args: &AuditFilterArgs,
+    settings: &Settings,
+) -> anyhow::Result<u8> {
+    let inputs = inputs(paths)?;
+    let progress = Progress::new(&inputs, "reading");
+    let mut entries = Vec::new();
+    let processor = TimelineOf(filter.clone(), filter.literal());
+    let report = scan(&inputs, &ScanOptions::default(), &processor, &|done| progress.update(done), &mut |mut e| {
+        entries.append(&mut e);
+        Ok(())
+    })?;
+    progress.finish();
+    // The same request logged at several stages is one action.
+    let mut seen = std::collections::HashSet::new();
+    entries.retain(|e| e.audit_id.is_empty() || seen.insert(e.audit_id.clone()));
+    arrange(&mut entries);
+    match settings.output {
+        OutputFormat::Json => {
+            let mut out = io::BufWriter::new(io::stdout().lock());
+            for entry in &entries {
+                serde_json::to_writer(&mut out, entry)?;
+                out.write_all(b"\n")?;
+            }
+            out.flush()?;
+        }
+        OutputFormat::Yaml => print_yaml(&entries)?,
+        OutputFormat::Table => {
+            println!("Timeline of {} ({} actions), most important first", args.user.join(", "), entries.len());
+            let mut current = None;
+            let mut section = table(&["time", "user", "verb", "resource", "namespace/name", "code", "source ip"]);
+            for entry in &entries {
+                if current != Some(entry.category) {
+                    if current.is_some() {
+                        print_table(&section)?;
+                    }
+                    let count = entries.iter().filter(|e| e.category == entry.category).count();
+                    println!("\n== {} ({count})", entry.category.title());
+                    section = table(&["time", "user", "verb", "resource", "namespace/name", "code", "source ip"]);
+                    current = Some(entry.category);
+                }
+                section.add_row(vec![
+                    entry.time.clone(),
+                    entry.user.clone(),
+                    entry.verb.clone(),
+                    entry.resource.clone(),
+                    entry.object.clone(),
+                    entry.code.map(|c| c.to_string()).unwrap_or_default(),
+                    entry.source_ips.join(","),
+                ]);
+            }
+            if current.is_some() {
+                print_table(&section)?;
+            }
+        }
+    }
+    Ok(report_skips(&report))
+}

@@ -1,0 +1,232 @@
+//! `kir detect audit|runtime|rules`.
+
+use std::{
+    io::{self, Write},
+    path::{Path, PathBuf},
+    sync::Mutex,
+};
+
+use anyhow::Context;
+use comfy_table::Cell;
+use kir_audit::{ScanOptions, scan};
+use kir_detect::{
+    AuditDetector, Finding, Rule,
+    audit::{AuditField, AuditFields},
+    baseline::Baseline,
+    builtin,
+    rule::{SigmaLoad, load_sigma},
+    runtime::{RuntimeDetector, read_events},
+};
+
+use super::scan::{Progress, inputs, report_skips};
+use crate::{
+    cli::{DetectCommand, OutputFormat},
+    exit,
+    output::{print_json, print_table, print_yaml, table},
+    settings::{Settings, UsageError},
+};
+
+pub fn run(command: DetectCommand, settings: &Settings) -> anyhow::Result<u8> {
+    match command {
+        DetectCommand::Audit { inputs: paths, rules, baseline, no_builtin } => {
+            detect_audit(&paths, &rules, baseline.as_deref(), no_builtin, settings)
+        }
+        DetectCommand::Runtime { inputs: paths } => detect_runtime(&paths, settings),
+        DetectCommand::Rules => list_rules(settings),
+    }
+}
+
+fn detect_audit(
+    paths: &[PathBuf],
+    rule_paths: &[PathBuf],
+    baseline: Option<&Path>,
+    no_builtin: bool,
+    settings: &Settings,
+) -> anyhow::Result<u8> {
+    let mut rules = if no_builtin { Vec::new() } else { builtin::audit_rules() };
+    for path in rule_paths {
+        rules.extend(sigma_rules(path)?);
+    }
+    let baseline = baseline.map(read_baseline).transpose()?;
+    if rules.is_empty() && baseline.is_none() {
+        return Err(UsageError("no rules to run: --no-builtin needs --rules DIR or --baseline FILE".into()).into());
+    }
+    let inputs = inputs(paths)?;
+    let detector = AuditDetector::new(rules, baseline);
+    let progress = Progress::new(&inputs, "detecting");
+    let hits = Mutex::new(Vec::new());
+    let report = scan(&inputs, &ScanOptions::default(), &detector, &|done| progress.update(done), &mut |mut h| {
+        hits.lock().expect("not poisoned").append(&mut h);
+        Ok(())
+    })?;
+    progress.finish();
+    let findings = detector.findings(&hits.into_inner().expect("not poisoned"));
+    print_findings(&findings, settings, false)?;
+    Ok(status(&findings, report_skips(&report)))
+}
+
+fn status(findings: &[Finding], skipped: u8) -> u8 {
+    if !findings.is_empty() { exit::FOUND } else { skipped }
+}
+
+/// Load the Sigma rules in a file or directory (recursively). Rules for other log sources are
+/// left out quietly; Kubernetes audit rules kir cannot run are named on stderr and left out.
+fn sigma_rules(path: &Path) -> anyhow::Result<Vec<Rule<AuditField>>> {
+    let mut files = Vec::new();
+    collect_yaml(path, &mut files).with_context(|| format!("--rules {}", path.display()))?;
+    let mut rules = Vec::new();
+    let mut other = 0;
+    for file in &files {
+        let text = match std::fs::read_to_string(file) {
+            Ok(text) => text,
+            Err(e) => {
+                eprintln!("warning: {}: cannot read ({e}); left out", file.display());
+                continue;
+            }
+        };
+        match load_sigma(&text, file, &AuditFields) {
+            Ok(SigmaLoad::Rule(rule)) => rules.push(*rule),
+            Ok(SigmaLoad::OtherLogSource) => other += 1,
+            Err(e) => eprintln!("warning: {e}; left out"),
+        }
+    }
+    tracing::info!("{}: {} Kubernetes audit rules, {other} rules for other log sources", path.display(), rules.len());
+    if rules.is_empty() {
+        eprintln!(
+            "warning: {} holds no Sigma rule for product kubernetes, service audit ({} YAML files read)",
+            path.display(),
+            files.len()
+        );
+    }
+    Ok(rules)
+}
+
+fn collect_yaml(path: &Path, files: &mut Vec<PathBuf>) -> io::Result<()> {
+    let metadata = std::fs::metadata(path).map_err(|e| {
+        if e.kind() == io::ErrorKind::NotFound {
+            io::Error::new(e.kind(), "no such file or directory (give a directory of Sigma rules)")
+        } else {
+            e
+        }
+    })?;
+    if metadata.is_file() {
+        files.push(path.to_path_buf());
+        return Ok(());
+    }
+    let mut entries: Vec<_> = std::fs::read_dir(path)?.collect::<Result<_, _>>()?;
+    entries.sort_by_key(|e| e.file_name());
+    for entry in entries {
+        let p = entry.path();
+        if entry.file_type()?.is_dir() {
+            collect_yaml(&p, files)?;
+        } else if p.extension().is_some_and(|e| e == "yml" || e == "yaml") {
+            files.push(p);
+        }
+    }
+    Ok(())
+}
+
+fn read_baseline(path: &Path) -> anyhow::Result<Baseline> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("--baseline {}: cannot read", path.display()))?;
+    let baseline: Baseline = serde_json::from_str(&text).with_context(|| {
+        format!("--baseline {}: not a kir baseline (make one with `kir baseline learn FILE... --to FILE`)", path.display())
+    })?;
+    if baseline.version != kir_detect::baseline::VERSION {
+        anyhow::bail!(
+            "--baseline {}: format version {} is not supported (this kir reads {}): learn it again",
+            path.display(),
+            baseline.version,
+            kir_detect::baseline::VERSION
+        );
+    }
+    Ok(baseline)
+}
+
+fn detect_runtime(paths: &[PathBuf], settings: &Settings) -> anyhow::Result<u8> {
+    let inputs = inputs(paths)?;
+    let detector = RuntimeDetector::new(builtin::runtime_rules());
+    let mut hits = Vec::new();
+    let report = read_events(&inputs, 5, &mut |event| detector.check(&event, &mut hits));
+    let findings = detector.findings(&hits);
+    print_findings(&findings, settings, true)?;
+    Ok(status(&findings, report_skips(&report)))
+}
+
+fn print_findings(findings: &[Finding], settings: &Settings, runtime: bool) -> anyhow::Result<()> {
+    match settings.output {
+        OutputFormat::Json => {
+            let mut out = io::BufWriter::new(io::stdout().lock());
+            for finding in findings {
+                serde_json::to_writer(&mut out, finding)?;
+                out.write_all(b"\n")?;
+            }
+            out.flush()?;
+        }
+        OutputFormat::Yaml => print_yaml(&findings)?,
+        OutputFormat::Table if findings.is_empty() => eprintln!("no findings"),
+        OutputFormat::Table => {
+            let who = if runtime { "pod / container" } else { "user" };
+            let mut t = table(&["severity", "rule", who, "objects", "events", "first", "suggested response"]);
+            for f in findings {
+                let subject = if runtime { f.objects.join(", ") } else { f.user.clone().unwrap_or_default() };
+                let objects = if runtime { f.node.clone().map(|n| format!("node {n}")).unwrap_or_default() } else { abbreviate(&f.objects, 2) };
+                t.add_row(vec![
+                    Cell::new(f.severity),
+                    Cell::new(&f.rule.title),
+                    Cell::new(subject),
+                    Cell::new(objects),
+                    Cell::new(f.count.max(1)),
+                    Cell::new(&f.first),
+                    Cell::new(&f.suggested_response),
+                ]);
+            }
+            print_table(&t)?;
+            eprintln!("{} finding{} (details: -o json)", findings.len(), if findings.len() == 1 { "" } else { "s" });
+        }
+    }
+    Ok(())
+}
+
+fn abbreviate(items: &[String], keep: usize) -> String {
+    let mut text: Vec<String> = items.iter().take(keep).cloned().collect();
+    if items.len() > keep {
+        text.push(format!("+{} more", items.len() - keep));
+    }
+    text.join(", ")
+}
+
+fn list_rules(settings: &Settings) -> anyhow::Result<u8> {
+    #[derive(serde::Serialize)]
+    struct Listed<'a> {
+        kind: &'static str,
+        #[serde(flatten)]
+        meta: &'a kir_detect::RuleMeta,
+    }
+    let audit = builtin::audit_rules();
+    let runtime = builtin::runtime_rules();
+    let baseline = kir_detect::baseline::baseline_rules();
+    let listed: Vec<Listed<'_>> = audit
+        .iter()
+        .map(|r| Listed { kind: "audit", meta: &r.meta })
+        .chain(baseline.iter().map(|m| Listed { kind: "baseline", meta: m }))
+        .chain(runtime.iter().map(|r| Listed { kind: "runtime", meta: &r.meta }))
+        .collect();
+    match settings.output {
+        OutputFormat::Json => print_json(&listed)?,
+        OutputFormat::Yaml => print_yaml(&listed)?,
+        OutputFormat::Table => {
+            let mut t = table(&["kind", "id", "severity", "att&ck", "title"]);
+            for l in &listed {
+                t.add_row(vec![
+                    Cell::new(l.kind),
+                    Cell::new(&l.meta.id),
+                    Cell::new(l.meta.severity),
+                    Cell::new(l.meta.attack.join(",")),
+                    Cell::new(&l.meta.title),
+                ]);
+            }
+            print_table(&t)?;
+        }
+    }
+    Ok(exit::SUCCESS)
+}

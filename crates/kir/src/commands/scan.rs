@@ -1,0 +1,138 @@
+//! What the audit-log commands share: inputs, filters, progress and the report of skipped
+//! records.
+
+use std::{
+    io::IsTerminal,
+    path::PathBuf,
+    sync::{Mutex, OnceLock},
+    time::{Duration, Instant},
+};
+
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use kir_audit::{
+    Input, ScanReport,
+    filter::{CodeMatch, Filter, parse_time},
+    pattern::{Cidr, Glob},
+};
+
+use crate::{cli::AuditFilterArgs, exit, settings::UsageError};
+
+/// The inputs named on the command line, directories expanded.
+pub fn inputs(paths: &[PathBuf]) -> anyhow::Result<Vec<Input>> {
+    Ok(kir_audit::expand(paths)?)
+}
+
+/// The flags as a filter; a bad value is a usage error naming the flag.
+pub fn filter(args: &AuditFilterArgs, namespace: Option<&str>) -> Result<Filter, UsageError> {
+    let now = jiff::Timestamp::now();
+    let time = |flag: &str, text: &Option<String>| -> Result<Option<jiff::Timestamp>, UsageError> {
+        text.as_deref()
+            .map(|t| parse_time(t, now).map_err(|why| UsageError(format!("invalid {flag}: {why}"))))
+            .transpose()
+    };
+    let ips = args
+        .ip
+        .iter()
+        .map(|ip| ip.parse::<Cidr>().map_err(|why| UsageError(format!("invalid --ip: {why}"))))
+        .collect::<Result<_, _>>()?;
+    let codes = args
+        .code
+        .iter()
+        .map(|c| c.parse::<CodeMatch>().map_err(|why| UsageError(format!("invalid --code: {why}"))))
+        .collect::<Result<_, _>>()?;
+    let filter = Filter {
+        users: args.user.iter().map(|u| Glob::new(u)).collect(),
+        groups: args.group.iter().map(|g| Glob::new(g)).collect(),
+        ips,
+        verbs: args.verb.clone(),
+        resources: args.resource.clone(),
+        subresources: args.subresource.clone(),
+        namespaces: namespace.map(Glob::new).into_iter().collect(),
+        names: args.name.iter().map(|n| Glob::new(n)).collect(),
+        codes,
+        user_agents: args.user_agent.clone(),
+        credential_ids: args.credential_id.clone(),
+        since: time("--since", &args.since)?,
+        until: time("--until", &args.until)?,
+    };
+    if let (Some(since), Some(until)) = (filter.since, filter.until)
+        && since > until
+    {
+        return Err(UsageError(format!("--since ({since}) is after --until ({until}): nothing can match")));
+    }
+    Ok(filter)
+}
+
+/// A progress bar on stderr, shown only on a terminal and only once a scan has run for a
+/// second (short scans stay quiet).
+pub struct Progress {
+    bar: OnceLock<ProgressBar>,
+    total: u64,
+    started: Instant,
+    enabled: bool,
+    label: &'static str,
+    lock: Mutex<()>,
+}
+
+impl Progress {
+    pub fn new(inputs: &[Input], label: &'static str) -> Progress {
+        Progress {
+            bar: OnceLock::new(),
+            total: inputs.iter().filter_map(Input::size).sum(),
+            started: Instant::now(),
+            enabled: std::io::stderr().is_terminal(),
+            label,
+            lock: Mutex::new(()),
+        }
+    }
+
+    pub fn update(&self, done: u64) {
+        if !self.enabled || self.started.elapsed() < Duration::from_secs(1) {
+            return;
+        }
+        let _guard = self.lock.lock();
+        let bar = self.bar.get_or_init(|| {
+            let bar = ProgressBar::with_draw_target(Some(self.total), ProgressDrawTarget::stderr());
+            let style = ProgressStyle::with_template(
+                "{msg} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} eta {eta}",
+            )
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("=> ");
+            bar.set_style(style);
+            bar.set_message(self.label);
+            bar
+        });
+        bar.set_position(done.min(self.total));
+    }
+
+    pub fn finish(&self) {
+        if let Some(bar) = self.bar.get() {
+            bar.finish_and_clear();
+        }
+    }
+}
+
+/// Tell the user on stderr what was skipped, and where; return the exit status for it.
+pub fn report_skips(report: &ScanReport) -> u8 {
+    let total = report.skipped_total();
+    if total == 0 {
+        return exit::SUCCESS;
+    }
+    let reasons: Vec<String> =
+        report.skipped.iter().map(|(reason, count)| format!("{count} {}", reason.describe())).collect();
+    eprintln!(
+        "warning: skipped {total} record{} of {} input{} ({}); the rest was read",
+        if total == 1 { "" } else { "s" },
+        report.inputs,
+        if report.inputs == 1 { "" } else { "s" },
+        reasons.join(", ")
+    );
+    for skip in &report.examples {
+        let at = if skip.line == 0 { skip.input.clone() } else { format!("{}:{}", skip.input, skip.line) };
+        eprintln!("  {at}: {}: {}", skip.reason.describe(), skip.detail);
+    }
+    if (report.examples.len() as u64) < total {
+        eprintln!("  ... and {} more", total - report.examples.len() as u64);
+    }
+    exit::SKIPPED
+}
