@@ -13,3 +13,9 @@ mod testbed_behaviour;
 
 // The command line contract: usage errors, completions.
 mod cli;
+
+// `kir audit`, `kir detect` and `kir baseline` on files.
+mod audit;
+
+// Detection of real attack steps in the testbed's own audit log.
+mod detect;

@@ -184,9 +184,11 @@ pub enum AuditCommand {
 #[derive(Debug, Subcommand)]
 pub enum DetectCommand {
     /// Run the built-in rules (and Sigma rules, and a baseline) over audit logs
-    #[command(after_help = "Exit status: 0 nothing found, 3 findings, 4 nothing found but records were skipped.\n\n\
+    #[command(
+        after_help = "Exit status: 0 nothing found, 3 findings, 4 nothing found but records were skipped.\n\n\
         Examples:\n  kir detect audit /var/log/kubernetes/audit/\n  \
-        kir detect audit audit.log --rules sigma/rules/application/kubernetes --baseline baseline.json -o json")]
+        kir detect audit audit.log --rules sigma/rules/application/kubernetes --baseline baseline.json -o json"
+    )]
     Audit {
         #[arg(required = true, value_name = "FILE")]
         inputs: Vec<PathBuf>,
@@ -205,8 +207,10 @@ pub enum DetectCommand {
     },
 
     /// Run the built-in runtime rules over Falco, Tracee and Tetragon JSON events
-    #[command(after_help = "Exit status: 0 nothing found, 3 findings, 4 nothing found but records were skipped.\n\n\
-        Example:\n  kubectl logs -n kube-system ds/tetragon -c export-stdout | kir detect runtime -")]
+    #[command(
+        after_help = "Exit status: 0 nothing found, 3 findings, 4 nothing found but records were skipped.\n\n\
+        Example:\n  kubectl logs -n kube-system ds/tetragon -c export-stdout | kir detect runtime -"
+    )]
     Runtime {
         /// Event files (JSON lines or concatenated JSON), directories or -; plain, gzip or zstd
         #[arg(required = true, value_name = "FILE")]

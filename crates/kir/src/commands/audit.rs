@@ -7,8 +7,9 @@ use std::{
 
 use comfy_table::Cell;
 use kir_audit::{
-    Event, Format, Processor, ScanOptions, scan,
+    Event, Format, Processor, ScanOptions,
     filter::Filter,
+    scan,
     stats::{IpStats, Stats, UserStats},
     timeline::{Entry, arrange},
 };
@@ -24,8 +25,12 @@ use crate::{
 pub fn run(command: AuditCommand, settings: &Settings) -> anyhow::Result<u8> {
     let namespace = settings.connect.namespace.as_deref();
     match command {
-        AuditCommand::Search { inputs: paths, filters } => search(&paths, &filter(&filters, namespace)?, settings),
-        AuditCommand::Stats { inputs: paths, filters } => stats(&paths, &filter(&filters, namespace)?, settings),
+        AuditCommand::Search { inputs: paths, filters } => {
+            search(&paths, &filter(&filters, namespace)?, settings)
+        }
+        AuditCommand::Stats { inputs: paths, filters } => {
+            stats(&paths, &filter(&filters, namespace)?, settings)
+        }
         AuditCommand::Timeline { inputs: paths, filters } => {
             if filters.user.is_empty() {
                 return Err(UsageError("audit timeline needs --user: whose actions to review".into()).into());
@@ -88,7 +93,9 @@ impl Processor for Search {
             Found::Rows(rows) => rows.push(Row {
                 time: event.time_text().to_string(),
                 user: match &event.impersonated_user {
-                    Some(imp) if !imp.username.is_empty() => format!("{} (as {})", event.user.username, imp.username),
+                    Some(imp) if !imp.username.is_empty() => {
+                        format!("{} (as {})", event.user.username, imp.username)
+                    }
                     _ => event.user.username.to_string(),
                 },
                 source_ip: event.source_ips.first().map(|s| s.to_string()).unwrap_or_default(),
@@ -109,15 +116,16 @@ fn search(paths: &[std::path::PathBuf], filter: &Filter, settings: &Settings) ->
     let stdout = io::stdout();
     let mut out = io::BufWriter::with_capacity(1 << 20, stdout.lock());
     let mut rows = Vec::new();
-    let report = scan(&inputs, &ScanOptions::default(), &processor, &|done| progress.update(done), &mut |found| {
-        match found {
-            Found::Lines(bytes) => out.write_all(&bytes),
-            Found::Rows(mut more) => {
-                rows.append(&mut more);
-                Ok(())
+    let report =
+        scan(&inputs, &ScanOptions::default(), &processor, &|done| progress.update(done), &mut |found| {
+            match found {
+                Found::Lines(bytes) => out.write_all(&bytes),
+                Found::Rows(mut more) => {
+                    rows.append(&mut more);
+                    Ok(())
+                }
             }
-        }
-    });
+        });
     progress.finish();
     let report = match report {
         Ok(report) => report,
@@ -139,7 +147,12 @@ fn search(paths: &[std::path::PathBuf], filter: &Filter, settings: &Settings) ->
                 t.add_row(vec![&r.time, &r.user, &r.source_ip, &r.verb, &r.resource, &r.object, &r.code]);
             }
             print_table(&t)?;
-            eprintln!("{} matching event{} of {} read", rows.len(), if rows.len() == 1 { "" } else { "s" }, report.events);
+            eprintln!(
+                "{} matching event{} of {} read",
+                rows.len(),
+                if rows.len() == 1 { "" } else { "s" },
+                report.events
+            );
         }
     }
     Ok(report_skips(&report))
@@ -179,14 +192,17 @@ fn stats(paths: &[std::path::PathBuf], filter: &Filter, settings: &Settings) -> 
     let progress = Progress::new(&inputs, "reading");
     let mut total = Stats::default();
     let processor = StatsOf(filter.clone());
-    let report = scan(&inputs, &ScanOptions::default(), &processor, &|done| progress.update(done), &mut |s| {
-        total.merge(s);
-        Ok(())
-    })?;
+    let report =
+        scan(&inputs, &ScanOptions::default(), &processor, &|done| progress.update(done), &mut |s| {
+            total.merge(s);
+            Ok(())
+        })?;
     progress.finish();
-    let mut users: Vec<Named<UserStats>> = total.users.into_iter().map(|(name, stats)| Named { name, stats }).collect();
+    let mut users: Vec<Named<UserStats>> =
+        total.users.into_iter().map(|(name, stats)| Named { name, stats }).collect();
     users.sort_by(|a, b| b.stats.events.cmp(&a.stats.events).then_with(|| a.name.cmp(&b.name)));
-    let mut ips: Vec<Named<IpStats>> = total.ips.into_iter().map(|(name, stats)| Named { name, stats }).collect();
+    let mut ips: Vec<Named<IpStats>> =
+        total.ips.into_iter().map(|(name, stats)| Named { name, stats }).collect();
     ips.sort_by(|a, b| b.stats.events.cmp(&a.stats.events).then_with(|| a.name.cmp(&b.name)));
     let stats_report = StatsReport { users, source_ips: ips };
     match settings.output {
@@ -201,10 +217,7 @@ fn stats(paths: &[std::path::PathBuf], filter: &Filter, settings: &Settings) -> 
 fn hour_bars(hours: &[u64; 24]) -> String {
     const BARS: [char; 8] = ['▁', '▂', '▃', '▄', '▅', '▆', '▇', '█'];
     let max = hours.iter().copied().max().unwrap_or(0);
-    hours
-        .iter()
-        .map(|&n| if n == 0 { '·' } else { BARS[((n * 7) / max.max(1)) as usize] })
-        .collect()
+    hours.iter().map(|&n| if n == 0 { '·' } else { BARS[((n * 7) / max.max(1)) as usize] }).collect()
 }
 
 fn top(map: &BTreeMap<String, u64>, n: usize) -> String {
@@ -218,7 +231,17 @@ fn top(map: &BTreeMap<String, u64>, n: usize) -> String {
 }
 
 fn print_stats(report: &StatsReport) -> anyhow::Result<()> {
-    let mut users = table(&["user", "events", "denied", "source ips", "user agents", "verbs", "first", "last", "hours (utc 0-23)"]);
+    let mut users = table(&[
+        "user",
+        "events",
+        "denied",
+        "source ips",
+        "user agents",
+        "verbs",
+        "first",
+        "last",
+        "hours (utc 0-23)",
+    ]);
     for u in &report.users {
         let s = &u.stats;
         users.add_row(vec![
@@ -277,10 +300,11 @@ fn timeline(
     let progress = Progress::new(&inputs, "reading");
     let mut entries = Vec::new();
     let processor = TimelineOf(filter.clone(), filter.literal());
-    let report = scan(&inputs, &ScanOptions::default(), &processor, &|done| progress.update(done), &mut |mut e| {
-        entries.append(&mut e);
-        Ok(())
-    })?;
+    let report =
+        scan(&inputs, &ScanOptions::default(), &processor, &|done| progress.update(done), &mut |mut e| {
+            entries.append(&mut e);
+            Ok(())
+        })?;
     progress.finish();
     // The same request logged at several stages is one action.
     let mut seen = std::collections::HashSet::new();
@@ -297,9 +321,14 @@ fn timeline(
         }
         OutputFormat::Yaml => print_yaml(&entries)?,
         OutputFormat::Table => {
-            println!("Timeline of {} ({} actions), most important first", args.user.join(", "), entries.len());
+            println!(
+                "Timeline of {} ({} actions), most important first",
+                args.user.join(", "),
+                entries.len()
+            );
             let mut current = None;
-            let mut section = table(&["time", "user", "verb", "resource", "namespace/name", "code", "source ip"]);
+            let mut section =
+                table(&["time", "user", "verb", "resource", "namespace/name", "code", "source ip"]);
             for entry in &entries {
                 if current != Some(entry.category) {
                     if current.is_some() {
@@ -307,7 +336,8 @@ fn timeline(
                     }
                     let count = entries.iter().filter(|e| e.category == entry.category).count();
                     println!("\n== {} ({count})", entry.category.title());
-                    section = table(&["time", "user", "verb", "resource", "namespace/name", "code", "source ip"]);
+                    section =
+                        table(&["time", "user", "verb", "resource", "namespace/name", "code", "source ip"]);
                     current = Some(entry.category);
                 }
                 section.add_row(vec![

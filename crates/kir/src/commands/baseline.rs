@@ -19,10 +19,11 @@ fn learn(paths: &[std::path::PathBuf], to: &Path) -> anyhow::Result<u8> {
     let inputs = inputs(paths)?;
     let progress = Progress::new(&inputs, "learning");
     let mut baseline = Baseline { version: VERSION, ..Baseline::default() };
-    let report = scan(&inputs, &ScanOptions::default(), &Learner, &|done| progress.update(done), &mut |part| {
-        baseline.merge(part);
-        Ok(())
-    })?;
+    let report =
+        scan(&inputs, &ScanOptions::default(), &Learner, &|done| progress.update(done), &mut |part| {
+            baseline.merge(part);
+            Ok(())
+        })?;
     progress.finish();
     if baseline.events == 0 {
         anyhow::bail!("no audit events in the input: a baseline needs past audit logs of this cluster");
@@ -30,7 +31,8 @@ fn learn(paths: &[std::path::PathBuf], to: &Path) -> anyhow::Result<u8> {
     // Write next to the target and rename, so an interrupted run leaves no half file.
     let temporary = to.with_extension("tmp");
     let text = serde_json::to_string_pretty(&baseline)?;
-    std::fs::write(&temporary, text + "\n").with_context(|| format!("--to {}: cannot write", temporary.display()))?;
+    std::fs::write(&temporary, text + "\n")
+        .with_context(|| format!("--to {}: cannot write", temporary.display()))?;
     std::fs::rename(&temporary, to).with_context(|| format!("--to {}: cannot write", to.display()))?;
     eprintln!(
         "baseline of {} identities from {} events ({} to {}) written to {}",

@@ -49,16 +49,19 @@ fn detect_audit(
     }
     let baseline = baseline.map(read_baseline).transpose()?;
     if rules.is_empty() && baseline.is_none() {
-        return Err(UsageError("no rules to run: --no-builtin needs --rules DIR or --baseline FILE".into()).into());
+        return Err(
+            UsageError("no rules to run: --no-builtin needs --rules DIR or --baseline FILE".into()).into()
+        );
     }
     let inputs = inputs(paths)?;
     let detector = AuditDetector::new(rules, baseline);
     let progress = Progress::new(&inputs, "detecting");
     let hits = Mutex::new(Vec::new());
-    let report = scan(&inputs, &ScanOptions::default(), &detector, &|done| progress.update(done), &mut |mut h| {
-        hits.lock().expect("not poisoned").append(&mut h);
-        Ok(())
-    })?;
+    let report =
+        scan(&inputs, &ScanOptions::default(), &detector, &|done| progress.update(done), &mut |mut h| {
+            hits.lock().expect("not poisoned").append(&mut h);
+            Ok(())
+        })?;
     progress.finish();
     let findings = detector.findings(&hits.into_inner().expect("not poisoned"));
     print_findings(&findings, settings, false)?;
@@ -90,7 +93,11 @@ fn sigma_rules(path: &Path) -> anyhow::Result<Vec<Rule<AuditField>>> {
             Err(e) => eprintln!("warning: {e}; left out"),
         }
     }
-    tracing::info!("{}: {} Kubernetes audit rules, {other} rules for other log sources", path.display(), rules.len());
+    tracing::info!(
+        "{}: {} Kubernetes audit rules, {other} rules for other log sources",
+        path.display(),
+        rules.len()
+    );
     if rules.is_empty() {
         eprintln!(
             "warning: {} holds no Sigma rule for product kubernetes, service audit ({} YAML files read)",
@@ -127,9 +134,13 @@ fn collect_yaml(path: &Path, files: &mut Vec<PathBuf>) -> io::Result<()> {
 }
 
 fn read_baseline(path: &Path) -> anyhow::Result<Baseline> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("--baseline {}: cannot read", path.display()))?;
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("--baseline {}: cannot read", path.display()))?;
     let baseline: Baseline = serde_json::from_str(&text).with_context(|| {
-        format!("--baseline {}: not a kir baseline (make one with `kir baseline learn FILE... --to FILE`)", path.display())
+        format!(
+            "--baseline {}: not a kir baseline (make one with `kir baseline learn FILE... --to FILE`)",
+            path.display()
+        )
     })?;
     if baseline.version != kir_detect::baseline::VERSION {
         anyhow::bail!(
@@ -169,7 +180,11 @@ fn print_findings(findings: &[Finding], settings: &Settings, runtime: bool) -> a
             let mut t = table(&["severity", "rule", who, "objects", "events", "first", "suggested response"]);
             for f in findings {
                 let subject = if runtime { f.objects.join(", ") } else { f.user.clone().unwrap_or_default() };
-                let objects = if runtime { f.node.clone().map(|n| format!("node {n}")).unwrap_or_default() } else { abbreviate(&f.objects, 2) };
+                let objects = if runtime {
+                    f.node.clone().map(|n| format!("node {n}")).unwrap_or_default()
+                } else {
+                    abbreviate(&f.objects, 2)
+                };
                 t.add_row(vec![
                     Cell::new(f.severity),
                     Cell::new(&f.rule.title),
@@ -181,7 +196,11 @@ fn print_findings(findings: &[Finding], settings: &Settings, runtime: bool) -> a
                 ]);
             }
             print_table(&t)?;
-            eprintln!("{} finding{} (details: -o json)", findings.len(), if findings.len() == 1 { "" } else { "s" });
+            eprintln!(
+                "{} finding{} (details: -o json)",
+                findings.len(),
+                if findings.len() == 1 { "" } else { "s" }
+            );
         }
     }
     Ok(())

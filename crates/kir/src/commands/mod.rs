@@ -4,5 +4,5 @@ pub mod audit;
 pub mod baseline;
 pub mod completion;
 pub mod detect;
-mod scan;
 pub mod doctor;
+mod scan;

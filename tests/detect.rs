@@ -1,0 +1,279 @@
+//! Real attack steps on the testbed, as other identities (impersonation), next to ordinary
+//! work; `kir detect audit` on the API server's own audit log must find every attack, naming
+//! the audit events, and nothing in the ordinary work.
+
+use std::{collections::BTreeMap, time::Duration};
+
+use k8s_openapi::api::{
+    core::v1::{Container, Pod, PodSpec, Secret, SecurityContext, ServiceAccount},
+    rbac::v1::{ClusterRoleBinding, PolicyRule, Role, RoleBinding, RoleRef, Subject},
+};
+use kube::{
+    Client, Config,
+    api::{Api, AttachParams, ListParams, ObjectMeta, PostParams},
+    config::{KubeConfigOptions, Kubeconfig},
+};
+use serde_json::Value;
+use tokio::io::AsyncReadExt;
+
+use crate::{
+    testbed::{Testbed, testbed},
+    testbed_behaviour::{deployment, running_pods},
+    util::{kir, run},
+};
+
+async fn client_as(tb: &Testbed, user: &str, groups: &[&str]) -> Client {
+    let kubeconfig = Kubeconfig::read_from(&tb.kubeconfig).unwrap();
+    let mut config = Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default()).await.unwrap();
+    config.auth_info.impersonate = Some(user.to_string());
+    config.auth_info.impersonate_groups =
+        (!groups.is_empty()).then(|| groups.iter().map(|g| g.to_string()).collect());
+    Client::try_from(config).unwrap()
+}
+
+fn meta(name: &str) -> ObjectMeta {
+    ObjectMeta { name: Some(name.to_string()), ..Default::default() }
+}
+
+/// The audit events whose effective user is `user` and that satisfy `pick`.
+fn audit_ids(tb: &Testbed, user: &str, pick: impl Fn(&Value) -> bool) -> Vec<String> {
+    tb.audit_events()
+        .into_iter()
+        .filter(|e| {
+            e["impersonatedUser"]["username"].as_str().or(e["user"]["username"].as_str()) == Some(user)
+        })
+        .filter(|e| pick(e))
+        .map(|e| e["auditID"].as_str().unwrap().to_string())
+        .collect()
+}
+
+#[tokio::test]
+async fn attacks_on_the_testbed_are_found_and_ordinary_work_is_not() {
+    let tb = testbed();
+    let admin = tb.client().await;
+    let ns = tb.namespace("detect").await;
+    let id = std::process::id();
+    let developer = format!("dev-{id}");
+    let intruder = format!("mallory-{id}");
+    let backdoor = format!("backdoor-{id}");
+    let backdoor_user = format!("system:serviceaccount:{ns}:{backdoor}");
+
+    // Setup (admin): a namespace role for the developer.
+    let rule = |groups: &[&str], resources: &[&str]| PolicyRule {
+        api_groups: Some(groups.iter().map(|s| s.to_string()).collect()),
+        resources: Some(resources.iter().map(|s| s.to_string()).collect()),
+        verbs: ["get", "list", "watch", "create", "update", "patch", "delete"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect(),
+        ..Default::default()
+    };
+    let role = Role {
+        metadata: meta("developer"),
+        rules: Some(vec![
+            rule(&[""], &["pods", "configmaps", "services"]),
+            rule(&["apps"], &["deployments", "replicasets"]),
+        ]),
+    };
+    Api::<Role>::namespaced(admin.clone(), &ns).create(&PostParams::default(), &role).await.unwrap();
+    let binding = RoleBinding {
+        metadata: meta("developer"),
+        role_ref: RoleRef {
+            api_group: "rbac.authorization.k8s.io".into(),
+            kind: "Role".into(),
+            name: "developer".into(),
+        },
+        subjects: Some(vec![Subject {
+            kind: "User".into(),
+            name: developer.clone(),
+            api_group: Some("rbac.authorization.k8s.io".into()),
+            ..Default::default()
+        }]),
+    };
+    Api::<RoleBinding>::namespaced(admin.clone(), &ns)
+        .create(&PostParams::default(), &binding)
+        .await
+        .unwrap();
+
+    // Ordinary work, as the developer: a deployment, a config map, a service, reads.
+    let dev = client_as(tb, &developer, &[]).await;
+    Api::<k8s_openapi::api::apps::v1::Deployment>::namespaced(dev.clone(), &ns)
+        .create(&PostParams::default(), &deployment("shop", 1))
+        .await
+        .unwrap();
+    let config_map = k8s_openapi::api::core::v1::ConfigMap {
+        metadata: meta("shop-settings"),
+        data: Some(BTreeMap::from([("colour".to_string(), "blue".to_string())])),
+        ..Default::default()
+    };
+    Api::<k8s_openapi::api::core::v1::ConfigMap>::namespaced(dev.clone(), &ns)
+        .create(&PostParams::default(), &config_map)
+        .await
+        .unwrap();
+    let service: k8s_openapi::api::core::v1::Service = serde_json::from_value(serde_json::json!({
+        "metadata": {"name": "shop"}, "spec": {"selector": {"app": "shop"}, "ports": [{"port": 80}]}
+    }))
+    .unwrap();
+    Api::<k8s_openapi::api::core::v1::Service>::namespaced(dev.clone(), &ns)
+        .create(&PostParams::default(), &service)
+        .await
+        .unwrap();
+    let pods = running_pods(&dev, &ns, "app=shop", 1).await;
+    let target = pods[0].metadata.name.clone().unwrap();
+    Api::<Pod>::namespaced(dev.clone(), &ns).list(&ListParams::default()).await.unwrap();
+
+    // Attack 1, as an intruder holding a system:masters credential: a service account bound
+    // to cluster-admin.
+    let mallory = client_as(tb, &intruder, &["system:masters"]).await;
+    Api::<ServiceAccount>::namespaced(mallory.clone(), &ns)
+        .create(&PostParams::default(), &ServiceAccount { metadata: meta(&backdoor), ..Default::default() })
+        .await
+        .unwrap();
+    let escalation = ClusterRoleBinding {
+        metadata: meta(&backdoor),
+        role_ref: RoleRef {
+            api_group: "rbac.authorization.k8s.io".into(),
+            kind: "ClusterRole".into(),
+            name: "cluster-admin".into(),
+        },
+        subjects: Some(vec![Subject {
+            kind: "ServiceAccount".into(),
+            name: backdoor.clone(),
+            namespace: Some(ns.clone()),
+            ..Default::default()
+        }]),
+    };
+    Api::<ClusterRoleBinding>::all(mallory.clone())
+        .create(&PostParams::default(), &escalation)
+        .await
+        .unwrap();
+
+    // Attack 2, the intruder execs into the developer's pod.
+    let mut process = Api::<Pod>::namespaced(mallory.clone(), &ns)
+        .exec(&target, ["sh", "-c", "id"], &AttachParams::default().stderr(false))
+        .await
+        .unwrap();
+    let mut output = String::new();
+    process.stdout().unwrap().read_to_string(&mut output).await.unwrap();
+    process.take_status().unwrap().await;
+
+    // Attacks 3 and 4, as the backdoor service account: every secret of the cluster, then a
+    // privileged pod.
+    let sa = client_as(tb, &backdoor_user, &[]).await;
+    Api::<Secret>::all(sa.clone()).list(&ListParams::default()).await.unwrap();
+    let privileged = Pod {
+        metadata: meta(&format!("debugger-{id}")),
+        spec: Some(PodSpec {
+            containers: vec![Container {
+                name: "shell".into(),
+                image: Some("busybox:1.36".into()),
+                security_context: Some(SecurityContext { privileged: Some(true), ..Default::default() }),
+                ..Default::default()
+            }],
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    Api::<Pod>::namespaced(sa.clone(), &ns).create(&PostParams::default(), &privileged).await.unwrap();
+
+    // The API server writes the audit log as requests complete; wait for the last one.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while audit_ids(tb, &backdoor_user, |e| e["verb"] == "create" && e["objectRef"]["resource"] == "pods")
+        .is_empty()
+    {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the privileged pod's creation reaches the audit log"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+
+    let out = run(kir().args(["detect", "audit", "-o", "json"]).arg(&tb.audit_log));
+    assert_eq!(out.code, 3, "findings exit 3\n{}", out.stderr);
+    let findings: Vec<Value> = out.stdout.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let finding_of = |rule: &str, user: &str| -> &Value {
+        findings
+            .iter()
+            .find(|f| f["rule"]["id"] == rule && f["user"] == user)
+            .unwrap_or_else(|| panic!("no {rule} finding for {user}; findings: {}", out.stdout))
+    };
+    let expect = |rule: &str, user: &str, ids: Vec<String>| {
+        assert!(!ids.is_empty(), "{rule}: the attack is in the audit log");
+        let finding = finding_of(rule, user);
+        let listed: Vec<&str> =
+            finding["auditIDs"].as_array().unwrap().iter().map(|v| v.as_str().unwrap()).collect();
+        for id in &ids {
+            assert!(listed.contains(&id.as_str()), "{rule}: audit id {id} missing from {finding}");
+        }
+        assert!(finding["suggestedResponse"].as_str().unwrap().starts_with("kir "), "{finding}");
+    };
+    expect(
+        "kir-audit-cluster-admin-binding",
+        &intruder,
+        audit_ids(tb, &intruder, |e| {
+            e["objectRef"]["resource"] == "clusterrolebindings" && e["verb"] == "create"
+        }),
+    );
+    expect(
+        "kir-audit-exec-into-pod",
+        &intruder,
+        audit_ids(tb, &intruder, |e| {
+            e["objectRef"]["subresource"] == "exec" && e["objectRef"]["namespace"] == ns.as_str()
+        }),
+    );
+    expect(
+        "kir-audit-secrets-listed-across-namespaces",
+        &backdoor_user,
+        audit_ids(tb, &backdoor_user, |e| e["objectRef"]["resource"] == "secrets" && e["verb"] == "list"),
+    );
+    expect(
+        "kir-audit-privileged-pod",
+        &backdoor_user,
+        audit_ids(tb, &backdoor_user, |e| e["objectRef"]["resource"] == "pods" && e["verb"] == "create"),
+    );
+    let exec = finding_of("kir-audit-exec-into-pod", &intruder);
+    assert!(exec["objects"].as_array().unwrap().contains(&Value::String(format!("{ns}/{target}"))), "{exec}");
+    assert_eq!(exec["suggestedResponse"], format!("kir respond compromised-pod {ns}/{target}"));
+
+    // Nothing about the ordinary work: no finding for the developer, and none resting on any
+    // of the developer's events or on the pods its deployment made.
+    let ordinary = audit_ids(tb, &developer, |_| true);
+    assert!(ordinary.len() >= 5, "the ordinary work is in the log: {}", ordinary.len());
+    for finding in &findings {
+        assert_ne!(finding["user"], developer.as_str(), "ordinary work flagged: {finding}");
+        for id in finding["auditIDs"].as_array().unwrap() {
+            assert!(
+                !ordinary.contains(&id.as_str().unwrap().to_string()),
+                "ordinary event {id} in {finding}"
+            );
+        }
+        // The intruder's exec touches the developer's pod; nobody else's finding may.
+        let objects = finding["objects"].as_array().unwrap();
+        if objects.iter().any(|o| o.as_str().unwrap().starts_with(&format!("{ns}/shop"))) {
+            assert_eq!(finding["user"], intruder.as_str(), "the developer's workload flagged: {finding}");
+        }
+    }
+
+    // S3: the intruder's timeline starts with the binding it wrote.
+    let out = run(kir().args(["audit", "timeline", "--user", &intruder, "-o", "json"]).arg(&tb.audit_log))
+        .success();
+    let first: Value = serde_json::from_str(out.stdout.lines().next().unwrap()).unwrap();
+    assert_eq!(first["category"], "binding-written", "{}", out.stdout);
+    assert_eq!(first["object"], backdoor.as_str());
+
+    // Search finds exactly the developer's events, as the log has them.
+    let out =
+        run(kir().args(["audit", "search", "--user", &developer, "-o", "json"]).arg(&tb.audit_log)).success();
+    let found: Vec<String> = out
+        .stdout
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap()["auditID"].as_str().unwrap().to_string())
+        .collect();
+    let in_log_now = audit_ids(tb, &developer, |_| true);
+    assert!(
+        found.len() >= ordinary.len() && found.iter().all(|id| in_log_now.contains(id)),
+        "{} vs {}",
+        found.len(),
+        in_log_now.len()
+    );
+}
