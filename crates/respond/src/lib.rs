@@ -3,6 +3,7 @@
 //! functions in their own modules, tested without a cluster.
 
 pub mod findings;
+pub mod isolate;
 pub mod netpol;
 pub mod procfs;
 pub mod selector;
