@@ -18,6 +18,8 @@
 mod archive;
 mod artifact;
 mod case;
+#[cfg(test)]
+mod crash_tests;
 mod error;
 mod fsutil;
 mod hash;
