@@ -65,14 +65,12 @@ impl Cluster {
         let api: Api<Pod> = Api::namespaced(self.client().clone(), namespace);
         let params = AttachParams::default().container(container).stdin(false).stdout(true).stderr(true);
         let mut process = self.call(source.clone(), api.exec(pod, argv.to_vec(), &params)).await?;
-        let mut stdout = process.stdout().ok_or_else(|| Error::Other {
-            what: source.clone(),
-            detail: "no stdout stream".into(),
-        })?;
-        let mut stderr = process.stderr().ok_or_else(|| Error::Other {
-            what: source.clone(),
-            detail: "no stderr stream".into(),
-        })?;
+        let mut stdout = process
+            .stdout()
+            .ok_or_else(|| Error::Other { what: source.clone(), detail: "no stdout stream".into() })?;
+        let mut stderr = process
+            .stderr()
+            .ok_or_else(|| Error::Other { what: source.clone(), detail: "no stderr stream".into() })?;
         let status = process.take_status();
 
         let mut outcome = ExecOutcome {

@@ -63,13 +63,14 @@ impl Cluster {
     /// `GET path`, returning the exact body and its JSON parse.
     pub async fn get_raw(&self, path: &str) -> Result<Fetched> {
         let source = format!("GET {path}");
-        let request = http::Request::get(path).body(Vec::new()).map_err(|e| Error::Other {
-            what: source.clone(),
-            detail: e.to_string(),
-        })?;
+        let request = http::Request::get(path)
+            .body(Vec::new())
+            .map_err(|e| Error::Other { what: source.clone(), detail: e.to_string() })?;
         let text = self.call(source.clone(), self.client().request_text(request)).await?;
-        let value = serde_json::from_str(&text)
-            .map_err(|e| Error::Other { what: source.clone(), detail: format!("response is not JSON: {e}") })?;
+        let value = serde_json::from_str(&text).map_err(|e| Error::Other {
+            what: source.clone(),
+            detail: format!("response is not JSON: {e}"),
+        })?;
         Ok(Fetched { source, body: text.into_bytes(), value })
     }
 

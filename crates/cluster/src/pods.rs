@@ -73,8 +73,10 @@ impl Cluster {
 
     /// Events whose involved object has this UID (core/v1 Events, as returned).
     pub async fn events_about(&self, namespace: &str, uid: &str) -> Result<Fetched> {
-        self.get_raw(&format!("/api/v1/namespaces/{namespace}/events?fieldSelector=involvedObject.uid%3D{uid}"))
-            .await
+        self.get_raw(&format!(
+            "/api/v1/namespaces/{namespace}/events?fieldSelector=involvedObject.uid%3D{uid}"
+        ))
+        .await
     }
 
     pub async fn services(&self, namespace: &str) -> Result<Vec<Service>> {

@@ -54,19 +54,41 @@ const MINER_NAMES: &[&str] = &[
 ];
 
 /// Command-line fragments that only mining software uses.
-const MINER_ARGUMENTS: &[&str] = &["stratum+tcp://", "stratum+ssl://", "stratum2+tcp://", "--donate-level", "--coin="];
+const MINER_ARGUMENTS: &[&str] =
+    &["stratum+tcp://", "stratum+ssl://", "stratum2+tcp://", "--donate-level", "--coin="];
 
 /// Remote ports of common mining pools (stratum). Deliberately without ports that ordinary
 /// services use too (8080, 8888, 9999).
-pub const MINING_POOL_PORTS: &[u16] = &[3333, 3334, 3335, 3336, 3357, 4444, 5555, 6666, 7777, 14433, 14444, 45560, 45700];
+pub const MINING_POOL_PORTS: &[u16] =
+    &[3333, 3334, 3335, 3336, 3357, 4444, 5555, 6666, 7777, 14433, 14444, 45560, 45700];
 
 const METADATA_ADDRESSES: &[&str] = &["169.254.169.254", "fd00:ec2::254", "169.254.170.2", "100.100.100.200"];
 
 const SHELLS: &[&str] = &["sh", "bash", "dash", "ash", "zsh", "ksh", "csh", "tcsh", "fish"];
 
 const NETWORK_TOOLS: &[&str] = &[
-    "nc", "ncat", "netcat", "socat", "nmap", "masscan", "zmap", "curl", "wget", "tcpdump", "tshark", "telnet", "ssh",
-    "scp", "sftp", "ftp", "tftp", "ngrok", "chisel", "frpc", "rclone", "proxychains",
+    "nc",
+    "ncat",
+    "netcat",
+    "socat",
+    "nmap",
+    "masscan",
+    "zmap",
+    "curl",
+    "wget",
+    "tcpdump",
+    "tshark",
+    "telnet",
+    "ssh",
+    "scp",
+    "sftp",
+    "ftp",
+    "tftp",
+    "ngrok",
+    "chisel",
+    "frpc",
+    "rclone",
+    "proxychains",
 ];
 
 /// The names a process goes by: its `comm`, and the base names of argv[0] and its executable.
@@ -84,7 +106,8 @@ fn names(process: &Process) -> Vec<String> {
 }
 
 fn describe(process: &Process) -> String {
-    let command = if process.cmdline.is_empty() { format!("[{}]", process.name) } else { process.cmdline.join(" ") };
+    let command =
+        if process.cmdline.is_empty() { format!("[{}]", process.name) } else { process.cmdline.join(" ") };
     let command: String = command.chars().take(300).collect();
     match &process.exe {
         Some(exe) => format!("pid {} ({}) {command}; exe {exe}", process.pid, process.name),
@@ -148,7 +171,12 @@ pub fn analyse(processes: &[Process], sockets: &[Socket]) -> Vec<Finding> {
         let who = owner.map(|p| format!(" by pid {} ({})", p.pid, p.name)).unwrap_or_default();
         let connection = format!(
             "{} {}:{} -> {}:{} {}{who}",
-            socket.protocol, socket.local_address, socket.local_port, socket.remote_address, socket.remote_port, socket.state
+            socket.protocol,
+            socket.local_address,
+            socket.local_port,
+            socket.remote_address,
+            socket.remote_port,
+            socket.state
         );
         if MINING_POOL_PORTS.contains(&socket.remote_port) {
             findings.push(Finding {
@@ -211,7 +239,8 @@ mod tests {
 
     #[test]
     fn a_mining_container_is_recognised() {
-        let mut miner = process(7, "kworker", &["/tmp/.x/kworker", "-o", "stratum+tcp://pool.example:3333"], None);
+        let mut miner =
+            process(7, "kworker", &["/tmp/.x/kworker", "-o", "stratum+tcp://pool.example:3333"], None);
         miner.socket_inodes = vec![99];
         let processes = vec![
             process(1, "nginx", &["nginx: master process"], Some("/usr/sbin/nginx")),
@@ -228,9 +257,15 @@ mod tests {
         let findings = analyse(&processes, &sockets);
         let ids: Vec<(&str, Option<u32>)> = findings.iter().map(|f| (f.id, f.pid)).collect();
         assert!(ids.contains(&("miner-process", Some(5))), "{ids:?}");
-        assert!(ids.contains(&("miner-arguments", Some(7))), "disguised miner found by its arguments: {ids:?}");
+        assert!(
+            ids.contains(&("miner-arguments", Some(7))),
+            "disguised miner found by its arguments: {ids:?}"
+        );
         assert!(ids.contains(&("deleted-executable", Some(5))), "{ids:?}");
-        assert!(ids.contains(&("mining-pool-port", Some(7))), "connection attributed by socket inode: {ids:?}");
+        assert!(
+            ids.contains(&("mining-pool-port", Some(7))),
+            "connection attributed by socket inode: {ids:?}"
+        );
         assert!(ids.contains(&("cloud-metadata", None)), "{ids:?}");
         assert!(ids.contains(&("shell", Some(9))), "{ids:?}");
         assert!(ids.contains(&("network-tool", Some(10))), "{ids:?}");
@@ -241,7 +276,8 @@ mod tests {
     #[test]
     fn ordinary_traffic_and_processes_give_no_findings() {
         let processes = vec![process(1, "java", &["java", "-jar", "app.jar"], Some("/usr/bin/java"))];
-        let sockets = vec![socket("10.96.0.10", 53, 1), socket("52.1.2.3", 443, 2), socket("10.0.0.9", 8888, 3)];
+        let sockets =
+            vec![socket("10.96.0.10", 53, 1), socket("52.1.2.3", 443, 2), socket("10.0.0.9", 8888, 3)];
         assert!(analyse(&processes, &sockets).is_empty());
     }
 }

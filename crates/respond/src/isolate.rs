@@ -81,13 +81,27 @@ pub struct IsolateOptions {
 #[serde(tag = "kind", rename_all = "camelCase")]
 pub enum Change {
     /// Add the quarantine label, so policies can select this one pod.
-    LabelPod { key: String, value: String },
-    CreateNetworkPolicy { object: Value },
-    CreateCiliumPolicy { object: Value },
-    CreateAdminNetworkPolicy { object: Value },
+    LabelPod {
+        key: String,
+        value: String,
+    },
+    CreateNetworkPolicy {
+        object: Value,
+    },
+    CreateCiliumPolicy {
+        object: Value,
+    },
+    CreateAdminNetworkPolicy {
+        object: Value,
+    },
     /// Remove labels so the controller and Services stop selecting the pod.
-    RemoveLabels { labels: Labels, releases: Vec<String> },
-    CordonNode { node: String },
+    RemoveLabels {
+        labels: Labels,
+        releases: Vec<String>,
+    },
+    CordonNode {
+        node: String,
+    },
 }
 
 impl Change {
@@ -102,13 +116,22 @@ impl Change {
         match self {
             Change::LabelPod { key, value } => format!("label pod {pod_ref} {key}={value}"),
             Change::CreateNetworkPolicy { object } => {
-                format!("create NetworkPolicy {} (deny all ingress and egress of this pod)", object_name(object))
+                format!(
+                    "create NetworkPolicy {} (deny all ingress and egress of this pod)",
+                    object_name(object)
+                )
             }
             Change::CreateCiliumPolicy { object } => {
-                format!("create CiliumNetworkPolicy {} (deny rules: win over every allow)", object_name(object))
+                format!(
+                    "create CiliumNetworkPolicy {} (deny rules: win over every allow)",
+                    object_name(object)
+                )
             }
             Change::CreateAdminNetworkPolicy { object } => {
-                format!("create AdminNetworkPolicy {} (priority 0: evaluated before NetworkPolicies)", object_name(object))
+                format!(
+                    "create AdminNetworkPolicy {} (priority 0: evaluated before NetworkPolicies)",
+                    object_name(object)
+                )
             }
             Change::RemoveLabels { labels, releases } => format!(
                 "remove labels {} from pod {pod_ref} so {} stop selecting it",
@@ -135,7 +158,9 @@ impl Change {
     pub fn contains(&self) -> bool {
         matches!(
             self,
-            Change::CreateNetworkPolicy { .. } | Change::CreateCiliumPolicy { .. } | Change::CreateAdminNetworkPolicy { .. }
+            Change::CreateNetworkPolicy { .. }
+                | Change::CreateCiliumPolicy { .. }
+                | Change::CreateAdminNetworkPolicy { .. }
         )
     }
 }
@@ -181,15 +206,26 @@ pub fn plan(pod: &PodState, around: &Surroundings, options: IsolateOptions) -> I
     push(Change::LabelPod { key: QUARANTINE_LABEL.to_string(), value: pod.uid.clone() }, labelled);
 
     let policy = netpol::deny_all_policy(&pod.namespace, &pod.name, &pod.uid);
-    let policy_exists =
-        around.policies.iter().any(|p| p.metadata.name == policy.metadata.name && p.metadata.namespace == policy.metadata.namespace);
-    push(Change::CreateNetworkPolicy { object: serde_json::to_value(&policy).unwrap_or_default() }, policy_exists);
+    let policy_exists = around.policies.iter().any(|p| {
+        p.metadata.name == policy.metadata.name && p.metadata.namespace == policy.metadata.namespace
+    });
+    push(
+        Change::CreateNetworkPolicy { object: serde_json::to_value(&policy).unwrap_or_default() },
+        policy_exists,
+    );
     if let Some(exists) = around.cilium {
-        push(Change::CreateCiliumPolicy { object: netpol::cilium_deny_policy(&pod.namespace, &pod.name, &pod.uid) }, exists);
+        push(
+            Change::CreateCiliumPolicy {
+                object: netpol::cilium_deny_policy(&pod.namespace, &pod.name, &pod.uid),
+            },
+            exists,
+        );
     }
     if let Some(exists) = around.admin_network_policy {
         push(
-            Change::CreateAdminNetworkPolicy { object: netpol::admin_deny_policy(&pod.namespace, &pod.name, &pod.uid) },
+            Change::CreateAdminNetworkPolicy {
+                object: netpol::admin_deny_policy(&pod.namespace, &pod.name, &pod.uid),
+            },
             exists,
         );
     }
@@ -227,7 +263,9 @@ pub fn plan(pod: &PodState, around: &Surroundings, options: IsolateOptions) -> I
 
     if options.cordon {
         match &pod.node {
-            Some(node) => push(Change::CordonNode { node: node.clone() }, around.node_unschedulable == Some(true)),
+            Some(node) => {
+                push(Change::CordonNode { node: node.clone() }, around.node_unschedulable == Some(true))
+            }
             None => warnings.push("the pod is not scheduled on a node: nothing to cordon".to_string()),
         }
     }
@@ -326,15 +364,28 @@ mod tests {
         let around = Surroundings {
             services: vec![service("web", &[("app", "web")]), service("other", &[("app", "db")])],
             policies: vec![
-                allow_all("allow-web", LabelSelector { match_labels: Some(labels(&[("app", "web")])), ..Default::default() }),
-                allow_all("allow-team", LabelSelector { match_labels: Some(labels(&[("team", "payments")])), ..Default::default() }),
+                allow_all(
+                    "allow-web",
+                    LabelSelector { match_labels: Some(labels(&[("app", "web")])), ..Default::default() },
+                ),
+                allow_all(
+                    "allow-team",
+                    LabelSelector {
+                        match_labels: Some(labels(&[("team", "payments")])),
+                        ..Default::default()
+                    },
+                ),
             ],
             ..Default::default()
         };
         let plan = plan(&web_pod(), &around, IsolateOptions::default());
         assert_eq!(
             kinds(&plan),
-            [("isolate.label-pod", false), ("isolate.create-networkpolicy", false), ("isolate.orphan", false)]
+            [
+                ("isolate.label-pod", false),
+                ("isolate.create-networkpolicy", false),
+                ("isolate.orphan", false)
+            ]
         );
         let Change::RemoveLabels { labels: removed, releases } = &plan.changes[2].change else { panic!() };
         assert_eq!(removed, &labels(&[("app", "web"), ("pod-template-hash", "7d9f")]));
@@ -344,7 +395,11 @@ mod tests {
         let still: Vec<&str> = plan.still_allowing.iter().map(|p| p.name.as_str()).collect();
         assert_eq!(still, ["allow-team"]);
         assert!(!plan.overridden);
-        assert!(plan.warnings.iter().any(|w| w.contains("shop/allow-team") && w.contains("additive")), "{:?}", plan.warnings);
+        assert!(
+            plan.warnings.iter().any(|w| w.contains("shop/allow-team") && w.contains("additive")),
+            "{:?}",
+            plan.warnings
+        );
         insta::assert_yaml_snapshot!("plan_replicaset_pod", plan);
     }
 
@@ -378,7 +433,8 @@ mod tests {
         pod.labels = labels(&[("team", "payments"), (QUARANTINE_LABEL, &pod.uid.clone())]);
         pod.controller = None;
         let existing = netpol::deny_all_policy(&pod.namespace, &pod.name, &pod.uid);
-        let around = Surroundings { policies: vec![existing], node_unschedulable: Some(true), ..Default::default() };
+        let around =
+            Surroundings { policies: vec![existing], node_unschedulable: Some(true), ..Default::default() };
         let plan = plan(&pod, &around, IsolateOptions { orphan: OrphanChoice::Auto, cordon: true });
         assert_eq!(plan.pending().count(), 0, "{:?}", plan.changes);
         assert!(plan.replaced_by.is_none());
@@ -391,7 +447,11 @@ mod tests {
         let auto = plan(&pod, &Surroundings::default(), IsolateOptions::default());
         assert!(!auto.changes.iter().any(|c| c.change.action() == "isolate.orphan"));
         assert!(auto.warnings.iter().any(|w| w.contains("StatefulSet/web-7d9f")), "{:?}", auto.warnings);
-        let forced = plan(&pod, &Surroundings::default(), IsolateOptions { orphan: OrphanChoice::Always, cordon: false });
+        let forced = plan(
+            &pod,
+            &Surroundings::default(),
+            IsolateOptions { orphan: OrphanChoice::Always, cordon: false },
+        );
         assert!(forced.changes.iter().any(|c| c.change.action() == "isolate.orphan"));
         assert!(forced.replaced_by.is_none(), "a StatefulSet does not replace it");
     }

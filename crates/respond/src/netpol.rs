@@ -122,7 +122,10 @@ pub struct AllowingPolicy {
 pub fn allowing_policies(policies: &[NetworkPolicy], labels: &Labels) -> Vec<AllowingPolicy> {
     policies
         .iter()
-        .filter(|p| p.metadata.labels.as_ref().and_then(|l| l.get(MANAGED_BY_LABEL)).map(String::as_str) != Some(MANAGED_BY_VALUE))
+        .filter(|p| {
+            p.metadata.labels.as_ref().and_then(|l| l.get(MANAGED_BY_LABEL)).map(String::as_str)
+                != Some(MANAGED_BY_VALUE)
+        })
         .filter_map(|policy| {
             let spec = policy.spec.as_ref()?;
             if !selects(spec.pod_selector.as_ref().unwrap_or(&LabelSelector::default()), labels) {

@@ -41,7 +41,8 @@ pub enum SocketTable {
 }
 
 impl SocketTable {
-    pub const ALL: [SocketTable; 4] = [SocketTable::Tcp, SocketTable::Tcp6, SocketTable::Udp, SocketTable::Udp6];
+    pub const ALL: [SocketTable; 4] =
+        [SocketTable::Tcp, SocketTable::Tcp6, SocketTable::Udp, SocketTable::Udp6];
 
     pub fn path(self) -> &'static str {
         match self {
@@ -199,16 +200,18 @@ pub fn parse_process_listing(nonce: &str, bytes: &[u8]) -> ProcessListing {
     let mut section = "";
     let mut body = String::new();
 
-    let finish_section = |process: &mut Option<Process>, section: &str, body: &str, users: &mut BTreeMap<u32, String>| {
-        match (section, process.as_mut()) {
+    let finish_section =
+        |process: &mut Option<Process>, section: &str, body: &str, users: &mut BTreeMap<u32, String>| match (
+            section,
+            process.as_mut(),
+        ) {
             ("status", Some(p)) => apply_status(p, body),
             ("cmdline", Some(p)) => p.cmdline = split_cmdline(body),
             ("exe", Some(p)) => p.exe = body.lines().next().filter(|l| !l.is_empty()).map(str::to_string),
             ("fd", Some(p)) => p.socket_inodes = socket_inodes(body),
             ("passwd", _) => *users = parse_passwd(body),
             _ => {}
-        }
-    };
+        };
 
     for piece in text.split_inclusive('\n') {
         let line = piece.trim_end_matches('\n');
@@ -370,7 +373,10 @@ mod tests {
         out.extend(format!("\n{m} fd\n").as_bytes());
         out.extend(format!("\n{m} pid 40\nName:\tsh\nPPid:\t0\nUid:\t0\n").as_bytes());
         out.extend(format!("\n{m} pid 41\nName:\tcat\nPPid:\t40\nUid:\t0\n").as_bytes());
-        out.extend(format!("\n{m} passwd\nroot:x:0:0:root:/root:/bin/sh\nminer:x:1000:1000::/home:/bin/sh\n").as_bytes());
+        out.extend(
+            format!("\n{m} passwd\nroot:x:0:0:root:/root:/bin/sh\nminer:x:1000:1000::/home:/bin/sh\n")
+                .as_bytes(),
+        );
         out.extend(format!("\n{m} end\n").as_bytes());
         out
     }

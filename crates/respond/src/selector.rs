@@ -106,3 +106,46 @@ mod tests {
         assert_eq!(keys_of(&selector), ["app", "track"]);
     }
 }
+
+/// The selector as a `labelSelector` query string (`app=web,tier in (a,b),!canary`).
+pub fn to_query(selector: &LabelSelector) -> String {
+    let mut parts: Vec<String> =
+        selector.match_labels.iter().flatten().map(|(k, v)| format!("{k}={v}")).collect();
+    for requirement in selector.match_expressions.iter().flatten() {
+        let values = requirement.values.clone().unwrap_or_default().join(",");
+        parts.push(match requirement.operator.as_str() {
+            "In" => format!("{} in ({values})", requirement.key),
+            "NotIn" => format!("{} notin ({values})", requirement.key),
+            "Exists" => requirement.key.clone(),
+            _ => format!("!{}", requirement.key),
+        });
+    }
+    parts.join(",")
+}
+
+#[cfg(test)]
+mod query_tests {
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelectorRequirement;
+
+    use super::*;
+
+    #[test]
+    fn selectors_become_query_strings() {
+        let selector = LabelSelector {
+            match_labels: Some([("app".to_string(), "web".to_string())].into()),
+            match_expressions: Some(vec![
+                LabelSelectorRequirement {
+                    key: "tier".into(),
+                    operator: "In".into(),
+                    values: Some(vec!["a".into(), "b".into()]),
+                },
+                LabelSelectorRequirement {
+                    key: "canary".into(),
+                    operator: "DoesNotExist".into(),
+                    values: None,
+                },
+            ]),
+        };
+        assert_eq!(to_query(&selector), "app=web,tier in (a,b),!canary");
+    }
+}
