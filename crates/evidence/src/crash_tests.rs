@@ -50,7 +50,10 @@ const EVERY_STEP: [Death; 7] = [
 impl Death {
     /// Whether the artifact's journal line is complete, i.e. it is committed.
     fn committed(self) -> bool {
-        matches!(self, Death::BeforeJournalNewline | Death::AfterCommit | Death::AfterRename | Death::AfterManifestTemp)
+        matches!(
+            self,
+            Death::BeforeJournalNewline | Death::AfterCommit | Death::AfterRename | Death::AfterManifestTemp
+        )
     }
 }
 
@@ -152,12 +155,14 @@ fn child_writes_until_killed() {
             let run = run.clone();
             thread::spawn(move || {
                 for index in 0.. {
-                    let mut artifact = case.artifact(&format!("run-{run}/w{writer}/{index}.bin"), "test").unwrap();
+                    let mut artifact =
+                        case.artifact(&format!("run-{run}/w{writer}/{index}.bin"), "test").unwrap();
                     for chunk in 0..(index % 7 + 1) {
                         artifact.write_all(&[chunk as u8; 16 * 1024]).unwrap();
                     }
                     artifact.finish().unwrap();
-                    case.record(JournalRecord::new("test", "step").target(format!("{writer}/{index}"))).unwrap();
+                    case.record(JournalRecord::new("test", "step").target(format!("{writer}/{index}")))
+                        .unwrap();
                 }
             })
         })
@@ -198,7 +203,8 @@ fn real_kills_leave_a_case_that_verifies() {
         drop(Case::open(&dir).unwrap());
         let repaired = verify(&dir, None).unwrap();
         assert!(repaired.intact, "run {run} after resume: {:#?}", repaired.problems);
-        let unexplained: Vec<_> = repaired.warnings.iter().filter(|w| w.kind != FindingKind::Leftover).collect();
+        let unexplained: Vec<_> =
+            repaired.warnings.iter().filter(|w| w.kind != FindingKind::Leftover).collect();
         assert!(unexplained.is_empty(), "run {run} after resume: {unexplained:#?}");
     }
 }
