@@ -403,7 +403,25 @@ fn read_archive(
         entry.read_to_end(&mut bytes)?;
         *slot = Some(bytes);
     }
-    Ok(())
+    // tar stops at its end marker; reading on to the end of the compressed stream checks
+    // zstd's checksum and finds anything hidden after the marker.
+    let mut rest = archive.into_inner();
+    let mut buffer = vec![0u8; 64 * 1024];
+    loop {
+        let read = rest.read(&mut buffer)?;
+        if read == 0 {
+            return Ok(());
+        }
+        if buffer[..read].iter().any(|&b| b != 0) {
+            let location = report.location.display().to_string();
+            report.problem(Finding::new(
+                FindingKind::Extra,
+                location,
+                "data after the end of the tar archive",
+            ));
+            return Ok(());
+        }
+    }
 }
 
 /// The entry's path inside the case, once the one top folder is stripped; `None` (with a
@@ -432,5 +450,247 @@ fn case_relative_name(name: &str, top: &mut Option<String>, report: &mut VerifyR
             *top = Some(first.to_string());
             Some(rest.to_string())
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write;
+
+    use super::*;
+    use crate::{Case, CaseInfo, JournalRecord, SignatureStatus, generate_keys};
+
+    fn fixture(dir: &Path) -> Case {
+        let case = Case::create(dir.join("case"), CaseInfo::new("export")).unwrap();
+        case.store_bytes("pod.json", "GET /api/v1/namespaces/prod/pods/web-1", b"{\"kind\":\"Pod\"}")
+            .unwrap();
+        let long_path = format!("{}/app.log", "deep-folder-name".repeat(8));
+        case.store_bytes(&long_path, "GET .../log", &vec![b'x'; 100_000]).unwrap();
+        case.record(JournalRecord::new("alice", "isolate").target("pod prod/web-1")).unwrap();
+        case
+    }
+
+    fn entry_names(archive: &Path) -> Vec<String> {
+        let decoder = zstd::stream::read::Decoder::new(File::open(archive).unwrap()).unwrap();
+        let mut archive = tar::Archive::new(decoder);
+        archive.entries().unwrap().map(|e| e.unwrap().path().unwrap().display().to_string()).collect()
+    }
+
+    #[test]
+    fn an_export_verifies_and_is_reproducible() {
+        let dir = tempfile::tempdir().unwrap();
+        let case = fixture(dir.path());
+        let first = dir.path().join("first.tar.zst");
+        let summary = export(case.path(), &first, None).unwrap();
+        assert_eq!((summary.journal_entries, summary.artifacts), (4, 2));
+        assert_eq!(summary.signed_by, None);
+
+        let report = verify(&first, None).unwrap();
+        assert!(report.intact, "{:#?}", report.problems);
+        assert!(report.warnings.is_empty(), "{:#?}", report.warnings);
+        assert_eq!(report.form, CaseForm::Archive);
+        assert_eq!((report.journal_entries, report.artifacts), (4, 2));
+        assert_eq!(report.case_id.as_deref(), Some(case.id()));
+
+        let names = entry_names(&first);
+        let id = case.id();
+        assert_eq!(
+            names[..3],
+            [format!("{id}/case.json"), format!("{id}/journal.jsonl"), format!("{id}/manifest.json")]
+        );
+        assert_eq!(names.len(), 5);
+        assert!(names[3].ends_with("/app.log") && names[3].len() > 100, "long names survive: {}", names[3]);
+
+        let second = dir.path().join("second.tar.zst");
+        export(case.path(), &second, None).unwrap();
+        assert_eq!(fs::read(&first).unwrap(), fs::read(&second).unwrap());
+    }
+
+    #[test]
+    fn export_never_overwrites_and_refuses_a_case_that_does_not_verify() {
+        let dir = tempfile::tempdir().unwrap();
+        let case = fixture(dir.path());
+        let archive = dir.path().join("a.tar.zst");
+        fs::write(&archive, "precious").unwrap();
+        assert!(matches!(export(case.path(), &archive, None), Err(Error::ArchiveExists { .. })));
+        assert_eq!(fs::read(&archive).unwrap(), b"precious");
+
+        fs::write(case.path().join("evidence/pod.json"), "changed").unwrap();
+        let error = export(case.path(), &dir.path().join("b.tar.zst"), None).unwrap_err();
+        assert!(matches!(error, Error::NotIntact { count: 1, .. }), "{error}");
+        assert!(error.to_string().contains("evidence/pod.json"), "{error}");
+        assert!(!dir.path().join("b.tar.zst").exists());
+        let leftovers = fs::read_dir(dir.path())
+            .unwrap()
+            .filter(|e| e.as_ref().unwrap().file_name().to_string_lossy().ends_with(".tmp"));
+        assert_eq!(leftovers.count(), 0);
+    }
+
+    #[test]
+    fn a_tampered_archive_fails() {
+        let dir = tempfile::tempdir().unwrap();
+        let case = fixture(dir.path());
+        let archive = dir.path().join("case.tar.zst");
+        export(case.path(), &archive, None).unwrap();
+        let original = fs::read(&archive).unwrap();
+        for index in [10, original.len() / 3, original.len() / 2, original.len() - 6, original.len() - 1] {
+            let mut tampered = original.clone();
+            tampered[index] ^= 0x20;
+            let copy = dir.path().join(format!("tampered-{index}.tar.zst"));
+            fs::write(&copy, &tampered).unwrap();
+            let report = verify(&copy, None).unwrap();
+            assert!(!report.intact, "a changed byte at {index} of {} went unnoticed", original.len());
+        }
+        fs::write(dir.path().join("truncated.tar.zst"), &original[..original.len() / 2]).unwrap();
+        assert!(!verify(&dir.path().join("truncated.tar.zst"), None).unwrap().intact);
+    }
+
+    #[test]
+    fn signed_exports_check_against_the_right_key_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let case = fixture(dir.path());
+        let keys = generate_keys(&dir.path().join("signer"), None).unwrap();
+        let other = generate_keys(&dir.path().join("other"), None).unwrap();
+        let signing = SigningKey::from_file(&keys.secret_key, None).unwrap();
+        let archive = dir.path().join("signed.tar.zst");
+        let summary = export(case.path(), &archive, Some(&signing)).unwrap();
+        assert_eq!(summary.signed_by.as_deref(), Some(keys.key_id.as_str()));
+        assert!(entry_names(&archive).iter().any(|n| n.ends_with("/manifest.json.minisig")));
+
+        let right = VerifyingKey::from_file(&keys.public_key).unwrap();
+        let report = verify(&archive, Some(&right)).unwrap();
+        assert!(report.intact, "{:#?}", report.problems);
+        assert_eq!(report.signature, SignatureStatus::Valid { key_id: keys.key_id.clone() });
+
+        let wrong = VerifyingKey::from_file(&other.public_key).unwrap();
+        let report = verify(&archive, Some(&wrong)).unwrap();
+        assert!(!report.intact);
+        assert!(report.problems[0].message.contains(&other.key_id), "{}", report.problems[0]);
+
+        let report = verify(&archive, None).unwrap();
+        assert!(report.intact);
+        assert_eq!(report.signature, SignatureStatus::NotChecked);
+    }
+
+    #[test]
+    fn an_interrupted_case_exports_without_its_debris() {
+        let dir = tempfile::tempdir().unwrap();
+        let case = fixture(dir.path());
+        let mut unfinished = case.artifact("unfinished.bin", "test").unwrap();
+        unfinished.write_all(b"never committed").unwrap();
+        let mut journal = File::options().append(true).open(case.path().join(JOURNAL_FILE)).unwrap();
+        journal.write_all(b"{\"seq\":5,\"ti").unwrap();
+        let folder = verify(case.path(), None).unwrap();
+        assert!(folder.intact && folder.warnings.len() == 2, "{folder:#?}");
+
+        let archive = dir.path().join("case.tar.zst");
+        export(case.path(), &archive, None).unwrap();
+        let report = verify(&archive, None).unwrap();
+        assert!(report.intact && report.warnings.is_empty(), "{report:#?}");
+        assert!(!entry_names(&archive).iter().any(|n| n.contains(".partial") || n.contains("unfinished")));
+        unfinished.abandon().unwrap();
+    }
+
+    /// An archive written entry by entry, names and types exactly as given.
+    fn raw_archive(path: &Path, entries: &[(&[u8], EntryType, &[u8])]) {
+        raw_archive_with_trailer(path, entries, b"");
+    }
+
+    fn raw_archive_with_trailer(path: &Path, entries: &[(&[u8], EntryType, &[u8])], trailer: &[u8]) {
+        let encoder = zstd::stream::write::Encoder::new(File::create(path).unwrap(), 3).unwrap();
+        let mut builder = tar::Builder::new(encoder);
+        for (name, entry_type, data) in entries {
+            let mut header = Header::new_gnu();
+            header.as_old_mut().name[..name.len()].copy_from_slice(name);
+            header.set_entry_type(*entry_type);
+            header.set_size(data.len() as u64);
+            header.set_mode(0o644);
+            header.set_cksum();
+            builder.append(&header, *data).unwrap();
+        }
+        let mut encoder = builder.into_inner().unwrap();
+        encoder.write_all(trailer).unwrap();
+        encoder.finish().unwrap();
+    }
+
+    #[test]
+    fn data_hidden_after_the_tar_end_marker_is_found() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("trailer.tar.zst");
+        raw_archive_with_trailer(&path, &[(b"c/case.json", EntryType::Regular, b"{}")], b"hidden payload");
+        let report = verify(&path, None).unwrap();
+        assert!(report.problems.iter().any(|p| p.message.contains("after the end of the tar archive")));
+    }
+
+    #[test]
+    fn hostile_entries_are_reported_never_followed() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("hostile.tar.zst");
+        raw_archive(
+            &path,
+            &[
+                (b"c/case.json", EntryType::Regular, b"{}"),
+                (b"c/evidence/link", EntryType::Symlink, b""),
+                (b"c/evidence/hard", EntryType::Link, b""),
+                (b"c/evidence/dev", EntryType::Char, b""),
+                (b"c/evidence/dir", EntryType::Directory, b""),
+                (b"c/../../etc/cron.d/x", EntryType::Regular, b"* * * * * root sh"),
+                (b"/etc/passwd", EntryType::Regular, b"root::0:0"),
+                (b"other/case.json", EntryType::Regular, b"{}"),
+                (b"c/case.json", EntryType::Regular, b"{}"),
+                (b"c/evidence/.partial/x", EntryType::Regular, b"x"),
+                (b"c/run.sh", EntryType::Regular, b"x"),
+                (b"c/pax", EntryType::XHeader, b"10 a=bcdef\n"),
+            ],
+        );
+        let report = verify(&path, None).unwrap();
+        assert!(!report.intact);
+        let unsafe_files: Vec<&str> = report
+            .problems
+            .iter()
+            .filter(|p| p.kind == FindingKind::Unsafe)
+            .map(|p| p.file.as_str())
+            .collect();
+        for expected in [
+            "c/evidence/link",
+            "c/evidence/hard",
+            "c/evidence/dev",
+            "c/evidence/dir",
+            "c/../../etc/cron.d/x",
+            "/etc/passwd",
+            "other/case.json",
+            "case.json",
+            "evidence/.partial/x",
+        ] {
+            assert!(unsafe_files.contains(&expected), "{expected} not reported: {:#?}", report.problems);
+        }
+        assert!(report.problems.iter().any(|p| p.kind == FindingKind::Extra && p.file == "run.sh"));
+        assert!(!dir.path().join("etc").exists());
+    }
+
+    #[test]
+    fn oversized_case_files_are_not_read_into_memory() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("big.tar.zst");
+        let big = vec![b' '; (MAX_CASE_JSON + 1) as usize];
+        raw_archive(&path, &[(b"c/case.json", EntryType::Regular, &big)]);
+        let report = verify(&path, None).unwrap();
+        assert!(
+            report
+                .problems
+                .iter()
+                .any(|p| p.kind == FindingKind::Malformed && p.message.contains("not read"))
+        );
+    }
+
+    #[test]
+    fn garbage_is_not_an_archive() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("garbage.tar.zst");
+        fs::write(&path, b"this is not zstd").unwrap();
+        let report = verify(&path, None).unwrap();
+        assert!(!report.intact);
+        assert_eq!(report.problems.len(), 1);
+        assert!(report.problems[0].message.contains("not a readable kir archive"));
     }
 }

@@ -134,47 +134,15 @@ impl Case {
     /// The folder is assembled under a temporary name beside `dir` and renamed into place, so an
     /// interrupted create leaves no half-made case.
     pub fn create(dir: impl AsRef<Path>, info: CaseInfo) -> Result<Case> {
-        let dir = dir.as_ref();
-        let cannot =
-            |detail: &str| Error::CannotCreate { path: dir.to_path_buf(), detail: detail.to_string() };
-        match fs::symlink_metadata(dir) {
-            Ok(meta) if meta.is_dir() => {
-                if fs::read_dir(dir).map_err(io_error("read", dir))?.next().is_some() {
-                    return Err(cannot("the folder exists and is not empty; choose a new folder"));
-                }
-            }
-            Ok(_) => return Err(cannot("it exists and is not a folder")),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-            Err(e) => return Err(io_error("inspect", dir)(e)),
-        }
-        let name = dir.file_name().ok_or_else(|| cannot("the path does not end in a folder name"))?;
-        let parent = match dir.parent() {
-            Some(parent) if !parent.as_os_str().is_empty() => parent.to_path_buf(),
-            _ => PathBuf::from("."),
-        };
-        fs::create_dir_all(&parent).map_err(io_error("create folder", &parent))?;
-        let assembly = parent.join(format!(".{}.creating-{}", name.to_string_lossy(), random_hex(4)));
-        fs::create_dir(&assembly).map_err(io_error("create folder", &assembly))?;
-
         let created = now();
-        let metadata = CaseMetadata {
-            format: FORMAT,
-            id: format!("{}-{}", created.strftime("%Y%m%d-%H%M%S"), random_hex(3)),
-            created,
-            info,
-        };
-        let assembled = assemble(&assembly, &metadata).and_then(|()| {
-            fs::rename(&assembly, dir).map_err(|e| Error::CannotCreate {
-                path: dir.to_path_buf(),
-                detail: format!("cannot move the new case into place: {e}"),
-            })
-        });
-        if let Err(error) = assembled {
-            let _ = fs::remove_dir_all(&assembly);
-            return Err(error);
-        }
-        sync_dir(&parent).map_err(io_error("sync", &parent))?;
-        Case::open(dir)
+        create_case(dir.as_ref(), info, created, new_case_id(created))
+    }
+
+    /// Create a new case folder named after its id inside `parent` (e.g. `./cases/<id>`).
+    pub fn create_in(parent: impl AsRef<Path>, info: CaseInfo) -> Result<Case> {
+        let created = now();
+        let id = new_case_id(created);
+        create_case(&parent.as_ref().join(&id), info, created, id)
     }
 
     /// Open an existing case to add to it (resume after an interruption).
@@ -365,6 +333,47 @@ impl Case {
         }
         Ok(guard)
     }
+}
+
+/// A case id: creation time (UTC) to the second plus random hex, sortable and unique.
+fn new_case_id(created: Timestamp) -> String {
+    format!("{}-{}", created.strftime("%Y%m%d-%H%M%S"), random_hex(3))
+}
+
+fn create_case(dir: &Path, info: CaseInfo, created: Timestamp, id: String) -> Result<Case> {
+    let cannot = |detail: &str| Error::CannotCreate { path: dir.to_path_buf(), detail: detail.to_string() };
+    match fs::symlink_metadata(dir) {
+        Ok(meta) if meta.is_dir() => {
+            if fs::read_dir(dir).map_err(io_error("read", dir))?.next().is_some() {
+                return Err(cannot("the folder exists and is not empty; choose a new folder"));
+            }
+        }
+        Ok(_) => return Err(cannot("it exists and is not a folder")),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+        Err(e) => return Err(io_error("inspect", dir)(e)),
+    }
+    let name = dir.file_name().ok_or_else(|| cannot("the path does not end in a folder name"))?;
+    let parent = match dir.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => parent.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    fs::create_dir_all(&parent).map_err(io_error("create folder", &parent))?;
+    let assembly = parent.join(format!(".{}.creating-{}", name.to_string_lossy(), random_hex(4)));
+    fs::create_dir(&assembly).map_err(io_error("create folder", &assembly))?;
+
+    let metadata = CaseMetadata { format: FORMAT, id, created, info };
+    let assembled = assemble(&assembly, &metadata).and_then(|()| {
+        fs::rename(&assembly, dir).map_err(|e| Error::CannotCreate {
+            path: dir.to_path_buf(),
+            detail: format!("cannot move the new case into place: {e}"),
+        })
+    });
+    if let Err(error) = assembled {
+        let _ = fs::remove_dir_all(&assembly);
+        return Err(error);
+    }
+    sync_dir(&parent).map_err(io_error("sync", &parent))?;
+    Case::open(dir)
 }
 
 /// Write the files of a new case into `dir`.
@@ -694,6 +703,14 @@ mod tests {
         let file = dir.path().join("file");
         fs::write(&file, "x").unwrap();
         assert!(Case::create(&file, CaseInfo::new("x")).unwrap_err().to_string().contains("not a folder"));
+    }
+
+    #[test]
+    fn create_in_names_the_folder_after_the_id() {
+        let dir = tempfile::tempdir().unwrap();
+        let case = Case::create_in(dir.path().join("cases"), CaseInfo::new("x")).unwrap();
+        assert_eq!(case.path(), dir.path().join("cases").join(case.id()));
+        assert_intact(case.path());
     }
 
     #[test]

@@ -660,3 +660,191 @@ pub fn read_journal(dir: &Path) -> Result<JournalReading> {
         warnings: parsed.tail_finding.into_iter().collect(),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use std::os::unix::fs::symlink;
+
+    use super::*;
+    use crate::{Case, CaseInfo, JournalRecord, generate_keys, signing::sign};
+
+    /// A case with two artifacts, a recorded action, a not-collected artifact and a lagging manifest.
+    fn fixture(dir: &Path) -> PathBuf {
+        let case = Case::create(dir.join("case"), CaseInfo::new("fixture")).unwrap();
+        case.store_bytes("pod.json", "GET /api/v1/namespaces/prod/pods/web-1", b"{\"kind\":\"Pod\"}")
+            .unwrap();
+        case.store_bytes("logs/app.log", "GET .../log?container=app", b"line 1\nline 2\n").unwrap();
+        case.not_collected("etc.tar", "exec tar", "no tar in the image").unwrap();
+        case.record(JournalRecord::new("alice", "isolate").target("pod prod/web-1").result("done")).unwrap();
+        case.path().to_path_buf()
+    }
+
+    fn kinds(report: &VerifyReport) -> Vec<(FindingKind, String)> {
+        report.problems.iter().map(|p| (p.kind, p.file.clone())).collect()
+    }
+
+    #[test]
+    fn an_untouched_case_is_intact_with_a_lagging_manifest() {
+        let dir = tempfile::tempdir().unwrap();
+        let case = fixture(dir.path());
+        let report = verify(&case, None).unwrap();
+        assert!(report.intact, "{:#?}", report.problems);
+        assert!(report.warnings.is_empty(), "{:#?}", report.warnings);
+        assert_eq!((report.journal_entries, report.artifacts), (5, 2));
+        assert_eq!(report.form, CaseForm::Folder);
+        assert_eq!(report.signature, SignatureStatus::Absent);
+        let manifest: Manifest =
+            serde_json::from_slice(&fs::read(case.join(MANIFEST_FILE)).unwrap()).unwrap();
+        assert_eq!(manifest.journal.seq, 4, "the manifest lags the last (isolate) entry");
+    }
+
+    /// Every byte of every file counts: flipping any one of them is a problem.
+    #[test]
+    fn every_changed_byte_of_every_file_is_a_problem() {
+        let dir = tempfile::tempdir().unwrap();
+        let case = fixture(dir.path());
+        for file in [CASE_FILE, JOURNAL_FILE, MANIFEST_FILE, "evidence/pod.json", "evidence/logs/app.log"] {
+            let path = case.join(file);
+            let original = fs::read(&path).unwrap();
+            for index in 0..original.len() {
+                let mut changed = original.clone();
+                changed[index] ^= 0x01;
+                fs::write(&path, &changed).unwrap();
+                let report = verify(&case, None).unwrap();
+                assert!(!report.intact, "{file}: flipping byte {index} went unnoticed");
+                assert!(
+                    report.problems.iter().any(|p| p.file == file),
+                    "{file} byte {index}: {:#?}",
+                    report.problems
+                );
+            }
+            fs::write(&path, &original).unwrap();
+        }
+        assert!(verify(&case, None).unwrap().intact);
+    }
+
+    #[test]
+    fn findings_name_the_file_and_what_is_wrong() {
+        let dir = tempfile::tempdir().unwrap();
+        let case = fixture(dir.path());
+
+        fs::write(case.join("evidence/pod.json"), "{\"kind\":\"Pwned\"}").unwrap();
+        let report = verify(&case, None).unwrap();
+        assert_eq!(kinds(&report), vec![(FindingKind::Changed, "evidence/pod.json".into())]);
+        assert_eq!(report.problems[0].seq, Some(2));
+        assert!(report.problems[0].message.contains("journal entry 2 recorded"), "{}", report.problems[0]);
+        fs::remove_file(case.join("evidence/pod.json")).unwrap();
+        let report = verify(&case, None).unwrap();
+        assert_eq!(kinds(&report), vec![(FindingKind::Missing, "evidence/pod.json".into())]);
+
+        fs::write(case.join("evidence/planted.sh"), "curl | sh").unwrap();
+        fs::write(case.join("notes.txt"), "x").unwrap();
+        symlink("/etc/passwd", case.join("evidence/logs/link")).unwrap();
+        let report = verify(&case, None).unwrap();
+        let found = kinds(&report);
+        for expected in [
+            (FindingKind::Extra, "evidence/planted.sh".to_string()),
+            (FindingKind::Extra, "notes.txt".to_string()),
+            (FindingKind::Unsafe, "evidence/logs/link".to_string()),
+        ] {
+            assert!(found.contains(&expected), "{expected:?} not in {found:?}");
+        }
+    }
+
+    #[test]
+    fn a_reformatted_manifest_is_a_problem_even_with_the_same_values() {
+        let dir = tempfile::tempdir().unwrap();
+        let case = fixture(dir.path());
+        let manifest: Manifest =
+            serde_json::from_slice(&fs::read(case.join(MANIFEST_FILE)).unwrap()).unwrap();
+        fs::write(case.join(MANIFEST_FILE), serde_json::to_vec(&manifest).unwrap()).unwrap();
+        let report = verify(&case, None).unwrap();
+        assert_eq!(kinds(&report), vec![(FindingKind::Changed, MANIFEST_FILE.into())]);
+        assert!(
+            report.problems[0].message.contains("right values but not the bytes"),
+            "{}",
+            report.problems[0]
+        );
+
+        let mut forged = manifest.clone();
+        forged.artifacts[0].sha256 = sha256_hex(b"forged");
+        fs::write(case.join(MANIFEST_FILE), forged.to_bytes()).unwrap();
+        let report = verify(&case, None).unwrap();
+        assert!(report.problems[0].message.contains("evidence/pod.json"), "{}", report.problems[0]);
+    }
+
+    #[test]
+    fn a_signed_folder_must_have_a_manifest_covering_the_whole_journal() {
+        let dir = tempfile::tempdir().unwrap();
+        let keys = generate_keys(&dir.path().join("k"), None).unwrap();
+        let other = generate_keys(&dir.path().join("other"), None).unwrap();
+        let signing = crate::SigningKey::from_file(&keys.secret_key, None).unwrap();
+        let public = VerifyingKey::from_file(&keys.public_key).unwrap();
+        let wrong = VerifyingKey::from_file(&other.public_key).unwrap();
+
+        let case = Case::create(dir.path().join("case"), CaseInfo::new("signed")).unwrap();
+        case.store_bytes("a.txt", "test", b"a").unwrap();
+        let manifest = fs::read(case.path().join(MANIFEST_FILE)).unwrap();
+        fs::write(case.path().join(SIGNATURE_FILE), sign(&signing, &manifest, case.id(), 2).unwrap())
+            .unwrap();
+
+        let report = verify(case.path(), Some(&public)).unwrap();
+        assert!(report.intact, "{:#?}", report.problems);
+        assert_eq!(report.signature, SignatureStatus::Valid { key_id: keys.key_id.clone() });
+        let report = verify(case.path(), None).unwrap();
+        assert!(report.intact);
+        assert_eq!(report.signature, SignatureStatus::NotChecked);
+        assert_eq!(report.warnings[0].kind, FindingKind::Signature);
+        let report = verify(case.path(), Some(&wrong)).unwrap();
+        assert!(!report.intact);
+        assert!(matches!(report.signature, SignatureStatus::Invalid { .. }));
+
+        case.record(JournalRecord::new("mallory", "appended-after-signing")).unwrap();
+        let report = verify(case.path(), Some(&public)).unwrap();
+        assert_eq!(kinds(&report), vec![(FindingKind::Changed, MANIFEST_FILE.into())]);
+        assert!(report.problems[0].message.contains("1 more entry follow"), "{}", report.problems[0]);
+    }
+
+    #[test]
+    fn a_public_key_for_an_unsigned_case_is_a_problem() {
+        let dir = tempfile::tempdir().unwrap();
+        let case = fixture(dir.path());
+        let keys = generate_keys(&dir.path().join("k"), None).unwrap();
+        let public = VerifyingKey::from_file(&keys.public_key).unwrap();
+        let report = verify(&case, Some(&public)).unwrap();
+        assert_eq!(report.signature, SignatureStatus::Missing);
+        assert_eq!(kinds(&report), vec![(FindingKind::Signature, SIGNATURE_FILE.into())]);
+    }
+
+    #[test]
+    fn missing_case_files_are_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let case = fixture(dir.path());
+        for file in [CASE_FILE, MANIFEST_FILE, JOURNAL_FILE] {
+            fs::remove_file(case.join(file)).unwrap();
+            let report = verify(&case, None).unwrap();
+            assert!(
+                report.problems.iter().any(|p| p.kind == FindingKind::Missing && p.file == file),
+                "{file}"
+            );
+        }
+        assert!(matches!(verify(&dir.path().join("nope"), None), Err(Error::NotFound { .. })));
+    }
+
+    #[test]
+    fn read_journal_lists_entries_and_problems() {
+        let dir = tempfile::tempdir().unwrap();
+        let case = fixture(dir.path());
+        let reading = read_journal(&case).unwrap();
+        assert_eq!(reading.entries.len(), 5);
+        assert_eq!(reading.case.unwrap().info.title, "fixture");
+        assert!(reading.problems.is_empty());
+        let journal = case.join(JOURNAL_FILE);
+        let text = fs::read_to_string(&journal).unwrap();
+        fs::write(&journal, text.replace("prod/web-1\",\"param", "prod/web-2\",\"param")).unwrap();
+        let reading = read_journal(&case).unwrap();
+        assert_eq!(reading.entries.len(), 5);
+        assert_eq!(reading.problems.len(), 1);
+        assert_eq!(reading.problems[0].line, Some(5));
+    }
+}
