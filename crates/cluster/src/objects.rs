@@ -55,6 +55,38 @@ impl ResolvedKind {
     }
 }
 
+/// The kinds a response touches most, resolved without a discovery round trip (containment
+/// time counts every request).
+fn builtin_kind(api_version: &str, kind: &str) -> Option<ResolvedKind> {
+    use k8s_openapi::api::{
+        apps::v1::{DaemonSet, Deployment, ReplicaSet, StatefulSet},
+        batch::v1::{CronJob, Job},
+        core::v1::{ConfigMap, Node, Pod, ReplicationController, Secret, Service, ServiceAccount},
+        networking::v1::NetworkPolicy,
+    };
+    fn entry<K: kube::Resource<DynamicType = ()>>(namespaced: bool) -> (String, String, ResolvedKind) {
+        let resource = ApiResource::erase::<K>(&());
+        (resource.api_version.clone(), resource.kind.clone(), ResolvedKind { resource, namespaced })
+    }
+    let known = [
+        entry::<Pod>(true),
+        entry::<Node>(false),
+        entry::<Service>(true),
+        entry::<ServiceAccount>(true),
+        entry::<Secret>(true),
+        entry::<ConfigMap>(true),
+        entry::<ReplicationController>(true),
+        entry::<ReplicaSet>(true),
+        entry::<Deployment>(true),
+        entry::<StatefulSet>(true),
+        entry::<DaemonSet>(true),
+        entry::<Job>(true),
+        entry::<CronJob>(true),
+        entry::<NetworkPolicy>(true),
+    ];
+    known.into_iter().find(|(v, k, _)| v == api_version && k == kind).map(|(_, _, resolved)| resolved)
+}
+
 /// Discovery answers are cached per connection: an owner chain or a respond run asks about the
 /// same few kinds again and again.
 pub(crate) type KindCache = std::sync::Arc<tokio::sync::Mutex<HashMap<(String, String), ResolvedKind>>>;
@@ -74,9 +106,13 @@ impl Cluster {
         Ok(Fetched { source, body: text.into_bytes(), value })
     }
 
-    /// Resolve `apiVersion` + `kind` to a resource (plural, scope) through discovery.
+    /// Resolve `apiVersion` + `kind` to a resource (plural, scope): built-in kinds from
+    /// the compiled-in API, others through discovery.
     pub async fn resolve_kind(&self, api_version: &str, kind: &str) -> Result<ResolvedKind> {
         let key = (api_version.to_string(), kind.to_string());
+        if let Some(found) = builtin_kind(api_version, kind) {
+            return Ok(found);
+        }
         if let Some(found) = self.kinds().lock().await.get(&key) {
             return Ok(found.clone());
         }

@@ -125,7 +125,9 @@ pub enum CaptureCommand {
     /// Pod object, owner chain, events, logs (current and previous), node, service account and
     /// its permissions, selecting Services and NetworkPolicies, referenced Secret/ConfigMap
     /// metadata, image digests
-    #[command(after_help = "Examples:\n  kir capture pod shop/web-7d9f-abcde\n  kir capture pod -n shop web-7d9f-abcde --case ./cases/INC-42")]
+    #[command(
+        after_help = "Examples:\n  kir capture pod shop/web-7d9f-abcde\n  kir capture pod -n shop web-7d9f-abcde --case ./cases/INC-42"
+    )]
     Pod(CapturePodArgs),
 }
 
@@ -142,7 +144,9 @@ pub struct CapturePodArgs {
 #[derive(Debug, Subcommand)]
 pub enum SnapshotCommand {
     /// Processes, sockets and /etc of one container
-    #[command(after_help = "Examples:\n  kir snapshot pod shop/web-7d9f-abcde\n  kir snapshot pod shop/web-7d9f-abcde -c sidecar --max-bytes 16Mi")]
+    #[command(
+        after_help = "Examples:\n  kir snapshot pod shop/web-7d9f-abcde\n  kir snapshot pod shop/web-7d9f-abcde -c sidecar --max-bytes 16Mi"
+    )]
     Pod(SnapshotPodArgs),
 }
 
@@ -168,7 +172,9 @@ pub struct SnapshotPodArgs {
 pub enum IsolateCommand {
     /// Quarantine label, deny-all NetworkPolicy (plus Cilium/AdminNetworkPolicy deny where
     /// served), orphan from its controller and Services, optionally cordon its node
-    #[command(after_help = "Examples:\n  kir isolate pod shop/web-7d9f-abcde --dry-run\n  kir isolate pod shop/web-7d9f-abcde --yes --cordon")]
+    #[command(
+        after_help = "Examples:\n  kir isolate pod shop/web-7d9f-abcde --dry-run\n  kir isolate pod shop/web-7d9f-abcde --yes --cordon"
+    )]
     Pod(IsolatePodArgs),
 }
 
@@ -246,7 +252,9 @@ pub struct ReplacePodArgs {
 #[derive(Debug, Subcommand)]
 pub enum RespondCommand {
     /// Capture, snapshot, isolate (with orphan) and, with --replace, delete the suspect
-    #[command(after_help = "Examples:\n  kir respond compromised-pod shop/web-7d9f-abcde --dry-run\n  kir respond compromised-pod shop/web-7d9f-abcde --yes --replace")]
+    #[command(
+        after_help = "Examples:\n  kir respond compromised-pod shop/web-7d9f-abcde --dry-run\n  kir respond compromised-pod shop/web-7d9f-abcde --yes --replace"
+    )]
     CompromisedPod(RespondPodArgs),
 }
 

@@ -13,7 +13,8 @@ use clap::Parser;
 
 use crate::{
     cli::{
-        CaptureCommand, Cli, Command, IsolateCommand, ReleaseCommand, ReplaceCommand, RespondCommand, SnapshotCommand,
+        CaptureCommand, Cli, Command, IsolateCommand, ReleaseCommand, ReplaceCommand, RespondCommand,
+        SnapshotCommand,
     },
     settings::{Settings, UsageError},
 };
@@ -40,7 +41,9 @@ fn run(cli: Cli, settings: Settings) -> anyhow::Result<u8> {
     match cli.command {
         Command::Completion { shell } => commands::completion::run(shell)?,
         Command::Doctor => runtime()?.block_on(commands::doctor::run(&settings))?,
-        Command::Capture(CaptureCommand::Pod(args)) => runtime()?.block_on(commands::capture::pod(&args, &settings))?,
+        Command::Capture(CaptureCommand::Pod(args)) => {
+            runtime()?.block_on(commands::capture::pod(&args, &settings))?
+        }
         Command::Snapshot(SnapshotCommand::Pod(args)) => {
             runtime()?.block_on(commands::snapshot::pod(&args, &settings))?
         }

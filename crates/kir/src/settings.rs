@@ -92,22 +92,31 @@ pub fn parse_size(text: &str) -> Result<u64, String> {
         "G" => 1_000_000_000,
         other => return Err(format!("unknown unit {other:?} (use Ki, Mi, Gi, k, M or G)")),
     };
-    number.checked_mul(factor).filter(|n| *n > 0).ok_or_else(|| "must be between 1 byte and 16 EiB".to_string())
+    number
+        .checked_mul(factor)
+        .filter(|n| *n > 0)
+        .ok_or_else(|| "must be between 1 byte and 16 EiB".to_string())
 }
 
 /// Validate a size flag, naming it in the error.
 pub fn size_flag(flag: &str, text: &str) -> Result<u64, UsageError> {
-    parse_size(text).map_err(|why| UsageError(format!("invalid {flag} {text:?}: {why} (examples: 64Mi, 1Gi)")))
+    parse_size(text)
+        .map_err(|why| UsageError(format!("invalid {flag} {text:?}: {why} (examples: 64Mi, 1Gi)")))
 }
 
 /// Validate a duration flag, naming it in the error.
 pub fn duration_flag(flag: &str, text: &str) -> Result<Duration, UsageError> {
-    parse_duration(text).map_err(|why| UsageError(format!("invalid {flag} {text:?}: {why} (examples: 0, 30s, 2m)")))
+    parse_duration(text)
+        .map_err(|why| UsageError(format!("invalid {flag} {text:?}: {why} (examples: 0, 30s, 2m)")))
 }
 
 /// A pod named on the command line: `NS/NAME`, or `NAME` in the namespace of `-n` or the
 /// context. `default_namespace` is what applies without a prefix.
-pub fn pod_ref(arg: &str, flag_namespace: Option<&str>, default_namespace: &str) -> Result<(String, String), UsageError> {
+pub fn pod_ref(
+    arg: &str,
+    flag_namespace: Option<&str>,
+    default_namespace: &str,
+) -> Result<(String, String), UsageError> {
     let (namespace, name) = match arg.split_once('/') {
         Some((ns, name)) => {
             if let Some(flag) = flag_namespace.filter(|f| *f != ns) {
@@ -119,7 +128,8 @@ pub fn pod_ref(arg: &str, flag_namespace: Option<&str>, default_namespace: &str)
         }
         None => (default_namespace.to_string(), arg.to_string()),
     };
-    validate_dns_label(&namespace).map_err(|why| UsageError(format!("invalid namespace in pod {arg:?}: {why}")))?;
+    validate_dns_label(&namespace)
+        .map_err(|why| UsageError(format!("invalid namespace in pod {arg:?}: {why}")))?;
     let valid_name = !name.is_empty()
         && name.len() <= 253
         && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '.')

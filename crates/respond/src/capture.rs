@@ -43,10 +43,26 @@ pub async fn capture_pod(
     observed: &ObservedPod,
     options: CaptureOptions,
 ) -> Result<Collected> {
+    capture_pod_signalling(cluster, case, actor, observed, options, None).await
+}
+
+/// [`capture_pod`], telling `pod_stored` once the pod object is in the case (the state
+/// containment is about to change).
+pub async fn capture_pod_signalling(
+    cluster: &Cluster,
+    case: &Case,
+    actor: &str,
+    observed: &ObservedPod,
+    options: CaptureOptions,
+    pod_stored: Option<tokio::sync::oneshot::Sender<()>>,
+) -> Result<Collected> {
     let state = &observed.state;
     let (ns, name) = (state.namespace.as_str(), state.name.as_str());
     let collector = Collector::new(case, pod_base(ns, name));
     collector.store("pod.json", &observed.fetched.source, &observed.fetched.body);
+    if let Some(stored) = pod_stored {
+        let _ = stored.send(());
+    }
 
     let pod = &observed.pod;
     let mut tasks = vec![

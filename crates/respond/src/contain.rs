@@ -99,6 +99,8 @@ pub async fn apply(
     let mut changes = Vec::new();
     let mut contained_after_ms = None;
     let mut orphaned_at = None;
+    // The controller's pods before the orphaning: the replacement is the one not among them.
+    let mut siblings: Vec<String> = Vec::new();
     for planned in &plan.changes {
         let change_started = Instant::now();
         if planned.already_in_place {
@@ -112,6 +114,17 @@ pub async fn apply(
                 contained_after_ms = Some(started.elapsed().as_millis());
             }
             continue;
+        }
+        if let (Change::RemoveLabels { .. }, Some(controller)) = (&planned.change, &plan.replaced_by) {
+            let selector = controller.selector.as_ref().map(to_query).unwrap_or_default();
+            if !selector.is_empty() {
+                siblings = cluster
+                    .pods(&pod.namespace, Some(&selector))
+                    .await?
+                    .into_iter()
+                    .filter_map(|p| p.metadata.uid)
+                    .collect();
+            }
         }
         let undo = undo_of(&planned.change, pod);
         let intent = case.record(
@@ -138,7 +151,7 @@ pub async fn apply(
                 contained_after_ms = Some(started.elapsed().as_millis());
             }
             if matches!(planned.change, Change::RemoveLabels { .. }) {
-                orphaned_at = Some((Instant::now(), jiff::Timestamp::now()));
+                orphaned_at = Some(Instant::now());
             }
         }
         changes.push(AppliedChange {
@@ -150,11 +163,10 @@ pub async fn apply(
     }
 
     let replacement = match (&plan.replaced_by, orphaned_at) {
-        (Some(controller), Some((at, wall_clock))) if !options.replacement_timeout.is_zero() => {
+        (Some(controller), Some(at)) if !options.replacement_timeout.is_zero() => {
             let selector = controller.selector.as_ref().map(to_query).unwrap_or_default();
             let found =
-                wait_for_replacement(cluster, pod, &selector, wall_clock, options.replacement_timeout)
-                    .await?;
+                wait_for_replacement(cluster, pod, &selector, &siblings, options.replacement_timeout).await?;
             let replacement =
                 found.map(|name| Replacement { name, running_after_ms: at.elapsed().as_millis() });
             case.record(JournalRecord::new(actor, "isolate.replacement").target(target.clone()).result(
@@ -246,23 +258,21 @@ async fn make(cluster: &Cluster, case: &Case, pod: &PodState, change: &Change) -
     }
 }
 
-/// Wait until the controller runs a pod created since the orphaning: the clean replacement.
+/// Wait until the controller runs a pod that was not among its pods before the orphaning:
+/// the clean replacement.
 async fn wait_for_replacement(
     cluster: &Cluster,
     pod: &PodState,
     selector: &str,
-    orphaned_at: jiff::Timestamp,
+    siblings: &[String],
     timeout: Duration,
 ) -> Result<Option<String>> {
-    // Creation times have whole seconds; allow for that and a little clock skew.
-    let since = orphaned_at - jiff::SignedDuration::from_secs(2);
     let deadline = Instant::now() + timeout;
     loop {
         let pods = cluster.pods(&pod.namespace, Some(selector)).await?;
         let replacement = pods.iter().find(|p| {
-            p.metadata.uid.as_deref() != Some(pod.uid.as_str())
+            p.metadata.uid.as_ref().is_some_and(|uid| *uid != pod.uid && !siblings.contains(uid))
                 && p.metadata.deletion_timestamp.is_none()
-                && p.metadata.creation_timestamp.as_ref().is_some_and(|t| t.0 >= since)
                 && p.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Running")
         });
         if let Some(replacement) = replacement {

@@ -13,13 +13,13 @@ use serde_json::{Value, json};
 
 use crate::{
     Result,
-    capture::{CaptureOptions, capture_pod},
+    capture::{CaptureOptions, capture_pod_signalling},
     collect::Collected,
     contain::{self, ApplyOptions, IsolationReport},
     isolate::{self, IsolateOptions, IsolationPlan},
     observe::{ObservedPod, observe_pod, surroundings},
     replace::{ReplaceReport, replace_pod},
-    snapshot::{SnapshotOptions, SnapshotReport, choose_container, snapshot_pod},
+    snapshot::{SnapshotOptions, SnapshotReport, choose_container, snapshot_pod_signalling},
 };
 
 #[derive(Debug, Clone)]
@@ -69,7 +69,12 @@ pub struct Playbook {
 
 impl Playbook {
     /// Read the pod and what surrounds it, and decide.
-    pub async fn prepare(cluster: &Cluster, namespace: &str, name: &str, options: RespondOptions) -> Result<Playbook> {
+    pub async fn prepare(
+        cluster: &Cluster,
+        namespace: &str,
+        name: &str,
+        options: RespondOptions,
+    ) -> Result<Playbook> {
         let observed = observe_pod(cluster, namespace, name).await?;
         let container = choose_container(&observed.pod, options.snapshot.container.as_deref())?;
         let around = surroundings(cluster, &observed.state).await?;
@@ -104,7 +109,10 @@ impl Playbook {
             lines.push(PlanLine { step: "isolate", action: change.description.clone() });
         }
         for change in self.isolation.changes.iter().filter(|c| c.already_in_place) {
-            lines.push(PlanLine { step: "isolate", action: format!("(already in place) {}", change.description) });
+            lines.push(PlanLine {
+                step: "isolate",
+                action: format!("(already in place) {}", change.description),
+            });
         }
         if let Some(controller) = &self.isolation.replaced_by {
             lines.push(PlanLine {
@@ -134,37 +142,62 @@ impl Playbook {
         let done = done_steps(case, &target)?;
         let step_done = |step: &str| done.iter().any(|d| d == step);
 
-        let (evidence_done, evidence_signal) = tokio::sync::oneshot::channel::<()>();
+        // Containment waits for the evidence it could destroy: the pod object as it was (the
+        // first artifact capture writes) and the sockets of the snapshot (isolation may cut
+        // those connections). Processes, logs, owners, events and /etc survive isolation and
+        // are collected beside it.
+        let (pod_stored, pod_signal) = tokio::sync::oneshot::channel::<()>();
+        let (volatile_done, volatile_signal) = tokio::sync::oneshot::channel::<()>();
         let evidence = async {
             let capture = async {
                 if step_done("capture") {
+                    let _ = pod_stored.send(());
                     return None;
                 }
                 let at = Instant::now();
-                let result = capture_pod(cluster, case, actor, &self.observed, self.options.capture).await;
+                let result = capture_pod_signalling(
+                    cluster,
+                    case,
+                    actor,
+                    &self.observed,
+                    self.options.capture,
+                    Some(pod_stored),
+                )
+                .await;
                 Some((result, at.elapsed()))
             };
             let snapshot = async {
                 if step_done("snapshot") {
+                    let _ = volatile_done.send(());
                     return None;
                 }
                 let at = Instant::now();
-                let result = snapshot_pod(cluster, case, actor, &self.observed, &self.options.snapshot).await;
+                let result = snapshot_pod_signalling(
+                    cluster,
+                    case,
+                    actor,
+                    &self.observed,
+                    &self.options.snapshot,
+                    Some(volatile_done),
+                )
+                .await;
                 Some((result, at.elapsed()))
             };
-            let both = tokio::join!(capture, snapshot);
-            let _ = evidence_done.send(());
-            both
+            tokio::join!(capture, snapshot)
         };
         let containment = async {
             if step_done("isolate") {
                 return None;
             }
             // Evidence first, but never for long: the pod keeps doing harm while we wait.
-            let _ = tokio::time::timeout(self.options.evidence_budget, evidence_signal).await;
+            let _ = tokio::time::timeout(self.options.evidence_budget, async {
+                let _ = tokio::join!(pod_signal, volatile_signal);
+            })
+            .await;
             let at = Instant::now();
             let options = ApplyOptions { replacement_timeout: self.options.replacement_timeout };
-            let result = contain::apply(cluster, case, actor, state, self.isolation.clone(), started, &options).await;
+            let result =
+                contain::apply(cluster, case, actor, state, self.isolation.clone(), started, &options).await;
             Some((result, at.elapsed()))
         };
         let ((capture, snapshot), isolation) = tokio::join!(evidence, containment);
@@ -201,7 +234,9 @@ impl Playbook {
                 report.capture = Some(collected);
                 finish(&mut report, "capture", StepOutcome::Done(took, detail))?;
             }
-            Some((Err(error), took)) => finish(&mut report, "capture", StepOutcome::Failed(took, error.to_string()))?,
+            Some((Err(error), took)) => {
+                finish(&mut report, "capture", StepOutcome::Failed(took, error.to_string()))?
+            }
         }
         match snapshot {
             None => finish(&mut report, "snapshot", StepOutcome::Skipped)?,
@@ -216,7 +251,9 @@ impl Playbook {
                 report.snapshot = Some(snapshot);
                 finish(&mut report, "snapshot", StepOutcome::Done(took, detail))?;
             }
-            Some((Err(error), took)) => finish(&mut report, "snapshot", StepOutcome::Failed(took, error.to_string()))?,
+            Some((Err(error), took)) => {
+                finish(&mut report, "snapshot", StepOutcome::Failed(took, error.to_string()))?
+            }
         }
         match isolation {
             None => finish(&mut report, "isolate", StepOutcome::Skipped)?,
@@ -235,7 +272,9 @@ impl Playbook {
                 report.isolation = Some(isolation);
                 finish(&mut report, "isolate", outcome)?;
             }
-            Some((Err(error), took)) => finish(&mut report, "isolate", StepOutcome::Failed(took, error.to_string()))?,
+            Some((Err(error), took)) => {
+                finish(&mut report, "isolate", StepOutcome::Failed(took, error.to_string()))?
+            }
         }
 
         if self.options.replace {
@@ -243,9 +282,13 @@ impl Playbook {
                 finish(&mut report, "replace", StepOutcome::Skipped)?;
             } else {
                 let at = Instant::now();
-                let replacement_images = match report.isolation.as_ref().and_then(|i| i.replacement.as_ref()) {
+                let replacement_images = match report.isolation.as_ref().and_then(|i| i.replacement.as_ref())
+                {
                     Some(r) => cluster.pod(&state.namespace, &r.name).await.ok().map(|(pod, _)| {
-                        pod.spec.iter().flat_map(|s| s.containers.iter().filter_map(|c| c.image.clone())).collect::<Vec<_>>()
+                        pod.spec
+                            .iter()
+                            .flat_map(|s| s.containers.iter().filter_map(|c| c.image.clone()))
+                            .collect::<Vec<_>>()
                     }),
                     None => None,
                 };
@@ -264,14 +307,17 @@ impl Playbook {
                         .await
                         {
                             Ok(replaced) => {
-                                let detail = if replaced.deleted { "suspect deleted" } else { "already gone" };
+                                let detail =
+                                    if replaced.deleted { "suspect deleted" } else { "already gone" };
                                 report.replace = Some(replaced);
                                 StepOutcome::Done(at.elapsed(), detail.to_string())
                             }
                             Err(error) => StepOutcome::Failed(at.elapsed(), error.to_string()),
                         }
                     }
-                    Err(crate::Error::PodNotFound { .. }) => StepOutcome::Done(at.elapsed(), "already gone".into()),
+                    Err(crate::Error::PodNotFound { .. }) => {
+                        StepOutcome::Done(at.elapsed(), "already gone".into())
+                    }
                     Err(error) => StepOutcome::Failed(at.elapsed(), error.to_string()),
                 };
                 finish(&mut report, "replace", outcome)?;
@@ -313,11 +359,18 @@ enum StepOutcome {
 impl StepOutcome {
     fn into_report(self, step: &'static str) -> StepReport {
         match self {
-            StepOutcome::Done(took, detail) => StepReport { step, status: "done", millis: took.as_millis(), detail },
-            StepOutcome::Failed(took, detail) => StepReport { step, status: "failed", millis: took.as_millis(), detail },
-            StepOutcome::Skipped => {
-                StepReport { step, status: "skipped", millis: 0, detail: "done by an earlier run with this case".into() }
+            StepOutcome::Done(took, detail) => {
+                StepReport { step, status: "done", millis: took.as_millis(), detail }
             }
+            StepOutcome::Failed(took, detail) => {
+                StepReport { step, status: "failed", millis: took.as_millis(), detail }
+            }
+            StepOutcome::Skipped => StepReport {
+                step,
+                status: "skipped",
+                millis: 0,
+                detail: "done by an earlier run with this case".into(),
+            },
         }
     }
 }

@@ -88,6 +88,20 @@ pub async fn snapshot_pod(
     observed: &ObservedPod,
     options: &SnapshotOptions,
 ) -> Result<SnapshotReport> {
+    snapshot_pod_signalling(cluster, case, actor, observed, options, None).await
+}
+
+/// [`snapshot_pod`], telling `volatile_done` as soon as the sockets are in the case: network
+/// isolation may cut those connections, so containment waits for them. Processes and files
+/// survive isolation and are collected beside it.
+pub async fn snapshot_pod_signalling(
+    cluster: &Cluster,
+    case: &Case,
+    actor: &str,
+    observed: &ObservedPod,
+    options: &SnapshotOptions,
+    volatile_done: Option<tokio::sync::oneshot::Sender<()>>,
+) -> Result<SnapshotReport> {
     let container = choose_container(&observed.pod, options.container.as_deref())?;
     let state = &observed.state;
     let collector =
@@ -103,14 +117,21 @@ pub async fn snapshot_pod(
 
     let nonce = nonce();
     let process_argv = vec!["sh".to_string(), "-c".to_string(), procfs::process_script(&nonce)];
-    let (listing, tables, ()) = tokio::join!(
-        run.command("processes.raw", process_argv),
-        futures::future::join_all(SocketTable::ALL.map(|table| async move {
+    let sockets = async {
+        let tables = futures::future::join_all(SocketTable::ALL.map(|table| async move {
             let argv = vec!["cat".to_string(), table.path().to_string()];
             (table, run.command(&format!("net/{}.raw", table_name(table)), argv).await)
-        })),
-        run.etc_archive(),
-    );
+        }))
+        .await;
+        if let Some(done) = volatile_done {
+            let _ = done.send(());
+        }
+        tables
+    };
+    // Sockets first and alone: they are what containment waits for, and the process listing
+    // (a fork per /proc entry) would compete with them for the node's CPU.
+    let tables = sockets.await;
+    let (listing, ()) = tokio::join!(run.command("processes.raw", process_argv), run.etc_archive());
 
     let listing = listing.map(|bytes| procfs::parse_process_listing(&nonce, &bytes));
     let sockets: Vec<procfs::Socket> = tables

@@ -21,7 +21,8 @@ pub async fn pod(args: &CapturePodArgs, settings: &Settings) -> anyhow::Result<(
     let observed = observe_pod(&responder.cluster, &ns, &name).await?;
     let case = responder::open_case(settings, &responder, format!("capture of pod {ns}/{name}"))?;
     let collected =
-        capture_pod(&responder.cluster, &case, &responder.actor, &observed, CaptureOptions { log_limit }).await?;
+        capture_pod(&responder.cluster, &case, &responder.actor, &observed, CaptureOptions { log_limit })
+            .await?;
     match settings.output {
         OutputFormat::Json => print_json(&collected),
         OutputFormat::Yaml => print_yaml(&collected),

@@ -133,7 +133,8 @@ pub fn print_report(report: &IsolationReport) -> anyhow::Result<()> {
 pub async fn release(args: &ReleasePodArgs, settings: &Settings) -> anyhow::Result<u8> {
     let Some(case_dir) = settings.case.clone() else {
         return Err(UsageError(
-            "release needs the case that recorded the isolation: pass --case DIR (or set KIR_CASE)".to_string(),
+            "release needs the case that recorded the isolation: pass --case DIR (or set KIR_CASE)"
+                .to_string(),
         )
         .into());
     };

@@ -17,7 +17,10 @@ pub async fn pod(args: &ReplacePodArgs, settings: &Settings) -> anyhow::Result<u
     let (ns, name) = responder::pod(settings, &responder.cluster, &args.pod)?;
     let observed = observe_pod(&responder.cluster, &ns, &name).await?;
     let (replaced_by, warnings) = assess(&observed, None);
-    let mut plan = format!("Plan to replace pod {ns}/{name}:\n  - delete pod {ns}/{name} (uid {})\n", observed.state.uid);
+    let mut plan = format!(
+        "Plan to replace pod {ns}/{name}:\n  - delete pod {ns}/{name} (uid {})\n",
+        observed.state.uid
+    );
     match &replaced_by {
         Some(by) => plan.push_str(&format!("  replaced by: {by}\n")),
         None => plan.push_str("  replaced by: nothing\n"),

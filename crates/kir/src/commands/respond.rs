@@ -35,7 +35,11 @@ pub async fn compromised_pod(args: &RespondPodArgs, settings: &Settings) -> anyh
     let (ns, name) = responder::pod(settings, &responder.cluster, &args.pod)?;
     let playbook = Playbook::prepare(&responder.cluster, &ns, &name, options).await?;
 
-    let case_label = settings.case.as_ref().map(|c| c.display().to_string()).unwrap_or_else(|| "a new case under ./cases".into());
+    let case_label = settings
+        .case
+        .as_ref()
+        .map(|c| c.display().to_string())
+        .unwrap_or_else(|| "a new case under ./cases".into());
     let lines = playbook.describe(&case_label);
     let mut plan = format!("Plan for compromised pod {ns}/{name}:\n");
     for line in &lines {
@@ -46,8 +50,12 @@ pub async fn compromised_pod(args: &RespondPodArgs, settings: &Settings) -> anyh
     }
     if args.confirm.dry_run {
         match settings.output {
-            OutputFormat::Json => print_json(&serde_json::json!({"plan": lines, "isolation": playbook.isolation}))?,
-            OutputFormat::Yaml => print_yaml(&serde_json::json!({"plan": lines, "isolation": playbook.isolation}))?,
+            OutputFormat::Json => {
+                print_json(&serde_json::json!({"plan": lines, "isolation": playbook.isolation}))?
+            }
+            OutputFormat::Yaml => {
+                print_yaml(&serde_json::json!({"plan": lines, "isolation": playbook.isolation}))?
+            }
             OutputFormat::Table => print!("{plan}"),
         }
         return Ok(crate::exit::SUCCESS);
@@ -61,7 +69,8 @@ pub async fn compromised_pod(args: &RespondPodArgs, settings: &Settings) -> anyh
         let mut err = std::io::stderr().lock();
         let _ = writeln!(err, "[{}] {} in {} ms: {}", step.step, step.status, step.millis, step.detail);
     };
-    let report = playbook.run(&responder.cluster, &case, &responder.actor, settings.started, &progress).await?;
+    let report =
+        playbook.run(&responder.cluster, &case, &responder.actor, settings.started, &progress).await?;
     match settings.output {
         OutputFormat::Json => print_json(&report)?,
         OutputFormat::Yaml => print_yaml(&report)?,
@@ -73,7 +82,12 @@ pub async fn compromised_pod(args: &RespondPodArgs, settings: &Settings) -> anyh
 fn print_report(report: &RespondReport) -> anyhow::Result<()> {
     let mut steps = table(&["step", "status", "ms", "detail"]);
     for step in &report.steps {
-        steps.add_row(vec![Cell::new(step.step), Cell::new(step.status), Cell::new(step.millis), Cell::new(&step.detail)]);
+        steps.add_row(vec![
+            Cell::new(step.step),
+            Cell::new(step.status),
+            Cell::new(step.millis),
+            Cell::new(&step.detail),
+        ]);
     }
     print_table(&steps)?;
     if let Some(snapshot) = &report.snapshot {

@@ -57,13 +57,19 @@ pub fn open_case(settings: &Settings, responder: &Responder, title: String) -> a
             Case::open(dir).with_context(|| format!("cannot open case {}", dir.display()))
         }
         Some(dir) => {
-            let case = Case::create(dir, info).with_context(|| format!("cannot create case {}", dir.display()))?;
+            let case =
+                Case::create(dir, info).with_context(|| format!("cannot create case {}", dir.display()))?;
             eprintln!("case: {} (new)", case.path().display());
             Ok(case)
         }
         None => {
-            let case = Case::create_in(Path::new("cases"), info).context("cannot create a case under ./cases")?;
-            eprintln!("case: {} (new; pass --case {} to add to it)", case.path().display(), case.path().display());
+            let case =
+                Case::create_in(Path::new("cases"), info).context("cannot create a case under ./cases")?;
+            eprintln!(
+                "case: {} (new; pass --case {} to add to it)",
+                case.path().display(),
+                case.path().display()
+            );
             Ok(case)
         }
     }

@@ -12,7 +12,9 @@ use crate::{
 
 pub async fn run(args: &UndoArgs, settings: &Settings) -> anyhow::Result<u8> {
     let Some(case_dir) = args.case.clone().or_else(|| settings.case.clone()) else {
-        return Err(UsageError("which case? give its folder: kir undo CASE (or set KIR_CASE)".to_string()).into());
+        return Err(
+            UsageError("which case? give its folder: kir undo CASE (or set KIR_CASE)".to_string()).into()
+        );
     };
     let case = kir_evidence::Case::open(&case_dir)
         .map_err(|e| anyhow::anyhow!("cannot open case {}: {e}", case_dir.display()))?;
@@ -55,5 +57,9 @@ pub fn print_reversals(reversals: &[Reversal], output: OutputFormat) -> anyhow::
             print_table(&rows)?;
         }
     }
-    Ok(if reversals.iter().any(|r| r.status == "failed") { crate::exit::FAILURE } else { crate::exit::SUCCESS })
+    Ok(if reversals.iter().any(|r| r.status == "failed") {
+        crate::exit::FAILURE
+    } else {
+        crate::exit::SUCCESS
+    })
 }
