@@ -38,11 +38,12 @@ fn run(cli: Cli, settings: Settings) -> anyhow::Result<u8> {
     match cli.command {
         Command::Completion { shell } => commands::completion::run(shell)?,
         Command::Doctor => runtime()?.block_on(commands::doctor::run(&settings))?,
+        Command::Case(command) => return commands::case::run(command, &settings),
     }
     Ok(exit::SUCCESS)
 }
 
-fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+pub(crate) fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
     Ok(tokio::runtime::Builder::new_multi_thread().enable_all().build()?)
 }
 

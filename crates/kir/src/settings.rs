@@ -1,6 +1,6 @@
 //! Raw flags resolved into validated settings, so commands never re-check their inputs.
 
-use std::{io::IsTerminal, time::Duration};
+use std::{io::IsTerminal, path::PathBuf, time::Duration};
 
 use kir_cluster::ConnectOptions;
 
@@ -17,6 +17,8 @@ pub struct Settings {
     pub connect: ConnectOptions,
     pub output: OutputFormat,
     pub color: bool,
+    /// `--case` or `KIR_CASE`: the case folder to record into.
+    pub case: Option<PathBuf>,
 }
 
 impl Settings {
@@ -42,6 +44,7 @@ impl Settings {
             },
             output: args.output,
             color: !args.no_color && !no_color_env && std::io::stdout().is_terminal(),
+            case: args.case.clone(),
         })
     }
 }
