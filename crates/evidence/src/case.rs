@@ -869,7 +869,9 @@ mod tests {
     #[test]
     fn concurrent_writers_from_many_threads_keep_one_chain() {
         fn assert_send_sync<T: Send + Sync + Clone>() {}
+        fn assert_send<T: Send>() {}
         assert_send_sync::<Case>();
+        assert_send::<ArtifactWriter>();
         let dir = tempfile::tempdir().unwrap();
         let case = new_case(dir.path());
         let threads: Vec<_> = (0..6)
