@@ -95,6 +95,9 @@ fn open_refuses_a_used_folder_and_an_empty_name() {
     let out = run(kir().args(["case", "open", "x", "--dir"]).arg(dir.path()));
     assert_eq!(out.code, 1);
     assert!(out.stderr.contains("not empty"), "{}", out.stderr);
+    let out = run(kir().args(["case", "open", "x"]).env("KIR_CASE", dir.path()));
+    assert_eq!(out.code, 1);
+    assert!(out.stderr.contains("KIR_CASE") && out.stderr.contains("--dir"), "{}", out.stderr);
     let out = run(kir().args(["case", "open", " ", "--dir"]).arg(dir.path().join("new")));
     assert_eq!(out.code, 2);
     assert!(out.stderr.contains("name is empty"), "{}", out.stderr);

@@ -95,9 +95,12 @@ fn open(
         info.cluster = Some(target.server);
         info.context = target.context;
     }
-    let case = match dir.or_else(|| settings.case.clone()) {
-        Some(dir) => Case::create(&dir, info)?,
-        None => Case::create_in(DEFAULT_CASES_DIR, info)?,
+    let case = match (dir, &settings.case) {
+        (Some(dir), _) => Case::create(&dir, info)?,
+        (None, Some(from_case)) => Case::create(from_case, info).map_err(|error| {
+            anyhow::anyhow!("{error} (the folder comes from --case / KIR_CASE; give --dir to choose another)")
+        })?,
+        (None, None) => Case::create_in(DEFAULT_CASES_DIR, info)?,
     };
     let opened = Opened { path: std::path::absolute(case.path())?, id: case.id().to_string() };
     print(settings, &opened, |opened| {
