@@ -1,5 +1,12 @@
 //! One module per command: each resolves its arguments, calls the library crates, renders.
 
+pub mod capture;
 pub mod case;
 pub mod completion;
 pub mod doctor;
+pub mod isolate;
+pub mod replace;
+pub mod respond;
+pub mod responder;
+pub mod snapshot;
+pub mod undo;
