@@ -13,3 +13,6 @@ mod testbed_behaviour;
 
 // The command line contract: usage errors, completions.
 mod cli;
+
+// Case folders, journal, verification, export and signing (no cluster needed).
+mod case;

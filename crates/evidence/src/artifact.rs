@@ -20,8 +20,13 @@ use std::{
 use sha2::{Digest, Sha256};
 
 use crate::{
-    Case, Error, Result, case::staging_name, error::io_error, fsutil::sync_dir, hash::to_hex,
+    Case, Error, Result,
+    case::{EVIDENCE_DIR, staging_name},
+    error::io_error,
+    fsutil::{create_real_dirs, sync_dir},
+    hash::to_hex,
     manifest::ArtifactRecord,
+    path::STAGING_DIR,
 };
 
 /// Streams one artifact into the case. Implements [`std::io::Write`].
@@ -217,7 +222,7 @@ impl Drop for ArtifactWriter {
 /// A staging file left by a crashed writer of the same path is replaced.
 fn open_staging_file(case: &Case, path: &str) -> Result<(PathBuf, File)> {
     let staging_dir = case.staging_dir();
-    fs::create_dir_all(&staging_dir).map_err(io_error("create folder", &staging_dir))?;
+    create_real_dirs(&case.path().join(EVIDENCE_DIR), Path::new(STAGING_DIR))?;
     let staging_file = staging_dir.join(staging_name(path));
     let create = || OpenOptions::new().write(true).create_new(true).open(&staging_file);
     let file = match create() {

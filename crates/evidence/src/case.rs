@@ -21,7 +21,7 @@ use crate::{
     Error, Result,
     artifact::{ArtifactWriter, StagedArtifact},
     error::io_error,
-    fsutil::{random_hex, replace_file, sync_dir, write_new_file},
+    fsutil::{create_real_dirs, random_hex, replace_file, sync_dir, write_new_file},
     hash::{hash_file, sha256_hex},
     journal::{
         self, ACTION_COLLECT, ACTION_NOT_COLLECTED, ACTION_OPEN, ACTION_REPAIR, ChainPosition,
@@ -540,10 +540,9 @@ impl LedgerGuard<'_> {
         if let Some(seq) = collected_seq(&self.ledger.entries, path) {
             return Err(Error::AlreadyCollected { path: path.to_string(), seq });
         }
-        let final_path = self.root.join(EVIDENCE_DIR).join(path);
-        if let Some(parent) = final_path.parent() {
-            fs::create_dir_all(parent).map_err(io_error("create folder", parent))?;
-        }
+        let evidence = self.root.join(EVIDENCE_DIR);
+        let final_path = evidence.join(path);
+        create_real_dirs(&evidence, Path::new(path).parent().unwrap_or(Path::new("")))?;
         if fs::symlink_metadata(&final_path).is_ok() {
             return Err(Error::Occupied { path: final_path });
         }
@@ -578,9 +577,7 @@ impl LedgerGuard<'_> {
                 still_needed.insert(staging_name(&path));
                 continue;
             }
-            if let Some(parent) = final_path.parent() {
-                fs::create_dir_all(parent).map_err(io_error("create folder", parent))?;
-            }
+            create_real_dirs(&evidence, Path::new(&path).parent().unwrap_or(Path::new("")))?;
             fs::rename(&staged, &final_path).map_err(io_error("move into place", &staged))?;
             repairs.push(format!(
                 "moved evidence/{path} (journal entry {}) out of staging, where an interruption had left it",
@@ -836,6 +833,19 @@ mod tests {
     }
 
     #[test]
+    fn a_planted_link_cannot_redirect_evidence() {
+        let dir = tempfile::tempdir().unwrap();
+        let case = new_case(dir.path());
+        let outside = dir.path().join("outside");
+        fs::create_dir(&outside).unwrap();
+        std::os::unix::fs::symlink(&outside, case.path().join("evidence/pods")).unwrap();
+        let error = case.store_bytes("pods/pod.json", "test", b"{}").unwrap_err();
+        assert!(matches!(error, Error::NotAFolder { .. }), "{error}");
+        assert_eq!(fs::read_dir(&outside).unwrap().count(), 0);
+        assert_eq!(case.entries().unwrap().len(), 1, "nothing was committed");
+    }
+
+    #[test]
     fn abandoned_and_dropped_writers_leave_nothing() {
         let dir = tempfile::tempdir().unwrap();
         let case = new_case(dir.path());
@@ -869,7 +879,9 @@ mod tests {
     #[test]
     fn concurrent_writers_from_many_threads_keep_one_chain() {
         fn assert_send_sync<T: Send + Sync + Clone>() {}
+        fn assert_send<T: Send>() {}
         assert_send_sync::<Case>();
+        assert_send::<ArtifactWriter>();
         let dir = tempfile::tempdir().unwrap();
         let case = new_case(dir.path());
         let threads: Vec<_> = (0..6)

@@ -52,6 +52,10 @@ pub enum Error {
     #[error("{} already exists but the journal does not record it: kir did not create it", path.display())]
     Occupied { path: PathBuf },
 
+    /// A folder on the way to an artifact is a link or a file; kir writes only into real folders.
+    #[error("{} is not a folder (a link or a file is in its place); kir writes evidence only into real folders", path.display())]
+    NotAFolder { path: PathBuf },
+
     /// Journal actions that kir writes itself, with meanings the verifier relies on.
     #[error("action {action:?} is reserved for kir's own journal entries; {hint}")]
     ReservedAction { action: String, hint: &'static str },

@@ -6,6 +6,32 @@ use std::{
     path::Path,
 };
 
+use crate::{Error, Result, error::io_error};
+
+/// Create the folders of `relative` under `base` (and `base` itself), refusing to pass through
+/// a symbolic link or a file: a planted link must not redirect evidence out of the case.
+pub(crate) fn create_real_dirs(base: &Path, relative: &Path) -> Result<()> {
+    let mut current = base.to_path_buf();
+    let mut components = relative.components();
+    loop {
+        match fs::symlink_metadata(&current) {
+            Ok(meta) if meta.is_dir() => {}
+            Ok(_) => return Err(Error::NotAFolder { path: current }),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => match fs::create_dir(&current) {
+                Ok(()) => {}
+                // Another writer created it in the meantime.
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
+                Err(e) => return Err(io_error("create folder", &current)(e)),
+            },
+            Err(e) => return Err(io_error("inspect", &current)(e)),
+        }
+        match components.next() {
+            Some(component) => current.push(component),
+            None => return Ok(()),
+        }
+    }
+}
+
 /// Make a directory's entries (created, renamed files) durable.
 pub(crate) fn sync_dir(dir: &Path) -> io::Result<()> {
     File::open(dir)?.sync_all()

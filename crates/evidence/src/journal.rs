@@ -224,7 +224,7 @@ pub(crate) fn parse(bytes: &[u8], start: &ChainPosition) -> ParsedJournal {
     let mut offset = 0;
     while offset < bytes.len() {
         let line_number = parsed.end.lines + 1;
-        let (line, terminated) = match memchr_newline(&bytes[offset..]) {
+        let (line, terminated) = match find_newline(&bytes[offset..]) {
             Some(length) => (&bytes[offset..offset + length], true),
             None => (&bytes[offset..], false),
         };
@@ -317,7 +317,7 @@ fn journal_finding(kind: FindingKind, line: u64, seq: Option<u64>, message: Stri
     Finding { kind, file: JOURNAL_FILE.to_string(), line: Some(line), seq, message }
 }
 
-fn memchr_newline(bytes: &[u8]) -> Option<usize> {
+fn find_newline(bytes: &[u8]) -> Option<usize> {
     bytes.iter().position(|&b| b == b'\n')
 }
 

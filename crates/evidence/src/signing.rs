@@ -45,7 +45,7 @@ impl SigningKey {
             }
             (Err(e), None) => {
                 return Err(key_error(format!(
-                    "cannot use it without a password ({e}); it is either protected by one or not a minisign secret key"
+                    "cannot open it without a password ({e}): it is protected by one, or it is not a usable minisign secret key"
                 )));
             }
         };

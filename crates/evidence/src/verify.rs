@@ -539,6 +539,10 @@ fn read_folder(dir: &Path, report: &mut VerifyReport) -> Result<(CaseFiles, Fold
                 list_evidence(&item.path(), "", report, &mut listing)?;
                 continue;
             }
+            EVIDENCE_DIR => {
+                report.problem(Finding::new(FindingKind::Unsafe, name, "not a folder (a link or a file)"));
+                continue;
+            }
             MANIFEST_TEMP_FILE => {
                 report.warnings.push(Finding::new(
                     FindingKind::Leftover,

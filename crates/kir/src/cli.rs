@@ -71,6 +71,10 @@ pub enum Command {
     /// Check connectivity, server version, identity, permissions and cluster capabilities
     Doctor,
 
+    /// Incident case folders: open, show, verify, export, signing keys
+    #[command(subcommand)]
+    Case(CaseCommand),
+
     /// Capture everything the API server knows about an object into the case
     #[command(subcommand)]
     Capture(CaptureCommand),
@@ -293,6 +297,67 @@ pub struct UndoArgs {
 
     #[command(flatten)]
     pub confirm: ConfirmArgs,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CaseCommand {
+    /// Create a case folder and print its path
+    #[command(after_help = "Examples:\n  \
+        kir case open \"miner in prod/web\"                   # creates ./cases/<id>\n  \
+        export KIR_CASE=$(kir case open \"leaked token\" --dir /evidence/inc-42)")]
+    Open {
+        /// The case's title
+        name: String,
+        /// Folder to create (default: --case/KIR_CASE when set, else ./cases/<id>)
+        #[arg(long, value_name = "DIR")]
+        dir: Option<PathBuf>,
+        /// Who responds (default: $USER, else $LOGNAME)
+        #[arg(long, value_name = "NAME")]
+        responder: Option<String>,
+    },
+
+    /// Show a case's journal: every action and artifact, in order
+    Show {
+        /// The case folder (default: --case/KIR_CASE)
+        dir: Option<PathBuf>,
+    },
+
+    /// Check every byte of a case folder or exported archive against its journal
+    #[command(after_help = "Exit status: 0 when intact, 1 naming every changed, missing or extra file and \
+        every broken journal entry.\n\nExamples:\n  \
+        kir case verify ./cases/20261127-184200-3fa9c1\n  \
+        kir case verify case.tar.zst --pubkey kir-signing.pub")]
+    Verify {
+        /// A case folder or an archive from `kir case export` (default: --case/KIR_CASE)
+        path: Option<PathBuf>,
+        /// minisign public key to check the manifest's signature with
+        #[arg(long, value_name = "FILE")]
+        pubkey: Option<PathBuf>,
+    },
+
+    /// Write a case folder as one archive (tar + zstd), optionally signed
+    #[command(after_help = "The archive path is given with --to (-o is the output format).\n\n\
+        A password-protected signing key reads its password from KIR_SIGN_PASSWORD.\n\nExample:\n  \
+        kir case export ./cases/20261127-184200-3fa9c1 --to inc-42.tar.zst --sign-key kir-signing.key")]
+    Export {
+        /// The case folder (default: --case/KIR_CASE)
+        dir: Option<PathBuf>,
+        /// The archive to create (never overwritten), e.g. inc-42.tar.zst
+        #[arg(long, value_name = "FILE")]
+        to: PathBuf,
+        /// minisign secret key to sign the manifest with
+        #[arg(long, value_name = "FILE")]
+        sign_key: Option<PathBuf>,
+    },
+
+    /// Create a minisign key pair for signing exports: PREFIX.key and PREFIX.pub
+    #[command(after_help = "With KIR_SIGN_PASSWORD set, the secret key is protected by that password; \
+        without it, the secret key is stored unprotected.\n\nExample:\n  \
+        KIR_SIGN_PASSWORD=... kir case keygen ~/.config/kir/signing")]
+    Keygen {
+        /// Path prefix of the two key files
+        prefix: PathBuf,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

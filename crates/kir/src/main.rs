@@ -41,6 +41,7 @@ fn run(cli: Cli, settings: Settings) -> anyhow::Result<u8> {
     match cli.command {
         Command::Completion { shell } => commands::completion::run(shell)?,
         Command::Doctor => runtime()?.block_on(commands::doctor::run(&settings))?,
+        Command::Case(command) => return commands::case::run(command, &settings),
         Command::Capture(CaptureCommand::Pod(args)) => {
             runtime()?.block_on(commands::capture::pod(&args, &settings))?
         }

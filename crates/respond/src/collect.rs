@@ -35,14 +35,6 @@ pub(crate) struct Collector {
     collected: Arc<Mutex<Collected>>,
 }
 
-pub(crate) enum Started {
-    Writer(ArtifactWriter),
-    /// Already in the case: nothing to do.
-    Skipped,
-    /// Could not even start (recorded as a gap).
-    Failed,
-}
-
 impl Collector {
     pub fn new(case: &Case, base: impl Into<String>) -> Collector {
         Collector { case: case.clone(), base: base.into(), collected: Arc::default() }
@@ -56,24 +48,25 @@ impl Collector {
         f(&mut self.collected.lock().unwrap_or_else(PoisonError::into_inner))
     }
 
-    /// Start an artifact at `relative` (under the step's base).
-    pub fn start(&self, relative: &str, source: &str) -> Started {
+    /// Start an artifact at `relative` (under the step's base). `None` when there is nothing
+    /// to write: an earlier run collected it, or the case refused it (recorded as a gap).
+    pub fn start(&self, relative: &str, source: &str) -> Option<ArtifactWriter> {
         let path = self.path(relative);
         match self.case.artifact(&path, source) {
-            Ok(writer) => Started::Writer(writer),
+            Ok(writer) => Some(writer),
             Err(kir_evidence::Error::AlreadyCollected { .. }) => {
                 self.with(|c| c.already_collected.push(path));
-                Started::Skipped
+                None
             }
             Err(error) => {
                 self.gap_at(path, source, &format!("cannot write into the case: {error}"));
-                Started::Failed
+                None
             }
         }
     }
 
     pub fn store(&self, relative: &str, source: &str, bytes: &[u8]) {
-        if let Started::Writer(mut writer) = self.start(relative, source) {
+        if let Some(mut writer) = self.start(relative, source) {
             match writer.write_all(bytes) {
                 Ok(()) => self.finish(writer, source),
                 Err(error) => {
@@ -100,7 +93,7 @@ impl Collector {
         mut stream: R,
         limit: u64,
     ) {
-        let Started::Writer(writer) = self.start(relative, source) else { return };
+        let Some(writer) = self.start(relative, source) else { return };
         let mut writer = writer.limit(limit);
         let mut buffer = vec![0u8; 64 * 1024];
         loop {

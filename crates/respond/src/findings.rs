@@ -197,7 +197,7 @@ pub fn analyse(processes: &[Process], sockets: &[Socket]) -> Vec<Finding> {
             });
         }
     }
-    findings.sort_by(|a, b| b.severity.cmp(&a.severity));
+    findings.sort_by_key(|f| std::cmp::Reverse(f.severity));
     findings
 }
 

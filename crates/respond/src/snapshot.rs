@@ -17,7 +17,7 @@ use serde_json::json;
 use crate::{
     Error, Result,
     capture::pod_base,
-    collect::{Collected, Collector, Started},
+    collect::{Collected, Collector},
     findings::{Finding, analyse},
     observe::ObservedPod,
     procfs::{self, SocketTable},
@@ -217,7 +217,7 @@ impl Runner<'_> {
     /// nothing was collected (the gap is recorded with the reason).
     async fn command(&self, relative: &str, argv: Vec<String>) -> Option<Vec<u8>> {
         let source = self.source(&argv);
-        let Started::Writer(writer) = self.collector.start(relative, &source) else { return None };
+        let writer = self.collector.start(relative, &source)?;
         let mut tee =
             Tee { writer: writer.limit(self.options.max_bytes).note(FROM_CONTAINER), copy: Vec::new() };
         let outcome = self
@@ -240,7 +240,7 @@ impl Runner<'_> {
             "etc".to_string(),
         ];
         let source = self.source(&argv);
-        let Started::Writer(writer) = self.collector.start("etc.tar.zst", &source) else { return };
+        let Some(writer) = self.collector.start("etc.tar.zst", &source) else { return };
         let writer = writer.limit(self.options.max_bytes).note(format!(
             "{FROM_CONTAINER}; an uncompressed tar of /etc compressed by kir (zstd); never extracted"
         ));

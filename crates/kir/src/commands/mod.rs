@@ -1,6 +1,7 @@
 //! One module per command: each resolves its arguments, calls the library crates, renders.
 
 pub mod capture;
+pub mod case;
 pub mod completion;
 pub mod doctor;
 pub mod isolate;
