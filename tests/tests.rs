@@ -5,6 +5,8 @@ mod util;
 
 mod testbed;
 
+mod scene;
+
 // `kir doctor` and the connection errors every command shares.
 mod doctor;
 
@@ -13,6 +15,9 @@ mod testbed_behaviour;
 
 // The command line contract: usage errors, completions.
 mod cli;
+
+// The compromised-pod response: capture, snapshot, isolate, release, replace, respond, undo.
+mod response;
 
 // Case folders, journal, verification, export and signing (no cluster needed).
 mod case;
