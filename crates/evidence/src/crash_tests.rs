@@ -140,19 +140,14 @@ fn a_death_at_every_step_leaves_a_case_that_verifies_and_resumes() {
 const CHILD_CASE_ENV: &str = "KIR_EVIDENCE_TEST_CHILD_CASE";
 const CHILD_RUN_ENV: &str = "KIR_EVIDENCE_TEST_CHILD_RUN";
 
-/// Not a test on its own: `real_kills_leave_a_case_that_verifies` runs it in a child process
-/// and kills that process with SIGKILL.
-#[test]
-#[ignore = "run in a child process by real_kills_leave_a_case_that_verifies"]
-fn child_writes_until_killed() {
-    let (Ok(dir), Ok(run)) = (std::env::var(CHILD_CASE_ENV), std::env::var(CHILD_RUN_ENV)) else {
-        return;
-    };
+/// The child side of `real_kills_leave_a_case_that_verifies`: write from three threads until
+/// the parent kills the process with SIGKILL.
+fn write_until_killed(dir: &str, run: &str) {
     let case = Case::open(&dir).unwrap();
     let writers: Vec<_> = (0..3)
         .map(|writer| {
             let case = case.clone();
-            let run = run.clone();
+            let run = run.to_string();
             thread::spawn(move || {
                 for index in 0.. {
                     let mut artifact =
@@ -174,6 +169,10 @@ fn child_writes_until_killed() {
 
 #[test]
 fn real_kills_leave_a_case_that_verifies() {
+    // The test binary runs this test again as the child that gets killed.
+    if let (Ok(dir), Ok(run)) = (std::env::var(CHILD_CASE_ENV), std::env::var(CHILD_RUN_ENV)) {
+        return write_until_killed(&dir, &run);
+    }
     let scratch = tempfile::tempdir().unwrap();
     let dir = scratch.path().join("case");
     drop(Case::create(&dir, CaseInfo::new("killed")).unwrap());
@@ -181,7 +180,7 @@ fn real_kills_leave_a_case_that_verifies() {
     for run in 0..8u64 {
         let length_before = fs::metadata(&journal).unwrap().len();
         let mut child = Command::new(std::env::current_exe().unwrap())
-            .args(["--ignored", "--exact", "crash_tests::child_writes_until_killed"])
+            .args(["--exact", "crash_tests::real_kills_leave_a_case_that_verifies"])
             .env(CHILD_CASE_ENV, &dir)
             .env(CHILD_RUN_ENV, run.to_string())
             .stdout(Stdio::null())
