@@ -17,8 +17,8 @@ use serde_json::Value;
 use tokio::io::AsyncReadExt;
 
 use crate::{
+    scene::{container, create_deployment, create_service, deployment, running_pods},
     testbed::{Testbed, testbed},
-    testbed_behaviour::{deployment, running_pods},
     util::{kir, run},
 };
 
@@ -97,10 +97,7 @@ async fn attacks_on_the_testbed_are_found_and_ordinary_work_is_not() {
 
     // Ordinary work, as the developer: a deployment, a config map, a service, reads.
     let dev = client_as(tb, &developer, &[]).await;
-    Api::<k8s_openapi::api::apps::v1::Deployment>::namespaced(dev.clone(), &ns)
-        .create(&PostParams::default(), &deployment("shop", 1))
-        .await
-        .unwrap();
+    create_deployment(&dev, &ns, &deployment("shop", 1, vec![container("web", "nginx:1.27")])).await;
     let config_map = k8s_openapi::api::core::v1::ConfigMap {
         metadata: meta("shop-settings"),
         data: Some(BTreeMap::from([("colour".to_string(), "blue".to_string())])),
@@ -110,14 +107,7 @@ async fn attacks_on_the_testbed_are_found_and_ordinary_work_is_not() {
         .create(&PostParams::default(), &config_map)
         .await
         .unwrap();
-    let service: k8s_openapi::api::core::v1::Service = serde_json::from_value(serde_json::json!({
-        "metadata": {"name": "shop"}, "spec": {"selector": {"app": "shop"}, "ports": [{"port": 80}]}
-    }))
-    .unwrap();
-    Api::<k8s_openapi::api::core::v1::Service>::namespaced(dev.clone(), &ns)
-        .create(&PostParams::default(), &service)
-        .await
-        .unwrap();
+    create_service(&dev, &ns, "shop", &[("app", "shop")]).await;
     let pods = running_pods(&dev, &ns, "app=shop", 1).await;
     let target = pods[0].metadata.name.clone().unwrap();
     Api::<Pod>::namespaced(dev.clone(), &ns).list(&ListParams::default()).await.unwrap();

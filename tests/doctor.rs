@@ -37,7 +37,6 @@ fn doctor_reports_version_identity_and_permissions_of_the_admin() {
     let capability = |name: &str| capabilities.iter().find(|c| c["name"] == name).unwrap().clone();
     assert_eq!(capability("networkPolicy")["present"], true);
     assert_eq!(capability("validatingAdmissionPolicy")["present"], true);
-    assert_eq!(capability("cilium")["present"], false);
     assert!(capability("falco")["detectedBy"].as_str().unwrap().contains("DaemonSet"));
 }
 

@@ -3,77 +3,24 @@
 use std::time::Duration;
 
 use futures::{StreamExt, TryStreamExt};
-use k8s_openapi::api::{
-    apps::v1::{Deployment, DeploymentSpec},
-    core::v1::{ConfigMap, Container, Pod, PodSpec, PodTemplateSpec},
-};
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
+use k8s_openapi::api::core::v1::{ConfigMap, Container, Pod, PodSpec};
 use kube::{
-    Client,
-    api::{Api, AttachParams, DeleteParams, ListParams, LogParams, ObjectMeta, PostParams},
+    api::{Api, AttachParams, DeleteParams, LogParams, ObjectMeta, PostParams},
     runtime::{WatchStreamExt, watcher},
 };
 use tokio::io::AsyncReadExt;
 
-use crate::testbed::testbed;
-
-pub fn deployment(name: &str, replicas: i32) -> Deployment {
-    let labels = std::collections::BTreeMap::from([("app".to_string(), name.to_string())]);
-    Deployment {
-        metadata: ObjectMeta { name: Some(name.into()), ..Default::default() },
-        spec: Some(DeploymentSpec {
-            replicas: Some(replicas),
-            selector: LabelSelector { match_labels: Some(labels.clone()), ..Default::default() },
-            template: PodTemplateSpec {
-                metadata: Some(ObjectMeta { labels: Some(labels), ..Default::default() }),
-                spec: Some(PodSpec {
-                    containers: vec![Container {
-                        name: "web".into(),
-                        image: Some("nginx:1.27".into()),
-                        ..Default::default()
-                    }],
-                    ..Default::default()
-                }),
-            },
-            ..Default::default()
-        }),
-        ..Default::default()
-    }
-}
-
-/// Wait until `count` pods matching `selector` are Running, and return them.
-pub async fn running_pods(client: &Client, ns: &str, selector: &str, count: usize) -> Vec<Pod> {
-    let api: Api<Pod> = Api::namespaced(client.clone(), ns);
-    let params = ListParams::default().labels(selector);
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
-    loop {
-        let pods = api.list(&params).await.unwrap().items;
-        let running: Vec<Pod> = pods
-            .into_iter()
-            .filter(|p| p.metadata.deletion_timestamp.is_none())
-            .filter(|p| p.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Running"))
-            .collect();
-        if running.len() == count {
-            return running;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "{count} running pods for {selector} in {ns}: {}",
-            running.len()
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-}
+use crate::{
+    scene::{container, create_deployment, deployment, running_pods},
+    testbed::testbed,
+};
 
 #[tokio::test]
 async fn deployment_pods_run_serve_logs_and_exec_and_are_replaced() {
     let tb = testbed();
     let client = tb.client().await;
     let ns = tb.namespace("testbed-pods").await;
-    Api::<Deployment>::namespaced(client.clone(), &ns)
-        .create(&PostParams::default(), &deployment("web", 2))
-        .await
-        .unwrap();
+    create_deployment(&client, &ns, &deployment("web", 2, vec![container("web", "nginx:1.27")])).await;
     let pods = running_pods(&client, &ns, "app=web", 2).await;
     let pod_api: Api<Pod> = Api::namespaced(client.clone(), &ns);
     let name = pods[0].metadata.name.clone().unwrap();

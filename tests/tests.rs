@@ -5,6 +5,8 @@ mod util;
 
 mod testbed;
 
+mod scene;
+
 // `kir doctor` and the connection errors every command shares.
 mod doctor;
 
@@ -19,3 +21,9 @@ mod audit;
 
 // Detection of real attack steps in the testbed's own audit log.
 mod detect;
+
+// The compromised-pod response: capture, snapshot, isolate, release, replace, respond, undo.
+mod response;
+
+// Case folders, journal, verification, export and signing (no cluster needed).
+mod case;

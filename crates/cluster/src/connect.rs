@@ -8,7 +8,10 @@ use kube::{
 };
 use serde::Serialize;
 
-use crate::error::{Error, Result, classify};
+use crate::{
+    error::{Error, Result, classify},
+    objects::KindCache,
+};
 
 /// Connection settings, as a responder gives them on the command line.
 #[derive(Debug, Clone, Default)]
@@ -52,9 +55,12 @@ impl Target {
 #[derive(Clone)]
 pub struct Cluster {
     client: Client,
+    /// Kept to derive clients that act as another identity (see `Cluster::impersonating`).
+    config: Config,
     target: Target,
     namespace: String,
     request_timeout: Duration,
+    kinds: KindCache,
 }
 
 /// Connections that hang are the common failure during incidents (VPNs, firewalls), so a
@@ -80,14 +86,38 @@ impl Cluster {
             config.auth_info.impersonate_groups = Some(options.impersonate_groups.clone());
         }
         let namespace = options.namespace.clone().unwrap_or_else(|| config.default_namespace.clone());
-        let client = Client::try_from(config)
+        let client = Client::try_from(config.clone())
             .map_err(|e| Error::Config { source_name: target.kubeconfig_display(), detail: e.to_string() })?;
-        Ok(Cluster { client, target, namespace, request_timeout: options.request_timeout })
+        Ok(Cluster {
+            client,
+            config,
+            target,
+            namespace,
+            request_timeout: options.request_timeout,
+            kinds: KindCache::default(),
+        })
+    }
+
+    /// The same connection acting as `user` in `groups` (impersonation): what that identity
+    /// may do is what the API server answers this derived client.
+    pub fn impersonating(&self, user: &str, groups: &[String]) -> Result<Cluster> {
+        let mut config = self.config.clone();
+        config.auth_info.impersonate = Some(user.to_string());
+        config.auth_info.impersonate_groups = Some(groups.to_vec());
+        let client = Client::try_from(config.clone()).map_err(|e| Error::Config {
+            source_name: self.target.kubeconfig_display(),
+            detail: e.to_string(),
+        })?;
+        Ok(Cluster { client, config, ..self.clone() })
     }
 
     /// The underlying kube client, for the modules of this crate.
     pub(crate) fn client(&self) -> &Client {
         &self.client
+    }
+
+    pub(crate) fn kinds(&self) -> &KindCache {
+        &self.kinds
     }
 
     /// Where this connection points.

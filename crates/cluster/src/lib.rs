@@ -7,6 +7,9 @@
 
 mod connect;
 mod error;
+pub mod exec;
+pub mod objects;
+pub mod pods;
 pub mod probe;
 pub mod readiness;
 

@@ -167,6 +167,19 @@ mod tests {
         assert!(failures.is_empty(), "{}", failures.join("\n"));
     }
 
+    /// docs/detect.md lists every built-in rule.
+    #[test]
+    fn every_rule_is_documented() {
+        let doc = std::fs::read_to_string(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/detect.md"),
+        )
+        .unwrap();
+        for (name, text) in AUDIT_RULE_FILES.iter().chain(RUNTIME_RULE_FILES) {
+            let id = parse(name, text).id;
+            assert!(doc.contains(&format!("`{id}`")), "docs/detect.md does not list {id}");
+        }
+    }
+
     /// The embedded lists and the folders agree, so no rule file is forgotten.
     #[test]
     fn every_rule_file_is_embedded() {

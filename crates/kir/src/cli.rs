@@ -71,6 +71,37 @@ pub enum Command {
     /// Check connectivity, server version, identity, permissions and cluster capabilities
     Doctor,
 
+    /// Incident case folders: open, show, verify, export, signing keys
+    #[command(subcommand)]
+    Case(CaseCommand),
+
+    /// Capture everything the API server knows about an object into the case
+    #[command(subcommand)]
+    Capture(CaptureCommand),
+
+    /// Collect processes, sockets and /etc from inside a running container, without writing into it
+    #[command(subcommand)]
+    Snapshot(SnapshotCommand),
+
+    /// Network-isolate one pod (and by default orphan it so a clean replacement starts)
+    #[command(subcommand)]
+    Isolate(IsolateCommand),
+
+    /// Reverse `kir isolate` for one pod, from the case journal
+    #[command(subcommand)]
+    Release(ReleaseCommand),
+
+    /// Delete a suspect pod once its evidence is in the case
+    #[command(subcommand)]
+    Replace(ReplaceCommand),
+
+    /// Run a whole response playbook
+    #[command(subcommand)]
+    Respond(RespondCommand),
+
+    /// Reverse every change recorded in a case
+    Undo(UndoArgs),
+
     /// Search, summarise and review Kubernetes audit logs at grep speed
     #[command(subcommand)]
     Audit(AuditCommand),
@@ -90,6 +121,254 @@ pub enum Command {
     Completion {
         #[arg(value_enum)]
         shell: Shell,
+    },
+}
+
+/// Confirmation of commands that change the cluster.
+#[derive(Debug, Args, Clone)]
+pub struct ConfirmArgs {
+    /// Print the plan and change nothing
+    #[arg(long)]
+    pub dry_run: bool,
+
+    /// Apply without asking (required when stdin is not a terminal)
+    #[arg(short = 'y', long)]
+    pub yes: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CaptureCommand {
+    /// Pod object, owner chain, events, logs (current and previous), node, service account and
+    /// its permissions, selecting Services and NetworkPolicies, referenced Secret/ConfigMap
+    /// metadata, image digests
+    #[command(
+        after_help = "Examples:\n  kir capture pod shop/web-7d9f-abcde\n  kir capture pod -n shop web-7d9f-abcde --case ./cases/INC-42"
+    )]
+    Pod(CapturePodArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct CapturePodArgs {
+    /// The pod: NS/NAME, or NAME with -n
+    pub pod: String,
+
+    /// Bytes kept of each container log, e.g. 64Mi
+    #[arg(long, value_name = "SIZE", default_value = "64Mi")]
+    pub log_limit: String,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SnapshotCommand {
+    /// Processes, sockets and /etc of one container
+    #[command(
+        after_help = "Examples:\n  kir snapshot pod shop/web-7d9f-abcde\n  kir snapshot pod shop/web-7d9f-abcde -c sidecar --max-bytes 16Mi"
+    )]
+    Pod(SnapshotPodArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct SnapshotPodArgs {
+    /// The pod: NS/NAME, or NAME with -n
+    pub pod: String,
+
+    /// The container (default: the pod's default container, else the first)
+    #[arg(short = 'c', long)]
+    pub container: Option<String>,
+
+    /// Bytes kept of each command's output
+    #[arg(long, value_name = "SIZE", default_value = "64Mi")]
+    pub max_bytes: String,
+
+    /// Time each command may take
+    #[arg(long, value_name = "DURATION", default_value = "60s")]
+    pub timeout: String,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum IsolateCommand {
+    /// Quarantine label, deny-all NetworkPolicy (plus Cilium/AdminNetworkPolicy deny where
+    /// served), orphan from its controller and Services, optionally cordon its node
+    #[command(
+        after_help = "Examples:\n  kir isolate pod shop/web-7d9f-abcde --dry-run\n  kir isolate pod shop/web-7d9f-abcde --yes --cordon"
+    )]
+    Pod(IsolatePodArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct IsolatePodArgs {
+    /// The pod: NS/NAME, or NAME with -n
+    pub pod: String,
+
+    #[command(flatten)]
+    pub isolation: IsolationArgs,
+
+    #[command(flatten)]
+    pub confirm: ConfirmArgs,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct IsolationArgs {
+    /// Relabel the pod so its controller and Services release it (default when its controller
+    /// starts replacements)
+    #[arg(long, conflicts_with = "no_orphan")]
+    pub orphan: bool,
+
+    /// Keep the pod's labels: its controller and Services keep selecting it
+    #[arg(long)]
+    pub no_orphan: bool,
+
+    /// Also cordon the pod's node
+    #[arg(long)]
+    pub cordon: bool,
+
+    /// How long to wait for the controller's replacement to run (0 = do not wait)
+    #[arg(long, value_name = "DURATION", default_value = "60s")]
+    pub replacement_timeout: String,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ReleaseCommand {
+    /// Delete the quarantine policies, restore labels, uncordon: every isolation change the
+    /// case journal recorded for this pod
+    Pod(ReleasePodArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ReleasePodArgs {
+    /// The pod: NS/NAME, or NAME with -n
+    pub pod: String,
+
+    #[command(flatten)]
+    pub confirm: ConfirmArgs,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ReplaceCommand {
+    /// Delete the pod (after `isolate --orphan`: the quarantined suspect)
+    Pod(ReplacePodArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ReplacePodArgs {
+    /// The pod: NS/NAME, or NAME with -n
+    pub pod: String,
+
+    /// Seconds the pod gets to stop (default: its own terminationGracePeriodSeconds)
+    #[arg(long, value_name = "SECONDS")]
+    pub grace_period: Option<u32>,
+
+    /// Delete even when the case holds no capture of the pod
+    #[arg(long)]
+    pub without_evidence: bool,
+
+    #[command(flatten)]
+    pub confirm: ConfirmArgs,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RespondCommand {
+    /// Capture, snapshot, isolate (with orphan) and, with --replace, delete the suspect
+    #[command(
+        after_help = "Examples:\n  kir respond compromised-pod shop/web-7d9f-abcde --dry-run\n  kir respond compromised-pod shop/web-7d9f-abcde --yes --replace"
+    )]
+    CompromisedPod(RespondPodArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct RespondPodArgs {
+    /// The pod: NS/NAME, or NAME with -n
+    pub pod: String,
+
+    /// The container to snapshot
+    #[arg(short = 'c', long)]
+    pub container: Option<String>,
+
+    /// Delete the suspect at the end, once its evidence is in the case
+    #[arg(long)]
+    pub replace: bool,
+
+    /// How long containment waits for evidence before it goes ahead
+    #[arg(long, value_name = "DURATION", default_value = "5s")]
+    pub evidence_budget: String,
+
+    /// Bytes kept of each container log
+    #[arg(long, value_name = "SIZE", default_value = "64Mi")]
+    pub log_limit: String,
+
+    #[command(flatten)]
+    pub isolation: IsolationArgs,
+
+    #[command(flatten)]
+    pub confirm: ConfirmArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct UndoArgs {
+    /// The case folder (default: --case or KIR_CASE)
+    pub case: Option<PathBuf>,
+
+    #[command(flatten)]
+    pub confirm: ConfirmArgs,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CaseCommand {
+    /// Create a case folder and print its path
+    #[command(after_help = "Examples:\n  \
+        kir case open \"miner in prod/web\"                   # creates ./cases/<id>\n  \
+        export KIR_CASE=$(kir case open \"leaked token\" --dir /evidence/inc-42)")]
+    Open {
+        /// The case's title
+        name: String,
+        /// Folder to create (default: --case/KIR_CASE when set, else ./cases/<id>)
+        #[arg(long, value_name = "DIR")]
+        dir: Option<PathBuf>,
+        /// Who responds (default: $USER, else $LOGNAME)
+        #[arg(long, value_name = "NAME")]
+        responder: Option<String>,
+    },
+
+    /// Show a case's journal: every action and artifact, in order
+    Show {
+        /// The case folder (default: --case/KIR_CASE)
+        dir: Option<PathBuf>,
+    },
+
+    /// Check every byte of a case folder or exported archive against its journal
+    #[command(after_help = "Exit status: 0 when intact, 1 naming every changed, missing or extra file and \
+        every broken journal entry.\n\nExamples:\n  \
+        kir case verify ./cases/20261127-184200-3fa9c1\n  \
+        kir case verify case.tar.zst --pubkey kir-signing.pub")]
+    Verify {
+        /// A case folder or an archive from `kir case export` (default: --case/KIR_CASE)
+        path: Option<PathBuf>,
+        /// minisign public key to check the manifest's signature with
+        #[arg(long, value_name = "FILE")]
+        pubkey: Option<PathBuf>,
+    },
+
+    /// Write a case folder as one archive (tar + zstd), optionally signed
+    #[command(after_help = "The archive path is given with --to (-o is the output format).\n\n\
+        A password-protected signing key reads its password from KIR_SIGN_PASSWORD.\n\nExample:\n  \
+        kir case export ./cases/20261127-184200-3fa9c1 --to inc-42.tar.zst --sign-key kir-signing.key")]
+    Export {
+        /// The case folder (default: --case/KIR_CASE)
+        dir: Option<PathBuf>,
+        /// The archive to create (never overwritten), e.g. inc-42.tar.zst
+        #[arg(long, value_name = "FILE")]
+        to: PathBuf,
+        /// minisign secret key to sign the manifest with
+        #[arg(long, value_name = "FILE")]
+        sign_key: Option<PathBuf>,
+    },
+
+    /// Create a minisign key pair for signing exports: PREFIX.key and PREFIX.pub
+    #[command(after_help = "With KIR_SIGN_PASSWORD set, the secret key is protected by that password; \
+        without it, the secret key is stored unprotected.\n\nExample:\n  \
+        KIR_SIGN_PASSWORD=... kir case keygen ~/.config/kir/signing")]
+    Keygen {
+        /// Path prefix of the two key files
+        prefix: PathBuf,
     },
 }
 

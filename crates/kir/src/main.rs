@@ -12,7 +12,10 @@ use std::process::ExitCode;
 use clap::Parser;
 
 use crate::{
-    cli::{Cli, Command},
+    cli::{
+        CaptureCommand, Cli, Command, IsolateCommand, ReleaseCommand, ReplaceCommand, RespondCommand,
+        SnapshotCommand,
+    },
     settings::{Settings, UsageError},
 };
 
@@ -41,6 +44,26 @@ fn run(cli: Cli, settings: Settings) -> anyhow::Result<u8> {
         Command::Audit(command) => return commands::audit::run(command, &settings),
         Command::Detect(command) => return commands::detect::run(command, &settings),
         Command::Baseline(command) => return commands::baseline::run(command, &settings),
+        Command::Case(command) => return commands::case::run(command, &settings),
+        Command::Capture(CaptureCommand::Pod(args)) => {
+            runtime()?.block_on(commands::capture::pod(&args, &settings))?
+        }
+        Command::Snapshot(SnapshotCommand::Pod(args)) => {
+            runtime()?.block_on(commands::snapshot::pod(&args, &settings))?
+        }
+        Command::Isolate(IsolateCommand::Pod(args)) => {
+            return runtime()?.block_on(commands::isolate::pod(&args, &settings));
+        }
+        Command::Release(ReleaseCommand::Pod(args)) => {
+            return runtime()?.block_on(commands::isolate::release(&args, &settings));
+        }
+        Command::Replace(ReplaceCommand::Pod(args)) => {
+            return runtime()?.block_on(commands::replace::pod(&args, &settings));
+        }
+        Command::Respond(RespondCommand::CompromisedPod(args)) => {
+            return runtime()?.block_on(commands::respond::compromised_pod(&args, &settings));
+        }
+        Command::Undo(args) => return runtime()?.block_on(commands::undo::run(&args, &settings)),
     }
     Ok(exit::SUCCESS)
 }

@@ -1,6 +1,10 @@
 //! Raw flags resolved into validated settings, so commands never re-check their inputs.
 
-use std::{io::IsTerminal, time::Duration};
+use std::{
+    io::IsTerminal,
+    path::PathBuf,
+    time::{Duration, Instant},
+};
 
 use kir_cluster::ConnectOptions;
 
@@ -17,6 +21,10 @@ pub struct Settings {
     pub connect: ConnectOptions,
     pub output: OutputFormat,
     pub color: bool,
+    /// `--case` or `KIR_CASE`: the case folder to record into.
+    pub case: Option<PathBuf>,
+    /// When kir started: "contained after N ms" counts from here.
+    pub started: Instant,
 }
 
 impl Settings {
@@ -42,6 +50,8 @@ impl Settings {
             },
             output: args.output,
             color: !args.no_color && !no_color_env && std::io::stdout().is_terminal(),
+            case: args.case.clone(),
+            started: Instant::now(),
         })
     }
 }
@@ -63,6 +73,74 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
         other => return Err(format!("unknown unit {other:?} (use ms, s, m or h)")),
     };
     number.checked_mul(millis).map(Duration::from_millis).ok_or_else(|| "too large".to_string())
+}
+
+/// Sizes as kubectl writes them: a whole number with an optional binary or decimal suffix
+/// (`512`, `64Ki`, `64Mi`, `1Gi`, `10M`).
+pub fn parse_size(text: &str) -> Result<u64, String> {
+    let text = text.trim();
+    let split = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let number: u64 = number.parse().map_err(|_| "it does not start with a whole number".to_string())?;
+    let factor: u64 = match unit {
+        "" => 1,
+        "Ki" => 1 << 10,
+        "Mi" => 1 << 20,
+        "Gi" => 1 << 30,
+        "k" | "K" => 1_000,
+        "M" => 1_000_000,
+        "G" => 1_000_000_000,
+        other => return Err(format!("unknown unit {other:?} (use Ki, Mi, Gi, k, M or G)")),
+    };
+    number
+        .checked_mul(factor)
+        .filter(|n| *n > 0)
+        .ok_or_else(|| "must be between 1 byte and 16 EiB".to_string())
+}
+
+/// Validate a size flag, naming it in the error.
+pub fn size_flag(flag: &str, text: &str) -> Result<u64, UsageError> {
+    parse_size(text)
+        .map_err(|why| UsageError(format!("invalid {flag} {text:?}: {why} (examples: 64Mi, 1Gi)")))
+}
+
+/// Validate a duration flag, naming it in the error.
+pub fn duration_flag(flag: &str, text: &str) -> Result<Duration, UsageError> {
+    parse_duration(text)
+        .map_err(|why| UsageError(format!("invalid {flag} {text:?}: {why} (examples: 0, 30s, 2m)")))
+}
+
+/// A pod named on the command line: `NS/NAME`, or `NAME` in the namespace of `-n` or the
+/// context. `default_namespace` is what applies without a prefix.
+pub fn pod_ref(
+    arg: &str,
+    flag_namespace: Option<&str>,
+    default_namespace: &str,
+) -> Result<(String, String), UsageError> {
+    let (namespace, name) = match arg.split_once('/') {
+        Some((ns, name)) => {
+            if let Some(flag) = flag_namespace.filter(|f| *f != ns) {
+                return Err(UsageError(format!(
+                    "pod {arg:?} names namespace {ns:?} but -n says {flag:?}: give one of them"
+                )));
+            }
+            (ns.to_string(), name.to_string())
+        }
+        None => (default_namespace.to_string(), arg.to_string()),
+    };
+    validate_dns_label(&namespace)
+        .map_err(|why| UsageError(format!("invalid namespace in pod {arg:?}: {why}")))?;
+    let valid_name = !name.is_empty()
+        && name.len() <= 253
+        && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '.')
+        && name.starts_with(|c: char| c.is_ascii_alphanumeric())
+        && name.ends_with(|c: char| c.is_ascii_alphanumeric());
+    if !valid_name {
+        return Err(UsageError(format!(
+            "invalid pod name {name:?}: pod names are lowercase letters, digits, '-' and '.' (give NS/NAME or NAME with -n)"
+        )));
+    }
+    Ok((namespace, name))
 }
 
 /// Namespaces are RFC 1123 labels; catching a typo here beats a confusing 404 later.
@@ -94,6 +172,30 @@ mod tests {
         assert!(parse_duration("30").unwrap_err().contains("unit"));
         assert!(parse_duration("s").unwrap_err().contains("whole number"));
         assert!(parse_duration("3d").unwrap_err().contains("unknown unit"));
+    }
+
+    #[test]
+    fn sizes_parse_like_kubectl_quantities() {
+        assert_eq!(parse_size("512"), Ok(512));
+        assert_eq!(parse_size("64Ki"), Ok(64 << 10));
+        assert_eq!(parse_size("64Mi"), Ok(64 << 20));
+        assert_eq!(parse_size("1Gi"), Ok(1 << 30));
+        assert_eq!(parse_size("10M"), Ok(10_000_000));
+        assert!(parse_size("0").is_err());
+        assert!(parse_size("Mi").is_err());
+        assert!(parse_size("5MB").unwrap_err().contains("unknown unit"));
+    }
+
+    #[test]
+    fn pods_are_named_like_kubectl() {
+        assert_eq!(pod_ref("shop/web-1", None, "default").unwrap(), ("shop".into(), "web-1".into()));
+        assert_eq!(pod_ref("web-1", Some("shop"), "shop").unwrap(), ("shop".into(), "web-1".into()));
+        assert_eq!(pod_ref("web-1", None, "team").unwrap(), ("team".into(), "web-1".into()));
+        assert_eq!(pod_ref("shop/web-1", Some("shop"), "shop").unwrap(), ("shop".into(), "web-1".into()));
+        assert!(pod_ref("shop/web-1", Some("prod"), "prod").unwrap_err().to_string().contains("-n says"));
+        assert!(pod_ref("shop/Web_1", None, "default").unwrap_err().to_string().contains("invalid pod name"));
+        assert!(pod_ref("Shop/web", None, "default").unwrap_err().to_string().contains("invalid namespace"));
+        assert!(pod_ref("shop/", None, "default").is_err());
     }
 
     #[test]

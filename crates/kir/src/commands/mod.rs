@@ -2,7 +2,15 @@
 
 pub mod audit;
 pub mod baseline;
+pub mod capture;
+pub mod case;
 pub mod completion;
 pub mod detect;
 pub mod doctor;
+pub mod isolate;
+pub mod replace;
+pub mod respond;
+pub mod responder;
 mod scan;
+pub mod snapshot;
+pub mod undo;

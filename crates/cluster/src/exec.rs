@@ -1,0 +1,157 @@
+//! Running a command in a container and taking its output as hostile input: capped in size
+//! and time, streamed into the caller's sink, never interpreted here.
+
+use std::{io::Write, time::Duration};
+
+use k8s_openapi::api::core::v1::Pod;
+use kube::api::{Api, AttachParams};
+use serde::Serialize;
+use tokio::io::AsyncReadExt;
+
+use crate::{Cluster, Error, Result};
+
+/// Bounds on what one exec may produce.
+#[derive(Debug, Clone, Copy)]
+pub struct ExecLimits {
+    /// Bytes of stdout passed to the sink; the command is stopped beyond it.
+    pub max_stdout: u64,
+    /// Bytes of stderr kept (for the "why" of a failure).
+    pub max_stderr: usize,
+    /// The whole session, from connect to exit.
+    pub timeout: Duration,
+}
+
+/// How an exec ended.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ExecOutcome {
+    /// `POST /api/v1/namespaces/NS/pods/POD/exec?container=C&command=...`, for the manifest.
+    pub source: String,
+    pub stdout_bytes: u64,
+    /// Stdout went beyond `max_stdout`: the rest was not read and the command was stopped.
+    pub truncated: bool,
+    pub timed_out: bool,
+    /// The command's exit: `Some(0)` success, other codes as reported; `None` when unknown
+    /// (stopped by kir, or the runtime did not say).
+    pub exit_code: Option<i32>,
+    /// What the runtime or the command said on failure (capped stderr, status message).
+    pub message: String,
+}
+
+impl ExecOutcome {
+    pub fn succeeded(&self) -> bool {
+        self.exit_code == Some(0) && !self.truncated && !self.timed_out
+    }
+}
+
+impl Cluster {
+    /// Run `argv` in `container` of `namespace/pod`, writing stdout into `sink`.
+    /// Fails only when the command could not be started (no shell, no exec permission,
+    /// container gone); everything after that is described by the outcome.
+    pub async fn exec_into<W: Write + Send>(
+        &self,
+        namespace: &str,
+        pod: &str,
+        container: &str,
+        argv: &[String],
+        sink: &mut W,
+        limits: ExecLimits,
+    ) -> Result<ExecOutcome> {
+        let mut source = format!("POST /api/v1/namespaces/{namespace}/pods/{pod}/exec?container={container}");
+        for arg in argv {
+            source.push_str("&command=");
+            source.push_str(&arg.chars().take(60).collect::<String>());
+        }
+        let api: Api<Pod> = Api::namespaced(self.client().clone(), namespace);
+        let params = AttachParams::default().container(container).stdin(false).stdout(true).stderr(true);
+        let mut process = self.call(source.clone(), api.exec(pod, argv.to_vec(), &params)).await?;
+        let mut stdout = process
+            .stdout()
+            .ok_or_else(|| Error::Other { what: source.clone(), detail: "no stdout stream".into() })?;
+        let mut stderr = process
+            .stderr()
+            .ok_or_else(|| Error::Other { what: source.clone(), detail: "no stderr stream".into() })?;
+        let status = process.take_status();
+
+        let mut outcome = ExecOutcome {
+            source: source.clone(),
+            stdout_bytes: 0,
+            truncated: false,
+            timed_out: false,
+            exit_code: None,
+            message: String::new(),
+        };
+        let mut errors = Vec::new();
+        // stdout and stderr are drained together: a full stderr pipe would stall the command.
+        let session = async {
+            let copy_stdout = async {
+                let mut buffer = vec![0u8; 64 * 1024];
+                loop {
+                    let n = stdout.read(&mut buffer).await.map_err(|e| e.to_string())?;
+                    if n == 0 {
+                        return Ok::<_, String>(false);
+                    }
+                    let room = limits.max_stdout.saturating_sub(outcome.stdout_bytes);
+                    let take = (n as u64).min(room) as usize;
+                    sink.write_all(&buffer[..take]).map_err(|e| format!("writing the output: {e}"))?;
+                    outcome.stdout_bytes += take as u64;
+                    if take < n {
+                        return Ok(true);
+                    }
+                }
+            };
+            let copy_stderr = async {
+                let mut buffer = vec![0u8; 8 * 1024];
+                loop {
+                    match stderr.read(&mut buffer).await {
+                        Ok(0) | Err(_) => break,
+                        Ok(n) => {
+                            let room = limits.max_stderr.saturating_sub(errors.len());
+                            errors.extend_from_slice(&buffer[..n.min(room)]);
+                        }
+                    }
+                }
+            };
+            let (stdout_result, ()) = tokio::join!(copy_stdout, copy_stderr);
+            stdout_result
+        };
+        match tokio::time::timeout(limits.timeout, session).await {
+            Err(_) => outcome.timed_out = true,
+            Ok(Err(detail)) => return Err(Error::Other { what: source, detail }),
+            Ok(Ok(truncated)) => outcome.truncated = truncated,
+        }
+        if outcome.timed_out || outcome.truncated {
+            process.abort();
+        } else if let Some(status) = status {
+            match tokio::time::timeout(Duration::from_secs(5), status).await.ok().flatten() {
+                Some(status) if status.status.as_deref() == Some("Success") => outcome.exit_code = Some(0),
+                Some(status) => {
+                    outcome.exit_code = exit_code(&status);
+                    outcome.message = status.message.clone().unwrap_or_default();
+                }
+                None => {}
+            }
+        }
+        let stderr_text = String::from_utf8_lossy(&errors).trim().to_string();
+        if !stderr_text.is_empty() {
+            outcome.message = if outcome.message.is_empty() {
+                stderr_text
+            } else {
+                format!("{}; stderr: {stderr_text}", outcome.message)
+            };
+        }
+        Ok(outcome)
+    }
+}
+
+/// A non-zero exit comes back as a Failure status whose cause `ExitCode` holds the code.
+fn exit_code(status: &k8s_openapi::apimachinery::pkg::apis::meta::v1::Status) -> Option<i32> {
+    status
+        .details
+        .as_ref()?
+        .causes
+        .iter()
+        .flatten()
+        .find(|c| c.reason.as_deref() == Some("ExitCode"))
+        .and_then(|c| c.message.as_deref()?.parse().ok())
+}

@@ -1,0 +1,143 @@
+//! Pods and what surrounds them: logs, events, the Services and policies in their namespace,
+//! the metadata of what they reference.
+
+use futures::AsyncBufRead;
+use k8s_openapi::api::{
+    authorization::v1::{SelfSubjectRulesReview, SelfSubjectRulesReviewSpec, SubjectRulesReviewStatus},
+    core::v1::{ConfigMap, Pod, Secret, Service},
+    discovery::v1::EndpointSlice,
+    networking::v1::NetworkPolicy,
+};
+use kube::api::{Api, DeleteParams, ListParams, LogParams, PostParams};
+use serde_json::Value;
+
+use crate::{Cluster, Result, objects::Fetched};
+
+/// What a log request asks for.
+#[derive(Debug, Clone)]
+pub struct LogRequest<'a> {
+    pub namespace: &'a str,
+    pub pod: &'a str,
+    pub container: &'a str,
+    pub previous: bool,
+    /// The server stops after this many bytes (`limitBytes`).
+    pub limit_bytes: Option<i64>,
+}
+
+impl LogRequest<'_> {
+    /// The request, spelled as the API path, for the evidence manifest.
+    pub fn source(&self) -> String {
+        let mut source = format!(
+            "GET /api/v1/namespaces/{}/pods/{}/log?container={}&timestamps=true",
+            self.namespace, self.pod, self.container
+        );
+        if self.previous {
+            source.push_str("&previous=true");
+        }
+        if let Some(limit) = self.limit_bytes {
+            source.push_str(&format!("&limitBytes={limit}"));
+        }
+        source
+    }
+}
+
+impl Cluster {
+    /// The pod, typed and as the exact bytes the API server returned.
+    pub async fn pod(&self, namespace: &str, name: &str) -> Result<(Pod, Fetched)> {
+        let fetched = self.get_raw(&format!("/api/v1/namespaces/{namespace}/pods/{name}")).await?;
+        Ok((fetched.parse()?, fetched))
+    }
+
+    pub async fn pods(&self, namespace: &str, label_selector: Option<&str>) -> Result<Vec<Pod>> {
+        let api: Api<Pod> = Api::namespaced(self.client().clone(), namespace);
+        let params = match label_selector {
+            Some(selector) => ListParams::default().labels(selector),
+            None => ListParams::default(),
+        };
+        let what = format!("list pods in namespace {namespace}");
+        Ok(self.call(what, api.list(&params)).await?.items)
+    }
+
+    /// A container's log with timestamps, as a stream (logs can be large).
+    pub async fn log_stream(&self, request: &LogRequest<'_>) -> Result<impl AsyncBufRead + use<>> {
+        let api: Api<Pod> = Api::namespaced(self.client().clone(), request.namespace);
+        let params = LogParams {
+            container: Some(request.container.to_string()),
+            previous: request.previous,
+            timestamps: true,
+            limit_bytes: request.limit_bytes,
+            ..Default::default()
+        };
+        self.call(request.source(), api.log_stream(request.pod, &params)).await
+    }
+
+    /// Events whose involved object has this UID (core/v1 Events, as returned).
+    pub async fn events_about(&self, namespace: &str, uid: &str) -> Result<Fetched> {
+        self.get_raw(&format!(
+            "/api/v1/namespaces/{namespace}/events?fieldSelector=involvedObject.uid%3D{uid}"
+        ))
+        .await
+    }
+
+    pub async fn services(&self, namespace: &str) -> Result<Vec<Service>> {
+        let api: Api<Service> = Api::namespaced(self.client().clone(), namespace);
+        let what = format!("list services in namespace {namespace}");
+        Ok(self.call(what, api.list(&ListParams::default())).await?.items)
+    }
+
+    pub async fn network_policies(&self, namespace: &str) -> Result<Vec<NetworkPolicy>> {
+        let api: Api<NetworkPolicy> = Api::namespaced(self.client().clone(), namespace);
+        let what = format!("list networkpolicies in namespace {namespace}");
+        Ok(self.call(what, api.list(&ListParams::default())).await?.items)
+    }
+
+    /// EndpointSlices of one Service (label `kubernetes.io/service-name`).
+    pub async fn endpoint_slices(&self, namespace: &str, service: &str) -> Result<Vec<EndpointSlice>> {
+        let api: Api<EndpointSlice> = Api::namespaced(self.client().clone(), namespace);
+        let params = ListParams::default().labels(&format!("kubernetes.io/service-name={service}"));
+        let what = format!("list endpointslices of service {namespace}/{service}");
+        Ok(self.call(what, api.list(&params)).await?.items)
+    }
+
+    /// Metadata of a Secret, never its data: the request asks the server for metadata only.
+    pub async fn secret_metadata(&self, namespace: &str, name: &str) -> Result<Value> {
+        let api: Api<Secret> = Api::namespaced(self.client().clone(), namespace);
+        let what = format!("get metadata of secret {namespace}/{name}");
+        let meta = self.call(what, api.get_metadata(name)).await?;
+        Ok(serde_json::to_value(meta).unwrap_or_default())
+    }
+
+    /// Metadata of a ConfigMap (its values may hold credentials too, so they are not read).
+    pub async fn config_map_metadata(&self, namespace: &str, name: &str) -> Result<Value> {
+        let api: Api<ConfigMap> = Api::namespaced(self.client().clone(), namespace);
+        let what = format!("get metadata of configmap {namespace}/{name}");
+        let meta = self.call(what, api.get_metadata(name)).await?;
+        Ok(serde_json::to_value(meta).unwrap_or_default())
+    }
+
+    /// What this connection's identity may do in `namespace`, as the API server lists it
+    /// (SelfSubjectRulesReview). Use on an [`Cluster::impersonating`] connection to ask about
+    /// another identity.
+    pub async fn rules_review(&self, namespace: &str) -> Result<SubjectRulesReviewStatus> {
+        let api: Api<SelfSubjectRulesReview> = Api::all(self.client().clone());
+        let review = SelfSubjectRulesReview {
+            spec: SelfSubjectRulesReviewSpec { namespace: Some(namespace.to_string()) },
+            ..Default::default()
+        };
+        let what = format!("create selfsubjectrulesreviews in namespace {namespace}");
+        let answer = self.call(what, api.create(&PostParams::default(), &review)).await?;
+        Ok(answer.status.unwrap_or_default())
+    }
+
+    /// Delete a pod. A pod already gone is `Ok(false)`.
+    pub async fn delete_pod(&self, namespace: &str, name: &str, grace_seconds: Option<u32>) -> Result<bool> {
+        let api: Api<Pod> = Api::namespaced(self.client().clone(), namespace);
+        let params = DeleteParams { grace_period_seconds: grace_seconds, ..Default::default() };
+        let what = format!("delete pod {namespace}/{name}");
+        match self.call(what, api.delete(name, &params)).await {
+            Ok(_) => Ok(true),
+            Err(crate::Error::NotFound { .. }) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+}

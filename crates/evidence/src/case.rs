@@ -1,0 +1,950 @@
+//! A case folder and the handle that writes into it.
+//!
+//! Every change goes through the journal lock: a mutex for the threads of this process and an
+//! advisory file lock (`flock`) on `journal.jsonl` for other processes, so two `kir` commands
+//! recording into the same case interleave whole entries. Before each append the handle reads
+//! whatever other processes appended, so the chain continues from the real last entry.
+
+use std::{
+    collections::{BTreeMap, HashSet},
+    fs::{self, File, OpenOptions},
+    io::{self, Read, Seek, SeekFrom, Write},
+    path::{Path, PathBuf},
+    sync::{Arc, Mutex, MutexGuard, PoisonError},
+};
+
+use jiff::{Timestamp, Unit};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use crate::{
+    Error, Result,
+    artifact::{ArtifactWriter, StagedArtifact},
+    error::io_error,
+    fsutil::{create_real_dirs, random_hex, replace_file, sync_dir, write_new_file},
+    hash::{hash_file, sha256_hex},
+    journal::{
+        self, ACTION_COLLECT, ACTION_NOT_COLLECTED, ACTION_OPEN, ACTION_REPAIR, ChainPosition,
+        CollectParameters, CollectResult, GENESIS_HASH, JOURNAL_FILE, JournalEntry, JournalRecord,
+        NotCollectedParameters, NotCollectedResult, OpenParameters, Tail,
+    },
+    manifest::{
+        ArtifactRecord, EntryProblem, MANIFEST_FILE, MANIFEST_TEMP_FILE, Manifest, artifact_of,
+        open_parameters,
+    },
+    path::{STAGING_DIR, check_evidence_path},
+};
+
+pub(crate) const CASE_FILE: &str = "case.json";
+pub(crate) const EVIDENCE_DIR: &str = "evidence";
+/// Unfinished journal lines cut off by a repair are kept in files named with this prefix.
+pub(crate) const TORN_COPY_PREFIX: &str = "journal.jsonl.torn-";
+const FORMAT: u32 = 1;
+
+/// The actor of entries kir writes on its own (opening, collecting, repairing).
+pub const KIR_ACTOR: &str = "kir";
+
+/// What the caller knows about a new case. Everything but the title is optional.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CaseInfo {
+    pub title: String,
+    /// The API server URL.
+    pub cluster: Option<String>,
+    /// The kubeconfig context.
+    pub context: Option<String>,
+    /// Who responds: a person, or the identity the API server reports.
+    pub responder: Option<String>,
+    pub kir_version: String,
+}
+
+impl CaseInfo {
+    /// A case with only a title; `kir_version` is this crate's version until the caller sets it.
+    pub fn new(title: impl Into<String>) -> CaseInfo {
+        CaseInfo {
+            title: title.into(),
+            cluster: None,
+            context: None,
+            responder: None,
+            kir_version: env!("CARGO_PKG_VERSION").to_string(),
+        }
+    }
+}
+
+/// The contents of `case.json`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CaseMetadata {
+    pub format: u32,
+    pub id: String,
+    pub created: Timestamp,
+    #[serde(flatten)]
+    pub info: CaseInfo,
+}
+
+impl CaseMetadata {
+    pub(crate) fn to_bytes(&self) -> Vec<u8> {
+        let mut bytes = serde_json::to_vec_pretty(self).expect("case metadata serialises");
+        bytes.push(b'\n');
+        bytes
+    }
+}
+
+/// A handle on an open case. Cheap to clone; clones share one journal lock, so artifacts can be
+/// written from several threads (or `spawn_blocking` tasks) at once.
+#[derive(Debug, Clone)]
+pub struct Case {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    root: PathBuf,
+    metadata: CaseMetadata,
+    ledger: Mutex<Ledger>,
+    /// Evidence paths that writers of this process are writing now.
+    writing: Mutex<HashSet<String>>,
+}
+
+/// The journal file and what has been read of it.
+#[derive(Debug)]
+struct Ledger {
+    journal: File,
+    /// Bytes of the journal already read and checked.
+    read_len: u64,
+    position: ChainPosition,
+    entries: Vec<JournalEntry>,
+}
+
+/// The current time, to the microsecond (finer digits only make the journal harder to read).
+pub(crate) fn now() -> Timestamp {
+    let now = Timestamp::now();
+    now.round(Unit::Microsecond).unwrap_or(now)
+}
+
+/// Where an artifact is staged while it is written: named after its final path, so a crash
+/// leaves at most one staging file per path and verification can find a committed one.
+pub(crate) fn staging_name(path: &str) -> String {
+    sha256_hex(path.as_bytes())[..32].to_string()
+}
+
+impl Case {
+    /// Create a new case folder at `dir`, which must not exist or be an empty folder.
+    ///
+    /// The folder is assembled under a temporary name beside `dir` and renamed into place, so an
+    /// interrupted create leaves no half-made case.
+    pub fn create(dir: impl AsRef<Path>, info: CaseInfo) -> Result<Case> {
+        let created = now();
+        create_case(dir.as_ref(), info, created, new_case_id(created))
+    }
+
+    /// Create a new case folder named after its id inside `parent` (e.g. `./cases/<id>`).
+    pub fn create_in(parent: impl AsRef<Path>, info: CaseInfo) -> Result<Case> {
+        let created = now();
+        let id = new_case_id(created);
+        create_case(&parent.as_ref().join(&id), info, created, id)
+    }
+
+    /// Open an existing case to add to it (resume after an interruption).
+    ///
+    /// Refuses a case whose journal or case.json was changed. Repairs what a crash leaves: an
+    /// unfinished last journal line is cut off and kept as `journal.jsonl.torn-<offset>`;
+    /// committed artifacts still in `evidence/.partial` are moved into place; staged files of
+    /// artifacts that were never committed (and that no live writer holds) are deleted; the
+    /// manifest is rewritten. Any repair is itself journaled (action `repair`).
+    pub fn open(dir: impl AsRef<Path>) -> Result<Case> {
+        let root = dir.as_ref().to_path_buf();
+        if !root.is_dir() {
+            return Err(if root.exists() {
+                Error::NotACase { path: root, detail: "it is not a folder".into() }
+            } else {
+                Error::NotFound { path: root }
+            });
+        }
+        let case_path = root.join(CASE_FILE);
+        let case_bytes = fs::read(&case_path).map_err(|e| match e.kind() {
+            io::ErrorKind::NotFound => {
+                Error::NotACase { path: root.clone(), detail: "case.json is missing".into() }
+            }
+            _ => io_error("read", &case_path)(e),
+        })?;
+        let metadata: CaseMetadata = serde_json::from_slice(&case_bytes).map_err(|e| Error::NotACase {
+            path: root.clone(),
+            detail: format!("case.json is not valid: {e}"),
+        })?;
+        let journal_path = root.join(JOURNAL_FILE);
+        let journal =
+            OpenOptions::new().read(true).append(true).open(&journal_path).map_err(|e| match e.kind() {
+                io::ErrorKind::NotFound => {
+                    Error::NotACase { path: root.clone(), detail: "journal.jsonl is missing".into() }
+                }
+                _ => io_error("open", &journal_path)(e),
+            })?;
+        let case = Case {
+            inner: Arc::new(Inner {
+                root,
+                metadata,
+                ledger: Mutex::new(Ledger {
+                    journal,
+                    read_len: 0,
+                    position: ChainPosition::start(),
+                    entries: Vec::new(),
+                }),
+                writing: Mutex::new(HashSet::new()),
+            }),
+        };
+        let mut guard = case.lock()?;
+        let mut repairs: Vec<String> = guard.catch_up()?.into_iter().collect();
+        guard.check_case_json(&case_bytes)?;
+        repairs.extend(guard.repair_evidence()?);
+        let manifest_temp = guard.root.join(MANIFEST_TEMP_FILE);
+        if manifest_temp.exists() {
+            fs::remove_file(&manifest_temp).map_err(io_error("remove", &manifest_temp))?;
+            repairs.push(format!("removed {MANIFEST_TEMP_FILE}, left by an interrupted manifest rewrite"));
+        }
+        if !repairs.is_empty() {
+            guard.append(&repair_record(repairs))?;
+        }
+        guard.write_manifest()?;
+        drop(guard);
+        Ok(case)
+    }
+
+    /// The case folder.
+    pub fn path(&self) -> &Path {
+        &self.inner.root
+    }
+
+    /// What `case.json` says.
+    pub fn metadata(&self) -> &CaseMetadata {
+        &self.inner.metadata
+    }
+
+    pub fn id(&self) -> &str {
+        &self.inner.metadata.id
+    }
+
+    /// Journal an action (isolate, label change, policy created, ...) and return its entry.
+    /// The entry is durable (fsync) when this returns.
+    pub fn record(&self, record: JournalRecord) -> Result<JournalEntry> {
+        let hint = match record.action.as_str() {
+            ACTION_COLLECT => "write evidence with Case::artifact or Case::store_bytes",
+            ACTION_NOT_COLLECTED => "use Case::not_collected",
+            ACTION_OPEN | ACTION_REPAIR => "kir writes these itself",
+            _ => return self.lock_current()?.append(&record),
+        };
+        Err(Error::ReservedAction { action: record.action, hint })
+    }
+
+    /// Journal that the artifact at `path` (relative to `evidence/`) could not be collected
+    /// from `source`, and why. The path stays free: a later attempt may still collect it.
+    pub fn not_collected(&self, path: &str, source: &str, reason: &str) -> Result<JournalEntry> {
+        check_evidence_path(path)?;
+        let record = JournalRecord::new(KIR_ACTOR, ACTION_NOT_COLLECTED)
+            .target(path)
+            .parameters(to_json(NotCollectedParameters { source: source.to_string() }))
+            .result(to_json(NotCollectedResult { reason: reason.to_string() }));
+        let mut guard = self.lock_current()?;
+        let entry = guard.append(&record)?;
+        // The manifest is a derived index: if refreshing it fails, the next change rewrites it.
+        let _ = guard.write_manifest();
+        Ok(entry)
+    }
+
+    /// Every journal entry, including those other processes appended since this handle read.
+    pub fn entries(&self) -> Result<Vec<JournalEntry>> {
+        Ok(self.lock_current()?.ledger.entries.clone())
+    }
+
+    /// The current manifest, as derived from the whole journal.
+    pub fn manifest(&self) -> Result<Manifest> {
+        self.lock_current()?.manifest()
+    }
+
+    /// Every committed artifact, in journal order.
+    pub fn artifacts(&self) -> Result<Vec<ArtifactRecord>> {
+        Ok(self.manifest()?.artifacts)
+    }
+
+    /// Start writing an artifact at `path` (relative to `evidence/`); `source` names the API call
+    /// or command the bytes come from. See [`ArtifactWriter`].
+    pub fn artifact(&self, path: &str, source: &str) -> Result<ArtifactWriter> {
+        check_evidence_path(path)?;
+        if let Some(seq) = self.cached_collected_seq(path) {
+            return Err(Error::AlreadyCollected { path: path.to_string(), seq });
+        }
+        ArtifactWriter::start(self.clone(), path, source)
+    }
+
+    /// Store `bytes` as a complete artifact.
+    pub fn store_bytes(&self, path: &str, source: &str, bytes: &[u8]) -> Result<ArtifactRecord> {
+        let mut writer = self.artifact(path, source)?;
+        writer.write_all(bytes).map_err(io_error("write", writer.staging_path()))?;
+        writer.finish()
+    }
+
+    pub(crate) fn staging_dir(&self) -> PathBuf {
+        self.inner.root.join(EVIDENCE_DIR).join(STAGING_DIR)
+    }
+
+    /// Claim `path` for one writer of this process; `false` when another one has it.
+    pub(crate) fn reserve(&self, path: &str) -> bool {
+        self.inner.writing.lock().unwrap_or_else(PoisonError::into_inner).insert(path.to_string())
+    }
+
+    pub(crate) fn release(&self, path: &str) {
+        self.inner.writing.lock().unwrap_or_else(PoisonError::into_inner).remove(path);
+    }
+
+    fn cached_collected_seq(&self, path: &str) -> Option<u64> {
+        let ledger = self.inner.ledger.lock().unwrap_or_else(PoisonError::into_inner);
+        collected_seq(&ledger.entries, path)
+    }
+
+    /// Commit a sealed artifact: journal it (the commit point), move it into place, refresh the
+    /// manifest. Fails without committing when the path is taken.
+    pub(crate) fn commit_artifact(&self, staged: &StagedArtifact) -> Result<ArtifactRecord> {
+        let mut guard = self.lock_current()?;
+        let final_path = guard.prepare_final_path(&staged.path)?;
+        let entry = guard.append(&staged.collect_record())?;
+        let record = artifact_of(&entry).map_err(|p| guard.broken(p))?;
+        fs::rename(&staged.staging_file, &final_path).map_err(|source| Error::Promote {
+            path: staged.path.clone(),
+            seq: entry.seq,
+            source,
+        })?;
+        // The manifest is a derived index: if refreshing it fails, the next change rewrites it.
+        let _ = guard.write_manifest();
+        Ok(record)
+    }
+
+    /// The journal, locked against other threads and processes.
+    pub(crate) fn lock(&self) -> Result<LedgerGuard<'_>> {
+        let ledger = self.inner.ledger.lock().unwrap_or_else(PoisonError::into_inner);
+        ledger.journal.lock().map_err(io_error("lock", self.inner.root.join(JOURNAL_FILE)))?;
+        Ok(LedgerGuard { ledger, root: &self.inner.root })
+    }
+
+    /// The journal, locked and caught up with what other processes appended.
+    pub(crate) fn lock_current(&self) -> Result<LedgerGuard<'_>> {
+        let mut guard = self.lock()?;
+        if let Some(repair) = guard.catch_up()? {
+            guard.append(&repair_record(vec![repair]))?;
+        }
+        Ok(guard)
+    }
+}
+
+/// A case id: creation time (UTC) to the second plus random hex, sortable and unique.
+fn new_case_id(created: Timestamp) -> String {
+    format!("{}-{}", created.strftime("%Y%m%d-%H%M%S"), random_hex(3))
+}
+
+fn create_case(dir: &Path, info: CaseInfo, created: Timestamp, id: String) -> Result<Case> {
+    let cannot = |detail: &str| Error::CannotCreate { path: dir.to_path_buf(), detail: detail.to_string() };
+    match fs::symlink_metadata(dir) {
+        Ok(meta) if meta.is_dir() => {
+            if fs::read_dir(dir).map_err(io_error("read", dir))?.next().is_some() {
+                return Err(cannot("the folder exists and is not empty; choose a new folder"));
+            }
+        }
+        Ok(_) => return Err(cannot("it exists and is not a folder")),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+        Err(e) => return Err(io_error("inspect", dir)(e)),
+    }
+    let name = dir.file_name().ok_or_else(|| cannot("the path does not end in a folder name"))?;
+    let parent = match dir.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => parent.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    fs::create_dir_all(&parent).map_err(io_error("create folder", &parent))?;
+    let assembly = parent.join(format!(".{}.creating-{}", name.to_string_lossy(), random_hex(4)));
+    fs::create_dir(&assembly).map_err(io_error("create folder", &assembly))?;
+
+    let metadata = CaseMetadata { format: FORMAT, id, created, info };
+    let assembled = assemble(&assembly, &metadata).and_then(|()| {
+        fs::rename(&assembly, dir).map_err(|e| Error::CannotCreate {
+            path: dir.to_path_buf(),
+            detail: format!("cannot move the new case into place: {e}"),
+        })
+    });
+    if let Err(error) = assembled {
+        let _ = fs::remove_dir_all(&assembly);
+        return Err(error);
+    }
+    sync_dir(&parent).map_err(io_error("sync", &parent))?;
+    Case::open(dir)
+}
+
+/// Write the files of a new case into `dir`.
+fn assemble(dir: &Path, metadata: &CaseMetadata) -> Result<()> {
+    let case_bytes = metadata.to_bytes();
+    let case_path = dir.join(CASE_FILE);
+    write_new_file(&case_path, &case_bytes).map_err(io_error("write", &case_path))?;
+    let opened =
+        JournalRecord::new(metadata.info.responder.clone().unwrap_or_else(|| KIR_ACTOR.into()), ACTION_OPEN)
+            .target(metadata.id.clone())
+            .parameters(to_json(OpenParameters {
+                case_id: metadata.id.clone(),
+                case_json_sha256: sha256_hex(&case_bytes),
+            }))
+            .result(json!({"title": metadata.info.title}));
+    let (line, entry) = journal::seal(1, metadata.created, &opened, GENESIS_HASH);
+    let journal_path = dir.join(JOURNAL_FILE);
+    write_new_file(&journal_path, &line).map_err(io_error("write", &journal_path))?;
+    let evidence = dir.join(EVIDENCE_DIR);
+    fs::create_dir(&evidence).map_err(io_error("create folder", &evidence))?;
+    let manifest = Manifest::derive(&[entry]).expect("the first entry is an open-case entry");
+    let manifest_path = dir.join(MANIFEST_FILE);
+    write_new_file(&manifest_path, &manifest.to_bytes()).map_err(io_error("write", &manifest_path))?;
+    sync_dir(dir).map_err(io_error("sync", dir))
+}
+
+fn repair_record(repairs: Vec<String>) -> JournalRecord {
+    JournalRecord::new(KIR_ACTOR, ACTION_REPAIR).parameters(json!({ "repairs": repairs }))
+}
+
+fn collected_seq(entries: &[JournalEntry], path: &str) -> Option<u64> {
+    entries.iter().find(|e| e.action == ACTION_COLLECT && e.target.as_deref() == Some(path)).map(|e| e.seq)
+}
+
+/// The journal while locked. Dropping it releases the file lock.
+pub(crate) struct LedgerGuard<'a> {
+    ledger: MutexGuard<'a, Ledger>,
+    root: &'a Path,
+}
+
+impl Drop for LedgerGuard<'_> {
+    fn drop(&mut self) {
+        let _ = self.ledger.journal.unlock();
+    }
+}
+
+impl LedgerGuard<'_> {
+    fn journal_path(&self) -> PathBuf {
+        self.root.join(JOURNAL_FILE)
+    }
+
+    fn broken(&self, problem: EntryProblem) -> Error {
+        Error::BrokenJournal { path: self.journal_path(), line: problem.seq, detail: problem.detail }
+    }
+
+    /// Read entries appended since the last look. A line a crashed writer left unfinished is cut
+    /// off (and kept in a side file); the returned text says what was repaired.
+    pub(crate) fn catch_up(&mut self) -> Result<Option<String>> {
+        let path = self.journal_path();
+        let ledger = &mut *self.ledger;
+        let len = ledger.journal.metadata().map_err(io_error("inspect", &path))?.len();
+        if len == ledger.read_len {
+            return Ok(None);
+        }
+        if len < ledger.read_len {
+            return Err(Error::BrokenJournal {
+                path,
+                line: ledger.position.lines,
+                detail: "the file got shorter while the case was open".into(),
+            });
+        }
+        let mut bytes = Vec::with_capacity((len - ledger.read_len) as usize);
+        ledger.journal.seek(SeekFrom::Start(ledger.read_len)).map_err(io_error("read", &path))?;
+        (&ledger.journal)
+            .take(len - ledger.read_len)
+            .read_to_end(&mut bytes)
+            .map_err(io_error("read", &path))?;
+        let parsed = journal::parse(&bytes, &ledger.position);
+        if let Some(problem) = parsed.problems.first() {
+            return Err(Error::BrokenJournal {
+                path,
+                line: problem.line.unwrap_or_default(),
+                detail: problem.message.clone(),
+            });
+        }
+        ledger.entries.extend(parsed.entries);
+        ledger.position = parsed.end;
+        match parsed.tail {
+            Tail::Clean => {
+                ledger.read_len = len;
+                Ok(None)
+            }
+            Tail::Unterminated => {
+                ledger.journal.write_all(b"\n").map_err(io_error("append to", &path))?;
+                ledger.journal.sync_data().map_err(io_error("sync", &path))?;
+                ledger.read_len = len + 1;
+                Ok(Some(format!("added the newline missing after journal entry {}", ledger.position.seq)))
+            }
+            Tail::Torn { offset } => {
+                let torn_at = ledger.read_len + offset as u64;
+                let copy = keep_torn_copy(self.root, torn_at, &bytes[offset..])?;
+                ledger.journal.set_len(torn_at).map_err(io_error("truncate", &path))?;
+                ledger.journal.sync_all().map_err(io_error("sync", &path))?;
+                ledger.read_len = torn_at;
+                Ok(Some(format!(
+                    "cut off an unfinished journal line of {} bytes after entry {} (an interrupted append); its bytes are kept in {copy}",
+                    bytes.len() - offset,
+                    ledger.position.seq
+                )))
+            }
+        }
+    }
+
+    /// Append one entry and make it durable.
+    pub(crate) fn append(&mut self, record: &JournalRecord) -> Result<JournalEntry> {
+        let path = self.journal_path();
+        let ledger = &mut *self.ledger;
+        let (line, entry) = journal::seal(ledger.position.seq + 1, now(), record, &ledger.position.hash);
+        ledger.journal.write_all(&line).map_err(io_error("append to", &path))?;
+        ledger.journal.sync_data().map_err(io_error("sync", &path))?;
+        ledger.read_len += line.len() as u64;
+        ledger.position =
+            ChainPosition { seq: entry.seq, hash: entry.hash.clone(), lines: ledger.position.lines + 1 };
+        ledger.entries.push(entry.clone());
+        Ok(entry)
+    }
+
+    pub(crate) fn manifest(&self) -> Result<Manifest> {
+        Manifest::derive(&self.ledger.entries).map_err(|p| self.broken(p))
+    }
+
+    /// Rewrite manifest.json from the journal, atomically.
+    pub(crate) fn write_manifest(&self) -> Result<()> {
+        let bytes = self.manifest()?.to_bytes();
+        let path = self.root.join(MANIFEST_FILE);
+        if fs::read(&path).is_ok_and(|current| current == bytes) {
+            return Ok(());
+        }
+        replace_file(&path, &self.root.join(MANIFEST_TEMP_FILE), &bytes).map_err(io_error("write", &path))
+    }
+
+    /// case.json must be the file whose hash the first entry recorded.
+    fn check_case_json(&self, case_bytes: &[u8]) -> Result<()> {
+        let first = self.ledger.entries.first().ok_or_else(|| Error::BrokenJournal {
+            path: self.journal_path(),
+            line: 1,
+            detail: "the journal has no entries".into(),
+        })?;
+        let opened = open_parameters(first).map_err(|p| self.broken(p))?;
+        if opened.case_json_sha256 != sha256_hex(case_bytes) {
+            return Err(Error::BrokenJournal {
+                path: self.journal_path(),
+                line: 1,
+                detail:
+                    "case.json is not the file whose SHA-256 the first entry recorded: case.json was changed"
+                        .into(),
+            });
+        }
+        Ok(())
+    }
+
+    /// The final location of an artifact, with its folders created; fails when the path is taken.
+    fn prepare_final_path(&self, path: &str) -> Result<PathBuf> {
+        if let Some(seq) = collected_seq(&self.ledger.entries, path) {
+            return Err(Error::AlreadyCollected { path: path.to_string(), seq });
+        }
+        let evidence = self.root.join(EVIDENCE_DIR);
+        let final_path = evidence.join(path);
+        create_real_dirs(&evidence, Path::new(path).parent().unwrap_or(Path::new("")))?;
+        if fs::symlink_metadata(&final_path).is_ok() {
+            return Err(Error::Occupied { path: final_path });
+        }
+        Ok(final_path)
+    }
+
+    fn committed_artifacts(&self) -> Result<BTreeMap<String, ArtifactRecord>> {
+        let mut artifacts = BTreeMap::new();
+        for entry in self.ledger.entries.iter().filter(|e| e.action == ACTION_COLLECT) {
+            let artifact = artifact_of(entry).map_err(|p| self.broken(p))?;
+            artifacts.insert(artifact.path.clone(), artifact);
+        }
+        Ok(artifacts)
+    }
+
+    /// Finish moves a crash interrupted and delete staged files nobody will commit.
+    fn repair_evidence(&self) -> Result<Vec<String>> {
+        let evidence = self.root.join(EVIDENCE_DIR);
+        let staging = evidence.join(STAGING_DIR);
+        let mut repairs = Vec::new();
+        let mut still_needed = HashSet::new();
+        for (path, artifact) in self.committed_artifacts()? {
+            let final_path = evidence.join(&path);
+            if fs::symlink_metadata(&final_path).is_ok() {
+                continue;
+            }
+            let staged = staging.join(staging_name(&path));
+            let matches = hash_file(&staged)
+                .is_ok_and(|facts| facts.sha256 == artifact.sha256 && facts.size == artifact.size);
+            if !matches {
+                // Missing evidence is for `verify` to report; the staged bytes, if any, stay.
+                still_needed.insert(staging_name(&path));
+                continue;
+            }
+            create_real_dirs(&evidence, Path::new(&path).parent().unwrap_or(Path::new("")))?;
+            fs::rename(&staged, &final_path).map_err(io_error("move into place", &staged))?;
+            repairs.push(format!(
+                "moved evidence/{path} (journal entry {}) out of staging, where an interruption had left it",
+                artifact.journal_seq
+            ));
+        }
+        let listing = match fs::read_dir(&staging) {
+            Ok(listing) => listing,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(repairs),
+            Err(e) => return Err(io_error("read", &staging)(e)),
+        };
+        for item in listing {
+            let item = item.map_err(io_error("read", &staging))?;
+            let name = item.file_name().to_string_lossy().into_owned();
+            if still_needed.contains(&name) || !item.file_type().is_ok_and(|t| t.is_file()) {
+                continue;
+            }
+            let staged = item.path();
+            let Ok(file) = File::open(&staged) else { continue };
+            // A live writer (here or in another process) holds a lock on its staging file.
+            if file.try_lock().is_err() {
+                continue;
+            }
+            fs::remove_file(&staged).map_err(io_error("remove", &staged))?;
+            repairs.push(format!(
+                "removed evidence/{STAGING_DIR}/{name}, an artifact whose writing was interrupted before it was committed"
+            ));
+        }
+        Ok(repairs)
+    }
+}
+
+/// Keep the bytes of a cut-off line beside the journal, never overwriting an earlier copy.
+fn keep_torn_copy(root: &Path, offset: u64, bytes: &[u8]) -> Result<String> {
+    let mut attempt = 0u32;
+    loop {
+        let name = match attempt {
+            0 => format!("{TORN_COPY_PREFIX}{offset}"),
+            n => format!("{TORN_COPY_PREFIX}{offset}.{n}"),
+        };
+        let path = root.join(&name);
+        match write_new_file(&path, bytes) {
+            Ok(()) => return Ok(name),
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => attempt += 1,
+            Err(e) => return Err(io_error("write", &path)(e)),
+        }
+    }
+}
+
+/// Typed journal parameters and results as JSON values.
+fn to_json(value: impl Serialize) -> serde_json::Value {
+    serde_json::to_value(value).expect("journal parameters serialise")
+}
+
+impl StagedArtifact {
+    pub(crate) fn collect_record(&self) -> JournalRecord {
+        JournalRecord::new(KIR_ACTOR, ACTION_COLLECT)
+            .target(self.path.clone())
+            .parameters(to_json(CollectParameters { source: self.source.clone(), note: self.note.clone() }))
+            .result(to_json(CollectResult {
+                sha256: self.sha256.clone(),
+                size: self.size,
+                truncated: self.truncated,
+            }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::{io::Write, thread};
+
+    use serde_json::json;
+
+    use super::*;
+    use crate::{FindingKind, verify};
+
+    fn new_case(dir: &Path) -> Case {
+        let mut info = CaseInfo::new("crypto miner in prod");
+        info.cluster = Some("https://127.0.0.1:6443".into());
+        info.context = Some("prod".into());
+        info.responder = Some("alice".into());
+        Case::create(dir.join("case"), info).unwrap()
+    }
+
+    fn assert_intact(dir: &Path) {
+        let report = verify(dir, None).unwrap();
+        assert!(report.intact, "{:#?}", report.problems);
+    }
+
+    #[test]
+    fn a_new_case_has_its_files_and_verifies() {
+        let dir = tempfile::tempdir().unwrap();
+        let case = new_case(dir.path());
+        for file in [CASE_FILE, JOURNAL_FILE, MANIFEST_FILE, EVIDENCE_DIR] {
+            assert!(case.path().join(file).exists(), "{file}");
+        }
+        assert_eq!(case.metadata().info.title, "crypto miner in prod");
+        assert_eq!(case.metadata().info.responder.as_deref(), Some("alice"));
+        assert!(case.id().len() > 15 && case.id().chars().all(|c| c.is_ascii_alphanumeric() || c == '-'));
+        let entries = case.entries().unwrap();
+        assert_eq!(entries.len(), 1);
+        assert_eq!(entries[0].action, ACTION_OPEN);
+        assert_eq!(entries[0].actor, "alice");
+        assert_eq!(entries[0].prev_hash, GENESIS_HASH);
+        let case_bytes = fs::read(case.path().join(CASE_FILE)).unwrap();
+        assert_eq!(entries[0].parameters["caseJsonSha256"], sha256_hex(&case_bytes));
+        assert_intact(case.path());
+        let leftovers: Vec<_> = fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+        assert_eq!(leftovers, vec!["case"], "no assembly folder is left behind");
+    }
+
+    #[test]
+    fn create_takes_an_empty_folder_and_refuses_a_used_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let empty = dir.path().join("empty");
+        fs::create_dir(&empty).unwrap();
+        Case::create(&empty, CaseInfo::new("x")).unwrap();
+        let error = Case::create(&empty, CaseInfo::new("again")).unwrap_err().to_string();
+        assert!(error.contains("not empty") && error.contains("empty"), "{error}");
+        let file = dir.path().join("file");
+        fs::write(&file, "x").unwrap();
+        assert!(Case::create(&file, CaseInfo::new("x")).unwrap_err().to_string().contains("not a folder"));
+    }
+
+    #[test]
+    fn create_in_names_the_folder_after_the_id() {
+        let dir = tempfile::tempdir().unwrap();
+        let case = Case::create_in(dir.path().join("cases"), CaseInfo::new("x")).unwrap();
+        assert_eq!(case.path(), dir.path().join("cases").join(case.id()));
+        assert_intact(case.path());
+    }
+
+    #[test]
+    fn open_names_what_is_missing() {
+        let dir = tempfile::tempdir().unwrap();
+        let error = Case::open(dir.path().join("nope")).unwrap_err().to_string();
+        assert!(error.contains("does not exist"), "{error}");
+        let error = Case::open(dir.path()).unwrap_err().to_string();
+        assert!(error.contains("not a kir case folder: case.json is missing"), "{error}");
+    }
+
+    #[test]
+    fn records_are_chained_durable_and_readable_by_another_handle() {
+        let dir = tempfile::tempdir().unwrap();
+        let case = new_case(dir.path());
+        let entry = case
+            .record(
+                JournalRecord::new("alice", "isolate")
+                    .target("pod prod/web-1")
+                    .parameters(json!({"policy": "kir-quarantine-1"}))
+                    .result("isolated")
+                    .undo(json!({"delete": "networkpolicy/prod/kir-quarantine-1"})),
+            )
+            .unwrap();
+        assert_eq!(entry.seq, 2);
+        let other = Case::open(case.path()).unwrap();
+        let read_back = other.entries().unwrap();
+        assert_eq!(read_back[1], entry);
+        // Two handles (as two processes would) append in turn; each sees the other's entries.
+        other.record(JournalRecord::new("bob", "label")).unwrap();
+        let third = case.record(JournalRecord::new("alice", "cordon")).unwrap();
+        assert_eq!(third.seq, 4);
+        assert_eq!(third.prev_hash, other.entries().unwrap()[2].hash);
+        assert_intact(case.path());
+    }
+
+    #[test]
+    fn reserved_actions_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let case = new_case(dir.path());
+        for action in [ACTION_OPEN, ACTION_COLLECT, ACTION_NOT_COLLECTED, ACTION_REPAIR] {
+            let error = case.record(JournalRecord::new("x", action)).unwrap_err();
+            assert!(matches!(error, Error::ReservedAction { .. }), "{action}: {error}");
+        }
+    }
+
+    #[test]
+    fn artifacts_are_hashed_committed_and_listed() {
+        let dir = tempfile::tempdir().unwrap();
+        let case = new_case(dir.path());
+        let pod =
+            case.store_bytes("pods/web-1/pod.json", "GET /api/v1/namespaces/prod/pods/web-1", b"{}").unwrap();
+        assert_eq!(pod.sha256, sha256_hex(b"{}"));
+        assert_eq!(pod.size, 2);
+        assert!(!pod.truncated);
+
+        let mut writer = case
+            .artifact("pods/web-1/etc.tar", "exec tar -C /etc -cf - .")
+            .unwrap()
+            .limit(10)
+            .note("collected by the container's own binaries");
+        writer.write_all(b"0123456789abcdef").unwrap();
+        writer.write_all(b"more").unwrap();
+        assert!(writer.truncated());
+        assert_eq!(writer.size(), 10);
+        let capped = writer.finish().unwrap();
+        assert!(capped.truncated);
+        assert_eq!(capped.sha256, sha256_hex(b"0123456789"));
+        assert_eq!(fs::read(case.path().join("evidence/pods/web-1/etc.tar")).unwrap(), b"0123456789");
+
+        let artifacts = case.artifacts().unwrap();
+        assert_eq!(artifacts, vec![pod.clone(), capped.clone()]);
+        assert_eq!(artifacts[1].note.as_deref(), Some("collected by the container's own binaries"));
+        let manifest: Manifest =
+            serde_json::from_slice(&fs::read(case.path().join(MANIFEST_FILE)).unwrap()).unwrap();
+        assert_eq!(manifest.artifacts, artifacts);
+        assert_eq!(manifest.journal.seq, 3);
+        assert!(!case.staging_dir().read_dir().unwrap().any(|_| true), "staging is empty");
+        assert_intact(case.path());
+    }
+
+    #[test]
+    fn evidence_is_written_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let case = new_case(dir.path());
+        case.store_bytes("a.txt", "test", b"first").unwrap();
+        let error = case.store_bytes("a.txt", "test", b"second").unwrap_err();
+        assert!(matches!(error, Error::AlreadyCollected { seq: 2, .. }), "{error}");
+        // Another handle with a stale view is stopped at the commit.
+        let stale = Case::open(case.path()).unwrap();
+        case.store_bytes("b.txt", "test", b"b").unwrap();
+        let error = stale.store_bytes("b.txt", "test", b"other").unwrap_err();
+        assert!(matches!(error, Error::AlreadyCollected { .. }), "{error}");
+        assert_eq!(fs::read(case.path().join("evidence/b.txt")).unwrap(), b"b");
+        // A file kir did not write is never replaced either.
+        fs::write(case.path().join("evidence/planted.txt"), "x").unwrap();
+        let error = case.store_bytes("planted.txt", "test", b"y").unwrap_err();
+        assert!(matches!(error, Error::Occupied { .. }), "{error}");
+        assert_eq!(case.entries().unwrap().len(), 3, "nothing was committed for the refused writes");
+    }
+
+    #[test]
+    fn one_path_has_one_writer_at_a_time() {
+        let dir = tempfile::tempdir().unwrap();
+        let case = new_case(dir.path());
+        let first = case.artifact("x.log", "test").unwrap();
+        assert!(matches!(case.artifact("x.log", "test").unwrap_err(), Error::Busy { .. }));
+        let elsewhere = Case::open(case.path()).unwrap();
+        assert!(matches!(elsewhere.artifact("x.log", "test").unwrap_err(), Error::Busy { .. }));
+        drop(first);
+        case.store_bytes("x.log", "test", b"now").unwrap();
+    }
+
+    #[test]
+    fn hostile_paths_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let case = new_case(dir.path());
+        for path in ["../escape", "/etc/passwd", "a//b", ".partial/x", ""] {
+            let error = case.artifact(path, "test").unwrap_err();
+            assert!(matches!(error, Error::InvalidEvidencePath { .. }), "{path}: {error}");
+        }
+        assert!(!dir.path().join("escape").exists());
+    }
+
+    #[test]
+    fn a_planted_link_cannot_redirect_evidence() {
+        let dir = tempfile::tempdir().unwrap();
+        let case = new_case(dir.path());
+        let outside = dir.path().join("outside");
+        fs::create_dir(&outside).unwrap();
+        std::os::unix::fs::symlink(&outside, case.path().join("evidence/pods")).unwrap();
+        let error = case.store_bytes("pods/pod.json", "test", b"{}").unwrap_err();
+        assert!(matches!(error, Error::NotAFolder { .. }), "{error}");
+        assert_eq!(fs::read_dir(&outside).unwrap().count(), 0);
+        assert_eq!(case.entries().unwrap().len(), 1, "nothing was committed");
+    }
+
+    #[test]
+    fn abandoned_and_dropped_writers_leave_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let case = new_case(dir.path());
+        let mut writer = case.artifact("gone.txt", "test").unwrap();
+        writer.write_all(b"x").unwrap();
+        writer.abandon().unwrap();
+        let mut writer = case.artifact("dropped.txt", "test").unwrap();
+        writer.write_all(b"x").unwrap();
+        drop(writer);
+        assert_eq!(case.staging_dir().read_dir().unwrap().count(), 0);
+        assert_eq!(case.entries().unwrap().len(), 1);
+        let report = verify(case.path(), None).unwrap();
+        assert!(report.intact && report.warnings.is_empty(), "{report:#?}");
+    }
+
+    #[test]
+    fn not_collected_artifacts_are_journaled_and_listed() {
+        let dir = tempfile::tempdir().unwrap();
+        let case = new_case(dir.path());
+        let entry =
+            case.not_collected("snapshot/etc.tar", "exec tar", "the container has no tar binary").unwrap();
+        assert_eq!(entry.action, ACTION_NOT_COLLECTED);
+        let manifest = case.manifest().unwrap();
+        assert_eq!(manifest.not_collected.len(), 1);
+        assert_eq!(manifest.not_collected[0].reason, "the container has no tar binary");
+        // The path stays free for a later attempt.
+        case.store_bytes("snapshot/etc.tar", "exec tar", b"tar").unwrap();
+        assert_intact(case.path());
+    }
+
+    #[test]
+    fn concurrent_writers_from_many_threads_keep_one_chain() {
+        fn assert_send_sync<T: Send + Sync + Clone>() {}
+        fn assert_send<T: Send>() {}
+        assert_send_sync::<Case>();
+        assert_send::<ArtifactWriter>();
+        let dir = tempfile::tempdir().unwrap();
+        let case = new_case(dir.path());
+        let threads: Vec<_> = (0..6)
+            .map(|t| {
+                let case = case.clone();
+                thread::spawn(move || {
+                    for i in 0..8 {
+                        let mut writer = case.artifact(&format!("t{t}/{i}.bin"), "test").unwrap();
+                        for chunk in 0..4u8 {
+                            writer.write_all(&[chunk; 1000]).unwrap();
+                        }
+                        writer.finish().unwrap();
+                        case.record(JournalRecord::new("test", "step").target(format!("{t}/{i}"))).unwrap();
+                    }
+                })
+            })
+            .collect();
+        for thread in threads {
+            thread.join().unwrap();
+        }
+        assert_eq!(case.entries().unwrap().len(), 1 + 6 * 8 * 2);
+        assert_eq!(case.artifacts().unwrap().len(), 48);
+        assert_intact(case.path());
+    }
+
+    #[test]
+    fn a_changed_journal_or_case_json_is_not_resumed() {
+        let dir = tempfile::tempdir().unwrap();
+        let case = new_case(dir.path());
+        case.record(JournalRecord::new("alice", "isolate").target("pod a")).unwrap();
+        let root = case.path().to_path_buf();
+        drop(case);
+
+        let journal_path = root.join(JOURNAL_FILE);
+        let original = fs::read(&journal_path).unwrap();
+        fs::write(&journal_path, String::from_utf8(original.clone()).unwrap().replace("pod a", "pod b"))
+            .unwrap();
+        let error = Case::open(&root).unwrap_err();
+        assert!(matches!(error, Error::BrokenJournal { line: 2, .. }), "{error}");
+        fs::write(&journal_path, &original).unwrap();
+
+        let case_path = root.join(CASE_FILE);
+        let case_json = fs::read_to_string(&case_path).unwrap();
+        fs::write(&case_path, case_json.replace("crypto miner", "nothing")).unwrap();
+        let error = Case::open(&root).unwrap_err().to_string();
+        assert!(error.contains("case.json was changed"), "{error}");
+    }
+
+    #[test]
+    fn another_process_crashing_mid_append_is_repaired_by_a_live_handle() {
+        let dir = tempfile::tempdir().unwrap();
+        let case = new_case(dir.path());
+        let journal_path = case.path().join(JOURNAL_FILE);
+        let mut journal = OpenOptions::new().append(true).open(&journal_path).unwrap();
+        journal.write_all(b"{\"seq\":2,\"time\":\"2026-").unwrap();
+        let entry = case.record(JournalRecord::new("alice", "after")).unwrap();
+        assert_eq!(entry.seq, 3, "a repair entry (2) precedes it");
+        let entries = case.entries().unwrap();
+        assert_eq!(entries[1].action, ACTION_REPAIR);
+        let report = verify(case.path(), None).unwrap();
+        assert!(report.intact, "{:#?}", report.problems);
+        assert_eq!(report.warnings.len(), 1);
+        assert_eq!(report.warnings[0].kind, FindingKind::Leftover);
+        assert!(report.warnings[0].file.starts_with(TORN_COPY_PREFIX));
+    }
+}

@@ -1,0 +1,41 @@
+//! Incident cases: the folder where kir keeps evidence and the record of what it did.
+//!
+//! ```text
+//! CASE/
+//!   case.json          id, title, cluster, context, responder, kir version, creation time
+//!   journal.jsonl      append-only, hash-chained: every action and every artifact committed
+//!   evidence/          write-once artifacts (staged in evidence/.partial while written)
+//!   manifest.json      index of the evidence, derived from the journal, rewritten atomically
+//! ```
+//!
+//! The journal is the authority: an artifact exists once its `collect` line is durable, and
+//! [`verify`] checks every file against the journal. A process killed at any moment leaves a
+//! case that verifies (minus the artifact being written); [`Case::open`] repairs what it left.
+//! [`export`] writes one `.tar.zst` archive, optionally with a minisign signature of the
+//! manifest, which [`verify`] also accepts. Nothing here talks to Kubernetes; the API is
+//! synchronous (callers on an async runtime use `spawn_blocking`).
+
+mod archive;
+mod artifact;
+mod case;
+#[cfg(test)]
+mod crash_tests;
+mod error;
+mod fsutil;
+mod hash;
+pub mod journal;
+mod manifest;
+mod path;
+mod signing;
+mod verify;
+
+pub use archive::{ExportSummary, export};
+pub use artifact::ArtifactWriter;
+pub use case::{Case, CaseInfo, CaseMetadata, KIR_ACTOR};
+pub use error::{Error, Result};
+pub use journal::{JournalEntry, JournalRecord};
+pub use manifest::{ArtifactRecord, JournalHead, Manifest, NotCollected};
+pub use signing::{GeneratedKeys, SigningKey, VerifyingKey, generate_keys};
+pub use verify::{
+    CaseForm, Finding, FindingKind, JournalReading, SignatureStatus, VerifyReport, read_journal, verify,
+};

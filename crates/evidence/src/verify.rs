@@ -1,0 +1,854 @@
+//! Verification: is every byte of a case what its journal recorded?
+//!
+//! The journal is the authority. Its chain must be intact; `case.json` must be the file whose
+//! hash the first entry recorded; every `collect` entry's artifact must exist with that hash and
+//! size; nothing else may be in the case; `manifest.json` must be byte for byte the manifest
+//! derived from the journal up to the entry it names (it may lag the journal in a live folder,
+//! never in an export or a signed case). What a crash explains is a warning, not a problem: a
+//! torn last journal line, a committed artifact still in staging, an uncommitted staging file.
+
+use std::{
+    collections::{BTreeMap, BTreeSet},
+    fmt, fs,
+    fs::File,
+    io,
+    path::{Path, PathBuf},
+};
+
+use serde::Serialize;
+
+use crate::{
+    Error, Result,
+    archive::verify_archive,
+    case::{CASE_FILE, CaseMetadata, EVIDENCE_DIR, TORN_COPY_PREFIX, staging_name},
+    error::io_error,
+    hash::{FileFacts, hash_file, sha256_hex},
+    journal::{self, ACTION_COLLECT, ChainPosition, JOURNAL_FILE, JournalEntry},
+    manifest::{
+        ArtifactRecord, MANIFEST_FILE, MANIFEST_TEMP_FILE, Manifest, SIGNATURE_FILE, artifact_of,
+        open_parameters,
+    },
+    path::{STAGING_DIR, evidence_path_problem},
+    signing::{VerifyingKey, check_signature},
+};
+
+/// What kind of difference a finding is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum FindingKind {
+    /// A file's bytes differ from what the journal recorded.
+    Changed,
+    /// A file the case must have is absent.
+    Missing,
+    /// A file the journal does not record.
+    Extra,
+    /// A journal line that is not intact or does not chain to the one before.
+    BrokenEntry,
+    /// What an interrupted journal append leaves.
+    TornTail,
+    /// A committed artifact still in `evidence/.partial`.
+    Staged,
+    /// A staging file that was never committed.
+    Uncommitted,
+    /// A file left by an interrupted manifest rewrite or a repair.
+    Leftover,
+    /// A file that is not in the format kir writes.
+    Malformed,
+    /// About the manifest's signature.
+    Signature,
+    /// A link, device or escaping path: something that must never be followed or extracted.
+    Unsafe,
+}
+
+/// One problem or warning, located as precisely as possible.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Finding {
+    pub kind: FindingKind,
+    /// Relative to the case folder (or the archive's top folder).
+    pub file: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub line: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub seq: Option<u64>,
+    pub message: String,
+}
+
+impl Finding {
+    pub(crate) fn new(kind: FindingKind, file: impl Into<String>, message: impl Into<String>) -> Finding {
+        Finding { kind, file: file.into(), line: None, seq: None, message: message.into() }
+    }
+
+    fn at_seq(mut self, seq: u64) -> Finding {
+        self.seq = Some(seq);
+        self
+    }
+}
+
+impl fmt::Display for Finding {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.file)?;
+        if let Some(line) = self.line {
+            write!(f, " line {line}")?;
+        }
+        if let Some(seq) = self.seq {
+            write!(f, " (entry {seq})")?;
+        }
+        write!(f, ": {}", self.message)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CaseForm {
+    Folder,
+    Archive,
+}
+
+/// The outcome of checking the manifest's signature.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "status", rename_all = "kebab-case")]
+pub enum SignatureStatus {
+    /// Not signed, and no public key was given.
+    Absent,
+    /// Signed, but no public key was given.
+    NotChecked,
+    /// Signed by the given key.
+    Valid {
+        #[serde(rename = "keyId")]
+        key_id: String,
+    },
+    /// Signed, but the signature does not verify with the given key.
+    Invalid { reason: String },
+    /// A public key was given, but there is no signature.
+    Missing,
+}
+
+/// Everything `verify` found. The case is intact when `problems` is empty.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct VerifyReport {
+    pub location: PathBuf,
+    pub form: CaseForm,
+    pub intact: bool,
+    pub case_id: Option<String>,
+    pub journal_entries: u64,
+    pub artifacts: u64,
+    pub signature: SignatureStatus,
+    pub problems: Vec<Finding>,
+    pub warnings: Vec<Finding>,
+}
+
+impl VerifyReport {
+    pub(crate) fn new(location: &Path, form: CaseForm) -> VerifyReport {
+        VerifyReport {
+            location: location.to_path_buf(),
+            form,
+            intact: false,
+            case_id: None,
+            journal_entries: 0,
+            artifacts: 0,
+            signature: SignatureStatus::Absent,
+            problems: Vec::new(),
+            warnings: Vec::new(),
+        }
+    }
+
+    pub(crate) fn problem(&mut self, finding: Finding) {
+        self.problems.push(finding);
+    }
+
+    pub(crate) fn finish(mut self) -> VerifyReport {
+        self.intact = self.problems.is_empty();
+        self
+    }
+}
+
+/// Verify a case folder or an exported archive (`.tar.zst`). `public_key` checks the manifest's
+/// signature; without it a signature is reported as present but not checked.
+///
+/// Errors only when `path` cannot be examined at all; everything wrong with the case is in the
+/// report.
+pub fn verify(path: &Path, public_key: Option<&VerifyingKey>) -> Result<VerifyReport> {
+    let meta = fs::metadata(path).map_err(|e| match e.kind() {
+        io::ErrorKind::NotFound => Error::NotFound { path: path.to_path_buf() },
+        _ => io_error("inspect", path)(e),
+    })?;
+    if meta.is_dir() { verify_folder(path, public_key) } else { verify_archive(path, public_key) }
+}
+
+/// The case's own files, however they were read. `None` when absent.
+#[derive(Debug, Default)]
+pub(crate) struct CaseFiles {
+    pub case_json: Option<Vec<u8>>,
+    pub journal: Option<Vec<u8>>,
+    pub manifest: Option<Vec<u8>>,
+    pub signature: Option<Vec<u8>>,
+}
+
+/// Check everything but the evidence files; returns the artifacts the journal says exist.
+pub(crate) fn check_case_files(
+    report: &mut VerifyReport,
+    files: &CaseFiles,
+    public_key: Option<&VerifyingKey>,
+) -> BTreeMap<String, ArtifactRecord> {
+    let mut expected = BTreeMap::new();
+    match &files.case_json {
+        None => report.problem(Finding::new(FindingKind::Missing, CASE_FILE, "case.json is missing")),
+        Some(bytes) => match serde_json::from_slice::<CaseMetadata>(bytes) {
+            Ok(metadata) => report.case_id = Some(metadata.id),
+            Err(e) => {
+                report.problem(Finding::new(FindingKind::Malformed, CASE_FILE, format!("not valid: {e}")))
+            }
+        },
+    }
+    let Some(journal_bytes) = &files.journal else {
+        report.problem(Finding::new(FindingKind::Missing, JOURNAL_FILE, "journal.jsonl is missing"));
+        check_signature_file(report, files, public_key);
+        return expected;
+    };
+    let parsed = journal::parse(journal_bytes, &ChainPosition::start());
+    report.problems.extend(parsed.problems);
+    if let Some(mut finding) = parsed.tail_finding {
+        if report.form == CaseForm::Archive {
+            finding.message.push_str("; an exported journal never has one");
+            report.problem(finding);
+        } else {
+            report.warnings.push(finding);
+        }
+    }
+    let entries = parsed.entries;
+    report.journal_entries = entries.len() as u64;
+    check_first_entry(report, files, &entries);
+
+    for entry in entries.iter().filter(|e| e.action == ACTION_COLLECT) {
+        let artifact = match artifact_of(entry) {
+            Ok(artifact) => artifact,
+            Err(problem) => {
+                report.problem(
+                    Finding::new(FindingKind::BrokenEntry, JOURNAL_FILE, problem.detail).at_seq(entry.seq),
+                );
+                continue;
+            }
+        };
+        if let Some(reason) = evidence_path_problem(&artifact.path) {
+            let message =
+                format!("records the evidence path {:?}, which is not allowed: {reason}", artifact.path);
+            report.problem(Finding::new(FindingKind::Unsafe, JOURNAL_FILE, message).at_seq(entry.seq));
+            continue;
+        }
+        let seq = artifact.journal_seq;
+        if let Some(earlier) = expected.insert(artifact.path.clone(), artifact) {
+            let message = format!(
+                "evidence/{} is collected again (first in entry {})",
+                earlier.path, earlier.journal_seq
+            );
+            report.problem(Finding::new(FindingKind::BrokenEntry, JOURNAL_FILE, message).at_seq(seq));
+        }
+    }
+    report.artifacts = expected.len() as u64;
+    check_manifest(report, files, &entries);
+    check_signature_file(report, files, public_key);
+    expected
+}
+
+fn check_first_entry(report: &mut VerifyReport, files: &CaseFiles, entries: &[JournalEntry]) {
+    let Some(first) = entries.first() else {
+        if report.problems.is_empty() {
+            report.problem(Finding::new(
+                FindingKind::BrokenEntry,
+                JOURNAL_FILE,
+                "the journal has no entries",
+            ));
+        }
+        return;
+    };
+    match open_parameters(first) {
+        Err(problem) => report.problem(
+            Finding::new(FindingKind::BrokenEntry, JOURNAL_FILE, problem.detail).at_seq(problem.seq),
+        ),
+        Ok(opened) => {
+            if let Some(case_bytes) = &files.case_json {
+                let actual = sha256_hex(case_bytes);
+                if actual != opened.case_json_sha256 {
+                    let message = format!(
+                        "changed: its SHA-256 is {actual}, journal entry 1 recorded {}",
+                        opened.case_json_sha256
+                    );
+                    report.problem(Finding::new(FindingKind::Changed, CASE_FILE, message));
+                }
+            }
+        }
+    }
+}
+
+fn check_manifest(report: &mut VerifyReport, files: &CaseFiles, entries: &[JournalEntry]) {
+    let problem = |kind, message: String| Finding::new(kind, MANIFEST_FILE, message);
+    let Some(bytes) = &files.manifest else {
+        report.problem(problem(FindingKind::Missing, "manifest.json is missing".into()));
+        return;
+    };
+    let manifest: Manifest = match serde_json::from_slice(bytes) {
+        Ok(manifest) => manifest,
+        Err(e) => return report.problem(problem(FindingKind::Malformed, format!("not a kir manifest: {e}"))),
+    };
+    let head = &manifest.journal;
+    let Some(index) = entries.iter().position(|e| e.seq == head.seq) else {
+        let message =
+            format!("names journal entry {} as its head, which the journal does not have", head.seq);
+        return report.problem(problem(FindingKind::Changed, message));
+    };
+    if entries[index].hash != head.hash {
+        let message = format!(
+            "records hash {} for journal entry {}, but that entry's hash is {}",
+            head.hash, head.seq, entries[index].hash
+        );
+        return report.problem(problem(FindingKind::Changed, message));
+    }
+    let trailing = entries.len() - index - 1;
+    if trailing > 0 && (report.form == CaseForm::Archive || files.signature.is_some()) {
+        let message = format!(
+            "covers the journal up to entry {} but {trailing} more entr{} follow; an exported or signed manifest covers the whole journal",
+            head.seq,
+            if trailing == 1 { "y" } else { "ies" }
+        );
+        report.problem(problem(FindingKind::Changed, message));
+    }
+    let derived = match Manifest::derive(&entries[..=index]) {
+        Ok(derived) => derived,
+        Err(e) => {
+            return report
+                .problem(Finding::new(FindingKind::BrokenEntry, JOURNAL_FILE, e.detail).at_seq(e.seq));
+        }
+    };
+    if derived.to_bytes() == *bytes {
+        return;
+    }
+    let differences = manifest_differences(&manifest, &derived);
+    if differences.is_empty() {
+        report.problem(problem(
+            FindingKind::Changed,
+            "holds the right values but not the bytes kir wrote (whitespace, order or number formatting changed)"
+                .into(),
+        ));
+    }
+    for difference in differences {
+        report.problem(problem(FindingKind::Changed, difference));
+    }
+}
+
+/// What differs between the manifest found and the one the journal implies, in words.
+fn manifest_differences(found: &Manifest, derived: &Manifest) -> Vec<String> {
+    let mut differences = Vec::new();
+    if found.format != derived.format || found.case_id != derived.case_id {
+        differences.push(format!(
+            "names case {:?} (format {}), the journal case {:?} (format {})",
+            found.case_id, found.format, derived.case_id, derived.format
+        ));
+    }
+    let found_artifacts: BTreeMap<&str, &ArtifactRecord> =
+        found.artifacts.iter().map(|a| (a.path.as_str(), a)).collect();
+    let derived_artifacts: BTreeMap<&str, &ArtifactRecord> =
+        derived.artifacts.iter().map(|a| (a.path.as_str(), a)).collect();
+    for (path, expected) in &derived_artifacts {
+        match found_artifacts.get(path) {
+            None => differences.push(format!(
+                "does not list evidence/{path}, committed in journal entry {}",
+                expected.journal_seq
+            )),
+            Some(listed) if listed != expected => differences.push(format!(
+                "lists evidence/{path} with values that differ from journal entry {} (sha256 {}, size {})",
+                expected.journal_seq, listed.sha256, listed.size
+            )),
+            Some(_) => {}
+        }
+    }
+    for path in found_artifacts.keys().filter(|p| !derived_artifacts.contains_key(*p)) {
+        differences.push(format!(
+            "lists evidence/{path}, which the journal does not record up to entry {}",
+            derived.journal.seq
+        ));
+    }
+    if differences.is_empty() && found.artifacts != derived.artifacts {
+        differences.push("lists the artifacts in another order than the journal".into());
+    }
+    if found.not_collected != derived.not_collected {
+        differences.push("its not-collected list differs from the journal's not-collected entries".into());
+    }
+    differences
+}
+
+fn check_signature_file(report: &mut VerifyReport, files: &CaseFiles, public_key: Option<&VerifyingKey>) {
+    report.signature = match (&files.signature, public_key) {
+        (None, None) => SignatureStatus::Absent,
+        (None, Some(_)) => {
+            report.problem(Finding::new(
+                FindingKind::Signature,
+                SIGNATURE_FILE,
+                "a public key was given but the case is not signed (no manifest.json.minisig)",
+            ));
+            SignatureStatus::Missing
+        }
+        (Some(_), None) => {
+            report.warnings.push(Finding::new(
+                FindingKind::Signature,
+                SIGNATURE_FILE,
+                "the manifest is signed, but no public key was given (--pubkey): the signature was not checked",
+            ));
+            SignatureStatus::NotChecked
+        }
+        (Some(signature), Some(key)) => {
+            let manifest = files.manifest.as_deref().unwrap_or_default();
+            match check_signature(key, manifest, signature) {
+                Ok(()) => SignatureStatus::Valid { key_id: key.key_id().to_string() },
+                Err(reason) => {
+                    report.problem(Finding::new(
+                        FindingKind::Signature,
+                        SIGNATURE_FILE,
+                        format!("the signature does not verify with key {}: {reason}", key.key_id()),
+                    ));
+                    SignatureStatus::Invalid { reason }
+                }
+            }
+        }
+    };
+}
+
+/// Compare evidence files that were hashed (an archive's) with what the journal recorded.
+pub(crate) fn compare_evidence(
+    report: &mut VerifyReport,
+    expected: &BTreeMap<String, ArtifactRecord>,
+    found: &BTreeMap<String, FileFacts>,
+) {
+    for (path, artifact) in expected {
+        match found.get(path) {
+            Some(facts) => check_facts(report, artifact, facts, &format!("{EVIDENCE_DIR}/{path}")),
+            None => report.problem(missing_artifact(artifact)),
+        }
+    }
+    for path in found.keys().filter(|p| !expected.contains_key(*p)) {
+        report.problem(extra_artifact(path));
+    }
+}
+
+fn check_facts(report: &mut VerifyReport, artifact: &ArtifactRecord, facts: &FileFacts, file: &str) {
+    if facts.sha256 != artifact.sha256 || facts.size != artifact.size {
+        let message = format!(
+            "changed: SHA-256 {} and {} bytes, but journal entry {} recorded {} and {} bytes",
+            facts.sha256, facts.size, artifact.journal_seq, artifact.sha256, artifact.size
+        );
+        report.problem(Finding::new(FindingKind::Changed, file, message).at_seq(artifact.journal_seq));
+    }
+}
+
+fn missing_artifact(artifact: &ArtifactRecord) -> Finding {
+    let message = format!("missing: committed in journal entry {}", artifact.journal_seq);
+    Finding::new(FindingKind::Missing, format!("{EVIDENCE_DIR}/{}", artifact.path), message)
+        .at_seq(artifact.journal_seq)
+}
+
+fn extra_artifact(path: &str) -> Finding {
+    Finding::new(FindingKind::Extra, format!("{EVIDENCE_DIR}/{path}"), "not recorded in the journal")
+}
+
+/// The files of a case folder, listed while no commit can land.
+#[derive(Debug, Default)]
+struct FolderListing {
+    /// Regular files under `evidence/`, outside the staging folder, relative to `evidence/`.
+    evidence: BTreeSet<String>,
+    /// Regular files in `evidence/.partial`, by name.
+    staged: BTreeSet<String>,
+}
+
+fn verify_folder(dir: &Path, public_key: Option<&VerifyingKey>) -> Result<VerifyReport> {
+    let mut report = VerifyReport::new(dir, CaseForm::Folder);
+    let (files, listing) = read_folder(dir, &mut report)?;
+    let expected = check_case_files(&mut report, &files, public_key);
+
+    let evidence = dir.join(EVIDENCE_DIR);
+    let mut staged_used = BTreeSet::new();
+    for (path, artifact) in &expected {
+        let file = format!("{EVIDENCE_DIR}/{path}");
+        if listing.evidence.contains(path) {
+            match hash_file(&evidence.join(path)) {
+                Ok(facts) => check_facts(&mut report, artifact, &facts, &file),
+                Err(e) => {
+                    report.problem(Finding::new(FindingKind::Missing, file, format!("cannot be read: {e}")))
+                }
+            }
+            continue;
+        }
+        let name = staging_name(path);
+        if !listing.staged.contains(&name) {
+            report.problem(missing_artifact(artifact));
+            continue;
+        }
+        staged_used.insert(name.clone());
+        let staged_file = format!("{EVIDENCE_DIR}/{STAGING_DIR}/{name}");
+        match hash_file(&evidence.join(STAGING_DIR).join(&name)) {
+            Ok(facts) if facts.sha256 == artifact.sha256 && facts.size == artifact.size => {
+                let message = format!(
+                    "committed in journal entry {} but still in {staged_file}: an interruption stopped it before it was moved; opening the case moves it",
+                    artifact.journal_seq
+                );
+                report
+                    .warnings
+                    .push(Finding::new(FindingKind::Staged, file, message).at_seq(artifact.journal_seq));
+            }
+            Ok(facts) => check_facts(&mut report, artifact, &facts, &staged_file),
+            Err(e) => report.problem(Finding::new(
+                FindingKind::Missing,
+                staged_file,
+                format!("cannot be read: {e}"),
+            )),
+        }
+    }
+    for path in listing.evidence.iter().filter(|p| !expected.contains_key(*p)) {
+        report.problem(extra_artifact(path));
+    }
+    for name in listing.staged.iter().filter(|n| !staged_used.contains(*n)) {
+        report.warnings.push(Finding::new(
+            FindingKind::Uncommitted,
+            format!("{EVIDENCE_DIR}/{STAGING_DIR}/{name}"),
+            "an artifact being written, or whose writing was interrupted, never committed: not evidence (opening the case deletes it)",
+        ));
+    }
+    Ok(report.finish())
+}
+
+/// Read the case's own files and list the evidence under a shared journal lock, so that no
+/// artifact is committed between reading the journal and listing the files.
+fn read_folder(dir: &Path, report: &mut VerifyReport) -> Result<(CaseFiles, FolderListing)> {
+    let journal_lock = File::open(dir.join(JOURNAL_FILE)).ok();
+    if let Some(file) = &journal_lock {
+        // A read-only copy may not support locks; verification then reads without one.
+        let _ = file.lock_shared();
+    }
+    let mut files = CaseFiles::default();
+    let mut listing = FolderListing::default();
+    for item in fs::read_dir(dir).map_err(io_error("read", dir))? {
+        let item = item.map_err(io_error("read", dir))?;
+        let name = item.file_name().to_string_lossy().into_owned();
+        let file_type = item.file_type().map_err(io_error("inspect", item.path()))?;
+        let slot = match name.as_str() {
+            CASE_FILE => &mut files.case_json,
+            JOURNAL_FILE => &mut files.journal,
+            MANIFEST_FILE => &mut files.manifest,
+            SIGNATURE_FILE => &mut files.signature,
+            EVIDENCE_DIR if file_type.is_dir() => {
+                list_evidence(&item.path(), "", report, &mut listing)?;
+                continue;
+            }
+            EVIDENCE_DIR => {
+                report.problem(Finding::new(FindingKind::Unsafe, name, "not a folder (a link or a file)"));
+                continue;
+            }
+            MANIFEST_TEMP_FILE => {
+                report.warnings.push(Finding::new(
+                    FindingKind::Leftover,
+                    name,
+                    "left by an interrupted manifest rewrite; opening the case removes it",
+                ));
+                continue;
+            }
+            torn if torn.starts_with(TORN_COPY_PREFIX) && file_type.is_file() => {
+                report.warnings.push(Finding::new(
+                    FindingKind::Leftover,
+                    name,
+                    "an unfinished journal line that opening the case cut off (see the journal's repair entry)",
+                ));
+                continue;
+            }
+            _ => {
+                report.problem(Finding::new(FindingKind::Extra, name, "not part of a kir case"));
+                continue;
+            }
+        };
+        if !file_type.is_file() {
+            report.problem(Finding::new(FindingKind::Unsafe, name, "not a regular file"));
+            continue;
+        }
+        *slot = Some(fs::read(item.path()).map_err(io_error("read", item.path()))?);
+    }
+    drop(journal_lock);
+    Ok((files, listing))
+}
+
+fn list_evidence(
+    dir: &Path,
+    prefix: &str,
+    report: &mut VerifyReport,
+    listing: &mut FolderListing,
+) -> Result<()> {
+    for item in fs::read_dir(dir).map_err(io_error("read", dir))? {
+        let item = item.map_err(io_error("read", dir))?;
+        let file_type = item.file_type().map_err(io_error("inspect", item.path()))?;
+        let Some(name) = item.file_name().to_str().map(str::to_string) else {
+            let shown = format!("{EVIDENCE_DIR}/{prefix}{}", item.file_name().to_string_lossy());
+            report.problem(Finding::new(
+                FindingKind::Extra,
+                shown,
+                "a name that is not UTF-8: kir never writes one",
+            ));
+            continue;
+        };
+        let relative = format!("{prefix}{name}");
+        let shown = format!("{EVIDENCE_DIR}/{relative}");
+        if prefix.is_empty() && name == STAGING_DIR && file_type.is_dir() {
+            list_staging(&item.path(), report, listing)?;
+        } else if file_type.is_dir() {
+            list_evidence(&item.path(), &format!("{relative}/"), report, listing)?;
+        } else if file_type.is_file() {
+            listing.evidence.insert(relative);
+        } else {
+            report.problem(Finding::new(
+                FindingKind::Unsafe,
+                shown,
+                "a link or special file; evidence is regular files only",
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn list_staging(dir: &Path, report: &mut VerifyReport, listing: &mut FolderListing) -> Result<()> {
+    for item in fs::read_dir(dir).map_err(io_error("read", dir))? {
+        let item = item.map_err(io_error("read", dir))?;
+        let name = item.file_name().to_string_lossy().into_owned();
+        if item.file_type().map_err(io_error("inspect", item.path()))?.is_file() {
+            listing.staged.insert(name);
+        } else {
+            report.problem(Finding::new(
+                FindingKind::Unsafe,
+                format!("{EVIDENCE_DIR}/{STAGING_DIR}/{name}"),
+                "not a regular file; kir stages regular files only",
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// A case's journal read for display, without opening the case for writing.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct JournalReading {
+    pub case: Option<CaseMetadata>,
+    /// Every line that parses as an entry; broken ones are also listed in `problems`.
+    pub entries: Vec<JournalEntry>,
+    pub problems: Vec<Finding>,
+    pub warnings: Vec<Finding>,
+}
+
+/// Read the journal of the case folder `dir` for display.
+pub fn read_journal(dir: &Path) -> Result<JournalReading> {
+    if !dir.is_dir() {
+        return Err(if dir.exists() {
+            Error::NotACase { path: dir.to_path_buf(), detail: "it is not a folder".into() }
+        } else {
+            Error::NotFound { path: dir.to_path_buf() }
+        });
+    }
+    let journal_path = dir.join(JOURNAL_FILE);
+    let bytes = fs::read(&journal_path).map_err(|e| match e.kind() {
+        io::ErrorKind::NotFound => {
+            Error::NotACase { path: dir.to_path_buf(), detail: "journal.jsonl is missing".into() }
+        }
+        _ => io_error("read", &journal_path)(e),
+    })?;
+    let case = fs::read(dir.join(CASE_FILE)).ok().and_then(|b| serde_json::from_slice(&b).ok());
+    let parsed = journal::parse(&bytes, &ChainPosition::start());
+    Ok(JournalReading {
+        case,
+        entries: parsed.entries,
+        problems: parsed.problems,
+        warnings: parsed.tail_finding.into_iter().collect(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::os::unix::fs::symlink;
+
+    use super::*;
+    use crate::{Case, CaseInfo, JournalRecord, generate_keys, signing::sign};
+
+    /// A case with two artifacts, a recorded action, a not-collected artifact and a lagging manifest.
+    fn fixture(dir: &Path) -> PathBuf {
+        let case = Case::create(dir.join("case"), CaseInfo::new("fixture")).unwrap();
+        case.store_bytes("pod.json", "GET /api/v1/namespaces/prod/pods/web-1", b"{\"kind\":\"Pod\"}")
+            .unwrap();
+        case.store_bytes("logs/app.log", "GET .../log?container=app", b"line 1\nline 2\n").unwrap();
+        case.not_collected("etc.tar", "exec tar", "no tar in the image").unwrap();
+        case.record(JournalRecord::new("alice", "isolate").target("pod prod/web-1").result("done")).unwrap();
+        case.path().to_path_buf()
+    }
+
+    fn kinds(report: &VerifyReport) -> Vec<(FindingKind, String)> {
+        report.problems.iter().map(|p| (p.kind, p.file.clone())).collect()
+    }
+
+    #[test]
+    fn an_untouched_case_is_intact_with_a_lagging_manifest() {
+        let dir = tempfile::tempdir().unwrap();
+        let case = fixture(dir.path());
+        let report = verify(&case, None).unwrap();
+        assert!(report.intact, "{:#?}", report.problems);
+        assert!(report.warnings.is_empty(), "{:#?}", report.warnings);
+        assert_eq!((report.journal_entries, report.artifacts), (5, 2));
+        assert_eq!(report.form, CaseForm::Folder);
+        assert_eq!(report.signature, SignatureStatus::Absent);
+        let manifest: Manifest =
+            serde_json::from_slice(&fs::read(case.join(MANIFEST_FILE)).unwrap()).unwrap();
+        assert_eq!(manifest.journal.seq, 4, "the manifest lags the last (isolate) entry");
+    }
+
+    /// Every byte of every file counts: flipping any one of them is a problem.
+    #[test]
+    fn every_changed_byte_of_every_file_is_a_problem() {
+        let dir = tempfile::tempdir().unwrap();
+        let case = fixture(dir.path());
+        for file in [CASE_FILE, JOURNAL_FILE, MANIFEST_FILE, "evidence/pod.json", "evidence/logs/app.log"] {
+            let path = case.join(file);
+            let original = fs::read(&path).unwrap();
+            for index in 0..original.len() {
+                let mut changed = original.clone();
+                changed[index] ^= 0x01;
+                fs::write(&path, &changed).unwrap();
+                let report = verify(&case, None).unwrap();
+                assert!(!report.intact, "{file}: flipping byte {index} went unnoticed");
+                assert!(
+                    report.problems.iter().any(|p| p.file == file),
+                    "{file} byte {index}: {:#?}",
+                    report.problems
+                );
+            }
+            fs::write(&path, &original).unwrap();
+        }
+        assert!(verify(&case, None).unwrap().intact);
+    }
+
+    #[test]
+    fn findings_name_the_file_and_what_is_wrong() {
+        let dir = tempfile::tempdir().unwrap();
+        let case = fixture(dir.path());
+
+        fs::write(case.join("evidence/pod.json"), "{\"kind\":\"Pwned\"}").unwrap();
+        let report = verify(&case, None).unwrap();
+        assert_eq!(kinds(&report), vec![(FindingKind::Changed, "evidence/pod.json".into())]);
+        assert_eq!(report.problems[0].seq, Some(2));
+        assert!(report.problems[0].message.contains("journal entry 2 recorded"), "{}", report.problems[0]);
+        fs::remove_file(case.join("evidence/pod.json")).unwrap();
+        let report = verify(&case, None).unwrap();
+        assert_eq!(kinds(&report), vec![(FindingKind::Missing, "evidence/pod.json".into())]);
+
+        fs::write(case.join("evidence/planted.sh"), "curl | sh").unwrap();
+        fs::write(case.join("notes.txt"), "x").unwrap();
+        symlink("/etc/passwd", case.join("evidence/logs/link")).unwrap();
+        let report = verify(&case, None).unwrap();
+        let found = kinds(&report);
+        for expected in [
+            (FindingKind::Extra, "evidence/planted.sh".to_string()),
+            (FindingKind::Extra, "notes.txt".to_string()),
+            (FindingKind::Unsafe, "evidence/logs/link".to_string()),
+        ] {
+            assert!(found.contains(&expected), "{expected:?} not in {found:?}");
+        }
+    }
+
+    #[test]
+    fn a_reformatted_manifest_is_a_problem_even_with_the_same_values() {
+        let dir = tempfile::tempdir().unwrap();
+        let case = fixture(dir.path());
+        let manifest: Manifest =
+            serde_json::from_slice(&fs::read(case.join(MANIFEST_FILE)).unwrap()).unwrap();
+        fs::write(case.join(MANIFEST_FILE), serde_json::to_vec(&manifest).unwrap()).unwrap();
+        let report = verify(&case, None).unwrap();
+        assert_eq!(kinds(&report), vec![(FindingKind::Changed, MANIFEST_FILE.into())]);
+        assert!(
+            report.problems[0].message.contains("right values but not the bytes"),
+            "{}",
+            report.problems[0]
+        );
+
+        let mut forged = manifest.clone();
+        forged.artifacts[0].sha256 = sha256_hex(b"forged");
+        fs::write(case.join(MANIFEST_FILE), forged.to_bytes()).unwrap();
+        let report = verify(&case, None).unwrap();
+        assert!(report.problems[0].message.contains("evidence/pod.json"), "{}", report.problems[0]);
+    }
+
+    #[test]
+    fn a_signed_folder_must_have_a_manifest_covering_the_whole_journal() {
+        let dir = tempfile::tempdir().unwrap();
+        let keys = generate_keys(&dir.path().join("k"), None).unwrap();
+        let other = generate_keys(&dir.path().join("other"), None).unwrap();
+        let signing = crate::SigningKey::from_file(&keys.secret_key, None).unwrap();
+        let public = VerifyingKey::from_file(&keys.public_key).unwrap();
+        let wrong = VerifyingKey::from_file(&other.public_key).unwrap();
+
+        let case = Case::create(dir.path().join("case"), CaseInfo::new("signed")).unwrap();
+        case.store_bytes("a.txt", "test", b"a").unwrap();
+        let manifest = fs::read(case.path().join(MANIFEST_FILE)).unwrap();
+        fs::write(case.path().join(SIGNATURE_FILE), sign(&signing, &manifest, case.id(), 2).unwrap())
+            .unwrap();
+
+        let report = verify(case.path(), Some(&public)).unwrap();
+        assert!(report.intact, "{:#?}", report.problems);
+        assert_eq!(report.signature, SignatureStatus::Valid { key_id: keys.key_id.clone() });
+        let report = verify(case.path(), None).unwrap();
+        assert!(report.intact);
+        assert_eq!(report.signature, SignatureStatus::NotChecked);
+        assert_eq!(report.warnings[0].kind, FindingKind::Signature);
+        let report = verify(case.path(), Some(&wrong)).unwrap();
+        assert!(!report.intact);
+        assert!(matches!(report.signature, SignatureStatus::Invalid { .. }));
+
+        case.record(JournalRecord::new("mallory", "appended-after-signing")).unwrap();
+        let report = verify(case.path(), Some(&public)).unwrap();
+        assert_eq!(kinds(&report), vec![(FindingKind::Changed, MANIFEST_FILE.into())]);
+        assert!(report.problems[0].message.contains("1 more entry follow"), "{}", report.problems[0]);
+    }
+
+    #[test]
+    fn a_public_key_for_an_unsigned_case_is_a_problem() {
+        let dir = tempfile::tempdir().unwrap();
+        let case = fixture(dir.path());
+        let keys = generate_keys(&dir.path().join("k"), None).unwrap();
+        let public = VerifyingKey::from_file(&keys.public_key).unwrap();
+        let report = verify(&case, Some(&public)).unwrap();
+        assert_eq!(report.signature, SignatureStatus::Missing);
+        assert_eq!(kinds(&report), vec![(FindingKind::Signature, SIGNATURE_FILE.into())]);
+    }
+
+    #[test]
+    fn missing_case_files_are_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let case = fixture(dir.path());
+        for file in [CASE_FILE, MANIFEST_FILE, JOURNAL_FILE] {
+            fs::remove_file(case.join(file)).unwrap();
+            let report = verify(&case, None).unwrap();
+            assert!(
+                report.problems.iter().any(|p| p.kind == FindingKind::Missing && p.file == file),
+                "{file}"
+            );
+        }
+        assert!(matches!(verify(&dir.path().join("nope"), None), Err(Error::NotFound { .. })));
+    }
+
+    #[test]
+    fn read_journal_lists_entries_and_problems() {
+        let dir = tempfile::tempdir().unwrap();
+        let case = fixture(dir.path());
+        let reading = read_journal(&case).unwrap();
+        assert_eq!(reading.entries.len(), 5);
+        assert_eq!(reading.case.unwrap().info.title, "fixture");
+        assert!(reading.problems.is_empty());
+        let journal = case.join(JOURNAL_FILE);
+        let text = fs::read_to_string(&journal).unwrap();
+        fs::write(&journal, text.replace("prod/web-1\",\"param", "prod/web-2\",\"param")).unwrap();
+        let reading = read_journal(&case).unwrap();
+        assert_eq!(reading.entries.len(), 5);
+        assert_eq!(reading.problems.len(), 1);
+        assert_eq!(reading.problems[0].line, Some(5));
+    }
+}

@@ -1,0 +1,316 @@
+//! `kir case`: open a case folder, show its journal, verify it, export it, make signing keys.
+
+use std::path::{Path, PathBuf};
+
+use kir_cluster::Cluster;
+use kir_evidence::{
+    Case, CaseInfo, ExportSummary, GeneratedKeys, JournalEntry, JournalReading, SignatureStatus, SigningKey,
+    VerifyReport, VerifyingKey,
+    journal::{ACTION_COLLECT, ACTION_NOT_COLLECTED, ACTION_OPEN, ACTION_REPAIR},
+};
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::{
+    cli::{CaseCommand, OutputFormat},
+    exit,
+    output::{print_json, print_table, print_yaml, table},
+    settings::{Settings, UsageError},
+};
+
+/// The password of a protected signing key; also protects keys made by `kir case keygen`.
+const PASSWORD_ENV: &str = "KIR_SIGN_PASSWORD";
+/// Where `kir case open` creates cases when no folder is given.
+const DEFAULT_CASES_DIR: &str = "cases";
+const RESULT_WIDTH: usize = 80;
+
+pub fn run(command: CaseCommand, settings: &Settings) -> anyhow::Result<u8> {
+    match command {
+        CaseCommand::Open { name, dir, responder } => open(&name, dir, responder, settings),
+        CaseCommand::Show { dir } => show(&case_path(dir, settings, "show DIR")?, settings),
+        CaseCommand::Verify { path, pubkey } => {
+            verify(&case_path(path, settings, "verify DIR|ARCHIVE")?, pubkey.as_deref(), settings)
+        }
+        CaseCommand::Export { dir, to, sign_key } => {
+            export(&case_path(dir, settings, "export DIR --to FILE")?, &to, sign_key.as_deref(), settings)
+        }
+        CaseCommand::Keygen { prefix } => keygen(&prefix, settings),
+    }
+}
+
+/// The case named on the command line, else `--case`/`KIR_CASE`.
+fn case_path(given: Option<PathBuf>, settings: &Settings, usage: &str) -> Result<PathBuf, UsageError> {
+    given.or_else(|| settings.case.clone()).ok_or_else(|| {
+        UsageError(format!("no case given: name it (kir case {usage}) or set --case / KIR_CASE"))
+    })
+}
+
+/// A path that does not exist is a mistake on the command line (exit 2), not a broken case.
+fn usage_if_missing(error: kir_evidence::Error) -> anyhow::Error {
+    match error {
+        kir_evidence::Error::NotFound { .. } => UsageError(format!("{error}: check the path")).into(),
+        other => other.into(),
+    }
+}
+
+fn print<T: Serialize>(
+    settings: &Settings,
+    value: &T,
+    as_table: impl FnOnce(&T) -> anyhow::Result<()>,
+) -> anyhow::Result<()> {
+    match settings.output {
+        OutputFormat::Json => print_json(value),
+        OutputFormat::Yaml => print_yaml(value),
+        OutputFormat::Table => as_table(value),
+    }
+}
+
+#[derive(Serialize)]
+struct Opened {
+    path: PathBuf,
+    id: String,
+}
+
+fn open(
+    name: &str,
+    dir: Option<PathBuf>,
+    responder: Option<String>,
+    settings: &Settings,
+) -> anyhow::Result<u8> {
+    if name.trim().is_empty() {
+        return Err(UsageError(
+            "the case name is empty: give the incident a title, e.g. kir case open \"miner in prod/web\""
+                .into(),
+        )
+        .into());
+    }
+    let mut info = CaseInfo::new(name);
+    info.kir_version = env!("CARGO_PKG_VERSION").to_string();
+    info.responder = responder.or_else(|| {
+        ["USER", "LOGNAME"]
+            .into_iter()
+            .find_map(|name| std::env::var(name).ok().filter(|user| !user.is_empty()))
+    });
+    if let Some(target) = kubeconfig_target(settings) {
+        info.cluster = Some(target.server);
+        info.context = target.context;
+    }
+    let case = match (dir, &settings.case) {
+        (Some(dir), _) => Case::create(&dir, info)?,
+        (None, Some(from_case)) => Case::create(from_case, info).map_err(|error| {
+            anyhow::anyhow!("{error} (the folder comes from --case / KIR_CASE; give --dir to choose another)")
+        })?,
+        (None, None) => Case::create_in(DEFAULT_CASES_DIR, info)?,
+    };
+    let opened = Opened { path: std::path::absolute(case.path())?, id: case.id().to_string() };
+    print(settings, &opened, |opened| {
+        println!("{}", opened.path.display());
+        Ok(())
+    })?;
+    Ok(exit::SUCCESS)
+}
+
+/// The cluster the case is about, as the kubeconfig names it. Nothing is sent to the server,
+/// and a case can be opened without any kubeconfig (on an analysis machine, say).
+fn kubeconfig_target(settings: &Settings) -> Option<kir_cluster::Target> {
+    let runtime = crate::runtime().ok()?;
+    match runtime.block_on(Cluster::connect(&settings.connect)) {
+        Ok(cluster) => Some(cluster.target().clone()),
+        Err(error) => {
+            tracing::info!("recording the case without cluster details: {error}");
+            None
+        }
+    }
+}
+
+fn show(dir: &Path, settings: &Settings) -> anyhow::Result<u8> {
+    let reading = kir_evidence::read_journal(dir).map_err(usage_if_missing)?;
+    print(settings, &reading, print_journal)?;
+    for warning in &reading.warnings {
+        eprintln!("warning: {warning}");
+    }
+    if reading.problems.is_empty() {
+        return Ok(exit::SUCCESS);
+    }
+    for problem in &reading.problems {
+        eprintln!("problem: {problem}");
+    }
+    eprintln!(
+        "error: the journal of {} is not intact ({} problem(s)); `kir case verify` checks the whole case",
+        dir.display(),
+        reading.problems.len()
+    );
+    Ok(exit::FAILURE)
+}
+
+fn print_journal(reading: &JournalReading) -> anyhow::Result<()> {
+    if let Some(case) = &reading.case {
+        let cluster = match (&case.info.cluster, &case.info.context) {
+            (Some(cluster), Some(context)) => format!("{cluster} (context {context})"),
+            (Some(cluster), None) => cluster.clone(),
+            (None, _) => "-".to_string(),
+        };
+        print_details(&[
+            ("case", case.id.clone()),
+            ("title", case.info.title.clone()),
+            ("cluster", cluster),
+            ("responder", case.info.responder.clone().unwrap_or_else(|| "-".into())),
+        ]);
+        println!();
+    }
+    let mut entries = table(&["seq", "time", "actor", "action", "target", "result"]);
+    for entry in &reading.entries {
+        entries.add_row(vec![
+            entry.seq.to_string(),
+            entry.time.strftime("%Y-%m-%dT%H:%M:%SZ").to_string(),
+            entry.actor.clone(),
+            entry.action.clone(),
+            entry.target.clone().unwrap_or_default(),
+            result_summary(entry),
+        ]);
+    }
+    print_table(&entries)
+}
+
+/// One line saying what an entry's result was.
+fn result_summary(entry: &JournalEntry) -> String {
+    let text = match entry.action.as_str() {
+        ACTION_OPEN => entry.result["title"].as_str().map(str::to_string),
+        ACTION_COLLECT => {
+            entry.result["size"].as_u64().zip(entry.result["sha256"].as_str()).map(|(size, sha)| {
+                let truncated =
+                    if entry.result["truncated"] == Value::Bool(true) { ", truncated" } else { "" };
+                format!("{size} bytes, sha256 {}{truncated}", &sha[..sha.len().min(12)])
+            })
+        }
+        ACTION_NOT_COLLECTED => {
+            entry.result["reason"].as_str().map(|reason| format!("not collected: {reason}"))
+        }
+        ACTION_REPAIR => entry.parameters["repairs"].as_array().map(|r| format!("{} repair(s)", r.len())),
+        _ => None,
+    };
+    let text = text.unwrap_or_else(|| match &entry.result {
+        Value::Null => String::new(),
+        Value::String(text) => text.clone(),
+        other => other.to_string(),
+    });
+    let single_line = text.replace(['\n', '\r', '\t'], " ");
+    match single_line.char_indices().nth(RESULT_WIDTH) {
+        Some((cut, _)) => format!("{}…", &single_line[..cut]),
+        None => single_line,
+    }
+}
+
+fn verify(path: &Path, pubkey: Option<&Path>, settings: &Settings) -> anyhow::Result<u8> {
+    let key = match pubkey {
+        Some(file) if !file.exists() => {
+            return Err(
+                UsageError(format!("public key {} does not exist: check --pubkey", file.display())).into()
+            );
+        }
+        Some(file) => Some(VerifyingKey::from_file(file)?),
+        None => None,
+    };
+    let report = kir_evidence::verify(path, key.as_ref()).map_err(usage_if_missing)?;
+    print(settings, &report, print_report)?;
+    Ok(if report.intact { exit::SUCCESS } else { exit::FAILURE })
+}
+
+fn print_report(report: &VerifyReport) -> anyhow::Result<()> {
+    let verdict = if report.intact {
+        "intact".to_string()
+    } else {
+        format!("NOT INTACT: {} problem(s)", report.problems.len())
+    };
+    println!("{}: {verdict}", report.location.display());
+    let signature = match &report.signature {
+        SignatureStatus::Absent => "not signed".to_string(),
+        SignatureStatus::NotChecked => "signed, not checked (give --pubkey)".to_string(),
+        SignatureStatus::Valid { key_id } => format!("valid, key {key_id}"),
+        SignatureStatus::Invalid { reason } => format!("INVALID: {reason}"),
+        SignatureStatus::Missing => "MISSING: a public key was given but the case is not signed".to_string(),
+    };
+    print_details(&[
+        ("case", report.case_id.clone().unwrap_or_else(|| "-".into())),
+        ("form", format!("{:?}", report.form).to_lowercase()),
+        ("contents", format!("{} journal entries, {} artifacts", report.journal_entries, report.artifacts)),
+        ("signature", signature),
+    ]);
+    for (title, findings) in [("problems", &report.problems), ("warnings", &report.warnings)] {
+        if findings.is_empty() {
+            continue;
+        }
+        println!("{title}:");
+        for finding in findings {
+            let kind = serde_json::to_value(finding.kind)?;
+            println!("  {:<12} {finding}", kind.as_str().unwrap_or_default());
+        }
+    }
+    Ok(())
+}
+
+fn export(dir: &Path, archive: &Path, sign_key: Option<&Path>, settings: &Settings) -> anyhow::Result<u8> {
+    let key = sign_key.map(load_signing_key).transpose()?;
+    let summary = kir_evidence::export(dir, archive, key.as_ref()).map_err(usage_if_missing)?;
+    print(settings, &summary, print_export)?;
+    Ok(exit::SUCCESS)
+}
+
+fn load_signing_key(path: &Path) -> anyhow::Result<SigningKey> {
+    if !path.exists() {
+        return Err(
+            UsageError(format!("signing key {} does not exist: check --sign-key", path.display())).into()
+        );
+    }
+    let password = std::env::var(PASSWORD_ENV).ok().filter(|p| !p.is_empty());
+    SigningKey::from_file(path, password.as_deref()).map_err(|error| match password {
+        None => anyhow::anyhow!("{error}; for a key protected by a password, set {PASSWORD_ENV}"),
+        Some(_) => error.into(),
+    })
+}
+
+fn print_export(summary: &ExportSummary) -> anyhow::Result<()> {
+    println!("exported case {} to {}", summary.case_id, summary.archive.display());
+    let signed = match &summary.signed_by {
+        Some(key_id) => format!("key {key_id} (check: kir case verify ARCHIVE --pubkey KEY.pub)"),
+        None => "not signed".to_string(),
+    };
+    print_details(&[
+        ("sha256", summary.sha256.clone()),
+        ("size", format!("{} bytes", summary.size)),
+        ("contents", format!("{} journal entries, {} artifacts", summary.journal_entries, summary.artifacts)),
+        ("signature", signed),
+    ]);
+    Ok(())
+}
+
+fn keygen(prefix: &Path, settings: &Settings) -> anyhow::Result<u8> {
+    let password = std::env::var(PASSWORD_ENV).ok().filter(|p| !p.is_empty());
+    let keys = kir_evidence::generate_keys(prefix, password.as_deref())?;
+    if !keys.protected {
+        eprintln!(
+            "warning: {} is not protected by a password: anyone who can read it can sign as you. \
+             Keep it private, or set {PASSWORD_ENV} and generate a new pair.",
+            keys.secret_key.display()
+        );
+    }
+    print(settings, &keys, print_keys)?;
+    Ok(exit::SUCCESS)
+}
+
+fn print_keys(keys: &GeneratedKeys) -> anyhow::Result<()> {
+    print_details(&[
+        ("secret key", keys.secret_key.display().to_string()),
+        ("public key", keys.public_key.display().to_string()),
+        ("key id", keys.key_id.clone()),
+    ]);
+    Ok(())
+}
+
+/// Aligned `name  value` lines.
+fn print_details(rows: &[(&str, String)]) {
+    let width = rows.iter().map(|(name, _)| name.len()).max().unwrap_or(0);
+    for (name, value) in rows {
+        println!("{name:<width$}  {value}");
+    }
+}

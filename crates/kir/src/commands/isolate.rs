@@ -1,0 +1,158 @@
+//! `kir isolate pod` and `kir release pod`.
+
+use comfy_table::Cell;
+use kir_respond::{
+    contain::{self, ApplyOptions, IsolationReport, Outcome},
+    isolate::{self, IsolateOptions, IsolationPlan, OrphanChoice},
+    observe::{observe_pod, surroundings},
+    undo,
+};
+
+use crate::{
+    cli::{IsolatePodArgs, IsolationArgs, OutputFormat, ReleasePodArgs},
+    commands::{
+        responder::{self, Decision},
+        undo::{print_reversals, reversals_plan},
+    },
+    output::{print_json, print_table, print_yaml, table},
+    settings::{Settings, UsageError, duration_flag},
+};
+
+pub fn isolation_options(args: &IsolationArgs) -> Result<(IsolateOptions, std::time::Duration), UsageError> {
+    let orphan = match (args.orphan, args.no_orphan) {
+        (true, _) => OrphanChoice::Always,
+        (_, true) => OrphanChoice::Never,
+        _ => OrphanChoice::Auto,
+    };
+    let timeout = duration_flag("--replacement-timeout", &args.replacement_timeout)?;
+    Ok((IsolateOptions { orphan, cordon: args.cordon }, timeout))
+}
+
+pub async fn pod(args: &IsolatePodArgs, settings: &Settings) -> anyhow::Result<u8> {
+    let (options, replacement_timeout) = isolation_options(&args.isolation)?;
+    let responder = responder::connect(settings).await?;
+    let (ns, name) = responder::pod(settings, &responder.cluster, &args.pod)?;
+    let observed = observe_pod(&responder.cluster, &ns, &name).await?;
+    let around = surroundings(&responder.cluster, &observed.state).await?;
+    let plan = isolate::plan(&observed.state, &around, options);
+
+    if args.confirm.dry_run {
+        match settings.output {
+            OutputFormat::Json => print_json(&plan)?,
+            OutputFormat::Yaml => print_yaml(&plan)?,
+            OutputFormat::Table => print!("{}", plan_text(&format!("{ns}/{name}"), &plan)),
+        }
+        return Ok(crate::exit::SUCCESS);
+    }
+    eprint!("{}", plan_text(&format!("{ns}/{name}"), &plan));
+    if plan.pending().count() == 0 {
+        eprintln!("pod {ns}/{name} is already isolated: nothing to change");
+    } else if responder::confirm(&args.confirm, "Isolate this pod?")? == Decision::DryRun {
+        return Ok(crate::exit::SUCCESS);
+    }
+    let case = responder::open_case(settings, &responder, format!("isolation of pod {ns}/{name}"))?;
+    let report = contain::apply(
+        &responder.cluster,
+        &case,
+        &responder.actor,
+        &observed.state,
+        plan,
+        settings.started,
+        &ApplyOptions { replacement_timeout },
+    )
+    .await?;
+    match settings.output {
+        OutputFormat::Json => print_json(&report)?,
+        OutputFormat::Yaml => print_yaml(&report)?,
+        OutputFormat::Table => {
+            print_report(&report)?;
+            println!("case: {}", case.path().display());
+        }
+    }
+    Ok(if report.failed() { crate::exit::FAILURE } else { crate::exit::SUCCESS })
+}
+
+/// The plan as people read it: what will change, what is already in place, what still leaks.
+pub fn plan_text(pod: &str, plan: &IsolationPlan) -> String {
+    let mut text = format!("Plan to isolate pod {pod}:\n");
+    for change in &plan.changes {
+        let mark = if change.already_in_place { "= (already in place)" } else { "+" };
+        text.push_str(&format!("  {mark} {}\n", change.description));
+    }
+    if let Some(controller) = &plan.replaced_by {
+        text.push_str(&format!("  then wait for {} to run a clean replacement\n", controller.describe()));
+    }
+    for warning in &plan.warnings {
+        text.push_str(&format!("warning: {warning}\n"));
+    }
+    text
+}
+
+pub fn print_report(report: &IsolationReport) -> anyhow::Result<()> {
+    let mut rows = table(&["change", "result", "ms"]);
+    for change in &report.changes {
+        let result = match (change.outcome, &change.error) {
+            (Outcome::Applied, _) => "applied".to_string(),
+            (Outcome::Unchanged, _) => "unchanged".to_string(),
+            (Outcome::Failed, Some(error)) => format!("FAILED: {error}"),
+            (Outcome::Failed, None) => "FAILED".to_string(),
+        };
+        rows.add_row(vec![Cell::new(&change.description), Cell::new(result), Cell::new(change.millis)]);
+    }
+    print_table(&rows)?;
+    println!();
+    let in_place = &report.in_place;
+    println!("in place (read back from the cluster):");
+    println!("  quarantine label on the pod: {}", if in_place.quarantine_label { "yes" } else { "NO" });
+    for policy in &in_place.policies {
+        println!("  {policy}");
+    }
+    if let Some(cordoned) = in_place.node_cordoned {
+        println!("  node cordoned: {}", if cordoned { "yes" } else { "NO" });
+    }
+    if !in_place.still_routed_by.is_empty() {
+        println!(
+            "  Services whose endpoints still list the pod (the EndpointSlice controller is catching up): {}",
+            in_place.still_routed_by.join(", ")
+        );
+    }
+    if let Some(replacement) = &report.replacement {
+        println!("  replacement pod {} running after {} ms", replacement.name, replacement.running_after_ms);
+    } else if report.plan.replaced_by.is_some() {
+        println!("  replacement: not seen running yet (check the controller)");
+    }
+    for warning in &report.plan.warnings {
+        println!("warning: {warning}");
+    }
+    if let Some(ms) = report.contained_after_ms {
+        println!("contained after {ms} ms");
+    }
+    Ok(())
+}
+
+pub async fn release(args: &ReleasePodArgs, settings: &Settings) -> anyhow::Result<u8> {
+    let Some(case_dir) = settings.case.clone() else {
+        return Err(UsageError(
+            "release needs the case that recorded the isolation: pass --case DIR (or set KIR_CASE)"
+                .to_string(),
+        )
+        .into());
+    };
+    let responder = responder::connect(settings).await?;
+    let (ns, name) = responder::pod(settings, &responder.cluster, &args.pod)?;
+    let case = kir_evidence::Case::open(&case_dir)
+        .map_err(|e| anyhow::anyhow!("cannot open case {}: {e}", case_dir.display()))?;
+    let target = format!("pod/{ns}/{name}");
+    let pending = undo::pending(&case.entries()?, Some(&target));
+    if pending.is_empty() {
+        eprintln!("case {} records no change to pod {ns}/{name} that is still in place", case_dir.display());
+        return Ok(crate::exit::SUCCESS);
+    }
+    eprint!("{}", reversals_plan(&format!("release pod {ns}/{name}"), &pending));
+    if args.confirm.dry_run {
+        return Ok(crate::exit::SUCCESS);
+    }
+    responder::confirm(&args.confirm, "Release this pod?")?;
+    let reversals = undo::undo(&responder.cluster, &case, &responder.actor, Some(&target), false).await?;
+    print_reversals(&reversals, settings.output)
+}

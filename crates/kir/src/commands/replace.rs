@@ -1,0 +1,59 @@
+//! `kir replace pod`.
+
+use kir_respond::{
+    observe::observe_pod,
+    replace::{assess, replace_pod},
+};
+
+use crate::{
+    cli::{OutputFormat, ReplacePodArgs},
+    commands::responder::{self, Decision},
+    output::{print_json, print_yaml},
+    settings::Settings,
+};
+
+pub async fn pod(args: &ReplacePodArgs, settings: &Settings) -> anyhow::Result<u8> {
+    let responder = responder::connect(settings).await?;
+    let (ns, name) = responder::pod(settings, &responder.cluster, &args.pod)?;
+    let observed = observe_pod(&responder.cluster, &ns, &name).await?;
+    let (replaced_by, warnings) = assess(&observed, None);
+    let mut plan = format!(
+        "Plan to replace pod {ns}/{name}:\n  - delete pod {ns}/{name} (uid {})\n",
+        observed.state.uid
+    );
+    match &replaced_by {
+        Some(by) => plan.push_str(&format!("  replaced by: {by}\n")),
+        None => plan.push_str("  replaced by: nothing\n"),
+    }
+    for warning in &warnings {
+        plan.push_str(&format!("warning: {warning}\n"));
+    }
+    if args.confirm.dry_run {
+        print!("{plan}");
+        return Ok(crate::exit::SUCCESS);
+    }
+    eprint!("{plan}");
+    if responder::confirm(&args.confirm, "Delete this pod?")? == Decision::DryRun {
+        return Ok(crate::exit::SUCCESS);
+    }
+    let case = responder::open_case(settings, &responder, format!("replacement of pod {ns}/{name}"))?;
+    let report = replace_pod(
+        &responder.cluster,
+        &case,
+        &responder.actor,
+        &observed,
+        None,
+        args.grace_period,
+        !args.without_evidence,
+    )
+    .await?;
+    match settings.output {
+        OutputFormat::Json => print_json(&report)?,
+        OutputFormat::Yaml => print_yaml(&report)?,
+        OutputFormat::Table => {
+            println!("pod {}: {}", report.pod, if report.deleted { "deleted" } else { "already gone" });
+            println!("case: {}", case.path().display());
+        }
+    }
+    Ok(crate::exit::SUCCESS)
+}

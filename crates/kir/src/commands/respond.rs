@@ -1,0 +1,114 @@
+//! `kir respond compromised-pod`.
+
+use std::io::Write;
+
+use comfy_table::Cell;
+use kir_respond::{
+    capture::CaptureOptions,
+    respond::{Playbook, RespondOptions, RespondReport, StepReport},
+    snapshot::SnapshotOptions,
+};
+
+use crate::{
+    cli::{OutputFormat, RespondPodArgs},
+    commands::{
+        isolate::isolation_options,
+        responder::{self, Decision},
+        snapshot::print_findings,
+    },
+    output::{print_json, print_table, print_yaml, table},
+    settings::{Settings, duration_flag, size_flag},
+};
+
+pub async fn compromised_pod(args: &RespondPodArgs, settings: &Settings) -> anyhow::Result<u8> {
+    let (isolate, replacement_timeout) = isolation_options(&args.isolation)?;
+    let options = RespondOptions {
+        capture: CaptureOptions { log_limit: size_flag("--log-limit", &args.log_limit)? },
+        snapshot: SnapshotOptions { container: args.container.clone(), ..SnapshotOptions::default() },
+        isolate,
+        replace: args.replace,
+        evidence_budget: duration_flag("--evidence-budget", &args.evidence_budget)?,
+        replacement_timeout,
+        grace_seconds: None,
+    };
+    let responder = responder::connect(settings).await?;
+    let (ns, name) = responder::pod(settings, &responder.cluster, &args.pod)?;
+    let playbook = Playbook::prepare(&responder.cluster, &ns, &name, options).await?;
+
+    let case_label = settings
+        .case
+        .as_ref()
+        .map(|c| c.display().to_string())
+        .unwrap_or_else(|| "a new case under ./cases".into());
+    let lines = playbook.describe(&case_label);
+    let mut plan = format!("Plan for compromised pod {ns}/{name}:\n");
+    for line in &lines {
+        plan.push_str(&format!("  {:<9} {}\n", line.step, line.action));
+    }
+    for warning in &playbook.isolation.warnings {
+        plan.push_str(&format!("warning: {warning}\n"));
+    }
+    if args.confirm.dry_run {
+        match settings.output {
+            OutputFormat::Json => {
+                print_json(&serde_json::json!({"plan": lines, "isolation": playbook.isolation}))?
+            }
+            OutputFormat::Yaml => {
+                print_yaml(&serde_json::json!({"plan": lines, "isolation": playbook.isolation}))?
+            }
+            OutputFormat::Table => print!("{plan}"),
+        }
+        return Ok(crate::exit::SUCCESS);
+    }
+    eprint!("{plan}");
+    if responder::confirm(&args.confirm, "Run this response?")? == Decision::DryRun {
+        return Ok(crate::exit::SUCCESS);
+    }
+    let case = responder::open_case(settings, &responder, format!("compromised pod {ns}/{name}"))?;
+    let progress = |step: &StepReport| {
+        let mut err = std::io::stderr().lock();
+        let _ = writeln!(err, "[{}] {} in {} ms: {}", step.step, step.status, step.millis, step.detail);
+    };
+    let report =
+        playbook.run(&responder.cluster, &case, &responder.actor, settings.started, &progress).await?;
+    match settings.output {
+        OutputFormat::Json => print_json(&report)?,
+        OutputFormat::Yaml => print_yaml(&report)?,
+        OutputFormat::Table => print_report(&report)?,
+    }
+    Ok(if report.failed() { crate::exit::FAILURE } else { crate::exit::SUCCESS })
+}
+
+fn print_report(report: &RespondReport) -> anyhow::Result<()> {
+    let mut steps = table(&["step", "status", "ms", "detail"]);
+    for step in &report.steps {
+        steps.add_row(vec![
+            Cell::new(step.step),
+            Cell::new(step.status),
+            Cell::new(step.millis),
+            Cell::new(&step.detail),
+        ]);
+    }
+    print_table(&steps)?;
+    if let Some(snapshot) = &report.snapshot {
+        println!();
+        print_findings(&snapshot.findings)?;
+    }
+    if let Some(isolation) = &report.isolation {
+        for warning in &isolation.plan.warnings {
+            println!("warning: {warning}");
+        }
+    }
+    if let Some(replace) = &report.replace {
+        for warning in &replace.warnings {
+            println!("warning: {warning}");
+        }
+    }
+    println!();
+    match report.contained_after_ms {
+        Some(ms) => println!("contained after {ms} ms; total {} ms", report.total_ms),
+        None => println!("NOT contained; total {} ms", report.total_ms),
+    }
+    println!("case: {}", report.case);
+    Ok(())
+}

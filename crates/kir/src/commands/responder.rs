@@ -1,0 +1,111 @@
+//! What every command that collects or changes something shares: the connection and the
+//! identity acting, the pod named on the command line, the case, and the confirmation.
+
+use std::{
+    io::{BufRead, IsTerminal, Write},
+    path::Path,
+};
+
+use anyhow::Context;
+use kir_cluster::Cluster;
+use kir_evidence::{Case, CaseInfo};
+
+use crate::{
+    cli::ConfirmArgs,
+    settings::{Settings, UsageError, pod_ref},
+};
+
+/// A connection, and the name the API server gives whoever acts through it (journal actor).
+pub struct Responder {
+    pub cluster: Cluster,
+    pub actor: String,
+}
+
+pub async fn connect(settings: &Settings) -> anyhow::Result<Responder> {
+    let cluster = Cluster::connect(&settings.connect).await?;
+    // Who acts is part of the record. The review is cheap; if the server does not offer it,
+    // the kubeconfig context stands in and says so.
+    let actor = match cluster.whoami().await {
+        Ok(identity) => identity.username,
+        Err(error) if error.connect_failure().is_some() => return Err(error.into()),
+        Err(error) => {
+            tracing::warn!("cannot ask who I am ({error}); journaling the context name instead");
+            format!("context:{}", cluster.target().context.clone().unwrap_or_default())
+        }
+    };
+    Ok(Responder { cluster, actor })
+}
+
+/// The pod argument resolved against `-n` and the context's namespace.
+pub fn pod(settings: &Settings, cluster: &Cluster, arg: &str) -> Result<(String, String), UsageError> {
+    pod_ref(arg, settings.connect.namespace.as_deref(), cluster.namespace())
+}
+
+/// The case to record into: `--case`/`KIR_CASE` (created if it does not exist yet, resumed if
+/// it does), else a new one under `./cases`, whose path is printed.
+pub fn open_case(settings: &Settings, responder: &Responder, title: String) -> anyhow::Result<Case> {
+    let target = responder.cluster.target();
+    let info = CaseInfo {
+        cluster: Some(target.server.clone()),
+        context: target.context.clone(),
+        responder: Some(responder.actor.clone()),
+        kir_version: env!("CARGO_PKG_VERSION").to_string(),
+        ..CaseInfo::new(title)
+    };
+    match &settings.case {
+        Some(dir) if dir.join("case.json").exists() => {
+            Case::open(dir).with_context(|| format!("cannot open case {}", dir.display()))
+        }
+        Some(dir) => {
+            let case =
+                Case::create(dir, info).with_context(|| format!("cannot create case {}", dir.display()))?;
+            eprintln!("case: {} (new)", case.path().display());
+            Ok(case)
+        }
+        None => {
+            let case =
+                Case::create_in(Path::new("cases"), info).context("cannot create a case under ./cases")?;
+            eprintln!(
+                "case: {} (new; pass --case {} to add to it)",
+                case.path().display(),
+                case.path().display()
+            );
+            Ok(case)
+        }
+    }
+}
+
+/// What to do after the plan is shown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Decision {
+    DryRun,
+    Apply,
+}
+
+/// `--dry-run` stops after the plan; `--yes` applies; a terminal is asked; anything else is a
+/// usage error, so a script never changes a cluster by accident.
+pub fn confirm(args: &ConfirmArgs, question: &str) -> anyhow::Result<Decision> {
+    if args.dry_run {
+        return Ok(Decision::DryRun);
+    }
+    if args.yes {
+        return Ok(Decision::Apply);
+    }
+    if !std::io::stdin().is_terminal() {
+        return Err(UsageError(
+            "refusing to change the cluster without confirmation: stdin is not a terminal; pass --yes to apply the plan \
+             above, or --dry-run to only show it"
+                .to_string(),
+        )
+        .into());
+    }
+    eprint!("{question} [y/N] ");
+    std::io::stderr().flush()?;
+    let mut answer = String::new();
+    std::io::stdin().lock().read_line(&mut answer)?;
+    if matches!(answer.trim().to_ascii_lowercase().as_str(), "y" | "yes") {
+        Ok(Decision::Apply)
+    } else {
+        anyhow::bail!("not confirmed: nothing was changed")
+    }
+}

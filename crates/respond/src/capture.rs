@@ -1,0 +1,450 @@
+//! `kir capture pod` (C1, C2): everything the API server knows about a pod, into the case,
+//! concurrently, each artifact hashed as written. Nothing here changes the cluster.
+
+use std::collections::BTreeMap;
+
+use futures::{FutureExt, future::join_all};
+use k8s_openapi::api::core::v1::{Container, Pod};
+use kir_cluster::{Cluster, pods::LogRequest};
+use kir_evidence::{Case, JournalRecord};
+use serde::Serialize;
+use serde_json::{Value, json};
+
+use crate::{
+    Result,
+    collect::{Collected, Collector},
+    netpol,
+    observe::ObservedPod,
+    selector::{map_selects, selects},
+};
+
+#[derive(Debug, Clone, Copy)]
+pub struct CaptureOptions {
+    /// Bytes kept of each container log (the server is asked for no more either).
+    pub log_limit: u64,
+}
+
+impl Default for CaptureOptions {
+    fn default() -> Self {
+        CaptureOptions { log_limit: 64 << 20 }
+    }
+}
+
+/// Where a pod's evidence goes in the case.
+pub fn pod_base(namespace: &str, name: &str) -> String {
+    format!("pods/{namespace}/{name}")
+}
+
+/// Capture `observed` (whose object was read just before) into `case`.
+pub async fn capture_pod(
+    cluster: &Cluster,
+    case: &Case,
+    actor: &str,
+    observed: &ObservedPod,
+    options: CaptureOptions,
+) -> Result<Collected> {
+    capture_pod_signalling(cluster, case, actor, observed, options, None).await
+}
+
+/// [`capture_pod`], telling `pod_stored` once the pod object is in the case (the state
+/// containment is about to change).
+pub async fn capture_pod_signalling(
+    cluster: &Cluster,
+    case: &Case,
+    actor: &str,
+    observed: &ObservedPod,
+    options: CaptureOptions,
+    pod_stored: Option<tokio::sync::oneshot::Sender<()>>,
+) -> Result<Collected> {
+    let state = &observed.state;
+    let (ns, name) = (state.namespace.as_str(), state.name.as_str());
+    let collector = Collector::new(case, pod_base(ns, name));
+    collector.store("pod.json", &observed.fetched.source, &observed.fetched.body);
+    if let Some(stored) = pod_stored {
+        let _ = stored.send(());
+    }
+
+    let pod = &observed.pod;
+    let mut tasks = vec![
+        owners_and_events(cluster, &collector, pod).boxed(),
+        node(cluster, &collector, pod).boxed(),
+        service_account(cluster, &collector, pod, ns).boxed(),
+        services_and_policies(cluster, &collector, pod, ns).boxed(),
+        references(cluster, &collector, pod, ns).boxed(),
+        images(&collector, pod).boxed(),
+    ];
+    for (container, previous) in log_targets(pod) {
+        tasks.push(log(cluster, &collector, ns, name, container, previous, options.log_limit).boxed());
+    }
+    join_all(tasks).await;
+
+    let collected = collector.into_collected();
+    case.record(
+        JournalRecord::new(actor, "capture.pod")
+            .target(format!("pod/{ns}/{name}"))
+            .parameters(json!({"uid": state.uid, "logLimit": options.log_limit}))
+            .result(json!({
+                "artifacts": collected.artifacts.len(),
+                "notCollected": collected.not_collected.len(),
+                "alreadyCollected": collected.already_collected.len(),
+            })),
+    )?;
+    Ok(collected)
+}
+
+/// Every container whose log to fetch, and whether to fetch its previous instance too.
+fn log_targets(pod: &Pod) -> Vec<(String, bool)> {
+    let spec = pod.spec.clone().unwrap_or_default();
+    let status = pod.status.clone().unwrap_or_default();
+    let restarted: BTreeMap<String, bool> = status
+        .container_statuses
+        .iter()
+        .flatten()
+        .chain(status.init_container_statuses.iter().flatten())
+        .chain(status.ephemeral_container_statuses.iter().flatten())
+        .map(|s| {
+            let terminated_before = s.last_state.as_ref().is_some_and(|l| l.terminated.is_some());
+            (s.name.clone(), s.restart_count > 0 || terminated_before)
+        })
+        .collect();
+    let names = spec
+        .init_containers
+        .iter()
+        .flatten()
+        .map(|c: &Container| c.name.clone())
+        .chain(spec.containers.iter().map(|c| c.name.clone()))
+        .chain(spec.ephemeral_containers.iter().flatten().map(|c| c.name.clone()));
+    let mut targets = Vec::new();
+    for container in names {
+        targets.push((container.clone(), false));
+        if restarted.get(&container).copied().unwrap_or(false) {
+            targets.push((container, true));
+        }
+    }
+    targets
+}
+
+async fn log(
+    cluster: &Cluster,
+    collector: &Collector,
+    namespace: &str,
+    pod: &str,
+    container: String,
+    previous: bool,
+    limit: u64,
+) {
+    let request = LogRequest {
+        namespace,
+        pod,
+        container: &container,
+        previous,
+        limit_bytes: Some(i64::try_from(limit).unwrap_or(i64::MAX)),
+    };
+    let relative =
+        if previous { format!("logs/{container}.previous.log") } else { format!("logs/{container}.log") };
+    let source = request.source();
+    match cluster.log_stream(&request).await {
+        Ok(stream) => collector.store_stream(&relative, &source, stream, limit).await,
+        Err(error) => collector.gap(&relative, &source, &error.to_string()),
+    }
+}
+
+/// The owner chain (ReplicaSet, Deployment, ...) and the events about the pod and each owner.
+async fn owners_and_events(cluster: &Cluster, collector: &Collector, pod: &Pod) {
+    let ns = pod.metadata.namespace.clone().unwrap_or_default();
+    let mut subjects = vec![("pod".to_string(), pod.metadata.uid.clone().unwrap_or_default())];
+    let mut pending: Vec<Value> = pod
+        .metadata
+        .owner_references
+        .iter()
+        .flatten()
+        .map(|o| serde_json::to_value(o).unwrap_or_default())
+        .collect();
+    let mut seen = 0;
+    while let Some(owner) = pending.pop() {
+        seen += 1;
+        if seen > 10 {
+            break;
+        }
+        let field = |name: &str| owner.get(name).and_then(Value::as_str).unwrap_or_default().to_string();
+        let (api_version, kind, name) = (field("apiVersion"), field("kind"), field("name"));
+        let relative = format!("owners/{kind}-{name}.json");
+        match cluster.get_object(&api_version, &kind, Some(&ns), &name).await {
+            Ok(object) => {
+                collector.store(&relative, &object.source, &object.body);
+                let uid = object.value.pointer("/metadata/uid").and_then(Value::as_str).unwrap_or_default();
+                subjects.push((format!("{kind}-{name}"), uid.to_string()));
+                if let Some(next) =
+                    object.value.pointer("/metadata/ownerReferences").and_then(Value::as_array)
+                {
+                    pending.extend(next.iter().cloned());
+                }
+            }
+            Err(error) => collector.gap(&relative, &format!("GET {kind} {ns}/{name}"), &error.to_string()),
+        }
+    }
+    let ns = ns.as_str();
+    let events = subjects.iter().map(|(label, uid)| async move {
+        let relative = format!("events/{label}.json");
+        match cluster.events_about(ns, uid).await {
+            Ok(list) => collector.store(&relative, &list.source, &list.body),
+            Err(error) => collector.gap(&relative, &format!("list events of {label}"), &error.to_string()),
+        }
+    });
+    join_all(events).await;
+}
+
+async fn node(cluster: &Cluster, collector: &Collector, pod: &Pod) {
+    let Some(node) = pod.spec.as_ref().and_then(|s| s.node_name.clone()) else {
+        return collector.gap("node.json", "GET /api/v1/nodes", "the pod is not scheduled on a node");
+    };
+    match cluster.get_raw(&format!("/api/v1/nodes/{node}")).await {
+        Ok(object) => collector.store("node.json", &object.source, &object.body),
+        Err(error) => collector.gap("node.json", &format!("GET /api/v1/nodes/{node}"), &error.to_string()),
+    }
+}
+
+/// The service account, and what it may do as the API server decides it (a rules review made
+/// while impersonating the account, so every authorizer's answer counts).
+async fn service_account(cluster: &Cluster, collector: &Collector, pod: &Pod, ns: &str) {
+    let account =
+        pod.spec.as_ref().and_then(|s| s.service_account_name.clone()).unwrap_or_else(|| "default".into());
+    let path = format!("/api/v1/namespaces/{ns}/serviceaccounts/{account}");
+    match cluster.get_raw(&path).await {
+        Ok(object) => collector.store("serviceaccount.json", &object.source, &object.body),
+        Err(error) => collector.gap("serviceaccount.json", &format!("GET {path}"), &error.to_string()),
+    }
+    let user = format!("system:serviceaccount:{ns}:{account}");
+    let groups = vec![
+        "system:serviceaccounts".to_string(),
+        format!("system:serviceaccounts:{ns}"),
+        "system:authenticated".to_string(),
+    ];
+    let source = format!("POST selfsubjectrulesreviews in namespace {ns}, impersonating {user}");
+    let review = match cluster.impersonating(&user, &groups) {
+        Ok(as_account) => as_account.rules_review(ns).await.map_err(|e| e.to_string()),
+        Err(error) => Err(error.to_string()),
+    };
+    match review {
+        Ok(status) => collector.store_json(
+            "serviceaccount-permissions.json",
+            &source,
+            &json!({"user": user, "groups": groups, "namespace": ns, "review": status}),
+        ),
+        Err(reason) => collector.gap(
+            "serviceaccount-permissions.json",
+            &source,
+            &format!(
+                "{reason} (impersonating the service account needs the impersonate verb on serviceaccounts)"
+            ),
+        ),
+    }
+}
+
+/// The Services and NetworkPolicies of the namespace that select the pod.
+async fn services_and_policies(cluster: &Cluster, collector: &Collector, pod: &Pod, ns: &str) {
+    let labels = pod.metadata.labels.clone().unwrap_or_default();
+    let (services, policies) = tokio::join!(cluster.services(ns), cluster.network_policies(ns));
+    let services_source = format!("GET /api/v1/namespaces/{ns}/services (those selecting the pod)");
+    match services {
+        Ok(all) => {
+            let selecting: Vec<_> = all
+                .into_iter()
+                .filter(|s| map_selects(s.spec.as_ref().and_then(|s| s.selector.as_ref()), &labels))
+                .collect();
+            collector.store_json("services.json", &services_source, &selecting);
+        }
+        Err(error) => collector.gap("services.json", &services_source, &error.to_string()),
+    }
+    let policies_source =
+        format!("GET /apis/networking.k8s.io/v1/namespaces/{ns}/networkpolicies (those selecting the pod)");
+    match policies {
+        Ok(all) => {
+            let selecting: Vec<_> = all
+                .into_iter()
+                .filter(|p| {
+                    let selector = p.spec.as_ref().and_then(|s| s.pod_selector.clone()).unwrap_or_default();
+                    selects(&selector, &labels)
+                })
+                .collect();
+            let allowing = netpol::allowing_policies(&selecting, &labels);
+            collector.store_json(
+                "networkpolicies.json",
+                &policies_source,
+                &json!({"selecting": selecting, "allowing": allowing}),
+            );
+        }
+        Err(error) => collector.gap("networkpolicies.json", &policies_source, &error.to_string()),
+    }
+}
+
+/// A Secret or ConfigMap the pod uses, and how.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Reference {
+    pub kind: &'static str,
+    pub name: String,
+    pub used_as: String,
+}
+
+/// Every Secret and ConfigMap the pod references: volumes (also projected), env, envFrom,
+/// image pull secrets.
+pub fn references_of(pod: &Pod) -> Vec<Reference> {
+    let mut found = Vec::new();
+    let mut add = |kind: &'static str, name: Option<&String>, used_as: String| {
+        if let Some(name) = name.filter(|n| !n.is_empty()) {
+            found.push(Reference { kind, name: name.clone(), used_as });
+        }
+    };
+    let Some(spec) = pod.spec.as_ref() else { return Vec::new() };
+    for volume in spec.volumes.iter().flatten() {
+        let at = format!("volume {}", volume.name);
+        add("Secret", volume.secret.as_ref().and_then(|s| s.secret_name.as_ref()), at.clone());
+        add("ConfigMap", volume.config_map.as_ref().map(|c| &c.name), at.clone());
+        for source in volume.projected.iter().flat_map(|p| p.sources.iter().flatten()) {
+            add("Secret", source.secret.as_ref().map(|s| &s.name), format!("{at} (projected)"));
+            add("ConfigMap", source.config_map.as_ref().map(|c| &c.name), format!("{at} (projected)"));
+        }
+    }
+    let containers = spec
+        .init_containers
+        .iter()
+        .flatten()
+        .chain(spec.containers.iter())
+        .map(|c| (c.name.clone(), c.env.clone(), c.env_from.clone()));
+    for (container, env, env_from) in containers {
+        for var in env.iter().flatten() {
+            let source = var.value_from.as_ref();
+            let at = format!("env {} of container {container}", var.name);
+            add("Secret", source.and_then(|s| s.secret_key_ref.as_ref()).map(|r| &r.name), at.clone());
+            add("ConfigMap", source.and_then(|s| s.config_map_key_ref.as_ref()).map(|r| &r.name), at);
+        }
+        for from in env_from.iter().flatten() {
+            let at = format!("envFrom of container {container}");
+            add("Secret", from.secret_ref.as_ref().map(|r| &r.name), at.clone());
+            add("ConfigMap", from.config_map_ref.as_ref().map(|r| &r.name), at);
+        }
+    }
+    for secret in spec.image_pull_secrets.iter().flatten() {
+        add("Secret", Some(&secret.name), "imagePullSecrets".to_string());
+    }
+    found.sort();
+    found.dedup();
+    found
+}
+
+/// Metadata of every referenced Secret and ConfigMap. Values are never requested.
+async fn references(cluster: &Cluster, collector: &Collector, pod: &Pod, ns: &str) {
+    let references = references_of(pod);
+    let lookups = references.iter().map(|r| async move {
+        let metadata = match r.kind {
+            "Secret" => cluster.secret_metadata(ns, &r.name).await,
+            _ => cluster.config_map_metadata(ns, &r.name).await,
+        };
+        match metadata {
+            Ok(metadata) => json!({"reference": r, "metadata": metadata}),
+            Err(error) => json!({"reference": r, "error": error.to_string()}),
+        }
+    });
+    let found = join_all(lookups).await;
+    let source =
+        format!("GET metadata only (PartialObjectMetadata) of referenced secrets and configmaps in {ns}");
+    collector.store_json("references.json", &source, &found);
+}
+
+/// The image each container runs, with the digest the runtime resolved.
+async fn images(collector: &Collector, pod: &Pod) {
+    let status = pod.status.clone().unwrap_or_default();
+    let images: Vec<Value> = status
+        .init_container_statuses
+        .iter()
+        .flatten()
+        .chain(status.container_statuses.iter().flatten())
+        .chain(status.ephemeral_container_statuses.iter().flatten())
+        .map(|s| json!({"container": s.name, "image": s.image, "imageID": s.image_id}))
+        .collect();
+    collector.store_json("images.json", "pod status: containerStatuses[].imageID", &images);
+}
+
+#[cfg(test)]
+mod tests {
+    use k8s_openapi::api::core::v1::{
+        ContainerStatus, EnvFromSource, EnvVar, EnvVarSource, LocalObjectReference, PodSpec, PodStatus,
+        SecretEnvSource, SecretKeySelector, SecretVolumeSource, Volume,
+    };
+
+    use super::*;
+
+    fn pod() -> Pod {
+        let container = |name: &str| Container { name: name.into(), ..Default::default() };
+        let mut app = container("app");
+        app.env = Some(vec![EnvVar {
+            name: "DB_PASSWORD".into(),
+            value_from: Some(EnvVarSource {
+                secret_key_ref: Some(SecretKeySelector {
+                    name: "db".into(),
+                    key: "password".into(),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }]);
+        app.env_from = Some(vec![EnvFromSource {
+            secret_ref: Some(SecretEnvSource { name: "api-keys".into(), ..Default::default() }),
+            ..Default::default()
+        }]);
+        Pod {
+            spec: Some(PodSpec {
+                init_containers: Some(vec![container("migrate")]),
+                containers: vec![app, container("sidecar")],
+                volumes: Some(vec![Volume {
+                    name: "tls".into(),
+                    secret: Some(SecretVolumeSource {
+                        secret_name: Some("tls-cert".into()),
+                        ..Default::default()
+                    }),
+                    ..Default::default()
+                }]),
+                image_pull_secrets: Some(vec![LocalObjectReference { name: "registry".into() }]),
+                ..Default::default()
+            }),
+            status: Some(PodStatus {
+                container_statuses: Some(vec![
+                    ContainerStatus { name: "app".into(), restart_count: 3, ..Default::default() },
+                    ContainerStatus { name: "sidecar".into(), restart_count: 0, ..Default::default() },
+                ]),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn logs_cover_init_and_app_containers_and_previous_instances() {
+        assert_eq!(
+            log_targets(&pod()),
+            [
+                ("migrate".to_string(), false),
+                ("app".to_string(), false),
+                ("app".to_string(), true),
+                ("sidecar".to_string(), false)
+            ]
+        );
+    }
+
+    #[test]
+    fn every_kind_of_reference_is_found() {
+        let names: Vec<(String, &str)> =
+            references_of(&pod()).into_iter().map(|r| (r.name, r.kind)).collect();
+        assert_eq!(
+            names,
+            [
+                ("api-keys".to_string(), "Secret"),
+                ("db".to_string(), "Secret"),
+                ("registry".to_string(), "Secret"),
+                ("tls-cert".to_string(), "Secret"),
+            ]
+        );
+    }
+}

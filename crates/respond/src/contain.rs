@@ -1,0 +1,348 @@
+//! Applying an isolation plan: every change journaled before it is made (with what undoing it
+//! needs) and after (with how it went), the replacement awaited, the result read back.
+
+use std::time::{Duration, Instant};
+
+use kir_cluster::Cluster;
+use kir_evidence::{Case, JournalRecord};
+use serde::Serialize;
+use serde_json::{Value, json};
+
+use crate::{
+    Result,
+    isolate::{Change, IsolationPlan, PodState},
+    netpol::{QUARANTINE_LABEL, quarantine_name},
+    selector::{Labels, to_query},
+    undo::UndoOp,
+};
+
+/// Annotation naming the case that acted on an object.
+pub const CASE_ANNOTATION: &str = "ir.kir.dev/case";
+/// Annotation holding the labels kir removed from a pod (JSON), for people and for undo.
+pub const REMOVED_LABELS_ANNOTATION: &str = "ir.kir.dev/removed-labels";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub enum Outcome {
+    Applied,
+    /// The cluster already had it (a re-run, or another responder).
+    Unchanged,
+    Failed,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AppliedChange {
+    pub description: String,
+    pub outcome: Outcome,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    pub millis: u128,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Replacement {
+    pub name: String,
+    /// From the orphaning patch to the replacement Running.
+    pub running_after_ms: u128,
+}
+
+/// What the cluster holds once the changes are made, read back from it.
+#[derive(Debug, Clone, Default, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct InPlace {
+    pub quarantine_label: bool,
+    pub pod_labels: Labels,
+    pub policies: Vec<String>,
+    pub node_cordoned: Option<bool>,
+    /// Services whose EndpointSlices still list the pod (they were just told to drop it;
+    /// the EndpointSlice controller catches up within seconds).
+    pub still_routed_by: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct IsolationReport {
+    pub pod: String,
+    pub plan: IsolationPlan,
+    pub changes: Vec<AppliedChange>,
+    /// From `started` to the first containment policy in place.
+    pub contained_after_ms: Option<u128>,
+    pub replacement: Option<Replacement>,
+    pub in_place: InPlace,
+}
+
+impl IsolationReport {
+    pub fn failed(&self) -> bool {
+        self.changes.iter().any(|c| c.outcome == Outcome::Failed)
+    }
+}
+
+pub struct ApplyOptions {
+    /// How long to wait for the controller's replacement to run (zero: do not wait).
+    pub replacement_timeout: Duration,
+}
+
+/// Apply `plan` to the pod. A change that fails is reported and the others still run: a
+/// partial containment beats none.
+pub async fn apply(
+    cluster: &Cluster,
+    case: &Case,
+    actor: &str,
+    pod: &PodState,
+    plan: IsolationPlan,
+    started: Instant,
+    options: &ApplyOptions,
+) -> Result<IsolationReport> {
+    let target = format!("pod/{}/{}", pod.namespace, pod.name);
+    let mut changes = Vec::new();
+    let mut contained_after_ms = None;
+    let mut orphaned_at = None;
+    // The controller's pods before the orphaning: the replacement is the one not among them.
+    let mut siblings: Vec<String> = Vec::new();
+    for planned in &plan.changes {
+        let change_started = Instant::now();
+        if planned.already_in_place {
+            changes.push(AppliedChange {
+                description: planned.description.clone(),
+                outcome: Outcome::Unchanged,
+                error: None,
+                millis: 0,
+            });
+            if planned.change.contains() && contained_after_ms.is_none() {
+                contained_after_ms = Some(started.elapsed().as_millis());
+            }
+            continue;
+        }
+        if let (Change::RemoveLabels { .. }, Some(controller)) = (&planned.change, &plan.replaced_by) {
+            let selector = controller.selector.as_ref().map(to_query).unwrap_or_default();
+            if !selector.is_empty() {
+                siblings = cluster
+                    .pods(&pod.namespace, Some(&selector))
+                    .await?
+                    .into_iter()
+                    .filter_map(|p| p.metadata.uid)
+                    .collect();
+            }
+        }
+        let undo = undo_of(&planned.change, pod);
+        let intent = case.record(
+            JournalRecord::new(actor, planned.change.action())
+                .target(target.clone())
+                .parameters(json!({"change": planned.change, "description": planned.description}))
+                .result(json!({"status": "started"}))
+                .undo(serde_json::to_value(&undo).unwrap_or_default()),
+        )?;
+        let result = make(cluster, case, pod, &planned.change).await;
+        let (outcome, error) = match result {
+            Ok(true) => (Outcome::Applied, None),
+            Ok(false) => (Outcome::Unchanged, None),
+            Err(error) => (Outcome::Failed, Some(error.to_string())),
+        };
+        case.record(
+            JournalRecord::new(actor, planned.change.action())
+                .target(target.clone())
+                .parameters(json!({"intent": intent.seq}))
+                .result(json!({"status": outcome, "error": error})),
+        )?;
+        if outcome != Outcome::Failed {
+            if planned.change.contains() && contained_after_ms.is_none() {
+                contained_after_ms = Some(started.elapsed().as_millis());
+            }
+            if matches!(planned.change, Change::RemoveLabels { .. }) {
+                orphaned_at = Some(Instant::now());
+            }
+        }
+        changes.push(AppliedChange {
+            description: planned.description.clone(),
+            outcome,
+            error,
+            millis: change_started.elapsed().as_millis(),
+        });
+    }
+
+    let replacement = match (&plan.replaced_by, orphaned_at) {
+        (Some(controller), Some(at)) if !options.replacement_timeout.is_zero() => {
+            let selector = controller.selector.as_ref().map(to_query).unwrap_or_default();
+            let found =
+                wait_for_replacement(cluster, pod, &selector, &siblings, options.replacement_timeout).await?;
+            let replacement =
+                found.map(|name| Replacement { name, running_after_ms: at.elapsed().as_millis() });
+            case.record(JournalRecord::new(actor, "isolate.replacement").target(target.clone()).result(
+                match &replacement {
+                    Some(r) => json!({"status": "running", "pod": r.name, "afterMs": r.running_after_ms}),
+                    None => {
+                        json!({"status": "not seen", "waitedSeconds": options.replacement_timeout.as_secs()})
+                    }
+                },
+            ))?;
+            replacement
+        }
+        _ => None,
+    };
+    let in_place = read_back(cluster, pod, &plan).await?;
+    Ok(IsolationReport {
+        pod: format!("{}/{}", pod.namespace, pod.name),
+        plan,
+        changes,
+        contained_after_ms,
+        replacement,
+        in_place,
+    })
+}
+
+/// What reverses `change` (recorded before the change is made).
+fn undo_of(change: &Change, pod: &PodState) -> UndoOp {
+    let pod_patch = |patch: Value| UndoOp::Patch {
+        api_version: "v1".into(),
+        kind: "Pod".into(),
+        namespace: Some(pod.namespace.clone()),
+        name: pod.name.clone(),
+        patch,
+    };
+    let delete = |object: &Value| UndoOp::Delete {
+        api_version: object["apiVersion"].as_str().unwrap_or_default().to_string(),
+        kind: object["kind"].as_str().unwrap_or_default().to_string(),
+        namespace: object.pointer("/metadata/namespace").and_then(Value::as_str).map(str::to_string),
+        name: object.pointer("/metadata/name").and_then(Value::as_str).unwrap_or_default().to_string(),
+    };
+    match change {
+        Change::LabelPod { key, .. } => {
+            pod_patch(json!({"metadata": {"labels": {key: null}, "annotations": {CASE_ANNOTATION: null}}}))
+        }
+        Change::CreateNetworkPolicy { object }
+        | Change::CreateCiliumPolicy { object }
+        | Change::CreateAdminNetworkPolicy { object } => delete(object),
+        Change::RemoveLabels { labels, .. } => pod_patch(
+            json!({"metadata": {"labels": labels, "annotations": {REMOVED_LABELS_ANNOTATION: null}}}),
+        ),
+        Change::CordonNode { node } => UndoOp::Patch {
+            api_version: "v1".into(),
+            kind: "Node".into(),
+            namespace: None,
+            name: node.clone(),
+            patch: json!({"spec": {"unschedulable": null}}),
+        },
+    }
+}
+
+/// Make one change. `Ok(false)`: the cluster already had it.
+async fn make(cluster: &Cluster, case: &Case, pod: &PodState, change: &Change) -> kir_cluster::Result<bool> {
+    let ns = Some(pod.namespace.as_str());
+    match change {
+        Change::LabelPod { key, value } => {
+            let patch =
+                json!({"metadata": {"labels": {key: value}, "annotations": {CASE_ANNOTATION: case.id()}}});
+            cluster.merge_patch("v1", "Pod", ns, &pod.name, &patch).await.map(|_| true)
+        }
+        Change::CreateNetworkPolicy { object }
+        | Change::CreateCiliumPolicy { object }
+        | Change::CreateAdminNetworkPolicy { object } => match cluster.create_object(object).await {
+            Ok(_) => Ok(true),
+            Err(kir_cluster::Error::Api { code: 409, .. }) => Ok(false),
+            Err(e) => Err(e),
+        },
+        Change::RemoveLabels { labels, .. } => {
+            let removed: serde_json::Map<String, Value> =
+                labels.keys().map(|k| (k.clone(), Value::Null)).collect();
+            let record = serde_json::to_string(labels).unwrap_or_default();
+            let patch =
+                json!({"metadata": {"labels": removed, "annotations": {REMOVED_LABELS_ANNOTATION: record}}});
+            cluster.merge_patch("v1", "Pod", ns, &pod.name, &patch).await.map(|_| true)
+        }
+        Change::CordonNode { node } => cluster
+            .merge_patch("v1", "Node", None, node, &json!({"spec": {"unschedulable": true}}))
+            .await
+            .map(|_| true),
+    }
+}
+
+/// Wait until the controller runs a pod that was not among its pods before the orphaning:
+/// the clean replacement.
+async fn wait_for_replacement(
+    cluster: &Cluster,
+    pod: &PodState,
+    selector: &str,
+    siblings: &[String],
+    timeout: Duration,
+) -> Result<Option<String>> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let pods = cluster.pods(&pod.namespace, Some(selector)).await?;
+        let replacement = pods.iter().find(|p| {
+            p.metadata.uid.as_ref().is_some_and(|uid| *uid != pod.uid && !siblings.contains(uid))
+                && p.metadata.deletion_timestamp.is_none()
+                && p.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Running")
+        });
+        if let Some(replacement) = replacement {
+            return Ok(replacement.metadata.name.clone());
+        }
+        if Instant::now() >= deadline {
+            return Ok(None);
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+async fn read_back(cluster: &Cluster, pod: &PodState, plan: &IsolationPlan) -> Result<InPlace> {
+    let (current, _) = cluster.pod(&pod.namespace, &pod.name).await?;
+    let labels = current.metadata.labels.clone().unwrap_or_default();
+    let name = quarantine_name(&pod.uid);
+    let mut policies = Vec::new();
+    for planned in &plan.changes {
+        let (api_version, kind, namespace) = match &planned.change {
+            Change::CreateNetworkPolicy { .. } => {
+                ("networking.k8s.io/v1", "NetworkPolicy", Some(pod.namespace.as_str()))
+            }
+            Change::CreateCiliumPolicy { .. } => {
+                ("cilium.io/v2", "CiliumNetworkPolicy", Some(pod.namespace.as_str()))
+            }
+            Change::CreateAdminNetworkPolicy { .. } => {
+                ("policy.networking.k8s.io/v1alpha1", "AdminNetworkPolicy", None)
+            }
+            _ => continue,
+        };
+        if cluster.get_object(api_version, kind, namespace, &name).await.is_ok() {
+            policies.push(format!("{kind}/{}{name}", namespace.map(|n| format!("{n}/")).unwrap_or_default()));
+        }
+    }
+    let node_cordoned = match plan.changes.iter().find_map(|c| match &c.change {
+        Change::CordonNode { node } => Some(node.clone()),
+        _ => None,
+    }) {
+        Some(node) => Some(
+            cluster
+                .get_raw(&format!("/api/v1/nodes/{node}"))
+                .await?
+                .value
+                .pointer("/spec/unschedulable")
+                .and_then(Value::as_bool)
+                .unwrap_or(false),
+        ),
+        None => None,
+    };
+    let mut still_routed_by = Vec::new();
+    for release in plan.changes.iter().filter_map(|c| match &c.change {
+        Change::RemoveLabels { releases, .. } => Some(releases.clone()),
+        _ => None,
+    }) {
+        for service in release.iter().filter_map(|r| r.strip_prefix("Service/")) {
+            let slices = cluster.endpoint_slices(&pod.namespace, service).await?;
+            let routed = slices
+                .iter()
+                .flat_map(|s| s.endpoints.iter())
+                .any(|e| e.target_ref.as_ref().and_then(|t| t.uid.as_deref()) == Some(pod.uid.as_str()));
+            if routed {
+                still_routed_by.push(service.to_string());
+            }
+        }
+    }
+    Ok(InPlace {
+        quarantine_label: labels.get(QUARANTINE_LABEL) == Some(&pod.uid),
+        pod_labels: labels,
+        policies,
+        node_cordoned,
+        still_routed_by,
+    })
+}

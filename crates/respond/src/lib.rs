@@ -1,0 +1,20 @@
+//! kir's response actions and playbooks, built on `kir-cluster` (the API) and `kir-evidence`
+//! (the case). The decisions — what to select, what to create, what a result means — are pure
+//! functions in their own modules, tested without a cluster.
+
+pub mod capture;
+pub mod collect;
+pub mod contain;
+mod error;
+pub mod findings;
+pub mod isolate;
+pub mod netpol;
+pub mod observe;
+pub mod procfs;
+pub mod replace;
+pub mod respond;
+pub mod selector;
+pub mod snapshot;
+pub mod undo;
+
+pub use error::{Error, Result};

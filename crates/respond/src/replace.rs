@@ -1,0 +1,113 @@
+//! `kir replace pod` (C5): delete the suspect once its evidence is in the case, and say
+//! plainly whether something clean replaces it.
+
+use kir_cluster::Cluster;
+use kir_evidence::{Case, JournalRecord};
+use serde::Serialize;
+use serde_json::json;
+
+use crate::{Error, Result, capture::pod_base, contain::REMOVED_LABELS_ANNOTATION, observe::ObservedPod};
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ReplaceReport {
+    pub pod: String,
+    pub deleted: bool,
+    /// Who starts (or started) the replacement, if anyone.
+    pub replaced_by: Option<String>,
+    pub warnings: Vec<String>,
+}
+
+/// What replacing this pod means, decided before deleting it.
+pub fn assess(
+    observed: &ObservedPod,
+    replacement_images: Option<&[String]>,
+) -> (Option<String>, Vec<String>) {
+    let pod = &observed.pod;
+    let images: Vec<String> =
+        pod.spec.iter().flat_map(|s| s.containers.iter().filter_map(|c| c.image.clone())).collect();
+    let orphaned =
+        pod.metadata.annotations.as_ref().is_some_and(|a| a.contains_key(REMOVED_LABELS_ANNOTATION));
+    let mut warnings = Vec::new();
+    let replaced_by = match &observed.state.controller {
+        Some(controller) => {
+            warnings.push(format!(
+                "{} will start a replacement from the same template (image {}): unless the template or the image is \
+                 fixed, the compromise may come back",
+                controller.describe(),
+                images.join(", ")
+            ));
+            Some(controller.describe())
+        }
+        None if orphaned => {
+            if replacement_images.is_some_and(|r| r == images.as_slice()) {
+                warnings.push(format!(
+                    "the replacement started at orphaning runs the same image ({}): the compromise may come back",
+                    images.join(", ")
+                ));
+            }
+            Some("its former controller (the pod was orphaned by kir isolate)".to_string())
+        }
+        None => {
+            warnings.push("the pod has no controller: nothing will replace it".to_string());
+            None
+        }
+    };
+    (replaced_by, warnings)
+}
+
+/// Is the pod's object in the case (evidence first)?
+pub fn has_evidence(case: &Case, namespace: &str, name: &str) -> Result<bool> {
+    let path = format!("{}/pod.json", pod_base(namespace, name));
+    Ok(case.artifacts()?.iter().any(|a| a.path == path))
+}
+
+pub async fn replace_pod(
+    cluster: &Cluster,
+    case: &Case,
+    actor: &str,
+    observed: &ObservedPod,
+    replacement_images: Option<&[String]>,
+    grace_seconds: Option<u32>,
+    require_evidence: bool,
+) -> Result<ReplaceReport> {
+    let state = &observed.state;
+    if require_evidence && !has_evidence(case, &state.namespace, &state.name)? {
+        return Err(Error::Invalid(format!(
+            "pod {}/{} has no evidence in case {}: capture it first (kir capture pod {}/{} --case {}), \
+             or pass --without-evidence to delete it anyway",
+            state.namespace,
+            state.name,
+            case.path().display(),
+            state.namespace,
+            state.name,
+            case.path().display()
+        )));
+    }
+    let (replaced_by, warnings) = assess(observed, replacement_images);
+    let target = format!("pod/{}/{}", state.namespace, state.name);
+    let intent = case.record(
+        JournalRecord::new(actor, "replace.delete-pod")
+            .target(target.clone())
+            .parameters(json!({"uid": state.uid, "gracePeriodSeconds": grace_seconds, "warnings": warnings}))
+            .result(json!({"status": "started"})),
+    )?;
+    let deleted = cluster.delete_pod(&state.namespace, &state.name, grace_seconds).await;
+    let (status, error) = match &deleted {
+        Ok(true) => ("deleted", None),
+        Ok(false) => ("already gone", None),
+        Err(error) => ("failed", Some(error.to_string())),
+    };
+    case.record(
+        JournalRecord::new(actor, "replace.delete-pod")
+            .target(target)
+            .parameters(json!({"intent": intent.seq}))
+            .result(json!({"status": status, "error": error})),
+    )?;
+    Ok(ReplaceReport {
+        pod: format!("{}/{}", state.namespace, state.name),
+        deleted: deleted?,
+        replaced_by,
+        warnings,
+    })
+}

@@ -1,0 +1,404 @@
+//! `kir respond compromised-pod`: the playbook in one run. Evidence first — the pod object at
+//! once, then logs, owners, events and a snapshot — while containment waits at most a short
+//! budget for them; then isolation (with orphan-and-replace); then, on request, deletion of
+//! the suspect once its evidence is complete. Every step is journaled, so a run interrupted at
+//! any point resumes with the same case without repeating or losing an action.
+
+use std::time::{Duration, Instant};
+
+use kir_cluster::Cluster;
+use kir_evidence::{Case, JournalRecord};
+use serde::Serialize;
+use serde_json::{Value, json};
+
+use crate::{
+    Result,
+    capture::{CaptureOptions, capture_pod_signalling},
+    collect::Collected,
+    contain::{self, ApplyOptions, IsolationReport},
+    isolate::{self, IsolateOptions, IsolationPlan},
+    observe::{ObservedPod, observe_pod, surroundings},
+    replace::{ReplaceReport, replace_pod},
+    snapshot::{SnapshotOptions, SnapshotReport, choose_container, snapshot_pod_signalling},
+};
+
+#[derive(Debug, Clone)]
+pub struct RespondOptions {
+    pub capture: CaptureOptions,
+    pub snapshot: SnapshotOptions,
+    pub isolate: IsolateOptions,
+    /// Delete the suspect at the end, once its evidence is in the case.
+    pub replace: bool,
+    /// How long containment waits for the evidence steps before it goes ahead anyway.
+    pub evidence_budget: Duration,
+    pub replacement_timeout: Duration,
+    pub grace_seconds: Option<u32>,
+}
+
+impl Default for RespondOptions {
+    fn default() -> Self {
+        RespondOptions {
+            capture: CaptureOptions::default(),
+            snapshot: SnapshotOptions::default(),
+            isolate: IsolateOptions::default(),
+            replace: false,
+            evidence_budget: Duration::from_secs(5),
+            replacement_timeout: Duration::from_secs(60),
+            grace_seconds: None,
+        }
+    }
+}
+
+/// The steps, in the order they are journaled.
+pub const STEPS: [&str; 4] = ["capture", "snapshot", "isolate", "replace"];
+
+/// One line of the plan: a step and what it will do.
+#[derive(Debug, Clone, Serialize)]
+pub struct PlanLine {
+    pub step: &'static str,
+    pub action: String,
+}
+
+/// Everything decided before acting.
+pub struct Playbook {
+    pub observed: ObservedPod,
+    pub isolation: IsolationPlan,
+    pub container: String,
+    pub options: RespondOptions,
+}
+
+impl Playbook {
+    /// Read the pod and what surrounds it, and decide.
+    pub async fn prepare(
+        cluster: &Cluster,
+        namespace: &str,
+        name: &str,
+        options: RespondOptions,
+    ) -> Result<Playbook> {
+        let observed = observe_pod(cluster, namespace, name).await?;
+        let container = choose_container(&observed.pod, options.snapshot.container.as_deref())?;
+        let around = surroundings(cluster, &observed.state).await?;
+        let isolation = isolate::plan(&observed.state, &around, options.isolate);
+        Ok(Playbook { observed, isolation, container, options })
+    }
+
+    /// The plan to show before acting: every object read, created, changed or deleted.
+    pub fn describe(&self, case_path: &str) -> Vec<PlanLine> {
+        let state = &self.observed.state;
+        let pod = format!("{}/{}", state.namespace, state.name);
+        let mut lines = vec![
+            PlanLine {
+                step: "capture",
+                action: format!(
+                    "read pod {pod} (uid {}), owners, events, logs (current and previous), node, service account and its \
+                     permissions, Services and NetworkPolicies selecting it, referenced Secret/ConfigMap metadata \
+                     (never values), image digests; into case {case_path}",
+                    state.uid
+                ),
+            },
+            PlanLine {
+                step: "snapshot",
+                action: format!(
+                    "run read-only commands in container {} (sh, cat, readlink, tar): processes, sockets, /etc; \
+                     nothing is written into the container",
+                    self.container
+                ),
+            },
+        ];
+        for change in self.isolation.pending() {
+            lines.push(PlanLine { step: "isolate", action: change.description.clone() });
+        }
+        for change in self.isolation.changes.iter().filter(|c| c.already_in_place) {
+            lines.push(PlanLine {
+                step: "isolate",
+                action: format!("(already in place) {}", change.description),
+            });
+        }
+        if let Some(controller) = &self.isolation.replaced_by {
+            lines.push(PlanLine {
+                step: "isolate",
+                action: format!("wait for {} to run a replacement pod", controller.describe()),
+            });
+        }
+        if self.options.replace {
+            lines.push(PlanLine {
+                step: "replace",
+                action: format!("delete pod {pod} once its evidence is in the case"),
+            });
+        }
+        lines
+    }
+
+    pub async fn run(
+        self,
+        cluster: &Cluster,
+        case: &Case,
+        actor: &str,
+        started: Instant,
+        progress: &(dyn Fn(&StepReport) + Sync),
+    ) -> Result<RespondReport> {
+        let state = &self.observed.state;
+        let target = format!("pod/{}/{}", state.namespace, state.name);
+        let done = done_steps(case, &target)?;
+        let step_done = |step: &str| done.iter().any(|d| d == step);
+
+        // Containment waits for the evidence it could destroy: the pod object as it was (the
+        // first artifact capture writes) and the sockets of the snapshot (isolation may cut
+        // those connections). Processes, logs, owners, events and /etc survive isolation and
+        // are collected beside it.
+        let (pod_stored, pod_signal) = tokio::sync::oneshot::channel::<()>();
+        let (volatile_done, volatile_signal) = tokio::sync::oneshot::channel::<()>();
+        let evidence = async {
+            let capture = async {
+                if step_done("capture") {
+                    let _ = pod_stored.send(());
+                    return None;
+                }
+                let at = Instant::now();
+                let result = capture_pod_signalling(
+                    cluster,
+                    case,
+                    actor,
+                    &self.observed,
+                    self.options.capture,
+                    Some(pod_stored),
+                )
+                .await;
+                Some((result, at.elapsed()))
+            };
+            let snapshot = async {
+                if step_done("snapshot") {
+                    let _ = volatile_done.send(());
+                    return None;
+                }
+                let at = Instant::now();
+                let result = snapshot_pod_signalling(
+                    cluster,
+                    case,
+                    actor,
+                    &self.observed,
+                    &self.options.snapshot,
+                    Some(volatile_done),
+                )
+                .await;
+                Some((result, at.elapsed()))
+            };
+            tokio::join!(capture, snapshot)
+        };
+        let containment = async {
+            if step_done("isolate") {
+                return None;
+            }
+            // Evidence first, but never for long: the pod keeps doing harm while we wait.
+            let _ = tokio::time::timeout(self.options.evidence_budget, async {
+                let _ = tokio::join!(pod_signal, volatile_signal);
+            })
+            .await;
+            let at = Instant::now();
+            let options = ApplyOptions { replacement_timeout: self.options.replacement_timeout };
+            let result =
+                contain::apply(cluster, case, actor, state, self.isolation.clone(), started, &options).await;
+            Some((result, at.elapsed()))
+        };
+        let ((capture, snapshot), isolation) = tokio::join!(evidence, containment);
+
+        let mut report = RespondReport {
+            case: case.path().display().to_string(),
+            pod: format!("{}/{}", state.namespace, state.name),
+            steps: Vec::new(),
+            total_ms: 0,
+            contained_after_ms: None,
+            capture: None,
+            snapshot: None,
+            isolation: None,
+            replace: None,
+        };
+        let finish = |report: &mut RespondReport, step: &'static str, outcome: StepOutcome| -> Result<()> {
+            let step_report = outcome.into_report(step);
+            if step_report.status != "skipped" {
+                case.record(
+                    JournalRecord::new(actor, "respond.step").target(target.clone()).parameters(json!({"step": step})).result(
+                        json!({"status": step_report.status, "millis": step_report.millis, "detail": step_report.detail}),
+                    ),
+                )?;
+            }
+            progress(&step_report);
+            report.steps.push(step_report);
+            Ok(())
+        };
+
+        match capture {
+            None => finish(&mut report, "capture", StepOutcome::Skipped)?,
+            Some((Ok(collected), took)) => {
+                let detail = summary(&collected);
+                report.capture = Some(collected);
+                finish(&mut report, "capture", StepOutcome::Done(took, detail))?;
+            }
+            Some((Err(error), took)) => {
+                finish(&mut report, "capture", StepOutcome::Failed(took, error.to_string()))?
+            }
+        }
+        match snapshot {
+            None => finish(&mut report, "snapshot", StepOutcome::Skipped)?,
+            Some((Ok(snapshot), took)) => {
+                let detail = format!(
+                    "{}; {} processes, {} sockets, {} findings",
+                    summary(&snapshot.collected),
+                    snapshot.processes,
+                    snapshot.sockets,
+                    snapshot.findings.len()
+                );
+                report.snapshot = Some(snapshot);
+                finish(&mut report, "snapshot", StepOutcome::Done(took, detail))?;
+            }
+            Some((Err(error), took)) => {
+                finish(&mut report, "snapshot", StepOutcome::Failed(took, error.to_string()))?
+            }
+        }
+        match isolation {
+            None => finish(&mut report, "isolate", StepOutcome::Skipped)?,
+            Some((Ok(isolation), took)) => {
+                report.contained_after_ms = isolation.contained_after_ms;
+                let detail = match (&isolation.contained_after_ms, &isolation.replacement) {
+                    (Some(ms), Some(r)) => format!("contained after {ms} ms; replacement {} running", r.name),
+                    (Some(ms), None) => format!("contained after {ms} ms"),
+                    (None, _) => "no containment policy could be applied".to_string(),
+                };
+                let outcome = if isolation.failed() {
+                    StepOutcome::Failed(took, detail)
+                } else {
+                    StepOutcome::Done(took, detail)
+                };
+                report.isolation = Some(isolation);
+                finish(&mut report, "isolate", outcome)?;
+            }
+            Some((Err(error), took)) => {
+                finish(&mut report, "isolate", StepOutcome::Failed(took, error.to_string()))?
+            }
+        }
+
+        if self.options.replace {
+            if step_done("replace") {
+                finish(&mut report, "replace", StepOutcome::Skipped)?;
+            } else {
+                let at = Instant::now();
+                let replacement_images = match report.isolation.as_ref().and_then(|i| i.replacement.as_ref())
+                {
+                    Some(r) => cluster.pod(&state.namespace, &r.name).await.ok().map(|(pod, _)| {
+                        pod.spec
+                            .iter()
+                            .flat_map(|s| s.containers.iter().filter_map(|c| c.image.clone()))
+                            .collect::<Vec<_>>()
+                    }),
+                    None => None,
+                };
+                let current = observe_pod(cluster, &state.namespace, &state.name).await;
+                let outcome = match current {
+                    Ok(current) => {
+                        match replace_pod(
+                            cluster,
+                            case,
+                            actor,
+                            &current,
+                            replacement_images.as_deref(),
+                            self.options.grace_seconds,
+                            true,
+                        )
+                        .await
+                        {
+                            Ok(replaced) => {
+                                let detail =
+                                    if replaced.deleted { "suspect deleted" } else { "already gone" };
+                                report.replace = Some(replaced);
+                                StepOutcome::Done(at.elapsed(), detail.to_string())
+                            }
+                            Err(error) => StepOutcome::Failed(at.elapsed(), error.to_string()),
+                        }
+                    }
+                    Err(crate::Error::PodNotFound { .. }) => {
+                        StepOutcome::Done(at.elapsed(), "already gone".into())
+                    }
+                    Err(error) => StepOutcome::Failed(at.elapsed(), error.to_string()),
+                };
+                finish(&mut report, "replace", outcome)?;
+            }
+        }
+        report.total_ms = started.elapsed().as_millis();
+        Ok(report)
+    }
+}
+
+fn summary(collected: &Collected) -> String {
+    let mut text = format!("{} artifacts", collected.artifacts.len());
+    if !collected.not_collected.is_empty() {
+        text.push_str(&format!(", {} not collected", collected.not_collected.len()));
+    }
+    if !collected.already_collected.is_empty() {
+        text.push_str(&format!(", {} kept from an earlier run", collected.already_collected.len()));
+    }
+    text
+}
+
+/// Steps a previous run of this playbook finished for `target`.
+fn done_steps(case: &Case, target: &str) -> Result<Vec<String>> {
+    Ok(case
+        .entries()?
+        .into_iter()
+        .filter(|e| e.action == "respond.step" && e.target.as_deref() == Some(target))
+        .filter(|e| e.result.get("status").and_then(Value::as_str) == Some("done"))
+        .filter_map(|e| e.parameters.get("step").and_then(Value::as_str).map(str::to_string))
+        .collect())
+}
+
+enum StepOutcome {
+    Done(Duration, String),
+    Failed(Duration, String),
+    Skipped,
+}
+
+impl StepOutcome {
+    fn into_report(self, step: &'static str) -> StepReport {
+        match self {
+            StepOutcome::Done(took, detail) => {
+                StepReport { step, status: "done", millis: took.as_millis(), detail }
+            }
+            StepOutcome::Failed(took, detail) => {
+                StepReport { step, status: "failed", millis: took.as_millis(), detail }
+            }
+            StepOutcome::Skipped => StepReport {
+                step,
+                status: "skipped",
+                millis: 0,
+                detail: "done by an earlier run with this case".into(),
+            },
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct StepReport {
+    pub step: &'static str,
+    pub status: &'static str,
+    pub millis: u128,
+    pub detail: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RespondReport {
+    pub case: String,
+    pub pod: String,
+    pub steps: Vec<StepReport>,
+    pub total_ms: u128,
+    pub contained_after_ms: Option<u128>,
+    pub capture: Option<Collected>,
+    pub snapshot: Option<SnapshotReport>,
+    pub isolation: Option<IsolationReport>,
+    pub replace: Option<ReplaceReport>,
+}
+
+impl RespondReport {
+    pub fn failed(&self) -> bool {
+        self.steps.iter().any(|s| s.status == "failed")
+    }
+}

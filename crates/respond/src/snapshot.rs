@@ -1,0 +1,387 @@
+//! `kir snapshot pod` (C4): processes, sockets and `/etc` from inside a running container,
+//! without writing into it. The commands are the container's own (`sh`, `cat`, `readlink`,
+//! `tar`): their output is hostile, so it is capped, stored as opaque blobs and only parsed by
+//! kir's own never-panicking parsers. Nothing is ever extracted or run on this machine.
+
+use std::{io::Write, time::Duration};
+
+use k8s_openapi::api::core::v1::Pod;
+use kir_cluster::{
+    Cluster,
+    exec::{ExecLimits, ExecOutcome},
+};
+use kir_evidence::{ArtifactWriter, Case, JournalRecord};
+use serde::Serialize;
+use serde_json::json;
+
+use crate::{
+    Error, Result,
+    capture::pod_base,
+    collect::{Collected, Collector},
+    findings::{Finding, analyse},
+    observe::ObservedPod,
+    procfs::{self, SocketTable},
+};
+
+#[derive(Debug, Clone)]
+pub struct SnapshotOptions {
+    /// The container; default: the pod's `kubectl.kubernetes.io/default-container`, else the first.
+    pub container: Option<String>,
+    /// Bytes of output kept from each command.
+    pub max_bytes: u64,
+    /// Time each command may take.
+    pub timeout: Duration,
+}
+
+impl Default for SnapshotOptions {
+    fn default() -> Self {
+        SnapshotOptions { container: None, max_bytes: 64 << 20, timeout: Duration::from_secs(60) }
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SnapshotReport {
+    pub container: String,
+    #[serde(flatten)]
+    pub collected: Collected,
+    pub processes: usize,
+    pub sockets: usize,
+    pub findings: Vec<Finding>,
+}
+
+const FROM_CONTAINER: &str =
+    "collected by the container's own binaries; hostile input: stored as is, never executed";
+
+/// Choose the container to snapshot, or say which exist.
+pub fn choose_container(pod: &Pod, wanted: Option<&str>) -> Result<String> {
+    let names: Vec<String> =
+        pod.spec.iter().flat_map(|s| s.containers.iter().map(|c| c.name.clone())).collect();
+    let default = pod
+        .metadata
+        .annotations
+        .as_ref()
+        .and_then(|a| a.get("kubectl.kubernetes.io/default-container"))
+        .filter(|d| names.contains(d))
+        .cloned();
+    match wanted {
+        Some(wanted) if names.iter().any(|n| n == wanted) => Ok(wanted.to_string()),
+        Some(wanted) => Err(Error::NoSuchContainer {
+            pod: format!(
+                "{}/{}",
+                pod.metadata.namespace.clone().unwrap_or_default(),
+                pod.metadata.name.clone().unwrap_or_default()
+            ),
+            container: wanted.to_string(),
+            available: names.join(", "),
+        }),
+        None => default
+            .or_else(|| names.first().cloned())
+            .ok_or_else(|| Error::Invalid("the pod has no containers".into())),
+    }
+}
+
+pub async fn snapshot_pod(
+    cluster: &Cluster,
+    case: &Case,
+    actor: &str,
+    observed: &ObservedPod,
+    options: &SnapshotOptions,
+) -> Result<SnapshotReport> {
+    snapshot_pod_signalling(cluster, case, actor, observed, options, None).await
+}
+
+/// [`snapshot_pod`], telling `volatile_done` as soon as the sockets are in the case: network
+/// isolation may cut those connections, so containment waits for them. Processes and files
+/// survive isolation and are collected beside it.
+pub async fn snapshot_pod_signalling(
+    cluster: &Cluster,
+    case: &Case,
+    actor: &str,
+    observed: &ObservedPod,
+    options: &SnapshotOptions,
+    volatile_done: Option<tokio::sync::oneshot::Sender<()>>,
+) -> Result<SnapshotReport> {
+    let container = choose_container(&observed.pod, options.container.as_deref())?;
+    let state = &observed.state;
+    let collector =
+        Collector::new(case, format!("{}/snapshot/{container}", pod_base(&state.namespace, &state.name)));
+    let run = &Runner {
+        cluster,
+        collector: &collector,
+        namespace: &state.namespace,
+        pod: &state.name,
+        container: &container,
+        options,
+    };
+
+    let nonce = nonce();
+    let process_argv = vec!["sh".to_string(), "-c".to_string(), procfs::process_script(&nonce)];
+    let sockets = async {
+        let tables = futures::future::join_all(SocketTable::ALL.map(|table| async move {
+            let argv = vec!["cat".to_string(), table.path().to_string()];
+            (table, run.command(&format!("net/{}.raw", table_name(table)), argv).await)
+        }))
+        .await;
+        if let Some(done) = volatile_done {
+            let _ = done.send(());
+        }
+        tables
+    };
+    // Sockets first and alone: they are what containment waits for, and the process listing
+    // (a fork per /proc entry) would compete with them for the node's CPU.
+    let tables = sockets.await;
+    let (listing, ()) = tokio::join!(run.command("processes.raw", process_argv), run.etc_archive());
+
+    let listing = listing.map(|bytes| procfs::parse_process_listing(&nonce, &bytes));
+    let sockets: Vec<procfs::Socket> = tables
+        .iter()
+        .filter_map(|(table, bytes)| {
+            bytes.as_ref().map(|b| procfs::parse_sockets(*table, &String::from_utf8_lossy(b)))
+        })
+        .flatten()
+        .collect();
+    let processes = listing.as_ref().map(|l| l.processes.clone()).unwrap_or_default();
+    if let Some(listing) = &listing {
+        collector.store_json(
+            "processes.json",
+            "parsed by kir from processes.raw",
+            &json!({"complete": listing.complete, "processes": listing.processes}),
+        );
+    }
+    if tables.iter().any(|(_, bytes)| bytes.is_some()) {
+        collector.store_json("connections.json", "parsed by kir from net/*.raw", &sockets);
+    }
+    let findings = analyse(&processes, &sockets);
+    collector.store_json("findings.json", "kir's analysis of processes.json and connections.json", &findings);
+    let collected = collector.into_collected();
+    case.record(
+        JournalRecord::new(actor, "snapshot.pod")
+            .target(format!("pod/{}/{}", state.namespace, state.name))
+            .parameters(json!({"container": container, "maxBytes": options.max_bytes, "timeoutSeconds": options.timeout.as_secs()}))
+            .result(json!({
+                "processes": processes.len(),
+                "sockets": sockets.len(),
+                "findings": findings.iter().map(|f| json!({"id": f.id, "severity": f.severity, "title": f.title})).collect::<Vec<_>>(),
+                "notCollected": collected.not_collected.len(),
+            })),
+    )?;
+    Ok(SnapshotReport { container, processes: processes.len(), sockets: sockets.len(), findings, collected })
+}
+
+fn table_name(table: SocketTable) -> &'static str {
+    table.path().rsplit('/').next().unwrap_or("net")
+}
+
+/// Unpredictable framing for the process listing (see `procfs::process_script`).
+fn nonce() -> String {
+    let mut bytes = [0u8; 12];
+    if getrandom::fill(&mut bytes).is_err() {
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+        bytes[..8].copy_from_slice(&(now.as_nanos() as u64 ^ u64::from(std::process::id())).to_le_bytes());
+    }
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Parsing needs the output in memory too; at most this much of it.
+const PARSE_LIMIT: usize = 16 << 20;
+
+struct Runner<'a> {
+    cluster: &'a Cluster,
+    collector: &'a Collector,
+    namespace: &'a str,
+    pod: &'a str,
+    container: &'a str,
+    options: &'a SnapshotOptions,
+}
+
+impl Runner<'_> {
+    fn limits(&self) -> ExecLimits {
+        ExecLimits {
+            max_stdout: self.options.max_bytes,
+            max_stderr: 64 * 1024,
+            timeout: self.options.timeout,
+        }
+    }
+
+    fn source(&self, argv: &[String]) -> String {
+        let shown = if argv.first().is_some_and(|a| a == "sh") {
+            "sh -c <process listing script>".to_string()
+        } else {
+            argv.join(" ")
+        };
+        format!("exec in {}/{} container {}: {shown}", self.namespace, self.pod, self.container)
+    }
+
+    /// Run `argv`, store its stdout at `relative`, return a copy for parsing. `None` when
+    /// nothing was collected (the gap is recorded with the reason).
+    async fn command(&self, relative: &str, argv: Vec<String>) -> Option<Vec<u8>> {
+        let source = self.source(&argv);
+        let writer = self.collector.start(relative, &source)?;
+        let mut tee =
+            Tee { writer: writer.limit(self.options.max_bytes).note(FROM_CONTAINER), copy: Vec::new() };
+        let outcome = self
+            .cluster
+            .exec_into(self.namespace, self.pod, self.container, &argv, &mut tee, self.limits())
+            .await;
+        let Tee { writer, copy } = tee;
+        self.settle(writer, relative, &source, outcome).then_some(copy)
+    }
+
+    /// `/etc` as the container's `tar` streams it (uncompressed, so nothing is unpacked inside),
+    /// compressed here with zstd while it is hashed.
+    async fn etc_archive(&self) {
+        let argv = vec![
+            "tar".to_string(),
+            "cf".to_string(),
+            "-".to_string(),
+            "-C".to_string(),
+            "/".to_string(),
+            "etc".to_string(),
+        ];
+        let source = self.source(&argv);
+        let Some(writer) = self.collector.start("etc.tar.zst", &source) else { return };
+        let writer = writer.limit(self.options.max_bytes).note(format!(
+            "{FROM_CONTAINER}; an uncompressed tar of /etc compressed by kir (zstd); never extracted"
+        ));
+        let mut encoder = match zstd::Encoder::new(writer, 3) {
+            Ok(encoder) => encoder,
+            Err(error) => return self.collector.gap("etc.tar.zst", &source, &format!("zstd: {error}")),
+        };
+        let outcome = self
+            .cluster
+            .exec_into(self.namespace, self.pod, self.container, &argv, &mut encoder, self.limits())
+            .await;
+        match encoder.finish() {
+            Ok(writer) => {
+                self.settle(writer, "etc.tar.zst", &source, outcome);
+            }
+            Err(error) => self.collector.gap("etc.tar.zst", &source, &format!("zstd: {error}")),
+        }
+    }
+
+    /// Keep the artifact when the command produced output (noting how it ended), or record the
+    /// gap when it could not run. Returns whether something was kept.
+    fn settle(
+        &self,
+        writer: ArtifactWriter,
+        relative: &str,
+        source: &str,
+        outcome: kir_cluster::Result<ExecOutcome>,
+    ) -> bool {
+        match outcome {
+            Err(error) => {
+                let _ = writer.abandon();
+                self.collector.gap(
+                    relative,
+                    source,
+                    &format!("the command could not run in the container: {error}"),
+                );
+                false
+            }
+            Ok(outcome) if outcome.stdout_bytes == 0 && !outcome.succeeded() => {
+                let _ = writer.abandon();
+                self.collector.gap(relative, source, &describe_failure(&outcome));
+                false
+            }
+            Ok(outcome) => {
+                let writer = if outcome.succeeded() {
+                    writer
+                } else {
+                    writer.note(format!("{FROM_CONTAINER}; {}", describe_failure(&outcome)))
+                };
+                self.collector.finish(writer, source);
+                true
+            }
+        }
+    }
+}
+
+fn describe_failure(outcome: &ExecOutcome) -> String {
+    let mut parts = Vec::new();
+    if outcome.timed_out {
+        parts.push("stopped at the time limit".to_string());
+    }
+    if outcome.truncated {
+        parts.push("output cut at the size limit".to_string());
+    }
+    match outcome.exit_code {
+        Some(0) | None => {}
+        Some(code) => parts.push(format!("exit code {code}")),
+    }
+    if !outcome.message.is_empty() {
+        parts.push(outcome.message.chars().take(500).collect());
+    }
+    if parts.is_empty() { "the command failed".to_string() } else { parts.join("; ") }
+}
+
+/// Writes into the artifact and keeps a bounded copy for the parsers.
+struct Tee {
+    writer: ArtifactWriter,
+    copy: Vec<u8>,
+}
+
+impl Write for Tee {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let room = PARSE_LIMIT.saturating_sub(self.copy.len());
+        self.copy.extend_from_slice(&buf[..buf.len().min(room)]);
+        self.writer.write_all(buf)?;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.writer.flush()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use k8s_openapi::api::core::v1::{Container, PodSpec};
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+
+    use super::*;
+
+    fn pod(default: Option<&str>) -> Pod {
+        Pod {
+            metadata: ObjectMeta {
+                name: Some("p".into()),
+                namespace: Some("ns".into()),
+                annotations: default
+                    .map(|d| [("kubectl.kubernetes.io/default-container".to_string(), d.to_string())].into()),
+                ..Default::default()
+            },
+            spec: Some(PodSpec {
+                containers: vec![
+                    Container { name: "app".into(), ..Default::default() },
+                    Container { name: "proxy".into(), ..Default::default() },
+                ],
+                ..Default::default()
+            }),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn container_choice_follows_kubectl() {
+        assert_eq!(choose_container(&pod(None), None).unwrap(), "app");
+        assert_eq!(choose_container(&pod(Some("proxy")), None).unwrap(), "proxy");
+        assert_eq!(choose_container(&pod(Some("gone")), None).unwrap(), "app");
+        assert_eq!(choose_container(&pod(None), Some("proxy")).unwrap(), "proxy");
+        let error = choose_container(&pod(None), Some("db")).unwrap_err().to_string();
+        assert!(error.contains("\"db\"") && error.contains("app, proxy"), "{error}");
+    }
+
+    #[test]
+    fn failures_are_described_for_the_record() {
+        let outcome = ExecOutcome {
+            source: String::new(),
+            stdout_bytes: 0,
+            truncated: false,
+            timed_out: true,
+            exit_code: Some(126),
+            message: "exec: \"tar\": executable file not found in $PATH".into(),
+        };
+        let text = describe_failure(&outcome);
+        assert!(text.contains("time limit") && text.contains("126") && text.contains("not found"), "{text}");
+    }
+}

@@ -1,0 +1,819 @@
+//! The compromised-pod response against the testbed: capture, snapshot, isolate, release,
+//! replace, respond (also killed and resumed), undo — and the case that records it all.
+
+use std::{
+    path::{Path, PathBuf},
+    process::Stdio,
+    time::Duration,
+};
+
+use k8s_openapi::api::{
+    core::v1::{
+        ConfigMap, ConfigMapEnvSource, EnvFromSource, EnvVar, EnvVarSource, Pod, PodSpec, Secret,
+        SecretKeySelector, SecretVolumeSource, ServiceAccount, Volume,
+    },
+    discovery::v1::EndpointSlice,
+    networking::v1::NetworkPolicy,
+};
+use kube::{
+    Client,
+    api::{Api, DynamicObject, ListParams, ObjectMeta, PostParams},
+    core::{ApiResource, GroupVersionKind},
+};
+use serde_json::Value;
+
+use crate::{
+    scene::{
+        container, create_allow_all_policy, create_deployment, create_service, deployment, eventually,
+        exclusive_cluster, is_running, mark_restarted, plain_cluster, running_pods,
+    },
+    testbed::{Testbed, testbed},
+    util::{Run, kir_with, run},
+};
+
+fn case_dir(purpose: &str) -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let case = dir.path().join(purpose);
+    (dir, case)
+}
+
+fn kir_in(tb: &Testbed, case: &Path) -> std::process::Command {
+    let mut command = kir_with(&tb.kubeconfig);
+    command.arg("--case").arg(case);
+    command
+}
+
+fn artifact_paths(report: &Value) -> Vec<String> {
+    report["artifacts"].as_array().unwrap().iter().map(|a| a["path"].as_str().unwrap().to_string()).collect()
+}
+
+fn journal(case: &Path) -> Vec<Value> {
+    std::fs::read_to_string(case.join("journal.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+/// The journal as text, a torn last line included (what a kill leaves).
+fn journal_text(case: &Path) -> String {
+    String::from_utf8_lossy(&std::fs::read(case.join("journal.jsonl")).unwrap()).into_owned()
+}
+
+fn verify(tb: &Testbed, case: &Path) -> Run {
+    run(kir_with(&tb.kubeconfig).args(["case", "verify", "-o", "json"]).arg(case))
+}
+
+/// Every byte of every file under `dir`, for "this value appears nowhere" checks.
+fn all_bytes(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
+    let mut found = Vec::new();
+    let mut pending = vec![dir.to_path_buf()];
+    while let Some(next) = pending.pop() {
+        for entry in std::fs::read_dir(&next).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                pending.push(path);
+            } else {
+                let bytes = std::fs::read(&path).unwrap();
+                found.push((path, bytes));
+            }
+        }
+    }
+    found
+}
+
+async fn pod_names(client: &Client, ns: &str, selector: &str) -> Vec<String> {
+    running_pods_now(client, ns, selector).await.into_iter().filter_map(|p| p.metadata.name).collect()
+}
+
+async fn running_pods_now(client: &Client, ns: &str, selector: &str) -> Vec<Pod> {
+    let api: Api<Pod> = Api::namespaced(client.clone(), ns);
+    api.list(&ListParams::default().labels(selector))
+        .await
+        .unwrap()
+        .items
+        .into_iter()
+        .filter(is_running)
+        .collect()
+}
+
+#[tokio::test]
+async fn capture_collects_every_artifact_with_previous_logs_and_no_secret_value() {
+    let tb = testbed();
+    let client = tb.client().await;
+    let ns = tb.namespace("capture").await;
+    let meta = |name: &str| ObjectMeta { name: Some(name.into()), ..Default::default() };
+    let planted_secret = format!("planted-secret-{}", std::process::id());
+    let planted_config = format!("planted-config-{}", std::process::id());
+    let secret = Secret {
+        metadata: meta("db"),
+        string_data: Some([("password".to_string(), planted_secret.clone())].into()),
+        ..Default::default()
+    };
+    Api::<Secret>::namespaced(client.clone(), &ns).create(&PostParams::default(), &secret).await.unwrap();
+    let config = ConfigMap {
+        metadata: meta("settings"),
+        data: Some([("token".to_string(), planted_config.clone())].into()),
+        ..Default::default()
+    };
+    Api::<ConfigMap>::namespaced(client.clone(), &ns).create(&PostParams::default(), &config).await.unwrap();
+    Api::<ServiceAccount>::namespaced(client.clone(), &ns)
+        .create(&PostParams::default(), &ServiceAccount { metadata: meta("web-sa"), ..Default::default() })
+        .await
+        .unwrap();
+
+    let mut web = container("web", "nginx:1.27");
+    web.env = Some(vec![EnvVar {
+        name: "DB_PASSWORD".into(),
+        value_from: Some(EnvVarSource {
+            secret_key_ref: Some(SecretKeySelector {
+                name: "db".into(),
+                key: "password".into(),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }),
+        ..Default::default()
+    }]);
+    web.env_from = Some(vec![EnvFromSource {
+        config_map_ref: Some(ConfigMapEnvSource { name: "settings".into(), ..Default::default() }),
+        ..Default::default()
+    }]);
+    let mut workload = deployment("web", 1, vec![web]);
+    let spec = workload.spec.as_mut().unwrap().template.spec.as_mut().unwrap();
+    spec.service_account_name = Some("web-sa".into());
+    spec.volumes = Some(vec![Volume {
+        name: "db".into(),
+        secret: Some(SecretVolumeSource { secret_name: Some("db".into()), ..Default::default() }),
+        ..Default::default()
+    }]);
+    create_deployment(&client, &ns, &workload).await;
+    create_service(&client, &ns, "web", &[("app", "web")]).await;
+    let pod = running_pods(&client, &ns, "app=web", 1).await.remove(0);
+    let name = pod.metadata.name.clone().unwrap();
+    mark_restarted(&client, &ns, &name).await;
+
+    let (_keep, case) = case_dir("capture-case");
+    let out =
+        run(kir_in(tb, &case).args(["capture", "pod", &format!("{ns}/{name}"), "-o", "json"])).success();
+    let report = out.json();
+    let paths = artifact_paths(&report);
+    let base = format!("pods/{ns}/{name}");
+    for expected in [
+        "pod.json",
+        "events/pod.json",
+        "logs/web.log",
+        "logs/web.previous.log",
+        "node.json",
+        "serviceaccount.json",
+        "serviceaccount-permissions.json",
+        "services.json",
+        "networkpolicies.json",
+        "references.json",
+        "images.json",
+        "owners/Deployment-web.json",
+    ] {
+        assert!(
+            paths.contains(&format!("{base}/{expected}")),
+            "{expected} missing from {paths:?}\n{}",
+            out.stderr
+        );
+    }
+    assert!(paths.iter().any(|p| p.starts_with(&format!("{base}/owners/ReplicaSet-web-"))), "{paths:?}");
+    assert!(report["notCollected"].as_array().unwrap().is_empty(), "{}", report["notCollected"]);
+
+    let evidence = case.join("evidence").join(&base);
+    let previous = std::fs::read_to_string(evidence.join("logs/web.previous.log")).unwrap();
+    assert!(previous.contains("panic: runtime error"), "{previous}");
+    let current = std::fs::read_to_string(evidence.join("logs/web.log")).unwrap();
+    assert!(current.starts_with("2026-11-27T08:00:00"), "timestamps kept: {current}");
+    let pod_json: Value = serde_json::from_slice(&std::fs::read(evidence.join("pod.json")).unwrap()).unwrap();
+    assert_eq!(pod_json["metadata"]["uid"], pod.metadata.uid.clone().unwrap().as_str());
+    assert!(pod_json["metadata"]["resourceVersion"].is_string());
+    let references = std::fs::read_to_string(evidence.join("references.json")).unwrap();
+    assert!(references.contains("\"db\"") && references.contains("\"settings\""), "{references}");
+    let services = std::fs::read_to_string(evidence.join("services.json")).unwrap();
+    assert!(services.contains("\"web\""), "{services}");
+    let permissions = std::fs::read_to_string(evidence.join("serviceaccount-permissions.json")).unwrap();
+    assert!(permissions.contains(&format!("system:serviceaccount:{ns}:web-sa")), "{permissions}");
+    assert!(
+        permissions.contains("selfsubjectreviews") || permissions.contains("resourceRules"),
+        "{permissions}"
+    );
+
+    use base64::Engine as _;
+    let encoded = base64::engine::general_purpose::STANDARD.encode(&planted_secret);
+    for (path, bytes) in all_bytes(&case) {
+        let text = String::from_utf8_lossy(&bytes);
+        for planted in [&planted_secret, &encoded, &planted_config] {
+            assert!(!text.contains(planted.as_str()), "a planted value is in {}", path.display());
+        }
+    }
+    assert_eq!(verify(tb, &case).success().json()["intact"], true);
+
+    // A changed byte in an artifact, then in a journal line, fails verification.
+    let log = evidence.join("logs/web.log");
+    let original = std::fs::read(&log).unwrap();
+    let mut changed = original.clone();
+    changed[5] ^= 0x01;
+    std::fs::write(&log, &changed).unwrap();
+    let broken = verify(tb, &case);
+    assert_eq!(broken.code, 1);
+    assert!(broken.stdout.contains("logs/web.log"), "{}", broken.stdout);
+    std::fs::write(&log, &original).unwrap();
+    let journal_path = case.join("journal.jsonl");
+    let text = std::fs::read_to_string(&journal_path).unwrap();
+    std::fs::write(&journal_path, text.replacen("capture.pod", "capture.poD", 1)).unwrap();
+    assert_eq!(verify(tb, &case).code, 1);
+}
+
+/// The isolation scene: a Deployment of two behind a Service, and a NetworkPolicy that allows
+/// all ingress to every pod of the namespace.
+async fn isolation_scene(tb: &Testbed, purpose: &str) -> (Client, String, Pod) {
+    let client = tb.client().await;
+    let ns = tb.namespace(purpose).await;
+    create_deployment(&client, &ns, &deployment("web", 2, vec![container("web", "nginx:1.27")])).await;
+    create_service(&client, &ns, "web", &[("app", "web")]).await;
+    create_allow_all_policy(&client, &ns, "allow-all").await;
+    let pods = running_pods(&client, &ns, "app=web", 2).await;
+    let suspect = pods[0].clone();
+    let uid = suspect.metadata.uid.clone().unwrap();
+    eventually("the Service's EndpointSlices list the suspect", Duration::from_secs(30), || {
+        let client = client.clone();
+        let ns = ns.clone();
+        let uid = uid.clone();
+        async move { slices_list(&client, &ns, "web", &uid).await }
+    })
+    .await;
+    (client, ns, suspect)
+}
+
+async fn slices_list(client: &Client, ns: &str, service: &str, uid: &str) -> bool {
+    let api: Api<EndpointSlice> = Api::namespaced(client.clone(), ns);
+    let slices = api
+        .list(&ListParams::default().labels(&format!("kubernetes.io/service-name={service}")))
+        .await
+        .unwrap();
+    slices
+        .items
+        .iter()
+        .flat_map(|s| s.endpoints.iter())
+        .any(|e| e.target_ref.as_ref().and_then(|t| t.uid.as_deref()) == Some(uid))
+}
+
+async fn kir_policies(client: &Client, ns: &str) -> Vec<String> {
+    let api: Api<NetworkPolicy> = Api::namespaced(client.clone(), ns);
+    let list = api.list(&ListParams::default().labels("app.kubernetes.io/managed-by=kir")).await.unwrap();
+    list.items.into_iter().filter_map(|p| p.metadata.name).collect()
+}
+
+#[tokio::test]
+async fn isolate_orphans_warns_about_the_allow_policy_reruns_idempotently_and_undo_restores() {
+    let _plain = plain_cluster().await;
+    let tb = testbed();
+    let (client, ns, suspect) = isolation_scene(tb, "isolate").await;
+    let name = suspect.metadata.name.clone().unwrap();
+    let uid = suspect.metadata.uid.clone().unwrap();
+    let original_labels = suspect.metadata.labels.clone().unwrap();
+    let (_keep, case) = case_dir("isolate-case");
+    let target = format!("{ns}/{name}");
+
+    let out = run(kir_in(tb, &case).args(["isolate", "pod", &target, "--yes", "-o", "json"])).success();
+    let report = out.json();
+    let warnings = report["plan"]["warnings"].to_string();
+    assert!(warnings.contains(&format!("{ns}/allow-all")) && warnings.contains("additive"), "{warnings}");
+    for change in report["changes"].as_array().unwrap() {
+        assert_eq!(change["outcome"], "applied", "{change}");
+    }
+    assert_eq!(report["inPlace"]["quarantineLabel"], true);
+    assert!(report["contained_after_ms"].is_u64() || report["containedAfterMs"].is_u64(), "{report}");
+    let replacement = report["replacement"]["name"].as_str().expect("a replacement runs").to_string();
+    assert_ne!(replacement, name);
+
+    let pods: Api<Pod> = Api::namespaced(client.clone(), &ns);
+    let isolated = pods.get(&name).await.unwrap();
+    let labels = isolated.metadata.labels.clone().unwrap();
+    assert_eq!(labels.get("ir.kir.dev/quarantine"), Some(&uid));
+    assert!(!labels.contains_key("app"), "orphaned: {labels:?}");
+    assert!(isolated.metadata.owner_references.unwrap_or_default().is_empty(), "the ReplicaSet released it");
+    assert!(is_running(&pods.get(&replacement).await.unwrap()));
+    assert_eq!(kir_policies(&client, &ns).await, [format!("kir-quarantine-{}", &uid.replace('-', "")[..12])]);
+    eventually("the EndpointSlices no longer list the suspect", Duration::from_secs(30), || {
+        let (client, ns, uid) = (client.clone(), ns.clone(), uid.clone());
+        async move { !slices_list(&client, &ns, "web", &uid).await }
+    })
+    .await;
+
+    // Again: nothing changes.
+    let again = run(kir_in(tb, &case).args(["isolate", "pod", &target, "--yes", "-o", "json"])).success();
+    assert!(again.stderr.contains("already isolated"), "{}", again.stderr);
+    for change in again.json()["changes"].as_array().unwrap() {
+        assert_eq!(change["outcome"], "unchanged", "{change}");
+    }
+
+    // Undo restores the original labels and removes every kir object.
+    let undone = run(kir_with(&tb.kubeconfig).args(["undo", "--yes", "-o", "json"]).arg(&case)).success();
+    let reversals = undone.json();
+    assert!(reversals.as_array().unwrap().iter().all(|r| r["status"] != "failed"), "{reversals}");
+    let restored = pods.get(&name).await;
+    if let Ok(restored) = restored {
+        let labels = restored.metadata.labels.unwrap();
+        assert_eq!(labels, original_labels, "labels restored exactly");
+    }
+    assert!(kir_policies(&client, &ns).await.is_empty());
+    eventually("the ReplicaSet is back to two pods", Duration::from_secs(30), || {
+        let (client, ns) = (client.clone(), ns.clone());
+        async move { pod_names(&client, &ns, "app=web").await.len() == 2 }
+    })
+    .await;
+    assert!(
+        run(kir_with(&tb.kubeconfig).args(["undo", "--yes"]).arg(&case))
+            .success()
+            .stderr
+            .contains("no change")
+    );
+    assert_eq!(verify(tb, &case).success().json()["intact"], true);
+}
+
+#[tokio::test]
+async fn release_reverses_one_pod_and_leaves_the_other_isolated() {
+    let tb = testbed();
+    let client = tb.client().await;
+    let ns = tb.namespace("release").await;
+    create_deployment(&client, &ns, &deployment("api", 2, vec![container("api", "nginx:1.27")])).await;
+    let pods = running_pods(&client, &ns, "app=api", 2).await;
+    let (first, second) = (pods[0].metadata.name.clone().unwrap(), pods[1].metadata.name.clone().unwrap());
+    let (_keep, case) = case_dir("release-case");
+    for pod in [&first, &second] {
+        run(kir_in(tb, &case).args([
+            "isolate",
+            "pod",
+            &format!("{ns}/{pod}"),
+            "--yes",
+            "--no-orphan",
+            "--cordon",
+        ]))
+        .success();
+    }
+    let api: Api<Pod> = Api::namespaced(client.clone(), &ns);
+    let node = api.get(&first).await.unwrap().spec.unwrap().node_name.unwrap();
+    let nodes: Api<k8s_openapi::api::core::v1::Node> = Api::all(client.clone());
+    assert_eq!(nodes.get(&node).await.unwrap().spec.unwrap().unschedulable, Some(true));
+
+    let dry =
+        run(kir_in(tb, &case).args(["release", "pod", &format!("{ns}/{first}"), "--dry-run"])).success();
+    assert!(dry.stderr.contains("delete NetworkPolicy"), "{}", dry.stderr);
+    assert_eq!(kir_policies(&client, &ns).await.len(), 2, "dry run changed nothing");
+
+    run(kir_in(tb, &case).args(["release", "pod", &format!("{ns}/{first}"), "--yes"])).success();
+    let released = api.get(&first).await.unwrap().metadata.labels.unwrap();
+    assert!(!released.contains_key("ir.kir.dev/quarantine"), "{released:?}");
+    let still = api.get(&second).await.unwrap().metadata.labels.unwrap();
+    assert!(still.contains_key("ir.kir.dev/quarantine"), "{still:?}");
+    assert_eq!(kir_policies(&client, &ns).await.len(), 1);
+    // Release without a case is a usage error that says what is missing.
+    let no_case = run(kir_with(&tb.kubeconfig).args(["release", "pod", &format!("{ns}/{second}"), "--yes"]));
+    assert_eq!(no_case.code, 2);
+    assert!(no_case.stderr.contains("--case"), "{}", no_case.stderr);
+    run(kir_with(&tb.kubeconfig).args(["undo", "--yes"]).arg(&case)).success();
+    assert!(kir_policies(&client, &ns).await.is_empty());
+}
+
+/// A CRD that makes the API server serve a kind, with an open schema.
+async fn install_crd(
+    client: &Client,
+    group: &str,
+    version: &str,
+    kind: &str,
+    plural: &str,
+    namespaced: bool,
+) {
+    use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+    let crd: CustomResourceDefinition = serde_json::from_value(serde_json::json!({
+        "apiVersion": "apiextensions.k8s.io/v1",
+        "kind": "CustomResourceDefinition",
+        "metadata": {
+            "name": format!("{plural}.{group}"),
+            // The API server protects *.k8s.io groups; the upstream CRD carries its approval.
+            "annotations": {"api-approved.kubernetes.io": "https://github.com/kubernetes-sigs/network-policy-api/pull/30"},
+        },
+        "spec": {
+            "group": group,
+            "names": {"kind": kind, "plural": plural, "singular": kind.to_lowercase(), "listKind": format!("{kind}List")},
+            "scope": if namespaced { "Namespaced" } else { "Cluster" },
+            "versions": [{"name": version, "served": true, "storage": true,
+                "schema": {"openAPIV3Schema": {"type": "object", "x-kubernetes-preserve-unknown-fields": true}}}]
+        }
+    }))
+    .unwrap();
+    match Api::<CustomResourceDefinition>::all(client.clone()).create(&PostParams::default(), &crd).await {
+        Ok(_) => {}
+        Err(kube::Error::Api(status)) if status.code == 409 => {}
+        Err(error) => panic!("cannot install the {kind} CRD: {error}"),
+    }
+}
+
+async fn remove_crd(client: &Client, name: &str) {
+    use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+    let api: Api<CustomResourceDefinition> = Api::all(client.clone());
+    let _ = api.delete(name, &Default::default()).await;
+    eventually("the CRD is gone", Duration::from_secs(60), || {
+        let api = api.clone();
+        async move { api.get_opt(name).await.unwrap().is_none() }
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn cilium_and_admin_network_policies_are_used_where_the_cluster_serves_them() {
+    let _exclusive = exclusive_cluster().await;
+    let tb = testbed();
+    let client = tb.client().await;
+    let outcome = async {
+        install_crd(&client, "cilium.io", "v2", "CiliumNetworkPolicy", "ciliumnetworkpolicies", true).await;
+        install_crd(
+            &client,
+            "policy.networking.k8s.io",
+            "v1alpha1",
+            "AdminNetworkPolicy",
+            "adminnetworkpolicies",
+            false,
+        )
+        .await;
+        eventually("discovery serves the new kinds", Duration::from_secs(30), || async {
+            let doctor = run(kir_with(&tb.kubeconfig).args(["doctor", "-o", "json"]));
+            let report = doctor.json();
+            let caps = report["capabilities"].as_array().unwrap().clone();
+            ["cilium", "adminNetworkPolicy"]
+                .iter()
+                .all(|n| caps.iter().any(|c| c["name"] == *n && c["present"] == true))
+        })
+        .await;
+        let (client, ns, suspect) = isolation_scene(tb, "precedence").await;
+        let name = suspect.metadata.name.clone().unwrap();
+        let uid = suspect.metadata.uid.clone().unwrap();
+        let (_keep, case) = case_dir("precedence-case");
+        let report =
+            run(kir_in(tb, &case).args(["isolate", "pod", &format!("{ns}/{name}"), "--yes", "-o", "json"]))
+                .success()
+                .json();
+        assert_eq!(report["plan"]["overridden"], true);
+        assert!(
+            !report["plan"]["warnings"].to_string().contains("additive"),
+            "{}",
+            report["plan"]["warnings"]
+        );
+        let policy_name = format!("kir-quarantine-{}", &uid.replace('-', "")[..12]);
+        let cilium = ApiResource::from_gvk_with_plural(
+            &GroupVersionKind::gvk("cilium.io", "v2", "CiliumNetworkPolicy"),
+            "ciliumnetworkpolicies",
+        );
+        let cnp = Api::<DynamicObject>::namespaced_with(client.clone(), &ns, &cilium)
+            .get(&policy_name)
+            .await
+            .unwrap();
+        assert_eq!(cnp.data["spec"]["ingressDeny"][0]["fromEntities"][0], "all");
+        assert_eq!(cnp.data["spec"]["egressDeny"][0]["toEntities"][0], "all");
+        assert_eq!(
+            cnp.data["spec"]["endpointSelector"]["matchLabels"]["ir.kir.dev/quarantine"],
+            uid.as_str()
+        );
+        let admin = ApiResource::from_gvk_with_plural(
+            &GroupVersionKind::gvk("policy.networking.k8s.io", "v1alpha1", "AdminNetworkPolicy"),
+            "adminnetworkpolicies",
+        );
+        let anp = Api::<DynamicObject>::all_with(client.clone(), &admin).get(&policy_name).await.unwrap();
+        assert_eq!(anp.data["spec"]["priority"], 0);
+        assert_eq!(anp.data["spec"]["ingress"][0]["action"], "Deny");
+        run(kir_in(tb, &case).args(["release", "pod", &format!("{ns}/{name}"), "--yes"])).success();
+        assert!(
+            Api::<DynamicObject>::all_with(client.clone(), &admin)
+                .get_opt(&policy_name)
+                .await
+                .unwrap()
+                .is_none()
+        );
+        assert!(
+            Api::<DynamicObject>::namespaced_with(client.clone(), &ns, &cilium)
+                .get_opt(&policy_name)
+                .await
+                .unwrap()
+                .is_none()
+        );
+    };
+    // The CRDs go away whatever happened, so other tests see a plain cluster again.
+    let result = futures::FutureExt::catch_unwind(std::panic::AssertUnwindSafe(outcome)).await;
+    remove_crd(&client, "ciliumnetworkpolicies.cilium.io").await;
+    remove_crd(&client, "adminnetworkpolicies.policy.networking.k8s.io").await;
+    if let Err(panic) = result {
+        std::panic::resume_unwind(panic);
+    }
+}
+
+/// A process named like a miner on the machine kwok runs exec on, with a connection to a
+/// mining-pool port: what `snapshot` must find.
+struct FakeMiner {
+    process: std::process::Child,
+    _dir: tempfile::TempDir,
+    _listener: std::net::TcpListener,
+    _connection: std::net::TcpStream,
+    port: u16,
+}
+
+impl Drop for FakeMiner {
+    fn drop(&mut self) {
+        let _ = self.process.kill();
+        let _ = self.process.wait();
+    }
+}
+
+fn fake_miner() -> FakeMiner {
+    let dir = tempfile::tempdir().unwrap();
+    let binary = dir.path().join("xmrig");
+    std::fs::copy("/bin/sleep", &binary).unwrap();
+    let process = std::process::Command::new(&binary).arg("300").stdout(Stdio::null()).spawn().unwrap();
+    let (listener, port) = [3333u16, 4444, 5555, 7777, 14444, 45700]
+        .iter()
+        .find_map(|p| std::net::TcpListener::bind(("127.0.0.1", *p)).ok().map(|l| (l, *p)))
+        .expect("one mining-pool port is free on loopback");
+    let connection = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    FakeMiner { process, _dir: dir, _listener: listener, _connection: connection, port }
+}
+
+#[tokio::test]
+async fn snapshot_finds_the_miner_and_its_pool_connection_without_extracting_anything() {
+    let tb = testbed();
+    let client = tb.client().await;
+    let ns = tb.namespace("snapshot").await;
+    create_deployment(&client, &ns, &deployment("app", 1, vec![container("app", "busybox:1.36")])).await;
+    let name = running_pods(&client, &ns, "app=app", 1).await[0].metadata.name.clone().unwrap();
+    let miner = fake_miner();
+    let (_keep, case) = case_dir("snapshot-case");
+    let report = run(kir_in(tb, &case).args(["snapshot", "pod", &format!("{ns}/{name}"), "-o", "json"]))
+        .success()
+        .json();
+    let findings = report["findings"].as_array().unwrap();
+    assert!(
+        findings
+            .iter()
+            .any(|f| f["id"] == "miner-process" && f["evidence"].as_str().unwrap().contains("xmrig")),
+        "{findings:?}"
+    );
+    assert!(
+        findings.iter().any(|f| f["id"] == "mining-pool-port"
+            && f["title"].as_str().unwrap().contains(&miner.port.to_string())),
+        "{findings:?}"
+    );
+    let paths = artifact_paths(&report);
+    let base = format!("pods/{ns}/{name}/snapshot/app");
+    for expected in
+        ["processes.raw", "processes.json", "net/tcp.raw", "connections.json", "etc.tar.zst", "findings.json"]
+    {
+        assert!(paths.contains(&format!("{base}/{expected}")), "{expected} missing from {paths:?}");
+    }
+    let manifest: Value =
+        serde_json::from_slice(&std::fs::read(case.join("manifest.json")).unwrap()).unwrap();
+    let etc = manifest["artifacts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["path"].as_str().unwrap().ends_with("etc.tar.zst"))
+        .unwrap();
+    assert!(etc["note"].as_str().unwrap().contains("container's own binaries"), "{etc}");
+    let archive = std::fs::read(case.join("evidence").join(&base).join("etc.tar.zst")).unwrap();
+    assert_eq!(&archive[..4], &[0x28, 0xb5, 0x2f, 0xfd], "zstd, compressed by kir");
+    assert!(
+        all_bytes(&case).iter().all(|(path, _)| !path.to_string_lossy().contains("/etc/")),
+        "nothing from the tar is extracted"
+    );
+    assert_eq!(verify(tb, &case).success().json()["intact"], true);
+    drop(miner);
+}
+
+#[tokio::test]
+async fn snapshot_of_a_container_without_a_shell_says_what_was_not_collected() {
+    let tb = testbed();
+    let client = tb.client().await;
+    let ns = tb.namespace("distroless").await;
+    let pods: Api<Pod> = Api::namespaced(client.clone(), &ns);
+    let pod = Pod {
+        metadata: ObjectMeta { name: Some("distroless".into()), ..Default::default() },
+        spec: Some(PodSpec {
+            containers: vec![container("app", "gcr.io/distroless/static:nonroot")],
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    pods.create(&PostParams::default(), &pod).await.unwrap();
+    // kwok's per-pod Exec rule with no entry for container "app": exec into it fails the way
+    // it does in an image without a shell.
+    let exec_kind = ApiResource::from_gvk_with_plural(
+        &GroupVersionKind::gvk("kwok.x-k8s.io", "v1alpha1", "Exec"),
+        "execs",
+    );
+    let rule: DynamicObject = serde_json::from_value(serde_json::json!({
+        "apiVersion": "kwok.x-k8s.io/v1alpha1", "kind": "Exec",
+        "metadata": {"name": "distroless", "namespace": ns},
+        "spec": {"execs": [{"containers": ["not-this-one"], "local": {"workDir": "/nonexistent"}}]}
+    }))
+    .unwrap();
+    Api::<DynamicObject>::namespaced_with(client.clone(), &ns, &exec_kind)
+        .create(&PostParams::default(), &rule)
+        .await
+        .unwrap();
+    running_pods(&client, &ns, "", 1).await;
+    eventually("kwok refuses exec into the container", Duration::from_secs(30), || {
+        let pods = pods.clone();
+        async move {
+            let attempt = pods.exec("distroless", ["true"], &kube::api::AttachParams::default()).await;
+            match attempt {
+                Err(_) => true,
+                Ok(mut process) => {
+                    let status = process.take_status().unwrap().await;
+                    status.is_some_and(|s| s.status.as_deref() != Some("Success"))
+                }
+            }
+        }
+    })
+    .await;
+
+    let (_keep, case) = case_dir("distroless-case");
+    let out =
+        run(kir_in(tb, &case).args(["snapshot", "pod", &format!("{ns}/distroless"), "-o", "json"])).success();
+    let report = out.json();
+    let gaps: Vec<String> = report["notCollected"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| g["path"].as_str().unwrap().to_string())
+        .collect();
+    for expected in ["processes.raw", "net/tcp.raw", "net/udp6.raw", "etc.tar.zst"] {
+        assert!(gaps.iter().any(|g| g.ends_with(expected)), "{expected} not reported in {gaps:?}");
+    }
+    for gap in report["notCollected"].as_array().unwrap() {
+        assert!(!gap["reason"].as_str().unwrap().is_empty(), "{gap}");
+    }
+    let table = run(kir_in(tb, &case).args(["snapshot", "pod", &format!("{ns}/distroless")])).success();
+    assert!(table.stdout.contains("NOT COLLECTED") && table.stdout.contains("WHY"), "{}", table.stdout);
+    assert_eq!(verify(tb, &case).success().json()["intact"], true);
+}
+
+#[tokio::test]
+async fn respond_killed_midway_resumes_without_repeating_or_losing_an_action() {
+    let _plain = plain_cluster().await;
+    let tb = testbed();
+    let client = tb.client().await;
+    let ns = tb.namespace("resume").await;
+    create_deployment(&client, &ns, &deployment("web", 2, vec![container("web", "nginx:1.27")])).await;
+    create_service(&client, &ns, "web", &[("app", "web")]).await;
+    let name = running_pods(&client, &ns, "app=web", 2).await[0].metadata.name.clone().unwrap();
+    let (_keep, case) = case_dir("resume-case");
+    let target = format!("{ns}/{name}");
+
+    let mut child = kir_in(tb, &case)
+        .args(["respond", "compromised-pod", &target, "--yes"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // Kill it as soon as it has started acting: after the first artifacts are committed.
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let collected = std::fs::read_to_string(case.join("journal.jsonl"))
+            .map(|j| j.matches("\"collect\"").count())
+            .unwrap_or(0);
+        if collected >= 2 || std::time::Instant::now() > deadline {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let cut_short = journal_text(&case);
+    assert!(cut_short.contains("\"collect\""), "the killed run had started collecting");
+    assert!(!cut_short.contains("\"respond.step\""), "the killed run was stopped before it finished a step");
+
+    let resumed =
+        run(kir_in(tb, &case).args(["respond", "compromised-pod", &target, "--yes", "-o", "json"])).success();
+    let report = resumed.json();
+    let pods: Api<Pod> = Api::namespaced(client.clone(), &ns);
+    let labels = pods.get(&name).await.unwrap().metadata.labels.unwrap();
+    assert!(labels.contains_key("ir.kir.dev/quarantine"), "contained after resuming: {labels:?}");
+    assert!(
+        report["containedAfterMs"].is_u64() || report["steps"].to_string().contains("skipped"),
+        "{report}"
+    );
+
+    let entries = journal(&case);
+    let count = |action: &str, status: &str| {
+        entries.iter().filter(|e| e["action"] == action && e["result"]["status"] == status).count()
+    };
+    assert!(count("isolate.label-pod", "applied") <= 1, "labelled at most once");
+    assert!(count("isolate.create-networkpolicy", "applied") <= 1);
+    assert!(count("isolate.orphan", "applied") <= 1);
+    for step in ["capture", "snapshot", "isolate"] {
+        let done = entries
+            .iter()
+            .filter(|e| {
+                e["action"] == "respond.step"
+                    && e["parameters"]["step"] == step
+                    && e["result"]["status"] == "done"
+            })
+            .count();
+        assert_eq!(done, 1, "step {step} done exactly once");
+    }
+    let manifest: Value =
+        serde_json::from_slice(&std::fs::read(case.join("manifest.json")).unwrap()).unwrap();
+    let mut paths: Vec<&str> =
+        manifest["artifacts"].as_array().unwrap().iter().map(|a| a["path"].as_str().unwrap()).collect();
+    let before = paths.len();
+    paths.sort();
+    paths.dedup();
+    assert_eq!(paths.len(), before, "no artifact collected twice");
+    assert!(
+        paths.iter().any(|p| p.ends_with("/pod.json")) && paths.iter().any(|p| p.ends_with("logs/web.log")),
+        "{paths:?}"
+    );
+    assert_eq!(verify(tb, &case).success().json()["intact"], true);
+
+    // Undo reverses every change exactly once, even those journaled by the killed run.
+    run(kir_with(&tb.kubeconfig).args(["undo", "--yes"]).arg(&case)).success();
+    let labels = pods.get(&name).await.map(|p| p.metadata.labels.unwrap_or_default()).unwrap_or_default();
+    assert!(!labels.contains_key("ir.kir.dev/quarantine"), "{labels:?}");
+    assert!(kir_policies(&client, &ns).await.is_empty());
+}
+
+#[tokio::test]
+async fn respond_replaces_the_suspect_and_warns_that_the_image_is_the_same() {
+    let _plain = plain_cluster().await;
+    let tb = testbed();
+    let client = tb.client().await;
+    let ns = tb.namespace("respond").await;
+    create_deployment(&client, &ns, &deployment("web", 2, vec![container("web", "nginx:1.27")])).await;
+    let name = running_pods(&client, &ns, "app=web", 2).await[0].metadata.name.clone().unwrap();
+    let (_keep, case) = case_dir("respond-case");
+    let target = format!("{ns}/{name}");
+
+    let dry = run(kir_in(tb, &case).args(["respond", "compromised-pod", &target, "--dry-run"])).success();
+    for needle in ["capture", "snapshot", "label pod", "create NetworkPolicy", "remove labels"] {
+        assert!(dry.stdout.contains(needle), "{needle} missing from the plan:\n{}", dry.stdout);
+    }
+    assert!(!case.exists(), "a dry run opens no case");
+    let no_tty = run(kir_in(tb, &case).args(["respond", "compromised-pod", &target]));
+    assert_eq!(no_tty.code, 2);
+    assert!(no_tty.stderr.contains("--yes"), "{}", no_tty.stderr);
+
+    let out =
+        run(kir_in(tb, &case).args(["respond", "compromised-pod", &target, "--yes", "--replace"])).success();
+    for needle in ["capture", "snapshot", "isolate", "replace", "contained after"] {
+        assert!(out.stdout.contains(needle), "{needle} missing:\n{}", out.stdout);
+    }
+    assert!(out.stdout.contains("same image"), "{}", out.stdout);
+    let pods: Api<Pod> = Api::namespaced(client.clone(), &ns);
+    eventually("the suspect is gone", Duration::from_secs(30), || {
+        let pods = pods.clone();
+        let name = name.clone();
+        async move { pods.get_opt(&name).await.unwrap().is_none() }
+    })
+    .await;
+    assert_eq!(running_pods_now(&client, &ns, "app=web").await.len(), 2, "the replacement serves");
+    assert_eq!(verify(tb, &case).success().json()["intact"], true);
+}
+
+#[tokio::test]
+async fn replace_needs_evidence_and_says_when_nothing_replaces_the_pod() {
+    let tb = testbed();
+    let client = tb.client().await;
+    let ns = tb.namespace("replace").await;
+    let pods: Api<Pod> = Api::namespaced(client.clone(), &ns);
+    let pod = Pod {
+        metadata: ObjectMeta { name: Some("lonely".into()), ..Default::default() },
+        spec: Some(PodSpec { containers: vec![container("app", "busybox:1.36")], ..Default::default() }),
+        ..Default::default()
+    };
+    pods.create(&PostParams::default(), &pod).await.unwrap();
+    running_pods(&client, &ns, "", 1).await;
+    let (_keep, case) = case_dir("replace-case");
+    let target = format!("{ns}/lonely");
+
+    let refused = run(kir_in(tb, &case).args(["replace", "pod", &target, "--yes"]));
+    assert_eq!(refused.code, 1);
+    assert!(
+        refused.stderr.contains("no evidence") && refused.stderr.contains("kir capture pod"),
+        "{}",
+        refused.stderr
+    );
+    assert!(pods.get_opt("lonely").await.unwrap().is_some());
+
+    run(kir_in(tb, &case).args(["capture", "pod", &target])).success();
+    let out = run(kir_in(tb, &case).args(["replace", "pod", &target, "--yes"])).success();
+    assert!(out.stderr.contains("nothing will replace it"), "{}", out.stderr);
+    eventually("the pod is gone", Duration::from_secs(30), || {
+        let pods = pods.clone();
+        async move { pods.get_opt("lonely").await.unwrap().is_none() }
+    })
+    .await;
+    let missing = run(kir_in(tb, &case).args(["capture", "pod", &format!("{ns}/lonely")]));
+    assert_eq!(missing.code, 1);
+    assert!(missing.stderr.contains(&format!("pod {ns}/lonely not found")), "{}", missing.stderr);
+}

@@ -1,0 +1,146 @@
+//! Building incident scenes on the testbed: workloads, Services, policies, and waiting for
+//! the controllers to act.
+
+use std::{collections::BTreeMap, time::Duration};
+
+use k8s_openapi::{
+    api::{
+        apps::v1::{Deployment, DeploymentSpec},
+        core::v1::{Container, Pod, PodSpec, PodTemplateSpec, Service, ServicePort, ServiceSpec},
+        networking::v1::{NetworkPolicy, NetworkPolicyIngressRule, NetworkPolicySpec},
+    },
+    apimachinery::pkg::apis::meta::v1::LabelSelector,
+};
+use kube::{
+    Client,
+    api::{Api, ListParams, ObjectMeta, PostParams},
+};
+
+pub fn labels(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+    pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+}
+
+pub fn container(name: &str, image: &str) -> Container {
+    Container { name: name.into(), image: Some(image.into()), ..Default::default() }
+}
+
+pub fn deployment(name: &str, replicas: i32, containers: Vec<Container>) -> Deployment {
+    let selector = labels(&[("app", name)]);
+    Deployment {
+        metadata: ObjectMeta { name: Some(name.into()), ..Default::default() },
+        spec: Some(DeploymentSpec {
+            replicas: Some(replicas),
+            selector: LabelSelector { match_labels: Some(selector.clone()), ..Default::default() },
+            template: PodTemplateSpec {
+                metadata: Some(ObjectMeta { labels: Some(selector), ..Default::default() }),
+                spec: Some(PodSpec { containers, ..Default::default() }),
+            },
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+}
+
+pub async fn create_deployment(client: &Client, ns: &str, deployment: &Deployment) {
+    Api::<Deployment>::namespaced(client.clone(), ns)
+        .create(&PostParams::default(), deployment)
+        .await
+        .unwrap();
+}
+
+pub async fn create_service(client: &Client, ns: &str, name: &str, selector: &[(&str, &str)]) {
+    let service = Service {
+        metadata: ObjectMeta { name: Some(name.into()), ..Default::default() },
+        spec: Some(ServiceSpec {
+            selector: Some(labels(selector)),
+            ports: Some(vec![ServicePort { port: 80, ..Default::default() }]),
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    Api::<Service>::namespaced(client.clone(), ns).create(&PostParams::default(), &service).await.unwrap();
+}
+
+/// A NetworkPolicy that selects every pod of the namespace and allows all ingress: the kind
+/// of policy a deny-all NetworkPolicy cannot override.
+pub async fn create_allow_all_policy(client: &Client, ns: &str, name: &str) {
+    let policy = NetworkPolicy {
+        metadata: ObjectMeta { name: Some(name.into()), ..Default::default() },
+        spec: Some(NetworkPolicySpec {
+            pod_selector: Some(LabelSelector::default()),
+            ingress: Some(vec![NetworkPolicyIngressRule::default()]),
+            ..Default::default()
+        }),
+    };
+    Api::<NetworkPolicy>::namespaced(client.clone(), ns)
+        .create(&PostParams::default(), &policy)
+        .await
+        .unwrap();
+}
+
+pub fn is_running(pod: &Pod) -> bool {
+    pod.metadata.deletion_timestamp.is_none()
+        && pod.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Running")
+}
+
+/// Wait until `count` pods matching `selector` are Running, and return them.
+pub async fn running_pods(client: &Client, ns: &str, selector: &str, count: usize) -> Vec<Pod> {
+    let api: Api<Pod> = Api::namespaced(client.clone(), ns);
+    let params = ListParams::default().labels(selector);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let running: Vec<Pod> =
+            api.list(&params).await.unwrap().items.into_iter().filter(is_running).collect();
+        if running.len() == count {
+            return running;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{count} running pods for {selector} in {ns}: {}",
+            running.len()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// Poll `check` until it holds (or fail after `limit`).
+pub async fn eventually<F, Fut>(what: &str, limit: Duration, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = tokio::time::Instant::now() + limit;
+    while !check().await {
+        assert!(tokio::time::Instant::now() < deadline, "not within {limit:?}: {what}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// Tests that install cluster-wide API (CRDs) take this lock exclusively; tests whose
+/// expectations depend on the cluster not serving them hold it shared.
+static CLUSTER_API: tokio::sync::RwLock<()> = tokio::sync::RwLock::const_new(());
+
+pub async fn plain_cluster() -> tokio::sync::RwLockReadGuard<'static, ()> {
+    CLUSTER_API.read().await
+}
+
+pub async fn exclusive_cluster() -> tokio::sync::RwLockWriteGuard<'static, ()> {
+    CLUSTER_API.write().await
+}
+
+/// Make a container of a running pod look restarted (kwok never restarts one): a restart
+/// count and a terminated previous instance in the pod status.
+pub async fn mark_restarted(client: &Client, ns: &str, pod: &str) {
+    use kube::api::{Patch, PatchParams};
+    let api: Api<Pod> = Api::namespaced(client.clone(), ns);
+    let current = api.get(pod).await.unwrap();
+    let mut statuses = serde_json::to_value(current.status.unwrap().container_statuses.unwrap()).unwrap();
+    for status in statuses.as_array_mut().unwrap() {
+        status["restartCount"] = 1.into();
+        status["lastState"] = serde_json::json!({"terminated": {
+            "exitCode": 2, "reason": "Error", "startedAt": "2026-11-27T07:50:00Z", "finishedAt": "2026-11-27T07:55:31Z"
+        }});
+    }
+    let patch = serde_json::json!({"status": {"containerStatuses": statuses}});
+    api.patch_status(pod, &PatchParams::default(), &Patch::Merge(&patch)).await.unwrap();
+}
