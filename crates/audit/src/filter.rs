@@ -227,7 +227,8 @@ mod tests {
         let e = event(EXEC);
         let mut f = Filter::default();
         assert!(f.matches(&e));
-        let checks: Vec<(&str, Box<dyn Fn(&mut Filter)>, bool)> = vec![
+        type Set = Box<dyn Fn(&mut Filter)>;
+        let checks: Vec<(&str, Set, bool)> = vec![
             ("user exact", Box::new(|f| f.users = vec![Glob::new("alice")]), true),
             ("impersonated", Box::new(|f| f.users = vec![Glob::new("system:serviceaccount:*")]), true),
             ("user other", Box::new(|f| f.users = vec![Glob::new("bob")]), false),

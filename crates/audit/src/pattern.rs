@@ -162,7 +162,7 @@ impl Cidr {
     pub fn text_prefix(&self) -> Option<String> {
         match self.network {
             IpAddr::V4(net) if self.prefix == 32 => Some(net.to_string()),
-            IpAddr::V4(net) if self.prefix >= 8 && self.prefix % 8 == 0 => {
+            IpAddr::V4(net) if self.prefix >= 8 && self.prefix.is_multiple_of(8) => {
                 let octets = net.octets();
                 let kept: Vec<String> =
                     octets[..(self.prefix / 8) as usize].iter().map(u8::to_string).collect();

@@ -1,7 +1,11 @@
 //! Public labelled data: Falco's k8s-audit test cases, Tetragon's attack walkthrough and
 //! Tracee's documented events.
 
-use std::{collections::BTreeSet, path::PathBuf, sync::Mutex};
+use std::{
+    collections::BTreeSet,
+    path::{Path, PathBuf},
+    sync::Mutex,
+};
 
 use kir_audit::{Input, ScanOptions, ScanReport, scan};
 use kir_detect::{AuditDetector, Finding, builtin, runtime::RuntimeDetector, runtime::read_events};
@@ -10,14 +14,15 @@ fn fixtures() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures")
 }
 
-fn detect_audit(path: &PathBuf) -> (Vec<Finding>, ScanReport) {
+fn detect_audit(path: &Path) -> (Vec<Finding>, ScanReport) {
     let detector = AuditDetector::new(builtin::audit_rules(), None);
     let hits = Mutex::new(Vec::new());
-    let report = scan(&[Input::File(path.clone())], &ScanOptions::default(), &detector, &|_| {}, &mut |h| {
-        hits.lock().unwrap().extend(h);
-        Ok(())
-    })
-    .unwrap();
+    let report =
+        scan(&[Input::File(path.to_path_buf())], &ScanOptions::default(), &detector, &|_| {}, &mut |h| {
+            hits.lock().unwrap().extend(h);
+            Ok(())
+        })
+        .unwrap();
     (detector.findings(&hits.into_inner().unwrap()), report)
 }
 

@@ -74,7 +74,7 @@ fn json() -> impl Strategy<Value = Value> {
     let leaf = prop_oneof![
         Just(Value::Null),
         any::<bool>().prop_map(Value::Bool),
-        any::<i64>().prop_map(|n| Value::from(n)),
+        any::<i64>().prop_map(Value::from),
         "[a-z:/*. -]{0,12}".prop_map(Value::String),
         proptest::sample::select(KEYS).prop_map(|k| Value::String(k.to_string())),
     ];
