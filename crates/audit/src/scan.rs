@@ -584,12 +584,11 @@ impl LineBlocks {
                 None if data.len() > self.max_line => {
                     // One line bigger than the limit: drop it up to its end.
                     self.too_long.push(self.line);
-                    let mut rest = Vec::new();
-                    if let Err(e) = skip_line(&mut self.reader, &mut rest) {
+                    if let Err(e) = skip_line(&mut self.reader) {
                         self.failed = Some(e);
                     }
                     self.line += 1;
-                    data = rest;
+                    data.clear();
                 }
                 None => continue,
             }
@@ -604,14 +603,13 @@ impl LineBlocks {
 }
 
 /// Consume up to and including the next newline without keeping the bytes.
-fn skip_line(reader: &mut Box<dyn BufRead + Send>, rest: &mut Vec<u8>) -> io::Result<()> {
+fn skip_line(reader: &mut Box<dyn BufRead + Send>) -> io::Result<()> {
     loop {
         let buf = reader.fill_buf()?;
         if buf.is_empty() {
             return Ok(());
         }
         if let Some(i) = memchr::memchr(b'\n', buf) {
-            rest.clear();
             reader.consume(i + 1);
             return Ok(());
         }

@@ -211,3 +211,20 @@ proptest! {
         prop_assert_eq!(&fast, &expected);
     }
 }
+
+#[test]
+fn a_line_longer_than_the_limit_in_a_stream_is_dropped_and_reading_goes_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut text = String::new();
+    text.push_str(&(event_line(1, "a") + "\n"));
+    text.push_str(&format!("{{\"auditID\":\"huge\",\"pad\":\"{}\"}}\n", "x".repeat(50_000)));
+    text.push_str(&(event_line(2, "b") + "\n"));
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    gz.write_all(text.as_bytes()).unwrap();
+    let input = write(&dir.path().join("huge.gz"), &gz.finish().unwrap());
+    let options = ScanOptions { block_bytes: 1024, max_record_bytes: 4096, ..ScanOptions::default() };
+    let (ids, report) = run(&[input], &options, &Collect { needle: None, use_literal: false });
+    assert_eq!(ids, ["id-1", "id-2"]);
+    assert_eq!(report.skipped[&SkipReason::TooLong], 1);
+    assert_eq!(report.examples[0].line, 2);
+}
