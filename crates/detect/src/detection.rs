@@ -3,6 +3,8 @@
 //! Used for Sigma rules loaded from files and for kir's own built-in rules alike, over audit
 //! events and runtime events alike: what a field name means is up to the [`Record`] type.
 
+use std::collections::BTreeSet;
+
 use serde_json::{Map, Value};
 
 use crate::{
@@ -137,6 +139,50 @@ impl<F> Detection<F> {
 
     pub fn selection_names(&self) -> &[String] {
         &self.names
+    }
+
+    /// The values a field must have for the rule to match (lower-case; "" stands for absent),
+    /// when the condition implies such a list: an engine can then skip the rule for events
+    /// with other values. `None` when the condition does not restrict the field.
+    pub fn required_values(&self, is_field: &dyn Fn(&F) -> bool) -> Option<BTreeSet<String>> {
+        self.required(&self.condition, is_field)
+    }
+
+    fn required(&self, cond: &Cond, is_field: &dyn Fn(&F) -> bool) -> Option<BTreeSet<String>> {
+        let intersect = |a: BTreeSet<String>, b: BTreeSet<String>| a.intersection(&b).cloned().collect();
+        let union = |sets: Vec<BTreeSet<String>>| sets.into_iter().flatten().collect();
+        match cond {
+            Cond::Selection(i) => self.selection_required(*i, is_field),
+            Cond::Not(_) => None,
+            Cond::And(parts) => parts.iter().filter_map(|p| self.required(p, is_field)).reduce(intersect),
+            Cond::AllOf(list) => {
+                list.iter().filter_map(|i| self.selection_required(*i, is_field)).reduce(intersect)
+            }
+            Cond::Or(parts) => {
+                parts.iter().map(|p| self.required(p, is_field)).collect::<Option<Vec<_>>>().map(union)
+            }
+            Cond::AnyOf(list) => list
+                .iter()
+                .map(|i| self.selection_required(*i, is_field))
+                .collect::<Option<Vec<_>>>()
+                .map(union),
+        }
+    }
+
+    fn selection_required(&self, index: usize, is_field: &dyn Fn(&F) -> bool) -> Option<BTreeSet<String>> {
+        let Selection::Maps(alternatives) = &self.selections[index] else { return None };
+        let per_alternative = alternatives.iter().map(|items| {
+            let item = items.iter().find(|item| is_field(&item.field) && !item.all)?;
+            item.matchers
+                .iter()
+                .map(|m| match m {
+                    Matcher::Null => Some(String::new()),
+                    Matcher::Text(t) => t.exact().map(str::to_lowercase),
+                    _ => None,
+                })
+                .collect::<Option<BTreeSet<String>>>()
+        });
+        per_alternative.collect::<Option<Vec<_>>>().map(|sets| sets.into_iter().flatten().collect())
     }
 }
 
@@ -423,6 +469,32 @@ mod tests {
         let d = detection("sel: {verbs|all: [get, list]}\ncondition: sel");
         assert!(d.matches(&record(serde_json::json!({"verbs": ["list", "get", "watch"]}))));
         assert!(!d.matches(&record(serde_json::json!({"verbs": ["list"]}))));
+    }
+
+    #[test]
+    fn required_values_follow_the_condition() {
+        let required = |yaml: &str| detection(yaml).required_values(&|f: &Vec<String>| f[0] == "resource");
+        let set = |v: &[&str]| Some(v.iter().map(|s| s.to_string()).collect::<BTreeSet<_>>());
+        assert_eq!(
+            required("a: {resource: [Pods, secrets], verb: get}\ncondition: a"),
+            set(&["pods", "secrets"])
+        );
+        assert_eq!(
+            required("a: {resource: pods}\nb: {resource: [pods, nodes]}\ncondition: a and b"),
+            set(&["pods"])
+        );
+        assert_eq!(
+            required("a: {resource: pods}\nb: {verb: get}\ncondition: a or b"),
+            None,
+            "b allows any resource"
+        );
+        assert_eq!(
+            required("a: {resource: pods}\nb: {resource: null}\ncondition: 1 of them"),
+            set(&["", "pods"])
+        );
+        assert_eq!(required("a: {resource: pods}\ncondition: not a"), None);
+        assert_eq!(required("a: {resource: 'pod*'}\ncondition: a"), None, "wildcards are not a list");
+        assert_eq!(required("a:\n  - {resource: pods}\n  - {verb: get}\ncondition: a"), None);
     }
 
     #[test]

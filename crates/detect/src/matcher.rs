@@ -114,6 +114,11 @@ impl TextMatcher {
         }
     }
 
+    /// The one string this matches exactly (lower-cased unless `cased`), if it is that simple.
+    pub fn exact(&self) -> Option<&str> {
+        matches!(self.kind, TextKind::Exact).then_some(self.pattern.as_str())
+    }
+
     /// Whether this only ever matches text containing `literal` (for the position).
     pub fn is_contains(&self) -> bool {
         matches!(self.kind, TextKind::Contains)

@@ -51,19 +51,27 @@ pub fn walk<'v>(value: &'v Value, path: &[String], visit: &mut dyn FnMut(Val<'v>
             {
                 return true;
             }
-            for end in 2..=path.len() {
-                let key = path[..end].join(".");
-                if let Some(child) = map.get(&key)
-                    && walk(child, &path[end..], visit)
-                {
-                    return true;
-                }
-            }
-            false
+            // Keys with dots in them: only objects that have such keys pay for the search.
+            map.iter().any(|(key, child)| {
+                dotted_prefix(key, path).is_some_and(|used| used > 1 && walk(child, &path[used..], visit))
+            })
         }
         _ if path.is_empty() => visit(Val::of(value)),
         _ => false,
     }
+}
+
+/// How many parts of `path` the dotted `key` spells out (`a.b` against `[a, b, c]` is 2).
+fn dotted_prefix(key: &str, path: &[String]) -> Option<usize> {
+    let mut rest = key;
+    for (used, part) in path.iter().enumerate() {
+        rest = rest.strip_prefix(part.as_str())?;
+        if rest.is_empty() {
+            return Some(used + 1);
+        }
+        rest = rest.strip_prefix('.')?;
+    }
+    None
 }
 
 /// Split a field name at dots.
