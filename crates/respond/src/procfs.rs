@@ -167,22 +167,26 @@ const MAX_ARG_LEN: usize = 4096;
 
 /// The shell script kir runs in the container to list processes without writing anything.
 /// Sections are framed by a marker containing `nonce`, so a process cannot forge records by
-/// putting separators in its command line (it would have to guess the nonce).
+/// putting separators in its command line (it would have to guess the nonce). It forks as
+/// little as it can: one `cat` for every status file (the kernel escapes newlines in the
+/// `Name:` line, so records cannot be forged there), one `cat` per command line, and one
+/// `find` for every executable and file-descriptor link, NUL-terminated (a file name cannot
+/// hold a NUL); where `find` lacks `-printf`, `readlink` per link.
 pub fn process_script(nonce: &str) -> String {
     format!(
         "m='--kir-{nonce}'; printf '%s self %s\\n' \"$m\" \"$$\"; \
-         for d in /proc/[0-9]*; do \
-         [ -r \"$d/status\" ] || continue; \
-         printf '\\n%s pid %s\\n' \"$m\" \"${{d#/proc/}}\"; cat \"$d/status\" 2>/dev/null; \
-         printf '\\n%s cmdline\\n' \"$m\"; cat \"$d/cmdline\" 2>/dev/null; \
-         printf '\\n%s exe\\n' \"$m\"; readlink \"$d/exe\" 2>/dev/null; \
-         printf '\\n%s fd\\n' \"$m\"; for f in \"$d\"/fd/*; do readlink \"$f\" 2>/dev/null; done; \
-         done; printf '\\n%s passwd\\n' \"$m\"; cat /etc/passwd 2>/dev/null; printf '\\n%s end\\n' \"$m\""
+         printf '%s status\\n' \"$m\"; cat /proc/[0-9]*/status 2>/dev/null; \
+         for d in /proc/[0-9]*; do printf '\\n%s cmdline %s\\n' \"$m\" \"${{d#/proc/}}\"; cat \"$d/cmdline\" 2>/dev/null; done; \
+         printf '\\n%s links\\n' \"$m\"; \
+         if find /proc -maxdepth 0 -printf '' 2>/dev/null; then \
+         find /proc/[0-9]*/exe /proc/[0-9]*/fd -maxdepth 1 -type l -printf '%p\\t%l\\0' 2>/dev/null; \
+         else for l in /proc/[0-9]*/exe /proc/[0-9]*/fd/*; do printf '%s\\t' \"$l\"; readlink \"$l\" 2>/dev/null; printf '\\0'; done; fi; \
+         printf '\\n%s passwd\\n' \"$m\"; cat /etc/passwd 2>/dev/null; printf '\\n%s end\\n' \"$m\""
     )
 }
 
 /// What the process script printed, parsed. `self_pid` is the collecting shell, excluded
-/// together with its children (the `cat` and `readlink` it ran).
+/// together with its children (the `cat` and `find` it ran).
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct ProcessListing {
     pub processes: Vec<Process>,
@@ -192,110 +196,132 @@ pub struct ProcessListing {
 }
 
 pub fn parse_process_listing(nonce: &str, bytes: &[u8]) -> ProcessListing {
-    let marker = format!("--kir-{nonce} ");
-    let text = String::from_utf8_lossy(bytes);
+    let marker = format!("--kir-{nonce} ").into_bytes();
     let mut listing = ProcessListing::default();
+    let mut processes: BTreeMap<u32, Process> = BTreeMap::new();
     let mut users: BTreeMap<u32, String> = BTreeMap::new();
-    let mut current: Option<Process> = None;
-    let mut section = "";
-    let mut body = String::new();
-
-    let finish_section =
-        |process: &mut Option<Process>, section: &str, body: &str, users: &mut BTreeMap<u32, String>| match (
-            section,
-            process.as_mut(),
-        ) {
-            ("status", Some(p)) => apply_status(p, body),
-            ("cmdline", Some(p)) => p.cmdline = split_cmdline(body),
-            ("exe", Some(p)) => p.exe = body.lines().next().filter(|l| !l.is_empty()).map(str::to_string),
-            ("fd", Some(p)) => p.socket_inodes = socket_inodes(body),
-            ("passwd", _) => *users = parse_passwd(body),
-            _ => {}
-        };
-
-    for piece in text.split_inclusive('\n') {
-        let line = piece.trim_end_matches('\n');
-        if let Some(header) = line.strip_prefix(&marker) {
-            finish_section(&mut current, section, &body, &mut users);
-            body.clear();
-            let (kind, value) = header.split_once(' ').unwrap_or((header, ""));
-            match kind {
-                "self" => {
-                    listing.self_pid = value.trim().parse().ok();
-                    section = "";
-                }
-                "pid" => {
-                    if let Some(done) = current.take() {
-                        push_process(&mut listing, done);
+    for (header, body) in sections(bytes, &marker) {
+        let header = String::from_utf8_lossy(header);
+        let (kind, value) = header.split_once(' ').unwrap_or((&header, ""));
+        match kind {
+            "self" => listing.self_pid = value.trim().parse().ok(),
+            "status" => {
+                for record in status_records(&String::from_utf8_lossy(body)) {
+                    if processes.len() < MAX_PROCESSES {
+                        processes.insert(record.pid, record);
                     }
-                    current = value.trim().parse().ok().map(|pid| Process { pid, ..Default::default() });
-                    section = "status";
                 }
-                "cmdline" => section = "cmdline",
-                "exe" => section = "exe",
-                "fd" => section = "fd",
-                "passwd" => {
-                    if let Some(done) = current.take() {
-                        push_process(&mut listing, done);
-                    }
-                    section = "passwd";
-                }
-                "end" => {
-                    listing.complete = true;
-                    section = "";
-                }
-                _ => section = "",
             }
-        } else if !section.is_empty() && body.len() < 1 << 20 {
-            body.push_str(piece);
+            "cmdline" => {
+                if let Some(process) = value.trim().parse().ok().and_then(|pid: u32| processes.get_mut(&pid))
+                {
+                    process.cmdline = split_cmdline(body);
+                }
+            }
+            "links" => apply_links(&mut processes, body),
+            "passwd" => users = parse_passwd(&String::from_utf8_lossy(body)),
+            "end" => listing.complete = true,
+            _ => {}
         }
     }
-    finish_section(&mut current, section, &body, &mut users);
-    if let Some(done) = current.take() {
-        push_process(&mut listing, done);
-    }
     let self_pid = listing.self_pid;
-    listing.processes.retain(|p| Some(p.pid) != self_pid && (self_pid.is_none() || Some(p.ppid) != self_pid));
-    for process in &mut listing.processes {
-        process.user = process.uid.and_then(|uid| users.get(&uid).cloned());
-    }
+    listing.processes = processes
+        .into_values()
+        .filter(|p| Some(p.pid) != self_pid && (self_pid.is_none() || Some(p.ppid) != self_pid))
+        .map(|mut p| {
+            p.user = p.uid.and_then(|uid| users.get(&uid).cloned());
+            p
+        })
+        .collect();
     listing
 }
 
-fn push_process(listing: &mut ProcessListing, process: Process) {
-    if listing.processes.len() < MAX_PROCESSES {
-        listing.processes.push(process);
+/// Split the output at marker lines: `(header after the marker, body up to the next marker)`.
+/// The newline kir prints before each marker is not part of the body.
+fn sections<'a>(bytes: &'a [u8], marker: &[u8]) -> Vec<(&'a [u8], &'a [u8])> {
+    let mut starts: Vec<usize> = Vec::new();
+    let mut position = 0;
+    while let Some(found) = memchr::memmem::find(&bytes[position..], marker) {
+        let at = position + found;
+        if at == 0 || bytes[at - 1] == b'\n' {
+            starts.push(at);
+        }
+        position = at + marker.len();
     }
+    let mut sections = Vec::new();
+    for (i, &start) in starts.iter().enumerate() {
+        let header_start = start + marker.len();
+        let header_end =
+            bytes[header_start..].iter().position(|b| *b == b'\n').map_or(bytes.len(), |n| header_start + n);
+        let body_start = (header_end + 1).min(bytes.len());
+        let mut body_end = starts.get(i + 1).copied().unwrap_or(bytes.len());
+        if starts.get(i + 1).is_some() && body_end > body_start && bytes[body_end - 1] == b'\n' {
+            body_end -= 1;
+        }
+        sections.push((&bytes[header_start..header_end], &bytes[body_start..body_end.max(body_start)]));
+    }
+    sections
 }
 
-fn apply_status(process: &mut Process, status: &str) {
-    for line in status.lines() {
+/// Concatenated `/proc/*/status` files: each starts with its `Name:` line.
+fn status_records(text: &str) -> Vec<Process> {
+    let mut records = Vec::new();
+    let mut current: Option<Process> = None;
+    for line in text.lines() {
         let Some((key, value)) = line.split_once(':') else { continue };
         let value = value.trim();
+        if key == "Name" {
+            if let Some(done) = current.take().filter(|p| p.pid != 0) {
+                records.push(done);
+            }
+            current = Some(Process { name: value.chars().take(64).collect(), ..Default::default() });
+            continue;
+        }
+        let Some(process) = current.as_mut() else { continue };
         match key {
-            "Name" => process.name = value.chars().take(64).collect(),
+            "Pid" => process.pid = value.parse().unwrap_or(0),
             "PPid" => process.ppid = value.parse().unwrap_or(0),
             "Uid" => process.uid = value.split_whitespace().next().and_then(|u| u.parse().ok()),
             _ => {}
+        }
+    }
+    if let Some(done) = current.filter(|p| p.pid != 0) {
+        records.push(done);
+    }
+    records
+}
+
+/// NUL-terminated `PATH<TAB>TARGET` records of `/proc/PID/exe` and `/proc/PID/fd/N` links.
+fn apply_links(processes: &mut BTreeMap<u32, Process>, body: &[u8]) {
+    for record in body.split(|b| *b == 0).take(1_000_000) {
+        let record = String::from_utf8_lossy(record);
+        let Some((path, target)) = record.trim_start_matches('\n').split_once('\t') else { continue };
+        let target = target.strip_suffix('\n').unwrap_or(target);
+        let mut parts = path.strip_prefix("/proc/").unwrap_or_default().splitn(2, '/');
+        let (Some(pid), Some(rest)) = (parts.next().and_then(|p| p.parse::<u32>().ok()), parts.next()) else {
+            continue;
+        };
+        let Some(process) = processes.get_mut(&pid) else { continue };
+        if rest == "exe" {
+            process.exe = Some(target.chars().take(4096).collect()).filter(|t: &String| !t.is_empty());
+        } else if rest.starts_with("fd/")
+            && let Some(inode) =
+                target.strip_prefix("socket:[").and_then(|t| t.strip_suffix(']')).and_then(|t| t.parse().ok())
+            && process.socket_inodes.len() < 4096
+            && !process.socket_inodes.contains(&inode)
+        {
+            process.socket_inodes.push(inode);
         }
     }
 }
 
 /// `/proc/<pid>/cmdline` is NUL-separated; the framing newline kir adds after it is not part
 /// of the command line.
-fn split_cmdline(body: &str) -> Vec<String> {
-    let body = body.strip_suffix('\n').unwrap_or(body);
-    body.split('\0')
+fn split_cmdline(body: &[u8]) -> Vec<String> {
+    body.split(|b| *b == 0)
         .filter(|arg| !arg.is_empty())
         .take(MAX_ARGS)
-        .map(|arg| arg.chars().take(MAX_ARG_LEN).collect())
-        .collect()
-}
-
-fn socket_inodes(body: &str) -> Vec<u64> {
-    body.lines()
-        .filter_map(|l| l.strip_prefix("socket:[")?.strip_suffix(']')?.parse().ok())
-        .take(4096)
+        .map(|arg| String::from_utf8_lossy(arg).chars().take(MAX_ARG_LEN).collect())
         .collect()
 }
 
@@ -359,20 +385,24 @@ mod tests {
     fn listing(nonce: &str) -> Vec<u8> {
         let m = format!("--kir-{nonce}");
         let mut out = Vec::new();
-        out.extend(format!("{m} self 40\n").as_bytes());
-        out.extend(format!("\n{m} pid 1\nName:\tnginx\nPPid:\t0\nUid:\t0\t0\t0\t0\n").as_bytes());
-        out.extend(format!("\n{m} cmdline\n").as_bytes());
+        out.extend(format!("{m} self 40\n{m} status\n").as_bytes());
+        out.extend(
+            b"Name:\tnginx\nUmask:\t0022\nState:\tS (sleeping)\nPid:\t1\nPPid:\t0\nUid:\t0\t0\t0\t0\n",
+        );
+        // The kernel escapes a newline in a process name, so it cannot start a record.
+        out.extend(b"Name:\txmrig\\nName:\tfake\nPid:\t7\nPPid:\t1\nUid:\t1000\t1000\t1000\t1000\n");
+        out.extend(b"Name:\tsh\nPid:\t40\nPPid:\t0\nUid:\t0\n");
+        out.extend(b"Name:\tcat\nPid:\t41\nPPid:\t40\nUid:\t0\n");
+        out.extend(format!("\n{m} cmdline 1\n").as_bytes());
         out.extend(b"nginx: master\0-g\0daemon off;\0");
-        out.extend(format!("\n{m} exe\n/usr/sbin/nginx\n").as_bytes());
-        out.extend(format!("\n{m} fd\n/dev/null\nsocket:[51234]\npipe:[9]\n").as_bytes());
-        out.extend(format!("\n{m} pid 7\nName:\txmrig\nPPid:\t1\nUid:\t1000\t1000\t1000\t1000\n").as_bytes());
         // A hostile command line that tries to forge a record with a guessed marker.
-        out.extend(format!("\n{m} cmdline\n").as_bytes());
-        out.extend(b"./xmrig\0\n--kir-guess pid 99\n\0-o\0pool:3333\0");
-        out.extend(format!("\n{m} exe\n/tmp/.x/xmrig\n").as_bytes());
-        out.extend(format!("\n{m} fd\n").as_bytes());
-        out.extend(format!("\n{m} pid 40\nName:\tsh\nPPid:\t0\nUid:\t0\n").as_bytes());
-        out.extend(format!("\n{m} pid 41\nName:\tcat\nPPid:\t40\nUid:\t0\n").as_bytes());
+        out.extend(format!("\n{m} cmdline 7\n").as_bytes());
+        out.extend(b"./xmrig\0\n--kir-guess cmdline 1\n\0-o\0pool:3333\0");
+        out.extend(format!("\n{m} cmdline 40\n").as_bytes());
+        out.extend(b"sh\0-c\0...\0");
+        out.extend(format!("\n{m} links\n").as_bytes());
+        out.extend(b"/proc/1/exe\t/usr/sbin/nginx\0/proc/1/fd/0\t/dev/null\0/proc/1/fd/6\tsocket:[51234]\0");
+        out.extend(b"/proc/7/exe\t/tmp/.x/xmrig (deleted)\n\0/proc/99/fd/1\tsocket:[7]\0garbage\0");
         out.extend(
             format!("\n{m} passwd\nroot:x:0:0:root:/root:/bin/sh\nminer:x:1000:1000::/home:/bin/sh\n")
                 .as_bytes(),
@@ -395,9 +425,15 @@ mod tests {
         assert_eq!(nginx.socket_inodes, [51234]);
         assert_eq!(nginx.user.as_deref(), Some("root"));
         let miner = &parsed.processes[1];
+        assert_eq!(miner.name, "xmrig\\nName:\tfake");
         assert_eq!(miner.ppid, 1);
         assert_eq!(miner.user.as_deref(), Some("miner"));
-        assert_eq!(miner.cmdline, ["./xmrig", "\n--kir-guess pid 99\n", "-o", "pool:3333"]);
+        assert_eq!(miner.cmdline, ["./xmrig", "\n--kir-guess cmdline 1\n", "-o", "pool:3333"]);
+        assert_eq!(
+            miner.exe.as_deref(),
+            Some("/tmp/.x/xmrig (deleted)"),
+            "readlink's newline is not part of it"
+        );
     }
 
     #[test]
