@@ -53,6 +53,8 @@ pub struct Replacement {
 #[serde(rename_all = "camelCase")]
 pub struct InPlace {
     pub quarantine_label: bool,
+    /// The pod no longer exists (it was replaced): nothing of it is in place any more.
+    pub pod_gone: bool,
     pub pod_labels: Labels,
     pub policies: Vec<String>,
     pub node_cordoned: Option<bool>,
@@ -310,8 +312,11 @@ async fn make(cluster: &Cluster, case: &Case, pod: &PodState, change: &Change) -
 
 /// What the cluster holds now for this isolation.
 pub async fn read_back(cluster: &Cluster, pod: &PodState, plan: &IsolationPlan) -> Result<InPlace> {
-    let (current, _) = cluster.pod(&pod.namespace, &pod.name).await?;
-    let labels = current.metadata.labels.clone().unwrap_or_default();
+    let (labels, pod_gone) = match cluster.pod(&pod.namespace, &pod.name).await {
+        Ok((current, _)) => (current.metadata.labels.unwrap_or_default(), false),
+        Err(kir_cluster::Error::NotFound { .. }) => (Labels::new(), true),
+        Err(error) => return Err(error.into()),
+    };
     let name = quarantine_name(&pod.uid);
     let mut policies = Vec::new();
     for planned in &plan.changes {
@@ -364,6 +369,7 @@ pub async fn read_back(cluster: &Cluster, pod: &PodState, plan: &IsolationPlan) 
     }
     Ok(InPlace {
         quarantine_label: labels.get(QUARANTINE_LABEL) == Some(&pod.uid),
+        pod_gone,
         pod_labels: labels,
         policies,
         node_cordoned,

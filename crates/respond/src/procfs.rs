@@ -169,14 +169,18 @@ const MAX_ARG_LEN: usize = 4096;
 /// Sections are framed by a marker containing `nonce`, so a process cannot forge records by
 /// putting separators in its command line (it would have to guess the nonce). It forks as
 /// little as it can: one `cat` for every status file (the kernel escapes newlines in the
-/// `Name:` line, so records cannot be forged there), one `cat` per command line, and one
-/// `find` for every executable and file-descriptor link, NUL-terminated (a file name cannot
-/// hold a NUL); where `find` lacks `-printf`, `readlink` per link.
+/// `Name:` line, so records cannot be forged there), one `grep -z` for every command line
+/// (each NUL-terminated argument prefixed with its file name; an argument cannot hold a NUL),
+/// and one `find` for every executable and file-descriptor link, NUL-terminated (a file name
+/// cannot hold a NUL). Where `grep -z` or `find -printf` are missing (busybox), `cat` per
+/// command line and `readlink` per link.
 pub fn process_script(nonce: &str) -> String {
     format!(
         "m='--kir-{nonce}'; printf '%s self %s\\n' \"$m\" \"$$\"; \
          printf '%s status\\n' \"$m\"; cat /proc/[0-9]*/status 2>/dev/null; \
-         for d in /proc/[0-9]*; do printf '\\n%s cmdline %s\\n' \"$m\" \"${{d#/proc/}}\"; cat \"$d/cmdline\" 2>/dev/null; done; \
+         if echo | grep -z '' >/dev/null 2>&1; then \
+         printf '\\n%s cmdlines\\n' \"$m\"; grep -a -H -z '' /proc/[0-9]*/cmdline 2>/dev/null; \
+         else for d in /proc/[0-9]*; do printf '\\n%s cmdline %s\\n' \"$m\" \"${{d#/proc/}}\"; cat \"$d/cmdline\" 2>/dev/null; done; fi; \
          printf '\\n%s links\\n' \"$m\"; \
          if find /proc -maxdepth 0 -printf '' 2>/dev/null; then \
          find /proc/[0-9]*/exe /proc/[0-9]*/fd -maxdepth 1 -type l -printf '%p\\t%l\\0' 2>/dev/null; \
@@ -218,6 +222,7 @@ pub fn parse_process_listing(nonce: &str, bytes: &[u8]) -> ProcessListing {
                     process.cmdline = split_cmdline(body);
                 }
             }
+            "cmdlines" => apply_cmdlines(&mut processes, body),
             "links" => apply_links(&mut processes, body),
             "passwd" => users = parse_passwd(&String::from_utf8_lossy(body)),
             "end" => listing.complete = true,
@@ -289,6 +294,22 @@ fn status_records(text: &str) -> Vec<Process> {
         records.push(done);
     }
     records
+}
+
+/// NUL-terminated `/proc/PID/cmdline:ARGUMENT` records, as `grep -a -H -z ''` prints them.
+fn apply_cmdlines(processes: &mut BTreeMap<u32, Process>, body: &[u8]) {
+    for record in body.split(|b| *b == 0).take(10_000_000) {
+        let Some(rest) = record.strip_prefix(b"/proc/") else { continue };
+        let Some(slash) = rest.iter().position(|b| *b == b'/') else { continue };
+        let Some(pid) = std::str::from_utf8(&rest[..slash]).ok().and_then(|p| p.parse::<u32>().ok()) else {
+            continue;
+        };
+        let Some(argument) = rest[slash..].strip_prefix(b"/cmdline:") else { continue };
+        let Some(process) = processes.get_mut(&pid) else { continue };
+        if !argument.is_empty() && process.cmdline.len() < MAX_ARGS {
+            process.cmdline.push(String::from_utf8_lossy(argument).chars().take(MAX_ARG_LEN).collect());
+        }
+    }
 }
 
 /// NUL-terminated `PATH<TAB>TARGET` records of `/proc/PID/exe` and `/proc/PID/fd/N` links.
@@ -437,6 +458,27 @@ mod tests {
     }
 
     #[test]
+    fn command_lines_from_grep_are_framed_by_nul() {
+        let m = "--kir-g";
+        let mut out = Vec::new();
+        out.extend(
+            format!("{m} status\nName:\tapp\nPid:\t3\nPPid:\t1\nName:\tminer\nPid:\t9\nPPid:\t3\n")
+                .as_bytes(),
+        );
+        out.extend(format!("\n{m} cmdlines\n").as_bytes());
+        out.extend(b"/proc/3/cmdline:/app\0/proc/3/cmdline:--port\0/proc/3/cmdline:80\0");
+        out.extend(b"/proc/9/cmdline:./x\n/proc/3/cmdline:forged\0/proc/9/cmdline:\0/proc/77/cmdline:gone\0");
+        out.extend(format!("\n{m} end\n").as_bytes());
+        let parsed = parse_process_listing("g", &out);
+        assert_eq!(parsed.processes[0].cmdline, ["/app", "--port", "80"]);
+        assert_eq!(
+            parsed.processes[1].cmdline,
+            ["./x\n/proc/3/cmdline:forged"],
+            "a newline cannot start a record"
+        );
+    }
+
+    #[test]
     fn a_listing_cut_short_is_not_complete() {
         let full = listing("abc");
         let parsed = parse_process_listing("abc", &full[..full.len() / 2]);
@@ -449,8 +491,11 @@ mod tests {
         let script = process_script("f00d");
         assert!(script.contains("--kir-f00d"));
         assert!(script.contains("/proc/[0-9]*"));
-        let redirects: Vec<&str> = script.match_indices('>').map(|(i, _)| &script[i - 1..i + 10]).collect();
-        assert!(redirects.iter().all(|r| *r == "2>/dev/null"), "writes nothing but stdout: {redirects:?}");
+        let targets: Vec<&str> = script.match_indices('>').map(|(i, _)| &script[i + 1..i + 10]).collect();
+        assert!(
+            targets.iter().all(|t| t.starts_with("/dev/null") || t.starts_with("&1")),
+            "writes nothing but stdout: {targets:?}"
+        );
     }
 
     proptest! {

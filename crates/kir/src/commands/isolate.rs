@@ -102,7 +102,11 @@ pub fn print_report(report: &IsolationReport) -> anyhow::Result<()> {
     println!();
     let in_place = &report.in_place;
     println!("in place (read back from the cluster):");
-    println!("  quarantine label on the pod: {}", if in_place.quarantine_label { "yes" } else { "NO" });
+    if in_place.pod_gone {
+        println!("  the pod no longer exists");
+    } else {
+        println!("  quarantine label on the pod: {}", if in_place.quarantine_label { "yes" } else { "NO" });
+    }
     for policy in &in_place.policies {
         println!("  {policy}");
     }
