@@ -70,6 +70,37 @@ impl SocketTable {
 /// At most this many sockets are kept from one table: a container cannot make kir hold more.
 pub const MAX_SOCKETS: usize = 100_000;
 
+/// The paths of the four tables, in the order [`parse_socket_tables`] expects them printed.
+pub const SOCKET_TABLE_PATHS: [&str; 4] =
+    ["/proc/net/tcp", "/proc/net/tcp6", "/proc/net/udp", "/proc/net/udp6"];
+
+/// Parse the four tables printed one after the other (`cat` of [`SOCKET_TABLE_PATHS`]; a
+/// missing one is simply absent). Each table starts with its header line; UDP headers end in
+/// `drops`, and the address width tells IPv4 from IPv6.
+pub fn parse_socket_tables(text: &str) -> Vec<Socket> {
+    let mut sockets = Vec::new();
+    let mut udp = false;
+    for line in text.lines() {
+        if line.split_whitespace().next() == Some("sl") {
+            udp = line.split_whitespace().last() == Some("drops");
+            continue;
+        }
+        let v6 = line.split_whitespace().nth(1).is_some_and(|local| local.len() > 13);
+        let table = match (udp, v6) {
+            (false, false) => SocketTable::Tcp,
+            (false, true) => SocketTable::Tcp6,
+            (true, false) => SocketTable::Udp,
+            (true, true) => SocketTable::Udp6,
+        };
+        if sockets.len() < 4 * MAX_SOCKETS
+            && let Some(socket) = parse_socket_line(table, line)
+        {
+            sockets.push(socket);
+        }
+    }
+    sockets
+}
+
 /// Parse one `/proc/net` table. Malformed lines are skipped.
 pub fn parse_sockets(table: SocketTable, text: &str) -> Vec<Socket> {
     text.lines().skip(1).filter_map(|line| parse_socket_line(table, line)).take(MAX_SOCKETS).collect()
@@ -396,6 +427,17 @@ mod tests {
     }
 
     #[test]
+    fn concatenated_tables_are_told_apart_by_header_and_width() {
+        let udp = "   sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode ref pointer drops\n 0: 00000000:0044 00000000:0000 07 00000000:00000000 00:00000000 00000000 0 0 77 2 0 0\n";
+        let all = format!("{TCP}{TCP6}{udp}");
+        let sockets = parse_socket_tables(&all);
+        let protocols: Vec<&str> = sockets.iter().map(|s| s.protocol).collect();
+        assert_eq!(protocols, ["tcp", "tcp", "tcp6", "tcp6", "udp"]);
+        assert_eq!(sockets[4].state, "UNCONNECTED");
+        assert_eq!(sockets[1].remote_port, 3333);
+    }
+
+    #[test]
     fn udp_states_have_their_own_names() {
         let udp = "header\n 0: 00000000:0044 00000000:0000 07 00000000:00000000 00:00000000 00000000 0 0 77 2 0 0\n";
         let sockets = parse_sockets(SocketTable::Udp, udp);
@@ -504,6 +546,7 @@ mod tests {
             for table in SocketTable::ALL {
                 let _ = parse_sockets(table, &text);
             }
+            let _ = parse_socket_tables(&text);
         }
 
         #[test]
