@@ -13,7 +13,6 @@ drift in the machine's load hits both. Prints a Markdown report (also written to
 import argparse
 import json
 import os
-import re
 import shutil
 import statistics
 import subprocess
@@ -143,7 +142,7 @@ spec:
     m = {name: median(v) for name, v in {
         "respond": respond_ms, "contained": contained_ms, "seed": seed_ms, "isolate": isolate_ms,
         "isolate_contained": isolate_contained_ms, "kubectl_isolate": annotate_apply_ms}.items()}
-    cpu = re.sub(r"\s+", " ", open("/proc/cpuinfo").read().split("model name")[1].split("\n")[0].strip(": "))
+    cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "unknown CPU")
     report = f"""## Compromised-pod response on the testbed ({time.strftime('%Y-%m-%d')}, {args.runs} runs, medians)
 
 Machine: {os.cpu_count()} cores, {cpu}. Release build of kir; testbed control plane on the same machine.
