@@ -26,3 +26,14 @@ fn completions_are_generated_for_each_shell() {
         assert!(out.stdout.contains("doctor"), "{shell} completion lists subcommands");
     }
 }
+
+#[test]
+fn as_a_kubectl_plugin_it_calls_itself_kubectl_ir() {
+    let dir = tempfile::tempdir().unwrap();
+    let plugin = dir.path().join("kubectl-ir");
+    std::os::unix::fs::symlink(env!("CARGO_BIN_EXE_kir"), &plugin).unwrap();
+    let mut command = std::process::Command::new(&plugin);
+    command.arg("--help").env("NO_COLOR", "1");
+    let out = run(&mut command).success();
+    assert!(out.stdout.contains("Usage: kubectl ir"), "{}", out.stdout);
+}

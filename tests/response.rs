@@ -566,9 +566,14 @@ async fn snapshot_finds_the_miner_and_its_pool_connection_without_extracting_any
     );
     let paths = artifact_paths(&report);
     let base = format!("pods/{ns}/{name}/snapshot/app");
-    for expected in
-        ["processes.raw", "processes.json", "net/tcp.raw", "connections.json", "etc.tar.zst", "findings.json"]
-    {
+    for expected in [
+        "processes.raw",
+        "processes.json",
+        "net/sockets.raw",
+        "connections.json",
+        "etc.tar.zst",
+        "findings.json",
+    ] {
         assert!(paths.contains(&format!("{base}/{expected}")), "{expected} missing from {paths:?}");
     }
     let manifest: Value =
@@ -647,7 +652,7 @@ async fn snapshot_of_a_container_without_a_shell_says_what_was_not_collected() {
         .iter()
         .map(|g| g["path"].as_str().unwrap().to_string())
         .collect();
-    for expected in ["processes.raw", "net/tcp.raw", "net/udp6.raw", "etc.tar.zst"] {
+    for expected in ["processes.raw", "net/sockets.raw", "etc.tar.zst"] {
         assert!(gaps.iter().any(|g| g.ends_with(expected)), "{expected} not reported in {gaps:?}");
     }
     for gap in report["notCollected"].as_array().unwrap() {

@@ -1,7 +1,7 @@
 //! Pods and what surrounds them: logs, events, the Services and policies in their namespace,
 //! the metadata of what they reference.
 
-use futures::AsyncBufRead;
+use futures::{AsyncBufRead, StreamExt};
 use k8s_openapi::api::{
     authorization::v1::{SelfSubjectRulesReview, SelfSubjectRulesReviewSpec, SubjectRulesReviewStatus},
     core::v1::{ConfigMap, Pod, Secret, Service},
@@ -138,6 +138,50 @@ impl Cluster {
             Ok(_) => Ok(true),
             Err(crate::Error::NotFound { .. }) => Ok(false),
             Err(e) => Err(e),
+        }
+    }
+}
+
+impl Cluster {
+    /// Wait until a pod matching `label_selector` satisfies `ready` (a list, then a watch from
+    /// that list's resourceVersion, so no change in between is missed). `None` on timeout.
+    pub async fn wait_for_pod(
+        &self,
+        namespace: &str,
+        label_selector: &str,
+        timeout: std::time::Duration,
+        ready: impl Fn(&Pod) -> bool,
+    ) -> Result<Option<Pod>> {
+        use futures::TryStreamExt;
+        use kube::api::{WatchEvent, WatchParams};
+        let api: Api<Pod> = Api::namespaced(self.client().clone(), namespace);
+        let what = format!("watch pods {label_selector} in namespace {namespace}");
+        let waiting = async {
+            let list =
+                self.call(what.clone(), api.list(&ListParams::default().labels(label_selector))).await?;
+            if let Some(found) = list.items.into_iter().find(|p| ready(p)) {
+                return Ok(Some(found));
+            }
+            let version = list.metadata.resource_version.unwrap_or_default();
+            let seconds = u32::try_from(timeout.as_secs().max(1)).unwrap_or(u32::MAX).min(290);
+            let params = WatchParams::default().labels(label_selector).timeout(seconds);
+            let mut events = self.call(what.clone(), api.watch(&params, &version)).await?.boxed();
+            while let Some(event) = events
+                .try_next()
+                .await
+                .map_err(|e| crate::Error::Other { what: what.clone(), detail: e.to_string() })?
+            {
+                if let WatchEvent::Added(pod) | WatchEvent::Modified(pod) = event
+                    && ready(&pod)
+                {
+                    return Ok(Some(pod));
+                }
+            }
+            Ok(None)
+        };
+        match tokio::time::timeout(timeout, waiting).await {
+            Ok(found) => found,
+            Err(_) => Ok(None),
         }
     }
 }

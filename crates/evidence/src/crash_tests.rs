@@ -143,7 +143,7 @@ const CHILD_RUN_ENV: &str = "KIR_EVIDENCE_TEST_CHILD_RUN";
 /// The child side of `real_kills_leave_a_case_that_verifies`: write from three threads until
 /// the parent kills the process with SIGKILL.
 fn write_until_killed(dir: &str, run: &str) {
-    let case = Case::open(&dir).unwrap();
+    let case = Case::open(dir).unwrap();
     let writers: Vec<_> = (0..3)
         .map(|writer| {
             let case = case.clone();

@@ -20,7 +20,7 @@ use crate::{
 };
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = parse_command_line();
     init_logging(cli.global.verbose);
     let outcome =
         Settings::resolve(&cli.global).map_err(anyhow::Error::from).and_then(|settings| run(cli, settings));
@@ -35,6 +35,22 @@ fn main() -> ExitCode {
             }
         }
     }
+}
+
+/// Parse the arguments. Installed as `kubectl-ir`, kir is the kubectl plugin `kubectl ir`, and
+/// its help and errors say so.
+fn parse_command_line() -> Cli {
+    use clap::{CommandFactory, FromArgMatches};
+    let invoked_as = std::env::args_os().next().map(std::path::PathBuf::from);
+    let plugin = invoked_as
+        .as_deref()
+        .and_then(|p| p.file_name())
+        .is_some_and(|name| name.to_string_lossy().starts_with("kubectl-"));
+    if !plugin {
+        return Cli::parse();
+    }
+    let matches = Cli::command().bin_name("kubectl ir").get_matches();
+    Cli::from_arg_matches(&matches).unwrap_or_else(|error| error.exit())
 }
 
 fn run(cli: Cli, settings: Settings) -> anyhow::Result<u8> {

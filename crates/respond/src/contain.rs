@@ -53,6 +53,8 @@ pub struct Replacement {
 #[serde(rename_all = "camelCase")]
 pub struct InPlace {
     pub quarantine_label: bool,
+    /// The pod no longer exists (it was replaced): nothing of it is in place any more.
+    pub pod_gone: bool,
     pub pod_labels: Labels,
     pub policies: Vec<String>,
     pub node_cordoned: Option<bool>,
@@ -79,13 +81,71 @@ impl IsolationReport {
     }
 }
 
-pub struct ApplyOptions {
-    /// How long to wait for the controller's replacement to run (zero: do not wait).
-    pub replacement_timeout: Duration,
+/// A replacement the controller is expected to start, to be awaited after the changes.
+pub struct PendingReplacement {
+    namespace: String,
+    target: String,
+    selector: String,
+    /// The controller's pods before the orphaning: the replacement is the one not among them.
+    siblings: Vec<String>,
+    suspect_uid: String,
+    orphaned_at: Instant,
+}
+
+impl PendingReplacement {
+    /// Wait (at most `timeout`) for the replacement to run, and journal what was seen.
+    pub async fn wait(
+        &self,
+        cluster: &Cluster,
+        case: &Case,
+        actor: &str,
+        timeout: Duration,
+    ) -> Result<Option<Replacement>> {
+        let found = cluster
+            .wait_for_pod(&self.namespace, &self.selector, timeout, |p| {
+                p.metadata
+                    .uid
+                    .as_ref()
+                    .is_some_and(|uid| *uid != self.suspect_uid && !self.siblings.contains(uid))
+                    && p.metadata.deletion_timestamp.is_none()
+                    && p.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Running")
+            })
+            .await?;
+        let replacement = found
+            .and_then(|p| p.metadata.name)
+            .map(|name| Replacement { name, running_after_ms: self.orphaned_at.elapsed().as_millis() });
+        case.record(JournalRecord::new(actor, "isolate.replacement").target(self.target.clone()).result(
+            match &replacement {
+                Some(r) => json!({"status": "running", "pod": r.name, "afterMs": r.running_after_ms}),
+                None => json!({"status": "not seen", "waitedSeconds": timeout.as_secs()}),
+            },
+        ))?;
+        Ok(replacement)
+    }
+}
+
+/// Apply `plan`, wait for the replacement (at most `replacement_timeout`; zero: do not wait),
+/// and read back what is in place.
+pub async fn apply_and_wait(
+    cluster: &Cluster,
+    case: &Case,
+    actor: &str,
+    pod: &PodState,
+    plan: IsolationPlan,
+    started: Instant,
+    replacement_timeout: Duration,
+) -> Result<IsolationReport> {
+    let (mut report, pending) = apply(cluster, case, actor, pod, plan, started).await?;
+    if let Some(pending) = pending.filter(|_| !replacement_timeout.is_zero()) {
+        report.replacement = pending.wait(cluster, case, actor, replacement_timeout).await?;
+    }
+    report.in_place = read_back(cluster, pod, &report.plan).await?;
+    Ok(report)
 }
 
 /// Apply `plan` to the pod. A change that fails is reported and the others still run: a
-/// partial containment beats none.
+/// partial containment beats none. The report's replacement and read-back are left to the
+/// caller (see [`apply_and_wait`]), who may do other work meanwhile.
 pub async fn apply(
     cluster: &Cluster,
     case: &Case,
@@ -93,8 +153,7 @@ pub async fn apply(
     pod: &PodState,
     plan: IsolationPlan,
     started: Instant,
-    options: &ApplyOptions,
-) -> Result<IsolationReport> {
+) -> Result<(IsolationReport, Option<PendingReplacement>)> {
     let target = format!("pod/{}/{}", pod.namespace, pod.name);
     let mut changes = Vec::new();
     let mut contained_after_ms = None;
@@ -162,34 +221,27 @@ pub async fn apply(
         });
     }
 
-    let replacement = match (&plan.replaced_by, orphaned_at) {
-        (Some(controller), Some(at)) if !options.replacement_timeout.is_zero() => {
-            let selector = controller.selector.as_ref().map(to_query).unwrap_or_default();
-            let found =
-                wait_for_replacement(cluster, pod, &selector, &siblings, options.replacement_timeout).await?;
-            let replacement =
-                found.map(|name| Replacement { name, running_after_ms: at.elapsed().as_millis() });
-            case.record(JournalRecord::new(actor, "isolate.replacement").target(target.clone()).result(
-                match &replacement {
-                    Some(r) => json!({"status": "running", "pod": r.name, "afterMs": r.running_after_ms}),
-                    None => {
-                        json!({"status": "not seen", "waitedSeconds": options.replacement_timeout.as_secs()})
-                    }
-                },
-            ))?;
-            replacement
-        }
+    let pending = match (&plan.replaced_by, orphaned_at) {
+        (Some(controller), Some(orphaned_at)) => Some(PendingReplacement {
+            namespace: pod.namespace.clone(),
+            target: target.clone(),
+            selector: controller.selector.as_ref().map(to_query).unwrap_or_default(),
+            siblings,
+            suspect_uid: pod.uid.clone(),
+            orphaned_at,
+        })
+        .filter(|p| !p.selector.is_empty()),
         _ => None,
     };
-    let in_place = read_back(cluster, pod, &plan).await?;
-    Ok(IsolationReport {
+    let report = IsolationReport {
         pod: format!("{}/{}", pod.namespace, pod.name),
         plan,
         changes,
         contained_after_ms,
-        replacement,
-        in_place,
-    })
+        replacement: None,
+        in_place: InPlace::default(),
+    };
+    Ok((report, pending))
 }
 
 /// What reverses `change` (recorded before the change is made).
@@ -258,36 +310,13 @@ async fn make(cluster: &Cluster, case: &Case, pod: &PodState, change: &Change) -
     }
 }
 
-/// Wait until the controller runs a pod that was not among its pods before the orphaning:
-/// the clean replacement.
-async fn wait_for_replacement(
-    cluster: &Cluster,
-    pod: &PodState,
-    selector: &str,
-    siblings: &[String],
-    timeout: Duration,
-) -> Result<Option<String>> {
-    let deadline = Instant::now() + timeout;
-    loop {
-        let pods = cluster.pods(&pod.namespace, Some(selector)).await?;
-        let replacement = pods.iter().find(|p| {
-            p.metadata.uid.as_ref().is_some_and(|uid| *uid != pod.uid && !siblings.contains(uid))
-                && p.metadata.deletion_timestamp.is_none()
-                && p.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Running")
-        });
-        if let Some(replacement) = replacement {
-            return Ok(replacement.metadata.name.clone());
-        }
-        if Instant::now() >= deadline {
-            return Ok(None);
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
-async fn read_back(cluster: &Cluster, pod: &PodState, plan: &IsolationPlan) -> Result<InPlace> {
-    let (current, _) = cluster.pod(&pod.namespace, &pod.name).await?;
-    let labels = current.metadata.labels.clone().unwrap_or_default();
+/// What the cluster holds now for this isolation.
+pub async fn read_back(cluster: &Cluster, pod: &PodState, plan: &IsolationPlan) -> Result<InPlace> {
+    let (labels, pod_gone) = match cluster.pod(&pod.namespace, &pod.name).await {
+        Ok((current, _)) => (current.metadata.labels.unwrap_or_default(), false),
+        Err(kir_cluster::Error::NotFound { .. }) => (Labels::new(), true),
+        Err(error) => return Err(error.into()),
+    };
     let name = quarantine_name(&pod.uid);
     let mut policies = Vec::new();
     for planned in &plan.changes {
@@ -340,6 +369,7 @@ async fn read_back(cluster: &Cluster, pod: &PodState, plan: &IsolationPlan) -> R
     }
     Ok(InPlace {
         quarantine_label: labels.get(QUARANTINE_LABEL) == Some(&pod.uid),
+        pod_gone,
         pod_labels: labels,
         policies,
         node_cordoned,

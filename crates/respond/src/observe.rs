@@ -73,13 +73,40 @@ fn selector_of(object: &Value) -> Option<LabelSelector> {
     }
 }
 
+/// The pod and its surroundings, read concurrently where they do not depend on each other.
+pub async fn observe_with_surroundings(
+    cluster: &Cluster,
+    namespace: &str,
+    name: &str,
+) -> Result<(ObservedPod, Surroundings)> {
+    let (observed, services, policies, inventory) = tokio::join!(
+        observe_pod(cluster, namespace, name),
+        cluster.services(namespace),
+        cluster.network_policies(namespace),
+        cluster.api_inventory()
+    );
+    let observed = observed?;
+    let around = surroundings_of(cluster, &observed.state, services?, policies?, inventory?).await?;
+    Ok((observed, around))
+}
+
 /// Services, policies, precedence primitives the cluster serves (and whether kir's own
 /// already exist), and the node's schedulability.
 pub async fn surroundings(cluster: &Cluster, state: &PodState) -> Result<Surroundings> {
     let ns = state.namespace.as_str();
     let (services, policies, inventory) =
         tokio::join!(cluster.services(ns), cluster.network_policies(ns), cluster.api_inventory());
-    let inventory = inventory?;
+    surroundings_of(cluster, state, services?, policies?, inventory?).await
+}
+
+async fn surroundings_of(
+    cluster: &Cluster,
+    state: &PodState,
+    services: Vec<k8s_openapi::api::core::v1::Service>,
+    policies: Vec<k8s_openapi::api::networking::v1::NetworkPolicy>,
+    inventory: kir_cluster::probe::ApiInventory,
+) -> Result<Surroundings> {
+    let ns = state.namespace.as_str();
     let name = quarantine_name(&state.uid);
     let exists = |api_version: &'static str, kind: &'static str, namespaced: bool| {
         let name = name.clone();
@@ -112,13 +139,7 @@ pub async fn surroundings(cluster: &Cluster, state: &PodState) -> Result<Surroun
         },
         None => None,
     };
-    Ok(Surroundings {
-        services: services?,
-        policies: policies?,
-        cilium,
-        admin_network_policy,
-        node_unschedulable,
-    })
+    Ok(Surroundings { services, policies, cilium, admin_network_policy, node_unschedulable })
 }
 
 #[cfg(test)]

@@ -70,6 +70,37 @@ impl SocketTable {
 /// At most this many sockets are kept from one table: a container cannot make kir hold more.
 pub const MAX_SOCKETS: usize = 100_000;
 
+/// The paths of the four tables, in the order [`parse_socket_tables`] expects them printed.
+pub const SOCKET_TABLE_PATHS: [&str; 4] =
+    ["/proc/net/tcp", "/proc/net/tcp6", "/proc/net/udp", "/proc/net/udp6"];
+
+/// Parse the four tables printed one after the other (`cat` of [`SOCKET_TABLE_PATHS`]; a
+/// missing one is simply absent). Each table starts with its header line; UDP headers end in
+/// `drops`, and the address width tells IPv4 from IPv6.
+pub fn parse_socket_tables(text: &str) -> Vec<Socket> {
+    let mut sockets = Vec::new();
+    let mut udp = false;
+    for line in text.lines() {
+        if line.split_whitespace().next() == Some("sl") {
+            udp = line.split_whitespace().last() == Some("drops");
+            continue;
+        }
+        let v6 = line.split_whitespace().nth(1).is_some_and(|local| local.len() > 13);
+        let table = match (udp, v6) {
+            (false, false) => SocketTable::Tcp,
+            (false, true) => SocketTable::Tcp6,
+            (true, false) => SocketTable::Udp,
+            (true, true) => SocketTable::Udp6,
+        };
+        if sockets.len() < 4 * MAX_SOCKETS
+            && let Some(socket) = parse_socket_line(table, line)
+        {
+            sockets.push(socket);
+        }
+    }
+    sockets
+}
+
 /// Parse one `/proc/net` table. Malformed lines are skipped.
 pub fn parse_sockets(table: SocketTable, text: &str) -> Vec<Socket> {
     text.lines().skip(1).filter_map(|line| parse_socket_line(table, line)).take(MAX_SOCKETS).collect()
@@ -167,22 +198,30 @@ const MAX_ARG_LEN: usize = 4096;
 
 /// The shell script kir runs in the container to list processes without writing anything.
 /// Sections are framed by a marker containing `nonce`, so a process cannot forge records by
-/// putting separators in its command line (it would have to guess the nonce).
+/// putting separators in its command line (it would have to guess the nonce). It forks as
+/// little as it can: one `cat` for every status file (the kernel escapes newlines in the
+/// `Name:` line, so records cannot be forged there), one `grep -z` for every command line
+/// (each NUL-terminated argument prefixed with its file name; an argument cannot hold a NUL),
+/// and one `find` for every executable and file-descriptor link, NUL-terminated (a file name
+/// cannot hold a NUL). Where `grep -z` or `find -printf` are missing (busybox), `cat` per
+/// command line and `readlink` per link.
 pub fn process_script(nonce: &str) -> String {
     format!(
         "m='--kir-{nonce}'; printf '%s self %s\\n' \"$m\" \"$$\"; \
-         for d in /proc/[0-9]*; do \
-         [ -r \"$d/status\" ] || continue; \
-         printf '\\n%s pid %s\\n' \"$m\" \"${{d#/proc/}}\"; cat \"$d/status\" 2>/dev/null; \
-         printf '\\n%s cmdline\\n' \"$m\"; cat \"$d/cmdline\" 2>/dev/null; \
-         printf '\\n%s exe\\n' \"$m\"; readlink \"$d/exe\" 2>/dev/null; \
-         printf '\\n%s fd\\n' \"$m\"; for f in \"$d\"/fd/*; do readlink \"$f\" 2>/dev/null; done; \
-         done; printf '\\n%s passwd\\n' \"$m\"; cat /etc/passwd 2>/dev/null; printf '\\n%s end\\n' \"$m\""
+         printf '%s status\\n' \"$m\"; cat /proc/[0-9]*/status 2>/dev/null; \
+         if echo | grep -z '' >/dev/null 2>&1; then \
+         printf '\\n%s cmdlines\\n' \"$m\"; grep -a -H -z '' /proc/[0-9]*/cmdline 2>/dev/null; \
+         else for d in /proc/[0-9]*; do printf '\\n%s cmdline %s\\n' \"$m\" \"${{d#/proc/}}\"; cat \"$d/cmdline\" 2>/dev/null; done; fi; \
+         printf '\\n%s links\\n' \"$m\"; \
+         if find /proc -maxdepth 0 -printf '' 2>/dev/null; then \
+         find /proc/[0-9]*/exe /proc/[0-9]*/fd -maxdepth 1 -type l -printf '%p\\t%l\\0' 2>/dev/null; \
+         else for l in /proc/[0-9]*/exe /proc/[0-9]*/fd/*; do printf '%s\\t' \"$l\"; readlink \"$l\" 2>/dev/null; printf '\\0'; done; fi; \
+         printf '\\n%s passwd\\n' \"$m\"; cat /etc/passwd 2>/dev/null; printf '\\n%s end\\n' \"$m\""
     )
 }
 
 /// What the process script printed, parsed. `self_pid` is the collecting shell, excluded
-/// together with its children (the `cat` and `readlink` it ran).
+/// together with its children (the `cat` and `find` it ran).
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct ProcessListing {
     pub processes: Vec<Process>,
@@ -192,110 +231,149 @@ pub struct ProcessListing {
 }
 
 pub fn parse_process_listing(nonce: &str, bytes: &[u8]) -> ProcessListing {
-    let marker = format!("--kir-{nonce} ");
-    let text = String::from_utf8_lossy(bytes);
+    let marker = format!("--kir-{nonce} ").into_bytes();
     let mut listing = ProcessListing::default();
+    let mut processes: BTreeMap<u32, Process> = BTreeMap::new();
     let mut users: BTreeMap<u32, String> = BTreeMap::new();
-    let mut current: Option<Process> = None;
-    let mut section = "";
-    let mut body = String::new();
-
-    let finish_section =
-        |process: &mut Option<Process>, section: &str, body: &str, users: &mut BTreeMap<u32, String>| match (
-            section,
-            process.as_mut(),
-        ) {
-            ("status", Some(p)) => apply_status(p, body),
-            ("cmdline", Some(p)) => p.cmdline = split_cmdline(body),
-            ("exe", Some(p)) => p.exe = body.lines().next().filter(|l| !l.is_empty()).map(str::to_string),
-            ("fd", Some(p)) => p.socket_inodes = socket_inodes(body),
-            ("passwd", _) => *users = parse_passwd(body),
-            _ => {}
-        };
-
-    for piece in text.split_inclusive('\n') {
-        let line = piece.trim_end_matches('\n');
-        if let Some(header) = line.strip_prefix(&marker) {
-            finish_section(&mut current, section, &body, &mut users);
-            body.clear();
-            let (kind, value) = header.split_once(' ').unwrap_or((header, ""));
-            match kind {
-                "self" => {
-                    listing.self_pid = value.trim().parse().ok();
-                    section = "";
-                }
-                "pid" => {
-                    if let Some(done) = current.take() {
-                        push_process(&mut listing, done);
+    for (header, body) in sections(bytes, &marker) {
+        let header = String::from_utf8_lossy(header);
+        let (kind, value) = header.split_once(' ').unwrap_or((&header, ""));
+        match kind {
+            "self" => listing.self_pid = value.trim().parse().ok(),
+            "status" => {
+                for record in status_records(&String::from_utf8_lossy(body)) {
+                    if processes.len() < MAX_PROCESSES {
+                        processes.insert(record.pid, record);
                     }
-                    current = value.trim().parse().ok().map(|pid| Process { pid, ..Default::default() });
-                    section = "status";
                 }
-                "cmdline" => section = "cmdline",
-                "exe" => section = "exe",
-                "fd" => section = "fd",
-                "passwd" => {
-                    if let Some(done) = current.take() {
-                        push_process(&mut listing, done);
-                    }
-                    section = "passwd";
-                }
-                "end" => {
-                    listing.complete = true;
-                    section = "";
-                }
-                _ => section = "",
             }
-        } else if !section.is_empty() && body.len() < 1 << 20 {
-            body.push_str(piece);
+            "cmdline" => {
+                if let Some(process) = value.trim().parse().ok().and_then(|pid: u32| processes.get_mut(&pid))
+                {
+                    process.cmdline = split_cmdline(body);
+                }
+            }
+            "cmdlines" => apply_cmdlines(&mut processes, body),
+            "links" => apply_links(&mut processes, body),
+            "passwd" => users = parse_passwd(&String::from_utf8_lossy(body)),
+            "end" => listing.complete = true,
+            _ => {}
         }
     }
-    finish_section(&mut current, section, &body, &mut users);
-    if let Some(done) = current.take() {
-        push_process(&mut listing, done);
-    }
     let self_pid = listing.self_pid;
-    listing.processes.retain(|p| Some(p.pid) != self_pid && (self_pid.is_none() || Some(p.ppid) != self_pid));
-    for process in &mut listing.processes {
-        process.user = process.uid.and_then(|uid| users.get(&uid).cloned());
-    }
+    listing.processes = processes
+        .into_values()
+        .filter(|p| Some(p.pid) != self_pid && (self_pid.is_none() || Some(p.ppid) != self_pid))
+        .map(|mut p| {
+            p.user = p.uid.and_then(|uid| users.get(&uid).cloned());
+            p
+        })
+        .collect();
     listing
 }
 
-fn push_process(listing: &mut ProcessListing, process: Process) {
-    if listing.processes.len() < MAX_PROCESSES {
-        listing.processes.push(process);
+/// Split the output at marker lines: `(header after the marker, body up to the next marker)`.
+/// The newline kir prints before each marker is not part of the body.
+fn sections<'a>(bytes: &'a [u8], marker: &[u8]) -> Vec<(&'a [u8], &'a [u8])> {
+    let mut starts: Vec<usize> = Vec::new();
+    let mut position = 0;
+    while let Some(found) = memchr::memmem::find(&bytes[position..], marker) {
+        let at = position + found;
+        if at == 0 || bytes[at - 1] == b'\n' {
+            starts.push(at);
+        }
+        position = at + marker.len();
     }
+    let mut sections = Vec::new();
+    for (i, &start) in starts.iter().enumerate() {
+        let header_start = start + marker.len();
+        let header_end =
+            bytes[header_start..].iter().position(|b| *b == b'\n').map_or(bytes.len(), |n| header_start + n);
+        let body_start = (header_end + 1).min(bytes.len());
+        let mut body_end = starts.get(i + 1).copied().unwrap_or(bytes.len());
+        if starts.get(i + 1).is_some() && body_end > body_start && bytes[body_end - 1] == b'\n' {
+            body_end -= 1;
+        }
+        sections.push((&bytes[header_start..header_end], &bytes[body_start..body_end.max(body_start)]));
+    }
+    sections
 }
 
-fn apply_status(process: &mut Process, status: &str) {
-    for line in status.lines() {
+/// Concatenated `/proc/*/status` files: each starts with its `Name:` line.
+fn status_records(text: &str) -> Vec<Process> {
+    let mut records = Vec::new();
+    let mut current: Option<Process> = None;
+    for line in text.lines() {
         let Some((key, value)) = line.split_once(':') else { continue };
         let value = value.trim();
+        if key == "Name" {
+            if let Some(done) = current.take().filter(|p| p.pid != 0) {
+                records.push(done);
+            }
+            current = Some(Process { name: value.chars().take(64).collect(), ..Default::default() });
+            continue;
+        }
+        let Some(process) = current.as_mut() else { continue };
         match key {
-            "Name" => process.name = value.chars().take(64).collect(),
+            "Pid" => process.pid = value.parse().unwrap_or(0),
             "PPid" => process.ppid = value.parse().unwrap_or(0),
             "Uid" => process.uid = value.split_whitespace().next().and_then(|u| u.parse().ok()),
             _ => {}
+        }
+    }
+    if let Some(done) = current.filter(|p| p.pid != 0) {
+        records.push(done);
+    }
+    records
+}
+
+/// NUL-terminated `/proc/PID/cmdline:ARGUMENT` records, as `grep -a -H -z ''` prints them.
+fn apply_cmdlines(processes: &mut BTreeMap<u32, Process>, body: &[u8]) {
+    for record in body.split(|b| *b == 0).take(10_000_000) {
+        let Some(rest) = record.strip_prefix(b"/proc/") else { continue };
+        let Some(slash) = rest.iter().position(|b| *b == b'/') else { continue };
+        let Some(pid) = std::str::from_utf8(&rest[..slash]).ok().and_then(|p| p.parse::<u32>().ok()) else {
+            continue;
+        };
+        let Some(argument) = rest[slash..].strip_prefix(b"/cmdline:") else { continue };
+        let Some(process) = processes.get_mut(&pid) else { continue };
+        if !argument.is_empty() && process.cmdline.len() < MAX_ARGS {
+            process.cmdline.push(String::from_utf8_lossy(argument).chars().take(MAX_ARG_LEN).collect());
+        }
+    }
+}
+
+/// NUL-terminated `PATH<TAB>TARGET` records of `/proc/PID/exe` and `/proc/PID/fd/N` links.
+fn apply_links(processes: &mut BTreeMap<u32, Process>, body: &[u8]) {
+    for record in body.split(|b| *b == 0).take(1_000_000) {
+        let record = String::from_utf8_lossy(record);
+        let Some((path, target)) = record.trim_start_matches('\n').split_once('\t') else { continue };
+        let target = target.strip_suffix('\n').unwrap_or(target);
+        let mut parts = path.strip_prefix("/proc/").unwrap_or_default().splitn(2, '/');
+        let (Some(pid), Some(rest)) = (parts.next().and_then(|p| p.parse::<u32>().ok()), parts.next()) else {
+            continue;
+        };
+        let Some(process) = processes.get_mut(&pid) else { continue };
+        if rest == "exe" {
+            process.exe = Some(target.chars().take(4096).collect()).filter(|t: &String| !t.is_empty());
+        } else if rest.starts_with("fd/")
+            && let Some(inode) =
+                target.strip_prefix("socket:[").and_then(|t| t.strip_suffix(']')).and_then(|t| t.parse().ok())
+            && process.socket_inodes.len() < 4096
+            && !process.socket_inodes.contains(&inode)
+        {
+            process.socket_inodes.push(inode);
         }
     }
 }
 
 /// `/proc/<pid>/cmdline` is NUL-separated; the framing newline kir adds after it is not part
 /// of the command line.
-fn split_cmdline(body: &str) -> Vec<String> {
-    let body = body.strip_suffix('\n').unwrap_or(body);
-    body.split('\0')
+fn split_cmdline(body: &[u8]) -> Vec<String> {
+    body.split(|b| *b == 0)
         .filter(|arg| !arg.is_empty())
         .take(MAX_ARGS)
-        .map(|arg| arg.chars().take(MAX_ARG_LEN).collect())
-        .collect()
-}
-
-fn socket_inodes(body: &str) -> Vec<u64> {
-    body.lines()
-        .filter_map(|l| l.strip_prefix("socket:[")?.strip_suffix(']')?.parse().ok())
-        .take(4096)
+        .map(|arg| String::from_utf8_lossy(arg).chars().take(MAX_ARG_LEN).collect())
         .collect()
 }
 
@@ -349,6 +427,17 @@ mod tests {
     }
 
     #[test]
+    fn concatenated_tables_are_told_apart_by_header_and_width() {
+        let udp = "   sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode ref pointer drops\n 0: 00000000:0044 00000000:0000 07 00000000:00000000 00:00000000 00000000 0 0 77 2 0 0\n";
+        let all = format!("{TCP}{TCP6}{udp}");
+        let sockets = parse_socket_tables(&all);
+        let protocols: Vec<&str> = sockets.iter().map(|s| s.protocol).collect();
+        assert_eq!(protocols, ["tcp", "tcp", "tcp6", "tcp6", "udp"]);
+        assert_eq!(sockets[4].state, "UNCONNECTED");
+        assert_eq!(sockets[1].remote_port, 3333);
+    }
+
+    #[test]
     fn udp_states_have_their_own_names() {
         let udp = "header\n 0: 00000000:0044 00000000:0000 07 00000000:00000000 00:00000000 00000000 0 0 77 2 0 0\n";
         let sockets = parse_sockets(SocketTable::Udp, udp);
@@ -359,20 +448,24 @@ mod tests {
     fn listing(nonce: &str) -> Vec<u8> {
         let m = format!("--kir-{nonce}");
         let mut out = Vec::new();
-        out.extend(format!("{m} self 40\n").as_bytes());
-        out.extend(format!("\n{m} pid 1\nName:\tnginx\nPPid:\t0\nUid:\t0\t0\t0\t0\n").as_bytes());
-        out.extend(format!("\n{m} cmdline\n").as_bytes());
+        out.extend(format!("{m} self 40\n{m} status\n").as_bytes());
+        out.extend(
+            b"Name:\tnginx\nUmask:\t0022\nState:\tS (sleeping)\nPid:\t1\nPPid:\t0\nUid:\t0\t0\t0\t0\n",
+        );
+        // The kernel escapes a newline in a process name, so it cannot start a record.
+        out.extend(b"Name:\txmrig\\nName:\tfake\nPid:\t7\nPPid:\t1\nUid:\t1000\t1000\t1000\t1000\n");
+        out.extend(b"Name:\tsh\nPid:\t40\nPPid:\t0\nUid:\t0\n");
+        out.extend(b"Name:\tcat\nPid:\t41\nPPid:\t40\nUid:\t0\n");
+        out.extend(format!("\n{m} cmdline 1\n").as_bytes());
         out.extend(b"nginx: master\0-g\0daemon off;\0");
-        out.extend(format!("\n{m} exe\n/usr/sbin/nginx\n").as_bytes());
-        out.extend(format!("\n{m} fd\n/dev/null\nsocket:[51234]\npipe:[9]\n").as_bytes());
-        out.extend(format!("\n{m} pid 7\nName:\txmrig\nPPid:\t1\nUid:\t1000\t1000\t1000\t1000\n").as_bytes());
         // A hostile command line that tries to forge a record with a guessed marker.
-        out.extend(format!("\n{m} cmdline\n").as_bytes());
-        out.extend(b"./xmrig\0\n--kir-guess pid 99\n\0-o\0pool:3333\0");
-        out.extend(format!("\n{m} exe\n/tmp/.x/xmrig\n").as_bytes());
-        out.extend(format!("\n{m} fd\n").as_bytes());
-        out.extend(format!("\n{m} pid 40\nName:\tsh\nPPid:\t0\nUid:\t0\n").as_bytes());
-        out.extend(format!("\n{m} pid 41\nName:\tcat\nPPid:\t40\nUid:\t0\n").as_bytes());
+        out.extend(format!("\n{m} cmdline 7\n").as_bytes());
+        out.extend(b"./xmrig\0\n--kir-guess cmdline 1\n\0-o\0pool:3333\0");
+        out.extend(format!("\n{m} cmdline 40\n").as_bytes());
+        out.extend(b"sh\0-c\0...\0");
+        out.extend(format!("\n{m} links\n").as_bytes());
+        out.extend(b"/proc/1/exe\t/usr/sbin/nginx\0/proc/1/fd/0\t/dev/null\0/proc/1/fd/6\tsocket:[51234]\0");
+        out.extend(b"/proc/7/exe\t/tmp/.x/xmrig (deleted)\n\0/proc/99/fd/1\tsocket:[7]\0garbage\0");
         out.extend(
             format!("\n{m} passwd\nroot:x:0:0:root:/root:/bin/sh\nminer:x:1000:1000::/home:/bin/sh\n")
                 .as_bytes(),
@@ -395,9 +488,36 @@ mod tests {
         assert_eq!(nginx.socket_inodes, [51234]);
         assert_eq!(nginx.user.as_deref(), Some("root"));
         let miner = &parsed.processes[1];
+        assert_eq!(miner.name, "xmrig\\nName:\tfake");
         assert_eq!(miner.ppid, 1);
         assert_eq!(miner.user.as_deref(), Some("miner"));
-        assert_eq!(miner.cmdline, ["./xmrig", "\n--kir-guess pid 99\n", "-o", "pool:3333"]);
+        assert_eq!(miner.cmdline, ["./xmrig", "\n--kir-guess cmdline 1\n", "-o", "pool:3333"]);
+        assert_eq!(
+            miner.exe.as_deref(),
+            Some("/tmp/.x/xmrig (deleted)"),
+            "readlink's newline is not part of it"
+        );
+    }
+
+    #[test]
+    fn command_lines_from_grep_are_framed_by_nul() {
+        let m = "--kir-g";
+        let mut out = Vec::new();
+        out.extend(
+            format!("{m} status\nName:\tapp\nPid:\t3\nPPid:\t1\nName:\tminer\nPid:\t9\nPPid:\t3\n")
+                .as_bytes(),
+        );
+        out.extend(format!("\n{m} cmdlines\n").as_bytes());
+        out.extend(b"/proc/3/cmdline:/app\0/proc/3/cmdline:--port\0/proc/3/cmdline:80\0");
+        out.extend(b"/proc/9/cmdline:./x\n/proc/3/cmdline:forged\0/proc/9/cmdline:\0/proc/77/cmdline:gone\0");
+        out.extend(format!("\n{m} end\n").as_bytes());
+        let parsed = parse_process_listing("g", &out);
+        assert_eq!(parsed.processes[0].cmdline, ["/app", "--port", "80"]);
+        assert_eq!(
+            parsed.processes[1].cmdline,
+            ["./x\n/proc/3/cmdline:forged"],
+            "a newline cannot start a record"
+        );
     }
 
     #[test]
@@ -413,8 +533,11 @@ mod tests {
         let script = process_script("f00d");
         assert!(script.contains("--kir-f00d"));
         assert!(script.contains("/proc/[0-9]*"));
-        let redirects: Vec<&str> = script.match_indices('>').map(|(i, _)| &script[i - 1..i + 10]).collect();
-        assert!(redirects.iter().all(|r| *r == "2>/dev/null"), "writes nothing but stdout: {redirects:?}");
+        let targets: Vec<&str> = script.match_indices('>').map(|(i, _)| &script[i + 1..i + 10]).collect();
+        assert!(
+            targets.iter().all(|t| t.starts_with("/dev/null") || t.starts_with("&1")),
+            "writes nothing but stdout: {targets:?}"
+        );
     }
 
     proptest! {
@@ -423,6 +546,7 @@ mod tests {
             for table in SocketTable::ALL {
                 let _ = parse_sockets(table, &text);
             }
+            let _ = parse_socket_tables(&text);
         }
 
         #[test]

@@ -15,9 +15,9 @@ use crate::{
     Result,
     capture::{CaptureOptions, capture_pod_signalling},
     collect::Collected,
-    contain::{self, ApplyOptions, IsolationReport},
+    contain::{self, IsolationReport},
     isolate::{self, IsolateOptions, IsolationPlan},
-    observe::{ObservedPod, observe_pod, surroundings},
+    observe::{ObservedPod, observe_pod, observe_with_surroundings},
     replace::{ReplaceReport, replace_pod},
     snapshot::{SnapshotOptions, SnapshotReport, choose_container, snapshot_pod_signalling},
 };
@@ -75,9 +75,8 @@ impl Playbook {
         name: &str,
         options: RespondOptions,
     ) -> Result<Playbook> {
-        let observed = observe_pod(cluster, namespace, name).await?;
+        let (observed, around) = observe_with_surroundings(cluster, namespace, name).await?;
         let container = choose_container(&observed.pod, options.snapshot.container.as_deref())?;
-        let around = surroundings(cluster, &observed.state).await?;
         let isolation = isolate::plan(&observed.state, &around, options.isolate);
         Ok(Playbook { observed, isolation, container, options })
     }
@@ -195,10 +194,8 @@ impl Playbook {
             })
             .await;
             let at = Instant::now();
-            let options = ApplyOptions { replacement_timeout: self.options.replacement_timeout };
-            let result =
-                contain::apply(cluster, case, actor, state, self.isolation.clone(), started, &options).await;
-            Some((result, at.elapsed()))
+            let result = contain::apply(cluster, case, actor, state, self.isolation.clone(), started).await;
+            Some((result, at))
         };
         let ((capture, snapshot), isolation) = tokio::join!(evidence, containment);
 
@@ -255,9 +252,57 @@ impl Playbook {
                 finish(&mut report, "snapshot", StepOutcome::Failed(took, error.to_string()))?
             }
         }
+
+        // The controller's replacement is awaited while the suspect is deleted: neither needs
+        // the other (the replacement comes from the controller's unchanged template).
+        let (isolation, pending) = match isolation {
+            Some((Ok((isolation, pending)), at)) => (Some((Ok(isolation), at)), pending),
+            Some((Err(error), at)) => (Some((Err(error), at)), None),
+            None => (None, None),
+        };
+        let wait = async {
+            match &pending {
+                Some(pending) if !self.options.replacement_timeout.is_zero() => {
+                    pending.wait(cluster, case, actor, self.options.replacement_timeout).await
+                }
+                _ => Ok(None),
+            }
+        };
+        let replace = async {
+            if !self.options.replace {
+                return None;
+            }
+            if step_done("replace") {
+                return Some((StepOutcome::Skipped, None));
+            }
+            let at = Instant::now();
+            let same_template = self.isolation.replaced_by.is_some().then(|| self.images());
+            let current = match observe_pod(cluster, &state.namespace, &state.name).await {
+                Ok(current) => current,
+                Err(crate::Error::PodNotFound { .. }) => {
+                    return Some((StepOutcome::Done(at.elapsed(), "already gone".into()), None));
+                }
+                Err(error) => return Some((StepOutcome::Failed(at.elapsed(), error.to_string()), None)),
+            };
+            let grace = self.options.grace_seconds;
+            Some(
+                match replace_pod(cluster, case, actor, &current, same_template.as_deref(), grace, true).await
+                {
+                    Ok(replaced) => {
+                        let detail = if replaced.deleted { "suspect deleted" } else { "already gone" };
+                        (StepOutcome::Done(at.elapsed(), detail.to_string()), Some(replaced))
+                    }
+                    Err(error) => (StepOutcome::Failed(at.elapsed(), error.to_string()), None),
+                },
+            )
+        };
+        let (replacement, replaced) = tokio::join!(wait, replace);
+
         match isolation {
             None => finish(&mut report, "isolate", StepOutcome::Skipped)?,
-            Some((Ok(isolation), took)) => {
+            Some((Ok(mut isolation), at)) => {
+                isolation.replacement = replacement?;
+                isolation.in_place = contain::read_back(cluster, state, &isolation.plan).await?;
                 report.contained_after_ms = isolation.contained_after_ms;
                 let detail = match (&isolation.contained_after_ms, &isolation.replacement) {
                     (Some(ms), Some(r)) => format!("contained after {ms} ms; replacement {} running", r.name),
@@ -265,66 +310,33 @@ impl Playbook {
                     (None, _) => "no containment policy could be applied".to_string(),
                 };
                 let outcome = if isolation.failed() {
-                    StepOutcome::Failed(took, detail)
+                    StepOutcome::Failed(at.elapsed(), detail)
                 } else {
-                    StepOutcome::Done(took, detail)
+                    StepOutcome::Done(at.elapsed(), detail)
                 };
                 report.isolation = Some(isolation);
                 finish(&mut report, "isolate", outcome)?;
             }
-            Some((Err(error), took)) => {
-                finish(&mut report, "isolate", StepOutcome::Failed(took, error.to_string()))?
+            Some((Err(error), at)) => {
+                finish(&mut report, "isolate", StepOutcome::Failed(at.elapsed(), error.to_string()))?
             }
         }
-
-        if self.options.replace {
-            if step_done("replace") {
-                finish(&mut report, "replace", StepOutcome::Skipped)?;
-            } else {
-                let at = Instant::now();
-                let replacement_images = match report.isolation.as_ref().and_then(|i| i.replacement.as_ref())
-                {
-                    Some(r) => cluster.pod(&state.namespace, &r.name).await.ok().map(|(pod, _)| {
-                        pod.spec
-                            .iter()
-                            .flat_map(|s| s.containers.iter().filter_map(|c| c.image.clone()))
-                            .collect::<Vec<_>>()
-                    }),
-                    None => None,
-                };
-                let current = observe_pod(cluster, &state.namespace, &state.name).await;
-                let outcome = match current {
-                    Ok(current) => {
-                        match replace_pod(
-                            cluster,
-                            case,
-                            actor,
-                            &current,
-                            replacement_images.as_deref(),
-                            self.options.grace_seconds,
-                            true,
-                        )
-                        .await
-                        {
-                            Ok(replaced) => {
-                                let detail =
-                                    if replaced.deleted { "suspect deleted" } else { "already gone" };
-                                report.replace = Some(replaced);
-                                StepOutcome::Done(at.elapsed(), detail.to_string())
-                            }
-                            Err(error) => StepOutcome::Failed(at.elapsed(), error.to_string()),
-                        }
-                    }
-                    Err(crate::Error::PodNotFound { .. }) => {
-                        StepOutcome::Done(at.elapsed(), "already gone".into())
-                    }
-                    Err(error) => StepOutcome::Failed(at.elapsed(), error.to_string()),
-                };
-                finish(&mut report, "replace", outcome)?;
-            }
+        if let Some((outcome, replaced)) = replaced {
+            report.replace = replaced;
+            finish(&mut report, "replace", outcome)?;
         }
         report.total_ms = started.elapsed().as_millis();
         Ok(report)
+    }
+
+    /// The images the suspect runs (its controller's template runs the same).
+    fn images(&self) -> Vec<String> {
+        self.observed
+            .pod
+            .spec
+            .iter()
+            .flat_map(|s| s.containers.iter().filter_map(|c| c.image.clone()))
+            .collect()
     }
 }
 

@@ -20,7 +20,7 @@ use crate::{
     collect::{Collected, Collector},
     findings::{Finding, analyse},
     observe::ObservedPod,
-    procfs::{self, SocketTable},
+    procfs,
 };
 
 #[derive(Debug, Clone)]
@@ -118,29 +118,23 @@ pub async fn snapshot_pod_signalling(
     let nonce = nonce();
     let process_argv = vec!["sh".to_string(), "-c".to_string(), procfs::process_script(&nonce)];
     let sockets = async {
-        let tables = futures::future::join_all(SocketTable::ALL.map(|table| async move {
-            let argv = vec!["cat".to_string(), table.path().to_string()];
-            (table, run.command(&format!("net/{}.raw", table_name(table)), argv).await)
-        }))
-        .await;
+        let argv = std::iter::once("cat").chain(procfs::SOCKET_TABLE_PATHS).map(str::to_string).collect();
+        let raw = run.command("net/sockets.raw", argv).await;
         if let Some(done) = volatile_done {
             let _ = done.send(());
         }
-        tables
+        raw
     };
     // Sockets first and alone: they are what containment waits for, and the process listing
-    // (a fork per /proc entry) would compete with them for the node's CPU.
+    // and the tar would compete with them for the node's CPU.
     let tables = sockets.await;
     let (listing, ()) = tokio::join!(run.command("processes.raw", process_argv), run.etc_archive());
 
     let listing = listing.map(|bytes| procfs::parse_process_listing(&nonce, &bytes));
     let sockets: Vec<procfs::Socket> = tables
-        .iter()
-        .filter_map(|(table, bytes)| {
-            bytes.as_ref().map(|b| procfs::parse_sockets(*table, &String::from_utf8_lossy(b)))
-        })
-        .flatten()
-        .collect();
+        .as_ref()
+        .map(|raw| procfs::parse_socket_tables(&String::from_utf8_lossy(raw)))
+        .unwrap_or_default();
     let processes = listing.as_ref().map(|l| l.processes.clone()).unwrap_or_default();
     if let Some(listing) = &listing {
         collector.store_json(
@@ -149,8 +143,8 @@ pub async fn snapshot_pod_signalling(
             &json!({"complete": listing.complete, "processes": listing.processes}),
         );
     }
-    if tables.iter().any(|(_, bytes)| bytes.is_some()) {
-        collector.store_json("connections.json", "parsed by kir from net/*.raw", &sockets);
+    if tables.is_some() {
+        collector.store_json("connections.json", "parsed by kir from net/sockets.raw", &sockets);
     }
     let findings = analyse(&processes, &sockets);
     collector.store_json("findings.json", "kir's analysis of processes.json and connections.json", &findings);
@@ -167,10 +161,6 @@ pub async fn snapshot_pod_signalling(
             })),
     )?;
     Ok(SnapshotReport { container, processes: processes.len(), sockets: sockets.len(), findings, collected })
-}
-
-fn table_name(table: SocketTable) -> &'static str {
-    table.path().rsplit('/').next().unwrap_or("net")
 }
 
 /// Unpredictable framing for the process listing (see `procfs::process_script`).

@@ -2,9 +2,9 @@
 
 use comfy_table::Cell;
 use kir_respond::{
-    contain::{self, ApplyOptions, IsolationReport, Outcome},
+    contain::{self, IsolationReport, Outcome},
     isolate::{self, IsolateOptions, IsolationPlan, OrphanChoice},
-    observe::{observe_pod, surroundings},
+    observe::observe_with_surroundings,
     undo,
 };
 
@@ -32,8 +32,7 @@ pub async fn pod(args: &IsolatePodArgs, settings: &Settings) -> anyhow::Result<u
     let (options, replacement_timeout) = isolation_options(&args.isolation)?;
     let responder = responder::connect(settings).await?;
     let (ns, name) = responder::pod(settings, &responder.cluster, &args.pod)?;
-    let observed = observe_pod(&responder.cluster, &ns, &name).await?;
-    let around = surroundings(&responder.cluster, &observed.state).await?;
+    let (observed, around) = observe_with_surroundings(&responder.cluster, &ns, &name).await?;
     let plan = isolate::plan(&observed.state, &around, options);
 
     if args.confirm.dry_run {
@@ -51,14 +50,14 @@ pub async fn pod(args: &IsolatePodArgs, settings: &Settings) -> anyhow::Result<u
         return Ok(crate::exit::SUCCESS);
     }
     let case = responder::open_case(settings, &responder, format!("isolation of pod {ns}/{name}"))?;
-    let report = contain::apply(
+    let report = contain::apply_and_wait(
         &responder.cluster,
         &case,
         &responder.actor,
         &observed.state,
         plan,
         settings.started,
-        &ApplyOptions { replacement_timeout },
+        replacement_timeout,
     )
     .await?;
     match settings.output {
@@ -103,7 +102,11 @@ pub fn print_report(report: &IsolationReport) -> anyhow::Result<()> {
     println!();
     let in_place = &report.in_place;
     println!("in place (read back from the cluster):");
-    println!("  quarantine label on the pod: {}", if in_place.quarantine_label { "yes" } else { "NO" });
+    if in_place.pod_gone {
+        println!("  the pod no longer exists");
+    } else {
+        println!("  quarantine label on the pod: {}", if in_place.quarantine_label { "yes" } else { "NO" });
+    }
     for policy in &in_place.policies {
         println!("  {policy}");
     }
