@@ -207,10 +207,6 @@ impl<'a, V> Pairs<'a, V> {
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
     }
-
-    pub fn iter(&self) -> impl Iterator<Item = (&str, &V)> {
-        self.0.iter().map(|(k, v)| (k.as_str(), v))
-    }
 }
 
 impl<V: fmt::Debug> fmt::Debug for Pairs<'_, V> {

@@ -58,11 +58,6 @@ impl Glob {
         Glob { text: text.to_string(), tokens, case_insensitive }
     }
 
-    /// Whether the pattern has wildcards (else it is an exact match).
-    pub fn is_exact(&self) -> bool {
-        self.tokens.iter().all(|t| matches!(t, Token::Literal(_)))
-    }
-
     /// The longest wildcard-free piece: every match contains it.
     pub fn longest_literal(&self) -> &str {
         self.tokens
@@ -73,10 +68,6 @@ impl Glob {
             })
             .max_by_key(|l| l.len())
             .unwrap_or("")
-    }
-
-    pub fn as_str(&self) -> &str {
-        &self.text
     }
 
     pub fn matches(&self, text: &str) -> bool {
@@ -220,7 +211,6 @@ mod tests {
         assert!(!Glob::new("lit\\*").matches("litX"));
         assert!(Glob::new("*").matches(""));
         assert!(Glob::case_insensitive("KubeCtl*").matches("kubectl/v1.30"));
-        assert!(Glob::new("alice").is_exact());
         assert_eq!(Glob::new("system:*:sa").longest_literal(), "system:");
     }
 

@@ -29,10 +29,6 @@ impl<'a> Text<'a> {
     pub fn non_empty(&self) -> Option<&str> {
         if self.0.is_empty() { None } else { Some(&self.0) }
     }
-
-    pub fn into_owned(self) -> Text<'static> {
-        Text(Cow::Owned(self.0.into_owned()))
-    }
 }
 
 impl Deref for Text<'_> {

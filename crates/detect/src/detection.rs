@@ -37,7 +37,6 @@ pub trait FieldCompiler {
 
 #[derive(Debug)]
 pub struct Detection<F> {
-    names: Vec<String>,
     selections: Vec<Selection<F>>,
     condition: Cond,
 }
@@ -107,7 +106,7 @@ impl<F> Detection<F> {
         }
         let condition =
             if alternatives.len() == 1 { alternatives.pop().unwrap() } else { Cond::Or(alternatives) };
-        Ok(Detection { names, selections, condition })
+        Ok(Detection { selections, condition })
     }
 
     pub fn matches<R: Record<Field = F>>(&self, record: &R) -> bool {
@@ -135,10 +134,6 @@ impl<F> Detection<F> {
                 matchers.iter().any(|m| m.matches(Val::Str(text)))
             }
         }
-    }
-
-    pub fn selection_names(&self) -> &[String] {
-        &self.names
     }
 
     /// The values a field must have for the rule to match (lower-case; "" stands for absent),
