@@ -76,6 +76,8 @@ pub enum SkipReason {
     TooLong,
     DocumentTooLarge,
     UnreadableInput,
+    /// Not a skip: the event was read, but lacks fields (reported apart from skips).
+    MissingFields,
 }
 
 impl SkipReason {
@@ -89,6 +91,7 @@ impl SkipReason {
             SkipReason::TooLong => "line too long",
             SkipReason::DocumentTooLarge => "multi-line JSON document too large",
             SkipReason::UnreadableInput => "unreadable input",
+            SkipReason::MissingFields => "event without some fields (read anyway)",
         }
     }
 }
@@ -114,6 +117,10 @@ pub struct ScanReport {
     /// The first few skipped records, in input order.
     pub examples: Vec<Skip>,
     pub formats: BTreeMap<String, u64>,
+    /// Events read although they lack a field every audit event should have, by field.
+    pub missing_fields: BTreeMap<&'static str, u64>,
+    /// The first few of those events (`reason` is [`SkipReason::MissingFields`]).
+    pub incomplete_examples: Vec<Skip>,
 }
 
 impl ScanReport {
@@ -174,6 +181,9 @@ struct BlockResult<O> {
     /// Byte offset within the block, reason, detail.
     examples: Vec<(usize, SkipReason, String)>,
     formats: BTreeMap<Format, u64>,
+    missing_fields: BTreeMap<&'static str, u64>,
+    /// Byte offset and the missing fields of the first incomplete events.
+    incomplete: Vec<(usize, String)>,
 }
 
 /// Mapping pays off once the file is bigger than a few blocks' worth of reading.
@@ -361,6 +371,8 @@ impl<P: Processor> Scanner<'_, P> {
             skipped: BTreeMap::new(),
             examples: Vec::new(),
             formats: BTreeMap::new(),
+            missing_fields: BTreeMap::new(),
+            incomplete: Vec::new(),
         }
     }
 
@@ -423,8 +435,20 @@ impl<P: Processor> Scanner<'_, P> {
         let processor = self.processor;
         let output = &mut result.output;
         let formats = &mut result.formats;
+        let missing_fields = &mut result.missing_fields;
+        let incomplete = &mut result.incomplete;
+        let keep = self.options.examples;
         let decoded = decode(text, &mut |event, raw, format| {
             *formats.entry(format).or_default() += 1;
+            let missing = missing_fields_of(event);
+            if !missing.is_empty() {
+                for field in &missing {
+                    *missing_fields.entry(*field).or_default() += 1;
+                }
+                if incomplete.len() < keep {
+                    incomplete.push((offset, missing.join(", ")));
+                }
+            }
             processor.event(event, raw, format, output);
         });
         match decoded {
@@ -465,6 +489,19 @@ impl<P: Processor> Scanner<'_, P> {
                 });
             }
         }
+        for (field, count) in result.missing_fields {
+            *self.report.missing_fields.entry(field).or_default() += count;
+        }
+        for (offset, fields) in result.incomplete {
+            if self.report.incomplete_examples.len() < self.options.examples {
+                self.report.incomplete_examples.push(Skip {
+                    input: name.to_string(),
+                    line: line_at(offset),
+                    reason: SkipReason::MissingFields,
+                    detail: format!("no {fields}"),
+                });
+            }
+        }
         emit(result.output).map_err(Failure::Output)
     }
 
@@ -479,6 +516,24 @@ impl<P: Processor> Scanner<'_, P> {
 enum Failure {
     Input(String),
     Output(io::Error),
+}
+
+/// The fields every audit event should have and this one lacks.
+fn missing_fields_of(event: &Event<'_>) -> Vec<&'static str> {
+    let mut missing = Vec::new();
+    if event.audit_id.is_empty() {
+        missing.push("auditID");
+    }
+    if event.verb.is_empty() {
+        missing.push("verb");
+    }
+    if event.user.username.is_empty() {
+        missing.push("user.username");
+    }
+    if event.time_text().is_empty() {
+        missing.push("stageTimestamp");
+    }
+    missing
 }
 
 fn push_example<O>(

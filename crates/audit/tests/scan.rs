@@ -228,3 +228,20 @@ fn a_line_longer_than_the_limit_in_a_stream_is_dropped_and_reading_goes_on() {
     assert_eq!(report.skipped[&SkipReason::TooLong], 1);
     assert_eq!(report.examples[0].line, 2);
 }
+
+#[test]
+fn events_missing_fields_are_read_and_reported() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = format!(
+        "{}\n{}\n",
+        event_line(1, "a"),
+        r#"{"auditID":"no-verb","requestURI":"/api","user":{"username":"u"},"stageTimestamp":"2026-11-27T10:00:00Z"}"#
+    );
+    let input = write(&dir.path().join("partial.log"), text.as_bytes());
+    let (ids, report) = all(&[input]);
+    assert_eq!(ids, ["id-1", "no-verb"], "read anyway");
+    assert_eq!(report.skipped_total(), 0);
+    assert_eq!(report.missing_fields["verb"], 1);
+    assert_eq!(report.incomplete_examples[0].line, 2);
+    assert_eq!(report.incomplete_examples[0].detail, "no verb");
+}

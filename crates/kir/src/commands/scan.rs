@@ -113,7 +113,17 @@ impl Progress {
 }
 
 /// Tell the user on stderr what was skipped, and where; return the exit status for it.
+/// Events that lack fields were read, so they are reported without changing the status.
 pub fn report_skips(report: &ScanReport) -> u8 {
+    let incomplete: u64 = report.missing_fields.values().max().copied().unwrap_or(0);
+    if incomplete > 0 {
+        let fields: Vec<String> =
+            report.missing_fields.iter().map(|(f, n)| format!("{n} without {f}")).collect();
+        eprintln!("note: some events lack fields and were read anyway ({})", fields.join(", "));
+        for example in &report.incomplete_examples {
+            eprintln!("  {}:{}: {}", example.input, example.line, example.detail);
+        }
+    }
     let total = report.skipped_total();
     if total == 0 {
         return exit::SUCCESS;
