@@ -92,17 +92,24 @@ impl Progress {
         }
         let _guard = self.lock.lock();
         let bar = self.bar.get_or_init(|| {
-            let bar = ProgressBar::with_draw_target(Some(self.total), ProgressDrawTarget::stderr());
-            let style = ProgressStyle::with_template(
-                "{msg} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} eta {eta}",
-            )
-            .unwrap_or_else(|_| ProgressStyle::default_bar())
-            .progress_chars("=> ");
+            // Shown late, so tell it when the work began and how far it got: rate and time left
+            // are then right from the first frame.
+            let bar = ProgressBar::with_draw_target(Some(self.total), ProgressDrawTarget::stderr())
+                .with_elapsed(self.started.elapsed())
+                .with_position(done.min(self.total));
+            let style = ProgressStyle::with_template("{prefix} [{bar:30}] {bytes}/{total_bytes} {msg}")
+                .unwrap_or_else(|_| ProgressStyle::default_bar())
+                .progress_chars("=> ");
             bar.set_style(style);
-            bar.set_message(self.label);
+            bar.set_prefix(self.label);
             bar
         });
         bar.set_position(done.min(self.total));
+        // The rate since the start, not indicatif's estimate, which sees only the late frames.
+        let seconds = self.started.elapsed().as_secs_f64();
+        let rate = done as f64 / seconds;
+        let left = self.total.saturating_sub(done) as f64 / rate.max(1.0);
+        bar.set_message(format!("{:.0} MB/s, {:.0} s left", rate / 1e6, left));
     }
 
     pub fn finish(&self) {
