@@ -32,8 +32,8 @@ pub fn assess(
     let replaced_by = match &observed.state.controller {
         Some(controller) => {
             warnings.push(format!(
-                "{} will start a replacement from the same template (image {}): unless the template or the image is \
-                 fixed, the compromise may come back",
+                "{} will start a replacement from the same template, with the same image ({}): unless the template \
+                 or the image is fixed, the compromise may come back",
                 controller.describe(),
                 images.join(", ")
             ));
