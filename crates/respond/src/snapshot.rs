@@ -125,10 +125,8 @@ pub async fn snapshot_pod_signalling(
         }
         raw
     };
-    // Sockets first and alone: they are what containment waits for, and the process listing
-    // and the tar would compete with them for the node's CPU.
-    let tables = sockets.await;
-    let (listing, ()) = tokio::join!(run.command("processes.raw", process_argv), run.etc_archive());
+    let (tables, listing, ()) =
+        tokio::join!(sockets, run.command("processes.raw", process_argv), run.etc_archive());
 
     let listing = listing.map(|bytes| procfs::parse_process_listing(&nonce, &bytes));
     let sockets: Vec<procfs::Socket> = tables
