@@ -278,6 +278,21 @@ async fn isolate_orphans_warns_about_the_allow_policy_reruns_idempotently_and_un
     let (_keep, case) = case_dir("isolate-case");
     let target = format!("{ns}/{name}");
 
+    let plan = run(kir_in(tb, &case).args(["isolate", "pod", &target, "--dry-run"])).success();
+    // The names the testbed gave (letters, digits and dashes: literal as regexes) are replaced.
+    let filters = vec![
+        (ns.as_str(), "NS"),
+        (name.as_str(), "POD"),
+        (uid.as_str(), "UID"),
+        (r"kir-quarantine-[0-9a-f]{12}", "kir-quarantine-UIDPREFIX"),
+        (r"pod-template-hash=[0-9a-z]+", "pod-template-hash=HASH"),
+        (r"ReplicaSet/web-[0-9a-z]+", "ReplicaSet/web-HASH"),
+    ];
+    insta::with_settings!({filters => filters}, {
+        insta::assert_snapshot!("isolate_plan_behind_a_service_with_an_allow_all_policy", plan.stdout);
+    });
+    assert!(!case.exists(), "a dry run opens no case");
+
     let out = run(kir_in(tb, &case).args(["isolate", "pod", &target, "--yes", "-o", "json"])).success();
     let report = out.json();
     let warnings = report["plan"]["warnings"].to_string();

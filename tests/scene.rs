@@ -124,6 +124,11 @@ pub async fn plain_cluster() -> tokio::sync::RwLockReadGuard<'static, ()> {
     CLUSTER_API.read().await
 }
 
+/// [`plain_cluster`] for tests that are not async.
+pub fn plain_cluster_blocking() -> tokio::sync::RwLockReadGuard<'static, ()> {
+    CLUSTER_API.blocking_read()
+}
+
 pub async fn exclusive_cluster() -> tokio::sync::RwLockWriteGuard<'static, ()> {
     CLUSTER_API.write().await
 }

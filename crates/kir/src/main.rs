@@ -20,6 +20,10 @@ use crate::{
 };
 
 fn main() -> ExitCode {
+    // Like other Unix tools, stop quietly when the reader of the output goes away
+    // (`kir ... | head`) instead of failing on every later write.
+    // SAFETY: resetting a signal disposition to its default, before any thread starts.
+    unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
     let cli = parse_command_line();
     init_logging(cli.global.verbose);
     let outcome =

@@ -35,6 +35,19 @@ pub fn table(headers: &[&str]) -> Table {
     table
 }
 
+/// Aligned `key  value` lines, without a header row.
+pub fn print_key_values(rows: &[(&str, String)]) -> anyhow::Result<()> {
+    let mut table = Table::new();
+    table.load_style(NOTHING).set_content_arrangement(ContentArrangement::Disabled);
+    for (key, value) in rows {
+        table.add_row(vec![Cell::new(key), Cell::new(value)]);
+    }
+    for column in table.column_iter_mut() {
+        column.set_padding((0, 2));
+    }
+    print_table(&table)
+}
+
 /// Print a table followed by a blank line, with trailing spaces removed.
 pub fn print_table(table: &Table) -> anyhow::Result<()> {
     let mut out = std::io::stdout().lock();

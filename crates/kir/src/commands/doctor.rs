@@ -5,7 +5,7 @@ use kir_cluster::{Cluster, readiness::Readiness};
 
 use crate::{
     cli::OutputFormat,
-    output::{print_json, print_table, print_yaml, table, yes_no},
+    output::{print_json, print_key_values, print_table, print_yaml, table, yes_no},
     settings::Settings,
 };
 
@@ -20,13 +20,12 @@ pub async fn run(settings: &Settings) -> anyhow::Result<()> {
 }
 
 fn print_report(report: &Readiness, color: bool) -> anyhow::Result<()> {
-    let mut summary = table(&["", ""]);
-    summary.set_header(Vec::<Cell>::new());
-    summary.add_row(vec!["server", &format!("{} at {}", report.server.git_version, report.server.url)]);
-    summary.add_row(vec!["identity", &report.identity.username]);
-    summary.add_row(vec!["groups", &report.identity.groups.join(", ")]);
-    summary.add_row(vec!["namespace", &report.namespace]);
-    print_table(&summary)?;
+    print_key_values(&[
+        ("server", format!("{} at {}", report.server.git_version, report.server.url)),
+        ("identity", report.identity.username.clone()),
+        ("groups", report.identity.groups.join(", ")),
+        ("namespace", report.namespace.clone()),
+    ])?;
     println!();
 
     let mut permissions = table(&["permission", "namespace", "allowed", "needed by"]);
