@@ -798,6 +798,14 @@ async fn respond_replaces_the_suspect_and_warns_that_the_image_is_the_same() {
     .await;
     assert_eq!(running_pods_now(&client, &ns, "app=web").await.len(), 2, "the replacement serves");
     assert_eq!(verify(tb, &case).success().json()["intact"], true);
+    // Run again with the same case (as after an interruption): the pod is gone by our hand.
+    let again =
+        run(kir_in(tb, &case).args(["respond", "compromised-pod", &target, "--yes", "--replace"])).success();
+    assert!(again.stderr.contains("an earlier run with this case deleted it"), "{}", again.stderr);
+    // Without the case, a vanished pod is an error that names it.
+    let elsewhere = run(kir_with(&tb.kubeconfig).args(["respond", "compromised-pod", &target, "--yes"]));
+    assert_eq!(elsewhere.code, 1);
+    assert!(elsewhere.stderr.contains(&format!("pod {target} not found")), "{}", elsewhere.stderr);
 }
 
 #[tokio::test]

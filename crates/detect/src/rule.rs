@@ -292,13 +292,51 @@ fn fix_allow_quirk(detection: &mut Value) {
 /// Fill the response template of a finding.
 pub fn fill_response(template: &str, user: &str, namespace: &str, name: &str) -> String {
     // A name still unknown (or only a generateName prefix) cannot be acted on: leave the
-    // placeholder for the responder to fill.
+    // placeholder for the responder to fill. The same for a request that named no user.
     let name = if name.is_empty() || name.ends_with('*') { "NAME" } else { name };
+    let user = if user.is_empty() { "USER" } else { user };
     let object = if namespace.is_empty() { name.to_string() } else { format!("{namespace}/{name}") };
+    // Values come from the log, which an attacker may have shaped: quoted, they can be
+    // pasted into a shell as the arguments they are and nothing more.
     template
-        .replace("{user}", user)
-        .replace("{namespace}", namespace)
-        .replace("{name}", name)
-        .replace("{object}", &object)
-        .replace("{pod}", &object)
+        .replace("{user}", &shell_word(user))
+        .replace("{namespace}", &shell_word(namespace))
+        .replace("{name}", &shell_word(name))
+        .replace("{object}", &shell_word(&object))
+        .replace("{pod}", &shell_word(&object))
+}
+
+/// `text` as one shell word: unchanged when it holds only characters no shell treats
+/// specially, else single-quoted.
+fn shell_word(text: &str) -> String {
+    let plain = |c: char| c.is_ascii_alphanumeric() || "@%+=:,./_-".contains(c);
+    if !text.is_empty() && text.chars().all(plain) {
+        text.to_string()
+    } else {
+        format!("'{}'", text.replace('\'', "'\\''"))
+    }
+}
+
+#[cfg(test)]
+mod response_tests {
+    use super::fill_response;
+
+    #[test]
+    fn suggested_commands_quote_what_the_log_supplied() {
+        let template = "kir audit timeline --user {user}";
+        assert_eq!(
+            fill_response(template, "system:serviceaccount:ns:sa", "", ""),
+            "kir audit timeline --user system:serviceaccount:ns:sa"
+        );
+        assert_eq!(fill_response(template, "", "", ""), "kir audit timeline --user USER");
+        assert_eq!(
+            fill_response(template, "eve; rm -rf ~", "", ""),
+            "kir audit timeline --user 'eve; rm -rf ~'"
+        );
+        assert_eq!(fill_response(template, "o'brien", "", ""), "kir audit timeline --user 'o'\\''brien'");
+        assert_eq!(
+            fill_response("kir respond compromised-pod {pod}", "", "shop", "web-1"),
+            "kir respond compromised-pod shop/web-1"
+        );
+    }
 }

@@ -33,7 +33,16 @@ pub async fn compromised_pod(args: &RespondPodArgs, settings: &Settings) -> anyh
     };
     let responder = responder::connect(settings).await?;
     let (ns, name) = responder::pod(settings, &responder.cluster, &args.pod)?;
-    let playbook = Playbook::prepare(&responder.cluster, &ns, &name, options).await?;
+    let playbook = match Playbook::prepare(&responder.cluster, &ns, &name, options).await {
+        Ok(playbook) => playbook,
+        Err(kir_respond::Error::PodNotFound { .. }) if deleted_by_this_case(settings, &ns, &name)? => {
+            eprintln!(
+                "pod {ns}/{name} is gone: an earlier run with this case deleted it (see kir case show); nothing left to do"
+            );
+            return Ok(crate::exit::SUCCESS);
+        }
+        Err(error) => return Err(error.into()),
+    };
 
     let case_label = settings
         .case
@@ -77,6 +86,16 @@ pub async fn compromised_pod(args: &RespondPodArgs, settings: &Settings) -> anyh
         OutputFormat::Table => print_report(&report)?,
     }
     Ok(if report.failed() { crate::exit::FAILURE } else { crate::exit::SUCCESS })
+}
+
+/// Did a run with the case of `--case` delete this pod (a resumed run after `--replace`)?
+fn deleted_by_this_case(settings: &Settings, ns: &str, name: &str) -> anyhow::Result<bool> {
+    let Some(dir) = settings.case.as_ref().filter(|d| d.join("case.json").exists()) else { return Ok(false) };
+    let target = format!("pod/{ns}/{name}");
+    let entries = kir_evidence::Case::open(dir)?.entries()?;
+    Ok(entries
+        .iter()
+        .any(|e| e.action == "replace.delete-pod" && e.target.as_deref() == Some(target.as_str())))
 }
 
 fn print_report(report: &RespondReport) -> anyhow::Result<()> {
