@@ -106,6 +106,12 @@ impl ArtifactWriter {
         self.truncated
     }
 
+    /// Record that the source had more than was written: a caller that stopped reading at its
+    /// own cap (rather than this writer's limit) marks the artifact truncated this way.
+    pub fn mark_truncated(&mut self) {
+        self.truncated = true;
+    }
+
     /// Bytes kept so far.
     pub fn size(&self) -> u64 {
         self.size
