@@ -278,3 +278,37 @@ fn detect_runtime_reads_sensor_events() {
     let out = run(kir().args(["detect", "rules", "-o", "json"])).success();
     assert!(out.json().as_array().unwrap().len() >= 40);
 }
+
+/// The client writes `X-Forwarded-For`, which the API server lists first in `sourceIPs`: a
+/// client varying it still makes one burst from its peer, and tables show the peer.
+#[test]
+fn forwarded_for_claims_neither_hide_a_burst_nor_pass_as_the_source() {
+    let dir = tempfile::tempdir().unwrap();
+    let denial = |i: usize| {
+        format!(
+            r#"{{"kind":"Event","apiVersion":"audit.k8s.io/v1","auditID":"x-{i}","stage":"ResponseComplete","requestURI":"/api/v1/secrets","verb":"list","user":{{"username":"mallory"}},"sourceIPs":["198.51.100.{i}","10.0.0.9"],"objectRef":{{"resource":"secrets"}},"responseStatus":{{"code":403}},"stageTimestamp":"2026-11-27T10:00:{i:02}Z"}}"#
+        )
+    };
+    let log = dir.path().join("enumeration.log");
+    std::fs::write(&log, (0..30).map(|i| denial(i) + "\n").collect::<String>()).unwrap();
+
+    let out = run(kir().args(["detect", "audit"]).arg(&log).args(["-o", "json"]));
+    assert_eq!(out.code, 3, "{}", out.stderr);
+    let findings = json_lines(&out.stdout);
+    let burst = findings.iter().find(|f| f["rule"]["id"] == "kir-audit-authorization-failure-burst").unwrap();
+    assert_eq!(burst["count"], 30);
+    assert_eq!(burst["sourceIPs"], serde_json::json!(["10.0.0.9"]));
+    assert_eq!(burst["forwardedFor"].as_array().unwrap().len(), 30);
+
+    let out = run(kir().args(["audit", "search"]).arg(&log).args(["--code", "403"])).success();
+    assert!(out.stdout.contains("10.0.0.9 (xff 198.51.100.0)"), "{}", out.stdout);
+    let out =
+        run(kir().args(["audit", "search"]).arg(&log).args(["--ip", "198.51.100.7", "-o", "json"])).success();
+    assert_eq!(json_lines(&out.stdout).len(), 1, "--ip matches a claimed address too");
+    let out = run(kir().args(["audit", "stats"]).arg(&log).args(["-o", "json"])).success();
+    let ips = out.json()["sourceIps"].clone();
+    assert_eq!(
+        ips,
+        serde_json::json!([{"name": "10.0.0.9", "events": 30, "forwarded": 30, "users": {"mallory": 30}, "first": "2026-11-27T10:00:00Z", "last": "2026-11-27T10:00:29Z"}])
+    );
+}

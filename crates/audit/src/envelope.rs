@@ -5,11 +5,14 @@
 //! or as a JSON string), or a CloudWatch record (`message` / `@message`, or a subscription
 //! batch with `logEvents[]`). The shape is detected per record, so mixed files work.
 
+use std::collections::BTreeMap;
+
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
 use crate::{
     event::{Event, ObjectRef, Pairs, ResponseStatus, UserInfo},
+    scan::SkipReason,
     text::Text,
 };
 
@@ -47,6 +50,15 @@ impl DecodeError {
         }
     }
 
+    /// How the scan report counts a record (or batch item) that failed so.
+    pub fn reason(&self) -> SkipReason {
+        match self {
+            DecodeError::Truncated(_) => SkipReason::Truncated,
+            DecodeError::Malformed(_) => SkipReason::Malformed,
+            DecodeError::NotAudit(_) => SkipReason::NotAuditEvent,
+        }
+    }
+
     fn from_json(error: serde_json::Error) -> DecodeError {
         if error.is_eof() {
             DecodeError::Truncated(error.to_string())
@@ -56,89 +68,151 @@ impl DecodeError {
     }
 }
 
+/// What one record held.
+#[derive(Debug, Default)]
+pub struct Decoded {
+    /// Events handed to the sink.
+    pub events: usize,
+    /// Items of a batch (EventList, JSON array, CloudWatch `logEvents`) that held no event, by
+    /// reason. One bad item does not cost the batch: its other items are read.
+    pub skipped: BTreeMap<SkipReason, u64>,
+    /// The first [`MAX_ITEM_EXAMPLES`] of those items.
+    pub examples: Vec<ItemSkip>,
+}
+
+/// How many skipped batch items one record reports with their position.
+pub const MAX_ITEM_EXAMPLES: usize = 5;
+
+/// A batch item without an event.
+#[derive(Debug)]
+pub struct ItemSkip {
+    /// Position in its batch counted from 0, as jq's `.items[N]`; positions in nested batches
+    /// are joined with dots (`1.4` is item 4 of the batch that is item 1).
+    pub item: String,
+    /// Byte offset of the item in the record, when the item is text of the record itself
+    /// rather than of a JSON string inside it (an AKS or CloudWatch message).
+    pub offset: Option<usize>,
+    pub error: DecodeError,
+}
+
 /// Envelopes nest (a CloudWatch message holding an AKS record is possible in theory); hostile
 /// input could nest strings in strings forever, so stop here.
 const MAX_NESTING: usize = 4;
 
 /// Decode `text` and hand every event in it to `sink`, with the event's own JSON text when it
-/// has one (GKE entries are converted, so they have none). Returns how many events it held.
+/// has one (GKE entries are converted, so they have none). An error means the record held no
+/// event at all; batch items without an event are counted in [`Decoded::skipped`] instead.
 pub fn decode(
     text: &str,
     sink: &mut dyn FnMut(&Event<'_>, Option<&str>, Format),
-) -> Result<usize, DecodeError> {
-    decode_nested(text, sink, 0, None)
+) -> Result<Decoded, DecodeError> {
+    let mut decoder = Decoder { record: text, sink, path: Vec::new(), decoded: Decoded::default() };
+    decoder.nested(text, 0, None)?;
+    Ok(decoder.decoded)
 }
 
-fn decode_nested(
-    text: &str,
-    sink: &mut dyn FnMut(&Event<'_>, Option<&str>, Format),
-    depth: usize,
-    outer: Option<Format>,
-) -> Result<usize, DecodeError> {
-    if depth > MAX_NESTING {
-        return Err(DecodeError::NotAudit("envelopes nested too deeply"));
+struct Decoder<'r, 's> {
+    record: &'r str,
+    sink: &'s mut dyn FnMut(&Event<'_>, Option<&str>, Format),
+    /// Positions of the batch items being decoded, outermost first.
+    path: Vec<usize>,
+    decoded: Decoded,
+}
+
+impl Decoder<'_, '_> {
+    fn emit(&mut self, event: &Event<'_>, raw: Option<&str>, format: Format) {
+        (self.sink)(event, raw, format);
+        self.decoded.events += 1;
     }
-    let trimmed = text.trim_start();
-    if trimmed.starts_with('[') {
-        let items: Vec<&RawValue> = serde_json::from_str(text).map_err(DecodeError::from_json)?;
-        return decode_items(&items, sink, depth, outer.unwrap_or(Format::EventList));
+
+    fn nested(&mut self, text: &str, depth: usize, outer: Option<Format>) -> Result<(), DecodeError> {
+        if depth > MAX_NESTING {
+            return Err(DecodeError::NotAudit("envelopes nested too deeply"));
+        }
+        let trimmed = text.trim_start();
+        if trimmed.starts_with('[') {
+            let items: Vec<&RawValue> = serde_json::from_str(text).map_err(DecodeError::from_json)?;
+            self.items(&items, depth, outer.unwrap_or(Format::EventList));
+            return Ok(());
+        }
+        if trimmed.starts_with('"') {
+            // A JSON string holding JSON: AKS `properties.log`, CloudWatch `message`.
+            let inner: String = serde_json::from_str(text).map_err(DecodeError::from_json)?;
+            return self.nested(&inner, depth + 1, outer);
+        }
+        let event: Event<'_> = serde_json::from_str(text).map_err(DecodeError::from_json)?;
+        if event.looks_like_event() {
+            self.emit(&event, Some(text), outer.unwrap_or(Format::Event));
+            return Ok(());
+        }
+        if let Some(items) = event.items {
+            let items: Vec<&RawValue> = serde_json::from_str(items.get()).map_err(DecodeError::from_json)?;
+            self.items(&items, depth, outer.unwrap_or(Format::EventList));
+            return Ok(());
+        }
+        if event.proto_payload.is_some() {
+            let entry: GkeEntry<'_> = serde_json::from_str(text).map_err(DecodeError::from_json)?;
+            self.emit(&entry.into_event(), None, Format::Gke);
+            return Ok(());
+        }
+        if let Some(properties) = event.properties {
+            let properties: AksProperties<'_> =
+                serde_json::from_str(properties.get()).map_err(DecodeError::from_json)?;
+            return match properties.log {
+                Some(log) => self.nested(log.get(), depth + 1, Some(Format::Aks)),
+                None => Err(DecodeError::NotAudit("`properties` without `log`")),
+            };
+        }
+        if let Some(log_events) = event.log_events {
+            let records: Vec<&RawValue> =
+                serde_json::from_str(log_events.get()).map_err(DecodeError::from_json)?;
+            for (index, record) in records.iter().enumerate() {
+                self.item(index, record.get(), |decoder, text| {
+                    let record: CloudWatchEvent<'_> =
+                        serde_json::from_str(text).map_err(DecodeError::from_json)?;
+                    match record.message {
+                        Some(message) => decoder.nested(message.get(), depth + 1, Some(Format::CloudWatch)),
+                        None => Err(DecodeError::NotAudit("CloudWatch log event without `message`")),
+                    }
+                });
+            }
+            return Ok(());
+        }
+        if let Some(message) = event.message.or(event.at_message) {
+            return self.nested(message.get(), depth + 1, Some(Format::CloudWatch));
+        }
+        Err(DecodeError::NotAudit(if event.kind.is_empty() { "unknown object" } else { "unknown kind" }))
     }
-    if trimmed.starts_with('"') {
-        // A JSON string holding JSON: AKS `properties.log`, CloudWatch `message`.
-        let inner: String = serde_json::from_str(text).map_err(DecodeError::from_json)?;
-        return decode_nested(&inner, sink, depth + 1, outer);
+
+    fn items(&mut self, items: &[&RawValue], depth: usize, format: Format) {
+        for (index, item) in items.iter().enumerate() {
+            self.item(index, item.get(), |decoder, text| decoder.nested(text, depth + 1, Some(format)));
+        }
     }
-    let event: Event<'_> = serde_json::from_str(text).map_err(DecodeError::from_json)?;
-    if event.looks_like_event() {
-        sink(&event, Some(text), outer.unwrap_or(Format::Event));
-        return Ok(1);
-    }
-    if let Some(items) = event.items {
-        let items: Vec<&RawValue> = serde_json::from_str(items.get()).map_err(DecodeError::from_json)?;
-        return decode_items(&items, sink, depth, outer.unwrap_or(Format::EventList));
-    }
-    if event.proto_payload.is_some() {
-        let entry: GkeEntry<'_> = serde_json::from_str(text).map_err(DecodeError::from_json)?;
-        let event = entry.into_event();
-        sink(&event, None, Format::Gke);
-        return Ok(1);
-    }
-    if let Some(properties) = event.properties {
-        let properties: AksProperties<'_> =
-            serde_json::from_str(properties.get()).map_err(DecodeError::from_json)?;
-        return match properties.log {
-            Some(log) => decode_nested(log.get(), sink, depth + 1, Some(Format::Aks)),
-            None => Err(DecodeError::NotAudit("`properties` without `log`")),
-        };
-    }
-    if let Some(log_events) = event.log_events {
-        let records: Vec<CloudWatchEvent<'_>> =
-            serde_json::from_str(log_events.get()).map_err(DecodeError::from_json)?;
-        let mut count = 0;
-        for record in records {
-            if let Some(message) = record.message {
-                count += decode_nested(message.get(), sink, depth + 1, Some(Format::CloudWatch))?;
+
+    /// Decode one batch item; an item without an event is counted, and the batch goes on.
+    fn item(
+        &mut self,
+        index: usize,
+        text: &str,
+        decode: impl FnOnce(&mut Self, &str) -> Result<(), DecodeError>,
+    ) {
+        self.path.push(index);
+        if let Err(error) = decode(self, text) {
+            *self.decoded.skipped.entry(error.reason()).or_default() += 1;
+            if self.decoded.examples.len() < MAX_ITEM_EXAMPLES {
+                let item = self.path.iter().map(usize::to_string).collect::<Vec<_>>().join(".");
+                self.decoded.examples.push(ItemSkip { item, offset: offset_in(self.record, text), error });
             }
         }
-        return Ok(count);
+        self.path.pop();
     }
-    if let Some(message) = event.message.or(event.at_message) {
-        return decode_nested(message.get(), sink, depth + 1, Some(Format::CloudWatch));
-    }
-    Err(DecodeError::NotAudit(if event.kind.is_empty() { "unknown object" } else { "unknown kind" }))
 }
 
-fn decode_items(
-    items: &[&RawValue],
-    sink: &mut dyn FnMut(&Event<'_>, Option<&str>, Format),
-    depth: usize,
-    format: Format,
-) -> Result<usize, DecodeError> {
-    let mut count = 0;
-    for item in items {
-        count += decode_nested(item.get(), sink, depth + 1, Some(format))?;
-    }
-    Ok(count)
+/// Where `part` starts in `whole`, when it is a slice of it.
+fn offset_in(whole: &str, part: &str) -> Option<usize> {
+    let start = (part.as_ptr() as usize).checked_sub(whole.as_ptr() as usize)?;
+    (start + part.len() <= whole.len()).then_some(start)
 }
 
 #[derive(Deserialize)]
@@ -424,6 +498,36 @@ mod tests {
         })
         .unwrap();
         assert_eq!(seen, Some(("me@x".into(), "secrets".into(), Some(403), true, Format::Gke)));
+    }
+
+    #[test]
+    fn a_bad_batch_item_is_skipped_alone_with_its_position() {
+        let event = |id: &str| format!(r#"{{"auditID":"{id}","verb":"get","requestURI":"/api"}}"#);
+        let list = format!(r#"{{"kind":"EventList","items":[{},{{"foo":1}},{}]}}"#, event("a1"), event("a3"));
+        let mut ids = Vec::new();
+        let decoded = decode(&list, &mut |e, _, _| ids.push(e.audit_id.to_string())).unwrap();
+        assert_eq!(ids, ["a1", "a3"], "the items after the bad one are read");
+        assert_eq!((decoded.events, decoded.skipped[&SkipReason::NotAuditEvent]), (2, 1));
+        let skip = &decoded.examples[0];
+        assert_eq!(skip.item, "1");
+        assert_eq!(&list[skip.offset.unwrap()..][..9], r#"{"foo":1}"#, "the offset points at the item");
+
+        // Wrong types in one item, and a batch nested in a batch; a CloudWatch batch whose
+        // message is a JSON string has no offset in the record for its items.
+        let array = format!(r#"[{{"auditID":5}},[{},"x"],{}]"#, event("b1"), event("b2"));
+        let mut ids = Vec::new();
+        let decoded = decode(&array, &mut |e, _, _| ids.push(e.audit_id.to_string())).unwrap();
+        assert_eq!(ids, ["b1", "b2"]);
+        let items: Vec<(&str, SkipReason)> =
+            decoded.examples.iter().map(|s| (s.item.as_str(), s.error.reason())).collect();
+        assert_eq!(items, [("0", SkipReason::Malformed), ("1.1", SkipReason::Malformed)]);
+        let escaped = serde_json::to_string(&format!("[{},{{}}]", event("c1"))).unwrap();
+        let cloudwatch = format!(r#"{{"logEvents":[{{"message":{escaped}}},{{"id":"2"}}]}}"#);
+        let decoded = decode(&cloudwatch, &mut |_, _, _| {}).unwrap();
+        assert_eq!(decoded.events, 1);
+        let items: Vec<(&str, Option<usize>)> =
+            decoded.examples.iter().map(|s| (s.item.as_str(), s.offset)).collect();
+        assert_eq!(items, [("0.1", None), ("1", Some(cloudwatch.find(r#"{"id""#).unwrap()))]);
     }
 
     #[test]

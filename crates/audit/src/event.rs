@@ -178,6 +178,13 @@ impl<'a> Event<'a> {
         }
     }
 
+    /// The address the API server saw the request come from: the last of `sourceIPs`. The
+    /// API server lists the client's `X-Forwarded-For` and `X-Real-Ip` claims first and the
+    /// peer of the connection last; all but the last can be set by the client at will.
+    pub fn peer(&self) -> &str {
+        self.source_ips.last().map_or("", |ip| ip.as_str())
+    }
+
     pub fn credential_ids(&self) -> impl Iterator<Item = &str> {
         self.user.extra.get(CREDENTIAL_ID_KEY).into_iter().flatten().map(|t| t.as_str())
     }
@@ -185,6 +192,25 @@ impl<'a> Event<'a> {
     /// Whether this decoded as an Event rather than as some other JSON object.
     pub(crate) fn looks_like_event(&self) -> bool {
         !self.audit_id.is_empty() || (!self.verb.is_empty() && !self.request_uri.is_empty())
+    }
+}
+
+/// `sourceIPs` for a table cell: the peer the API server saw, then the forwarded-for chain
+/// the client claimed, if any: `10.0.0.9 (xff 203.0.113.7, 198.51.100.2)`. A forged chain
+/// can be long; the cell shows its first three addresses.
+pub fn sources_display<S: AsRef<str>>(source_ips: &[S]) -> String {
+    const SHOWN: usize = 3;
+    match source_ips {
+        [] => String::new(),
+        [peer] => peer.as_ref().to_string(),
+        [claimed @ .., peer] => {
+            let mut shown: Vec<String> =
+                claimed.iter().take(SHOWN).map(|ip| ip.as_ref().to_string()).collect();
+            if claimed.len() > SHOWN {
+                shown.push(format!("{} more", claimed.len() - SHOWN));
+            }
+            format!("{} (xff {})", peer.as_ref(), shown.join(", "))
+        }
     }
 }
 
@@ -246,5 +272,22 @@ impl<'de: 'a, 'a, V: Deserialize<'de>> Deserialize<'de> for Pairs<'a, V> {
             }
         }
         deserializer.deserialize_any(Visitor(std::marker::PhantomData))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_peer_is_the_last_source_and_the_claimed_chain_is_marked() {
+        let event: Event<'_> =
+            serde_json::from_str(r#"{"sourceIPs":["203.0.113.7","198.51.100.2","10.0.0.9"]}"#).unwrap();
+        assert_eq!(event.peer(), "10.0.0.9");
+        assert_eq!(sources_display(&event.source_ips), "10.0.0.9 (xff 203.0.113.7, 198.51.100.2)");
+        assert_eq!(sources_display(&["10.0.0.9"]), "10.0.0.9");
+        assert_eq!(sources_display::<&str>(&[]), "");
+        let forged: Vec<String> = (0..10).map(|i| format!("1.1.1.{i}")).chain(["10.0.0.9".into()]).collect();
+        assert_eq!(sources_display(&forged), "10.0.0.9 (xff 1.1.1.0, 1.1.1.1, 1.1.1.2, 7 more)");
     }
 }

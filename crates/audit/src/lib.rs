@@ -19,7 +19,7 @@ pub mod stats;
 pub mod text;
 pub mod timeline;
 
-pub use envelope::{DecodeError, Format, decode};
+pub use envelope::{DecodeError, Decoded, Format, decode};
 pub use event::Event;
 pub use input::{Input, InputError, expand};
 pub use scan::{Processor, ScanError, ScanOptions, ScanReport, Skip, SkipReason, scan};

@@ -23,7 +23,7 @@ use rayon::prelude::*;
 use serde::Serialize;
 
 use crate::{
-    envelope::{DecodeError, Format, decode},
+    envelope::{Format, decode},
     event::Event,
     input::{Compression, Input, open_stream, sniff},
 };
@@ -231,6 +231,11 @@ impl<P: Processor> Scanner<'_, P> {
         }
         self.report.bytes += data.len() as u64;
         if is_document(data) {
+            // The same cap as for streams: a document is decoded whole, whatever its size.
+            if data.len() > self.options.max_record_bytes {
+                self.document_too_large(name);
+                return Ok(());
+            }
             return self.document(data, name, emit);
         }
         let blocks = split_blocks(data, self.options.block_bytes);
@@ -268,15 +273,7 @@ impl<P: Processor> Scanner<'_, P> {
             reader.take(limit + 1).read_to_end(&mut text).map_err(|e| Failure::Input(e.to_string()))?;
             self.report.bytes += text.len() as u64;
             if text.len() as u64 > limit {
-                self.skip(
-                    name,
-                    1,
-                    SkipReason::DocumentTooLarge,
-                    format!(
-                        "a multi-line JSON document over {} MiB: convert it to JSON lines (jq -c '.items[]')",
-                        limit >> 20
-                    ),
-                );
+                self.document_too_large(name);
                 return Ok(());
             }
             return self.document(&text, name, emit);
@@ -314,7 +311,7 @@ impl<P: Processor> Scanner<'_, P> {
                     name,
                     line,
                     SkipReason::TooLong,
-                    format!("longer than {} MiB", self.options.max_record_bytes >> 20),
+                    format!("longer than {}", size_text(self.options.max_record_bytes)),
                 );
             }
             (self.progress)(self.done_before + consumed.load(Ordering::Relaxed));
@@ -415,9 +412,9 @@ impl<P: Processor> Scanner<'_, P> {
         }
         if line.len() > self.options.max_record_bytes {
             let detail = format!(
-                "{} bytes, over the limit of {} MiB",
+                "{} bytes, over the limit of {}",
                 line.len(),
-                self.options.max_record_bytes >> 20
+                size_text(self.options.max_record_bytes)
             );
             push_example(result, self.options.examples, start, SkipReason::TooLong, detail);
             return;
@@ -452,15 +449,22 @@ impl<P: Processor> Scanner<'_, P> {
             processor.event(event, raw, format, output);
         });
         match decoded {
-            Ok(count) => result.events += count as u64,
-            Err(error) => {
-                let reason = match error {
-                    DecodeError::Truncated(_) => SkipReason::Truncated,
-                    DecodeError::Malformed(_) => SkipReason::Malformed,
-                    DecodeError::NotAudit(_) => SkipReason::NotAuditEvent,
-                };
-                push_example(result, self.options.examples, offset, reason, error.detail());
+            Ok(decoded) => {
+                result.events += decoded.events as u64;
+                for (reason, count) in decoded.skipped {
+                    *result.skipped.entry(reason).or_default() += count;
+                }
+                for skip in decoded.examples {
+                    if result.examples.len() < keep {
+                        // The item's own line where it is text of the record (pretty-printed
+                        // batches), else the record's.
+                        let at = offset + skip.offset.unwrap_or(0);
+                        let detail = format!("item {}: {}", skip.item, skip.error.detail());
+                        result.examples.push((at, skip.error.reason(), detail));
+                    }
+                }
             }
+            Err(error) => push_example(result, keep, offset, error.reason(), error.detail()),
         }
     }
 
@@ -505,6 +509,14 @@ impl<P: Processor> Scanner<'_, P> {
         emit(result.output).map_err(Failure::Output)
     }
 
+    fn document_too_large(&mut self, name: &str) {
+        let detail = format!(
+            "a multi-line JSON document over {}: convert it to JSON lines (jq -c '.items[]')",
+            size_text(self.options.max_record_bytes)
+        );
+        self.skip(name, 1, SkipReason::DocumentTooLarge, detail);
+    }
+
     fn skip(&mut self, name: &str, line: u64, reason: SkipReason, detail: String) {
         *self.report.skipped.entry(reason).or_default() += 1;
         if self.report.examples.len() < self.options.examples {
@@ -516,6 +528,15 @@ impl<P: Processor> Scanner<'_, P> {
 enum Failure {
     Input(String),
     Output(io::Error),
+}
+
+/// A record size limit as people write it: `64 MiB`, `4 KiB`, `1000 bytes`.
+pub fn size_text(bytes: usize) -> String {
+    match bytes {
+        b if b >= 1 << 20 && b % (1 << 20) == 0 => format!("{} MiB", b >> 20),
+        b if b >= 1 << 10 && b % (1 << 10) == 0 => format!("{} KiB", b >> 10),
+        b => format!("{b} bytes"),
+    }
 }
 
 /// The fields every audit event should have and this one lacks.
@@ -683,6 +704,13 @@ mod tests {
         let blocks = split_blocks(data, 3);
         assert_eq!(blocks, vec![(0, 5), (5, 15), (15, 16)]);
         assert!(split_blocks(b"", 4).is_empty());
+    }
+
+    #[test]
+    fn sizes_read_as_people_write_them() {
+        assert_eq!(size_text(64 << 20), "64 MiB");
+        assert_eq!(size_text(4096), "4 KiB");
+        assert_eq!(size_text(1000), "1000 bytes");
     }
 
     #[test]

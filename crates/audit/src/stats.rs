@@ -18,6 +18,7 @@ pub struct Stats {
 #[serde(rename_all = "camelCase")]
 pub struct UserStats {
     pub events: u64,
+    /// Peer addresses (see [`Event::peer`]): forwarded-for claims are the client's to choose.
     pub source_ips: BTreeMap<String, u64>,
     pub user_agents: BTreeMap<String, u64>,
     pub verbs: BTreeMap<String, u64>,
@@ -33,6 +34,9 @@ pub struct UserStats {
 #[serde(rename_all = "camelCase")]
 pub struct IpStats {
     pub events: u64,
+    /// Events from this peer that carried a forwarded-for chain (`X-Forwarded-For`,
+    /// `X-Real-Ip`): a proxy, or a client claiming other addresses.
+    pub forwarded: u64,
     pub users: BTreeMap<String, u64>,
     pub first: Option<String>,
     pub last: Option<String>,
@@ -81,8 +85,9 @@ impl Stats {
             None => self.users.entry(user_name.to_string()).or_default(),
         };
         user.events += 1;
-        for ip in &event.source_ips {
-            bump(&mut user.source_ips, ip, 1);
+        let peer = event.peer();
+        if !peer.is_empty() {
+            bump(&mut user.source_ips, peer, 1);
         }
         bump(&mut user.user_agents, &event.user_agent, 1);
         bump(&mut user.verbs, &event.verb, 1);
@@ -93,12 +98,13 @@ impl Stats {
         if matches!(event.code(), Some(401 | 403)) {
             user.denied += 1;
         }
-        for ip in &event.source_ips {
-            let stats = match self.ips.get_mut(ip.as_str()) {
+        if !peer.is_empty() {
+            let stats = match self.ips.get_mut(peer) {
                 Some(stats) => stats,
-                None => self.ips.entry(ip.to_string()).or_default(),
+                None => self.ips.entry(peer.to_string()).or_default(),
             };
             stats.events += 1;
+            stats.forwarded += u64::from(event.source_ips.len() > 1);
             bump(&mut stats.users, user_name, 1);
             widen(&mut stats.first, &mut stats.last, time);
         }
@@ -128,6 +134,7 @@ impl Stats {
         for (ip, theirs) in other.ips {
             let ours = self.ips.entry(ip).or_default();
             ours.events += theirs.events;
+            ours.forwarded += theirs.forwarded;
             for (k, v) in theirs.users {
                 bump(&mut ours.users, &k, v);
             }
@@ -148,12 +155,14 @@ mod tests {
             r#"{"auditID":"1","verb":"get","user":{"username":"alice"},"sourceIPs":["10.0.0.1"],"userAgent":"kubectl","stageTimestamp":"2026-11-27T03:10:00Z","responseStatus":{"code":403}}"#,
             r#"{"auditID":"2","verb":"list","user":{"username":"alice"},"sourceIPs":["10.0.0.2"],"userAgent":"kubectl","stageTimestamp":"2026-11-27T14:00:00Z"}"#,
             r#"{"auditID":"3","verb":"get","user":{"username":"bob"},"sourceIPs":["10.0.0.1"],"stageTimestamp":"2026-11-26T23:59:00+01:00"}"#,
+            r#"{"auditID":"4","verb":"get","user":{"username":"bob"},"sourceIPs":["198.51.100.9","10.0.0.1"],"stageTimestamp":"2026-11-27T00:00:00Z"}"#,
         ];
         let mut a = Stats::default();
         let mut b = Stats::default();
         a.add(&serde_json::from_str(lines[0]).unwrap());
         b.add(&serde_json::from_str(lines[1]).unwrap());
         b.add(&serde_json::from_str(lines[2]).unwrap());
+        b.add(&serde_json::from_str(lines[3]).unwrap());
         a.merge(b);
         let alice = &a.users["alice"];
         assert_eq!(alice.events, 2);
@@ -164,5 +173,9 @@ mod tests {
         assert_eq!((alice.hours[3], alice.hours[14], alice.denied), (1, 1, 1));
         assert_eq!(a.users["bob"].hours[22], 1, "offset times are converted to UTC");
         assert_eq!(a.ips["10.0.0.1"].users.len(), 2);
+        // Counted by the peer: the address the client claims in X-Forwarded-For is not one.
+        assert_eq!(a.users["bob"].source_ips.keys().collect::<Vec<_>>(), ["10.0.0.1"]);
+        assert!(!a.ips.contains_key("198.51.100.9"));
+        assert_eq!((a.ips["10.0.0.1"].events, a.ips["10.0.0.1"].forwarded), (3, 1));
     }
 }

@@ -245,3 +245,52 @@ fn events_missing_fields_are_read_and_reported() {
     assert_eq!(report.incomplete_examples[0].line, 2);
     assert_eq!(report.incomplete_examples[0].detail, "no verb");
 }
+
+#[test]
+fn a_bad_item_of_a_batch_is_skipped_alone_with_its_line_and_position() {
+    let dir = tempfile::tempdir().unwrap();
+    let item = |i| serde_json::from_str::<serde_json::Value>(&event_line(i, "a")).unwrap();
+    let list = serde_json::json!({"kind": "EventList", "items": [item(1), {"foo": 1}, item(3)]});
+    // As a JSON line (line 2), and pretty-printed, where the bad item has a line of its own.
+    let text = format!("{}\n{list}\n", event_line(0, "a"));
+    let input = write(&dir.path().join("batch.log"), text.as_bytes());
+    let (ids, report) = all(&[input]);
+    assert_eq!(ids, ["id-0", "id-1", "id-3"], "the items after the bad one are read");
+    assert_eq!(report.skipped_total(), 1);
+    let skip = &report.examples[0];
+    assert_eq!((skip.line, skip.reason), (2, SkipReason::NotAuditEvent));
+    assert!(skip.detail.starts_with("item 1: "), "{}", skip.detail);
+
+    let pretty = serde_json::to_string_pretty(&list).unwrap();
+    // `"foo"` is on the line after the item's opening brace.
+    let line = pretty[..pretty.find("\"foo\"").unwrap()].matches('\n').count() as u64;
+    let input = write(&dir.path().join("batch.json"), pretty.as_bytes());
+    let (ids, report) = all(&[input]);
+    assert_eq!(ids, ["id-1", "id-3"]);
+    assert_eq!(report.examples[0].line, line, "the line of the item's opening brace");
+}
+
+#[test]
+fn a_document_over_the_limit_is_skipped_from_a_mapped_file_as_from_a_stream() {
+    let dir = tempfile::tempdir().unwrap();
+    let items: Vec<serde_json::Value> =
+        (0..3000).map(|i| serde_json::from_str(&event_line(i, "a")).unwrap()).collect();
+    let pretty =
+        serde_json::to_string_pretty(&serde_json::json!({"kind": "EventList", "items": items})).unwrap();
+    assert!(pretty.len() > 1 << 20, "big enough to be mapped");
+    let plain = write(&dir.path().join("big.json"), pretty.as_bytes());
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    gz.write_all(pretty.as_bytes()).unwrap();
+    let streamed = write(&dir.path().join("big.json.gz"), &gz.finish().unwrap());
+    let collect = Collect { needle: None, use_literal: false };
+    let small = ScanOptions { max_record_bytes: 1 << 20, ..ScanOptions::default() };
+    for input in [&plain, &streamed] {
+        let (ids, report) = run(std::slice::from_ref(input), &small, &collect);
+        assert!(ids.is_empty(), "{input:?}");
+        assert_eq!(report.skipped[&SkipReason::DocumentTooLarge], 1, "{input:?}");
+        assert_eq!(report.examples[0].line, 1);
+        assert!(report.examples[0].detail.contains("over 1 MiB"), "{}", report.examples[0].detail);
+        let (ids, report) = run(std::slice::from_ref(input), &ScanOptions::default(), &collect);
+        assert_eq!((ids.len(), report.skipped_total()), (3000, 0), "{input:?}: within the limit");
+    }
+}

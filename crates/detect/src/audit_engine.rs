@@ -7,8 +7,8 @@ use kir_audit::{Event, Format, Processor};
 use crate::{
     audit::{AuditField, AuditRecord},
     baseline::{Baseline, baseline_rules},
-    finding::{Finding, Hit, findings},
-    rule::{Rule, RuleMeta, Threshold},
+    finding::{Finding, Grouping, Hit},
+    rule::{Rule, RuleMeta},
 };
 
 pub struct AuditDetector {
@@ -42,11 +42,14 @@ impl AuditDetector {
         self.rules.iter().map(|r| &r.meta).chain(self.baseline.iter().flat_map(|(_, metas)| metas.iter()))
     }
 
-    /// Turn the hits of a scan into findings.
-    pub fn findings(&self, hits: &[Hit]) -> Vec<Finding> {
+    /// Where the hits of a scan go, block by block, to become findings.
+    pub fn grouping(&self) -> Grouping {
+        Grouping::new(self.rules.iter().map(|r| r.threshold).collect(), true)
+    }
+
+    pub fn findings(&self, grouping: Grouping) -> Vec<Finding> {
         let metas: Vec<&RuleMeta> = self.rules().collect();
-        let thresholds: Vec<Option<Threshold>> = self.rules.iter().map(|r| r.threshold).collect();
-        findings(&metas, &thresholds, hits, true)
+        grouping.findings(&metas)
     }
 }
 

@@ -27,7 +27,10 @@ pub struct Baseline {
 #[serde(rename_all = "camelCase")]
 pub struct Profile {
     pub events: u64,
-    /// IPv4 /24 and IPv6 /64 networks the identity called from.
+    /// IPv4 /24 and IPv6 /64 networks of the peers the identity called from (the last of
+    /// `sourceIPs`, the address the API server saw): forwarded-for claims are the client's to
+    /// choose, so learning them would let anyone add a network, and checking them would let
+    /// anyone raise findings at will.
     pub networks: BTreeSet<String>,
     /// User-agent products (the part before the first `/`).
     pub user_agents: BTreeSet<String>,
@@ -62,7 +65,8 @@ impl Baseline {
     pub fn add(&mut self, event: &Event<'_>) {
         self.events += 1;
         let time = event.time_text();
-        if !time.is_empty() {
+        // Only real timestamps span the baseline: its first and last are printed as they are.
+        if time.parse::<jiff::Timestamp>().is_ok() {
             if self.first.as_deref().is_none_or(|f| time < f) {
                 self.first = Some(time.to_string());
             }
@@ -76,8 +80,9 @@ impl Baseline {
             None => self.users.entry(user.to_string()).or_default(),
         };
         profile.events += 1;
-        for ip in &event.source_ips {
-            let network = network_of(ip);
+        let peer = event.peer();
+        if !peer.is_empty() {
+            let network = network_of(peer);
             if !profile.networks.contains(&network) {
                 profile.networks.insert(network);
             }
@@ -121,7 +126,8 @@ impl Baseline {
             out.push(NEW_IDENTITY);
             return out;
         };
-        if event.source_ips.iter().any(|ip| !profile.networks.contains(&network_of(ip))) {
+        let peer = event.peer();
+        if !peer.is_empty() && !profile.networks.contains(&network_of(peer)) {
             out.push(NEW_NETWORK);
         }
         if !profile.user_agents.contains(&agent_product(&event.user_agent)) {
@@ -233,6 +239,28 @@ mod tests {
             [NEW_AGENT]
         );
         assert_eq!(check(event("mallory", "10.0.0.1", "kubectl", "2026-11-27T09:00:00Z")), [NEW_IDENTITY]);
+    }
+
+    #[test]
+    fn baselines_learn_and_check_the_peer_not_the_forwarded_for_claims() {
+        let with_sources = |sources: &str, time: &str| {
+            format!(
+                r#"{{"auditID":"x","verb":"get","user":{{"username":"alice"}},"sourceIPs":[{sources}],"userAgent":"kubectl","stageTimestamp":"{time}"}}"#
+            )
+        };
+        let mut baseline = Baseline::default();
+        let learned = with_sources(r#""203.0.113.7","10.0.0.9""#, "2026-11-27T09:00:00Z");
+        baseline.add(&serde_json::from_str(&learned).unwrap());
+        assert_eq!(baseline.users["alice"].networks.iter().collect::<Vec<_>>(), ["10.0.0.0/24"]);
+        let check = |json: String| baseline.departures(&serde_json::from_str(&json).unwrap());
+        // A claimed address from anywhere changes nothing; a new peer is a new network, whatever
+        // the client claims.
+        assert!(check(with_sources(r#""198.51.100.1","10.0.0.9""#, "2026-11-27T09:00:00Z")).is_empty());
+        assert_eq!(check(with_sources(r#""10.0.0.9","203.0.113.7""#, "2026-11-27T09:00:00Z")), [NEW_NETWORK]);
+
+        let odd = with_sources(r#""10.0.0.9""#, "\\u001b[2Jnot a time");
+        baseline.add(&serde_json::from_str(&odd).unwrap());
+        assert_eq!(baseline.first.as_deref(), Some("2026-11-27T09:00:00Z"), "a non-time never spans it");
     }
 
     #[test]

@@ -1,11 +1,28 @@
 //! Findings: what a rule found, grouped so a responder reads one line per rule and identity
-//! (or per rule and pod), with every event it rests on.
+//! (or per rule and pod).
+//!
+//! Hits are grouped as they arrive, so memory grows with the number of (rule, subject) pairs,
+//! not with the number of matching events: a week of 403s from one enumeration is one group
+//! holding counts, first and last time, capped lists, and for threshold rules a window of the
+//! last seconds per source address.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
 
 use serde::Serialize;
 
 use crate::rule::{RuleMeta, Severity, Threshold, fill_response};
+
+/// A finding lists at most this many audit IDs; `auditIDsLeftOut` counts its other events.
+pub const MAX_AUDIT_IDS: usize = 10_000;
+
+/// A finding lists at most this many source addresses, forwarded-for addresses, objects and
+/// evidence lines each; `truncated` names the lists that had more.
+pub const MAX_LISTED: usize = 1_000;
+
+/// Beyond [`MAX_AUDIT_IDS`], an event logged at several stages is recognised as one when its
+/// stages are among this many consecutive events of the finding (stages of one request are
+/// logged moments apart).
+const RECENT_IDS: usize = 4_096;
 
 #[derive(Debug, Clone, Serialize)]
 pub struct RuleRef {
@@ -22,16 +39,27 @@ pub struct Finding {
     pub attack: Vec<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub user: Option<String>,
+    /// The addresses the API server saw the requests come from (the last of `sourceIPs`).
     #[serde(rename = "sourceIPs", skip_serializing_if = "Vec::is_empty")]
     pub source_ips: Vec<String>,
+    /// The addresses clients claimed in `X-Forwarded-For` or `X-Real-Ip` (the other
+    /// `sourceIPs`): a proxy's word, or a forgery.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub forwarded_for: Vec<String>,
     /// `namespace/name` of the objects involved (pods for runtime findings).
     pub objects: Vec<String>,
-    /// Every audit event the finding rests on (audit findings).
+    /// The audit events the finding rests on, once each, the first [`MAX_AUDIT_IDS`] of them.
     #[serde(rename = "auditIDs", skip_serializing_if = "Vec::is_empty")]
     pub audit_ids: Vec<String>,
+    /// Events of the finding with an audit ID not listed in `auditIDs`.
+    #[serde(rename = "auditIDsLeftOut", skip_serializing_if = "is_zero")]
+    pub audit_ids_left_out: usize,
     /// What happened inside the workload (runtime findings): processes and connections.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub evidence: Vec<String>,
+    /// The lists cut at [`MAX_LISTED`] values: `sourceIPs`, `forwardedFor`, `objects`, `evidence`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub truncated: Vec<&'static str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub node: Option<String>,
     pub first: String,
@@ -41,138 +69,289 @@ pub struct Finding {
     pub description: String,
 }
 
+fn is_zero(n: &usize) -> bool {
+    *n == 0
+}
+
 /// One event a rule matched, reduced to what a finding reports.
 #[derive(Debug, Clone)]
 pub struct Hit {
     pub rule: usize,
     /// What groups hits into one finding besides the rule (identity, or pod).
     pub subject: String,
+    /// As the API server lists them: forwarded-for claims first, the peer last.
     pub source_ips: Vec<String>,
     pub namespace: String,
     pub name: String,
+    /// The audit ID; empty for runtime events, which are all counted.
     pub id: String,
     pub time: String,
     pub evidence: Option<String>,
     pub node: Option<String>,
 }
 
-struct Group<'h> {
-    hits: Vec<&'h Hit>,
-}
-
-/// Group hits into findings: one per (rule, subject); threshold rules only where the count is
-/// reached within the window (per subject and source address). Sorted by severity, then time.
-pub fn findings(
-    rules: &[&RuleMeta],
-    thresholds: &[Option<Threshold>],
-    hits: &[Hit],
+/// Hits grouped into findings as they arrive: one finding per (rule, subject); for threshold
+/// rules only the hits of bursts, where `count` hits from one peer address fall within the
+/// window.
+///
+/// Threshold rules read hits as a stream, as audit logs are written: a burst is found among
+/// hits in time order, with small disorder tolerated; a hit more than the window before the
+/// newest hit of its source starts a new stretch (the next rotated file, say), so a burst
+/// whose events are spread over several inputs of the same time (the logs of several API
+/// servers) is not found unless the inputs are merged in time order.
+pub struct Grouping {
+    thresholds: Vec<Option<Threshold>>,
     subject_is_user: bool,
-) -> Vec<Finding> {
-    let mut groups: BTreeMap<(usize, String), Group<'_>> = BTreeMap::new();
-    for hit in hits {
-        groups
-            .entry((hit.rule, hit.subject.clone()))
-            .or_insert_with(|| Group { hits: Vec::new() })
-            .hits
-            .push(hit);
+    /// Per rule, per subject.
+    groups: Vec<HashMap<String, Group>>,
+}
+
+impl Grouping {
+    /// `thresholds[i]` is the threshold of rule `i` (rules past its end have none); audit
+    /// findings name their subject as the user.
+    pub fn new(thresholds: Vec<Option<Threshold>>, subject_is_user: bool) -> Grouping {
+        Grouping { thresholds, subject_is_user, groups: Vec::new() }
     }
-    let mut out = Vec::new();
-    for ((rule_index, subject), group) in groups {
-        let meta = rules[rule_index];
-        let hits = match thresholds.get(rule_index).copied().flatten() {
-            Some(threshold) => over_threshold(group.hits, threshold),
-            None => group.hits,
+
+    pub fn add(&mut self, hit: Hit) {
+        if self.groups.len() <= hit.rule {
+            self.groups.resize_with(hit.rule + 1, HashMap::new);
+        }
+        let by_subject = &mut self.groups[hit.rule];
+        let group = match by_subject.get_mut(hit.subject.as_str()) {
+            Some(group) => group,
+            None => by_subject.entry(hit.subject.clone()).or_default(),
         };
-        if hits.is_empty() {
-            continue;
+        match self.thresholds.get(hit.rule).copied().flatten() {
+            None => group.add(hit),
+            Some(threshold) => group.add_counted(hit, threshold),
         }
-        out.push(finding(meta, &subject, &hits, subject_is_user));
     }
-    out.sort_by(|a, b| {
-        b.severity
-            .cmp(&a.severity)
-            .then_with(|| a.first.cmp(&b.first))
-            .then_with(|| a.rule.id.cmp(&b.rule.id))
-    });
-    out
-}
 
-/// The hits that fall in some window of `window_seconds` holding at least `count` hits from
-/// one source address.
-fn over_threshold(hits: Vec<&Hit>, threshold: Threshold) -> Vec<&Hit> {
-    let mut by_source: BTreeMap<String, Vec<(&Hit, i64)>> = BTreeMap::new();
-    for hit in hits {
-        let Some(seconds) = hit.time.parse::<jiff::Timestamp>().ok().map(|t| t.as_second()) else { continue };
-        by_source
-            .entry(hit.source_ips.first().cloned().unwrap_or_default())
-            .or_default()
-            .push((hit, seconds));
-    }
-    let mut kept: Vec<&Hit> = Vec::new();
-    for (_, mut list) in by_source {
-        list.sort_by_key(|(_, t)| *t);
-        let mut take = vec![false; list.len()];
-        let mut start = 0;
-        for end in 0..list.len() {
-            while list[end].1 - list[start].1 > threshold.window_seconds {
-                start += 1;
-            }
-            if end + 1 - start >= threshold.count {
-                take[start..=end].iter_mut().for_each(|t| *t = true);
+    /// The findings, sorted by severity, then time; `rules[i]` describes rule `i`.
+    pub fn findings(self, rules: &[&RuleMeta]) -> Vec<Finding> {
+        let mut found: Vec<(String, Finding)> = Vec::new();
+        for (rule, by_subject) in self.groups.into_iter().enumerate() {
+            for (subject, group) in by_subject {
+                if let Some(finding) = group.finding(rules[rule], &subject, self.subject_is_user) {
+                    found.push((subject, finding));
+                }
             }
         }
-        kept.extend(list.iter().zip(take).filter(|(_, t)| *t).map(|((h, _), _)| *h));
+        found.sort_by(|(a_subject, a), (b_subject, b)| {
+            b.severity
+                .cmp(&a.severity)
+                .then_with(|| a.first.cmp(&b.first))
+                .then_with(|| a.rule.id.cmp(&b.rule.id))
+                .then_with(|| a_subject.cmp(b_subject))
+        });
+        found.into_iter().map(|(_, finding)| finding).collect()
     }
-    kept
 }
 
-fn finding(meta: &RuleMeta, subject: &str, hits: &[&Hit], subject_is_user: bool) -> Finding {
-    let mut ids = BTreeSet::new();
-    let mut ordered_ids = Vec::new();
-    let mut ips = BTreeSet::new();
-    let mut objects = BTreeSet::new();
-    let mut evidence = BTreeSet::new();
-    let (mut first, mut last) = (String::new(), String::new());
-    for hit in hits {
-        // The same request is logged at several stages; it is one event for the finding.
-        if ids.insert(hit.id.as_str()) {
-            ordered_ids.push(hit.id.clone());
+/// What one finding keeps of its hits.
+#[derive(Default)]
+struct Group {
+    /// The namespace, name and node of the first hit: what the suggested response names.
+    example: Option<(String, String, Option<String>)>,
+    count: usize,
+    audit_ids: Vec<String>,
+    listed_ids: HashSet<String>,
+    ids_left_out: usize,
+    /// The audit IDs of the latest events past [`MAX_AUDIT_IDS`], oldest first.
+    recent_ids: VecDeque<String>,
+    recent_set: HashSet<String>,
+    source_ips: Listed,
+    forwarded_for: Listed,
+    objects: Listed,
+    evidence: Listed,
+    first: String,
+    last: String,
+    /// Threshold rules: the window of each peer address.
+    windows: HashMap<String, Window>,
+    /// Prune windows gone quiet when there are this many.
+    prune_at: usize,
+}
+
+/// Windows are pruned once there are this many (and then at twice what survived).
+const PRUNE_AT_LEAST: usize = 1_024;
+
+impl Group {
+    fn add(&mut self, hit: Hit) {
+        if self.is_new_event(&hit.id) {
+            self.count += 1;
         }
-        ips.extend(hit.source_ips.iter().cloned());
+        let mut addresses = hit.source_ips.into_iter().rev();
+        if let Some(peer) = addresses.next() {
+            self.source_ips.insert(peer);
+        }
+        for claimed in addresses {
+            self.forwarded_for.insert(claimed);
+        }
         if !hit.name.is_empty() || !hit.namespace.is_empty() {
-            objects.insert(if hit.namespace.is_empty() {
+            self.objects.insert(if hit.namespace.is_empty() {
                 hit.name.clone()
             } else {
                 format!("{}/{}", hit.namespace, hit.name)
             });
         }
-        evidence.extend(hit.evidence.iter().cloned());
+        if let Some(evidence) = hit.evidence {
+            self.evidence.insert(evidence);
+        }
         if !hit.time.is_empty() {
-            if first.is_empty() || hit.time < first {
-                first = hit.time.clone();
+            if self.first.is_empty() || hit.time < self.first {
+                self.first = hit.time.clone();
             }
-            if hit.time > last {
-                last = hit.time.clone();
+            if hit.time > self.last {
+                self.last = hit.time;
             }
         }
+        if self.example.is_none() {
+            self.example = Some((hit.namespace, hit.name, hit.node));
+        }
     }
-    let example = hits.first().expect("a finding has hits");
-    let response = fill_response(&meta.response, subject, &example.namespace, &example.name);
-    Finding {
-        rule: RuleRef { id: meta.id.clone(), title: meta.title.clone() },
-        severity: meta.severity,
-        attack: meta.attack.clone(),
-        user: subject_is_user.then(|| subject.to_string()),
-        source_ips: ips.into_iter().collect(),
-        objects: objects.into_iter().collect(),
-        audit_ids: if subject_is_user { ordered_ids.clone() } else { Vec::new() },
-        evidence: evidence.into_iter().collect(),
-        node: example.node.clone(),
-        first,
-        last,
-        count: ordered_ids.len(),
-        suggested_response: response,
-        description: meta.description.clone(),
+
+    /// Whether `id` is an event not counted yet: the same request is logged at several stages
+    /// and is one event for the finding. Events without an ID (runtime) all count.
+    fn is_new_event(&mut self, id: &str) -> bool {
+        if id.is_empty() {
+            return true;
+        }
+        if self.listed_ids.contains(id) || self.recent_set.contains(id) {
+            return false;
+        }
+        if self.audit_ids.len() < MAX_AUDIT_IDS {
+            self.audit_ids.push(id.to_string());
+            self.listed_ids.insert(id.to_string());
+            return true;
+        }
+        if self.recent_ids.len() == RECENT_IDS
+            && let Some(oldest) = self.recent_ids.pop_front()
+        {
+            self.recent_set.remove(&oldest);
+        }
+        self.recent_ids.push_back(id.to_string());
+        self.recent_set.insert(id.to_string());
+        self.ids_left_out += 1;
+        true
+    }
+
+    /// A hit of a threshold rule: it joins the finding once it is part of a burst from its
+    /// peer address. Hits without a readable time cannot be placed in a window.
+    fn add_counted(&mut self, hit: Hit, threshold: Threshold) {
+        let Ok(time) = hit.time.parse::<jiff::Timestamp>() else { return };
+        let second = time.as_second();
+        let peer = hit.source_ips.last().map_or("", String::as_str);
+        let window = match self.windows.get_mut(peer) {
+            Some(window) => window,
+            None => self.windows.entry(peer.to_string()).or_default(),
+        };
+        for hit in window.push(second, hit, threshold) {
+            self.add(hit);
+        }
+        if self.windows.len() >= self.prune_at.max(PRUNE_AT_LEAST) {
+            // Windows of addresses quiet for longer than the window hold no burst to come.
+            self.windows.retain(|_, window| window.is_near(second, threshold));
+            self.prune_at = self.windows.len() * 2;
+        }
+    }
+
+    fn finding(self, meta: &RuleMeta, subject: &str, subject_is_user: bool) -> Option<Finding> {
+        let (namespace, name, node) = self.example?;
+        let truncated = [
+            ("sourceIPs", &self.source_ips),
+            ("forwardedFor", &self.forwarded_for),
+            ("objects", &self.objects),
+            ("evidence", &self.evidence),
+        ]
+        .into_iter()
+        .filter(|(_, list)| list.truncated)
+        .map(|(name, _)| name)
+        .collect();
+        Some(Finding {
+            rule: RuleRef { id: meta.id.clone(), title: meta.title.clone() },
+            severity: meta.severity,
+            attack: meta.attack.clone(),
+            user: subject_is_user.then(|| subject.to_string()),
+            source_ips: self.source_ips.values.into_iter().collect(),
+            forwarded_for: self.forwarded_for.values.into_iter().collect(),
+            objects: self.objects.values.into_iter().collect(),
+            audit_ids: self.audit_ids,
+            audit_ids_left_out: self.ids_left_out,
+            evidence: self.evidence.values.into_iter().collect(),
+            truncated,
+            node,
+            first: self.first,
+            last: self.last,
+            count: self.count,
+            suggested_response: fill_response(&meta.response, subject, &namespace, &name),
+            description: meta.description.clone(),
+        })
+    }
+}
+
+/// Distinct values, up to [`MAX_LISTED`].
+#[derive(Default)]
+struct Listed {
+    values: BTreeSet<String>,
+    truncated: bool,
+}
+
+impl Listed {
+    fn insert(&mut self, value: String) {
+        if self.values.len() < MAX_LISTED {
+            self.values.insert(value);
+        } else if !self.values.contains(&value) {
+            self.truncated = true;
+        }
+    }
+}
+
+/// The recent hits of one peer address for a threshold rule: counts per second over the last
+/// `window_seconds` before the newest hit, and the hits not yet part of a burst (fewer than
+/// `count`, or they would be).
+#[derive(Default)]
+struct Window {
+    seconds: VecDeque<(i64, usize)>,
+    total: usize,
+    pending: Vec<(i64, Hit)>,
+}
+
+impl Window {
+    /// Add a hit at `second`; returns the hits that are now part of a burst.
+    fn push(&mut self, second: i64, hit: Hit, threshold: Threshold) -> Vec<Hit> {
+        if let Some(&(newest, _)) = self.seconds.back()
+            && second < newest - threshold.window_seconds
+        {
+            // Far before the newest hit: a new stretch of the log (the next input, say).
+            *self = Window::default();
+        }
+        match self.seconds.binary_search_by_key(&second, |&(s, _)| s) {
+            Ok(at) => self.seconds[at].1 += 1,
+            Err(at) => self.seconds.insert(at, (second, 1)),
+        }
+        self.total += 1;
+        let newest = self.seconds.back().map_or(second, |&(s, _)| s);
+        let start = newest - threshold.window_seconds;
+        while let Some(&(oldest, n)) = self.seconds.front()
+            && oldest < start
+        {
+            self.seconds.pop_front();
+            self.total -= n;
+        }
+        // Hits that fell out of the window without a burst never join the finding.
+        self.pending.retain(|(s, _)| *s >= start);
+        self.pending.push((second, hit));
+        if self.total >= threshold.count {
+            self.pending.drain(..).map(|(_, hit)| hit).collect()
+        } else {
+            Vec::new()
+        }
+    }
+
+    /// Whether a hit at `second` could still share a window with this one's hits.
+    fn is_near(&self, second: i64, threshold: Threshold) -> bool {
+        self.seconds.back().is_some_and(|&(newest, _)| (newest - second).abs() <= threshold.window_seconds)
     }
 }
 
@@ -207,16 +386,30 @@ mod tests {
         }
     }
 
+    fn findings(threshold: Option<Threshold>, hits: impl IntoIterator<Item = Hit>) -> Vec<Finding> {
+        let mut grouping = Grouping::new(vec![threshold], true);
+        for hit in hits {
+            grouping.add(hit);
+        }
+        grouping.findings(&[&meta()])
+    }
+
+    /// `2026-01-01T00:00:00Z` plus `seconds`.
+    fn at(seconds: i64) -> String {
+        jiff::Timestamp::from_second(1_767_225_600 + seconds).unwrap().to_string()
+    }
+
+    const BURST: Option<Threshold> = Some(Threshold { count: 10, window_seconds: 60 });
+
     #[test]
     fn hits_group_per_rule_and_user_without_duplicate_stages() {
-        let m = meta();
         let hits = vec![
             hit("a", "eve", "1.1.1.1", "2026-01-01T00:00:02Z"),
             hit("a", "eve", "1.1.1.1", "2026-01-01T00:00:02Z"),
             hit("b", "eve", "2.2.2.2", "2026-01-01T00:00:01Z"),
             hit("c", "bob", "1.1.1.1", "2026-01-01T00:00:03Z"),
         ];
-        let found = findings(&[&m], &[None], &hits, true);
+        let found = findings(None, hits);
         assert_eq!(found.len(), 2);
         let eve = found.iter().find(|f| f.user.as_deref() == Some("eve")).unwrap();
         assert_eq!(eve.audit_ids, ["a", "b"]);
@@ -224,22 +417,110 @@ mod tests {
         assert_eq!(eve.source_ips, ["1.1.1.1", "2.2.2.2"]);
         assert_eq!((eve.first.as_str(), eve.last.as_str()), ("2026-01-01T00:00:01Z", "2026-01-01T00:00:02Z"));
         assert_eq!(eve.suggested_response, "kir audit timeline --user eve");
+        assert_eq!(found[0].user.as_deref(), Some("eve"), "the earlier finding first");
     }
 
     #[test]
     fn thresholds_need_enough_hits_inside_the_window() {
-        let m = meta();
         let threshold = Some(Threshold { count: 3, window_seconds: 60 });
-        let spread: Vec<Hit> = (0..5)
-            .map(|i| hit(&format!("s{i}"), "eve", "1.1.1.1", &format!("2026-01-01T00:0{i}:00Z")))
-            .collect();
-        assert!(findings(&[&m], &[threshold], &spread, true).is_empty(), "one a minute is no burst");
-        let mut burst = spread.clone();
-        burst.extend(
-            (0..3).map(|i| hit(&format!("b{i}"), "eve", "1.1.1.1", &format!("2026-01-01T00:07:0{i}Z"))),
-        );
-        let found = findings(&[&m], &[threshold], &burst, true);
+        let spread: Vec<Hit> =
+            (0..5).map(|i| hit(&format!("s{i}"), "eve", "1.1.1.1", &at(i * 60 + 1))).collect();
+        assert!(findings(threshold, spread.clone()).is_empty(), "one a minute is no burst");
+        let mut burst = spread;
+        burst.extend((0..3).map(|i| hit(&format!("b{i}"), "eve", "1.1.1.1", &at(420 + i))));
+        let found = findings(threshold, burst);
         assert_eq!(found.len(), 1);
         assert_eq!(found[0].audit_ids, ["b0", "b1", "b2"]);
+    }
+
+    /// The client chooses `X-Forwarded-For`, which the API server lists first: a burst from one
+    /// peer is one burst however the client varies its claims, and claims alone make none.
+    #[test]
+    fn a_burst_is_counted_by_the_peer_whatever_the_forwarded_for_claims() {
+        let forged = |i: i64, claimed: String, peer: &str| Hit {
+            source_ips: vec![claimed, peer.to_string()],
+            ..hit(&format!("d{i}"), "eve", peer, &at(i))
+        };
+        let found = findings(BURST, (0..20).map(|i| forged(i, format!("198.51.100.{i}"), "10.0.0.9")));
+        assert_eq!(found.len(), 1, "randomised claims do not hide the burst");
+        assert_eq!(found[0].count, 20);
+        assert_eq!(found[0].source_ips, ["10.0.0.9"]);
+        assert_eq!(found[0].forwarded_for.len(), 20);
+
+        let claimed = (0..20).map(|i| forged(i, "203.0.113.7".into(), &format!("10.0.{i}.1")));
+        assert!(findings(BURST, claimed).is_empty(), "one claimed address is no one peer");
+    }
+
+    #[test]
+    fn bursts_are_found_in_slightly_disordered_input_and_in_files_read_newest_first() {
+        // Stage times of concurrent requests are logged a little out of order.
+        let jittered = (0..10).map(|i| hit(&format!("j{i}"), "eve", "10.0.0.9", &at(100 + (i * 7) % 10)));
+        assert_eq!(findings(BURST, jittered)[0].count, 10);
+        // audit.log (today) before audit-yesterday.log: the window starts again at the jump back.
+        let today = (0..10).map(|i| hit(&format!("t{i}"), "eve", "10.0.0.9", &at(86_400 + i)));
+        let yesterday = (0..10).map(|i| hit(&format!("y{i}"), "eve", "10.0.0.9", &at(i)));
+        let found = findings(BURST, today.chain(yesterday));
+        assert_eq!(found[0].count, 20);
+        assert_eq!((found[0].first.as_str(), found[0].last.as_str()), (at(0).as_str(), at(86_409).as_str()));
+    }
+
+    /// A flood of matching events is kept as counts and capped lists: the state stays the size
+    /// of the caps, and the finding says what it left out.
+    #[test]
+    fn many_hits_are_counted_in_bounded_memory() {
+        const EVENTS: usize = 3 * MAX_AUDIT_IDS;
+        let mut grouping = Grouping::new(vec![None, BURST], true);
+        for i in 0..EVENTS {
+            // Every request logged at two stages, and every one from its own address.
+            for _ in 0..2 {
+                let mut flood = hit(
+                    &format!("e{i}"),
+                    "eve",
+                    &format!("10.{}.{}.{}", i >> 16, (i >> 8) & 255, i & 255),
+                    &at(i as i64 / 10),
+                );
+                flood.name = format!("pod-{i}");
+                grouping.add(flood.clone());
+                // The threshold rule: ten denials a second from one peer, for an hour.
+                grouping.add(Hit { rule: 1, source_ips: vec!["10.0.0.9".into()], ..flood });
+            }
+        }
+        let group = &grouping.groups[0]["eve"];
+        assert!(group.listed_ids.len() <= MAX_AUDIT_IDS && group.recent_ids.len() <= RECENT_IDS);
+        assert!(group.objects.values.len() <= MAX_LISTED && group.source_ips.values.len() <= MAX_LISTED);
+        let burst = &grouping.groups[1]["eve"];
+        let window = &burst.windows["10.0.0.9"];
+        assert!(window.seconds.len() <= 61 && window.pending.len() < 10, "a window holds a minute");
+        let found = grouping.findings(&[&meta(), &meta()]);
+        let plain = &found[0];
+        assert_eq!(plain.count, EVENTS, "each request once, though logged twice");
+        assert_eq!(plain.audit_ids.len(), MAX_AUDIT_IDS);
+        assert_eq!(plain.audit_ids_left_out, EVENTS - MAX_AUDIT_IDS);
+        assert_eq!(plain.truncated, ["sourceIPs", "objects"]);
+        assert_eq!(found[1].count, EVENTS, "every denial of the hour is in the burst");
+    }
+
+    #[test]
+    fn windows_of_quiet_addresses_are_dropped() {
+        let mut grouping = Grouping::new(vec![BURST], true);
+        // One denial each from 20,000 addresses, ten a second: no burst, and no address is
+        // remembered for longer than the window.
+        for i in 0..20_000 {
+            grouping.add(hit(&format!("q{i}"), "eve", &format!("fd00::{i:x}"), &at(i / 10)));
+        }
+        assert!(grouping.groups[0]["eve"].windows.len() <= 2 * PRUNE_AT_LEAST);
+        assert!(grouping.findings(&[&meta()]).is_empty());
+    }
+
+    #[test]
+    fn events_without_an_id_all_count() {
+        let runtime = |i: i64| Hit {
+            source_ips: Vec::new(),
+            evidence: Some(format!("exec /bin/sh #{i}")),
+            ..hit("", "ns/pod", "", &at(i))
+        };
+        let found = findings(None, (0..3).map(runtime));
+        assert_eq!((found[0].count, found[0].evidence.len()), (3, 3));
+        assert!(found[0].audit_ids.is_empty() && found[0].audit_ids_left_out == 0);
     }
 }

@@ -70,7 +70,7 @@ pub struct RuleMeta {
     pub origin: Origin,
 }
 
-/// More than `count` matching events of one identity from one address within `window`.
+/// At least `count` matching events of one identity from one peer address within `window`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Threshold {
     pub count: usize,

@@ -4,7 +4,6 @@
 use std::{
     collections::BTreeSet,
     path::{Path, PathBuf},
-    sync::Mutex,
 };
 
 use kir_audit::{Input, ScanOptions, ScanReport, scan};
@@ -16,14 +15,14 @@ fn fixtures() -> PathBuf {
 
 fn detect_audit(path: &Path) -> (Vec<Finding>, ScanReport) {
     let detector = AuditDetector::new(builtin::audit_rules(), None);
-    let hits = Mutex::new(Vec::new());
+    let mut grouping = detector.grouping();
     let report =
-        scan(&[Input::File(path.to_path_buf())], &ScanOptions::default(), &detector, &|_| {}, &mut |h| {
-            hits.lock().unwrap().extend(h);
+        scan(&[Input::File(path.to_path_buf())], &ScanOptions::default(), &detector, &|_| {}, &mut |hits| {
+            hits.into_iter().for_each(|hit| grouping.add(hit));
             Ok(())
         })
         .unwrap();
-    (detector.findings(&hits.into_inner().unwrap()), report)
+    (detector.findings(grouping), report)
 }
 
 /// Falco rule → the kir rules that cover the same behaviour.
@@ -211,9 +210,13 @@ fn falco_k8s_audit_cases_get_the_same_verdict() {
 fn runtime_findings(paths: &[PathBuf]) -> (Vec<Finding>, ScanReport) {
     let detector = RuntimeDetector::new(builtin::runtime_rules());
     let inputs: Vec<Input> = paths.iter().cloned().map(Input::File).collect();
+    let mut grouping = detector.grouping();
     let mut hits = Vec::new();
-    let report = read_events(&inputs, 5, &mut |event| detector.check(&event, &mut hits));
-    (detector.findings(&hits), report)
+    let report = read_events(&inputs, &ScanOptions::default(), &mut |event| {
+        detector.check(&event, &mut hits);
+        hits.drain(..).for_each(|hit| grouping.add(hit));
+    });
+    (detector.findings(grouping), report)
 }
 
 fn tetragon_files(part: &str) -> Vec<PathBuf> {

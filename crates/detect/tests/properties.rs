@@ -114,7 +114,9 @@ proptest! {
             let detector = RuntimeDetector::new(builtin::runtime_rules());
             let mut hits = Vec::new();
             detector.check(&event, &mut hits);
-            let _ = detector.findings(&hits);
+            let mut grouping = detector.grouping();
+            hits.into_iter().for_each(|hit| grouping.add(hit));
+            let _ = detector.findings(grouping);
         }
     }
 }

@@ -8,6 +8,7 @@ use std::{
 use comfy_table::Cell;
 use kir_audit::{
     Event, Format, Processor, ScanOptions,
+    event::sources_display,
     filter::Filter,
     scan,
     stats::{IpStats, Stats, UserStats},
@@ -57,7 +58,8 @@ enum Found {
 struct Row {
     time: String,
     user: String,
-    source_ip: String,
+    /// As the API server lists them: forwarded-for claims first, the peer last.
+    source_ips: Vec<String>,
     verb: String,
     resource: String,
     object: String,
@@ -98,7 +100,7 @@ impl Processor for Search {
                     }
                     _ => event.user.username.to_string(),
                 },
-                source_ip: event.source_ips.first().map(|s| s.to_string()).unwrap_or_default(),
+                source_ips: event.source_ips.iter().map(|s| s.to_string()).collect(),
                 verb: event.verb.to_string(),
                 resource: event.resource_path(),
                 object: event.object_display(),
@@ -144,7 +146,8 @@ fn search(paths: &[std::path::PathBuf], filter: &Filter, settings: &Settings) ->
         OutputFormat::Table => {
             let mut t = table(&["time", "user", "source ip", "verb", "resource", "namespace/name", "code"]);
             for r in &rows {
-                t.add_row(vec![&r.time, &r.user, &r.source_ip, &r.verb, &r.resource, &r.object, &r.code]);
+                let source = sources_display(&r.source_ips);
+                t.add_row(vec![&r.time, &r.user, &source, &r.verb, &r.resource, &r.object, &r.code]);
             }
             print_table(&t)?;
             eprintln!(
@@ -261,8 +264,12 @@ fn print_stats(report: &StatsReport) -> anyhow::Result<()> {
     let mut ips = table(&["source ip", "events", "users", "first", "last"]);
     for ip in &report.source_ips {
         let s = &ip.stats;
+        let name = match s.forwarded {
+            0 => ip.name.clone(),
+            n => format!("{} (xff on {n} event{})", ip.name, if n == 1 { "" } else { "s" }),
+        };
         ips.add_row(vec![
-            Cell::new(&ip.name),
+            Cell::new(name),
             Cell::new(s.events),
             Cell::new(top(&s.users, 3)),
             Cell::new(s.first.as_deref().unwrap_or("")),
@@ -347,7 +354,7 @@ fn timeline(
                     entry.resource.clone(),
                     entry.object.clone(),
                     entry.code.map(|c| c.to_string()).unwrap_or_default(),
-                    entry.source_ips.join(","),
+                    sources_display(&entry.source_ips),
                 ]);
             }
             if current.is_some() {

@@ -3,7 +3,6 @@
 use std::{
     io::{self, Write},
     path::{Path, PathBuf},
-    sync::Mutex,
 };
 
 use anyhow::Context;
@@ -56,14 +55,16 @@ fn detect_audit(
     let inputs = inputs(paths)?;
     let detector = AuditDetector::new(rules, baseline);
     let progress = Progress::new(&inputs, "detecting");
-    let hits = Mutex::new(Vec::new());
+    // Hits are grouped block by block as they come: a flood of matching events costs counts,
+    // not memory.
+    let mut grouping = detector.grouping();
     let report =
-        scan(&inputs, &ScanOptions::default(), &detector, &|done| progress.update(done), &mut |mut h| {
-            hits.lock().expect("not poisoned").append(&mut h);
+        scan(&inputs, &ScanOptions::default(), &detector, &|done| progress.update(done), &mut |hits| {
+            hits.into_iter().for_each(|hit| grouping.add(hit));
             Ok(())
         })?;
     progress.finish();
-    let findings = detector.findings(&hits.into_inner().expect("not poisoned"));
+    let findings = detector.findings(grouping);
     print_findings(&findings, settings, false)?;
     Ok(status(&findings, report_skips(&report)))
 }
@@ -156,9 +157,13 @@ fn read_baseline(path: &Path) -> anyhow::Result<Baseline> {
 fn detect_runtime(paths: &[PathBuf], settings: &Settings) -> anyhow::Result<u8> {
     let inputs = inputs(paths)?;
     let detector = RuntimeDetector::new(builtin::runtime_rules());
+    let mut grouping = detector.grouping();
     let mut hits = Vec::new();
-    let report = read_events(&inputs, 5, &mut |event| detector.check(&event, &mut hits));
-    let findings = detector.findings(&hits);
+    let report = read_events(&inputs, &ScanOptions::default(), &mut |event| {
+        detector.check(&event, &mut hits);
+        hits.drain(..).for_each(|hit| grouping.add(hit));
+    });
+    let findings = detector.findings(grouping);
     print_findings(&findings, settings, true)?;
     Ok(status(&findings, report_skips(&report)))
 }
@@ -183,14 +188,14 @@ fn print_findings(findings: &[Finding], settings: &Settings, runtime: bool) -> a
                 let objects = if runtime {
                     f.node.clone().map(|n| format!("node {n}")).unwrap_or_default()
                 } else {
-                    abbreviate(&f.objects, 2)
+                    abbreviate(&f.objects, 2, f.truncated.contains(&"objects"))
                 };
                 t.add_row(vec![
                     Cell::new(f.severity),
                     Cell::new(&f.rule.title),
                     Cell::new(subject),
                     Cell::new(objects),
-                    Cell::new(f.count.max(1)),
+                    Cell::new(f.count),
                     Cell::new(&f.first),
                     Cell::new(&f.suggested_response),
                 ]);
@@ -206,10 +211,12 @@ fn print_findings(findings: &[Finding], settings: &Settings, runtime: bool) -> a
     Ok(())
 }
 
-fn abbreviate(items: &[String], keep: usize) -> String {
+/// The first `keep` items and how many more; `cut` when the list itself was cut short.
+fn abbreviate(items: &[String], keep: usize, cut: bool) -> String {
     let mut text: Vec<String> = items.iter().take(keep).cloned().collect();
     if items.len() > keep {
-        text.push(format!("+{} more", items.len() - keep));
+        let more = items.len() - keep;
+        text.push(if cut { format!("over {more} more") } else { format!("+{more} more") });
     }
     text.join(", ")
 }
