@@ -105,14 +105,25 @@ async fn capture_collects_every_artifact_with_previous_logs_and_no_secret_value(
     let meta = |name: &str| ObjectMeta { name: Some(name.into()), ..Default::default() };
     let planted_secret = format!("planted-secret-{}", std::process::id());
     let planted_config = format!("planted-config-{}", std::process::id());
+    // As `kubectl apply` leaves it: the whole object, value included, in an annotation.
+    let applied =
+        format!(r#"{{"apiVersion":"v1","kind":"Secret","stringData":{{"password":"{planted_secret}"}}}}"#);
     let secret = Secret {
-        metadata: meta("db"),
+        metadata: ObjectMeta {
+            annotations: Some(
+                [("kubectl.kubernetes.io/last-applied-configuration".to_string(), applied)].into(),
+            ),
+            ..meta("db")
+        },
         string_data: Some([("password".to_string(), planted_secret.clone())].into()),
         ..Default::default()
     };
     Api::<Secret>::namespaced(client.clone(), &ns).create(&PostParams::default(), &secret).await.unwrap();
     let config = ConfigMap {
-        metadata: meta("settings"),
+        metadata: ObjectMeta {
+            annotations: Some([("note".to_string(), format!("token is {planted_config}"))].into()),
+            ..meta("settings")
+        },
         data: Some([("token".to_string(), planted_config.clone())].into()),
         ..Default::default()
     };
@@ -158,7 +169,7 @@ async fn capture_collects_every_artifact_with_previous_logs_and_no_secret_value(
         run(kir_in(tb, &case).args(["capture", "pod", &format!("{ns}/{name}"), "-o", "json"])).success();
     let report = out.json();
     let paths = artifact_paths(&report);
-    let base = format!("pods/{ns}/{name}");
+    let base = format!("pods/{ns}/{name}/{}", pod.metadata.uid.clone().unwrap());
     for expected in [
         "pod.json",
         "events/pod.json",
@@ -392,6 +403,26 @@ async fn release_reverses_one_pod_and_leaves_the_other_isolated() {
     assert!(no_case.stderr.contains("--case"), "{}", no_case.stderr);
     run(kir_with(&tb.kubeconfig).args(["undo", "--yes"]).arg(&case)).success();
     assert!(kir_policies(&client, &ns).await.is_empty());
+
+    // A case opened for another cluster is not acted on here.
+    let elsewhere = case.parent().unwrap().join("kubeconfig-elsewhere");
+    std::fs::write(
+        &elsewhere,
+        "apiVersion: v1\nkind: Config\ncurrent-context: other\nclusters:\n- name: c\n  cluster: {server: \"https://192.0.2.1:6443\"}\ncontexts:\n- name: other\n  context: {cluster: c, user: u}\nusers:\n- name: u\n  user: {token: t}\n",
+    )
+    .unwrap();
+    let other_case = case.parent().unwrap().join("other-cluster-case");
+    run(crate::util::kir()
+        .arg("--kubeconfig")
+        .arg(&elsewhere)
+        .args(["case", "open", "elsewhere", "--dir"])
+        .arg(&other_case))
+    .success();
+    let refused = run(kir_in(tb, &other_case).args(["isolate", "pod", &format!("{ns}/{second}"), "--yes"]));
+    assert_eq!(refused.code, 2);
+    assert!(refused.stderr.contains("belongs to cluster https://192.0.2.1:6443"), "{}", refused.stderr);
+    let refused = run(kir_with(&tb.kubeconfig).args(["undo", "--yes"]).arg(&other_case));
+    assert!(refused.code == 2 || refused.stderr.contains("no change"), "{}", refused.stderr);
 }
 
 /// A CRD that makes the API server serve a kind, with an open schema.
@@ -561,7 +592,8 @@ async fn snapshot_finds_the_miner_and_its_pool_connection_without_extracting_any
     let client = tb.client().await;
     let ns = tb.namespace("snapshot").await;
     create_deployment(&client, &ns, &deployment("app", 1, vec![container("app", "busybox:1.36")])).await;
-    let name = running_pods(&client, &ns, "app=app", 1).await[0].metadata.name.clone().unwrap();
+    let pod = running_pods(&client, &ns, "app=app", 1).await.remove(0);
+    let (name, uid) = (pod.metadata.name.clone().unwrap(), pod.metadata.uid.clone().unwrap());
     let miner = fake_miner();
     let (_keep, case) = case_dir("snapshot-case");
     let report = run(kir_in(tb, &case).args(["snapshot", "pod", &format!("{ns}/{name}"), "-o", "json"]))
@@ -580,8 +612,9 @@ async fn snapshot_finds_the_miner_and_its_pool_connection_without_extracting_any
         "{findings:?}"
     );
     let paths = artifact_paths(&report);
-    let base = format!("pods/{ns}/{name}/snapshot/app");
+    let base = format!("pods/{ns}/{name}/{uid}/snapshot/app");
     for expected in [
+        "processes.sh",
         "processes.raw",
         "processes.json",
         "net/sockets.raw",
@@ -607,6 +640,39 @@ async fn snapshot_finds_the_miner_and_its_pool_connection_without_extracting_any
         "nothing from the tar is extracted"
     );
     assert_eq!(verify(tb, &case).success().json()["intact"], true);
+
+    // The same snapshot again, into the same case (a resumed run): the findings rest on what
+    // the first run collected, not on nothing.
+    let again = run(kir_in(tb, &case).args(["snapshot", "pod", &format!("{ns}/{name}"), "-o", "json"]))
+        .success()
+        .json();
+    assert!(again["findings"].as_array().unwrap().iter().any(|f| f["id"] == "miner-process"), "{again}");
+
+    // Output beyond the cap is cut at once (not at the time limit) and marked truncated.
+    let (_keep_capped, capped) = case_dir("snapshot-capped");
+    let cut = run(kir_in(tb, &capped).args([
+        "snapshot",
+        "pod",
+        &format!("{ns}/{name}"),
+        "--max-bytes",
+        "1000",
+        "--timeout",
+        "5m",
+        "-o",
+        "json",
+    ]))
+    .success()
+    .json();
+    let raw = cut["artifacts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["path"].as_str().unwrap().ends_with("processes.raw"))
+        .unwrap();
+    assert_eq!(raw["size"], 1000);
+    assert_eq!(raw["truncated"], true);
+    assert!(raw["note"].as_str().unwrap().contains("output cut at the size limit"), "{raw}");
+    assert!(!raw["note"].as_str().unwrap().contains("time limit"), "{raw}");
     drop(miner);
 }
 

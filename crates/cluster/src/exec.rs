@@ -25,8 +25,6 @@ pub struct ExecLimits {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ExecOutcome {
-    /// `POST /api/v1/namespaces/NS/pods/POD/exec?container=C&command=...`, for the manifest.
-    pub source: String,
     pub stdout_bytes: u64,
     /// Stdout went beyond `max_stdout`: the rest was not read and the command was stopped.
     pub truncated: bool,
@@ -74,7 +72,6 @@ impl Cluster {
         let status = process.take_status();
 
         let mut outcome = ExecOutcome {
-            source: source.clone(),
             stdout_bytes: 0,
             truncated: false,
             timed_out: false,
@@ -82,6 +79,9 @@ impl Cluster {
             message: String::new(),
         };
         let mut errors = Vec::new();
+        // A stopped command's pipes never reach end-of-file (kube's halves of a split pipe do not
+        // see the other half dropped), so the stdout side tells the stderr side to stop.
+        let stopped = tokio::sync::Notify::new();
         // stdout and stderr are drained together: a full stderr pipe would stall the command.
         let session = async {
             let copy_stdout = async {
@@ -96,6 +96,10 @@ impl Cluster {
                     sink.write_all(&buffer[..take]).map_err(|e| format!("writing the output: {e}"))?;
                     outcome.stdout_bytes += take as u64;
                     if take < n {
+                        // Stop the command now: left running, it would fill the pipe and hold
+                        // the session (and stderr) open until the time limit.
+                        process.abort();
+                        stopped.notify_one();
                         return Ok(true);
                     }
                 }
@@ -103,7 +107,11 @@ impl Cluster {
             let copy_stderr = async {
                 let mut buffer = vec![0u8; 8 * 1024];
                 loop {
-                    match stderr.read(&mut buffer).await {
+                    let read = tokio::select! {
+                        read = stderr.read(&mut buffer) => read,
+                        () = stopped.notified() => break,
+                    };
+                    match read {
                         Ok(0) | Err(_) => break,
                         Ok(n) => {
                             let room = limits.max_stderr.saturating_sub(errors.len());

@@ -103,20 +103,22 @@ impl Cluster {
         Ok(self.call(what, api.list(&params)).await?.items)
     }
 
-    /// Metadata of a Secret, never its data: the request asks the server for metadata only.
+    /// Metadata of a Secret, never its data: the request asks the server for metadata only,
+    /// and annotations, which can hold the data too (`kubectl apply` keeps the whole object in
+    /// `last-applied-configuration`), keep only their keys (see [`redact_metadata`]).
     pub async fn secret_metadata(&self, namespace: &str, name: &str) -> Result<Value> {
         let api: Api<Secret> = Api::namespaced(self.client().clone(), namespace);
         let what = format!("get metadata of secret {namespace}/{name}");
         let meta = self.call(what, api.get_metadata(name)).await?;
-        Ok(serde_json::to_value(meta).unwrap_or_default())
+        Ok(redact_metadata(serde_json::to_value(meta).unwrap_or_default()))
     }
 
-    /// Metadata of a ConfigMap (its values may hold credentials too, so they are not read).
+    /// Metadata of a ConfigMap, redacted like a Secret's (its values may hold credentials too).
     pub async fn config_map_metadata(&self, namespace: &str, name: &str) -> Result<Value> {
         let api: Api<ConfigMap> = Api::namespaced(self.client().clone(), namespace);
         let what = format!("get metadata of configmap {namespace}/{name}");
         let meta = self.call(what, api.get_metadata(name)).await?;
-        Ok(serde_json::to_value(meta).unwrap_or_default())
+        Ok(redact_metadata(serde_json::to_value(meta).unwrap_or_default()))
     }
 
     /// What this connection's identity may do in `namespace`, as the API server lists it
@@ -133,10 +135,25 @@ impl Cluster {
         Ok(answer.status.unwrap_or_default())
     }
 
-    /// Delete a pod. A pod already gone is `Ok(false)`.
-    pub async fn delete_pod(&self, namespace: &str, name: &str, grace_seconds: Option<u32>) -> Result<bool> {
+    /// Delete the pod with this UID. A pod already gone is `Ok(false)`; a pod of that name
+    /// with another UID (recreated since it was read) is not deleted: the API server answers
+    /// 409 and the error says so.
+    pub async fn delete_pod(
+        &self,
+        namespace: &str,
+        name: &str,
+        uid: &str,
+        grace_seconds: Option<u32>,
+    ) -> Result<bool> {
         let api: Api<Pod> = Api::namespaced(self.client().clone(), namespace);
-        let params = DeleteParams { grace_period_seconds: grace_seconds, ..Default::default() };
+        let params = DeleteParams {
+            grace_period_seconds: grace_seconds,
+            preconditions: Some(kube::api::Preconditions {
+                uid: Some(uid.to_string()),
+                resource_version: None,
+            }),
+            ..Default::default()
+        };
         let what = format!("delete pod {namespace}/{name}");
         match self.call(what, api.delete(name, &params)).await {
             Ok(_) => Ok(true),
@@ -187,5 +204,64 @@ impl Cluster {
             Ok(found) => found,
             Err(_) => Ok(None),
         }
+    }
+}
+
+/// Annotations whose values identify rather than hold data (the service account a token
+/// Secret belongs to): kept as they are.
+const IDENTIFYING_ANNOTATIONS: &[&str] =
+    &["kubernetes.io/service-account.name", "kubernetes.io/service-account.uid"];
+
+/// Object metadata fit for evidence about a Secret or ConfigMap: identity, labels, owners and
+/// times are kept; annotation values are replaced by their size (any of them may carry the
+/// object's data); managedFields are dropped.
+pub fn redact_metadata(mut object: Value) -> Value {
+    if let Some(metadata) = object.get_mut("metadata").and_then(Value::as_object_mut) {
+        metadata.remove("managedFields");
+        if let Some(annotations) = metadata.get_mut("annotations").and_then(Value::as_object_mut) {
+            for (key, value) in annotations.iter_mut() {
+                if !IDENTIFYING_ANNOTATIONS.contains(&key.as_str()) {
+                    let size = value.as_str().map_or(0, str::len);
+                    *value = Value::String(format!("<redacted by kir: {size} bytes>"));
+                }
+            }
+        }
+    }
+    object
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn annotation_values_and_managed_fields_are_redacted() {
+        let applied = r#"{"apiVersion":"v1","kind":"Secret","stringData":{"password":"hunter2"}}"#;
+        let redacted = redact_metadata(json!({
+            "apiVersion": "meta.k8s.io/v1",
+            "kind": "PartialObjectMetadata",
+            "metadata": {
+                "name": "db",
+                "uid": "u-1",
+                "labels": {"app": "db"},
+                "annotations": {
+                    "kubectl.kubernetes.io/last-applied-configuration": applied,
+                    "kubernetes.io/service-account.name": "builder",
+                },
+                "managedFields": [{"manager": "kubectl"}],
+            },
+        }));
+        let text = redacted.to_string();
+        assert!(!text.contains("hunter2"), "{text}");
+        assert_eq!(redacted["metadata"]["name"], "db");
+        assert_eq!(redacted["metadata"]["labels"]["app"], "db");
+        assert_eq!(redacted["metadata"]["annotations"]["kubernetes.io/service-account.name"], "builder");
+        assert_eq!(
+            redacted["metadata"]["annotations"]["kubectl.kubernetes.io/last-applied-configuration"],
+            format!("<redacted by kir: {} bytes>", applied.len())
+        );
+        assert!(redacted["metadata"].get("managedFields").is_none());
     }
 }

@@ -1,6 +1,6 @@
 //! Writing one artifact: streamed into a staging file while hashed, committed by one journal line.
 //!
-//! The steps, and what a crash after each leaves (see `tests/crash.rs` of this crate):
+//! The steps, and what a crash after each leaves (see `src/crash_tests.rs` of this crate):
 //! 1. bytes go to `evidence/.partial/<name>` (hashed as written, capped by `limit`) — a crash
 //!    leaves an uncommitted staging file, which verification ignores and resume deletes;
 //! 2. the staging file and its folder are fsynced;
@@ -225,7 +225,8 @@ impl Drop for ArtifactWriter {
 }
 
 /// Create the staging file and lock it (the lock tells a concurrent repair that it is in use).
-/// A staging file left by a crashed writer of the same path is replaced.
+/// A staging file left by a crashed writer of the same path is replaced: the caller holds the
+/// journal lock and found the path uncommitted, so that file is not evidence.
 fn open_staging_file(case: &Case, path: &str) -> Result<(PathBuf, File)> {
     let staging_dir = case.staging_dir();
     create_real_dirs(&case.path().join(EVIDENCE_DIR), Path::new(STAGING_DIR))?;

@@ -22,7 +22,7 @@ use crate::{
     artifact::{ArtifactWriter, StagedArtifact},
     error::io_error,
     fsutil::{create_real_dirs, random_hex, replace_file, sync_dir, write_new_file},
-    hash::{hash_file, sha256_hex},
+    hash::{Measured, hash_file_of_size, sha256_hex},
     journal::{
         self, ACTION_COLLECT, ACTION_NOT_COLLECTED, ACTION_OPEN, ACTION_REPAIR, ChainPosition,
         CollectParameters, CollectResult, GENESIS_HASH, JOURNAL_FILE, JournalEntry, JournalRecord,
@@ -268,10 +268,20 @@ impl Case {
 
     /// Start writing an artifact at `path` (relative to `evidence/`); `source` names the API call
     /// or command the bytes come from. See [`ArtifactWriter`].
+    ///
+    /// Fails with [`Error::AlreadyCollected`] when any process committed `path`; if that process
+    /// died before moving the artifact out of staging, the move is finished (and journaled).
     pub fn artifact(&self, path: &str, source: &str) -> Result<ArtifactWriter> {
         check_evidence_path(path)?;
-        if let Some(seq) = self.cached_collected_seq(path) {
-            return Err(Error::AlreadyCollected { path: path.to_string(), seq });
+        // Under the journal lock, caught up with other processes: no commit of `path` can land
+        // between this check and the creation of its staging file, so a staging file of that
+        // name found meanwhile was never committed and may be replaced.
+        let mut guard = self.lock_current()?;
+        if let Some(artifact) = guard.committed_artifact(path)? {
+            if let Some(repair) = guard.promote_staged(&artifact)? {
+                guard.append(&repair_record(vec![repair]))?;
+            }
+            return Err(Error::AlreadyCollected { path: path.to_string(), seq: artifact.journal_seq });
         }
         ArtifactWriter::start(self.clone(), path, source)
     }
@@ -294,11 +304,6 @@ impl Case {
 
     pub(crate) fn release(&self, path: &str) {
         self.inner.writing.lock().unwrap_or_else(PoisonError::into_inner).remove(path);
-    }
-
-    fn cached_collected_seq(&self, path: &str) -> Option<u64> {
-        let ledger = self.inner.ledger.lock().unwrap_or_else(PoisonError::into_inner);
-        collected_seq(&ledger.entries, path)
     }
 
     /// Commit a sealed artifact: journal it (the commit point), move it into place, refresh the
@@ -402,10 +407,6 @@ fn assemble(dir: &Path, metadata: &CaseMetadata) -> Result<()> {
 
 fn repair_record(repairs: Vec<String>) -> JournalRecord {
     JournalRecord::new(KIR_ACTOR, ACTION_REPAIR).parameters(json!({ "repairs": repairs }))
-}
-
-fn collected_seq(entries: &[JournalEntry], path: &str) -> Option<u64> {
-    entries.iter().find(|e| e.action == ACTION_COLLECT && e.target.as_deref() == Some(path)).map(|e| e.seq)
 }
 
 /// The journal while locked. Dropping it releases the file lock.
@@ -537,8 +538,8 @@ impl LedgerGuard<'_> {
 
     /// The final location of an artifact, with its folders created; fails when the path is taken.
     fn prepare_final_path(&self, path: &str) -> Result<PathBuf> {
-        if let Some(seq) = collected_seq(&self.ledger.entries, path) {
-            return Err(Error::AlreadyCollected { path: path.to_string(), seq });
+        if let Some(artifact) = self.committed_artifact(path)? {
+            return Err(Error::AlreadyCollected { path: path.to_string(), seq: artifact.journal_seq });
         }
         let evidence = self.root.join(EVIDENCE_DIR);
         let final_path = evidence.join(path);
@@ -547,6 +548,16 @@ impl LedgerGuard<'_> {
             return Err(Error::Occupied { path: final_path });
         }
         Ok(final_path)
+    }
+
+    /// The artifact committed at `path`, if any.
+    fn committed_artifact(&self, path: &str) -> Result<Option<ArtifactRecord>> {
+        self.ledger
+            .entries
+            .iter()
+            .find(|e| e.action == ACTION_COLLECT && e.target.as_deref() == Some(path))
+            .map(|entry| artifact_of(entry).map_err(|p| self.broken(p)))
+            .transpose()
     }
 
     fn committed_artifacts(&self) -> Result<BTreeMap<String, ArtifactRecord>> {
@@ -558,6 +569,30 @@ impl LedgerGuard<'_> {
         Ok(artifacts)
     }
 
+    /// Move a committed artifact that an interruption left in staging into place, when it is
+    /// there with the recorded size and hash; returns what was repaired.
+    fn promote_staged(&self, artifact: &ArtifactRecord) -> Result<Option<String>> {
+        let evidence = self.root.join(EVIDENCE_DIR);
+        let final_path = evidence.join(&artifact.path);
+        if fs::symlink_metadata(&final_path).is_ok() {
+            return Ok(None);
+        }
+        let staged = evidence.join(STAGING_DIR).join(staging_name(&artifact.path));
+        let matches = matches!(
+            hash_file_of_size(&staged, artifact.size),
+            Ok(Measured::Hashed(facts)) if facts.sha256 == artifact.sha256
+        );
+        if !matches {
+            return Ok(None);
+        }
+        create_real_dirs(&evidence, Path::new(&artifact.path).parent().unwrap_or(Path::new("")))?;
+        fs::rename(&staged, &final_path).map_err(io_error("move into place", &staged))?;
+        Ok(Some(format!(
+            "moved evidence/{} (journal entry {}) out of staging, where an interruption had left it",
+            artifact.path, artifact.journal_seq
+        )))
+    }
+
     /// Finish moves a crash interrupted and delete staged files nobody will commit.
     fn repair_evidence(&self) -> Result<Vec<String>> {
         let evidence = self.root.join(EVIDENCE_DIR);
@@ -565,24 +600,16 @@ impl LedgerGuard<'_> {
         let mut repairs = Vec::new();
         let mut still_needed = HashSet::new();
         for (path, artifact) in self.committed_artifacts()? {
-            let final_path = evidence.join(&path);
-            if fs::symlink_metadata(&final_path).is_ok() {
+            if fs::symlink_metadata(evidence.join(&path)).is_ok() {
                 continue;
             }
-            let staged = staging.join(staging_name(&path));
-            let matches = hash_file(&staged)
-                .is_ok_and(|facts| facts.sha256 == artifact.sha256 && facts.size == artifact.size);
-            if !matches {
+            match self.promote_staged(&artifact)? {
+                Some(repair) => repairs.push(repair),
                 // Missing evidence is for `verify` to report; the staged bytes, if any, stay.
-                still_needed.insert(staging_name(&path));
-                continue;
+                None => {
+                    still_needed.insert(staging_name(&path));
+                }
             }
-            create_real_dirs(&evidence, Path::new(&path).parent().unwrap_or(Path::new("")))?;
-            fs::rename(&staged, &final_path).map_err(io_error("move into place", &staged))?;
-            repairs.push(format!(
-                "moved evidence/{path} (journal entry {}) out of staging, where an interruption had left it",
-                artifact.journal_seq
-            ));
         }
         let listing = match fs::read_dir(&staging) {
             Ok(listing) => listing,

@@ -11,7 +11,7 @@ use std::{
 };
 
 use crate::{
-    Case, CaseInfo, FindingKind, JournalRecord,
+    Case, CaseInfo, Error, FindingKind, JournalRecord,
     case::{EVIDENCE_DIR, now},
     journal::{self, ACTION_REPAIR, JOURNAL_FILE},
     manifest::MANIFEST_TEMP_FILE,
@@ -133,6 +133,41 @@ fn a_death_at_every_step_leaves_a_case_that_verifies_and_resumes() {
             // Nothing of the lost artifact remains, and it can be collected again.
             resumed.store_bytes(PATH, "retry", CONTENT).unwrap();
             assert!(verify(&dir, None).unwrap().intact, "{death:?} after the retry");
+        }
+    }
+}
+
+/// A handle opened before another process wrote (and died) sees that process's commit before it
+/// touches staging: committed evidence is moved into place, never deleted as debris.
+#[test]
+fn a_long_running_handle_never_discards_what_a_dead_process_committed() {
+    for death in EVERY_STEP {
+        let scratch = tempfile::tempdir().unwrap();
+        let dir = scratch.path().join("case");
+        let long_running = Case::create(&dir, CaseInfo::new("two processes")).unwrap();
+
+        write_and_die(&dir, death);
+
+        let started = long_running.artifact(PATH, "a second attempt");
+        if death.committed() {
+            let error = started.unwrap_err();
+            assert!(matches!(error, Error::AlreadyCollected { seq: 2, .. }), "{death:?}: {error}");
+        } else {
+            let mut writer = started.unwrap();
+            writer.write_all(CONTENT).unwrap();
+            writer.finish().unwrap();
+        }
+        assert_eq!(fs::read(dir.join(EVIDENCE_DIR).join(PATH)).unwrap(), CONTENT, "{death:?}");
+        let report = verify(&dir, None).unwrap();
+        assert!(report.intact, "{death:?}: {:#?}", report.problems);
+        assert_eq!(report.artifacts, 1, "{death:?}");
+        let unexplained: Vec<_> =
+            report.warnings.iter().filter(|w| w.kind != FindingKind::Leftover).collect();
+        assert!(unexplained.is_empty(), "{death:?}: {unexplained:#?}");
+        if death == Death::AfterCommit {
+            let last = long_running.entries().unwrap().pop().unwrap();
+            assert_eq!(last.action, ACTION_REPAIR, "the move out of staging is journaled");
+            assert!(last.parameters["repairs"][0].as_str().unwrap().contains("moved evidence/"), "{last:#?}");
         }
     }
 }

@@ -51,8 +51,29 @@ pub(crate) fn hash_reader(mut reader: impl Read) -> io::Result<FileFacts> {
     Ok(FileFacts { sha256: to_hex(&hasher.finalize()), size })
 }
 
-pub(crate) fn hash_file(path: &Path) -> io::Result<FileFacts> {
-    hash_reader(File::open(path)?)
+/// A file compared with a recorded size before any of it is hashed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Measured {
+    /// The file has the recorded size; these are its facts.
+    Hashed(FileFacts),
+    /// The file has this other size; it was not hashed.
+    OtherSize(u64),
+}
+
+/// Hash the file at `path` only if it has `size` bytes: a file of another size differs from its
+/// record whatever its hash, and one far larger than recorded must not cost its whole length.
+pub(crate) fn hash_file_of_size(path: &Path, size: u64) -> io::Result<Measured> {
+    let file = File::open(path)?;
+    let found = file.metadata()?.len();
+    if found != size {
+        return Ok(Measured::OtherSize(found));
+    }
+    // One byte past the size notices a file that grew after the size was taken.
+    let facts = hash_reader((&file).take(size.saturating_add(1)))?;
+    if facts.size != size {
+        return Ok(Measured::OtherSize(file.metadata()?.len()));
+    }
+    Ok(Measured::Hashed(facts))
 }
 
 #[cfg(test)]
@@ -66,5 +87,16 @@ mod tests {
         assert!(is_sha256_hex(&sha256_hex(b"")));
         assert!(!is_sha256_hex(&sha256_hex(b"").to_uppercase()));
         assert!(!is_sha256_hex("abc"));
+    }
+
+    #[test]
+    fn a_file_of_another_size_is_not_hashed() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("file");
+        std::fs::write(&path, b"abc").unwrap();
+        let facts = hash_reader(&b"abc"[..]).unwrap();
+        assert_eq!(hash_file_of_size(&path, 3).unwrap(), Measured::Hashed(facts));
+        assert_eq!(hash_file_of_size(&path, 2).unwrap(), Measured::OtherSize(3));
+        assert!(hash_file_of_size(&dir.path().join("absent"), 3).is_err());
     }
 }

@@ -22,7 +22,7 @@ use crate::{
     archive::verify_archive,
     case::{CASE_FILE, CaseMetadata, EVIDENCE_DIR, TORN_COPY_PREFIX, staging_name},
     error::io_error,
-    hash::{FileFacts, hash_file, sha256_hex},
+    hash::{FileFacts, Measured, hash_file_of_size, sha256_hex},
     journal::{self, ACTION_COLLECT, ChainPosition, JOURNAL_FILE, JournalEntry},
     manifest::{
         ArtifactRecord, MANIFEST_FILE, MANIFEST_TEMP_FILE, Manifest, SIGNATURE_FILE, artifact_of,
@@ -414,24 +414,12 @@ fn check_signature_file(report: &mut VerifyReport, files: &CaseFiles, public_key
     };
 }
 
-/// Compare evidence files that were hashed (an archive's) with what the journal recorded.
-pub(crate) fn compare_evidence(
+pub(crate) fn check_facts(
     report: &mut VerifyReport,
-    expected: &BTreeMap<String, ArtifactRecord>,
-    found: &BTreeMap<String, FileFacts>,
+    artifact: &ArtifactRecord,
+    facts: &FileFacts,
+    file: &str,
 ) {
-    for (path, artifact) in expected {
-        match found.get(path) {
-            Some(facts) => check_facts(report, artifact, facts, &format!("{EVIDENCE_DIR}/{path}")),
-            None => report.problem(missing_artifact(artifact)),
-        }
-    }
-    for path in found.keys().filter(|p| !expected.contains_key(*p)) {
-        report.problem(extra_artifact(path));
-    }
-}
-
-fn check_facts(report: &mut VerifyReport, artifact: &ArtifactRecord, facts: &FileFacts, file: &str) {
     if facts.sha256 != artifact.sha256 || facts.size != artifact.size {
         let message = format!(
             "changed: SHA-256 {} and {} bytes, but journal entry {} recorded {} and {} bytes",
@@ -441,13 +429,22 @@ fn check_facts(report: &mut VerifyReport, artifact: &ArtifactRecord, facts: &Fil
     }
 }
 
-fn missing_artifact(artifact: &ArtifactRecord) -> Finding {
+/// A file whose size is not the recorded one, reported without hashing it.
+pub(crate) fn size_mismatch(artifact: &ArtifactRecord, size: u64, file: &str) -> Finding {
+    let message = format!(
+        "changed: {size} bytes, but journal entry {} recorded {} bytes (not hashed)",
+        artifact.journal_seq, artifact.size
+    );
+    Finding::new(FindingKind::Changed, file, message).at_seq(artifact.journal_seq)
+}
+
+pub(crate) fn missing_artifact(artifact: &ArtifactRecord) -> Finding {
     let message = format!("missing: committed in journal entry {}", artifact.journal_seq);
     Finding::new(FindingKind::Missing, format!("{EVIDENCE_DIR}/{}", artifact.path), message)
         .at_seq(artifact.journal_seq)
 }
 
-fn extra_artifact(path: &str) -> Finding {
+pub(crate) fn extra_artifact(path: &str) -> Finding {
     Finding::new(FindingKind::Extra, format!("{EVIDENCE_DIR}/{path}"), "not recorded in the journal")
 }
 
@@ -470,8 +467,9 @@ fn verify_folder(dir: &Path, public_key: Option<&VerifyingKey>) -> Result<Verify
     for (path, artifact) in &expected {
         let file = format!("{EVIDENCE_DIR}/{path}");
         if listing.evidence.contains(path) {
-            match hash_file(&evidence.join(path)) {
-                Ok(facts) => check_facts(&mut report, artifact, &facts, &file),
+            match hash_file_of_size(&evidence.join(path), artifact.size) {
+                Ok(Measured::Hashed(facts)) => check_facts(&mut report, artifact, &facts, &file),
+                Ok(Measured::OtherSize(size)) => report.problem(size_mismatch(artifact, size, &file)),
                 Err(e) => {
                     report.problem(Finding::new(FindingKind::Missing, file, format!("cannot be read: {e}")))
                 }
@@ -485,8 +483,8 @@ fn verify_folder(dir: &Path, public_key: Option<&VerifyingKey>) -> Result<Verify
         }
         staged_used.insert(name.clone());
         let staged_file = format!("{EVIDENCE_DIR}/{STAGING_DIR}/{name}");
-        match hash_file(&evidence.join(STAGING_DIR).join(&name)) {
-            Ok(facts) if facts.sha256 == artifact.sha256 && facts.size == artifact.size => {
+        match hash_file_of_size(&evidence.join(STAGING_DIR).join(&name), artifact.size) {
+            Ok(Measured::Hashed(facts)) if facts.sha256 == artifact.sha256 => {
                 let message = format!(
                     "committed in journal entry {} but still in {staged_file}: an interruption stopped it before it was moved; opening the case moves it",
                     artifact.journal_seq
@@ -495,7 +493,8 @@ fn verify_folder(dir: &Path, public_key: Option<&VerifyingKey>) -> Result<Verify
                     .warnings
                     .push(Finding::new(FindingKind::Staged, file, message).at_seq(artifact.journal_seq));
             }
-            Ok(facts) => check_facts(&mut report, artifact, &facts, &staged_file),
+            Ok(Measured::Hashed(facts)) => check_facts(&mut report, artifact, &facts, &staged_file),
+            Ok(Measured::OtherSize(size)) => report.problem(size_mismatch(artifact, size, &staged_file)),
             Err(e) => report.problem(Finding::new(
                 FindingKind::Missing,
                 staged_file,
@@ -753,6 +752,41 @@ mod tests {
         ] {
             assert!(found.contains(&expected), "{expected:?} not in {found:?}");
         }
+    }
+
+    /// Bytes this process has read so far (`rchar` of /proc/self/io).
+    fn bytes_read_by_this_process() -> u64 {
+        let io = fs::read_to_string("/proc/self/io").unwrap();
+        io.lines().find_map(|line| line.strip_prefix("rchar: ")).unwrap().parse().unwrap()
+    }
+
+    #[test]
+    fn files_larger_than_recorded_are_reported_without_being_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let case = fixture(dir.path());
+        let grown = 1u64 << 30;
+        // Sparse files: a GiB each on paper, nothing on disk.
+        File::options().write(true).open(case.join("evidence/pod.json")).unwrap().set_len(grown).unwrap();
+        // A committed artifact still in staging is checked the same way.
+        let staged = case.join(EVIDENCE_DIR).join(STAGING_DIR).join(staging_name("logs/app.log"));
+        fs::rename(case.join("evidence/logs/app.log"), &staged).unwrap();
+        File::options().write(true).open(&staged).unwrap().set_len(grown).unwrap();
+
+        let before = bytes_read_by_this_process();
+        let report = verify(&case, None).unwrap();
+        let read = bytes_read_by_this_process() - before;
+        let staged_file = format!("{EVIDENCE_DIR}/{STAGING_DIR}/{}", staging_name("logs/app.log"));
+        assert_eq!(
+            kinds(&report),
+            vec![(FindingKind::Changed, staged_file), (FindingKind::Changed, "evidence/pod.json".into())]
+        );
+        assert!(
+            report.problems[1].message.contains("1073741824 bytes, but journal entry 2 recorded 14 bytes"),
+            "{}",
+            report.problems[1]
+        );
+        // Tests running alongside read a little; hashing either file would read a GiB.
+        assert!(read < 64 << 20, "verification read {read} bytes");
     }
 
     #[test]

@@ -50,7 +50,7 @@ pub struct GlobalArgs {
     #[arg(long, global = true, value_name = "DURATION", default_value = "0")]
     pub request_timeout: String,
 
-    /// Disable colour (also when NO_COLOR is set)
+    /// No colour in help and usage errors (also when NO_COLOR is set); kir's output has none
     #[arg(long, global = true)]
     pub no_color: bool,
 

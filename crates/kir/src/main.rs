@@ -9,8 +9,6 @@ mod settings;
 
 use std::process::ExitCode;
 
-use clap::Parser;
-
 use crate::{
     cli::{
         CaptureCommand, Cli, Command, IsolateCommand, ReleaseCommand, ReplaceCommand, RespondCommand,
@@ -31,7 +29,7 @@ fn main() -> ExitCode {
     match outcome {
         Ok(code) => ExitCode::from(code),
         Err(error) => {
-            eprintln!("error: {error:#}");
+            eprintln!("error: {}", output::sanitize(&format!("{error:#}")));
             if error.downcast_ref::<UsageError>().is_some() {
                 ExitCode::from(exit::USAGE)
             } else {
@@ -42,18 +40,25 @@ fn main() -> ExitCode {
 }
 
 /// Parse the arguments. Installed as `kubectl-ir`, kir is the kubectl plugin `kubectl ir`, and
-/// its help and errors say so.
+/// its help and errors say so. kir's own output has no colour; `--no-color` and `NO_COLOR`
+/// also turn off the colour of help and usage errors.
 fn parse_command_line() -> Cli {
-    use clap::{CommandFactory, FromArgMatches};
+    use clap::{ColorChoice, CommandFactory, FromArgMatches};
     let invoked_as = std::env::args_os().next().map(std::path::PathBuf::from);
     let plugin = invoked_as
         .as_deref()
         .and_then(|p| p.file_name())
         .is_some_and(|name| name.to_string_lossy().starts_with("kubectl-"));
-    if !plugin {
-        return Cli::parse();
+    let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty())
+        || std::env::args_os().any(|arg| arg == "--no-color");
+    let mut command = Cli::command();
+    if plugin {
+        command = command.bin_name("kubectl ir");
     }
-    let matches = Cli::command().bin_name("kubectl ir").get_matches();
+    if no_color {
+        command = command.color(ColorChoice::Never);
+    }
+    let matches = command.get_matches();
     Cli::from_arg_matches(&matches).unwrap_or_else(|error| error.exit())
 }
 

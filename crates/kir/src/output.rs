@@ -2,7 +2,9 @@
 
 use std::io::Write;
 
-use comfy_table::{Cell, Color, ContentArrangement, Table, presets::NOTHING};
+use std::borrow::Cow;
+
+use comfy_table::{Cell, ContentArrangement, Table, presets::NOTHING};
 use serde::Serialize;
 
 /// Write `value` as pretty JSON to stdout.
@@ -48,21 +50,54 @@ pub fn print_key_values(rows: &[(&str, String)]) -> anyhow::Result<()> {
     print_table(&table)
 }
 
-/// Print a table followed by a blank line, with trailing spaces removed.
+/// Print a table, with trailing spaces removed and control characters escaped (cells hold
+/// what hostile sources wrote: object names, user agents, command lines).
 pub fn print_table(table: &Table) -> anyhow::Result<()> {
     let mut out = std::io::stdout().lock();
     for line in table.lines() {
-        writeln!(out, "{}", line.trim_end())?;
+        writeln!(out, "{}", sanitize(line.trim_end()))?;
     }
     Ok(())
 }
 
-/// A yes/no cell, green or red when colour is on.
-pub fn yes_no(value: bool, color: bool) -> Cell {
-    let cell = Cell::new(if value { "yes" } else { "no" });
-    match (color, value) {
-        (false, _) => cell,
-        (true, true) => cell.fg(Color::Green),
-        (true, false) => cell.fg(Color::Red),
+/// `text` fit for a terminal: control characters (C0, DEL, C1; newlines kept) and the Unicode
+/// controls that reorder text on screen are shown escaped (`\u{1b}`), so nothing in the text
+/// can move the cursor, retitle the window, reach the clipboard or hide a line.
+pub fn sanitize(text: &str) -> Cow<'_, str> {
+    let unsafe_char = |c: char| {
+        (c.is_control() && c != '\n')
+            || matches!(c, '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+    };
+    if !text.chars().any(unsafe_char) {
+        return Cow::Borrowed(text);
+    }
+    let mut safe = String::with_capacity(text.len() + 16);
+    for c in text.chars() {
+        if unsafe_char(c) {
+            safe.push_str(&c.escape_unicode().to_string());
+        } else {
+            safe.push(c);
+        }
+    }
+    Cow::Owned(safe)
+}
+
+/// A yes/no cell.
+pub fn yes_no(value: bool) -> Cell {
+    Cell::new(if value { "yes" } else { "no" })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::sanitize;
+
+    #[test]
+    fn control_characters_are_escaped_and_newlines_kept() {
+        assert_eq!(sanitize("web-7d9f"), "web-7d9f");
+        assert_eq!(sanitize("x\u{1b}]0;pwn\u{7}"), "x\\u{1b}]0;pwn\\u{7}");
+        assert_eq!(sanitize("a\u{9b}b\u{7f}"), "a\\u{9b}b\\u{7f}");
+        assert_eq!(sanitize("evil\u{202e}txt.exe"), "evil\\u{202e}txt.exe");
+        assert_eq!(sanitize("line one\nline two"), "line one\nline two");
+        assert_eq!(sanitize("tab\there"), "tab\\u{9}here");
     }
 }

@@ -1,7 +1,6 @@
 //! Raw flags resolved into validated settings, so commands never re-check their inputs.
 
 use std::{
-    io::IsTerminal,
     path::PathBuf,
     time::{Duration, Instant},
 };
@@ -20,7 +19,6 @@ pub struct UsageError(pub String);
 pub struct Settings {
     pub connect: ConnectOptions,
     pub output: OutputFormat,
-    pub color: bool,
     /// `--case` or `KIR_CASE`: the case folder to record into.
     pub case: Option<PathBuf>,
     /// When kir started: "contained after N ms" counts from here.
@@ -38,7 +36,6 @@ impl Settings {
         if let Some(ns) = &args.namespace {
             validate_dns_label(ns).map_err(|why| UsageError(format!("invalid --namespace {ns:?}: {why}")))?;
         }
-        let no_color_env = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
         Ok(Settings {
             connect: ConnectOptions {
                 kubeconfig: args.kubeconfig.clone(),
@@ -49,7 +46,6 @@ impl Settings {
                 request_timeout,
             },
             output: args.output,
-            color: !args.no_color && !no_color_env && std::io::stdout().is_terminal(),
             case: args.case.clone(),
             started: Instant::now(),
         })

@@ -30,9 +30,10 @@ impl Default for CaptureOptions {
     }
 }
 
-/// Where a pod's evidence goes in the case.
-pub fn pod_base(namespace: &str, name: &str) -> String {
-    format!("pods/{namespace}/{name}")
+/// Where a pod's evidence goes in the case: by UID too, because a pod recreated under the
+/// same name (a StatefulSet's, or after an eviction) is another pod with evidence of its own.
+pub fn pod_base(namespace: &str, name: &str, uid: &str) -> String {
+    format!("pods/{namespace}/{name}/{uid}")
 }
 
 /// Capture `observed` (whose object was read just before) into `case`.
@@ -58,7 +59,7 @@ pub async fn capture_pod_signalling(
 ) -> Result<Collected> {
     let state = &observed.state;
     let (ns, name) = (state.namespace.as_str(), state.name.as_str());
-    let collector = Collector::new(case, pod_base(ns, name));
+    let collector = Collector::new(case, pod_base(ns, name, &state.uid));
     collector.store("pod.json", &observed.fetched.source, &observed.fetched.body);
     if let Some(stored) = pod_stored {
         let _ = stored.send(());
@@ -168,6 +169,12 @@ async fn owners_and_events(cluster: &Cluster, collector: &Collector, pod: &Pod) 
         }
         let field = |name: &str| owner.get(name).and_then(Value::as_str).unwrap_or_default().to_string();
         let (api_version, kind, name) = (field("apiVersion"), field("kind"), field("name"));
+        if !followable_owner(&api_version, &kind, &name) {
+            tracing::warn!(
+                "not following owner reference {kind} {name} ({api_version}): not a workload controller"
+            );
+            continue;
+        }
         let relative = format!("owners/{kind}-{name}.json");
         match cluster.get_object(&api_version, &kind, Some(&ns), &name).await {
             Ok(object) => {
@@ -192,6 +199,18 @@ async fn owners_and_events(cluster: &Cluster, collector: &Collector, pod: &Pod) 
         }
     });
     join_all(events).await;
+}
+
+/// Owner references are followed to workload controllers only. A reference to a core object
+/// such as a Secret (an attacker who can edit the pod can write one) must not make kir copy
+/// that object into the case; names must be object names, not paths.
+fn followable_owner(api_version: &str, kind: &str, name: &str) -> bool {
+    let core = !api_version.contains('/');
+    let valid_name = !name.is_empty()
+        && name.len() <= 253
+        && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '.');
+    let valid_kind = !kind.is_empty() && kind.chars().all(|c| c.is_ascii_alphanumeric());
+    valid_name && valid_kind && (!core || kind == "ReplicationController")
 }
 
 async fn node(cluster: &Cluster, collector: &Collector, pod: &Pod) {
@@ -431,6 +450,18 @@ mod tests {
                 ("sidecar".to_string(), false)
             ]
         );
+    }
+
+    #[test]
+    fn only_controllers_are_followed_as_owners() {
+        assert!(followable_owner("apps/v1", "ReplicaSet", "web-7d9f"));
+        assert!(followable_owner("batch/v1", "Job", "nightly-29384"));
+        assert!(followable_owner("argoproj.io/v1alpha1", "Rollout", "canary"));
+        assert!(followable_owner("v1", "ReplicationController", "legacy"));
+        assert!(!followable_owner("v1", "Secret", "db-creds"));
+        assert!(!followable_owner("v1", "ConfigMap", "settings"));
+        assert!(!followable_owner("apps/v1", "ReplicaSet", "../../secrets/x"));
+        assert!(!followable_owner("apps/v1", "Replica/Set", "web"));
     }
 
     #[test]

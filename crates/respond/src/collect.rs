@@ -65,6 +65,16 @@ impl Collector {
         }
     }
 
+    /// The bytes of `relative` as an earlier run committed it (at most `limit` of them), to
+    /// analyse on resume what was collected before the interruption.
+    pub fn stored(&self, relative: &str, limit: u64) -> Option<Vec<u8>> {
+        use std::io::Read;
+        let file = std::fs::File::open(self.case.path().join("evidence").join(self.path(relative))).ok()?;
+        let mut bytes = Vec::new();
+        file.take(limit).read_to_end(&mut bytes).ok()?;
+        Some(bytes)
+    }
+
     pub fn store(&self, relative: &str, source: &str, bytes: &[u8]) {
         if let Some(mut writer) = self.start(relative, source) {
             match writer.write_all(bytes) {
@@ -123,6 +133,17 @@ impl Collector {
         let path = writer.path().to_string();
         match writer.finish() {
             Ok(record) => self.with(|c| c.artifacts.push(record)),
+            // Another writer committed the same path first: it is in the case.
+            Err(kir_evidence::Error::AlreadyCollected { .. }) => {
+                self.with(|c| c.already_collected.push(path))
+            }
+            // Journaled (committed) but not yet moved into place: opening the case finishes it.
+            Err(error @ kir_evidence::Error::Promote { .. }) => {
+                tracing::warn!(
+                    "{path} is committed but still staged ({error}); opening the case moves it into place"
+                );
+                self.with(|c| c.already_collected.push(path));
+            }
             Err(error) => self.gap_at(path, source, &format!("cannot commit into the case: {error}")),
         }
     }

@@ -69,15 +69,36 @@ pub struct IsolationReport {
     pub pod: String,
     pub plan: IsolationPlan,
     pub changes: Vec<AppliedChange>,
-    /// From `started` to the first containment policy in place.
+    /// From `started` to the moment the pod was contained: its quarantine label and a policy
+    /// selecting it both in place.
     pub contained_after_ms: Option<u128>,
     pub replacement: Option<Replacement>,
     pub in_place: InPlace,
+    /// What could not be checked or awaited after the changes (each change's own failure is
+    /// in `changes`).
+    pub notes: Vec<String>,
 }
 
 impl IsolationReport {
     pub fn failed(&self) -> bool {
         self.changes.iter().any(|c| c.outcome == Outcome::Failed)
+    }
+
+    /// Record the awaited replacement, or why it could not be awaited: the changes are made
+    /// either way, so this is a note, not a failure of the isolation.
+    pub fn settle_replacement(&mut self, replacement: Result<Option<Replacement>>) {
+        match replacement {
+            Ok(replacement) => self.replacement = replacement,
+            Err(error) => self.notes.push(format!("cannot wait for the replacement: {error}")),
+        }
+    }
+
+    /// Record what the read-back found, or why it could not read back.
+    pub fn settle_read_back(&mut self, in_place: Result<InPlace>) {
+        match in_place {
+            Ok(in_place) => self.in_place = in_place,
+            Err(error) => self.notes.push(format!("cannot read back what is in place: {error}")),
+        }
     }
 }
 
@@ -137,9 +158,11 @@ pub async fn apply_and_wait(
 ) -> Result<IsolationReport> {
     let (mut report, pending) = apply(cluster, case, actor, pod, plan, started).await?;
     if let Some(pending) = pending.filter(|_| !replacement_timeout.is_zero()) {
-        report.replacement = pending.wait(cluster, case, actor, replacement_timeout).await?;
+        let replacement = pending.wait(cluster, case, actor, replacement_timeout).await;
+        report.settle_replacement(replacement);
     }
-    report.in_place = read_back(cluster, pod, &report.plan).await?;
+    let in_place = read_back(cluster, pod, &report.plan).await;
+    report.settle_read_back(in_place);
     Ok(report)
 }
 
@@ -158,8 +181,11 @@ pub async fn apply(
     let mut changes = Vec::new();
     let mut contained_after_ms = None;
     let mut orphaned_at = None;
+    let mut notes = Vec::new();
+    // The policies select the quarantine label: without it nothing is contained.
+    let mut labelled = false;
     // The controller's pods before the orphaning: the replacement is the one not among them.
-    let mut siblings: Vec<String> = Vec::new();
+    let mut siblings: Option<Vec<String>> = None;
     for planned in &plan.changes {
         let change_started = Instant::now();
         if planned.already_in_place {
@@ -169,20 +195,20 @@ pub async fn apply(
                 error: None,
                 millis: 0,
             });
-            if planned.change.contains() && contained_after_ms.is_none() {
+            labelled |= matches!(planned.change, Change::LabelPod { .. });
+            if planned.change.contains() && labelled && contained_after_ms.is_none() {
                 contained_after_ms = Some(started.elapsed().as_millis());
             }
             continue;
         }
         if let (Change::RemoveLabels { .. }, Some(controller)) = (&planned.change, &plan.replaced_by) {
             let selector = controller.selector.as_ref().map(to_query).unwrap_or_default();
-            if !selector.is_empty() {
-                siblings = cluster
-                    .pods(&pod.namespace, Some(&selector))
-                    .await?
-                    .into_iter()
-                    .filter_map(|p| p.metadata.uid)
-                    .collect();
+            match cluster.pods(&pod.namespace, Some(&selector)).await {
+                Ok(pods) => siblings = Some(pods.into_iter().filter_map(|p| p.metadata.uid).collect()),
+                Err(error) => notes.push(format!(
+                    "cannot list the pods of {} before orphaning ({error}): the replacement is not awaited",
+                    controller.describe()
+                )),
             }
         }
         let undo = undo_of(&planned.change, pod);
@@ -206,7 +232,8 @@ pub async fn apply(
                 .result(json!({"status": outcome, "error": error})),
         )?;
         if outcome != Outcome::Failed {
-            if planned.change.contains() && contained_after_ms.is_none() {
+            labelled |= matches!(planned.change, Change::LabelPod { .. });
+            if planned.change.contains() && labelled && contained_after_ms.is_none() {
                 contained_after_ms = Some(started.elapsed().as_millis());
             }
             if matches!(planned.change, Change::RemoveLabels { .. }) {
@@ -221,8 +248,8 @@ pub async fn apply(
         });
     }
 
-    let pending = match (&plan.replaced_by, orphaned_at) {
-        (Some(controller), Some(orphaned_at)) => Some(PendingReplacement {
+    let pending = match (&plan.replaced_by, orphaned_at, siblings) {
+        (Some(controller), Some(orphaned_at), Some(siblings)) => Some(PendingReplacement {
             namespace: pod.namespace.clone(),
             target: target.clone(),
             selector: controller.selector.as_ref().map(to_query).unwrap_or_default(),
@@ -240,6 +267,7 @@ pub async fn apply(
         contained_after_ms,
         replacement: None,
         in_place: InPlace::default(),
+        notes,
     };
     Ok((report, pending))
 }
@@ -260,14 +288,14 @@ fn undo_of(change: &Change, pod: &PodState) -> UndoOp {
         name: object.pointer("/metadata/name").and_then(Value::as_str).unwrap_or_default().to_string(),
     };
     match change {
-        Change::LabelPod { key, .. } => {
-            pod_patch(json!({"metadata": {"labels": {key: null}, "annotations": {CASE_ANNOTATION: null}}}))
-        }
+        Change::LabelPod { key, .. } => pod_patch(
+            json!({"metadata": {"uid": pod.uid, "labels": {key: null}, "annotations": {CASE_ANNOTATION: null}}}),
+        ),
         Change::CreateNetworkPolicy { object }
         | Change::CreateCiliumPolicy { object }
         | Change::CreateAdminNetworkPolicy { object } => delete(object),
         Change::RemoveLabels { labels, .. } => pod_patch(
-            json!({"metadata": {"labels": labels, "annotations": {REMOVED_LABELS_ANNOTATION: null}}}),
+            json!({"metadata": {"uid": pod.uid, "labels": labels, "annotations": {REMOVED_LABELS_ANNOTATION: null}}}),
         ),
         Change::CordonNode { node } => UndoOp::Patch {
             api_version: "v1".into(),
@@ -284,8 +312,12 @@ async fn make(cluster: &Cluster, case: &Case, pod: &PodState, change: &Change) -
     let ns = Some(pod.namespace.as_str());
     match change {
         Change::LabelPod { key, value } => {
-            let patch =
-                json!({"metadata": {"labels": {key: value}, "annotations": {CASE_ANNOTATION: case.id()}}});
+            // The UID in the patch makes it fail on a pod recreated under the same name.
+            let patch = json!({"metadata": {
+                "uid": pod.uid,
+                "labels": {key: value},
+                "annotations": {CASE_ANNOTATION: case.id()},
+            }});
             cluster.merge_patch("v1", "Pod", ns, &pod.name, &patch).await.map(|_| true)
         }
         Change::CreateNetworkPolicy { object }
@@ -299,8 +331,11 @@ async fn make(cluster: &Cluster, case: &Case, pod: &PodState, change: &Change) -
             let removed: serde_json::Map<String, Value> =
                 labels.keys().map(|k| (k.clone(), Value::Null)).collect();
             let record = serde_json::to_string(labels).unwrap_or_default();
-            let patch =
-                json!({"metadata": {"labels": removed, "annotations": {REMOVED_LABELS_ANNOTATION: record}}});
+            let patch = json!({"metadata": {
+                "uid": pod.uid,
+                "labels": removed,
+                "annotations": {REMOVED_LABELS_ANNOTATION: record},
+            }});
             cluster.merge_patch("v1", "Pod", ns, &pod.name, &patch).await.map(|_| true)
         }
         Change::CordonNode { node } => cluster

@@ -115,8 +115,14 @@ fn describe(process: &Process) -> String {
     }
 }
 
+/// At most this many findings of one kind are listed; the rest are counted in one more finding
+/// (a hostile container could otherwise open thousands of pool connections to flood the case).
+pub const MAX_PER_KIND: usize = 20;
+
 /// Analyse the processes and sockets of one container.
 pub fn analyse(processes: &[Process], sockets: &[Socket]) -> Vec<Finding> {
+    let owners: std::collections::HashMap<u64, &Process> =
+        processes.iter().flat_map(|p| p.socket_inodes.iter().map(move |inode| (*inode, p))).collect();
     let mut findings = Vec::new();
     for process in processes {
         let names = names(process);
@@ -167,7 +173,7 @@ pub fn analyse(processes: &[Process], sockets: &[Socket]) -> Vec<Finding> {
         }
     }
     for socket in sockets.iter().filter(|s| s.has_peer()) {
-        let owner = processes.iter().find(|p| p.socket_inodes.contains(&socket.inode));
+        let owner = owners.get(&socket.inode).copied();
         let who = owner.map(|p| format!(" by pid {} ({})", p.pid, p.name)).unwrap_or_default();
         let connection = format!(
             "{} {}:{} -> {}:{} {}{who}",
@@ -198,7 +204,33 @@ pub fn analyse(processes: &[Process], sockets: &[Socket]) -> Vec<Finding> {
         }
     }
     findings.sort_by_key(|f| std::cmp::Reverse(f.severity));
-    findings
+    cap_per_kind(findings)
+}
+
+fn cap_per_kind(findings: Vec<Finding>) -> Vec<Finding> {
+    let mut kept: Vec<Finding> = Vec::new();
+    let mut left_out: Vec<(&'static str, Severity, usize)> = Vec::new();
+    for finding in findings {
+        if kept.iter().filter(|k| k.id == finding.id).count() < MAX_PER_KIND {
+            kept.push(finding);
+        } else if let Some(entry) = left_out.iter_mut().find(|(id, _, _)| *id == finding.id) {
+            entry.2 += 1;
+        } else {
+            left_out.push((finding.id, finding.severity, 1));
+        }
+    }
+    for (id, severity, count) in left_out {
+        kept.push(Finding {
+            id,
+            severity,
+            title: format!(
+                "{count} more {id} findings, not listed (see processes.json and connections.json)"
+            ),
+            evidence: String::new(),
+            pid: None,
+        });
+    }
+    kept
 }
 
 fn is_metadata(address: IpAddr) -> bool {
@@ -271,6 +303,18 @@ mod tests {
         assert!(ids.contains(&("network-tool", Some(10))), "{ids:?}");
         assert_eq!(findings[0].severity, Severity::Critical, "most severe first");
         assert!(!ids.iter().any(|(_, pid)| *pid == Some(1)), "nginx is not a finding: {ids:?}");
+    }
+
+    #[test]
+    fn a_flood_of_connections_is_counted_not_listed() {
+        let mut miner = process(7, "worker", &["./worker"], None);
+        miner.socket_inodes = (0..50_000).collect();
+        let sockets: Vec<Socket> = (0..50_000).map(|i| socket("142.43.76.45", 3333, i)).collect();
+        let findings = analyse(&[miner], &sockets);
+        let pool: Vec<&Finding> = findings.iter().filter(|f| f.id == "mining-pool-port").collect();
+        assert_eq!(pool.len(), MAX_PER_KIND + 1);
+        assert!(pool.iter().take(MAX_PER_KIND).all(|f| f.pid == Some(7)), "attributed through the inode map");
+        assert!(pool[MAX_PER_KIND].title.starts_with("49980 more"), "{}", pool[MAX_PER_KIND].title);
     }
 
     #[test]

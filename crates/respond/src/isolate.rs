@@ -59,6 +59,8 @@ pub struct Surroundings {
     pub admin_network_policy: Option<bool>,
     /// `spec.unschedulable` of the pod's node, when it was read.
     pub node_unschedulable: Option<bool>,
+    /// What could not be read (the plan goes ahead without it and says so).
+    pub notes: Vec<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -196,7 +198,7 @@ impl IsolationPlan {
 
 pub fn plan(pod: &PodState, around: &Surroundings, options: IsolateOptions) -> IsolationPlan {
     let mut changes = Vec::new();
-    let mut warnings = Vec::new();
+    let mut warnings = around.notes.clone();
     let mut push = |change: Change, already_in_place: bool| {
         let description = change.describe(pod);
         changes.push(PlannedChange { change, already_in_place, description });

@@ -118,14 +118,12 @@ pub struct AllowingPolicy {
     pub allows_egress: bool,
 }
 
-/// Which policies (other than kir's own) select a pod with `labels` and allow traffic.
+/// Which policies select a pod with `labels` and allow traffic.
 pub fn allowing_policies(policies: &[NetworkPolicy], labels: &Labels) -> Vec<AllowingPolicy> {
+    // kir's own quarantine policies allow nothing, so they are never among these; a policy is
+    // judged by its rules, not by who claims (in a label) to manage it.
     policies
         .iter()
-        .filter(|p| {
-            p.metadata.labels.as_ref().and_then(|l| l.get(MANAGED_BY_LABEL)).map(String::as_str)
-                != Some(MANAGED_BY_VALUE)
-        })
         .filter_map(|policy| {
             let spec = policy.spec.as_ref()?;
             if !selects(spec.pod_selector.as_ref().unwrap_or(&LabelSelector::default()), labels) {
@@ -226,15 +224,17 @@ mod tests {
             egress: Some(vec![]),
             ..Default::default()
         };
-        let mut ours = deny_all_policy("shop", "web", "uid-1");
-        ours.spec.as_mut().unwrap().ingress = Some(vec![NetworkPolicyIngressRule::default()]);
+        // Labelled as kir's, but allowing: still named. kir's own policy allows nothing.
+        let mut claimed = policy("claims-kir", all.clone(), allow_all_ingress.clone());
+        claimed.metadata.labels = Some(labels(&[(MANAGED_BY_LABEL, MANAGED_BY_VALUE)]));
         let policies = vec![
             policy("allow-all", all.clone(), allow_all_ingress.clone()),
             policy("web-egress", web.clone(), allow_egress),
             policy("db-only", db, allow_all_ingress),
             policy("default-deny", all.clone(), deny_ingress),
             policy("egress-type-only", web, ingress_rules_but_egress_only),
-            ours,
+            claimed,
+            deny_all_policy("shop", "web", "uid-1"),
         ];
         let found = allowing_policies(&policies, &pod);
         assert_eq!(
@@ -242,6 +242,7 @@ mod tests {
             vec![
                 AllowingPolicy { name: "allow-all".into(), allows_ingress: true, allows_egress: false },
                 AllowingPolicy { name: "web-egress".into(), allows_ingress: false, allows_egress: true },
+                AllowingPolicy { name: "claims-kir".into(), allows_ingress: true, allows_egress: false },
             ]
         );
         let warning = additive_warning(&found, "shop").unwrap();

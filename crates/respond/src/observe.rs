@@ -108,23 +108,26 @@ async fn surroundings_of(
 ) -> Result<Surroundings> {
     let ns = state.namespace.as_str();
     let name = quarantine_name(&state.uid);
-    let exists = |api_version: &'static str, kind: &'static str, namespaced: bool| {
-        let name = name.clone();
-        async move {
-            match cluster.get_object(api_version, kind, namespaced.then_some(ns), &name).await {
-                Ok(_) => Ok(true),
-                Err(kir_cluster::Error::NotFound { .. }) => Ok(false),
-                Err(e) => Err(e),
+    let mut notes = Vec::new();
+    // Whether kir's own precedence policy exists; when that cannot be read, the plan creates
+    // it anyway (an existing one answers 409, which counts as in place).
+    let mut exists = async |api_version: &'static str, kind: &'static str, namespaced: bool| -> bool {
+        match cluster.get_object(api_version, kind, namespaced.then_some(ns), &name).await {
+            Ok(_) => true,
+            Err(kir_cluster::Error::NotFound { .. }) => false,
+            Err(error) => {
+                notes.push(format!("cannot check for an existing {kind} {name}: {error}"));
+                false
             }
         }
     };
     let cilium = match inventory.has_resource("cilium.io", Some("v2"), "ciliumnetworkpolicies") {
-        true => Some(exists("cilium.io/v2", "CiliumNetworkPolicy", true).await?),
+        true => Some(exists("cilium.io/v2", "CiliumNetworkPolicy", true).await),
         false => None,
     };
     let admin_network_policy =
         match inventory.has_resource("policy.networking.k8s.io", Some("v1alpha1"), "adminnetworkpolicies") {
-            true => Some(exists("policy.networking.k8s.io/v1alpha1", "AdminNetworkPolicy", false).await?),
+            true => Some(exists("policy.networking.k8s.io/v1alpha1", "AdminNetworkPolicy", false).await),
             false => None,
         };
     let node_unschedulable = match &state.node {
@@ -133,13 +136,13 @@ async fn surroundings_of(
                 Some(node.value.pointer("/spec/unschedulable").and_then(Value::as_bool).unwrap_or(false))
             }
             Err(error) => {
-                tracing::warn!("cannot read node {node}: {error}");
+                notes.push(format!("cannot read node {node}: {error}"));
                 None
             }
         },
         None => None,
     };
-    Ok(Surroundings { services, policies, cilium, admin_network_policy, node_unschedulable })
+    Ok(Surroundings { services, policies, cilium, admin_network_policy, node_unschedulable, notes })
 }
 
 #[cfg(test)]

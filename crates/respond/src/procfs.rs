@@ -31,9 +31,9 @@ impl Socket {
     }
 }
 
-/// Which of the four `/proc/net` tables a text came from.
+/// Which of the four `/proc/net` tables a line came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SocketTable {
+enum SocketTable {
     Tcp,
     Tcp6,
     Udp,
@@ -41,18 +41,6 @@ pub enum SocketTable {
 }
 
 impl SocketTable {
-    pub const ALL: [SocketTable; 4] =
-        [SocketTable::Tcp, SocketTable::Tcp6, SocketTable::Udp, SocketTable::Udp6];
-
-    pub fn path(self) -> &'static str {
-        match self {
-            SocketTable::Tcp => "/proc/net/tcp",
-            SocketTable::Tcp6 => "/proc/net/tcp6",
-            SocketTable::Udp => "/proc/net/udp",
-            SocketTable::Udp6 => "/proc/net/udp6",
-        }
-    }
-
     fn protocol(self) -> &'static str {
         match self {
             SocketTable::Tcp => "tcp",
@@ -99,11 +87,6 @@ pub fn parse_socket_tables(text: &str) -> Vec<Socket> {
         }
     }
     sockets
-}
-
-/// Parse one `/proc/net` table. Malformed lines are skipped.
-pub fn parse_sockets(table: SocketTable, text: &str) -> Vec<Socket> {
-    text.lines().skip(1).filter_map(|line| parse_socket_line(table, line)).take(MAX_SOCKETS).collect()
 }
 
 fn parse_socket_line(table: SocketTable, line: &str) -> Option<Socket> {
@@ -218,6 +201,16 @@ pub fn process_script(nonce: &str) -> String {
          else for l in /proc/[0-9]*/exe /proc/[0-9]*/fd/*; do printf '%s\\t' \"$l\"; readlink \"$l\" 2>/dev/null; printf '\\0'; done; fi; \
          printf '\\n%s passwd\\n' \"$m\"; cat /etc/passwd 2>/dev/null; printf '\\n%s end\\n' \"$m\""
     )
+}
+
+/// The marker nonce a listing was framed with: its first line is `--kir-NONCE self PID`.
+pub fn listing_nonce(bytes: &[u8]) -> Option<String> {
+    let first = bytes.split(|b| *b == b'\n').next()?;
+    let first = std::str::from_utf8(first).ok()?;
+    let (marker, rest) = first.split_once(' ')?;
+    let nonce = marker.strip_prefix("--kir-")?;
+    (rest.starts_with("self ") && !nonce.is_empty() && nonce.chars().all(|c| c.is_ascii_hexdigit()))
+        .then(|| nonce.to_string())
 }
 
 /// What the process script printed, parsed. `self_pid` is the collecting shell, excluded
@@ -407,7 +400,7 @@ mod tests {
 
     #[test]
     fn tcp_tables_decode_addresses_ports_and_states() {
-        let sockets = parse_sockets(SocketTable::Tcp, TCP);
+        let sockets = parse_socket_tables(TCP);
         assert_eq!(sockets.len(), 2);
         assert_eq!(sockets[0].local_address, "127.0.0.1".parse::<IpAddr>().unwrap());
         assert_eq!(sockets[0].local_port, 8080);
@@ -420,7 +413,7 @@ mod tests {
         assert_eq!(sockets[1].uid, 1000);
         assert_eq!(sockets[1].inode, 51234);
 
-        let sockets6 = parse_sockets(SocketTable::Tcp6, TCP6);
+        let sockets6 = parse_socket_tables(TCP6);
         assert_eq!(sockets6[0].local_address, "::1".parse::<IpAddr>().unwrap());
         assert_eq!(sockets6[0].local_port, 80);
         assert_eq!(sockets6[1].local_address, "::ffff:10.0.0.11".parse::<IpAddr>().unwrap());
@@ -439,8 +432,8 @@ mod tests {
 
     #[test]
     fn udp_states_have_their_own_names() {
-        let udp = "header\n 0: 00000000:0044 00000000:0000 07 00000000:00000000 00:00000000 00000000 0 0 77 2 0 0\n";
-        let sockets = parse_sockets(SocketTable::Udp, udp);
+        let udp = "   sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode ref pointer drops\n 0: 00000000:0044 00000000:0000 07 00000000:00000000 00:00000000 00000000 0 0 77 2 0 0\n";
+        let sockets = parse_socket_tables(udp);
         assert_eq!(sockets[0].state, "UNCONNECTED");
         assert_eq!(sockets[0].protocol, "udp");
     }
@@ -521,6 +514,14 @@ mod tests {
     }
 
     #[test]
+    fn the_nonce_is_read_back_from_a_stored_listing() {
+        assert_eq!(listing_nonce(b"--kir-0a1b self 40\n--kir-0a1b status\n").as_deref(), Some("0a1b"));
+        assert_eq!(listing_nonce(b"garbage\n"), None);
+        assert_eq!(listing_nonce(b"--kir-zz self 1\n"), None, "kir's nonces are hex");
+        assert_eq!(listing_nonce(b""), None);
+    }
+
+    #[test]
     fn a_listing_cut_short_is_not_complete() {
         let full = listing("abc");
         let parsed = parse_process_listing("abc", &full[..full.len() / 2]);
@@ -543,9 +544,6 @@ mod tests {
     proptest! {
         #[test]
         fn hostile_socket_tables_never_panic(text in ".{0,2000}") {
-            for table in SocketTable::ALL {
-                let _ = parse_sockets(table, &text);
-            }
             let _ = parse_socket_tables(&text);
         }
 

@@ -56,9 +56,9 @@ pub fn assess(
     (replaced_by, warnings)
 }
 
-/// Is the pod's object in the case (evidence first)?
-pub fn has_evidence(case: &Case, namespace: &str, name: &str) -> Result<bool> {
-    let path = format!("{}/pod.json", pod_base(namespace, name));
+/// Is this pod's object (this UID) in the case (evidence first)?
+pub fn has_evidence(case: &Case, namespace: &str, name: &str, uid: &str) -> Result<bool> {
+    let path = format!("{}/pod.json", pod_base(namespace, name, uid));
     Ok(case.artifacts()?.iter().any(|a| a.path == path))
 }
 
@@ -72,7 +72,7 @@ pub async fn replace_pod(
     require_evidence: bool,
 ) -> Result<ReplaceReport> {
     let state = &observed.state;
-    if require_evidence && !has_evidence(case, &state.namespace, &state.name)? {
+    if require_evidence && !has_evidence(case, &state.namespace, &state.name, &state.uid)? {
         return Err(Error::Invalid(format!(
             "pod {}/{} has no evidence in case {}: capture it first (kir capture pod {}/{} --case {}), \
              or pass --without-evidence to delete it anyway",
@@ -92,7 +92,7 @@ pub async fn replace_pod(
             .parameters(json!({"uid": state.uid, "gracePeriodSeconds": grace_seconds, "warnings": warnings}))
             .result(json!({"status": "started"})),
     )?;
-    let deleted = cluster.delete_pod(&state.namespace, &state.name, grace_seconds).await;
+    let deleted = cluster.delete_pod(&state.namespace, &state.name, &state.uid, grace_seconds).await;
     let (status, error) = match &deleted {
         Ok(true) => ("deleted", None),
         Ok(false) => ("already gone", None),

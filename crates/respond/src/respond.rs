@@ -278,6 +278,13 @@ impl Playbook {
             let at = Instant::now();
             let same_template = self.isolation.replaced_by.is_some().then(|| self.images());
             let current = match observe_pod(cluster, &state.namespace, &state.name).await {
+                Ok(current) if current.state.uid != state.uid => {
+                    let detail = format!(
+                        "pod {}/{} now has UID {}, not the suspect's {}: it is another pod, not deleted",
+                        state.namespace, state.name, current.state.uid, state.uid
+                    );
+                    return Some((StepOutcome::Failed(at.elapsed(), detail), None));
+                }
                 Ok(current) => current,
                 Err(crate::Error::PodNotFound { .. }) => {
                     return Some((StepOutcome::Done(at.elapsed(), "already gone".into()), None));
@@ -301,8 +308,9 @@ impl Playbook {
         match isolation {
             None => finish(&mut report, "isolate", StepOutcome::Skipped)?,
             Some((Ok(mut isolation), at)) => {
-                isolation.replacement = replacement?;
-                isolation.in_place = contain::read_back(cluster, state, &isolation.plan).await?;
+                isolation.settle_replacement(replacement);
+                let in_place = contain::read_back(cluster, state, &isolation.plan).await;
+                isolation.settle_read_back(in_place);
                 report.contained_after_ms = isolation.contained_after_ms;
                 let detail = match (&isolation.contained_after_ms, &isolation.replacement) {
                     (Some(ms), Some(r)) => format!("contained after {ms} ms; replacement {} running", r.name),

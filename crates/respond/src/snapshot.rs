@@ -104,8 +104,10 @@ pub async fn snapshot_pod_signalling(
 ) -> Result<SnapshotReport> {
     let container = choose_container(&observed.pod, options.container.as_deref())?;
     let state = &observed.state;
-    let collector =
-        Collector::new(case, format!("{}/snapshot/{container}", pod_base(&state.namespace, &state.name)));
+    let collector = Collector::new(
+        case,
+        format!("{}/snapshot/{container}", pod_base(&state.namespace, &state.name, &state.uid)),
+    );
     let run = &Runner {
         cluster,
         collector: &collector,
@@ -116,7 +118,13 @@ pub async fn snapshot_pod_signalling(
     };
 
     let nonce = nonce();
-    let process_argv = vec!["sh".to_string(), "-c".to_string(), procfs::process_script(&nonce)];
+    let script = procfs::process_script(&nonce);
+    collector.store(
+        "processes.sh",
+        "the script kir ran with sh -c to produce processes.raw",
+        script.as_bytes(),
+    );
+    let process_argv = vec!["sh".to_string(), "-c".to_string(), script];
     let sockets = async {
         let argv = std::iter::once("cat").chain(procfs::SOCKET_TABLE_PATHS).map(str::to_string).collect();
         let raw = run.command("net/sockets.raw", argv).await;
@@ -128,7 +136,11 @@ pub async fn snapshot_pod_signalling(
     let (tables, listing, ()) =
         tokio::join!(sockets, run.command("processes.raw", process_argv), run.etc_archive());
 
-    let listing = listing.map(|bytes| procfs::parse_process_listing(&nonce, &bytes));
+    // A listing kept from an earlier run was framed with that run's marker.
+    let listing = listing.map(|bytes| {
+        let framing = procfs::listing_nonce(&bytes).unwrap_or_else(|| nonce.clone());
+        procfs::parse_process_listing(&framing, &bytes)
+    });
     let sockets: Vec<procfs::Socket> = tables
         .as_ref()
         .map(|raw| procfs::parse_socket_tables(&String::from_utf8_lossy(raw)))
@@ -194,7 +206,7 @@ impl Runner<'_> {
 
     fn source(&self, argv: &[String]) -> String {
         let shown = if argv.first().is_some_and(|a| a == "sh") {
-            "sh -c <process listing script>".to_string()
+            "sh -c \"$(cat processes.sh)\"".to_string()
         } else {
             argv.join(" ")
         };
@@ -205,7 +217,10 @@ impl Runner<'_> {
     /// nothing was collected (the gap is recorded with the reason).
     async fn command(&self, relative: &str, argv: Vec<String>) -> Option<Vec<u8>> {
         let source = self.source(&argv);
-        let writer = self.collector.start(relative, &source)?;
+        let Some(writer) = self.collector.start(relative, &source) else {
+            // Collected by an earlier, interrupted run: analyse what it collected.
+            return self.collector.stored(relative, PARSE_LIMIT as u64);
+        };
         let mut tee =
             Tee { writer: writer.limit(self.options.max_bytes).note(FROM_CONTAINER), copy: Vec::new() };
         let outcome = self
@@ -273,6 +288,10 @@ impl Runner<'_> {
                 false
             }
             Ok(outcome) => {
+                let mut writer = writer;
+                if outcome.truncated {
+                    writer.mark_truncated();
+                }
                 let writer = if outcome.succeeded() {
                     writer
                 } else {
@@ -362,7 +381,6 @@ mod tests {
     #[test]
     fn failures_are_described_for_the_record() {
         let outcome = ExecOutcome {
-            source: String::new(),
             stdout_bytes: 0,
             truncated: false,
             timed_out: true,

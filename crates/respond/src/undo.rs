@@ -51,18 +51,25 @@ pub struct Reversal {
     pub error: Option<String>,
 }
 
-/// The entries still to reverse: those with an undo op, not reversed yet, newest first
-/// (so a label is restored after the policies that depend on it are gone).
+/// The entries still to reverse: those with an undo op whose change was made (or may have
+/// been: an intent without a result is a run killed midway), not reversed yet, newest first
+/// (so a label is restored after the policies that depend on it are gone). A change the
+/// cluster already had (`unchanged`) or that failed was not made by this case: nothing to undo.
 pub fn pending(entries: &[JournalEntry], target: Option<&str>) -> Vec<(u64, String, UndoOp)> {
     let undone: Vec<u64> = entries
         .iter()
         .filter(|e| e.action == "undo" && e.result.get("status").and_then(Value::as_str) != Some("failed"))
         .filter_map(|e| e.parameters.get("undoes").and_then(Value::as_u64))
         .collect();
+    let not_made: Vec<u64> = entries
+        .iter()
+        .filter(|e| matches!(e.result.get("status").and_then(Value::as_str), Some("unchanged" | "failed")))
+        .filter_map(|e| e.parameters.get("intent").and_then(Value::as_u64))
+        .collect();
     entries
         .iter()
         .rev()
-        .filter(|e| !e.undo.is_null() && !undone.contains(&e.seq))
+        .filter(|e| !e.undo.is_null() && !undone.contains(&e.seq) && !not_made.contains(&e.seq))
         .filter(|e| target.is_none_or(|t| e.target.as_deref() == Some(t)))
         .filter_map(|e| Some((e.seq, e.action.clone(), serde_json::from_value(e.undo.clone()).ok()?)))
         .collect()
@@ -112,6 +119,13 @@ async fn apply(cluster: &Cluster, op: &UndoOp) -> kir_cluster::Result<bool> {
             match cluster.merge_patch(api_version, kind, namespace.as_deref(), name, patch).await {
                 Ok(_) => Ok(true),
                 Err(kir_cluster::Error::NotFound { .. }) => Ok(false),
+                // The patch names the UID it was made for: a pod recreated under the same name
+                // is another object, and what the change was made to is gone.
+                Err(kir_cluster::Error::Api { code: 422, message, .. })
+                    if message.contains("metadata.uid") =>
+                {
+                    Ok(false)
+                }
                 Err(e) => Err(e),
             }
         }
@@ -189,5 +203,48 @@ mod tests {
         let mut failed = entries.clone();
         failed[4].result = json!({"status": "failed"});
         assert_eq!(pending(&failed, Some("pod/ns/b")).len(), 1, "a failed reversal is tried again");
+    }
+
+    #[test]
+    fn changes_that_were_not_made_are_not_reversed() {
+        let entries = vec![
+            entry(
+                2,
+                "isolate.create-networkpolicy",
+                "pod/ns/a",
+                json!({}),
+                json!({"status": "started"}),
+                delete("qa"),
+            ),
+            entry(
+                3,
+                "isolate.create-networkpolicy",
+                "pod/ns/a",
+                json!({"intent": 2}),
+                json!({"status": "unchanged"}),
+                Value::Null,
+            ),
+            entry(4, "isolate.cordon-node", "pod/ns/a", json!({}), json!({"status": "started"}), delete("n")),
+            entry(
+                5,
+                "isolate.cordon-node",
+                "pod/ns/a",
+                json!({"intent": 4}),
+                json!({"status": "failed"}),
+                Value::Null,
+            ),
+            entry(6, "isolate.label-pod", "pod/ns/a", json!({}), json!({"status": "started"}), delete("l")),
+            entry(
+                7,
+                "isolate.label-pod",
+                "pod/ns/a",
+                json!({"intent": 6}),
+                json!({"status": "applied"}),
+                Value::Null,
+            ),
+            entry(8, "isolate.orphan", "pod/ns/a", json!({}), json!({"status": "started"}), delete("o")),
+        ];
+        let seqs: Vec<u64> = pending(&entries, None).iter().map(|(seq, _, _)| *seq).collect();
+        assert_eq!(seqs, [8, 6], "applied, and started without a result (killed), are reversed");
     }
 }

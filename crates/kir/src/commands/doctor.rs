@@ -15,11 +15,11 @@ pub async fn run(settings: &Settings) -> anyhow::Result<()> {
     match settings.output {
         OutputFormat::Json => print_json(&report),
         OutputFormat::Yaml => print_yaml(&report),
-        OutputFormat::Table => print_report(&report, settings.color),
+        OutputFormat::Table => print_report(&report),
     }
 }
 
-fn print_report(report: &Readiness, color: bool) -> anyhow::Result<()> {
+fn print_report(report: &Readiness) -> anyhow::Result<()> {
     print_key_values(&[
         ("server", format!("{} at {}", report.server.git_version, report.server.url)),
         ("identity", report.identity.username.clone()),
@@ -41,7 +41,7 @@ fn print_report(report: &Readiness, color: bool) -> anyhow::Result<()> {
         permissions.add_row(vec![
             Cell::new(what),
             Cell::new(check.namespace.as_deref().unwrap_or("*")),
-            yes_no(p.decision.allowed, color),
+            yes_no(p.decision.allowed),
             Cell::new(p.needed_by.join(", ")),
         ]);
     }
@@ -50,7 +50,7 @@ fn print_report(report: &Readiness, color: bool) -> anyhow::Result<()> {
 
     let mut capabilities = table(&["capability", "present", "detected by"]);
     for c in &report.capabilities {
-        capabilities.add_row(vec![Cell::new(&c.name), yes_no(c.present, color), Cell::new(&c.detected_by)]);
+        capabilities.add_row(vec![Cell::new(&c.name), yes_no(c.present), Cell::new(&c.detected_by)]);
     }
     print_table(&capabilities)?;
 

@@ -14,7 +14,7 @@ use crate::{
         responder::{self, Decision},
         undo::{print_reversals, reversals_plan},
     },
-    output::{print_json, print_table, print_yaml, table},
+    output::{print_json, print_table, print_yaml, sanitize, table},
     settings::{Settings, UsageError, duration_flag},
 };
 
@@ -39,11 +39,11 @@ pub async fn pod(args: &IsolatePodArgs, settings: &Settings) -> anyhow::Result<u
         match settings.output {
             OutputFormat::Json => print_json(&plan)?,
             OutputFormat::Yaml => print_yaml(&plan)?,
-            OutputFormat::Table => print!("{}", plan_text(&format!("{ns}/{name}"), &plan)),
+            OutputFormat::Table => print!("{}", sanitize(&plan_text(&format!("{ns}/{name}"), &plan))),
         }
         return Ok(crate::exit::SUCCESS);
     }
-    eprint!("{}", plan_text(&format!("{ns}/{name}"), &plan));
+    eprint!("{}", sanitize(&plan_text(&format!("{ns}/{name}"), &plan)));
     if plan.pending().count() == 0 {
         eprintln!("pod {ns}/{name} is already isolated: nothing to change");
     } else if responder::confirm(&args.confirm, "Isolate this pod?")? == Decision::DryRun {
@@ -124,8 +124,8 @@ pub fn print_report(report: &IsolationReport) -> anyhow::Result<()> {
     } else if report.plan.replaced_by.is_some() {
         println!("  replacement: not seen running yet (check the controller)");
     }
-    for warning in &report.plan.warnings {
-        println!("warning: {warning}");
+    for warning in report.plan.warnings.iter().chain(&report.notes) {
+        println!("warning: {}", sanitize(warning));
     }
     if let Some(ms) = report.contained_after_ms {
         println!("contained after {ms} ms");
@@ -145,6 +145,7 @@ pub async fn release(args: &ReleasePodArgs, settings: &Settings) -> anyhow::Resu
     let (ns, name) = responder::pod(settings, &responder.cluster, &args.pod)?;
     let case = kir_evidence::Case::open(&case_dir)
         .map_err(|e| anyhow::anyhow!("cannot open case {}: {e}", case_dir.display()))?;
+    responder::same_cluster(&case, &responder.cluster)?;
     let target = format!("pod/{ns}/{name}");
     let pending = undo::pending(&case.entries()?, Some(&target));
     if pending.is_empty() {

@@ -16,7 +16,7 @@ use crate::{
         responder::{self, Decision},
         snapshot::print_findings,
     },
-    output::{print_json, print_table, print_yaml, table},
+    output::{print_json, print_table, print_yaml, sanitize, table},
     settings::{Settings, duration_flag, size_flag},
 };
 
@@ -69,14 +69,21 @@ pub async fn compromised_pod(args: &RespondPodArgs, settings: &Settings) -> anyh
         }
         return Ok(crate::exit::SUCCESS);
     }
-    eprint!("{plan}");
+    eprint!("{}", sanitize(&plan));
     if responder::confirm(&args.confirm, "Run this response?")? == Decision::DryRun {
         return Ok(crate::exit::SUCCESS);
     }
     let case = responder::open_case(settings, &responder, format!("compromised pod {ns}/{name}"))?;
     let progress = |step: &StepReport| {
         let mut err = std::io::stderr().lock();
-        let _ = writeln!(err, "[{}] {} in {} ms: {}", step.step, step.status, step.millis, step.detail);
+        let _ = writeln!(
+            err,
+            "[{}] {} in {} ms: {}",
+            step.step,
+            step.status,
+            step.millis,
+            sanitize(&step.detail)
+        );
     };
     let report =
         playbook.run(&responder.cluster, &case, &responder.actor, settings.started, &progress).await?;
@@ -114,13 +121,13 @@ fn print_report(report: &RespondReport) -> anyhow::Result<()> {
         print_findings(&snapshot.findings)?;
     }
     if let Some(isolation) = &report.isolation {
-        for warning in &isolation.plan.warnings {
-            println!("warning: {warning}");
+        for warning in isolation.plan.warnings.iter().chain(&isolation.notes) {
+            println!("warning: {}", sanitize(warning));
         }
     }
     if let Some(replace) = &report.replace {
         for warning in &replace.warnings {
-            println!("warning: {warning}");
+            println!("warning: {}", sanitize(warning));
         }
     }
     println!();

@@ -54,7 +54,9 @@ pub fn open_case(settings: &Settings, responder: &Responder, title: String) -> a
     };
     match &settings.case {
         Some(dir) if dir.join("case.json").exists() => {
-            Case::open(dir).with_context(|| format!("cannot open case {}", dir.display()))
+            let case = Case::open(dir).with_context(|| format!("cannot open case {}", dir.display()))?;
+            same_cluster(&case, &responder.cluster)?;
+            Ok(case)
         }
         Some(dir) => {
             let case =
@@ -72,6 +74,23 @@ pub fn open_case(settings: &Settings, responder: &Responder, title: String) -> a
             );
             Ok(case)
         }
+    }
+}
+
+/// A case records the cluster it was opened for; acting on another one with it (after a
+/// context switch) would mix two incidents, or reverse changes in the wrong cluster.
+pub fn same_cluster(case: &Case, cluster: &Cluster) -> anyhow::Result<()> {
+    let recorded = case.metadata().info.cluster.as_deref();
+    let current = cluster.target().server.as_str();
+    match recorded {
+        Some(recorded) if recorded != current => Err(UsageError(format!(
+            "case {} belongs to cluster {recorded}, but the current context ({}) points at {current}: switch \
+             context (--context) or use another case",
+            case.path().display(),
+            cluster.target().context.as_deref().unwrap_or("<none>")
+        ))
+        .into()),
+        _ => Ok(()),
     }
 }
 

@@ -27,8 +27,9 @@ pub async fn run(args: &UndoArgs, settings: &Settings) -> anyhow::Result<u8> {
     if args.confirm.dry_run {
         return Ok(crate::exit::SUCCESS);
     }
-    responder::confirm(&args.confirm, "Reverse these changes?")?;
     let responder = responder::connect(settings).await?;
+    responder::same_cluster(&case, &responder.cluster)?;
+    responder::confirm(&args.confirm, "Reverse these changes?")?;
     let reversals = undo::undo(&responder.cluster, &case, &responder.actor, None, false).await?;
     print_reversals(&reversals, settings.output)
 }
