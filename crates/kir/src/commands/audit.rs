@@ -19,7 +19,7 @@ use serde::Serialize;
 use super::scan::{Progress, filter, inputs, report_skips};
 use crate::{
     cli::{AuditCommand, AuditFilterArgs, OutputFormat},
-    output::{print_json, print_table, print_yaml, table},
+    output::{print_json, print_table, print_yaml, sanitize, table},
     settings::{Settings, UsageError},
 };
 
@@ -330,7 +330,7 @@ fn timeline(
         OutputFormat::Table => {
             println!(
                 "Timeline of {} ({} actions), most important first",
-                args.user.join(", "),
+                sanitize(&args.user.join(", ")),
                 entries.len()
             );
             let mut current = None;

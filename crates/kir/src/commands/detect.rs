@@ -21,7 +21,7 @@ use super::scan::{Progress, inputs, report_skips};
 use crate::{
     cli::{DetectCommand, OutputFormat},
     exit,
-    output::{print_json, print_table, print_yaml, table},
+    output::{print_json, print_table, print_yaml, sanitize, table},
     settings::{Settings, UsageError},
 };
 
@@ -84,14 +84,18 @@ fn sigma_rules(path: &Path) -> anyhow::Result<Vec<Rule<AuditField>>> {
         let text = match std::fs::read_to_string(file) {
             Ok(text) => text,
             Err(e) => {
-                eprintln!("warning: {}: cannot read ({e}); left out", file.display());
+                // Rule files are often downloaded: their names and contents are not trusted.
+                eprintln!(
+                    "warning: {}",
+                    sanitize(&format!("{}: cannot read ({e}); left out", file.display()))
+                );
                 continue;
             }
         };
         match load_sigma(&text, file, &AuditFields) {
             Ok(SigmaLoad::Rule(rule)) => rules.push(*rule),
             Ok(SigmaLoad::OtherLogSource) => other += 1,
-            Err(e) => eprintln!("warning: {e}; left out"),
+            Err(e) => eprintln!("warning: {}", sanitize(&format!("{e}; left out"))),
         }
     }
     tracing::info!(
