@@ -18,6 +18,8 @@ fuzz_target!(|data: &[u8]| {
         let detector = DETECTOR.get_or_init(|| RuntimeDetector::new(builtin::runtime_rules()));
         let mut hits = Vec::new();
         detector.check(&event, &mut hits);
-        let _ = detector.findings(&hits);
+        let mut grouping = detector.grouping();
+        hits.into_iter().for_each(|hit| grouping.add(hit));
+        let _ = detector.findings(grouping);
     }
 });

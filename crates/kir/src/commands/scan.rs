@@ -15,7 +15,7 @@ use kir_audit::{
     pattern::{Cidr, Glob},
 };
 
-use crate::{cli::AuditFilterArgs, exit, settings::UsageError};
+use crate::{cli::AuditFilterArgs, exit, output::sanitize, settings::UsageError};
 
 /// The inputs named on the command line, directories expanded.
 pub fn inputs(paths: &[PathBuf]) -> anyhow::Result<Vec<Input>> {
@@ -128,7 +128,7 @@ pub fn report_skips(report: &ScanReport) -> u8 {
             report.missing_fields.iter().map(|(f, n)| format!("{n} without {f}")).collect();
         eprintln!("note: some events lack fields and were read anyway ({})", fields.join(", "));
         for example in &report.incomplete_examples {
-            eprintln!("  {}:{}: {}", example.input, example.line, example.detail);
+            eprintln!("  {}", sanitize(&format!("{}:{}: {}", example.input, example.line, example.detail)));
         }
     }
     let total = report.skipped_total();
@@ -146,7 +146,8 @@ pub fn report_skips(report: &ScanReport) -> u8 {
     );
     for skip in &report.examples {
         let at = if skip.line == 0 { skip.input.clone() } else { format!("{}:{}", skip.input, skip.line) };
-        eprintln!("  {at}: {}: {}", skip.reason.describe(), skip.detail);
+        // File names (found by walking directories) and details quote the hostile input.
+        eprintln!("  {}", sanitize(&format!("{at}: {}: {}", skip.reason.describe(), skip.detail)));
     }
     if (report.examples.len() as u64) < total {
         eprintln!("  ... and {} more", total - report.examples.len() as u64);
