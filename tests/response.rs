@@ -9,8 +9,8 @@ use std::{
 
 use k8s_openapi::api::{
     core::v1::{
-        ConfigMap, ConfigMapEnvSource, EnvFromSource, EnvVar, EnvVarSource, Pod, PodSpec, Secret,
-        SecretKeySelector, SecretVolumeSource, ServiceAccount, Volume,
+        ConfigMap, ConfigMapEnvSource, EnvFromSource, EnvVar, EnvVarSource, Pod, Secret, SecretKeySelector,
+        SecretVolumeSource, ServiceAccount, Volume,
     },
     discovery::v1::EndpointSlice,
     networking::v1::NetworkPolicy,
@@ -24,8 +24,8 @@ use serde_json::Value;
 
 use crate::{
     scene::{
-        container, create_allow_all_policy, create_deployment, create_service, deployment, eventually,
-        exclusive_cluster, is_running, mark_restarted, plain_cluster, running_pods,
+        bare_pod, container, create_allow_all_policy, create_deployment, create_service, deployment,
+        eventually, exclusive_cluster, is_running, mark_restarted, plain_cluster, running_pods,
     },
     testbed::{Testbed, testbed},
     util::{Run, kir_with, run},
@@ -682,14 +682,7 @@ async fn snapshot_of_a_container_without_a_shell_says_what_was_not_collected() {
     let client = tb.client().await;
     let ns = tb.namespace("distroless").await;
     let pods: Api<Pod> = Api::namespaced(client.clone(), &ns);
-    let pod = Pod {
-        metadata: ObjectMeta { name: Some("distroless".into()), ..Default::default() },
-        spec: Some(PodSpec {
-            containers: vec![container("app", "gcr.io/distroless/static:nonroot")],
-            ..Default::default()
-        }),
-        ..Default::default()
-    };
+    let pod = bare_pod("distroless", vec![container("app", "gcr.io/distroless/static:nonroot")]);
     pods.create(&PostParams::default(), &pod).await.unwrap();
     // kwok's per-pod Exec rule with no entry for container "app": exec into it fails the way
     // it does in an image without a shell.
@@ -880,11 +873,7 @@ async fn replace_needs_evidence_and_says_when_nothing_replaces_the_pod() {
     let client = tb.client().await;
     let ns = tb.namespace("replace").await;
     let pods: Api<Pod> = Api::namespaced(client.clone(), &ns);
-    let pod = Pod {
-        metadata: ObjectMeta { name: Some("lonely".into()), ..Default::default() },
-        spec: Some(PodSpec { containers: vec![container("app", "busybox:1.36")], ..Default::default() }),
-        ..Default::default()
-    };
+    let pod = bare_pod("lonely", vec![container("app", "busybox:1.36")]);
     pods.create(&PostParams::default(), &pod).await.unwrap();
     running_pods(&client, &ns, "", 1).await;
     let (_keep, case) = case_dir("replace-case");

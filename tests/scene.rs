@@ -24,6 +24,15 @@ pub fn container(name: &str, image: &str) -> Container {
     Container { name: name.into(), image: Some(image.into()), ..Default::default() }
 }
 
+/// A pod without a controller: nothing replaces it.
+pub fn bare_pod(name: &str, containers: Vec<Container>) -> Pod {
+    Pod {
+        metadata: ObjectMeta { name: Some(name.into()), ..Default::default() },
+        spec: Some(PodSpec { containers, ..Default::default() }),
+        ..Default::default()
+    }
+}
+
 pub fn deployment(name: &str, replicas: i32, containers: Vec<Container>) -> Deployment {
     let selector = labels(&[("app", name)]);
     Deployment {

@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use futures::{StreamExt, TryStreamExt};
-use k8s_openapi::api::core::v1::{ConfigMap, Container, Pod, PodSpec};
+use k8s_openapi::api::core::v1::{ConfigMap, Pod};
 use kube::{
     api::{Api, AttachParams, DeleteParams, LogParams, ObjectMeta, PostParams},
     runtime::{WatchStreamExt, watcher},
@@ -11,7 +11,7 @@ use kube::{
 use tokio::io::AsyncReadExt;
 
 use crate::{
-    scene::{container, create_deployment, deployment, running_pods},
+    scene::{bare_pod, container, create_deployment, deployment, running_pods},
     testbed::testbed,
 };
 
@@ -65,18 +65,7 @@ async fn pods_become_running_as_a_watch_sees_them() {
     let client = tb.client().await;
     let ns = tb.namespace("testbed-watch").await;
     let pod_api: Api<Pod> = Api::namespaced(client.clone(), &ns);
-    let pod = Pod {
-        metadata: ObjectMeta { name: Some("single".into()), ..Default::default() },
-        spec: Some(PodSpec {
-            containers: vec![Container {
-                name: "c".into(),
-                image: Some("busybox:1.36".into()),
-                ..Default::default()
-            }],
-            ..Default::default()
-        }),
-        ..Default::default()
-    };
+    let pod = bare_pod("single", vec![container("c", "busybox:1.36")]);
     pod_api.create(&PostParams::default(), &pod).await.unwrap();
     let mut stream =
         watcher(pod_api, watcher::Config::default().fields("metadata.name=single")).applied_objects().boxed();

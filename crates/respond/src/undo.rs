@@ -207,42 +207,21 @@ mod tests {
 
     #[test]
     fn changes_that_were_not_made_are_not_reversed() {
+        // An intent (with its undo) and, when its run lived long enough, its result.
+        let intent = |seq: u64, action: &str, object: &str| {
+            entry(seq, action, "pod/ns/a", json!({}), json!({"status": "started"}), delete(object))
+        };
+        let result = |seq: u64, action: &str, intent: u64, status: &str| {
+            entry(seq, action, "pod/ns/a", json!({"intent": intent}), json!({"status": status}), Value::Null)
+        };
         let entries = vec![
-            entry(
-                2,
-                "isolate.create-networkpolicy",
-                "pod/ns/a",
-                json!({}),
-                json!({"status": "started"}),
-                delete("qa"),
-            ),
-            entry(
-                3,
-                "isolate.create-networkpolicy",
-                "pod/ns/a",
-                json!({"intent": 2}),
-                json!({"status": "unchanged"}),
-                Value::Null,
-            ),
-            entry(4, "isolate.cordon-node", "pod/ns/a", json!({}), json!({"status": "started"}), delete("n")),
-            entry(
-                5,
-                "isolate.cordon-node",
-                "pod/ns/a",
-                json!({"intent": 4}),
-                json!({"status": "failed"}),
-                Value::Null,
-            ),
-            entry(6, "isolate.label-pod", "pod/ns/a", json!({}), json!({"status": "started"}), delete("l")),
-            entry(
-                7,
-                "isolate.label-pod",
-                "pod/ns/a",
-                json!({"intent": 6}),
-                json!({"status": "applied"}),
-                Value::Null,
-            ),
-            entry(8, "isolate.orphan", "pod/ns/a", json!({}), json!({"status": "started"}), delete("o")),
+            intent(2, "isolate.create-networkpolicy", "qa"),
+            result(3, "isolate.create-networkpolicy", 2, "unchanged"),
+            intent(4, "isolate.cordon-node", "n"),
+            result(5, "isolate.cordon-node", 4, "failed"),
+            intent(6, "isolate.label-pod", "l"),
+            result(7, "isolate.label-pod", 6, "applied"),
+            intent(8, "isolate.orphan", "o"),
         ];
         let seqs: Vec<u64> = pending(&entries, None).iter().map(|(seq, _, _)| *seq).collect();
         assert_eq!(seqs, [8, 6], "applied, and started without a result (killed), are reversed");
