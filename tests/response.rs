@@ -614,10 +614,9 @@ async fn snapshot_finds_the_miner_and_its_pool_connection_without_extracting_any
     let paths = artifact_paths(&report);
     let base = format!("pods/{ns}/{name}/{uid}/snapshot/app");
     for expected in [
-        "processes.sh",
-        "processes.raw",
+        "proc.sh",
+        "proc.raw",
         "processes.json",
-        "net/sockets.raw",
         "connections.json",
         "etc.tar.zst",
         "findings.json",
@@ -667,7 +666,7 @@ async fn snapshot_finds_the_miner_and_its_pool_connection_without_extracting_any
         .as_array()
         .unwrap()
         .iter()
-        .find(|a| a["path"].as_str().unwrap().ends_with("processes.raw"))
+        .find(|a| a["path"].as_str().unwrap().ends_with("proc.raw"))
         .unwrap();
     assert_eq!(raw["size"], 1000);
     assert_eq!(raw["truncated"], true);
@@ -726,7 +725,7 @@ async fn snapshot_of_a_container_without_a_shell_says_what_was_not_collected() {
         .iter()
         .map(|g| g["path"].as_str().unwrap().to_string())
         .collect();
-    for expected in ["processes.raw", "net/sockets.raw", "etc.tar.zst"] {
+    for expected in ["proc.raw", "etc.tar.zst"] {
         assert!(gaps.iter().any(|g| g.ends_with(expected)), "{expected} not reported in {gaps:?}");
     }
     for gap in report["notCollected"].as_array().unwrap() {

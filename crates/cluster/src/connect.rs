@@ -86,7 +86,7 @@ impl Cluster {
             config.auth_info.impersonate_groups = Some(options.impersonate_groups.clone());
         }
         let namespace = options.namespace.clone().unwrap_or_else(|| config.default_namespace.clone());
-        let client = Client::try_from(config.clone())
+        let client = crate::transport::client(&config)
             .map_err(|e| Error::Config { source_name: target.kubeconfig_display(), detail: e.to_string() })?;
         Ok(Cluster {
             client,
@@ -104,7 +104,7 @@ impl Cluster {
         let mut config = self.config.clone();
         config.auth_info.impersonate = Some(user.to_string());
         config.auth_info.impersonate_groups = Some(groups.to_vec());
-        let client = Client::try_from(config.clone()).map_err(|e| Error::Config {
+        let client = crate::transport::client(&config).map_err(|e| Error::Config {
             source_name: self.target.kubeconfig_display(),
             detail: e.to_string(),
         })?;

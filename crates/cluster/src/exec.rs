@@ -61,7 +61,14 @@ impl Cluster {
             source.push_str(&arg.chars().take(60).collect::<String>());
         }
         let api: Api<Pod> = Api::namespaced(self.client().clone(), namespace);
-        let params = AttachParams::default().container(container).stdin(false).stdout(true).stderr(true);
+        // kube's pipes hold 1 KiB by default: a 2 MB tar would take 2000 hand-overs between tasks.
+        let params = AttachParams::default()
+            .container(container)
+            .stdin(false)
+            .stdout(true)
+            .stderr(true)
+            .max_stdout_buf_size(256 * 1024)
+            .max_stderr_buf_size(16 * 1024);
         let mut process = self.call(source.clone(), api.exec(pod, argv.to_vec(), &params)).await?;
         let mut stdout = process
             .stdout()

@@ -12,6 +12,7 @@ pub mod objects;
 pub mod pods;
 pub mod probe;
 pub mod readiness;
+mod transport;
 
 pub use connect::{Cluster, ConnectOptions, Target};
 pub use error::{ConnectFailure, Error, Result};

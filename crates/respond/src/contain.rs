@@ -3,6 +3,7 @@
 
 use std::time::{Duration, Instant};
 
+use futures::future::{join_all, try_join_all};
 use kir_cluster::Cluster;
 use kir_evidence::{Case, JournalRecord};
 use serde::Serialize;
@@ -10,7 +11,7 @@ use serde_json::{Value, json};
 
 use crate::{
     Result,
-    isolate::{Change, IsolationPlan, PodState},
+    isolate::{Change, IsolationPlan, PlannedChange, PodState},
     netpol::{QUARANTINE_LABEL, quarantine_name},
     selector::{Labels, to_query},
     undo::UndoOp,
@@ -82,6 +83,13 @@ pub struct IsolationReport {
 impl IsolationReport {
     pub fn failed(&self) -> bool {
         self.changes.iter().any(|c| c.outcome == Outcome::Failed)
+    }
+
+    /// Whether the suspect's controller has let go of it (the orphaning patch is in place).
+    pub fn orphaned(&self) -> bool {
+        self.plan.changes.iter().zip(&self.changes).any(|(planned, applied)| {
+            matches!(planned.change, Change::RemoveLabels { .. }) && applied.outcome != Outcome::Failed
+        })
     }
 
     /// Record the awaited replacement, or why it could not be awaited: the changes are made
@@ -187,21 +195,9 @@ pub async fn apply(
     // The controller's pods before the orphaning: the replacement is the one not among them.
     let mut siblings: Option<Vec<String>> = None;
     for planned in &plan.changes {
-        let change_started = Instant::now();
-        if planned.already_in_place {
-            changes.push(AppliedChange {
-                description: planned.description.clone(),
-                outcome: Outcome::Unchanged,
-                error: None,
-                millis: 0,
-            });
-            labelled |= matches!(planned.change, Change::LabelPod { .. });
-            if planned.change.contains() && labelled && contained_after_ms.is_none() {
-                contained_after_ms = Some(started.elapsed().as_millis());
-            }
-            continue;
-        }
-        if let (Change::RemoveLabels { .. }, Some(controller)) = (&planned.change, &plan.replaced_by) {
+        if let (Change::RemoveLabels { .. }, Some(controller), false) =
+            (&planned.change, &plan.replaced_by, planned.already_in_place)
+        {
             let selector = controller.selector.as_ref().map(to_query).unwrap_or_default();
             match cluster.pods(&pod.namespace, Some(&selector)).await {
                 Ok(pods) => siblings = Some(pods.into_iter().filter_map(|p| p.metadata.uid).collect()),
@@ -211,41 +207,17 @@ pub async fn apply(
                 )),
             }
         }
-        let undo = undo_of(&planned.change, pod);
-        let intent = case.record(
-            JournalRecord::new(actor, planned.change.action())
-                .target(target.clone())
-                .parameters(json!({"change": planned.change, "description": planned.description}))
-                .result(json!({"status": "started"}))
-                .undo(serde_json::to_value(&undo).unwrap_or_default()),
-        )?;
-        let result = make(cluster, case, pod, &planned.change).await;
-        let (outcome, error) = match result {
-            Ok(true) => (Outcome::Applied, None),
-            Ok(false) => (Outcome::Unchanged, None),
-            Err(error) => (Outcome::Failed, Some(error.to_string())),
-        };
-        case.record(
-            JournalRecord::new(actor, planned.change.action())
-                .target(target.clone())
-                .parameters(json!({"intent": intent.seq}))
-                .result(json!({"status": outcome, "error": error})),
-        )?;
-        if outcome != Outcome::Failed {
+        let change = apply_change(cluster, case, actor, &target, pod, planned).await?;
+        if change.outcome != Outcome::Failed {
             labelled |= matches!(planned.change, Change::LabelPod { .. });
             if planned.change.contains() && labelled && contained_after_ms.is_none() {
                 contained_after_ms = Some(started.elapsed().as_millis());
             }
-            if matches!(planned.change, Change::RemoveLabels { .. }) {
+            if matches!(planned.change, Change::RemoveLabels { .. }) && !planned.already_in_place {
                 orphaned_at = Some(Instant::now());
             }
         }
-        changes.push(AppliedChange {
-            description: planned.description.clone(),
-            outcome,
-            error,
-            millis: change_started.elapsed().as_millis(),
-        });
+        changes.push(change);
     }
 
     let pending = match (&plan.replaced_by, orphaned_at, siblings) {
@@ -270,6 +242,52 @@ pub async fn apply(
         notes,
     };
     Ok((report, pending))
+}
+
+/// Make one planned change, journaled: its intent (with what undoes it) before, its result
+/// after.
+async fn apply_change(
+    cluster: &Cluster,
+    case: &Case,
+    actor: &str,
+    target: &str,
+    pod: &PodState,
+    planned: &PlannedChange,
+) -> Result<AppliedChange> {
+    let change_started = Instant::now();
+    if planned.already_in_place {
+        return Ok(AppliedChange {
+            description: planned.description.clone(),
+            outcome: Outcome::Unchanged,
+            error: None,
+            millis: 0,
+        });
+    }
+    let undo = undo_of(&planned.change, pod);
+    let intent = case.record(
+        JournalRecord::new(actor, planned.change.action())
+            .target(target)
+            .parameters(json!({"change": planned.change, "description": planned.description}))
+            .result(json!({"status": "started"}))
+            .undo(serde_json::to_value(&undo).unwrap_or_default()),
+    )?;
+    let (outcome, error) = match make(cluster, case, pod, &planned.change).await {
+        Ok(true) => (Outcome::Applied, None),
+        Ok(false) => (Outcome::Unchanged, None),
+        Err(error) => (Outcome::Failed, Some(error.to_string())),
+    };
+    case.record(
+        JournalRecord::new(actor, planned.change.action())
+            .target(target)
+            .parameters(json!({"intent": intent.seq}))
+            .result(json!({"status": outcome, "error": error})),
+    )?;
+    Ok(AppliedChange {
+        description: planned.description.clone(),
+        outcome,
+        error,
+        millis: change_started.elapsed().as_millis(),
+    })
 }
 
 /// What reverses `change` (recorded before the change is made).
@@ -345,63 +363,73 @@ async fn make(cluster: &Cluster, case: &Case, pod: &PodState, change: &Change) -
     }
 }
 
-/// What the cluster holds now for this isolation.
+/// What the cluster holds now for this isolation. The questions are independent, so they are
+/// asked together.
 pub async fn read_back(cluster: &Cluster, pod: &PodState, plan: &IsolationPlan) -> Result<InPlace> {
-    let (labels, pod_gone) = match cluster.pod(&pod.namespace, &pod.name).await {
-        Ok((current, _)) => (current.metadata.labels.unwrap_or_default(), false),
-        Err(kir_cluster::Error::NotFound { .. }) => (Labels::new(), true),
-        Err(error) => return Err(error.into()),
+    let labels = async {
+        match cluster.pod(&pod.namespace, &pod.name).await {
+            Ok((current, _)) => Ok((current.metadata.labels.unwrap_or_default(), false)),
+            Err(kir_cluster::Error::NotFound { .. }) => Ok((Labels::new(), true)),
+            Err(error) => Err(error),
+        }
     };
     let name = quarantine_name(&pod.uid);
-    let mut policies = Vec::new();
-    for planned in &plan.changes {
-        let (api_version, kind, namespace) = match &planned.change {
-            Change::CreateNetworkPolicy { .. } => {
-                ("networking.k8s.io/v1", "NetworkPolicy", Some(pod.namespace.as_str()))
-            }
-            Change::CreateCiliumPolicy { .. } => {
-                ("cilium.io/v2", "CiliumNetworkPolicy", Some(pod.namespace.as_str()))
-            }
-            Change::CreateAdminNetworkPolicy { .. } => {
-                ("policy.networking.k8s.io/v1alpha1", "AdminNetworkPolicy", None)
-            }
-            _ => continue,
-        };
-        if cluster.get_object(api_version, kind, namespace, &name).await.is_ok() {
-            policies.push(format!("{kind}/{}{name}", namespace.map(|n| format!("{n}/")).unwrap_or_default()));
-        }
-    }
-    let node_cordoned = match plan.changes.iter().find_map(|c| match &c.change {
+    let policies =
+        join_all(plan.changes.iter().filter_map(|planned| {
+            let (api_version, kind, namespace) = match &planned.change {
+                Change::CreateNetworkPolicy { .. } => {
+                    ("networking.k8s.io/v1", "NetworkPolicy", Some(pod.namespace.as_str()))
+                }
+                Change::CreateCiliumPolicy { .. } => {
+                    ("cilium.io/v2", "CiliumNetworkPolicy", Some(pod.namespace.as_str()))
+                }
+                Change::CreateAdminNetworkPolicy { .. } => {
+                    ("policy.networking.k8s.io/v1alpha1", "AdminNetworkPolicy", None)
+                }
+                _ => return None,
+            };
+            let name = &name;
+            Some(async move {
+                cluster.get_object(api_version, kind, namespace, name).await.is_ok().then(|| {
+                    format!("{kind}/{}{name}", namespace.map(|n| format!("{n}/")).unwrap_or_default())
+                })
+            })
+        }));
+    let cordon = plan.changes.iter().find_map(|c| match &c.change {
         Change::CordonNode { node } => Some(node.clone()),
         _ => None,
-    }) {
-        Some(node) => Some(
-            cluster
-                .get_raw(&format!("/api/v1/nodes/{node}"))
-                .await?
-                .value
-                .pointer("/spec/unschedulable")
-                .and_then(Value::as_bool)
-                .unwrap_or(false),
-        ),
-        None => None,
-    };
-    let mut still_routed_by = Vec::new();
-    for release in plan.changes.iter().filter_map(|c| match &c.change {
-        Change::RemoveLabels { releases, .. } => Some(releases.clone()),
-        _ => None,
-    }) {
-        for service in release.iter().filter_map(|r| r.strip_prefix("Service/")) {
-            let slices = cluster.endpoint_slices(&pod.namespace, service).await?;
-            let routed = slices
-                .iter()
-                .flat_map(|s| s.endpoints.iter())
-                .any(|e| e.target_ref.as_ref().and_then(|t| t.uid.as_deref()) == Some(pod.uid.as_str()));
-            if routed {
-                still_routed_by.push(service.to_string());
-            }
+    });
+    let node_cordoned = async {
+        match cordon {
+            Some(node) => cluster.get_raw(&format!("/api/v1/nodes/{node}")).await.map(|fetched| {
+                Some(fetched.value.pointer("/spec/unschedulable").and_then(Value::as_bool).unwrap_or(false))
+            }),
+            None => Ok(None),
         }
-    }
+    };
+    let released: Vec<String> = plan
+        .changes
+        .iter()
+        .filter_map(|c| match &c.change {
+            Change::RemoveLabels { releases, .. } => Some(releases.clone()),
+            _ => None,
+        })
+        .flatten()
+        .filter_map(|r| r.strip_prefix("Service/").map(str::to_string))
+        .collect();
+    let routing = try_join_all(released.iter().map(|service| async move {
+        let slices = cluster.endpoint_slices(&pod.namespace, service).await?;
+        let routed = slices
+            .iter()
+            .flat_map(|s| s.endpoints.iter())
+            .any(|e| e.target_ref.as_ref().and_then(|t| t.uid.as_deref()) == Some(pod.uid.as_str()));
+        Ok::<_, kir_cluster::Error>(routed.then(|| service.clone()))
+    }));
+    let (labels, policies, node_cordoned, routing) = futures::join!(labels, policies, node_cordoned, routing);
+    let (labels, pod_gone) = labels?;
+    let policies: Vec<String> = policies.into_iter().flatten().collect();
+    let node_cordoned = node_cordoned?;
+    let still_routed_by: Vec<String> = routing?.into_iter().flatten().collect();
     Ok(InPlace {
         quarantine_label: labels.get(QUARANTINE_LABEL) == Some(&pod.uid),
         pod_gone,

@@ -22,9 +22,17 @@ pub enum Error {
 
     #[error("{0}")]
     Invalid(String),
+
+    /// A step's task ended without an answer (it panicked); the other steps went on.
+    #[error("the {step} step stopped unexpectedly: {detail}")]
+    Task { step: &'static str, detail: String },
 }
 
 impl Error {
+    pub(crate) fn task(step: &'static str, error: &tokio::task::JoinError) -> Error {
+        Error::Task { step, detail: error.to_string() }
+    }
+
     /// Map a 404 of the pod itself to the error that names it.
     pub(crate) fn pod_lookup(error: kir_cluster::Error, namespace: &str, name: &str) -> Error {
         match error {

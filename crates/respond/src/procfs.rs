@@ -179,19 +179,21 @@ pub const MAX_PROCESSES: usize = 20_000;
 const MAX_ARGS: usize = 256;
 const MAX_ARG_LEN: usize = 4096;
 
-/// The shell script kir runs in the container to list processes without writing anything.
-/// Sections are framed by a marker containing `nonce`, so a process cannot forge records by
-/// putting separators in its command line (it would have to guess the nonce). It forks as
-/// little as it can: one `cat` for every status file (the kernel escapes newlines in the
-/// `Name:` line, so records cannot be forged there), one `grep -z` for every command line
-/// (each NUL-terminated argument prefixed with its file name; an argument cannot hold a NUL),
-/// and one `find` for every executable and file-descriptor link, NUL-terminated (a file name
-/// cannot hold a NUL). Where `grep -z` or `find -printf` are missing (busybox), `cat` per
-/// command line and `readlink` per link.
+/// The shell script kir runs in the container to read its `/proc` without writing anything:
+/// the socket tables first (they are what isolation changes), then the processes. Sections are
+/// framed by a marker containing `nonce`, so a process cannot forge records by putting
+/// separators in its command line (it would have to guess the nonce). It forks as little as it
+/// can: one `cat` for the four socket tables (each keeps its header), one `cat` for every
+/// status file (the kernel escapes newlines in the `Name:` line, so records cannot be forged
+/// there), one `grep -z` for every command line (each NUL-terminated argument prefixed with its
+/// file name; an argument cannot hold a NUL), and one `find` for every executable and
+/// file-descriptor link, NUL-terminated (a file name cannot hold a NUL). Where `grep -z` or
+/// `find -printf` are missing (busybox), `cat` per command line and `readlink` per link.
 pub fn process_script(nonce: &str) -> String {
     format!(
         "m='--kir-{nonce}'; printf '%s self %s\\n' \"$m\" \"$$\"; \
-         printf '%s status\\n' \"$m\"; cat /proc/[0-9]*/status 2>/dev/null; \
+         printf '%s sockets\\n' \"$m\"; cat {tables} 2>/dev/null; \
+         printf '\\n%s status\\n' \"$m\"; cat /proc/[0-9]*/status 2>/dev/null; \
          if echo | grep -z '' >/dev/null 2>&1; then \
          printf '\\n%s cmdlines\\n' \"$m\"; grep -a -H -z '' /proc/[0-9]*/cmdline 2>/dev/null; \
          else for d in /proc/[0-9]*; do printf '\\n%s cmdline %s\\n' \"$m\" \"${{d#/proc/}}\"; cat \"$d/cmdline\" 2>/dev/null; done; fi; \
@@ -199,7 +201,8 @@ pub fn process_script(nonce: &str) -> String {
          if find /proc -maxdepth 0 -printf '' 2>/dev/null; then \
          find /proc/[0-9]*/exe /proc/[0-9]*/fd -maxdepth 1 -type l -printf '%p\\t%l\\0' 2>/dev/null; \
          else for l in /proc/[0-9]*/exe /proc/[0-9]*/fd/*; do printf '%s\\t' \"$l\"; readlink \"$l\" 2>/dev/null; printf '\\0'; done; fi; \
-         printf '\\n%s passwd\\n' \"$m\"; cat /etc/passwd 2>/dev/null; printf '\\n%s end\\n' \"$m\""
+         printf '\\n%s passwd\\n' \"$m\"; cat /etc/passwd 2>/dev/null; printf '\\n%s end\\n' \"$m\"",
+        tables = SOCKET_TABLE_PATHS.join(" ")
     )
 }
 
@@ -213,10 +216,12 @@ pub fn listing_nonce(bytes: &[u8]) -> Option<String> {
         .then(|| nonce.to_string())
 }
 
-/// What the process script printed, parsed. `self_pid` is the collecting shell, excluded
-/// together with its children (the `cat` and `find` it ran).
+/// What the script of [`process_script`] printed, parsed. `self_pid` is the collecting shell,
+/// excluded together with its children (the `cat` and `find` it ran).
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct ProcessListing {
+    /// `None` when the output had no socket section.
+    pub sockets: Option<Vec<Socket>>,
     pub processes: Vec<Process>,
     pub self_pid: Option<u32>,
     /// True when the end marker was seen: the listing was not cut short.
@@ -233,6 +238,7 @@ pub fn parse_process_listing(nonce: &str, bytes: &[u8]) -> ProcessListing {
         let (kind, value) = header.split_once(' ').unwrap_or((&header, ""));
         match kind {
             "self" => listing.self_pid = value.trim().parse().ok(),
+            "sockets" => listing.sockets = Some(parse_socket_tables(&String::from_utf8_lossy(body))),
             "status" => {
                 for record in status_records(&String::from_utf8_lossy(body)) {
                     if processes.len() < MAX_PROCESSES {
@@ -441,7 +447,9 @@ mod tests {
     fn listing(nonce: &str) -> Vec<u8> {
         let m = format!("--kir-{nonce}");
         let mut out = Vec::new();
-        out.extend(format!("{m} self 40\n{m} status\n").as_bytes());
+        out.extend(format!("{m} self 40\n{m} sockets\n").as_bytes());
+        out.extend(TCP.as_bytes());
+        out.extend(format!("\n{m} status\n").as_bytes());
         out.extend(
             b"Name:\tnginx\nUmask:\t0022\nState:\tS (sleeping)\nPid:\t1\nPPid:\t0\nUid:\t0\t0\t0\t0\n",
         );
@@ -471,6 +479,9 @@ mod tests {
     fn process_listing_is_parsed_and_excludes_the_collector() {
         let parsed = parse_process_listing("n0nce", &listing("n0nce"));
         assert!(parsed.complete);
+        let sockets = parsed.sockets.as_deref().expect("the socket section is parsed");
+        assert_eq!(sockets, parse_socket_tables(TCP).as_slice());
+        assert_eq!(sockets.len(), 2);
         assert_eq!(parsed.self_pid, Some(40));
         let pids: Vec<u32> = parsed.processes.iter().map(|p| p.pid).collect();
         assert_eq!(pids, [1, 7], "the collecting shell (40) and its child (41) are excluded");
@@ -505,6 +516,7 @@ mod tests {
         out.extend(b"/proc/9/cmdline:./x\n/proc/3/cmdline:forged\0/proc/9/cmdline:\0/proc/77/cmdline:gone\0");
         out.extend(format!("\n{m} end\n").as_bytes());
         let parsed = parse_process_listing("g", &out);
+        assert_eq!(parsed.sockets, None, "no socket section, no sockets");
         assert_eq!(parsed.processes[0].cmdline, ["/app", "--port", "80"]);
         assert_eq!(
             parsed.processes[1].cmdline,

@@ -6,7 +6,14 @@ use kir_evidence::{Case, JournalRecord};
 use serde::Serialize;
 use serde_json::json;
 
-use crate::{Error, Result, capture::pod_base, contain::REMOVED_LABELS_ANNOTATION, observe::ObservedPod};
+use k8s_openapi::api::core::v1::Pod;
+
+use crate::{
+    Error, Result,
+    capture::pod_base,
+    contain::REMOVED_LABELS_ANNOTATION,
+    isolate::{Controller, PodState},
+};
 
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -18,18 +25,34 @@ pub struct ReplaceReport {
     pub warnings: Vec<String>,
 }
 
-/// What replacing this pod means, decided before deleting it.
+/// What deleting the suspect means: who, if anyone, starts a clean pod, and what to beware of.
+#[derive(Debug, Clone, Default)]
+pub struct Assessment {
+    pub replaced_by: Option<String>,
+    pub warnings: Vec<String>,
+}
+
+/// The images a pod runs.
+pub fn images(pod: &Pod) -> Vec<String> {
+    pod.spec.iter().flat_map(|s| s.containers.iter().filter_map(|c| c.image.clone())).collect()
+}
+
+/// Did `kir isolate` release this pod from its controller (orphaning)?
+pub fn orphaned(pod: &Pod) -> bool {
+    pod.metadata.annotations.as_ref().is_some_and(|a| a.contains_key(REMOVED_LABELS_ANNOTATION))
+}
+
+/// Decide, before deleting a pod running `images`, what replaces it: its `controller`, or
+/// (once `orphaned`) the replacement its former controller started, which runs
+/// `replacement_images` when known.
 pub fn assess(
-    observed: &ObservedPod,
+    images: &[String],
+    controller: Option<&Controller>,
+    orphaned: bool,
     replacement_images: Option<&[String]>,
-) -> (Option<String>, Vec<String>) {
-    let pod = &observed.pod;
-    let images: Vec<String> =
-        pod.spec.iter().flat_map(|s| s.containers.iter().filter_map(|c| c.image.clone())).collect();
-    let orphaned =
-        pod.metadata.annotations.as_ref().is_some_and(|a| a.contains_key(REMOVED_LABELS_ANNOTATION));
+) -> Assessment {
     let mut warnings = Vec::new();
-    let replaced_by = match &observed.state.controller {
+    let replaced_by = match controller {
         Some(controller) => {
             warnings.push(format!(
                 "{} will start a replacement from the same template, with the same image ({}): unless the template \
@@ -40,7 +63,7 @@ pub fn assess(
             Some(controller.describe())
         }
         None if orphaned => {
-            if replacement_images.is_some_and(|r| r == images.as_slice()) {
+            if replacement_images.is_some_and(|r| r == images) {
                 warnings.push(format!(
                     "the replacement started at orphaning runs the same image ({}): the compromise may come back",
                     images.join(", ")
@@ -53,7 +76,7 @@ pub fn assess(
             None
         }
     };
-    (replaced_by, warnings)
+    Assessment { replaced_by, warnings }
 }
 
 /// Is this pod's object (this UID) in the case (evidence first)?
@@ -62,16 +85,17 @@ pub fn has_evidence(case: &Case, namespace: &str, name: &str, uid: &str) -> Resu
     Ok(case.artifacts()?.iter().any(|a| a.path == path))
 }
 
+/// Delete the suspect (this UID only), once its evidence is in the case unless
+/// `require_evidence` is off.
 pub async fn replace_pod(
     cluster: &Cluster,
     case: &Case,
     actor: &str,
-    observed: &ObservedPod,
-    replacement_images: Option<&[String]>,
+    state: &PodState,
+    assessment: Assessment,
     grace_seconds: Option<u32>,
     require_evidence: bool,
 ) -> Result<ReplaceReport> {
-    let state = &observed.state;
     if require_evidence && !has_evidence(case, &state.namespace, &state.name, &state.uid)? {
         return Err(Error::Invalid(format!(
             "pod {}/{} has no evidence in case {}: capture it first (kir capture pod {}/{} --case {}), \
@@ -84,7 +108,7 @@ pub async fn replace_pod(
             case.path().display()
         )));
     }
-    let (replaced_by, warnings) = assess(observed, replacement_images);
+    let Assessment { replaced_by, warnings } = assessment;
     let target = format!("pod/{}/{}", state.namespace, state.name);
     let intent = case.record(
         JournalRecord::new(actor, "replace.delete-pod")
@@ -92,7 +116,14 @@ pub async fn replace_pod(
             .parameters(json!({"uid": state.uid, "gracePeriodSeconds": grace_seconds, "warnings": warnings}))
             .result(json!({"status": "started"})),
     )?;
-    let deleted = cluster.delete_pod(&state.namespace, &state.name, &state.uid, grace_seconds).await;
+    let deleted = match cluster.delete_pod(&state.namespace, &state.name, &state.uid, grace_seconds).await {
+        // The UID precondition failed: the name now belongs to another pod.
+        Err(error) if error.status_code() == Some(409) => Err(Error::Invalid(format!(
+            "pod {}/{} is no longer the suspect (UID {}): it is another pod of the same name, not deleted",
+            state.namespace, state.name, state.uid
+        ))),
+        other => other.map_err(Error::from),
+    };
     let (status, error) = match &deleted {
         Ok(true) => ("deleted", None),
         Ok(false) => ("already gone", None),

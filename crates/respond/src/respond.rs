@@ -4,7 +4,10 @@
 //! the suspect once its evidence is complete. Every step is journaled, so a run interrupted at
 //! any point resumes with the same case without repeating or losing an action.
 
-use std::time::{Duration, Instant};
+use std::{
+    sync::Arc,
+    time::{Duration, Instant},
+};
 
 use kir_cluster::Cluster;
 use kir_evidence::{Case, JournalRecord};
@@ -12,13 +15,13 @@ use serde::Serialize;
 use serde_json::{Value, json};
 
 use crate::{
-    Result,
+    Error, Result,
     capture::{CaptureOptions, capture_pod_signalling},
     collect::Collected,
     contain::{self, IsolationReport},
     isolate::{self, IsolateOptions, IsolationPlan},
-    observe::{ObservedPod, observe_pod, observe_with_surroundings},
-    replace::{ReplaceReport, replace_pod},
+    observe::{ObservedPod, observe_with_surroundings},
+    replace::{ReplaceReport, assess, replace_pod},
     snapshot::{SnapshotOptions, SnapshotReport, choose_container, snapshot_pod_signalling},
 };
 
@@ -98,7 +101,7 @@ impl Playbook {
             PlanLine {
                 step: "snapshot",
                 action: format!(
-                    "run read-only commands in container {} (sh, cat, readlink, tar): processes, sockets, /etc; \
+                    "run read-only commands in container {} (sh, cat, grep, find, tar): sockets, processes, /etc; \
                      nothing is written into the container",
                     self.container
                 ),
@@ -136,68 +139,89 @@ impl Playbook {
         started: Instant,
         progress: &(dyn Fn(&StepReport) + Sync),
     ) -> Result<RespondReport> {
-        let state = &self.observed.state;
+        let images = crate::replace::images(&self.observed.pod);
+        let Playbook { observed, isolation: plan, container: _, options } = self;
+        let observed = Arc::new(observed);
+        let state = &observed.state;
         let target = format!("pod/{}/{}", state.namespace, state.name);
         let done = done_steps(case, &target)?;
         let step_done = |step: &str| done.iter().any(|d| d == step);
 
+        // Evidence and containment run as tasks of their own, so that the hashing, compressing
+        // and parsing of one never holds up the requests of the others.
+        //
         // Containment waits for the evidence it could destroy: the pod object as it was (the
         // first artifact capture writes) and the sockets of the snapshot (isolation may cut
         // those connections). Processes, logs, owners, events and /etc survive isolation and
         // are collected beside it.
         let (pod_stored, pod_signal) = tokio::sync::oneshot::channel::<()>();
         let (volatile_done, volatile_signal) = tokio::sync::oneshot::channel::<()>();
-        let evidence = async {
-            let capture = async {
-                if step_done("capture") {
+        let capture = {
+            let (cluster, case, actor, observed) =
+                (cluster.clone(), case.clone(), actor.to_string(), observed.clone());
+            let (skip, capture_options) = (step_done("capture"), options.capture);
+            tokio::spawn(async move {
+                if skip {
                     let _ = pod_stored.send(());
                     return None;
                 }
                 let at = Instant::now();
                 let result = capture_pod_signalling(
-                    cluster,
-                    case,
-                    actor,
-                    &self.observed,
-                    self.options.capture,
+                    &cluster,
+                    &case,
+                    &actor,
+                    &observed,
+                    capture_options,
                     Some(pod_stored),
                 )
                 .await;
                 Some((result, at.elapsed()))
-            };
-            let snapshot = async {
-                if step_done("snapshot") {
+            })
+        };
+        let snapshot = {
+            let (cluster, case, actor, observed) =
+                (cluster.clone(), case.clone(), actor.to_string(), observed.clone());
+            let (skip, snapshot_options) = (step_done("snapshot"), options.snapshot.clone());
+            tokio::spawn(async move {
+                if skip {
                     let _ = volatile_done.send(());
                     return None;
                 }
                 let at = Instant::now();
                 let result = snapshot_pod_signalling(
-                    cluster,
-                    case,
-                    actor,
-                    &self.observed,
-                    &self.options.snapshot,
+                    &cluster,
+                    &case,
+                    &actor,
+                    &observed,
+                    &snapshot_options,
                     Some(volatile_done),
                 )
                 .await;
                 Some((result, at.elapsed()))
-            };
-            tokio::join!(capture, snapshot)
-        };
-        let containment = async {
-            if step_done("isolate") {
-                return None;
-            }
-            // Evidence first, but never for long: the pod keeps doing harm while we wait.
-            let _ = tokio::time::timeout(self.options.evidence_budget, async {
-                let _ = tokio::join!(pod_signal, volatile_signal);
             })
-            .await;
-            let at = Instant::now();
-            let result = contain::apply(cluster, case, actor, state, self.isolation.clone(), started).await;
-            Some((result, at))
         };
-        let ((capture, snapshot), isolation) = tokio::join!(evidence, containment);
+        let containment = {
+            let (cluster, case, actor) = (cluster.clone(), case.clone(), actor.to_string());
+            let (skip, pod, plan, budget) =
+                (step_done("isolate"), state.clone(), plan.clone(), options.evidence_budget);
+            tokio::spawn(async move {
+                if skip {
+                    return None;
+                }
+                // Evidence first, but never for long: the pod keeps doing harm while we wait.
+                let _ = tokio::time::timeout(budget, async {
+                    let _ = tokio::join!(pod_signal, volatile_signal);
+                })
+                .await;
+                let at = Instant::now();
+                let result = contain::apply(&cluster, &case, &actor, &pod, plan, started).await;
+                Some((result, at))
+            })
+        };
+        let (capture, snapshot, isolation) = tokio::join!(capture, snapshot, containment);
+        let capture = capture.unwrap_or_else(|e| Some((Err(Error::task("capture", &e)), Duration::ZERO)));
+        let snapshot = snapshot.unwrap_or_else(|e| Some((Err(Error::task("snapshot", &e)), Duration::ZERO)));
+        let isolation = isolation.unwrap_or_else(|e| Some((Err(Error::task("isolate", &e)), Instant::now())));
 
         let mut report = RespondReport {
             case: case.path().display().to_string(),
@@ -262,38 +286,33 @@ impl Playbook {
         };
         let wait = async {
             match &pending {
-                Some(pending) if !self.options.replacement_timeout.is_zero() => {
-                    pending.wait(cluster, case, actor, self.options.replacement_timeout).await
+                Some(pending) if !options.replacement_timeout.is_zero() => {
+                    pending.wait(cluster, case, actor, options.replacement_timeout).await
                 }
                 _ => Ok(None),
             }
         };
+        // Whether the suspect's controller has let go of it: by this run's isolation, or by
+        // an earlier run (this one resumes it, or the pod was isolated on its own before).
+        let orphaned = crate::replace::orphaned(&observed.pod)
+            || matches!(&isolation, Some((Ok(isolation), _)) if isolation.orphaned());
         let replace = async {
-            if !self.options.replace {
+            if !options.replace {
                 return None;
             }
             if step_done("replace") {
                 return Some((StepOutcome::Skipped, None));
             }
             let at = Instant::now();
-            let same_template = self.isolation.replaced_by.is_some().then(|| self.images());
-            let current = match observe_pod(cluster, &state.namespace, &state.name).await {
-                Ok(current) if current.state.uid != state.uid => {
-                    let detail = format!(
-                        "pod {}/{} now has UID {}, not the suspect's {}: it is another pod, not deleted",
-                        state.namespace, state.name, current.state.uid, state.uid
-                    );
-                    return Some((StepOutcome::Failed(at.elapsed(), detail), None));
-                }
-                Ok(current) => current,
-                Err(crate::Error::PodNotFound { .. }) => {
-                    return Some((StepOutcome::Done(at.elapsed(), "already gone".into()), None));
-                }
-                Err(error) => return Some((StepOutcome::Failed(at.elapsed(), error.to_string()), None)),
+            // The delete itself names the suspect's UID, so the pod is not read again first:
+            // a pod recreated under the same name is refused by the API server.
+            let assessment = if orphaned {
+                assess(&images, None, true, plan.replaced_by.is_some().then_some(images.as_slice()))
+            } else {
+                assess(&images, state.controller.as_ref(), false, None)
             };
-            let grace = self.options.grace_seconds;
             Some(
-                match replace_pod(cluster, case, actor, &current, same_template.as_deref(), grace, true).await
+                match replace_pod(cluster, case, actor, state, assessment, options.grace_seconds, true).await
                 {
                     Ok(replaced) => {
                         let detail = if replaced.deleted { "suspect deleted" } else { "already gone" };
@@ -335,16 +354,6 @@ impl Playbook {
         }
         report.total_ms = started.elapsed().as_millis();
         Ok(report)
-    }
-
-    /// The images the suspect runs (its controller's template runs the same).
-    fn images(&self) -> Vec<String> {
-        self.observed
-            .pod
-            .spec
-            .iter()
-            .flat_map(|s| s.containers.iter().filter_map(|c| c.image.clone()))
-            .collect()
     }
 }
 

@@ -91,9 +91,9 @@ pub async fn snapshot_pod(
     snapshot_pod_signalling(cluster, case, actor, observed, options, None).await
 }
 
-/// [`snapshot_pod`], telling `volatile_done` as soon as the sockets are in the case: network
-/// isolation may cut those connections, so containment waits for them. Processes and files
-/// survive isolation and are collected beside it.
+/// [`snapshot_pod`], telling `volatile_done` as soon as the sockets (and the processes read with
+/// them) are in the case: network isolation may cut those connections, so containment waits for
+/// them. `/etc` survives isolation and is collected beside it.
 pub async fn snapshot_pod_signalling(
     cluster: &Cluster,
     case: &Case,
@@ -119,43 +119,37 @@ pub async fn snapshot_pod_signalling(
 
     let nonce = nonce();
     let script = procfs::process_script(&nonce);
-    collector.store(
-        "processes.sh",
-        "the script kir ran with sh -c to produce processes.raw",
-        script.as_bytes(),
-    );
-    let process_argv = vec!["sh".to_string(), "-c".to_string(), script];
-    let sockets = async {
-        let argv = std::iter::once("cat").chain(procfs::SOCKET_TABLE_PATHS).map(str::to_string).collect();
-        let raw = run.command("net/sockets.raw", argv).await;
+    collector.store("proc.sh", "the script kir ran with sh -c to produce proc.raw", script.as_bytes());
+    let proc_argv = vec!["sh".to_string(), "-c".to_string(), script];
+    // One session reads sockets and processes: each exec costs the API server and the node a
+    // connection and a process, and the sockets come first in it.
+    let listing = async {
+        let raw = run.command("proc.raw", proc_argv).await;
         if let Some(done) = volatile_done {
             let _ = done.send(());
         }
         raw
     };
-    let (tables, listing, ()) =
-        tokio::join!(sockets, run.command("processes.raw", process_argv), run.etc_archive());
+    let (raw, ()) = tokio::join!(listing, run.etc_archive());
 
     // A listing kept from an earlier run was framed with that run's marker.
-    let listing = listing.map(|bytes| {
+    let listing = raw.map(|bytes| {
         let framing = procfs::listing_nonce(&bytes).unwrap_or_else(|| nonce.clone());
         procfs::parse_process_listing(&framing, &bytes)
     });
-    let sockets: Vec<procfs::Socket> = tables
-        .as_ref()
-        .map(|raw| procfs::parse_socket_tables(&String::from_utf8_lossy(raw)))
-        .unwrap_or_default();
     let processes = listing.as_ref().map(|l| l.processes.clone()).unwrap_or_default();
+    let sockets = listing.as_ref().and_then(|l| l.sockets.clone());
     if let Some(listing) = &listing {
         collector.store_json(
             "processes.json",
-            "parsed by kir from processes.raw",
+            "parsed by kir from proc.raw",
             &json!({"complete": listing.complete, "processes": listing.processes}),
         );
     }
-    if tables.is_some() {
-        collector.store_json("connections.json", "parsed by kir from net/sockets.raw", &sockets);
+    if let Some(sockets) = &sockets {
+        collector.store_json("connections.json", "parsed by kir from proc.raw", sockets);
     }
+    let sockets = sockets.unwrap_or_default();
     let findings = analyse(&processes, &sockets);
     collector.store_json("findings.json", "kir's analysis of processes.json and connections.json", &findings);
     let collected = collector.into_collected();
@@ -206,7 +200,7 @@ impl Runner<'_> {
 
     fn source(&self, argv: &[String]) -> String {
         let shown = if argv.first().is_some_and(|a| a == "sh") {
-            "sh -c \"$(cat processes.sh)\"".to_string()
+            "sh -c \"$(cat proc.sh)\"".to_string()
         } else {
             argv.join(" ")
         };

@@ -2,7 +2,7 @@
 
 use kir_respond::{
     observe::observe_pod,
-    replace::{assess, replace_pod},
+    replace::{Assessment, assess, images, orphaned, replace_pod},
 };
 
 use crate::{
@@ -16,16 +16,18 @@ pub async fn pod(args: &ReplacePodArgs, settings: &Settings) -> anyhow::Result<u
     let responder = responder::connect(settings).await?;
     let (ns, name) = responder::pod(settings, &responder.cluster, &args.pod)?;
     let observed = observe_pod(&responder.cluster, &ns, &name).await?;
-    let (replaced_by, warnings) = assess(&observed, None);
+    let assessment =
+        assess(&images(&observed.pod), observed.state.controller.as_ref(), orphaned(&observed.pod), None);
+    let Assessment { replaced_by, warnings } = &assessment;
     let mut plan = format!(
         "Plan to replace pod {ns}/{name}:\n  - delete pod {ns}/{name} (uid {})\n",
         observed.state.uid
     );
-    match &replaced_by {
+    match replaced_by {
         Some(by) => plan.push_str(&format!("  replaced by: {by}\n")),
         None => plan.push_str("  replaced by: nothing\n"),
     }
-    for warning in &warnings {
+    for warning in warnings {
         plan.push_str(&format!("warning: {warning}\n"));
     }
     if args.confirm.dry_run {
@@ -41,8 +43,8 @@ pub async fn pod(args: &ReplacePodArgs, settings: &Settings) -> anyhow::Result<u
         &responder.cluster,
         &case,
         &responder.actor,
-        &observed,
-        None,
+        &observed.state,
+        assessment,
         args.grace_period,
         !args.without_evidence,
     )
