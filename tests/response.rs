@@ -27,7 +27,7 @@ use crate::{
         bare_pod, container, create_allow_all_policy, create_deployment, create_service, deployment,
         eventually, exclusive_cluster, is_running, mark_restarted, plain_cluster, running_pods,
     },
-    testbed::{Testbed, testbed},
+    testbed::{OwnTestbed, Testbed, testbed},
     util::{Run, kir_with, run},
 };
 
@@ -613,14 +613,9 @@ async fn snapshot_finds_the_miner_and_its_pool_connection_without_extracting_any
     );
     let paths = artifact_paths(&report);
     let base = format!("pods/{ns}/{name}/{uid}/snapshot/app");
-    for expected in [
-        "proc.sh",
-        "proc.raw",
-        "processes.json",
-        "connections.json",
-        "etc.tar.zst",
-        "findings.json",
-    ] {
+    for expected in
+        ["proc.sh", "proc.raw", "processes.json", "connections.json", "etc.tar.zst", "findings.json"]
+    {
         assert!(paths.contains(&format!("{base}/{expected}")), "{expected} missing from {paths:?}");
     }
     let manifest: Value =
@@ -736,53 +731,23 @@ async fn snapshot_of_a_container_without_a_shell_says_what_was_not_collected() {
     assert_eq!(verify(tb, &case).success().json()["intact"], true);
 }
 
-#[tokio::test]
-async fn respond_killed_midway_resumes_without_repeating_or_losing_an_action() {
-    let _plain = plain_cluster().await;
-    let tb = testbed();
-    let client = tb.client().await;
-    let ns = tb.namespace("resume").await;
-    create_deployment(&client, &ns, &deployment("web", 2, vec![container("web", "nginx:1.27")])).await;
-    create_service(&client, &ns, "web", &[("app", "web")]).await;
-    let name = running_pods(&client, &ns, "app=web", 2).await[0].metadata.name.clone().unwrap();
-    let (_keep, case) = case_dir("resume-case");
-    let target = format!("{ns}/{name}");
-
-    let mut child = kir_in(tb, &case)
-        .args(["respond", "compromised-pod", &target, "--yes"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    // Kill it as soon as it has started acting: after the first artifacts are committed.
+/// Wait until the case journal of a running response holds `count` committed artifacts.
+fn wait_for_collected(case: &Path, count: usize) {
     let deadline = std::time::Instant::now() + Duration::from_secs(30);
     loop {
         let collected = std::fs::read_to_string(case.join("journal.jsonl"))
             .map(|j| j.matches("\"collect\"").count())
             .unwrap_or(0);
-        if collected >= 2 || std::time::Instant::now() > deadline {
-            break;
+        if collected >= count || std::time::Instant::now() > deadline {
+            return;
         }
         std::thread::sleep(Duration::from_millis(2));
     }
-    child.kill().unwrap();
-    child.wait().unwrap();
-    let cut_short = journal_text(&case);
-    assert!(cut_short.contains("\"collect\""), "the killed run had started collecting");
-    assert!(!cut_short.contains("\"respond.step\""), "the killed run was stopped before it finished a step");
+}
 
-    let resumed =
-        run(kir_in(tb, &case).args(["respond", "compromised-pod", &target, "--yes", "-o", "json"])).success();
-    let report = resumed.json();
-    let pods: Api<Pod> = Api::namespaced(client.clone(), &ns);
-    let labels = pods.get(&name).await.unwrap().metadata.labels.unwrap();
-    assert!(labels.contains_key("ir.kir.dev/quarantine"), "contained after resuming: {labels:?}");
-    assert!(
-        report["containedAfterMs"].is_u64() || report["steps"].to_string().contains("skipped"),
-        "{report}"
-    );
-
-    let entries = journal(&case);
+/// The journal of a resumed response did every action once and every step once.
+fn assert_done_once(case: &Path) {
+    let entries = journal(case);
     let count = |action: &str, status: &str| {
         entries.iter().filter(|e| e["action"] == action && e["result"]["status"] == status).count()
     };
@@ -804,14 +769,103 @@ async fn respond_killed_midway_resumes_without_repeating_or_losing_an_action() {
         serde_json::from_slice(&std::fs::read(case.join("manifest.json")).unwrap()).unwrap();
     let mut paths: Vec<&str> =
         manifest["artifacts"].as_array().unwrap().iter().map(|a| a["path"].as_str().unwrap()).collect();
-    let before = paths.len();
     paths.sort();
-    paths.dedup();
-    assert_eq!(paths.len(), before, "no artifact collected twice");
+    let twice: Vec<&&str> = paths.windows(2).filter(|w| w[0] == w[1]).map(|w| &w[0]).collect();
+    assert!(twice.is_empty(), "collected twice: {twice:?}");
     assert!(
         paths.iter().any(|p| p.ends_with("/pod.json")) && paths.iter().any(|p| p.ends_with("logs/web.log")),
         "{paths:?}"
     );
+}
+
+#[tokio::test]
+async fn respond_resumes_after_the_api_server_restarts() {
+    // Restarting the API server would break the tests that share the testbed.
+    let own = OwnTestbed::start("api-restart");
+    let tb = &own.testbed;
+    let client = tb.client().await;
+    let ns = tb.namespace("restart").await;
+    create_deployment(&client, &ns, &deployment("web", 2, vec![container("web", "nginx:1.27")])).await;
+    create_service(&client, &ns, "web", &[("app", "web")]).await;
+    let name = running_pods(&client, &ns, "app=web", 2).await[0].metadata.name.clone().unwrap();
+    let (_keep, case) = case_dir("restart-case");
+    let target = format!("{ns}/{name}");
+
+    let child = kir_in(tb, &case)
+        .args(["respond", "compromised-pod", &target, "--yes", "--request-timeout", "5s", "-o", "json"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Held still once it has started collecting, so that the server dies in the middle of its
+    // work; let go while the server is down, so that what it does next meets a dead server.
+    wait_for_collected(&case, 2);
+    let pid = child.id() as libc::pid_t;
+    // SAFETY: signalling a child process this test started and still owns.
+    unsafe { libc::kill(pid, libc::SIGSTOP) };
+    let mut restart = own.restart("kube-apiserver", 3);
+    restart.wait_down();
+    // SAFETY: as above.
+    unsafe { libc::kill(pid, libc::SIGCONT) };
+    let first = child.wait_with_output().unwrap();
+    restart.wait_up();
+    let interrupted: Value = serde_json::from_slice(&first.stdout).unwrap_or_else(|e| {
+        panic!("{e}: {}\n{}", String::from_utf8_lossy(&first.stdout), String::from_utf8_lossy(&first.stderr))
+    });
+    assert_eq!(first.status.code(), Some(1), "a step failed while the server was down: {interrupted}");
+    assert!(
+        interrupted["steps"].as_array().unwrap().iter().any(|s| s["status"] == "failed"),
+        "{interrupted}"
+    );
+
+    let resumed =
+        run(kir_in(tb, &case).args(["respond", "compromised-pod", &target, "--yes", "-o", "json"])).success();
+    let report = resumed.json();
+    let pods: Api<Pod> = Api::namespaced(client.clone(), &ns);
+    let labels = pods.get(&name).await.unwrap().metadata.labels.unwrap();
+    assert!(labels.contains_key("ir.kir.dev/quarantine"), "contained after resuming: {labels:?} {report}");
+    assert_eq!(kir_policies(&client, &ns).await.len(), 1, "one quarantine policy");
+    assert_done_once(&case);
+    assert_eq!(verify(tb, &case).success().json()["intact"], true);
+}
+
+#[tokio::test]
+async fn respond_killed_midway_resumes_without_repeating_or_losing_an_action() {
+    let _plain = plain_cluster().await;
+    let tb = testbed();
+    let client = tb.client().await;
+    let ns = tb.namespace("resume").await;
+    create_deployment(&client, &ns, &deployment("web", 2, vec![container("web", "nginx:1.27")])).await;
+    create_service(&client, &ns, "web", &[("app", "web")]).await;
+    let name = running_pods(&client, &ns, "app=web", 2).await[0].metadata.name.clone().unwrap();
+    let (_keep, case) = case_dir("resume-case");
+    let target = format!("{ns}/{name}");
+
+    let mut child = kir_in(tb, &case)
+        .args(["respond", "compromised-pod", &target, "--yes"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // Kill it as soon as it has started acting: after the first artifacts are committed.
+    wait_for_collected(&case, 2);
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let cut_short = journal_text(&case);
+    assert!(cut_short.contains("\"collect\""), "the killed run had started collecting");
+    assert!(!cut_short.contains("\"respond.step\""), "the killed run was stopped before it finished a step");
+
+    let resumed =
+        run(kir_in(tb, &case).args(["respond", "compromised-pod", &target, "--yes", "-o", "json"])).success();
+    let report = resumed.json();
+    let pods: Api<Pod> = Api::namespaced(client.clone(), &ns);
+    let labels = pods.get(&name).await.unwrap().metadata.labels.unwrap();
+    assert!(labels.contains_key("ir.kir.dev/quarantine"), "contained after resuming: {labels:?}");
+    assert!(
+        report["containedAfterMs"].is_u64() || report["steps"].to_string().contains("skipped"),
+        "{report}"
+    );
+    assert_done_once(&case);
     assert_eq!(verify(tb, &case).success().json()["intact"], true);
 
     // Undo reverses every change exactly once, even those journaled by the killed run.

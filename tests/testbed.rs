@@ -6,8 +6,9 @@
 //! fails the tests: there is no silent skip.
 
 use std::{
+    io::{BufRead, BufReader},
     path::{Path, PathBuf},
-    process::Command,
+    process::{Child, ChildStdout, Command, Stdio},
     sync::{Mutex, OnceLock},
 };
 
@@ -38,23 +39,24 @@ pub fn testbed() -> &'static Testbed {
             Some(path) => PathBuf::from(path),
             None => start_own(),
         };
-        let state = kubeconfig.parent().expect("kubeconfig lives in the testbed state directory");
-        let audit_log = std::fs::read_to_string(state.join("audit-log-path")).unwrap_or_else(|e| {
-            panic!("{}/audit-log-path is unreadable ({e}): is this a testbed?", state.display())
-        });
-        Testbed { kubeconfig, audit_log: PathBuf::from(audit_log.trim()) }
+        Testbed::at(kubeconfig)
     })
 }
 
 fn start_own() -> PathBuf {
     let state = std::env::temp_dir().join(format!("kir-test-testbed-{}", std::process::id()));
-    let output = Command::new(repo_root().join("testbed/up"))
-        .env("KIR_TESTBED_STATE", &state)
-        .output()
-        .expect("testbed/up can be run");
     *OWNED_STATE.lock().unwrap() = Some(state.clone());
     // SAFETY: registering a plain extern "C" function with no captured state.
     unsafe { libc::atexit(stop_own) };
+    up(&state)
+}
+
+/// `testbed/up` into `state`; the kubeconfig it printed.
+fn up(state: &Path) -> PathBuf {
+    let output = Command::new(repo_root().join("testbed/up"))
+        .env("KIR_TESTBED_STATE", state)
+        .output()
+        .expect("testbed/up can be run");
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(
         output.status.success(),
@@ -68,13 +70,93 @@ fn start_own() -> PathBuf {
     )
 }
 
+fn down(state: &Path) {
+    let _ = Command::new(repo_root().join("testbed/down")).env("KIR_TESTBED_STATE", state).output();
+}
+
 extern "C" fn stop_own() {
     if let Some(state) = OWNED_STATE.lock().ok().and_then(|mut s| s.take()) {
-        let _ = Command::new(repo_root().join("testbed/down")).env("KIR_TESTBED_STATE", &state).output();
+        down(&state);
+    }
+}
+
+/// A testbed of one test's own, for what would disturb the tests that share [`testbed`]
+/// (restarting the API server). Stopped when dropped.
+pub struct OwnTestbed {
+    pub testbed: Testbed,
+    state: PathBuf,
+}
+
+impl OwnTestbed {
+    pub fn start(purpose: &str) -> OwnTestbed {
+        let state = std::env::temp_dir().join(format!("kir-test-{purpose}-{}", std::process::id()));
+        let testbed = Testbed::at(up(&state));
+        OwnTestbed { testbed, state }
+    }
+
+    /// `testbed/restart COMPONENT --downtime SECONDS`: killed as in a crash, down for that
+    /// long, started again. Returns at once; see [`Restart`].
+    pub fn restart(&self, component: &str, downtime_seconds: u32) -> Restart {
+        let mut child = Command::new(repo_root().join("testbed/restart"))
+            .args([component, "--downtime", &downtime_seconds.to_string()])
+            .env("KIR_TESTBED_STATE", &self.state)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("testbed/restart can be run");
+        let lines = BufReader::new(child.stdout.take().expect("stdout is piped")).lines();
+        Restart { child, lines }
+    }
+}
+
+/// A component restart in progress.
+pub struct Restart {
+    child: Child,
+    lines: std::io::Lines<BufReader<ChildStdout>>,
+}
+
+impl Restart {
+    /// Block until the component is down.
+    pub fn wait_down(&mut self) {
+        let line = self.lines.next().and_then(Result::ok);
+        assert_eq!(line.as_deref(), Some("down"), "the component was not taken down: {}", self.stderr());
+    }
+
+    /// Block until the component is back.
+    pub fn wait_up(mut self) {
+        let line = self.lines.next().and_then(Result::ok);
+        let status = self.child.wait().expect("testbed/restart ends");
+        assert!(
+            status.success() && line.as_deref() == Some("up"),
+            "the component did not come back: {}",
+            self.stderr()
+        );
+    }
+
+    fn stderr(&mut self) -> String {
+        let mut text = String::new();
+        if let Some(stderr) = self.child.stderr.as_mut() {
+            let _ = std::io::Read::read_to_string(stderr, &mut text);
+        }
+        text
+    }
+}
+
+impl Drop for OwnTestbed {
+    fn drop(&mut self) {
+        down(&self.state);
     }
 }
 
 impl Testbed {
+    fn at(kubeconfig: PathBuf) -> Testbed {
+        let state = kubeconfig.parent().expect("kubeconfig lives in the testbed state directory");
+        let audit_log = std::fs::read_to_string(state.join("audit-log-path")).unwrap_or_else(|e| {
+            panic!("{}/audit-log-path is unreadable ({e}): is this a testbed?", state.display())
+        });
+        Testbed { kubeconfig, audit_log: PathBuf::from(audit_log.trim()) }
+    }
+
     /// A kube client as the testbed's admin, for setting up and checking test scenes.
     pub async fn client(&self) -> Client {
         let kubeconfig = Kubeconfig::read_from(&self.kubeconfig).expect("testbed kubeconfig parses");

@@ -94,13 +94,15 @@ impl Cluster {
             let copy_stdout = async {
                 let mut buffer = vec![0u8; 64 * 1024];
                 loop {
-                    let n = stdout.read(&mut buffer).await.map_err(|e| e.to_string())?;
+                    // A read fails when the session breaks (the server went away): `true`.
+                    let n = stdout.read(&mut buffer).await.map_err(|e| (true, e.to_string()))?;
                     if n == 0 {
-                        return Ok::<_, String>(false);
+                        return Ok::<_, (bool, String)>(false);
                     }
                     let room = limits.max_stdout.saturating_sub(outcome.stdout_bytes);
                     let take = (n as u64).min(room) as usize;
-                    sink.write_all(&buffer[..take]).map_err(|e| format!("writing the output: {e}"))?;
+                    sink.write_all(&buffer[..take])
+                        .map_err(|e| (false, format!("writing the output: {e}")))?;
                     outcome.stdout_bytes += take as u64;
                     if take < n {
                         // Stop the command now: left running, it would fill the pipe and hold
@@ -132,7 +134,14 @@ impl Cluster {
         };
         match tokio::time::timeout(limits.timeout, session).await {
             Err(_) => outcome.timed_out = true,
-            Ok(Err(detail)) => return Err(Error::Other { what: source, detail }),
+            Ok(Err((true, detail))) => {
+                return Err(Error::Unreachable {
+                    target: Box::new(self.target().clone()),
+                    failure: crate::ConnectFailure::Other,
+                    detail: format!("{source}: the session broke: {detail}"),
+                });
+            }
+            Ok(Err((false, detail))) => return Err(Error::Other { what: source, detail }),
             Ok(Ok(truncated)) => outcome.truncated = truncated,
         }
         if outcome.timed_out || outcome.truncated {

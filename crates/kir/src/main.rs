@@ -71,10 +71,10 @@ fn run(cli: Cli, settings: Settings) -> anyhow::Result<u8> {
         Command::Baseline(command) => return commands::baseline::run(command, &settings),
         Command::Case(command) => return commands::case::run(command, &settings),
         Command::Capture(CaptureCommand::Pod(args)) => {
-            runtime()?.block_on(commands::capture::pod(&args, &settings))?
+            return runtime()?.block_on(commands::capture::pod(&args, &settings));
         }
         Command::Snapshot(SnapshotCommand::Pod(args)) => {
-            runtime()?.block_on(commands::snapshot::pod(&args, &settings))?
+            return runtime()?.block_on(commands::snapshot::pod(&args, &settings));
         }
         Command::Isolate(IsolateCommand::Pod(args)) => {
             return runtime()?.block_on(commands::isolate::pod(&args, &settings));

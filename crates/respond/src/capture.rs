@@ -146,7 +146,7 @@ async fn log(
     let source = request.source();
     match cluster.log_stream(&request).await {
         Ok(stream) => collector.store_stream(&relative, &source, stream, limit).await,
-        Err(error) => collector.gap(&relative, &source, &error.to_string()),
+        Err(error) => collector.gap_error(&relative, &source, &error),
     }
 }
 
@@ -187,7 +187,7 @@ async fn owners_and_events(cluster: &Cluster, collector: &Collector, pod: &Pod) 
                     pending.extend(next.iter().cloned());
                 }
             }
-            Err(error) => collector.gap(&relative, &format!("GET {kind} {ns}/{name}"), &error.to_string()),
+            Err(error) => collector.gap_error(&relative, &format!("GET {kind} {ns}/{name}"), &error),
         }
     }
     let ns = ns.as_str();
@@ -195,7 +195,7 @@ async fn owners_and_events(cluster: &Cluster, collector: &Collector, pod: &Pod) 
         let relative = format!("events/{label}.json");
         match cluster.events_about(ns, uid).await {
             Ok(list) => collector.store(&relative, &list.source, &list.body),
-            Err(error) => collector.gap(&relative, &format!("list events of {label}"), &error.to_string()),
+            Err(error) => collector.gap_error(&relative, &format!("list events of {label}"), &error),
         }
     });
     join_all(events).await;
@@ -219,7 +219,7 @@ async fn node(cluster: &Cluster, collector: &Collector, pod: &Pod) {
     };
     match cluster.get_raw(&format!("/api/v1/nodes/{node}")).await {
         Ok(object) => collector.store("node.json", &object.source, &object.body),
-        Err(error) => collector.gap("node.json", &format!("GET /api/v1/nodes/{node}"), &error.to_string()),
+        Err(error) => collector.gap_error("node.json", &format!("GET /api/v1/nodes/{node}"), &error),
     }
 }
 
@@ -231,7 +231,7 @@ async fn service_account(cluster: &Cluster, collector: &Collector, pod: &Pod, ns
     let path = format!("/api/v1/namespaces/{ns}/serviceaccounts/{account}");
     match cluster.get_raw(&path).await {
         Ok(object) => collector.store("serviceaccount.json", &object.source, &object.body),
-        Err(error) => collector.gap("serviceaccount.json", &format!("GET {path}"), &error.to_string()),
+        Err(error) => collector.gap_error("serviceaccount.json", &format!("GET {path}"), &error),
     }
     let user = format!("system:serviceaccount:{ns}:{account}");
     let groups = vec![
@@ -241,8 +241,8 @@ async fn service_account(cluster: &Cluster, collector: &Collector, pod: &Pod, ns
     ];
     let source = format!("POST selfsubjectrulesreviews in namespace {ns}, impersonating {user}");
     let review = match cluster.impersonating(&user, &groups) {
-        Ok(as_account) => as_account.rules_review(ns).await.map_err(|e| e.to_string()),
-        Err(error) => Err(error.to_string()),
+        Ok(as_account) => as_account.rules_review(ns).await,
+        Err(error) => Err(error),
     };
     match review {
         Ok(status) => collector.store_json(
@@ -250,11 +250,14 @@ async fn service_account(cluster: &Cluster, collector: &Collector, pod: &Pod, ns
             &source,
             &json!({"user": user, "groups": groups, "namespace": ns, "review": status}),
         ),
-        Err(reason) => collector.gap(
+        Err(error) if error.connect_failure().is_some() => {
+            collector.gap_error("serviceaccount-permissions.json", &source, &error)
+        }
+        Err(error) => collector.gap(
             "serviceaccount-permissions.json",
             &source,
             &format!(
-                "{reason} (impersonating the service account needs the impersonate verb on serviceaccounts)"
+                "{error} (impersonating the service account needs the impersonate verb on serviceaccounts)"
             ),
         ),
     }
@@ -273,7 +276,7 @@ async fn services_and_policies(cluster: &Cluster, collector: &Collector, pod: &P
                 .collect();
             collector.store_json("services.json", &services_source, &selecting);
         }
-        Err(error) => collector.gap("services.json", &services_source, &error.to_string()),
+        Err(error) => collector.gap_error("services.json", &services_source, &error),
     }
     let policies_source =
         format!("GET /apis/networking.k8s.io/v1/namespaces/{ns}/networkpolicies (those selecting the pod)");
@@ -293,7 +296,7 @@ async fn services_and_policies(cluster: &Cluster, collector: &Collector, pod: &P
                 &json!({"selecting": selecting, "allowing": allowing}),
             );
         }
-        Err(error) => collector.gap("networkpolicies.json", &policies_source, &error.to_string()),
+        Err(error) => collector.gap_error("networkpolicies.json", &policies_source, &error),
     }
 }
 

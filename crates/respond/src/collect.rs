@@ -15,6 +15,10 @@ use serde::Serialize;
 pub struct Gap {
     pub path: String,
     pub reason: String,
+    /// The API server could not be reached (refused, timed out): running the same command
+    /// again with the same case collects it.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub transient: bool,
 }
 
 /// What a collecting step produced.
@@ -25,6 +29,13 @@ pub struct Collected {
     pub not_collected: Vec<Gap>,
     /// Paths that an earlier (interrupted) run of the same step already collected.
     pub already_collected: Vec<String>,
+}
+
+impl Collected {
+    /// Gaps that another run with the same case can fill (the server was unreachable).
+    pub fn transient_gaps(&self) -> usize {
+        self.not_collected.iter().filter(|g| g.transient).count()
+    }
 }
 
 /// Shared by the concurrent tasks of one step.
@@ -153,11 +164,23 @@ impl Collector {
         self.gap_at(self.path(relative), source, reason);
     }
 
+    /// Record that `relative` could not be fetched: for lack of a server, the gap is
+    /// transient (see [`Gap::transient`]).
+    pub fn gap_error(&self, relative: &str, source: &str, error: &kir_cluster::Error) {
+        let path = self.path(relative);
+        self.record_gap(&path, source, &error.to_string(), error.connect_failure().is_some());
+    }
+
     fn gap_at(&self, path: String, source: &str, reason: &str) {
-        if let Err(error) = self.case.not_collected(&path, source, reason) {
+        self.record_gap(&path, source, reason, false);
+    }
+
+    fn record_gap(&self, path: &str, source: &str, reason: &str, transient: bool) {
+        if let Err(error) = self.case.not_collected(path, source, reason) {
             tracing::warn!("cannot record that {path} was not collected: {error}");
         }
-        self.with(|c| c.not_collected.push(Gap { path, reason: reason.to_string() }));
+        let gap = Gap { path: path.to_string(), reason: reason.to_string(), transient };
+        self.with(|c| c.not_collected.push(gap));
     }
 
     pub fn into_collected(self) -> Collected {

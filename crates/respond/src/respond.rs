@@ -202,8 +202,13 @@ impl Playbook {
         };
         let containment = {
             let (cluster, case, actor) = (cluster.clone(), case.clone(), actor.to_string());
-            let (skip, pod, plan, budget) =
-                (step_done("isolate"), state.clone(), plan.clone(), options.evidence_budget);
+            let (skip, pod, plan, budget, timeout) = (
+                step_done("isolate"),
+                state.clone(),
+                plan.clone(),
+                options.evidence_budget,
+                options.replacement_timeout,
+            );
             tokio::spawn(async move {
                 if skip {
                     return None;
@@ -215,13 +220,22 @@ impl Playbook {
                 .await;
                 let at = Instant::now();
                 let result = contain::apply(&cluster, &case, &actor, &pod, plan, started).await;
-                Some((result, at))
+                // The controller's replacement is awaited while the evidence is completed: it
+                // comes from the controller's unchanged template, and needs nothing of it.
+                let replacement = match &result {
+                    Ok((_, Some(pending))) if !timeout.is_zero() => {
+                        pending.wait(&cluster, &case, &actor, timeout).await
+                    }
+                    _ => Ok(None),
+                };
+                Some((result.map(|(isolation, _)| isolation), at, replacement))
             })
         };
         let (capture, snapshot, isolation) = tokio::join!(capture, snapshot, containment);
         let capture = capture.unwrap_or_else(|e| Some((Err(Error::task("capture", &e)), Duration::ZERO)));
         let snapshot = snapshot.unwrap_or_else(|e| Some((Err(Error::task("snapshot", &e)), Duration::ZERO)));
-        let isolation = isolation.unwrap_or_else(|e| Some((Err(Error::task("isolate", &e)), Instant::now())));
+        let isolation =
+            isolation.unwrap_or_else(|e| Some((Err(Error::task("isolate", &e)), Instant::now(), Ok(None))));
 
         let mut report = RespondReport {
             case: case.path().display().to_string(),
@@ -251,9 +265,9 @@ impl Playbook {
         match capture {
             None => finish(&mut report, "capture", StepOutcome::Skipped)?,
             Some((Ok(collected), took)) => {
-                let detail = summary(&collected);
+                let outcome = collected_outcome(&collected, took, summary(&collected));
                 report.capture = Some(collected);
-                finish(&mut report, "capture", StepOutcome::Done(took, detail))?;
+                finish(&mut report, "capture", outcome)?;
             }
             Some((Err(error), took)) => {
                 finish(&mut report, "capture", StepOutcome::Failed(took, error.to_string()))?
@@ -269,33 +283,19 @@ impl Playbook {
                     snapshot.sockets,
                     snapshot.findings.len()
                 );
+                let outcome = collected_outcome(&snapshot.collected, took, detail);
                 report.snapshot = Some(snapshot);
-                finish(&mut report, "snapshot", StepOutcome::Done(took, detail))?;
+                finish(&mut report, "snapshot", outcome)?;
             }
             Some((Err(error), took)) => {
                 finish(&mut report, "snapshot", StepOutcome::Failed(took, error.to_string()))?
             }
         }
 
-        // The controller's replacement is awaited while the suspect is deleted: neither needs
-        // the other (the replacement comes from the controller's unchanged template).
-        let (isolation, pending) = match isolation {
-            Some((Ok((isolation, pending)), at)) => (Some((Ok(isolation), at)), pending),
-            Some((Err(error), at)) => (Some((Err(error), at)), None),
-            None => (None, None),
-        };
-        let wait = async {
-            match &pending {
-                Some(pending) if !options.replacement_timeout.is_zero() => {
-                    pending.wait(cluster, case, actor, options.replacement_timeout).await
-                }
-                _ => Ok(None),
-            }
-        };
         // Whether the suspect's controller has let go of it: by this run's isolation, or by
         // an earlier run (this one resumes it, or the pod was isolated on its own before).
         let orphaned = crate::replace::orphaned(&observed.pod)
-            || matches!(&isolation, Some((Ok(isolation), _)) if isolation.orphaned());
+            || matches!(&isolation, Some((Ok(isolation), _, _)) if isolation.orphaned());
         let replace = async {
             if !options.replace {
                 return None;
@@ -322,14 +322,26 @@ impl Playbook {
                 },
             )
         };
-        let (replacement, replaced) = tokio::join!(wait, replace);
+        // What is in place is read back while the suspect is deleted: the read-back does not
+        // depend on the deletion (which is graceful: the object stays until the node has stopped
+        // the pod), and the deletion does not wait for it.
+        let read_back = async {
+            match &isolation {
+                Some((Ok(isolation), _, _)) => {
+                    Some(contain::read_back(cluster, state, &isolation.plan).await)
+                }
+                _ => None,
+            }
+        };
+        let (replaced, in_place) = tokio::join!(replace, read_back);
 
         match isolation {
             None => finish(&mut report, "isolate", StepOutcome::Skipped)?,
-            Some((Ok(mut isolation), at)) => {
+            Some((Ok(mut isolation), at, replacement)) => {
                 isolation.settle_replacement(replacement);
-                let in_place = contain::read_back(cluster, state, &isolation.plan).await;
-                isolation.settle_read_back(in_place);
+                if let Some(in_place) = in_place {
+                    isolation.settle_read_back(in_place);
+                }
                 report.contained_after_ms = isolation.contained_after_ms;
                 let detail = match (&isolation.contained_after_ms, &isolation.replacement) {
                     (Some(ms), Some(r)) => format!("contained after {ms} ms; replacement {} running", r.name),
@@ -344,7 +356,7 @@ impl Playbook {
                 report.isolation = Some(isolation);
                 finish(&mut report, "isolate", outcome)?;
             }
-            Some((Err(error), at)) => {
+            Some((Err(error), at, _)) => {
                 finish(&mut report, "isolate", StepOutcome::Failed(at.elapsed(), error.to_string()))?
             }
         }
@@ -366,6 +378,20 @@ fn summary(collected: &Collected) -> String {
         text.push_str(&format!(", {} kept from an earlier run", collected.already_collected.len()));
     }
     text
+}
+
+/// A collecting step is done unless the server could not be reached for some of it: then it
+/// failed, and running again with the same case collects the rest.
+fn collected_outcome(collected: &Collected, took: Duration, detail: String) -> StepOutcome {
+    match collected.transient_gaps() {
+        0 => StepOutcome::Done(took, detail),
+        n => StepOutcome::Failed(
+            took,
+            format!(
+                "{detail}; {n} not collected because the API server could not be reached: run again with the same --case"
+            ),
+        ),
+    }
 }
 
 /// Steps a previous run of this playbook finished for `target`.

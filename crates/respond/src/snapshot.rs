@@ -122,12 +122,12 @@ pub async fn snapshot_pod_signalling(
     collector.store("proc.sh", "the script kir ran with sh -c to produce proc.raw", script.as_bytes());
     let proc_argv = vec!["sh".to_string(), "-c".to_string(), script];
     // One session reads sockets and processes: each exec costs the API server and the node a
-    // connection and a process, and the sockets come first in it.
+    // connection and a process. The sockets come first in it, and are committed (and
+    // containment told) as soon as their section is complete.
     let listing = async {
-        let raw = run.command("proc.raw", proc_argv).await;
-        if let Some(done) = volatile_done {
-            let _ = done.send(());
-        }
+        let mut sockets = SocketSection::new(&nonce, &collector, volatile_done);
+        let raw = run.command("proc.raw", proc_argv, Some(&mut sockets)).await;
+        sockets.finish();
         raw
     };
     let (raw, ()) = tokio::join!(listing, run.etc_archive());
@@ -208,20 +208,29 @@ impl Runner<'_> {
     }
 
     /// Run `argv`, store its stdout at `relative`, return a copy for parsing. `None` when
-    /// nothing was collected (the gap is recorded with the reason).
-    async fn command(&self, relative: &str, argv: Vec<String>) -> Option<Vec<u8>> {
+    /// nothing was collected (the gap is recorded with the reason). `watch` sees the output
+    /// as it arrives.
+    async fn command(
+        &self,
+        relative: &str,
+        argv: Vec<String>,
+        watch: Option<&mut SocketSection<'_>>,
+    ) -> Option<Vec<u8>> {
         let source = self.source(&argv);
         let Some(writer) = self.collector.start(relative, &source) else {
             // Collected by an earlier, interrupted run: analyse what it collected.
             return self.collector.stored(relative, PARSE_LIMIT as u64);
         };
-        let mut tee =
-            Tee { writer: writer.limit(self.options.max_bytes).note(FROM_CONTAINER), copy: Vec::new() };
+        let mut tee = Tee {
+            writer: writer.limit(self.options.max_bytes).note(FROM_CONTAINER),
+            copy: Vec::new(),
+            watch,
+        };
         let outcome = self
             .cluster
             .exec_into(self.namespace, self.pod, self.container, &argv, &mut tee, self.limits())
             .await;
-        let Tee { writer, copy } = tee;
+        let Tee { writer, copy, .. } = tee;
         self.settle(writer, relative, &source, outcome).then_some(copy)
     }
 
@@ -269,11 +278,15 @@ impl Runner<'_> {
         match outcome {
             Err(error) => {
                 let _ = writer.abandon();
-                self.collector.gap(
-                    relative,
-                    source,
-                    &format!("the command could not run in the container: {error}"),
-                );
+                if error.connect_failure().is_some() {
+                    self.collector.gap_error(relative, source, &error);
+                } else {
+                    self.collector.gap(
+                        relative,
+                        source,
+                        &format!("the command could not run in the container: {error}"),
+                    );
+                }
                 false
             }
             Ok(outcome) if outcome.stdout_bytes == 0 && !outcome.succeeded() => {
@@ -317,21 +330,79 @@ fn describe_failure(outcome: &ExecOutcome) -> String {
 }
 
 /// Writes into the artifact and keeps a bounded copy for the parsers.
-struct Tee {
+struct Tee<'w, 'c> {
     writer: ArtifactWriter,
     copy: Vec<u8>,
+    watch: Option<&'w mut SocketSection<'c>>,
 }
 
-impl Write for Tee {
+impl Write for Tee<'_, '_> {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
         let room = PARSE_LIMIT.saturating_sub(self.copy.len());
         self.copy.extend_from_slice(&buf[..buf.len().min(room)]);
         self.writer.write_all(buf)?;
+        if let Some(watch) = self.watch.as_deref_mut() {
+            watch.observe(&self.copy);
+        }
         Ok(buf.len())
     }
 
     fn flush(&mut self) -> std::io::Result<()> {
         self.writer.flush()
+    }
+}
+
+/// Watches the output of the process script for the end of its socket section: the sockets
+/// are what isolation changes, so they are committed as an artifact of their own (`net/
+/// sockets.raw`, the section's bytes as received) and containment is told at once, while the
+/// processes are still being read. Without a complete section, containment is told when the
+/// session ends.
+struct SocketSection<'c> {
+    opening: Vec<u8>,
+    closing: Vec<u8>,
+    scanned: usize,
+    found: bool,
+    collector: &'c Collector,
+    done: Option<tokio::sync::oneshot::Sender<()>>,
+}
+
+impl<'c> SocketSection<'c> {
+    fn new(nonce: &str, collector: &'c Collector, done: Option<tokio::sync::oneshot::Sender<()>>) -> Self {
+        SocketSection {
+            opening: format!("--kir-{nonce} sockets\n").into_bytes(),
+            closing: format!("\n--kir-{nonce} status\n").into_bytes(),
+            scanned: 0,
+            found: false,
+            collector,
+            done,
+        }
+    }
+
+    /// `output`: everything received so far (bounded).
+    fn observe(&mut self, output: &[u8]) {
+        if self.found {
+            return;
+        }
+        let from = self.scanned.saturating_sub(self.closing.len());
+        self.scanned = output.len();
+        let Some(at) = memchr::memmem::find(&output[from..], &self.closing) else { return };
+        self.found = true;
+        let end = from + at;
+        let start =
+            memchr::memmem::find(&output[..end], &self.opening).map_or(end, |at| at + self.opening.len());
+        self.collector.store(
+            "net/sockets.raw",
+            "the socket section of proc.raw, committed as soon as it was complete",
+            &output[start..end],
+        );
+        self.finish();
+    }
+
+    /// Tell containment now, if it was not told yet.
+    fn finish(&mut self) {
+        if let Some(done) = self.done.take() {
+            let _ = done.send(());
+        }
     }
 }
 
@@ -370,6 +441,40 @@ mod tests {
         assert_eq!(choose_container(&pod(None), Some("proxy")).unwrap(), "proxy");
         let error = choose_container(&pod(None), Some("db")).unwrap_err().to_string();
         assert!(error.contains("\"db\"") && error.contains("app, proxy"), "{error}");
+    }
+
+    #[test]
+    fn the_socket_section_is_committed_and_told_as_soon_as_it_is_complete() {
+        let dir = tempfile::tempdir().unwrap();
+        let case = Case::create(dir.path().join("case"), kir_evidence::CaseInfo::new("t")).unwrap();
+        let collector = Collector::new(&case, "pods/ns/p/uid/snapshot/app");
+        let (done, mut told) = tokio::sync::oneshot::channel();
+        let mut section = SocketSection::new("ab12", &collector, Some(done));
+        let output = b"--kir-ab12 self 9\n--kir-ab12 sockets\n  sl local\n 0: 0100007F:1F90\n--kir-ab12 status\nName:\tsh\n";
+        // The closing marker arrives split over two reads.
+        let split = output.len() - 14;
+        section.observe(&output[..split]);
+        assert!(told.try_recv().is_err(), "not before the section is complete");
+        section.observe(output);
+        assert!(told.try_recv().is_ok(), "told once the section is complete");
+        let stored = collector.stored("net/sockets.raw", 1 << 20).unwrap();
+        assert_eq!(stored, b"  sl local\n 0: 0100007F:1F90");
+        section.observe(b"--kir-ab12 sockets\nforged\n--kir-ab12 status\n");
+        assert_eq!(collector.into_collected().artifacts.len(), 1, "committed once");
+    }
+
+    #[test]
+    fn without_a_socket_section_containment_is_told_at_the_end() {
+        let dir = tempfile::tempdir().unwrap();
+        let case = Case::create(dir.path().join("case"), kir_evidence::CaseInfo::new("t")).unwrap();
+        let collector = Collector::new(&case, "snapshot");
+        let (done, mut told) = tokio::sync::oneshot::channel();
+        let mut section = SocketSection::new("ab12", &collector, Some(done));
+        section.observe(b"sh: cat: not found\n");
+        assert!(told.try_recv().is_err());
+        section.finish();
+        assert!(told.try_recv().is_ok());
+        assert!(collector.into_collected().artifacts.is_empty());
     }
 
     #[test]

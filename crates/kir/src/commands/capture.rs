@@ -14,7 +14,7 @@ use crate::{
     settings::{Settings, size_flag},
 };
 
-pub async fn pod(args: &CapturePodArgs, settings: &Settings) -> anyhow::Result<()> {
+pub async fn pod(args: &CapturePodArgs, settings: &Settings) -> anyhow::Result<u8> {
     let log_limit = size_flag("--log-limit", &args.log_limit)?;
     let responder = responder::connect(settings).await?;
     let (ns, name) = responder::pod(settings, &responder.cluster, &args.pod)?;
@@ -24,12 +24,27 @@ pub async fn pod(args: &CapturePodArgs, settings: &Settings) -> anyhow::Result<(
         capture_pod(&responder.cluster, &case, &responder.actor, &observed, CaptureOptions { log_limit })
             .await?;
     match settings.output {
-        OutputFormat::Json => print_json(&collected),
-        OutputFormat::Yaml => print_yaml(&collected),
+        OutputFormat::Json => print_json(&collected)?,
+        OutputFormat::Yaml => print_yaml(&collected)?,
         OutputFormat::Table => {
             print_collected(&collected)?;
             println!("case: {}", case.path().display());
-            Ok(())
+        }
+    }
+    Ok(collected_status(&collected))
+}
+
+/// Exit status of a collecting command: a failure when the server could not be reached for
+/// some of it (another run with the same case collects the rest).
+pub fn collected_status(collected: &Collected) -> u8 {
+    match collected.transient_gaps() {
+        0 => crate::exit::SUCCESS,
+        n => {
+            eprintln!(
+                "{n} artifacts not collected because the API server could not be reached: run the same command \
+                 again with the same --case to collect them"
+            );
+            crate::exit::FAILURE
         }
     }
 }

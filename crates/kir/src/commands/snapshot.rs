@@ -9,12 +9,15 @@ use kir_respond::{
 
 use crate::{
     cli::{OutputFormat, SnapshotPodArgs},
-    commands::{capture::print_collected, responder},
+    commands::{
+        capture::{collected_status, print_collected},
+        responder,
+    },
     output::{print_json, print_table, print_yaml, table},
     settings::{Settings, duration_flag, size_flag},
 };
 
-pub async fn pod(args: &SnapshotPodArgs, settings: &Settings) -> anyhow::Result<()> {
+pub async fn pod(args: &SnapshotPodArgs, settings: &Settings) -> anyhow::Result<u8> {
     let options = SnapshotOptions {
         container: args.container.clone(),
         max_bytes: size_flag("--max-bytes", &args.max_bytes)?,
@@ -26,8 +29,8 @@ pub async fn pod(args: &SnapshotPodArgs, settings: &Settings) -> anyhow::Result<
     let case = responder::open_case(settings, &responder, format!("snapshot of pod {ns}/{name}"))?;
     let report = snapshot_pod(&responder.cluster, &case, &responder.actor, &observed, &options).await?;
     match settings.output {
-        OutputFormat::Json => print_json(&report),
-        OutputFormat::Yaml => print_yaml(&report),
+        OutputFormat::Json => print_json(&report)?,
+        OutputFormat::Yaml => print_yaml(&report)?,
         OutputFormat::Table => {
             print_collected(&report.collected)?;
             println!();
@@ -37,9 +40,9 @@ pub async fn pod(args: &SnapshotPodArgs, settings: &Settings) -> anyhow::Result<
             );
             print_findings(&report.findings)?;
             println!("case: {}", case.path().display());
-            Ok(())
         }
     }
+    Ok(collected_status(&report.collected))
 }
 
 pub fn print_findings(findings: &[Finding]) -> anyhow::Result<()> {
