@@ -78,13 +78,15 @@ def main():
     parser.add_argument("--kir", default=os.path.join(ROOT, "target/release/kir"))
     parser.add_argument("--kubectl", required=True)
     parser.add_argument("--runs", type=int, default=15)
+    parser.add_argument("--warmup", type=int, default=1,
+                        help="rounds run first and not counted (a fresh testbed's first requests are slower on both sides)")
     parser.add_argument("--out")
     args = parser.parse_args()
 
     ns = f"bench-respond-{os.getpid()}"
     cluster = Cluster(args.kubectl, ns)
     sh([args.kubectl, "create", "namespace", ns])
-    sh([args.kubectl, "-n", ns, "create", "deployment", "web", "--image=nginx:1.27", f"--replicas={2 * args.runs + 4}"])
+    sh([args.kubectl, "-n", ns, "create", "deployment", "web", "--image=nginx:1.27", f"--replicas={2 * (args.runs + args.warmup) + 4}"])
     sh([args.kubectl, "-n", ns, "expose", "deployment", "web", "--port", "80"])
     work = tempfile.mkdtemp(prefix="kir-bench-respond-")
     policy = os.path.join(work, "deny.yaml")
@@ -93,7 +95,7 @@ def main():
     respond_ms, contained_ms, seed_ms = [], [], []
     kir_artifacts, seed_files = [], []
     isolate_ms, isolate_contained_ms, annotate_apply_ms = [], [], []
-    for run in range(args.runs):
+    for run in range(-args.warmup, args.runs):
         pod = cluster.fresh_pod(used)
         case = os.path.join(work, f"case-{run}")
         elapsed, done = timed([args.kir, "-n", ns, "--case", case, "respond", "compromised-pod", pod, "--yes", "--replace", "-o", "json"])
@@ -132,6 +134,12 @@ spec:
         sh([args.kubectl, "-n", ns, "label", "pod", pod, f"quarantine={pod}"])
         sh([args.kubectl, "apply", "-f", policy])
         annotate_apply_ms.append((time.perf_counter() - start) * 1000)
+        if run < 0:
+            for series in (respond_ms, contained_ms, seed_ms, kir_artifacts, seed_files,
+                           isolate_ms, isolate_contained_ms, annotate_apply_ms):
+                series.pop()
+            print(f"warm-up round {run + args.warmup + 1}/{args.warmup} done (not counted)", file=sys.stderr)
+            continue
         print(f"run {run + 1}/{args.runs}: respond {respond_ms[-1]:.0f} ms (contained {contained_ms[-1]} ms), "
               f"seed {seed_ms[-1]:.0f} ms, isolate {isolate_ms[-1]:.0f} ms, kubectl label+apply {annotate_apply_ms[-1]:.0f} ms",
               file=sys.stderr)
@@ -143,7 +151,7 @@ spec:
         "respond": respond_ms, "contained": contained_ms, "seed": seed_ms, "isolate": isolate_ms,
         "isolate_contained": isolate_contained_ms, "kubectl_isolate": annotate_apply_ms}.items()}
     cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "unknown CPU")
-    report = f"""## Compromised-pod response on the testbed ({time.strftime('%Y-%m-%d')}, {args.runs} runs, medians)
+    report = f"""## Compromised-pod response on the testbed ({time.strftime('%Y-%m-%d')}, {args.runs} runs after {args.warmup} warm-up, medians)
 
 Machine: {os.cpu_count()} cores, {cpu}. Release build of kir; testbed control plane on the same machine.
 

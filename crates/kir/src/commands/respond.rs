@@ -3,6 +3,7 @@
 use std::io::Write;
 
 use comfy_table::Cell;
+use kir_cluster::Cluster;
 use kir_respond::{
     capture::CaptureOptions,
     respond::{Playbook, RespondOptions, RespondReport, StepReport},
@@ -13,7 +14,7 @@ use crate::{
     cli::{OutputFormat, RespondPodArgs},
     commands::{
         isolate::isolation_options,
-        responder::{self, Decision},
+        responder::{self, Decision, Responder},
         snapshot::print_findings,
     },
     output::{print_json, print_table, print_yaml, sanitize, table},
@@ -31,9 +32,13 @@ pub async fn compromised_pod(args: &RespondPodArgs, settings: &Settings) -> anyh
         replacement_timeout,
         grace_seconds: None,
     };
-    let responder = responder::connect(settings).await?;
-    let (ns, name) = responder::pod(settings, &responder.cluster, &args.pod)?;
-    let playbook = match Playbook::prepare(&responder.cluster, &ns, &name, options).await {
+    let cluster = Cluster::connect(&settings.connect).await?;
+    let (ns, name) = responder::pod(settings, &cluster, &args.pod)?;
+    // Who acts is asked while the pod is read: neither needs the other.
+    let (actor, prepared) =
+        tokio::join!(responder::actor(&cluster), Playbook::prepare(&cluster, &ns, &name, options));
+    let responder = Responder { cluster, actor: actor? };
+    let playbook = match prepared {
         Ok(playbook) => playbook,
         Err(kir_respond::Error::PodNotFound { .. }) if deleted_by_this_case(settings, &ns, &name)? => {
             eprintln!(

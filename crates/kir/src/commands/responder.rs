@@ -23,17 +23,21 @@ pub struct Responder {
 
 pub async fn connect(settings: &Settings) -> anyhow::Result<Responder> {
     let cluster = Cluster::connect(&settings.connect).await?;
-    // Who acts is part of the record. The review is cheap; if the server does not offer it,
-    // the kubeconfig context stands in and says so.
-    let actor = match cluster.whoami().await {
-        Ok(identity) => identity.username,
-        Err(error) if error.connect_failure().is_some() => return Err(error.into()),
+    let actor = actor(&cluster).await?;
+    Ok(Responder { cluster, actor })
+}
+
+/// Who acts through `cluster`: part of the record. The review is cheap; if the server does not
+/// offer it, the kubeconfig context stands in and says so.
+pub async fn actor(cluster: &Cluster) -> anyhow::Result<String> {
+    match cluster.whoami().await {
+        Ok(identity) => Ok(identity.username),
+        Err(error) if error.connect_failure().is_some() => Err(error.into()),
         Err(error) => {
             tracing::warn!("cannot ask who I am ({error}); journaling the context name instead");
-            format!("context:{}", cluster.target().context.clone().unwrap_or_default())
+            Ok(format!("context:{}", cluster.target().context.clone().unwrap_or_default()))
         }
-    };
-    Ok(Responder { cluster, actor })
+    }
 }
 
 /// The pod argument resolved against `-n` and the context's namespace.
