@@ -48,16 +48,6 @@ impl Cluster {
         Ok((fetched.parse()?, fetched))
     }
 
-    pub async fn pods(&self, namespace: &str, label_selector: Option<&str>) -> Result<Vec<Pod>> {
-        let api: Api<Pod> = Api::namespaced(self.client().clone(), namespace);
-        let params = match label_selector {
-            Some(selector) => ListParams::default().labels(selector),
-            None => ListParams::default(),
-        };
-        let what = format!("list pods in namespace {namespace}");
-        Ok(self.call(what, api.list(&params)).await?.items)
-    }
-
     /// A container's log with timestamps, as a stream (logs can be large).
     pub async fn log_stream(&self, request: &LogRequest<'_>) -> Result<impl AsyncBufRead + use<>> {
         let api: Api<Pod> = Api::namespaced(self.client().clone(), request.namespace);
@@ -164,12 +154,23 @@ impl Cluster {
 }
 
 impl Cluster {
-    /// Wait until a pod matching `label_selector` satisfies `ready` (a list, then a watch from
-    /// that list's resourceVersion, so no change in between is missed). `None` on timeout.
+    /// The pods matching `label_selector`, and the resourceVersion of the list (to watch from).
+    pub async fn pods_listed(&self, namespace: &str, label_selector: &str) -> Result<(Vec<Pod>, String)> {
+        let api: Api<Pod> = Api::namespaced(self.client().clone(), namespace);
+        let what = format!("list pods {label_selector} in namespace {namespace}");
+        let list = self.call(what, api.list(&ListParams::default().labels(label_selector))).await?;
+        Ok((list.items, list.metadata.resource_version.unwrap_or_default()))
+    }
+
+    /// Wait until a pod matching `label_selector` satisfies `ready`: a watch from `since` (the
+    /// resourceVersion of a list the caller made), or from a list of its own, so that no change
+    /// in between is missed. A `since` the server no longer keeps (410) means a list of its
+    /// own. `None` on timeout.
     pub async fn wait_for_pod(
         &self,
         namespace: &str,
         label_selector: &str,
+        since: Option<&str>,
         timeout: std::time::Duration,
         ready: impl Fn(&Pod) -> bool,
     ) -> Result<Option<Pod>> {
@@ -178,27 +179,40 @@ impl Cluster {
         let api: Api<Pod> = Api::namespaced(self.client().clone(), namespace);
         let what = format!("watch pods {label_selector} in namespace {namespace}");
         let waiting = async {
-            let list =
-                self.call(what.clone(), api.list(&ListParams::default().labels(label_selector))).await?;
-            if let Some(found) = list.items.into_iter().find(|p| ready(p)) {
-                return Ok(Some(found));
-            }
-            let version = list.metadata.resource_version.unwrap_or_default();
-            let seconds = u32::try_from(timeout.as_secs().max(1)).unwrap_or(u32::MAX).min(290);
-            let params = WatchParams::default().labels(label_selector).timeout(seconds);
-            let mut events = self.call(what.clone(), api.watch(&params, &version)).await?.boxed();
-            while let Some(event) = events
-                .try_next()
-                .await
-                .map_err(|e| crate::Error::Other { what: what.clone(), detail: e.to_string() })?
-            {
-                if let WatchEvent::Added(pod) | WatchEvent::Modified(pod) = event
-                    && ready(&pod)
-                {
-                    return Ok(Some(pod));
+            let mut version = since.unwrap_or_default().to_string();
+            loop {
+                if version.is_empty() {
+                    let (pods, listed) = self.pods_listed(namespace, label_selector).await?;
+                    if let Some(found) = pods.into_iter().find(|p| ready(p)) {
+                        return Ok(Some(found));
+                    }
+                    version = listed;
                 }
+                let seconds = u32::try_from(timeout.as_secs().max(1)).unwrap_or(u32::MAX).min(290);
+                let params = WatchParams::default().labels(label_selector).timeout(seconds);
+                let mut events = self.call(what.clone(), api.watch(&params, &version)).await?.boxed();
+                let mut expired = false;
+                while let Some(event) = events
+                    .try_next()
+                    .await
+                    .map_err(|e| crate::Error::Other { what: what.clone(), detail: e.to_string() })?
+                {
+                    match event {
+                        WatchEvent::Added(pod) | WatchEvent::Modified(pod) if ready(&pod) => {
+                            return Ok(Some(pod));
+                        }
+                        WatchEvent::Error(error) if error.code == 410 => {
+                            expired = true;
+                            break;
+                        }
+                        _ => {}
+                    }
+                }
+                if !expired {
+                    return Ok(None);
+                }
+                version.clear();
             }
-            Ok(None)
         };
         match tokio::time::timeout(timeout, waiting).await {
             Ok(found) => found,

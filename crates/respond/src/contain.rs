@@ -117,6 +117,8 @@ pub struct PendingReplacement {
     selector: String,
     /// The controller's pods before the orphaning: the replacement is the one not among them.
     siblings: Vec<String>,
+    /// The resourceVersion of that list: the wait watches from it, without listing again.
+    listed: String,
     suspect_uid: String,
     orphaned_at: Instant,
 }
@@ -131,7 +133,7 @@ impl PendingReplacement {
         timeout: Duration,
     ) -> Result<Option<Replacement>> {
         let found = cluster
-            .wait_for_pod(&self.namespace, &self.selector, timeout, |p| {
+            .wait_for_pod(&self.namespace, &self.selector, Some(&self.listed), timeout, |p| {
                 p.metadata
                     .uid
                     .as_ref()
@@ -193,14 +195,16 @@ pub async fn apply(
     // The policies select the quarantine label: without it nothing is contained.
     let mut labelled = false;
     // The controller's pods before the orphaning: the replacement is the one not among them.
-    let mut siblings: Option<Vec<String>> = None;
+    let mut siblings: Option<(Vec<String>, String)> = None;
     for planned in &plan.changes {
         if let (Change::RemoveLabels { .. }, Some(controller), false) =
             (&planned.change, &plan.replaced_by, planned.already_in_place)
         {
             let selector = controller.selector.as_ref().map(to_query).unwrap_or_default();
-            match cluster.pods(&pod.namespace, Some(&selector)).await {
-                Ok(pods) => siblings = Some(pods.into_iter().filter_map(|p| p.metadata.uid).collect()),
+            match cluster.pods_listed(&pod.namespace, &selector).await {
+                Ok((pods, listed)) => {
+                    siblings = Some((pods.into_iter().filter_map(|p| p.metadata.uid).collect(), listed))
+                }
                 Err(error) => notes.push(format!(
                     "cannot list the pods of {} before orphaning ({error}): the replacement is not awaited",
                     controller.describe()
@@ -221,11 +225,12 @@ pub async fn apply(
     }
 
     let pending = match (&plan.replaced_by, orphaned_at, siblings) {
-        (Some(controller), Some(orphaned_at), Some(siblings)) => Some(PendingReplacement {
+        (Some(controller), Some(orphaned_at), Some((siblings, listed))) => Some(PendingReplacement {
             namespace: pod.namespace.clone(),
             target: target.clone(),
             selector: controller.selector.as_ref().map(to_query).unwrap_or_default(),
             siblings,
+            listed,
             suspect_uid: pod.uid.clone(),
             orphaned_at,
         })
