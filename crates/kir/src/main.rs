@@ -94,7 +94,21 @@ fn run(cli: Cli, settings: Settings) -> anyhow::Result<u8> {
 }
 
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
-    Ok(tokio::runtime::Builder::new_multi_thread().enable_all().build()?)
+    Ok(tokio::runtime::Builder::new_multi_thread().enable_all().on_thread_start(block_sigpipe).build()?)
+}
+
+/// SIGPIPE stops kir when the reader of its output goes away (see `main`), but a connection the
+/// API server dropped (a restart) must only fail its request, not kill kir mid-response. The
+/// runtime's threads, which do the network writes, block the signal: their writes get EPIPE.
+fn block_sigpipe() {
+    // SAFETY: a zeroed sigset_t is valid input for sigemptyset, and this changes only the
+    // calling thread's signal mask.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        libc::sigaddset(&mut set, libc::SIGPIPE);
+        libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
+    }
 }
 
 /// Logs go to stderr so that stdout stays clean for `-o json`. `-v` raises kir's own level;

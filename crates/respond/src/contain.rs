@@ -166,20 +166,34 @@ pub async fn apply_and_wait(
     started: Instant,
     replacement_timeout: Duration,
 ) -> Result<IsolationReport> {
-    let (mut report, pending) = apply(cluster, case, actor, pod, plan, started).await?;
-    if let Some(pending) = pending.filter(|_| !replacement_timeout.is_zero()) {
-        let replacement = pending.wait(cluster, case, actor, replacement_timeout).await;
-        report.settle_replacement(replacement);
-    }
+    let mut report = apply_and_await(cluster, case, actor, pod, plan, started, replacement_timeout).await?;
     let in_place = read_back(cluster, pod, &report.plan).await;
     report.settle_read_back(in_place);
     Ok(report)
 }
 
+/// Apply `plan` and wait for the replacement (at most `replacement_timeout`; zero: do not
+/// wait). The read-back is left to the caller, who may do other work meanwhile.
+pub async fn apply_and_await(
+    cluster: &Cluster,
+    case: &Case,
+    actor: &str,
+    pod: &PodState,
+    plan: IsolationPlan,
+    started: Instant,
+    replacement_timeout: Duration,
+) -> Result<IsolationReport> {
+    let (mut report, pending) = apply(cluster, case, actor, pod, plan, started).await?;
+    if let Some(pending) = pending.filter(|_| !replacement_timeout.is_zero()) {
+        let replacement = pending.wait(cluster, case, actor, replacement_timeout).await;
+        report.settle_replacement(replacement);
+    }
+    Ok(report)
+}
+
 /// Apply `plan` to the pod. A change that fails is reported and the others still run: a
-/// partial containment beats none. The report's replacement and read-back are left to the
-/// caller (see [`apply_and_wait`]), who may do other work meanwhile.
-pub async fn apply(
+/// partial containment beats none.
+async fn apply(
     cluster: &Cluster,
     case: &Case,
     actor: &str,

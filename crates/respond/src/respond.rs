@@ -219,23 +219,17 @@ impl Playbook {
                 })
                 .await;
                 let at = Instant::now();
-                let result = contain::apply(&cluster, &case, &actor, &pod, plan, started).await;
                 // The controller's replacement is awaited while the evidence is completed: it
                 // comes from the controller's unchanged template, and needs nothing of it.
-                let replacement = match &result {
-                    Ok((_, Some(pending))) if !timeout.is_zero() => {
-                        pending.wait(&cluster, &case, &actor, timeout).await
-                    }
-                    _ => Ok(None),
-                };
-                Some((result.map(|(isolation, _)| isolation), at, replacement))
+                let result =
+                    contain::apply_and_await(&cluster, &case, &actor, &pod, plan, started, timeout).await;
+                Some((result, at))
             })
         };
         let (capture, snapshot, isolation) = tokio::join!(capture, snapshot, containment);
         let capture = capture.unwrap_or_else(|e| Some((Err(Error::task("capture", &e)), Duration::ZERO)));
         let snapshot = snapshot.unwrap_or_else(|e| Some((Err(Error::task("snapshot", &e)), Duration::ZERO)));
-        let isolation =
-            isolation.unwrap_or_else(|e| Some((Err(Error::task("isolate", &e)), Instant::now(), Ok(None))));
+        let isolation = isolation.unwrap_or_else(|e| Some((Err(Error::task("isolate", &e)), Instant::now())));
 
         let mut report = RespondReport {
             case: case.path().display().to_string(),
@@ -295,7 +289,7 @@ impl Playbook {
         // Whether the suspect's controller has let go of it: by this run's isolation, or by
         // an earlier run (this one resumes it, or the pod was isolated on its own before).
         let orphaned = crate::replace::orphaned(&observed.pod)
-            || matches!(&isolation, Some((Ok(isolation), _, _)) if isolation.orphaned());
+            || matches!(&isolation, Some((Ok(isolation), _)) if isolation.orphaned());
         let replace = async {
             if !options.replace {
                 return None;
@@ -327,7 +321,7 @@ impl Playbook {
         // the pod), and the deletion does not wait for it.
         let read_back = async {
             match &isolation {
-                Some((Ok(isolation), _, _)) => {
+                Some((Ok(isolation), _)) => {
                     Some(contain::read_back(cluster, state, &isolation.plan).await)
                 }
                 _ => None,
@@ -337,8 +331,7 @@ impl Playbook {
 
         match isolation {
             None => finish(&mut report, "isolate", StepOutcome::Skipped)?,
-            Some((Ok(mut isolation), at, replacement)) => {
-                isolation.settle_replacement(replacement);
+            Some((Ok(mut isolation), at)) => {
                 if let Some(in_place) = in_place {
                     isolation.settle_read_back(in_place);
                 }
@@ -356,7 +349,7 @@ impl Playbook {
                 report.isolation = Some(isolation);
                 finish(&mut report, "isolate", outcome)?;
             }
-            Some((Err(error), at, _)) => {
+            Some((Err(error), at)) => {
                 finish(&mut report, "isolate", StepOutcome::Failed(at.elapsed(), error.to_string()))?
             }
         }
