@@ -321,9 +321,7 @@ impl Playbook {
         // the pod), and the deletion does not wait for it.
         let read_back = async {
             match &isolation {
-                Some((Ok(isolation), _)) => {
-                    Some(contain::read_back(cluster, state, &isolation.plan).await)
-                }
+                Some((Ok(isolation), _)) => Some(contain::read_back(cluster, state, &isolation.plan).await),
                 _ => None,
             }
         };
