@@ -155,26 +155,9 @@ impl PendingReplacement {
     }
 }
 
-/// Apply `plan`, wait for the replacement (at most `replacement_timeout`; zero: do not wait),
-/// and read back what is in place.
-pub async fn apply_and_wait(
-    cluster: &Cluster,
-    case: &Case,
-    actor: &str,
-    pod: &PodState,
-    plan: IsolationPlan,
-    started: Instant,
-    replacement_timeout: Duration,
-) -> Result<IsolationReport> {
-    let mut report = apply_and_await(cluster, case, actor, pod, plan, started, replacement_timeout).await?;
-    let in_place = read_back(cluster, pod, &report.plan).await;
-    report.settle_read_back(in_place);
-    Ok(report)
-}
-
 /// Apply `plan` and wait for the replacement (at most `replacement_timeout`; zero: do not
-/// wait). The read-back is left to the caller, who may do other work meanwhile.
-pub async fn apply_and_await(
+/// wait). The read-back ([`read_back`]) is left to the caller, who may do other work meanwhile.
+pub async fn apply_and_wait(
     cluster: &Cluster,
     case: &Case,
     actor: &str,

@@ -222,7 +222,7 @@ impl Playbook {
                 // The controller's replacement is awaited while the evidence is completed: it
                 // comes from the controller's unchanged template, and needs nothing of it.
                 let result =
-                    contain::apply_and_await(&cluster, &case, &actor, &pod, plan, started, timeout).await;
+                    contain::apply_and_wait(&cluster, &case, &actor, &pod, plan, started, timeout).await;
                 Some((result, at))
             })
         };

@@ -50,7 +50,7 @@ pub async fn pod(args: &IsolatePodArgs, settings: &Settings) -> anyhow::Result<u
         return Ok(crate::exit::SUCCESS);
     }
     let case = responder::open_case(settings, &responder, format!("isolation of pod {ns}/{name}"))?;
-    let report = contain::apply_and_wait(
+    let mut report = contain::apply_and_wait(
         &responder.cluster,
         &case,
         &responder.actor,
@@ -60,6 +60,8 @@ pub async fn pod(args: &IsolatePodArgs, settings: &Settings) -> anyhow::Result<u
         replacement_timeout,
     )
     .await?;
+    let in_place = contain::read_back(&responder.cluster, &observed.state, &report.plan).await;
+    report.settle_read_back(in_place);
     match settings.output {
         OutputFormat::Json => print_json(&report)?,
         OutputFormat::Yaml => print_yaml(&report)?,
