@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use futures::{FutureExt, future::join_all};
 use k8s_openapi::api::core::v1::{Container, Pod};
-use kir_cluster::{Cluster, pods::LogRequest};
+use kir_cluster::{Cluster, objects::Fetched, pods::LogRequest};
 use kir_evidence::{Case, JournalRecord};
 use serde::Serialize;
 use serde_json::{Value, json};
@@ -13,6 +13,7 @@ use serde_json::{Value, json};
 use crate::{
     Result,
     collect::{Collected, Collector},
+    isolate::Surroundings,
     netpol,
     observe::ObservedPod,
     selector::{map_selects, selects},
@@ -44,16 +45,18 @@ pub async fn capture_pod(
     observed: &ObservedPod,
     options: CaptureOptions,
 ) -> Result<Collected> {
-    capture_pod_signalling(cluster, case, actor, observed, options, None).await
+    capture_pod_signalling(cluster, case, actor, observed, None, options, None).await
 }
 
 /// [`capture_pod`], telling `pod_stored` once the pod object is in the case (the state
-/// containment is about to change).
+/// containment is about to change). What `around` holds (read to plan a response) is stored
+/// as read instead of being read again: the evidence is then exactly what the plan saw.
 pub async fn capture_pod_signalling(
     cluster: &Cluster,
     case: &Case,
     actor: &str,
     observed: &ObservedPod,
+    around: Option<&Surroundings>,
     options: CaptureOptions,
     pod_stored: Option<tokio::sync::oneshot::Sender<()>>,
 ) -> Result<Collected> {
@@ -67,10 +70,10 @@ pub async fn capture_pod_signalling(
 
     let pod = &observed.pod;
     let mut tasks = vec![
-        owners_and_events(cluster, &collector, pod).boxed(),
-        node(cluster, &collector, pod).boxed(),
+        owners_and_events(cluster, &collector, pod, observed.controller.as_ref()).boxed(),
+        node(cluster, &collector, pod, around.and_then(|a| a.node.as_ref())).boxed(),
         service_account(cluster, &collector, pod, ns).boxed(),
-        services_and_policies(cluster, &collector, pod, ns).boxed(),
+        services_and_policies(cluster, &collector, pod, ns, around).boxed(),
         references(cluster, &collector, pod, ns).boxed(),
         images(&collector, pod).boxed(),
     ];
@@ -151,54 +154,68 @@ async fn log(
 }
 
 /// The owner chain (ReplicaSet, Deployment, ...) and the events about the pod and each owner.
-async fn owners_and_events(cluster: &Cluster, collector: &Collector, pod: &Pod) {
+/// `controller` is the pod's controller as already read, if it was.
+async fn owners_and_events(cluster: &Cluster, collector: &Collector, pod: &Pod, controller: Option<&Fetched>) {
     let ns = pod.metadata.namespace.clone().unwrap_or_default();
-    let mut subjects = vec![("pod".to_string(), pod.metadata.uid.clone().unwrap_or_default())];
-    let mut pending: Vec<Value> = pod
-        .metadata
-        .owner_references
-        .iter()
-        .flatten()
-        .map(|o| serde_json::to_value(o).unwrap_or_default())
-        .collect();
-    let mut seen = 0;
-    while let Some(owner) = pending.pop() {
-        seen += 1;
-        if seen > 10 {
-            break;
-        }
-        let field = |name: &str| owner.get(name).and_then(Value::as_str).unwrap_or_default().to_string();
-        let (api_version, kind, name) = (field("apiVersion"), field("kind"), field("name"));
-        if !followable_owner(&api_version, &kind, &name) {
-            tracing::warn!(
-                "not following owner reference {kind} {name} ({api_version}): not a workload controller"
-            );
-            continue;
-        }
-        let relative = format!("owners/{kind}-{name}.json");
-        match cluster.get_object(&api_version, &kind, Some(&ns), &name).await {
-            Ok(object) => {
-                collector.store(&relative, &object.source, &object.body);
-                let uid = object.value.pointer("/metadata/uid").and_then(Value::as_str).unwrap_or_default();
-                subjects.push((format!("{kind}-{name}"), uid.to_string()));
-                if let Some(next) =
-                    object.value.pointer("/metadata/ownerReferences").and_then(Value::as_array)
-                {
-                    pending.extend(next.iter().cloned());
-                }
-            }
-            Err(error) => collector.gap_error(&relative, &format!("GET {kind} {ns}/{name}"), &error),
-        }
-    }
     let ns = ns.as_str();
-    let events = subjects.iter().map(|(label, uid)| async move {
+    let events = |label: String, uid: String| async move {
         let relative = format!("events/{label}.json");
-        match cluster.events_about(ns, uid).await {
+        match cluster.events_about(ns, &uid).await {
             Ok(list) => collector.store(&relative, &list.source, &list.body),
             Err(error) => collector.gap_error(&relative, &format!("list events of {label}"), &error),
         }
-    });
-    join_all(events).await;
+    };
+    let owners = async {
+        let mut subjects = Vec::new();
+        let mut pending: Vec<Value> = pod
+            .metadata
+            .owner_references
+            .iter()
+            .flatten()
+            .map(|o| serde_json::to_value(o).unwrap_or_default())
+            .collect();
+        let mut seen = 0;
+        while let Some(owner) = pending.pop() {
+            seen += 1;
+            if seen > 10 {
+                break;
+            }
+            let field = |name: &str| owner.get(name).and_then(Value::as_str).unwrap_or_default().to_string();
+            let (api_version, kind, name) = (field("apiVersion"), field("kind"), field("name"));
+            if !followable_owner(&api_version, &kind, &name) {
+                tracing::warn!(
+                    "not following owner reference {kind} {name} ({api_version}): not a workload controller"
+                );
+                continue;
+            }
+            let relative = format!("owners/{kind}-{name}.json");
+            let already_read = controller.filter(|c| {
+                c.value.get("kind").and_then(Value::as_str) == Some(kind.as_str())
+                    && c.value.pointer("/metadata/name").and_then(Value::as_str) == Some(name.as_str())
+            });
+            let object = match already_read {
+                Some(object) => Ok(object.clone()),
+                None => cluster.get_object(&api_version, &kind, Some(ns), &name).await,
+            };
+            match object {
+                Ok(object) => {
+                    collector.store(&relative, &object.source, &object.body);
+                    let uid = object.value.pointer("/metadata/uid").and_then(Value::as_str).unwrap_or_default();
+                    subjects.push((format!("{kind}-{name}"), uid.to_string()));
+                    if let Some(next) =
+                        object.value.pointer("/metadata/ownerReferences").and_then(Value::as_array)
+                    {
+                        pending.extend(next.iter().cloned());
+                    }
+                }
+                Err(error) => collector.gap_error(&relative, &format!("GET {kind} {ns}/{name}"), &error),
+            }
+        }
+        join_all(subjects.into_iter().map(|(label, uid)| events(label, uid))).await;
+    };
+    // The pod's own events need nothing of the chain.
+    let pod_uid = pod.metadata.uid.clone().unwrap_or_default();
+    tokio::join!(events("pod".to_string(), pod_uid), owners);
 }
 
 /// Owner references are followed to workload controllers only. A reference to a core object
@@ -213,10 +230,13 @@ fn followable_owner(api_version: &str, kind: &str, name: &str) -> bool {
     valid_name && valid_kind && (!core || kind == "ReplicationController")
 }
 
-async fn node(cluster: &Cluster, collector: &Collector, pod: &Pod) {
+async fn node(cluster: &Cluster, collector: &Collector, pod: &Pod, already_read: Option<&Fetched>) {
     let Some(node) = pod.spec.as_ref().and_then(|s| s.node_name.clone()) else {
         return collector.gap("node.json", "GET /api/v1/nodes", "the pod is not scheduled on a node");
     };
+    if let Some(object) = already_read {
+        return collector.store("node.json", &object.source, &object.body);
+    }
     match cluster.get_raw(&format!("/api/v1/nodes/{node}")).await {
         Ok(object) => collector.store("node.json", &object.source, &object.body),
         Err(error) => collector.gap_error("node.json", &format!("GET /api/v1/nodes/{node}"), &error),
@@ -264,9 +284,19 @@ async fn service_account(cluster: &Cluster, collector: &Collector, pod: &Pod, ns
 }
 
 /// The Services and NetworkPolicies of the namespace that select the pod.
-async fn services_and_policies(cluster: &Cluster, collector: &Collector, pod: &Pod, ns: &str) {
+/// Taken from `around` when it holds them.
+async fn services_and_policies(
+    cluster: &Cluster,
+    collector: &Collector,
+    pod: &Pod,
+    ns: &str,
+    around: Option<&Surroundings>,
+) {
     let labels = pod.metadata.labels.clone().unwrap_or_default();
-    let (services, policies) = tokio::join!(cluster.services(ns), cluster.network_policies(ns));
+    let (services, policies) = match around {
+        Some(around) => (Ok(around.services.clone()), Ok(around.policies.clone())),
+        None => tokio::join!(cluster.services(ns), cluster.network_policies(ns)),
+    };
     let services_source = format!("GET /api/v1/namespaces/{ns}/services (those selecting the pod)");
     match services {
         Ok(all) => {

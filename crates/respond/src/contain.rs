@@ -174,8 +174,16 @@ pub async fn apply_and_wait(
     Ok(report)
 }
 
-/// Apply `plan` to the pod. A change that fails is reported and the others still run: a
-/// partial containment beats none.
+/// Apply `plan` to the pod, in two rounds. First what needs nothing of the pod: the deny
+/// policies (which select the quarantine label no pod has yet), the cordon, and the list of
+/// the controller's pods before the orphaning. Then one patch of the pod's labels: the
+/// quarantine label added and the labels its controller and Services select on removed
+/// together, so the pod enters the deny policies at the moment it leaves every policy that
+/// selected it by its workload labels (one of which may have restricted it), and its
+/// replacement is started without another round trip.
+///
+/// A change that fails is reported and the others still run: a partial containment beats
+/// none.
 async fn apply(
     cluster: &Cluster,
     case: &Case,
@@ -185,53 +193,76 @@ async fn apply(
     started: Instant,
 ) -> Result<(IsolationReport, Option<PendingReplacement>)> {
     let target = format!("pod/{}/{}", pod.namespace, pod.name);
-    let mut changes = Vec::new();
-    let mut contained_after_ms = None;
-    let mut orphaned_at = None;
     let mut notes = Vec::new();
-    // The policies select the quarantine label: without it nothing is contained.
-    let mut labelled = false;
-    // The controller's pods before the orphaning: the replacement is the one not among them.
-    let mut siblings: Option<(Vec<String>, String)> = None;
-    for planned in &plan.changes {
-        if let (Change::RemoveLabels { .. }, Some(controller), false) =
-            (&planned.change, &plan.replaced_by, planned.already_in_place)
-        {
-            let selector = controller.selector.as_ref().map(to_query).unwrap_or_default();
-            match cluster.pods_listed(&pod.namespace, &selector).await {
-                Ok((pods, listed)) => {
-                    siblings = Some((pods.into_iter().filter_map(|p| p.metadata.uid).collect(), listed))
-                }
-                Err(error) => notes.push(format!(
-                    "cannot list the pods of {} before orphaning ({error}): the replacement is not awaited",
-                    controller.describe()
-                )),
-            }
-        }
-        let change = apply_change(cluster, case, actor, &target, pod, planned).await?;
-        if change.outcome != Outcome::Failed {
-            labelled |= matches!(planned.change, Change::LabelPod { .. });
-            if planned.change.contains() && labelled && contained_after_ms.is_none() {
-                contained_after_ms = Some(started.elapsed().as_millis());
-            }
-            if matches!(planned.change, Change::RemoveLabels { .. }) && !planned.already_in_place {
-                orphaned_at = Some(Instant::now());
-            }
-        }
-        changes.push(change);
-    }
+    let labels_change =
+        |c: &PlannedChange| matches!(c.change, Change::LabelPod { .. } | Change::RemoveLabels { .. });
+    let orphaning = plan
+        .changes
+        .iter()
+        .any(|c| matches!(c.change, Change::RemoveLabels { .. }) && !c.already_in_place);
 
+    let selector = plan.replaced_by.as_ref().and_then(|c| c.selector.as_ref()).map(to_query).unwrap_or_default();
+    let siblings = async {
+        if !orphaning || plan.replaced_by.is_none() || selector.is_empty() {
+            return None;
+        }
+        Some(cluster.pods_listed(&pod.namespace, &selector).await)
+    };
+    let independent: Vec<&PlannedChange> = plan.changes.iter().filter(|c| !labels_change(c)).collect();
+    let first_round = try_join_all(
+        independent.iter().map(|planned| apply_together(cluster, case, actor, &target, pod, std::slice::from_ref(planned))),
+    );
+    let (first_round, siblings) = futures::join!(first_round, siblings);
+    let first_round: Vec<AppliedChange> = first_round?.into_iter().flatten().collect();
+    let policy_in_place = independent
+        .iter()
+        .zip(&first_round)
+        .any(|(planned, applied)| planned.change.contains() && applied.outcome != Outcome::Failed);
+    let siblings = match siblings {
+        Some(Ok((pods, listed))) => Some((pods.into_iter().filter_map(|p| p.metadata.uid).collect(), listed)),
+        Some(Err(error)) => {
+            notes.push(format!(
+                "cannot list the pods of {} before orphaning ({error}): the replacement is not awaited",
+                plan.replaced_by.as_ref().map(|c| c.describe()).unwrap_or_default()
+            ));
+            None
+        }
+        None => None,
+    };
+
+    let labels: Vec<&PlannedChange> = plan.changes.iter().filter(|c| labels_change(c)).collect();
+    let second_round = apply_together(cluster, case, actor, &target, pod, &labels).await?;
+    let labelled = labels.iter().zip(&second_round).any(|(planned, applied)| {
+        matches!(planned.change, Change::LabelPod { .. }) && applied.outcome != Outcome::Failed
+    });
+    let contained_after_ms = (labelled && policy_in_place).then(|| started.elapsed().as_millis());
+    let orphaned_at = labels
+        .iter()
+        .zip(&second_round)
+        .any(|(planned, applied)| {
+            matches!(planned.change, Change::RemoveLabels { .. })
+                && !planned.already_in_place
+                && applied.outcome != Outcome::Failed
+        })
+        .then(Instant::now);
+
+    // The report lists the changes in the plan's order.
+    let (mut first_round, mut second_round) = (first_round.into_iter(), second_round.into_iter());
+    let changes = plan
+        .changes
+        .iter()
+        .filter_map(|c| if labels_change(c) { second_round.next() } else { first_round.next() })
+        .collect();
     let pending = match (&plan.replaced_by, orphaned_at, siblings) {
-        (Some(controller), Some(orphaned_at), Some((siblings, listed))) => Some(PendingReplacement {
+        (Some(_), Some(orphaned_at), Some((siblings, listed))) => Some(PendingReplacement {
             namespace: pod.namespace.clone(),
             target: target.clone(),
-            selector: controller.selector.as_ref().map(to_query).unwrap_or_default(),
+            selector,
             siblings,
             listed,
             suspect_uid: pod.uid.clone(),
             orphaned_at,
-        })
-        .filter(|p| !p.selector.is_empty()),
+        }),
         _ => None,
     };
     let report = IsolationReport {
@@ -246,25 +277,68 @@ async fn apply(
     Ok((report, pending))
 }
 
-/// Make one planned change, journaled: its intent (with what undoes it) before, its result
-/// after.
-async fn apply_change(
+/// Make `planned` with one request, each change journaled as its own: every intent (with
+/// what undoes it) before the request, every result after. More than one change in one
+/// request: the pod's label changes, made by one patch.
+async fn apply_together(
     cluster: &Cluster,
     case: &Case,
     actor: &str,
     target: &str,
     pod: &PodState,
-    planned: &PlannedChange,
-) -> Result<AppliedChange> {
+    planned: &[&PlannedChange],
+) -> Result<Vec<AppliedChange>> {
     let change_started = Instant::now();
-    if planned.already_in_place {
-        return Ok(AppliedChange {
-            description: planned.description.clone(),
-            outcome: Outcome::Unchanged,
-            error: None,
-            millis: 0,
-        });
+    let pending: Vec<&PlannedChange> = planned.iter().copied().filter(|c| !c.already_in_place).collect();
+    let mut intents = Vec::new();
+    for change in &pending {
+        intents.push(record_intent(case, actor, target, pod, change)?);
     }
+    let (outcome, error) = if pending.is_empty() {
+        (Outcome::Unchanged, None)
+    } else {
+        let changes: Vec<&Change> = pending.iter().map(|c| &c.change).collect();
+        outcome_of(make(cluster, case, pod, &changes).await)
+    };
+    for (change, intent) in pending.iter().zip(intents) {
+        record_result(case, actor, target, change, intent, outcome, error.as_deref())?;
+    }
+    Ok(planned
+        .iter()
+        .map(|change| {
+            if change.already_in_place {
+                unchanged(change)
+            } else {
+                AppliedChange {
+                    description: change.description.clone(),
+                    outcome,
+                    error: error.clone(),
+                    millis: change_started.elapsed().as_millis(),
+                }
+            }
+        })
+        .collect())
+}
+
+fn unchanged(planned: &PlannedChange) -> AppliedChange {
+    AppliedChange { description: planned.description.clone(), outcome: Outcome::Unchanged, error: None, millis: 0 }
+}
+
+fn outcome_of(made: kir_cluster::Result<bool>) -> (Outcome, Option<String>) {
+    match made {
+        Ok(true) => (Outcome::Applied, None),
+        Ok(false) => (Outcome::Unchanged, None),
+        Err(error) => (Outcome::Failed, Some(error.to_string())),
+    }
+}
+
+fn record_intent(
+    case: &Case,
+    actor: &str,
+    target: &str,
+    pod: &PodState,
+    planned: &PlannedChange,
+) -> Result<u64> {
     let undo = undo_of(&planned.change, pod);
     let intent = case.record(
         JournalRecord::new(actor, planned.change.action())
@@ -273,23 +347,49 @@ async fn apply_change(
             .result(json!({"status": "started"}))
             .undo(serde_json::to_value(&undo).unwrap_or_default()),
     )?;
-    let (outcome, error) = match make(cluster, case, pod, &planned.change).await {
-        Ok(true) => (Outcome::Applied, None),
-        Ok(false) => (Outcome::Unchanged, None),
-        Err(error) => (Outcome::Failed, Some(error.to_string())),
-    };
+    Ok(intent.seq)
+}
+
+fn record_result(
+    case: &Case,
+    actor: &str,
+    target: &str,
+    planned: &PlannedChange,
+    intent: u64,
+    outcome: Outcome,
+    error: Option<&str>,
+) -> Result<()> {
     case.record(
         JournalRecord::new(actor, planned.change.action())
             .target(target)
-            .parameters(json!({"intent": intent.seq}))
+            .parameters(json!({"intent": intent}))
             .result(json!({"status": outcome, "error": error})),
     )?;
-    Ok(AppliedChange {
-        description: planned.description.clone(),
-        outcome,
-        error,
-        millis: change_started.elapsed().as_millis(),
-    })
+    Ok(())
+}
+
+/// One merge patch making every label change of `changes`. The UID in it makes it fail on a
+/// pod recreated under the same name.
+fn label_patch<'c>(case: &Case, pod: &PodState, changes: impl Iterator<Item = &'c Change>) -> Value {
+    let mut labels = serde_json::Map::new();
+    let mut annotations = serde_json::Map::new();
+    for change in changes {
+        match change {
+            Change::LabelPod { key, value } => {
+                labels.insert(key.clone(), Value::String(value.clone()));
+                annotations.insert(CASE_ANNOTATION.to_string(), Value::String(case.id().to_string()));
+            }
+            Change::RemoveLabels { labels: removed, .. } => {
+                labels.extend(removed.keys().map(|k| (k.clone(), Value::Null)));
+                annotations.insert(
+                    REMOVED_LABELS_ANNOTATION.to_string(),
+                    Value::String(serde_json::to_string(removed).unwrap_or_default()),
+                );
+            }
+            _ => {}
+        }
+    }
+    json!({"metadata": {"uid": pod.uid, "labels": labels, "annotations": annotations}})
 }
 
 /// What reverses `change` (recorded before the change is made).
@@ -327,41 +427,27 @@ fn undo_of(change: &Change, pod: &PodState) -> UndoOp {
     }
 }
 
-/// Make one change. `Ok(false)`: the cluster already had it.
-async fn make(cluster: &Cluster, case: &Case, pod: &PodState, change: &Change) -> kir_cluster::Result<bool> {
-    let ns = Some(pod.namespace.as_str());
-    match change {
-        Change::LabelPod { key, value } => {
-            // The UID in the patch makes it fail on a pod recreated under the same name.
-            let patch = json!({"metadata": {
-                "uid": pod.uid,
-                "labels": {key: value},
-                "annotations": {CASE_ANNOTATION: case.id()},
-            }});
-            cluster.merge_patch("v1", "Pod", ns, &pod.name, &patch).await.map(|_| true)
-        }
-        Change::CreateNetworkPolicy { object }
-        | Change::CreateCiliumPolicy { object }
-        | Change::CreateAdminNetworkPolicy { object } => match cluster.create_object(object).await {
+/// Make `changes` with one request: one object created, the node cordoned, or the pod's
+/// label changes patched. `Ok(false)`: the cluster already had it.
+async fn make(cluster: &Cluster, case: &Case, pod: &PodState, changes: &[&Change]) -> kir_cluster::Result<bool> {
+    match changes {
+        [
+            Change::CreateNetworkPolicy { object }
+            | Change::CreateCiliumPolicy { object }
+            | Change::CreateAdminNetworkPolicy { object },
+        ] => match cluster.create_object(object).await {
             Ok(_) => Ok(true),
             Err(kir_cluster::Error::Api { code: 409, .. }) => Ok(false),
             Err(e) => Err(e),
         },
-        Change::RemoveLabels { labels, .. } => {
-            let removed: serde_json::Map<String, Value> =
-                labels.keys().map(|k| (k.clone(), Value::Null)).collect();
-            let record = serde_json::to_string(labels).unwrap_or_default();
-            let patch = json!({"metadata": {
-                "uid": pod.uid,
-                "labels": removed,
-                "annotations": {REMOVED_LABELS_ANNOTATION: record},
-            }});
-            cluster.merge_patch("v1", "Pod", ns, &pod.name, &patch).await.map(|_| true)
-        }
-        Change::CordonNode { node } => cluster
+        [Change::CordonNode { node }] => cluster
             .merge_patch("v1", "Node", None, node, &json!({"spec": {"unschedulable": true}}))
             .await
             .map(|_| true),
+        labels => {
+            let patch = label_patch(case, pod, labels.iter().copied());
+            cluster.merge_patch("v1", "Pod", Some(&pod.namespace), &pod.name, &patch).await.map(|_| true)
+        }
     }
 }
 

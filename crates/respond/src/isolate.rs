@@ -6,6 +6,7 @@ use k8s_openapi::{
     api::{core::v1::Service, networking::v1::NetworkPolicy},
     apimachinery::pkg::apis::meta::v1::LabelSelector,
 };
+use kir_cluster::objects::Fetched;
 use serde::Serialize;
 use serde_json::Value;
 
@@ -59,6 +60,8 @@ pub struct Surroundings {
     pub admin_network_policy: Option<bool>,
     /// `spec.unschedulable` of the pod's node, when it was read.
     pub node_unschedulable: Option<bool>,
+    /// The pod's node as read (evidence too).
+    pub node: Option<Fetched>,
     /// What could not be read (the plan goes ahead without it and says so).
     pub notes: Vec<String>,
 }
@@ -204,9 +207,8 @@ pub fn plan(pod: &PodState, around: &Surroundings, options: IsolateOptions) -> I
         changes.push(PlannedChange { change, already_in_place, description });
     };
 
-    let labelled = pod.labels.get(QUARANTINE_LABEL) == Some(&pod.uid);
-    push(Change::LabelPod { key: QUARANTINE_LABEL.to_string(), value: pod.uid.clone() }, labelled);
-
+    // The policies come first: they select the quarantine label, which no pod has until the
+    // label is set (together with the orphaning, in one patch).
     let policy = netpol::deny_all_policy(&pod.namespace, &pod.name, &pod.uid);
     let policy_exists = around.policies.iter().any(|p| {
         p.metadata.name == policy.metadata.name && p.metadata.namespace == policy.metadata.namespace
@@ -231,6 +233,9 @@ pub fn plan(pod: &PodState, around: &Surroundings, options: IsolateOptions) -> I
             exists,
         );
     }
+
+    let labelled = pod.labels.get(QUARANTINE_LABEL) == Some(&pod.uid);
+    push(Change::LabelPod { key: QUARANTINE_LABEL.to_string(), value: pod.uid.clone() }, labelled);
 
     let mut final_labels = pod.labels.clone();
     final_labels.insert(QUARANTINE_LABEL.to_string(), pod.uid.clone());
@@ -384,8 +389,8 @@ mod tests {
         assert_eq!(
             kinds(&plan),
             [
-                ("isolate.label-pod", false),
                 ("isolate.create-networkpolicy", false),
+                ("isolate.label-pod", false),
                 ("isolate.orphan", false)
             ]
         );
@@ -417,10 +422,10 @@ mod tests {
         assert_eq!(
             kinds(&plan),
             [
-                ("isolate.label-pod", false),
                 ("isolate.create-networkpolicy", false),
                 ("isolate.create-ciliumnetworkpolicy", false),
                 ("isolate.create-adminnetworkpolicy", false),
+                ("isolate.label-pod", false),
                 ("isolate.cordon-node", false),
             ]
         );

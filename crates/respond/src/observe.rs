@@ -15,18 +15,28 @@ pub struct ObservedPod {
     pub pod: Pod,
     pub fetched: Fetched,
     pub state: PodState,
+    /// The pod's controller as read to learn its selector; the owner chain of the evidence
+    /// starts with it.
+    pub controller: Option<Fetched>,
 }
 
 pub async fn observe_pod(cluster: &Cluster, namespace: &str, name: &str) -> Result<ObservedPod> {
     let (pod, fetched) =
         cluster.pod(namespace, name).await.map_err(|e| Error::pod_lookup(e, namespace, name))?;
-    let controller = match pod.metadata.owner_references.iter().flatten().find(|o| o.controller == Some(true))
-    {
-        Some(owner) => {
-            Some(controller_of(cluster, namespace, &owner.api_version, &owner.kind, &owner.name).await)
-        }
-        None => None,
-    };
+    Ok(observed(cluster, namespace, name, pod, fetched).await)
+}
+
+/// The pod's state, with its controller read.
+async fn observed(cluster: &Cluster, namespace: &str, name: &str, pod: Pod, fetched: Fetched) -> ObservedPod {
+    let (controller, object) =
+        match pod.metadata.owner_references.iter().flatten().find(|o| o.controller == Some(true)) {
+            Some(owner) => {
+                let (controller, object) =
+                    controller_of(cluster, namespace, &owner.api_version, &owner.kind, &owner.name).await;
+                (Some(controller), object)
+            }
+            None => (None, None),
+        };
     let state = PodState {
         namespace: namespace.to_string(),
         name: name.to_string(),
@@ -35,31 +45,32 @@ pub async fn observe_pod(cluster: &Cluster, namespace: &str, name: &str) -> Resu
         node: pod.spec.as_ref().and_then(|s| s.node_name.clone()),
         controller,
     };
-    Ok(ObservedPod { pod, fetched, state })
+    ObservedPod { pod, fetched, state, controller: object }
 }
 
-/// The controller and its selector. A controller that cannot be read is still named: the
-/// pod belongs to it, only which labels it selects on is unknown.
+/// The controller and its selector, and the controller as read. A controller that cannot be
+/// read is still named: the pod belongs to it, only which labels it selects on is unknown.
 async fn controller_of(
     cluster: &Cluster,
     namespace: &str,
     api_version: &str,
     kind: &str,
     name: &str,
-) -> Controller {
-    let selector = match cluster.get_object(api_version, kind, Some(namespace), name).await {
-        Ok(object) => selector_of(&object.value),
+) -> (Controller, Option<Fetched>) {
+    let object = match cluster.get_object(api_version, kind, Some(namespace), name).await {
+        Ok(object) => Some(object),
         Err(error) => {
             tracing::warn!("cannot read {kind} {namespace}/{name}: {error}");
             None
         }
     };
-    Controller {
+    let controller = Controller {
         api_version: api_version.to_string(),
         kind: kind.to_string(),
         name: name.to_string(),
-        selector,
-    }
+        selector: object.as_ref().and_then(|o| selector_of(&o.value)),
+    };
+    (controller, object)
 }
 
 /// `spec.selector` as a LabelSelector; ReplicationControllers use a plain map.
@@ -73,76 +84,77 @@ fn selector_of(object: &Value) -> Option<LabelSelector> {
     }
 }
 
-/// The pod and its surroundings, read concurrently where they do not depend on each other.
+/// The pod and its surroundings: Services, policies, precedence primitives the cluster serves
+/// (and whether kir's own already exist), and the node. Read concurrently where they do not
+/// depend on each other: once the pod is read, its controller beside its node.
 pub async fn observe_with_surroundings(
     cluster: &Cluster,
     namespace: &str,
     name: &str,
 ) -> Result<(ObservedPod, Surroundings)> {
-    let (observed, services, policies, inventory) = tokio::join!(
-        observe_pod(cluster, namespace, name),
+    let pod_and_node = async {
+        let (pod, fetched) =
+            cluster.pod(namespace, name).await.map_err(|e| Error::pod_lookup(e, namespace, name))?;
+        let node = pod.spec.as_ref().and_then(|s| s.node_name.clone());
+        let node = async {
+            match node {
+                Some(node) => Some(cluster.get_raw(&format!("/api/v1/nodes/{node}")).await.map_err(|e| (node, e))),
+                None => None,
+            }
+        };
+        let (observed, node) = tokio::join!(observed(cluster, namespace, name, pod, fetched), node);
+        Ok::<_, Error>((observed, node))
+    };
+    let (pod_and_node, services, policies, inventory) = tokio::join!(
+        pod_and_node,
         cluster.services(namespace),
         cluster.network_policies(namespace),
         cluster.api_inventory()
     );
-    let observed = observed?;
-    let around = surroundings_of(cluster, &observed.state, services?, policies?, inventory?).await?;
-    Ok((observed, around))
-}
+    let (observed, node) = pod_and_node?;
+    let (services, policies, inventory) = (services?, policies?, inventory?);
 
-/// Services, policies, precedence primitives the cluster serves (and whether kir's own
-/// already exist), and the node's schedulability.
-pub async fn surroundings(cluster: &Cluster, state: &PodState) -> Result<Surroundings> {
-    let ns = state.namespace.as_str();
-    let (services, policies, inventory) =
-        tokio::join!(cluster.services(ns), cluster.network_policies(ns), cluster.api_inventory());
-    surroundings_of(cluster, state, services?, policies?, inventory?).await
-}
-
-async fn surroundings_of(
-    cluster: &Cluster,
-    state: &PodState,
-    services: Vec<k8s_openapi::api::core::v1::Service>,
-    policies: Vec<k8s_openapi::api::networking::v1::NetworkPolicy>,
-    inventory: kir_cluster::probe::ApiInventory,
-) -> Result<Surroundings> {
-    let ns = state.namespace.as_str();
-    let name = quarantine_name(&state.uid);
-    let mut notes = Vec::new();
+    let quarantine = quarantine_name(&observed.state.uid);
     // Whether kir's own precedence policy exists; when that cannot be read, the plan creates
     // it anyway (an existing one answers 409, which counts as in place).
-    let mut exists = async |api_version: &'static str, kind: &'static str, namespaced: bool| -> bool {
-        match cluster.get_object(api_version, kind, namespaced.then_some(ns), &name).await {
-            Ok(_) => true,
-            Err(kir_cluster::Error::NotFound { .. }) => false,
-            Err(error) => {
-                notes.push(format!("cannot check for an existing {kind} {name}: {error}"));
-                false
-            }
+    let exists = async |served: bool, api_version: &'static str, kind: &'static str, namespaced: bool| {
+        if !served {
+            return (None, None);
+        }
+        match cluster.get_object(api_version, kind, namespaced.then_some(namespace), &quarantine).await {
+            Ok(_) => (Some(true), None),
+            Err(kir_cluster::Error::NotFound { .. }) => (Some(false), None),
+            Err(error) => (Some(false), Some(format!("cannot check for an existing {kind} {quarantine}: {error}"))),
         }
     };
-    let cilium = match inventory.has_resource("cilium.io", Some("v2"), "ciliumnetworkpolicies") {
-        true => Some(exists("cilium.io/v2", "CiliumNetworkPolicy", true).await),
-        false => None,
-    };
-    let admin_network_policy =
-        match inventory.has_resource("policy.networking.k8s.io", Some("v1alpha1"), "adminnetworkpolicies") {
-            true => Some(exists("policy.networking.k8s.io/v1alpha1", "AdminNetworkPolicy", false).await),
-            false => None,
-        };
-    let node_unschedulable = match &state.node {
-        Some(node) => match cluster.get_raw(&format!("/api/v1/nodes/{node}")).await {
-            Ok(node) => {
-                Some(node.value.pointer("/spec/unschedulable").and_then(Value::as_bool).unwrap_or(false))
-            }
-            Err(error) => {
-                notes.push(format!("cannot read node {node}: {error}"));
-                None
-            }
-        },
+    let ((cilium, cilium_note), (admin_network_policy, admin_note)) = tokio::join!(
+        exists(
+            inventory.has_resource("cilium.io", Some("v2"), "ciliumnetworkpolicies"),
+            "cilium.io/v2",
+            "CiliumNetworkPolicy",
+            true
+        ),
+        exists(
+            inventory.has_resource("policy.networking.k8s.io", Some("v1alpha1"), "adminnetworkpolicies"),
+            "policy.networking.k8s.io/v1alpha1",
+            "AdminNetworkPolicy",
+            false
+        )
+    );
+    let mut notes: Vec<String> = cilium_note.into_iter().chain(admin_note).collect();
+    let node = match node {
+        Some(Ok(node)) => Some(node),
+        Some(Err((name, error))) => {
+            notes.push(format!("cannot read node {name}: {error}"));
+            None
+        }
         None => None,
     };
-    Ok(Surroundings { services, policies, cilium, admin_network_policy, node_unschedulable, notes })
+    let node_unschedulable =
+        node.as_ref().map(|n| n.value.pointer("/spec/unschedulable").and_then(Value::as_bool).unwrap_or(false));
+    let around =
+        Surroundings { services, policies, cilium, admin_network_policy, node_unschedulable, node, notes };
+    Ok((observed, around))
 }
 
 #[cfg(test)]

@@ -19,7 +19,7 @@ use crate::{
     capture::{CaptureOptions, capture_pod_signalling},
     collect::Collected,
     contain::{self, IsolationReport},
-    isolate::{self, IsolateOptions, IsolationPlan},
+    isolate::{self, IsolateOptions, IsolationPlan, Surroundings},
     observe::{ObservedPod, observe_with_surroundings},
     replace::{ReplaceReport, assess, replace_pod},
     snapshot::{SnapshotOptions, SnapshotReport, choose_container, snapshot_pod_signalling},
@@ -65,6 +65,8 @@ pub struct PlanLine {
 /// Everything decided before acting.
 pub struct Playbook {
     pub observed: ObservedPod,
+    /// What the plan was made from; capture stores it as read.
+    pub around: Surroundings,
     pub isolation: IsolationPlan,
     pub container: String,
     pub options: RespondOptions,
@@ -81,7 +83,7 @@ impl Playbook {
         let (observed, around) = observe_with_surroundings(cluster, namespace, name).await?;
         let container = choose_container(&observed.pod, options.snapshot.container.as_deref())?;
         let isolation = isolate::plan(&observed.state, &around, options.isolate);
-        Ok(Playbook { observed, isolation, container, options })
+        Ok(Playbook { observed, around, isolation, container, options })
     }
 
     /// The plan to show before acting: every object read, created, changed or deleted.
@@ -140,8 +142,8 @@ impl Playbook {
         progress: &(dyn Fn(&StepReport) + Sync),
     ) -> Result<RespondReport> {
         let images = crate::replace::images(&self.observed.pod);
-        let Playbook { observed, isolation: plan, container: _, options } = self;
-        let observed = Arc::new(observed);
+        let Playbook { observed, around, isolation: plan, container: _, options } = self;
+        let (observed, around) = (Arc::new(observed), Arc::new(around));
         let state = &observed.state;
         let target = format!("pod/{}/{}", state.namespace, state.name);
         let done = done_steps(case, &target)?;
@@ -160,6 +162,7 @@ impl Playbook {
             let (cluster, case, actor, observed) =
                 (cluster.clone(), case.clone(), actor.to_string(), observed.clone());
             let (skip, capture_options) = (step_done("capture"), options.capture);
+            let around = around.clone();
             tokio::spawn(async move {
                 if skip {
                     let _ = pod_stored.send(());
@@ -171,6 +174,7 @@ impl Playbook {
                     &case,
                     &actor,
                     &observed,
+                    Some(&around),
                     capture_options,
                     Some(pod_stored),
                 )

@@ -250,7 +250,7 @@ impl Runner<'_> {
         let writer = writer.limit(self.options.max_bytes).note(format!(
             "{FROM_CONTAINER}; an uncompressed tar of /etc compressed by kir (zstd); never extracted"
         ));
-        let mut encoder = match zstd::Encoder::new(writer, 3) {
+        let mut encoder = match zstd::Encoder::new(writer, 1) {
             Ok(encoder) => encoder,
             Err(error) => return self.collector.gap("etc.tar.zst", &source, &format!("zstd: {error}")),
         };
