@@ -156,7 +156,9 @@ impl PendingReplacement {
 }
 
 /// Apply `plan` and wait for the replacement (at most `replacement_timeout`; zero: do not
-/// wait). The read-back ([`read_back`]) is left to the caller, who may do other work meanwhile.
+/// wait). `applied` is told, once the changes are made, whether the pod is orphaned. The
+/// read-back ([`read_back`]) is left to the caller, who may do other work meanwhile.
+#[allow(clippy::too_many_arguments)]
 pub async fn apply_and_wait(
     cluster: &Cluster,
     case: &Case,
@@ -165,8 +167,12 @@ pub async fn apply_and_wait(
     plan: IsolationPlan,
     started: Instant,
     replacement_timeout: Duration,
+    applied: Option<tokio::sync::oneshot::Sender<bool>>,
 ) -> Result<IsolationReport> {
     let (mut report, pending) = apply(cluster, case, actor, pod, plan, started).await?;
+    if let Some(applied) = applied {
+        let _ = applied.send(report.orphaned());
+    }
     if let Some(pending) = pending.filter(|_| !replacement_timeout.is_zero()) {
         let replacement = pending.wait(cluster, case, actor, replacement_timeout).await;
         report.settle_replacement(replacement);

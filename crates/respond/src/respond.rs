@@ -158,6 +158,8 @@ impl Playbook {
         // are collected beside it.
         let (pod_stored, pod_signal) = tokio::sync::oneshot::channel::<()>();
         let (volatile_done, volatile_signal) = tokio::sync::oneshot::channel::<()>();
+        // Told by containment once its changes are made: whether the suspect is orphaned.
+        let (applied_tx, applied_rx) = tokio::sync::oneshot::channel::<bool>();
         let capture = {
             let (cluster, case, actor, observed) =
                 (cluster.clone(), case.clone(), actor.to_string(), observed.clone());
@@ -179,6 +181,7 @@ impl Playbook {
                     Some(pod_stored),
                 )
                 .await;
+                tracing::debug!("capture finished {} ms after start", started.elapsed().as_millis());
                 Some((result, at.elapsed()))
             })
         };
@@ -201,6 +204,7 @@ impl Playbook {
                     Some(volatile_done),
                 )
                 .await;
+                tracing::debug!("snapshot finished {} ms after start", started.elapsed().as_millis());
                 Some((result, at.elapsed()))
             })
         };
@@ -223,17 +227,28 @@ impl Playbook {
                 })
                 .await;
                 let at = Instant::now();
-                // The controller's replacement is awaited while the evidence is completed: it
-                // comes from the controller's unchanged template, and needs nothing of it.
-                let result =
-                    contain::apply_and_wait(&cluster, &case, &actor, &pod, plan, started, timeout).await;
+                tracing::debug!("containment starts {} ms after start", started.elapsed().as_millis());
+                // The controller's replacement is awaited while the evidence is completed and
+                // the suspect deleted: it comes from the controller's unchanged template, and
+                // needs nothing of either.
+                let result = contain::apply_and_wait(
+                    &cluster,
+                    &case,
+                    &actor,
+                    &pod,
+                    plan,
+                    started,
+                    timeout,
+                    Some(applied_tx),
+                )
+                .await;
+                tracing::debug!("containment finished {} ms after start", started.elapsed().as_millis());
                 Some((result, at))
             })
         };
-        let (capture, snapshot, isolation) = tokio::join!(capture, snapshot, containment);
+        let (capture, snapshot) = tokio::join!(capture, snapshot);
         let capture = capture.unwrap_or_else(|e| Some((Err(Error::task("capture", &e)), Duration::ZERO)));
         let snapshot = snapshot.unwrap_or_else(|e| Some((Err(Error::task("snapshot", &e)), Duration::ZERO)));
-        let isolation = isolation.unwrap_or_else(|e| Some((Err(Error::task("isolate", &e)), Instant::now())));
 
         let mut report = RespondReport {
             case: case.path().display().to_string(),
@@ -290,46 +305,54 @@ impl Playbook {
             }
         }
 
-        // Whether the suspect's controller has let go of it: by this run's isolation, or by
-        // an earlier run (this one resumes it, or the pod was isolated on its own before).
-        let orphaned = crate::replace::orphaned(&observed.pod)
-            || matches!(&isolation, Some((Ok(isolation), _)) if isolation.orphaned());
-        let replace = async {
-            if !options.replace {
-                return None;
-            }
-            if step_done("replace") {
-                return Some((StepOutcome::Skipped, None));
-            }
-            let at = Instant::now();
-            // The delete itself names the suspect's UID, so the pod is not read again first:
-            // a pod recreated under the same name is refused by the API server.
-            let assessment = if orphaned {
-                assess(&images, None, true, plan.replaced_by.is_some().then_some(images.as_slice()))
-            } else {
-                assess(&images, state.controller.as_ref(), false, None)
+        // Once the evidence is in the case and containment has made its changes, the suspect is
+        // deleted (without waiting for its replacement to run) while what is in place is read
+        // back. `applied` is None when this run made no changes (done earlier, or failed).
+        let after_containment = async {
+            let applied = applied_rx.await.ok();
+            // Whether the suspect's controller has let go of it: by this run's isolation, or by
+            // an earlier run (this one resumes it, or the pod was isolated on its own before).
+            let orphaned = crate::replace::orphaned(&observed.pod) || applied == Some(true);
+            let replace = async {
+                if !options.replace {
+                    return None;
+                }
+                if step_done("replace") {
+                    return Some((StepOutcome::Skipped, None));
+                }
+                let at = Instant::now();
+                // The delete itself names the suspect's UID, so the pod is not read again first:
+                // a pod recreated under the same name is refused by the API server.
+                let assessment = if orphaned {
+                    assess(&images, None, true, plan.replaced_by.is_some().then_some(images.as_slice()))
+                } else {
+                    assess(&images, state.controller.as_ref(), false, None)
+                };
+                Some(
+                    match replace_pod(cluster, case, actor, state, assessment, options.grace_seconds, true)
+                        .await
+                    {
+                        Ok(replaced) => {
+                            let detail = if replaced.deleted { "suspect deleted" } else { "already gone" };
+                            (StepOutcome::Done(at.elapsed(), detail.to_string()), Some(replaced))
+                        }
+                        Err(error) => (StepOutcome::Failed(at.elapsed(), error.to_string()), None),
+                    },
+                )
             };
-            Some(
-                match replace_pod(cluster, case, actor, state, assessment, options.grace_seconds, true).await
-                {
-                    Ok(replaced) => {
-                        let detail = if replaced.deleted { "suspect deleted" } else { "already gone" };
-                        (StepOutcome::Done(at.elapsed(), detail.to_string()), Some(replaced))
-                    }
-                    Err(error) => (StepOutcome::Failed(at.elapsed(), error.to_string()), None),
-                },
-            )
+            // The read-back does not depend on the deletion (which is graceful: the object stays
+            // until the node has stopped the pod), and the deletion does not wait for it.
+            let read_back = async {
+                match applied {
+                    Some(_) => Some(contain::read_back(cluster, state, &plan).await),
+                    None => None,
+                }
+            };
+            tokio::join!(replace, read_back)
         };
-        // What is in place is read back while the suspect is deleted: the read-back does not
-        // depend on the deletion (which is graceful: the object stays until the node has stopped
-        // the pod), and the deletion does not wait for it.
-        let read_back = async {
-            match &isolation {
-                Some((Ok(isolation), _)) => Some(contain::read_back(cluster, state, &isolation.plan).await),
-                _ => None,
-            }
-        };
-        let (replaced, in_place) = tokio::join!(replace, read_back);
+        let (isolation, (replaced, in_place)) = tokio::join!(containment, after_containment);
+        let isolation = isolation.unwrap_or_else(|e| Some((Err(Error::task("isolate", &e)), Instant::now())));
+        tracing::debug!("deletion and read-back finished {} ms after start", started.elapsed().as_millis());
 
         match isolation {
             None => finish(&mut report, "isolate", StepOutcome::Skipped)?,

@@ -58,6 +58,7 @@ pub async fn pod(args: &IsolatePodArgs, settings: &Settings) -> anyhow::Result<u
         plan,
         settings.started,
         replacement_timeout,
+        None,
     )
     .await?;
     let in_place = contain::read_back(&responder.cluster, &observed.state, &report.plan).await;
