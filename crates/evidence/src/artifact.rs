@@ -8,8 +8,9 @@
 //!    crash after it leaves a committed artifact still in staging, which verification accepts
 //!    when its hash matches and resume moves into place;
 //! 4. the staging file is renamed to `evidence/<path>`;
-//! 5. `manifest.json` is rewritten (temporary file, fsync, rename) — until then it lags the
-//!    journal, which verification allows.
+//! 5. `manifest.json` is rewritten (temporary file, fsync, rename) when the last handle on the
+//!    case goes, not after every artifact — until then it lags the journal, which verification
+//!    of a case folder allows.
 
 use std::{
     fs::{self, File, OpenOptions},

@@ -106,6 +106,23 @@ struct Inner {
     writing: Mutex<HashSet<String>>,
 }
 
+/// The manifest is a derived index of the journal, rewritten when the last handle on the case
+/// is dropped rather than after every artifact (each rewrite is a write, a sync and a rename
+/// under the journal lock). A handle that dies before (kill -9) leaves a manifest that lags the
+/// journal, which a case folder may have (see `verify`); the next handle's open rewrites it.
+impl Drop for Inner {
+    fn drop(&mut self) {
+        let ledger = self.ledger.lock().unwrap_or_else(PoisonError::into_inner);
+        if ledger.journal.lock().is_err() {
+            return;
+        }
+        let mut guard = LedgerGuard { ledger, root: &self.root };
+        if guard.catch_up().is_ok() {
+            let _ = guard.write_manifest();
+        }
+    }
+}
+
 /// The journal file and what has been read of it.
 #[derive(Debug)]
 struct Ledger {
@@ -245,10 +262,7 @@ impl Case {
             .parameters(to_json(NotCollectedParameters { source: source.to_string() }))
             .result(to_json(NotCollectedResult { reason: reason.to_string() }));
         let mut guard = self.lock_current()?;
-        let entry = guard.append(&record)?;
-        // The manifest is a derived index: if refreshing it fails, the next change rewrites it.
-        let _ = guard.write_manifest();
-        Ok(entry)
+        guard.append(&record)
     }
 
     /// Every journal entry, including those other processes appended since this handle read.
@@ -306,8 +320,8 @@ impl Case {
         self.inner.writing.lock().unwrap_or_else(PoisonError::into_inner).remove(path);
     }
 
-    /// Commit a sealed artifact: journal it (the commit point), move it into place, refresh the
-    /// manifest. Fails without committing when the path is taken.
+    /// Commit a sealed artifact: journal it (the commit point) and move it into place. Fails
+    /// without committing when the path is taken.
     pub(crate) fn commit_artifact(&self, staged: &StagedArtifact) -> Result<ArtifactRecord> {
         let mut guard = self.lock_current()?;
         let final_path = guard.prepare_final_path(&staged.path)?;
@@ -318,8 +332,6 @@ impl Case {
             seq: entry.seq,
             source,
         })?;
-        // The manifest is a derived index: if refreshing it fails, the next change rewrites it.
-        let _ = guard.write_manifest();
         Ok(record)
     }
 
@@ -808,12 +820,16 @@ mod tests {
         let artifacts = case.artifacts().unwrap();
         assert_eq!(artifacts, vec![pod.clone(), capped.clone()]);
         assert_eq!(artifacts[1].note.as_deref(), Some("collected by the container's own binaries"));
-        let manifest: Manifest =
-            serde_json::from_slice(&fs::read(case.path().join(MANIFEST_FILE)).unwrap()).unwrap();
-        assert_eq!(manifest.artifacts, artifacts);
-        assert_eq!(manifest.journal.seq, 3);
         assert!(!case.staging_dir().read_dir().unwrap().any(|_| true), "staging is empty");
         assert_intact(case.path());
+        // The manifest is rewritten when the last handle goes.
+        let root = case.path().to_path_buf();
+        drop(case);
+        let manifest: Manifest =
+            serde_json::from_slice(&fs::read(root.join(MANIFEST_FILE)).unwrap()).unwrap();
+        assert_eq!(manifest.artifacts, artifacts);
+        assert_eq!(manifest.journal.seq, 3);
+        assert_intact(&root);
     }
 
     #[test]

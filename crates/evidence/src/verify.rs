@@ -678,8 +678,20 @@ mod tests {
             .unwrap();
         case.store_bytes("logs/app.log", "GET .../log?container=app", b"line 1\nline 2\n").unwrap();
         case.not_collected("etc.tar", "exec tar", "no tar in the image").unwrap();
-        case.record(JournalRecord::new("alice", "isolate").target("pod prod/web-1").result("done")).unwrap();
-        case.path().to_path_buf()
+        let root = case.path().to_path_buf();
+        drop(case);
+        // A handle that dies (kill -9) after its last entry leaves the manifest behind it.
+        let dying = Case::open(&root).unwrap();
+        dying.record(JournalRecord::new("alice", "isolate").target("pod prod/web-1").result("done")).unwrap();
+        std::mem::forget(dying);
+        root
+    }
+
+    /// The case's folder, once its handle is gone and the manifest rewritten.
+    fn flushed(case: Case) -> PathBuf {
+        let root = case.path().to_path_buf();
+        drop(case);
+        root
     }
 
     fn kinds(report: &VerifyReport) -> Vec<(FindingKind, String)> {
@@ -822,6 +834,7 @@ mod tests {
 
         let case = Case::create(dir.path().join("case"), CaseInfo::new("signed")).unwrap();
         case.store_bytes("a.txt", "test", b"a").unwrap();
+        let case = Case::open(flushed(case)).unwrap();
         let manifest = fs::read(case.path().join(MANIFEST_FILE)).unwrap();
         fs::write(case.path().join(SIGNATURE_FILE), sign(&signing, &manifest, case.id(), 2).unwrap())
             .unwrap();

@@ -116,8 +116,12 @@ fn block_sigpipe() {
 fn init_logging(verbosity: u8) {
     let level = match verbosity {
         0 => "warn",
-        1 => "kir=info,kir_cluster=info,kir_respond=info,kir_evidence=info,kir_audit=info,kir_detect=info,warn",
-        2 => "kir=debug,kir_cluster=debug,kir_respond=debug,kir_evidence=debug,kir_audit=debug,kir_detect=debug,info",
+        1 => {
+            "kir=info,kir_cluster=info,kir_respond=info,kir_evidence=info,kir_audit=info,kir_detect=info,warn"
+        }
+        2 => {
+            "kir=debug,kir_cluster=debug,kir_respond=debug,kir_evidence=debug,kir_audit=debug,kir_detect=debug,info"
+        }
         _ => "trace",
     };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()

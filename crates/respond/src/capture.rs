@@ -155,7 +155,12 @@ async fn log(
 
 /// The owner chain (ReplicaSet, Deployment, ...) and the events about the pod and each owner.
 /// `controller` is the pod's controller as already read, if it was.
-async fn owners_and_events(cluster: &Cluster, collector: &Collector, pod: &Pod, controller: Option<&Fetched>) {
+async fn owners_and_events(
+    cluster: &Cluster,
+    collector: &Collector,
+    pod: &Pod,
+    controller: Option<&Fetched>,
+) {
     let ns = pod.metadata.namespace.clone().unwrap_or_default();
     let ns = ns.as_str();
     let events = |label: String, uid: String| async move {
@@ -200,7 +205,8 @@ async fn owners_and_events(cluster: &Cluster, collector: &Collector, pod: &Pod, 
             match object {
                 Ok(object) => {
                     collector.store(&relative, &object.source, &object.body);
-                    let uid = object.value.pointer("/metadata/uid").and_then(Value::as_str).unwrap_or_default();
+                    let uid =
+                        object.value.pointer("/metadata/uid").and_then(Value::as_str).unwrap_or_default();
                     subjects.push((format!("{kind}-{name}"), uid.to_string()));
                     if let Some(next) =
                         object.value.pointer("/metadata/ownerReferences").and_then(Value::as_array)

@@ -202,12 +202,11 @@ async fn apply(
     let mut notes = Vec::new();
     let labels_change =
         |c: &PlannedChange| matches!(c.change, Change::LabelPod { .. } | Change::RemoveLabels { .. });
-    let orphaning = plan
-        .changes
-        .iter()
-        .any(|c| matches!(c.change, Change::RemoveLabels { .. }) && !c.already_in_place);
+    let orphaning =
+        plan.changes.iter().any(|c| matches!(c.change, Change::RemoveLabels { .. }) && !c.already_in_place);
 
-    let selector = plan.replaced_by.as_ref().and_then(|c| c.selector.as_ref()).map(to_query).unwrap_or_default();
+    let selector =
+        plan.replaced_by.as_ref().and_then(|c| c.selector.as_ref()).map(to_query).unwrap_or_default();
     let siblings = async {
         if !orphaning || plan.replaced_by.is_none() || selector.is_empty() {
             return None;
@@ -215,9 +214,10 @@ async fn apply(
         Some(cluster.pods_listed(&pod.namespace, &selector).await)
     };
     let independent: Vec<&PlannedChange> = plan.changes.iter().filter(|c| !labels_change(c)).collect();
-    let first_round = try_join_all(
-        independent.iter().map(|planned| apply_together(cluster, case, actor, &target, pod, std::slice::from_ref(planned))),
-    );
+    let first_round =
+        try_join_all(independent.iter().map(|planned| {
+            apply_together(cluster, case, actor, &target, pod, std::slice::from_ref(planned))
+        }));
     let (first_round, siblings) = futures::join!(first_round, siblings);
     let first_round: Vec<AppliedChange> = first_round?.into_iter().flatten().collect();
     let policy_in_place = independent
@@ -327,7 +327,12 @@ async fn apply_together(
 }
 
 fn unchanged(planned: &PlannedChange) -> AppliedChange {
-    AppliedChange { description: planned.description.clone(), outcome: Outcome::Unchanged, error: None, millis: 0 }
+    AppliedChange {
+        description: planned.description.clone(),
+        outcome: Outcome::Unchanged,
+        error: None,
+        millis: 0,
+    }
 }
 
 fn outcome_of(made: kir_cluster::Result<bool>) -> (Outcome, Option<String>) {
@@ -435,7 +440,12 @@ fn undo_of(change: &Change, pod: &PodState) -> UndoOp {
 
 /// Make `changes` with one request: one object created, the node cordoned, or the pod's
 /// label changes patched. `Ok(false)`: the cluster already had it.
-async fn make(cluster: &Cluster, case: &Case, pod: &PodState, changes: &[&Change]) -> kir_cluster::Result<bool> {
+async fn make(
+    cluster: &Cluster,
+    case: &Case,
+    pod: &PodState,
+    changes: &[&Change],
+) -> kir_cluster::Result<bool> {
     match changes {
         [
             Change::CreateNetworkPolicy { object }

@@ -98,7 +98,9 @@ pub async fn observe_with_surroundings(
         let node = pod.spec.as_ref().and_then(|s| s.node_name.clone());
         let node = async {
             match node {
-                Some(node) => Some(cluster.get_raw(&format!("/api/v1/nodes/{node}")).await.map_err(|e| (node, e))),
+                Some(node) => {
+                    Some(cluster.get_raw(&format!("/api/v1/nodes/{node}")).await.map_err(|e| (node, e)))
+                }
                 None => None,
             }
         };
@@ -124,7 +126,9 @@ pub async fn observe_with_surroundings(
         match cluster.get_object(api_version, kind, namespaced.then_some(namespace), &quarantine).await {
             Ok(_) => (Some(true), None),
             Err(kir_cluster::Error::NotFound { .. }) => (Some(false), None),
-            Err(error) => (Some(false), Some(format!("cannot check for an existing {kind} {quarantine}: {error}"))),
+            Err(error) => {
+                (Some(false), Some(format!("cannot check for an existing {kind} {quarantine}: {error}")))
+            }
         }
     };
     let ((cilium, cilium_note), (admin_network_policy, admin_note)) = tokio::join!(
@@ -150,8 +154,9 @@ pub async fn observe_with_surroundings(
         }
         None => None,
     };
-    let node_unschedulable =
-        node.as_ref().map(|n| n.value.pointer("/spec/unschedulable").and_then(Value::as_bool).unwrap_or(false));
+    let node_unschedulable = node
+        .as_ref()
+        .map(|n| n.value.pointer("/spec/unschedulable").and_then(Value::as_bool).unwrap_or(false));
     let around =
         Surroundings { services, policies, cilium, admin_network_policy, node_unschedulable, node, notes };
     Ok((observed, around))
