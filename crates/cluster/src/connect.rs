@@ -55,6 +55,7 @@ impl Target {
 #[derive(Clone)]
 pub struct Cluster {
     client: Client,
+    transport: crate::transport::Transport,
     /// Kept to derive clients that act as another identity (see `Cluster::impersonating`).
     config: Config,
     target: Target,
@@ -86,10 +87,15 @@ impl Cluster {
             config.auth_info.impersonate_groups = Some(options.impersonate_groups.clone());
         }
         let namespace = options.namespace.clone().unwrap_or_else(|| config.default_namespace.clone());
-        let client = crate::transport::client(&config)
-            .map_err(|e| Error::Config { source_name: target.kubeconfig_display(), detail: e.to_string() })?;
+        let config_error = |e: kube::Error| Error::Config {
+            source_name: target.kubeconfig_display(),
+            detail: e.to_string(),
+        };
+        let transport = crate::transport::Transport::new(&config).map_err(config_error)?;
+        let client = transport.client(&config).map_err(config_error)?;
         Ok(Cluster {
             client,
+            transport,
             config,
             target,
             namespace,
@@ -104,7 +110,7 @@ impl Cluster {
         let mut config = self.config.clone();
         config.auth_info.impersonate = Some(user.to_string());
         config.auth_info.impersonate_groups = Some(groups.to_vec());
-        let client = crate::transport::client(&config).map_err(|e| Error::Config {
+        let client = self.transport.client(&config).map_err(|e| Error::Config {
             source_name: self.target.kubeconfig_display(),
             detail: e.to_string(),
         })?;

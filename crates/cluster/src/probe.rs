@@ -197,28 +197,22 @@ impl Cluster {
         join_all(reviews).await.into_iter().collect()
     }
 
-    /// Every resource the server serves, from aggregated discovery (one request).
+    /// Every resource the server serves, from aggregated discovery (two requests, together).
     pub async fn api_inventory(&self) -> Result<ApiInventory> {
         let client = self.client();
-        let core =
-            self.call("discover core API (GET /api)", client.list_core_api_versions_aggregated()).await?;
+        let (core, groups) = tokio::join!(
+            self.call("discover core API (GET /api)", client.list_core_api_versions_aggregated()),
+            self.call("discover API groups (GET /apis)", client.list_api_groups_aggregated())
+        );
+        Ok(inventory_of(core?.items.into_iter().chain(groups?.items)))
+    }
+
+    /// Every resource of the named API groups (all but the core group), from aggregated
+    /// discovery (one request): enough to tell which policy engines the server serves.
+    pub async fn api_group_inventory(&self) -> Result<ApiInventory> {
         let groups =
-            self.call("discover API groups (GET /apis)", client.list_api_groups_aggregated()).await?;
-        let mut resources = Vec::new();
-        for group in core.items.into_iter().chain(groups.items) {
-            let name = group.metadata.and_then(|m| m.name).unwrap_or_default();
-            for version in group.versions {
-                let version_name = version.version.unwrap_or_default();
-                for resource in version.resources {
-                    resources.push((
-                        name.clone(),
-                        version_name.clone(),
-                        resource.resource.unwrap_or_default(),
-                    ));
-                }
-            }
-        }
-        Ok(ApiInventory::from_resources(resources))
+            self.call("discover API groups (GET /apis)", self.client().list_api_groups_aggregated()).await?;
+        Ok(inventory_of(groups.items))
     }
 
     /// DaemonSets in all namespaces, metadata only (runtime sensors run as DaemonSets).
@@ -237,6 +231,23 @@ impl Cluster {
             })
             .collect())
     }
+}
+
+/// The (group, version, resource) triples of aggregated discovery documents.
+fn inventory_of(
+    documents: impl IntoIterator<Item = kube::core::discovery::v2::APIGroupDiscovery>,
+) -> ApiInventory {
+    let mut resources = Vec::new();
+    for group in documents {
+        let name = group.metadata.and_then(|m| m.name).unwrap_or_default();
+        for version in group.versions {
+            let version_name = version.version.unwrap_or_default();
+            for resource in version.resources {
+                resources.push((name.clone(), version_name.clone(), resource.resource.unwrap_or_default()));
+            }
+        }
+    }
+    ApiInventory::from_resources(resources)
 }
 
 #[cfg(test)]

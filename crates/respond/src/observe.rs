@@ -111,7 +111,7 @@ pub async fn observe_with_surroundings(
         pod_and_node,
         cluster.services(namespace),
         cluster.network_policies(namespace),
-        cluster.api_inventory()
+        cluster.api_group_inventory()
     );
     let (observed, node) = pod_and_node?;
     let (services, policies, inventory) = (services?, policies?, inventory?);

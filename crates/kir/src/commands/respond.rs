@@ -38,6 +38,7 @@ pub async fn compromised_pod(args: &RespondPodArgs, settings: &Settings) -> anyh
     let (actor, prepared) =
         tokio::join!(responder::actor(&cluster), Playbook::prepare(&cluster, &ns, &name, options));
     let responder = Responder { cluster, actor: actor? };
+    tracing::debug!("plan ready {} ms after start", settings.started.elapsed().as_millis());
     let playbook = match prepared {
         Ok(playbook) => playbook,
         Err(kir_respond::Error::PodNotFound { .. }) if deleted_by_this_case(settings, &ns, &name)? => {
@@ -79,6 +80,7 @@ pub async fn compromised_pod(args: &RespondPodArgs, settings: &Settings) -> anyh
         return Ok(crate::exit::SUCCESS);
     }
     let case = responder::open_case(settings, &responder, format!("compromised pod {ns}/{name}"))?;
+    tracing::debug!("case open {} ms after start", settings.started.elapsed().as_millis());
     let progress = |step: &StepReport| {
         let mut err = std::io::stderr().lock();
         let _ = writeln!(
