@@ -38,6 +38,19 @@ fn doctor_reports_version_identity_and_permissions_of_the_admin() {
     assert_eq!(capability("networkPolicy")["present"], true);
     assert_eq!(capability("validatingAdmissionPolicy")["present"], true);
     assert!(capability("falco")["detectedBy"].as_str().unwrap().contains("DaemonSet"));
+
+    // kir's requests name it in the audit log, so a responder's actions are told apart from an
+    // attacker's made with the same credentials.
+    let reviews = tb
+        .audit_events()
+        .into_iter()
+        .filter(|e| {
+            e["objectRef"]["resource"] == "selfsubjectaccessreviews"
+                && e["user"]["username"] == "testbed-admin"
+        })
+        .filter(|e| e["userAgent"] == concat!("kir/", env!("CARGO_PKG_VERSION")))
+        .count();
+    assert!(reviews >= 20, "the permission reviews are audited as kir's: {reviews}");
 }
 
 #[test]

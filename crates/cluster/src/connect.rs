@@ -64,6 +64,9 @@ pub struct Cluster {
     kinds: KindCache,
 }
 
+/// The User-Agent of every request.
+pub const USER_AGENT: &str = concat!("kir/", env!("CARGO_PKG_VERSION"));
+
 /// Connections that hang are the common failure during incidents (VPNs, firewalls), so a
 /// connect attempt gets a bounded wait even when no request timeout is set.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -80,6 +83,9 @@ impl Cluster {
         // Exec sessions may stay quiet for a long time; a read timeout would cut them, so
         // timeouts are applied per call instead (see `Cluster::call`).
         config.read_timeout = None;
+        // Every request names kir in the audit log, so that what a responder did is told apart
+        // from what the attacker did with the same credentials.
+        config.headers.push((http::header::USER_AGENT, http::HeaderValue::from_static(USER_AGENT)));
         if let Some(user) = &options.impersonate_user {
             config.auth_info.impersonate = Some(user.clone());
         }
