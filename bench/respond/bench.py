@@ -88,6 +88,11 @@ def main():
     sh([args.kubectl, "create", "namespace", ns])
     sh([args.kubectl, "-n", ns, "create", "deployment", "web", "--image=nginx:1.27", f"--replicas={2 * (args.runs + args.warmup) + 4}"])
     sh([args.kubectl, "-n", ns, "expose", "deployment", "web", "--port", "80"])
+    # Measure a settled cluster: until every replica runs, the controllers, the scheduler and
+    # kwok are still busy starting them, and the first rounds would time that work, not kir's
+    # or kubectl's.
+    sh([args.kubectl, "-n", ns, "rollout", "status", "deployment/web", "--timeout=180s"])
+    time.sleep(2)
     work = tempfile.mkdtemp(prefix="kir-bench-respond-")
     policy = os.path.join(work, "deny.yaml")
     used = set()
