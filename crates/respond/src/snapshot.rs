@@ -119,8 +119,7 @@ pub async fn snapshot_pod_signalling(
 
     let nonce = nonce();
     let script = procfs::process_script(&nonce);
-    collector.store("proc.sh", "the script kir ran with sh -c to produce proc.raw", script.as_bytes());
-    let proc_argv = vec!["sh".to_string(), "-c".to_string(), script];
+    let proc_argv = vec!["sh".to_string(), "-c".to_string(), script.clone()];
     // One session reads sockets and processes: each exec costs the API server and the node a
     // connection and a process. The sockets come first in it, and are committed (and
     // containment told) as soon as their section is complete.
@@ -131,6 +130,8 @@ pub async fn snapshot_pod_signalling(
         raw
     };
     let (raw, ()) = tokio::join!(listing, run.etc_archive());
+    // Stored after the session, so that writing it does not delay the sockets.
+    collector.store("proc.sh", "the script kir ran with sh -c to produce proc.raw", script.as_bytes());
 
     // A listing kept from an earlier run was framed with that run's marker.
     let listing = raw.map(|bytes| {
