@@ -4,6 +4,7 @@
 use std::time::{Duration, Instant};
 
 use futures::future::{join_all, try_join_all};
+use k8s_openapi::api::core::v1::Pod;
 use kir_cluster::Cluster;
 use kir_evidence::{Case, JournalRecord};
 use serde::Serialize;
@@ -110,48 +111,61 @@ impl IsolationReport {
     }
 }
 
-/// A replacement the controller is expected to start, to be awaited after the changes.
+/// A replacement the controller is expected to start: watched from the list of the
+/// controller's pods made before the orphaning, from before the orphaning patch is sent, so
+/// that the watch is in place when the replacement appears.
 pub struct PendingReplacement {
-    namespace: String,
     target: String,
-    selector: String,
-    /// The controller's pods before the orphaning: the replacement is the one not among them.
-    siblings: Vec<String>,
-    /// The resourceVersion of that list: the wait watches from it, without listing again.
-    listed: String,
-    suspect_uid: String,
+    timeout: Duration,
+    watching: tokio::task::JoinHandle<kir_cluster::Result<Option<Pod>>>,
     orphaned_at: Instant,
 }
 
 impl PendingReplacement {
-    /// Wait (at most `timeout`) for the replacement to run, and journal what was seen.
-    pub async fn wait(
-        &self,
+    /// Start watching for a Running pod of `selector` that is neither the suspect nor one of
+    /// `siblings` (the controller's pods in the list made at resourceVersion `listed`).
+    fn watch(
         cluster: &Cluster,
-        case: &Case,
-        actor: &str,
+        pod: &PodState,
+        selector: &str,
+        (siblings, listed): (Vec<String>, String),
         timeout: Duration,
-    ) -> Result<Option<Replacement>> {
-        let found = cluster
-            .wait_for_pod(&self.namespace, &self.selector, Some(&self.listed), timeout, |p| {
-                p.metadata
-                    .uid
-                    .as_ref()
-                    .is_some_and(|uid| *uid != self.suspect_uid && !self.siblings.contains(uid))
-                    && p.metadata.deletion_timestamp.is_none()
-                    && p.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Running")
-            })
-            .await?;
+    ) -> tokio::task::JoinHandle<kir_cluster::Result<Option<Pod>>> {
+        let (cluster, namespace, selector, suspect) =
+            (cluster.clone(), pod.namespace.clone(), selector.to_string(), pod.uid.clone());
+        tokio::spawn(async move {
+            cluster
+                .wait_for_pod(&namespace, &selector, Some(&listed), timeout, |p| {
+                    p.metadata.uid.as_ref().is_some_and(|uid| *uid != suspect && !siblings.contains(uid))
+                        && p.metadata.deletion_timestamp.is_none()
+                        && p.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Running")
+                })
+                .await
+        })
+    }
+
+    /// Wait (at most the timeout) for the replacement to run, and journal what was seen.
+    pub async fn wait(mut self, case: &Case, actor: &str) -> Result<Option<Replacement>> {
+        let found = match (&mut self.watching).await {
+            Ok(found) => found?,
+            Err(error) => return Err(crate::Error::task("the replacement watch", &error)),
+        };
         let replacement = found
             .and_then(|p| p.metadata.name)
             .map(|name| Replacement { name, running_after_ms: self.orphaned_at.elapsed().as_millis() });
         case.record(JournalRecord::new(actor, "isolate.replacement").target(self.target.clone()).result(
             match &replacement {
                 Some(r) => json!({"status": "running", "pod": r.name, "afterMs": r.running_after_ms}),
-                None => json!({"status": "not seen", "waitedSeconds": timeout.as_secs()}),
+                None => json!({"status": "not seen", "waitedSeconds": self.timeout.as_secs()}),
             },
         ))?;
         Ok(replacement)
+    }
+}
+
+impl Drop for PendingReplacement {
+    fn drop(&mut self) {
+        self.watching.abort();
     }
 }
 
@@ -169,12 +183,12 @@ pub async fn apply_and_wait(
     replacement_timeout: Duration,
     applied: Option<tokio::sync::oneshot::Sender<bool>>,
 ) -> Result<IsolationReport> {
-    let (mut report, pending) = apply(cluster, case, actor, pod, plan, started).await?;
+    let (mut report, pending) = apply(cluster, case, actor, pod, plan, started, replacement_timeout).await?;
     if let Some(applied) = applied {
         let _ = applied.send(report.orphaned());
     }
-    if let Some(pending) = pending.filter(|_| !replacement_timeout.is_zero()) {
-        let replacement = pending.wait(cluster, case, actor, replacement_timeout).await;
+    if let Some(pending) = pending {
+        let replacement = pending.wait(case, actor).await;
         report.settle_replacement(replacement);
     }
     Ok(report)
@@ -189,7 +203,8 @@ pub async fn apply_and_wait(
 /// replacement is started without another round trip.
 ///
 /// A change that fails is reported and the others still run: a partial containment beats
-/// none.
+/// none. The replacement (awaited at most `replacement_timeout`; zero: not at all) is watched
+/// from before the patch.
 async fn apply(
     cluster: &Cluster,
     case: &Case,
@@ -197,6 +212,7 @@ async fn apply(
     pod: &PodState,
     plan: IsolationPlan,
     started: Instant,
+    replacement_timeout: Duration,
 ) -> Result<(IsolationReport, Option<PendingReplacement>)> {
     let target = format!("pod/{}/{}", pod.namespace, pod.name);
     let mut notes = Vec::new();
@@ -224,8 +240,12 @@ async fn apply(
         .iter()
         .zip(&first_round)
         .any(|(planned, applied)| planned.change.contains() && applied.outcome != Outcome::Failed);
-    let siblings = match siblings {
-        Some(Ok((pods, listed))) => Some((pods.into_iter().filter_map(|p| p.metadata.uid).collect(), listed)),
+    let watching = match siblings {
+        Some(Ok(_)) if replacement_timeout.is_zero() => None,
+        Some(Ok((pods, listed))) => {
+            let siblings = (pods.into_iter().filter_map(|p| p.metadata.uid).collect(), listed);
+            Some(PendingReplacement::watch(cluster, pod, &selector, siblings, replacement_timeout))
+        }
         Some(Err(error)) => {
             notes.push(format!(
                 "cannot list the pods of {} before orphaning ({error}): the replacement is not awaited",
@@ -259,16 +279,17 @@ async fn apply(
         .iter()
         .filter_map(|c| if labels_change(c) { second_round.next() } else { first_round.next() })
         .collect();
-    let pending = match (&plan.replaced_by, orphaned_at, siblings) {
-        (Some(_), Some(orphaned_at), Some((siblings, listed))) => Some(PendingReplacement {
-            namespace: pod.namespace.clone(),
+    let pending = match (orphaned_at, watching) {
+        (Some(orphaned_at), Some(watching)) => Some(PendingReplacement {
             target: target.clone(),
-            selector,
-            siblings,
-            listed,
-            suspect_uid: pod.uid.clone(),
+            timeout: replacement_timeout,
+            watching,
             orphaned_at,
         }),
+        (None, Some(watching)) => {
+            watching.abort();
+            None
+        }
         _ => None,
     };
     let report = IsolationReport {
