@@ -77,7 +77,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--kir", default=os.path.join(ROOT, "target/release/kir"))
     parser.add_argument("--kubectl", required=True)
-    parser.add_argument("--runs", type=int, default=15)
+    parser.add_argument("--runs", type=int, default=30)
     parser.add_argument("--warmup", type=int, default=1,
                         help="rounds run first and not counted (a fresh testbed's first requests are slower on both sides)")
     parser.add_argument("--out")

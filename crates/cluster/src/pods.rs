@@ -154,23 +154,16 @@ impl Cluster {
 }
 
 impl Cluster {
-    /// The pods matching `label_selector`, and the resourceVersion of the list (to watch from).
-    pub async fn pods_listed(&self, namespace: &str, label_selector: &str) -> Result<(Vec<Pod>, String)> {
-        let api: Api<Pod> = Api::namespaced(self.client().clone(), namespace);
-        let what = format!("list pods {label_selector} in namespace {namespace}");
-        let list = self.call(what, api.list(&ListParams::default().labels(label_selector))).await?;
-        Ok((list.items, list.metadata.resource_version.unwrap_or_default()))
-    }
-
-    /// Wait until a pod matching `label_selector` satisfies `ready`: a watch from `since` (the
-    /// resourceVersion of a list the caller made), or from a list of its own, so that no change
-    /// in between is missed. A `since` the server no longer keeps (410) means a list of its
-    /// own. `None` on timeout.
-    pub async fn wait_for_pod(
+    /// Wait for a pod matching `label_selector` that appears after `since` (a resourceVersion
+    /// of the caller's own write: its creation, or its starting to match, is seen in the watch)
+    /// and satisfies `ready`. A watch from `since` and nothing else: what the selector already
+    /// matched is never listed, so the wait costs the same for a controller of two pods and of
+    /// two thousand. `None` on timeout, or if the watch ends early.
+    pub async fn wait_for_new_pod(
         &self,
         namespace: &str,
         label_selector: &str,
-        since: Option<&str>,
+        since: &str,
         timeout: std::time::Duration,
         ready: impl Fn(&Pod) -> bool,
     ) -> Result<Option<Pod>> {
@@ -179,40 +172,38 @@ impl Cluster {
         let api: Api<Pod> = Api::namespaced(self.client().clone(), namespace);
         let what = format!("watch pods {label_selector} in namespace {namespace}");
         let waiting = async {
-            let mut version = since.unwrap_or_default().to_string();
-            loop {
-                if version.is_empty() {
-                    let (pods, listed) = self.pods_listed(namespace, label_selector).await?;
-                    if let Some(found) = pods.into_iter().find(|p| ready(p)) {
-                        return Ok(Some(found));
-                    }
-                    version = listed;
-                }
-                let seconds = u32::try_from(timeout.as_secs().max(1)).unwrap_or(u32::MAX).min(290);
-                let params = WatchParams::default().labels(label_selector).timeout(seconds);
-                let mut events = self.call(what.clone(), api.watch(&params, &version)).await?.boxed();
-                let mut expired = false;
-                while let Some(event) = events
-                    .try_next()
-                    .await
-                    .map_err(|e| crate::Error::Other { what: what.clone(), detail: e.to_string() })?
-                {
-                    match event {
-                        WatchEvent::Added(pod) | WatchEvent::Modified(pod) if ready(&pod) => {
+            let seconds = u32::try_from(timeout.as_secs().max(1)).unwrap_or(u32::MAX).min(290);
+            let params = WatchParams::default().labels(label_selector).timeout(seconds);
+            let mut events = self.call(what.clone(), api.watch(&params, since)).await?.boxed();
+            let mut appeared = std::collections::HashSet::new();
+            while let Some(event) = events
+                .try_next()
+                .await
+                .map_err(|e| crate::Error::Other { what: what.clone(), detail: e.to_string() })?
+            {
+                match event {
+                    WatchEvent::Added(pod) => {
+                        if ready(&pod) {
                             return Ok(Some(pod));
                         }
-                        WatchEvent::Error(error) if error.code == 410 => {
-                            expired = true;
-                            break;
-                        }
-                        _ => {}
+                        appeared.extend(pod.metadata.uid);
                     }
+                    WatchEvent::Modified(pod)
+                        if pod.metadata.uid.as_ref().is_some_and(|uid| appeared.contains(uid))
+                            && ready(&pod) =>
+                    {
+                        return Ok(Some(pod));
+                    }
+                    WatchEvent::Error(error) => {
+                        return Err(crate::Error::Other {
+                            what: what.clone(),
+                            detail: format!("the watch ended: {} ({})", error.message, error.code),
+                        });
+                    }
+                    _ => {}
                 }
-                if !expired {
-                    return Ok(None);
-                }
-                version.clear();
             }
+            Ok(None)
         };
         match tokio::time::timeout(timeout, waiting).await {
             Ok(found) => found,

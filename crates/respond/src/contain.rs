@@ -111,9 +111,8 @@ impl IsolationReport {
     }
 }
 
-/// A replacement the controller is expected to start: watched from the list of the
-/// controller's pods made before the orphaning, from before the orphaning patch is sent, so
-/// that the watch is in place when the replacement appears.
+/// A replacement the controller is expected to start: watched from the orphaning patch, so
+/// that it is the pod of the controller's selector that appears after it.
 pub struct PendingReplacement {
     target: String,
     timeout: Duration,
@@ -122,21 +121,21 @@ pub struct PendingReplacement {
 }
 
 impl PendingReplacement {
-    /// Start watching for a Running pod of `selector` that is neither the suspect nor one of
-    /// `siblings` (the controller's pods in the list made at resourceVersion `listed`).
+    /// Start watching, from `orphaned` (the resourceVersion of the orphaning patch), for a pod
+    /// of `selector` other than the suspect that appears and runs.
     fn watch(
         cluster: &Cluster,
         pod: &PodState,
         selector: &str,
-        (siblings, listed): (Vec<String>, String),
+        orphaned: String,
         timeout: Duration,
     ) -> tokio::task::JoinHandle<kir_cluster::Result<Option<Pod>>> {
         let (cluster, namespace, selector, suspect) =
             (cluster.clone(), pod.namespace.clone(), selector.to_string(), pod.uid.clone());
         tokio::spawn(async move {
             cluster
-                .wait_for_pod(&namespace, &selector, Some(&listed), timeout, |p| {
-                    p.metadata.uid.as_ref().is_some_and(|uid| *uid != suspect && !siblings.contains(uid))
+                .wait_for_new_pod(&namespace, &selector, &orphaned, timeout, |p| {
+                    p.metadata.uid.as_ref().is_some_and(|uid| *uid != suspect)
                         && p.metadata.deletion_timestamp.is_none()
                         && p.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Running")
                 })
@@ -195,16 +194,15 @@ pub async fn apply_and_wait(
 }
 
 /// Apply `plan` to the pod, in two rounds. First what needs nothing of the pod: the deny
-/// policies (which select the quarantine label no pod has yet), the cordon, and the list of
-/// the controller's pods before the orphaning. Then one patch of the pod's labels: the
-/// quarantine label added and the labels its controller and Services select on removed
-/// together, so the pod enters the deny policies at the moment it leaves every policy that
-/// selected it by its workload labels (one of which may have restricted it), and its
-/// replacement is started without another round trip.
+/// policies (which select the quarantine label no pod has yet) and the cordon. Then one patch
+/// of the pod's labels: the quarantine label added and the labels its controller and Services
+/// select on removed together, so the pod enters the deny policies at the moment it leaves
+/// every policy that selected it by its workload labels (one of which may have restricted it),
+/// and its replacement is started without another round trip.
 ///
 /// A change that fails is reported and the others still run: a partial containment beats
 /// none. The replacement (awaited at most `replacement_timeout`; zero: not at all) is watched
-/// from before the patch.
+/// from the patch's resourceVersion.
 async fn apply(
     cluster: &Cluster,
     case: &Case,
@@ -218,46 +216,23 @@ async fn apply(
     let mut notes = Vec::new();
     let labels_change =
         |c: &PlannedChange| matches!(c.change, Change::LabelPod { .. } | Change::RemoveLabels { .. });
-    let orphaning =
-        plan.changes.iter().any(|c| matches!(c.change, Change::RemoveLabels { .. }) && !c.already_in_place);
 
-    let selector =
-        plan.replaced_by.as_ref().and_then(|c| c.selector.as_ref()).map(to_query).unwrap_or_default();
-    let siblings = async {
-        if !orphaning || plan.replaced_by.is_none() || selector.is_empty() {
-            return None;
-        }
-        Some(cluster.pods_listed(&pod.namespace, &selector).await)
-    };
     let independent: Vec<&PlannedChange> = plan.changes.iter().filter(|c| !labels_change(c)).collect();
-    let first_round =
+    let first_round: Vec<AppliedChange> =
         try_join_all(independent.iter().map(|planned| {
             apply_together(cluster, case, actor, &target, pod, std::slice::from_ref(planned))
-        }));
-    let (first_round, siblings) = futures::join!(first_round, siblings);
-    let first_round: Vec<AppliedChange> = first_round?.into_iter().flatten().collect();
+        }))
+        .await?
+        .into_iter()
+        .flat_map(|(changes, _)| changes)
+        .collect();
     let policy_in_place = independent
         .iter()
         .zip(&first_round)
         .any(|(planned, applied)| planned.change.contains() && applied.outcome != Outcome::Failed);
-    let watching = match siblings {
-        Some(Ok(_)) if replacement_timeout.is_zero() => None,
-        Some(Ok((pods, listed))) => {
-            let siblings = (pods.into_iter().filter_map(|p| p.metadata.uid).collect(), listed);
-            Some(PendingReplacement::watch(cluster, pod, &selector, siblings, replacement_timeout))
-        }
-        Some(Err(error)) => {
-            notes.push(format!(
-                "cannot list the pods of {} before orphaning ({error}): the replacement is not awaited",
-                plan.replaced_by.as_ref().map(|c| c.describe()).unwrap_or_default()
-            ));
-            None
-        }
-        None => None,
-    };
 
     let labels: Vec<&PlannedChange> = plan.changes.iter().filter(|c| labels_change(c)).collect();
-    let second_round = apply_together(cluster, case, actor, &target, pod, &labels).await?;
+    let (second_round, patched) = apply_together(cluster, case, actor, &target, pod, &labels).await?;
     let labelled = labels.iter().zip(&second_round).any(|(planned, applied)| {
         matches!(planned.change, Change::LabelPod { .. }) && applied.outcome != Outcome::Failed
     });
@@ -279,15 +254,24 @@ async fn apply(
         .iter()
         .filter_map(|c| if labels_change(c) { second_round.next() } else { first_round.next() })
         .collect();
-    let pending = match (orphaned_at, watching) {
-        (Some(orphaned_at), Some(watching)) => Some(PendingReplacement {
-            target: target.clone(),
-            timeout: replacement_timeout,
-            watching,
-            orphaned_at,
-        }),
-        (None, Some(watching)) => {
-            watching.abort();
+    let selector =
+        plan.replaced_by.as_ref().and_then(|c| c.selector.as_ref()).map(to_query).unwrap_or_default();
+    let pending = match (orphaned_at, patched) {
+        (Some(orphaned_at), Some(orphaned))
+            if plan.replaced_by.is_some() && !selector.is_empty() && !replacement_timeout.is_zero() =>
+        {
+            let watching = PendingReplacement::watch(cluster, pod, &selector, orphaned, replacement_timeout);
+            Some(PendingReplacement {
+                target: target.clone(),
+                timeout: replacement_timeout,
+                watching,
+                orphaned_at,
+            })
+        }
+        (Some(_), None) if plan.replaced_by.is_some() => {
+            notes.push(
+                "the orphaning patch's answer has no resourceVersion: the replacement is not awaited".into(),
+            );
             None
         }
         _ => None,
@@ -314,15 +298,15 @@ async fn apply_together(
     target: &str,
     pod: &PodState,
     planned: &[&PlannedChange],
-) -> Result<Vec<AppliedChange>> {
+) -> Result<(Vec<AppliedChange>, Option<String>)> {
     let change_started = Instant::now();
     let pending: Vec<&PlannedChange> = planned.iter().copied().filter(|c| !c.already_in_place).collect();
     let mut intents = Vec::new();
     for change in &pending {
         intents.push(record_intent(case, actor, target, pod, change)?);
     }
-    let (outcome, error) = if pending.is_empty() {
-        (Outcome::Unchanged, None)
+    let (outcome, error, resource_version) = if pending.is_empty() {
+        (Outcome::Unchanged, None, None)
     } else {
         let changes: Vec<&Change> = pending.iter().map(|c| &c.change).collect();
         outcome_of(make(cluster, case, pod, &changes).await)
@@ -330,7 +314,7 @@ async fn apply_together(
     for (change, intent) in pending.iter().zip(intents) {
         record_result(case, actor, target, change, intent, outcome, error.as_deref())?;
     }
-    Ok(planned
+    let applied = planned
         .iter()
         .map(|change| {
             if change.already_in_place {
@@ -344,7 +328,8 @@ async fn apply_together(
                 }
             }
         })
-        .collect())
+        .collect();
+    Ok((applied, resource_version))
 }
 
 fn unchanged(planned: &PlannedChange) -> AppliedChange {
@@ -356,12 +341,20 @@ fn unchanged(planned: &PlannedChange) -> AppliedChange {
     }
 }
 
-fn outcome_of(made: kir_cluster::Result<bool>) -> (Outcome, Option<String>) {
+/// The outcome of a request, its error, and the resourceVersion it wrote (pod patches).
+fn outcome_of(made: kir_cluster::Result<Made>) -> (Outcome, Option<String>, Option<String>) {
     match made {
-        Ok(true) => (Outcome::Applied, None),
-        Ok(false) => (Outcome::Unchanged, None),
-        Err(error) => (Outcome::Failed, Some(error.to_string())),
+        Ok(Made { changed: true, resource_version }) => (Outcome::Applied, None, resource_version),
+        Ok(Made { changed: false, .. }) => (Outcome::Unchanged, None, None),
+        Err(error) => (Outcome::Failed, Some(error.to_string()), None),
     }
+}
+
+/// What one request did: whether it changed the cluster (`false`: it already had it), and the
+/// resourceVersion of the pod it patched.
+struct Made {
+    changed: bool,
+    resource_version: Option<String>,
 }
 
 fn record_intent(
@@ -460,30 +453,34 @@ fn undo_of(change: &Change, pod: &PodState) -> UndoOp {
 }
 
 /// Make `changes` with one request: one object created, the node cordoned, or the pod's
-/// label changes patched. `Ok(false)`: the cluster already had it.
+/// label changes patched.
 async fn make(
     cluster: &Cluster,
     case: &Case,
     pod: &PodState,
     changes: &[&Change],
-) -> kir_cluster::Result<bool> {
+) -> kir_cluster::Result<Made> {
+    let changed = |changed: bool| Made { changed, resource_version: None };
     match changes {
         [
             Change::CreateNetworkPolicy { object }
             | Change::CreateCiliumPolicy { object }
             | Change::CreateAdminNetworkPolicy { object },
         ] => match cluster.create_object(object).await {
-            Ok(_) => Ok(true),
-            Err(kir_cluster::Error::Api { code: 409, .. }) => Ok(false),
+            Ok(_) => Ok(changed(true)),
+            Err(kir_cluster::Error::Api { code: 409, .. }) => Ok(changed(false)),
             Err(e) => Err(e),
         },
         [Change::CordonNode { node }] => cluster
             .merge_patch("v1", "Node", None, node, &json!({"spec": {"unschedulable": true}}))
             .await
-            .map(|_| true),
+            .map(|_| changed(true)),
         labels => {
             let patch = label_patch(case, pod, labels.iter().copied());
-            cluster.merge_patch("v1", "Pod", Some(&pod.namespace), &pod.name, &patch).await.map(|_| true)
+            let patched = cluster.merge_patch("v1", "Pod", Some(&pod.namespace), &pod.name, &patch).await?;
+            let resource_version =
+                patched.pointer("/metadata/resourceVersion").and_then(Value::as_str).map(str::to_string);
+            Ok(Made { changed: true, resource_version })
         }
     }
 }
