@@ -17,7 +17,7 @@ use serde_json::Value;
 use tokio::io::AsyncReadExt;
 
 use crate::{
-    scene::{container, create_deployment, create_service, deployment, running_pods},
+    scene::{container, create_deployment, create_service, deployment, running_pods, wait_until_allowed},
     testbed::{Testbed, testbed},
     util::{kir, run},
 };
@@ -94,6 +94,7 @@ async fn attacks_on_the_testbed_are_found_and_ordinary_work_is_not() {
         .create(&PostParams::default(), &binding)
         .await
         .unwrap();
+    wait_until_allowed(&admin, &developer, &ns, "apps", "deployments", "create").await;
 
     // Ordinary work, as the developer: a deployment, a config map, a service, reads.
     let dev = client_as(tb, &developer, &[]).await;
@@ -149,6 +150,7 @@ async fn attacks_on_the_testbed_are_found_and_ordinary_work_is_not() {
 
     // Attacks 3 and 4, as the backdoor service account: every secret of the cluster, then a
     // privileged pod.
+    wait_until_allowed(&admin, &backdoor_user, "", "", "secrets", "list").await;
     let sa = client_as(tb, &backdoor_user, &[]).await;
     Api::<Secret>::all(sa.clone()).list(&ListParams::default()).await.unwrap();
     let privileged = Pod {

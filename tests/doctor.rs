@@ -103,9 +103,13 @@ async fn doctor_as_a_narrow_service_account_sees_exactly_its_role() {
             ..Default::default()
         }]),
     };
-    Api::<RoleBinding>::namespaced(client, &ns).create(&PostParams::default(), &binding).await.unwrap();
+    Api::<RoleBinding>::namespaced(client.clone(), &ns)
+        .create(&PostParams::default(), &binding)
+        .await
+        .unwrap();
 
     let subject = format!("system:serviceaccount:{ns}:reader");
+    crate::scene::wait_until_allowed(&client, &subject, &ns, "", "events", "list").await;
     let report = run(kir_with(&tb.kubeconfig).args(["doctor", "-o", "json", "-n", &ns, "--as", &subject]))
         .success()
         .json();

@@ -6,6 +6,7 @@ use std::{collections::BTreeMap, time::Duration};
 use k8s_openapi::{
     api::{
         apps::v1::{Deployment, DeploymentSpec},
+        authorization::v1::{ResourceAttributes, SubjectAccessReview, SubjectAccessReviewSpec},
         core::v1::{Container, Pod, PodSpec, PodTemplateSpec, Service, ServicePort, ServiceSpec},
         networking::v1::{NetworkPolicy, NetworkPolicyIngressRule, NetworkPolicySpec},
     },
@@ -157,4 +158,42 @@ pub async fn mark_restarted(client: &Client, ns: &str, pod: &str) {
     }
     let patch = serde_json::json!({"status": {"containerStatuses": statuses}});
     api.patch_status(pod, &PatchParams::default(), &Patch::Merge(&patch)).await.unwrap();
+}
+
+/// RBAC reaches the authorizer through an informer, a moment after the binding is written:
+/// wait (asking as the admin, so the user's own record stays ordinary work) until `user` may.
+pub async fn wait_until_allowed(
+    admin: &Client,
+    user: &str,
+    ns: &str,
+    group: &str,
+    resource: &str,
+    verb: &str,
+) {
+    let review = SubjectAccessReview {
+        spec: SubjectAccessReviewSpec {
+            user: Some(user.to_string()),
+            resource_attributes: Some(ResourceAttributes {
+                namespace: Some(ns.to_string()),
+                group: Some(group.to_string()),
+                resource: Some(resource.to_string()),
+                verb: Some(verb.to_string()),
+                ..Default::default()
+            }),
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let answer = Api::<SubjectAccessReview>::all(admin.clone())
+            .create(&PostParams::default(), &review)
+            .await
+            .unwrap();
+        if answer.status.is_some_and(|s| s.allowed) {
+            return;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{user} is allowed to {verb} {resource} in {ns}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }
