@@ -4,7 +4,6 @@
 use std::time::{Duration, Instant};
 
 use futures::future::{join_all, try_join_all};
-use k8s_openapi::api::core::v1::Pod;
 use kir_cluster::Cluster;
 use kir_evidence::{Case, JournalRecord};
 use serde::Serialize;
@@ -111,44 +110,29 @@ impl IsolationReport {
     }
 }
 
-/// A replacement the controller is expected to start: watched from the orphaning patch, so
-/// that it is the pod of the controller's selector that appears after it.
+/// A replacement the controller is expected to start: the pod of the controller's selector
+/// that appears after the orphaning patch.
 pub struct PendingReplacement {
+    namespace: String,
     target: String,
-    timeout: Duration,
-    watching: tokio::task::JoinHandle<kir_cluster::Result<Option<Pod>>>,
+    selector: String,
+    suspect_uid: String,
+    /// The resourceVersion of the orphaning patch: the watch starts there.
+    orphaned: String,
     orphaned_at: Instant,
+    timeout: Duration,
 }
 
 impl PendingReplacement {
-    /// Start watching, from `orphaned` (the resourceVersion of the orphaning patch), for a pod
-    /// of `selector` other than the suspect that appears and runs.
-    fn watch(
-        cluster: &Cluster,
-        pod: &PodState,
-        selector: &str,
-        orphaned: String,
-        timeout: Duration,
-    ) -> tokio::task::JoinHandle<kir_cluster::Result<Option<Pod>>> {
-        let (cluster, namespace, selector, suspect) =
-            (cluster.clone(), pod.namespace.clone(), selector.to_string(), pod.uid.clone());
-        tokio::spawn(async move {
-            cluster
-                .wait_for_new_pod(&namespace, &selector, &orphaned, timeout, |p| {
-                    p.metadata.uid.as_ref().is_some_and(|uid| *uid != suspect)
-                        && p.metadata.deletion_timestamp.is_none()
-                        && p.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Running")
-                })
-                .await
-        })
-    }
-
     /// Wait (at most the timeout) for the replacement to run, and journal what was seen.
-    pub async fn wait(mut self, case: &Case, actor: &str) -> Result<Option<Replacement>> {
-        let found = match (&mut self.watching).await {
-            Ok(found) => found?,
-            Err(error) => return Err(crate::Error::task("the replacement watch", &error)),
-        };
+    pub async fn wait(self, cluster: &Cluster, case: &Case, actor: &str) -> Result<Option<Replacement>> {
+        let found = cluster
+            .wait_for_new_pod(&self.namespace, &self.selector, &self.orphaned, self.timeout, |p| {
+                p.metadata.uid.as_ref().is_some_and(|uid| *uid != self.suspect_uid)
+                    && p.metadata.deletion_timestamp.is_none()
+                    && p.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Running")
+            })
+            .await?;
         let replacement = found
             .and_then(|p| p.metadata.name)
             .map(|name| Replacement { name, running_after_ms: self.orphaned_at.elapsed().as_millis() });
@@ -159,12 +143,6 @@ impl PendingReplacement {
             },
         ))?;
         Ok(replacement)
-    }
-}
-
-impl Drop for PendingReplacement {
-    fn drop(&mut self) {
-        self.watching.abort();
     }
 }
 
@@ -187,7 +165,7 @@ pub async fn apply_and_wait(
         let _ = applied.send(report.orphaned());
     }
     if let Some(pending) = pending {
-        let replacement = pending.wait(case, actor).await;
+        let replacement = pending.wait(cluster, case, actor).await;
         report.settle_replacement(replacement);
     }
     Ok(report)
@@ -260,12 +238,14 @@ async fn apply(
         (Some(orphaned_at), Some(orphaned))
             if plan.replaced_by.is_some() && !selector.is_empty() && !replacement_timeout.is_zero() =>
         {
-            let watching = PendingReplacement::watch(cluster, pod, &selector, orphaned, replacement_timeout);
             Some(PendingReplacement {
+                namespace: pod.namespace.clone(),
                 target: target.clone(),
-                timeout: replacement_timeout,
-                watching,
+                selector,
+                suspect_uid: pod.uid.clone(),
+                orphaned,
                 orphaned_at,
+                timeout: replacement_timeout,
             })
         }
         (Some(_), None) if plan.replaced_by.is_some() => {
