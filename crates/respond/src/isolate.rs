@@ -58,12 +58,19 @@ pub struct Surroundings {
     pub cilium: Option<bool>,
     /// The cluster serves AdminNetworkPolicy, and whether kir's one for this pod exists.
     pub admin_network_policy: Option<bool>,
-    /// `spec.unschedulable` of the pod's node, when it was read.
-    pub node_unschedulable: Option<bool>,
     /// The pod's node as read (evidence too).
     pub node: Option<Fetched>,
     /// What could not be read (the plan goes ahead without it and says so).
     pub notes: Vec<String>,
+}
+
+impl Surroundings {
+    /// `spec.unschedulable` of the pod's node, when it was read.
+    pub fn node_unschedulable(&self) -> Option<bool> {
+        self.node
+            .as_ref()
+            .map(|n| n.value.pointer("/spec/unschedulable").and_then(Value::as_bool).unwrap_or(false))
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -271,7 +278,7 @@ pub fn plan(pod: &PodState, around: &Surroundings, options: IsolateOptions) -> I
     if options.cordon {
         match &pod.node {
             Some(node) => {
-                push(Change::CordonNode { node: node.clone() }, around.node_unschedulable == Some(true))
+                push(Change::CordonNode { node: node.clone() }, around.node_unschedulable() == Some(true))
             }
             None => warnings.push("the pod is not scheduled on a node: nothing to cordon".to_string()),
         }
@@ -362,6 +369,11 @@ mod tests {
         }
     }
 
+    fn cordoned_node() -> Fetched {
+        let value = serde_json::json!({"kind": "Node", "metadata": {"name": "node-1"}, "spec": {"unschedulable": true}});
+        Fetched { source: "GET /api/v1/nodes/node-1".into(), body: value.to_string().into_bytes(), value }
+    }
+
     fn kinds(plan: &IsolationPlan) -> Vec<(&'static str, bool)> {
         plan.changes.iter().map(|c| (c.change.action(), c.already_in_place)).collect()
     }
@@ -441,7 +453,7 @@ mod tests {
         pod.controller = None;
         let existing = netpol::deny_all_policy(&pod.namespace, &pod.name, &pod.uid);
         let around =
-            Surroundings { policies: vec![existing], node_unschedulable: Some(true), ..Default::default() };
+            Surroundings { policies: vec![existing], node: Some(cordoned_node()), ..Default::default() };
         let plan = plan(&pod, &around, IsolateOptions { orphan: OrphanChoice::Auto, cordon: true });
         assert_eq!(plan.pending().count(), 0, "{:?}", plan.changes);
         assert!(plan.replaced_by.is_none());

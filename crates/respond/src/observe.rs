@@ -154,11 +154,7 @@ pub async fn observe_with_surroundings(
         }
         None => None,
     };
-    let node_unschedulable = node
-        .as_ref()
-        .map(|n| n.value.pointer("/spec/unschedulable").and_then(Value::as_bool).unwrap_or(false));
-    let around =
-        Surroundings { services, policies, cilium, admin_network_policy, node_unschedulable, node, notes };
+    let around = Surroundings { services, policies, cilium, admin_network_policy, node, notes };
     Ok((observed, around))
 }
 
