@@ -25,5 +25,9 @@ mod detect;
 // The compromised-pod response: capture, snapshot, isolate, release, replace, respond, undo.
 mod response;
 
+// Undo and release with the case folder as hostile input: forged lines, re-created objects,
+// cases sharing a pod.
+mod undo;
+
 // Case folders, journal, verification, export and signing (no cluster needed).
 mod case;

@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 
 use kube::{
-    api::{Api, ApiResource, DeleteParams, DynamicObject, Patch, PatchParams, PostParams},
+    api::{Api, ApiResource, DeleteParams, DynamicObject, Patch, PatchParams, PostParams, Preconditions},
     core::GroupVersionKind,
     discovery::{ApiCapabilities, Scope, pinned_kind},
 };
@@ -148,21 +148,28 @@ impl Cluster {
         Ok(serde_json::to_value(created).unwrap_or_default())
     }
 
-    /// Delete an object named by `apiVersion`, `kind`, namespace and name. A 404 is `Ok(false)`.
+    /// Delete the object named by `apiVersion`, `kind`, namespace and name that has this UID.
+    /// A 404 is `Ok(false)`; an object of that name with another UID (recreated since it was
+    /// read) is not deleted: the API server answers 409.
     pub async fn delete_object(
         &self,
         api_version: &str,
         kind: &str,
         namespace: Option<&str>,
         name: &str,
+        uid: &str,
     ) -> Result<bool> {
         let resolved = self.resolve_kind(api_version, kind).await?;
         let api: Api<DynamicObject> = match namespace.filter(|_| resolved.namespaced) {
             Some(ns) => Api::namespaced_with(self.client().clone(), ns, &resolved.resource),
             None => Api::all_with(self.client().clone(), &resolved.resource),
         };
+        let params = DeleteParams {
+            preconditions: Some(Preconditions { uid: Some(uid.to_string()), resource_version: None }),
+            ..Default::default()
+        };
         let what = format!("delete {kind} {}{name}", namespace.map(|n| format!("{n}/")).unwrap_or_default());
-        match self.call(what, api.delete(name, &DeleteParams::default())).await {
+        match self.call(what, api.delete(name, &params)).await {
             Ok(_) => Ok(true),
             Err(Error::NotFound { .. }) => Ok(false),
             Err(e) => Err(e),

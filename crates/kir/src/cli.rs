@@ -238,6 +238,11 @@ pub struct ReleasePodArgs {
     /// The pod: NS/NAME, or NAME with -n
     pub pod: String,
 
+    /// Also lift a quarantine that other cases of this pod rely on (default: kept, and those
+    /// cases are named)
+    #[arg(long)]
+    pub release_shared: bool,
+
     #[command(flatten)]
     pub confirm: ConfirmArgs,
 }
@@ -306,6 +311,11 @@ pub struct RespondPodArgs {
 pub struct UndoArgs {
     /// The case folder (default: --case or KIR_CASE)
     pub case: Option<PathBuf>,
+
+    /// Also reverse what other cases that isolated the same pod rely on (default: kept, and
+    /// those cases are named)
+    #[arg(long)]
+    pub release_shared: bool,
 
     #[command(flatten)]
     pub confirm: ConfirmArgs,

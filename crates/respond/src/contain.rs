@@ -11,16 +11,16 @@ use serde_json::{Value, json};
 
 use crate::{
     Result,
-    isolate::{Change, IsolationPlan, PlannedChange, PodState},
+    isolate::{CASE_ANNOTATION, Change, IsolationPlan, PlannedChange, PodState},
     netpol::{QUARANTINE_LABEL, quarantine_name},
     selector::{Labels, to_query},
-    undo::UndoOp,
+    undo::{PolicyKind, Reversal},
 };
 
-/// Annotation naming the case that acted on an object.
-pub const CASE_ANNOTATION: &str = "ir.kir.dev/case";
 /// Annotation holding the labels kir removed from a pod (JSON), for people and for undo.
 pub const REMOVED_LABELS_ANNOTATION: &str = "ir.kir.dev/removed-labels";
+/// Annotation naming the case that cordoned a node: undo uncordons only a node that says so.
+pub const CORDONED_BY_ANNOTATION: &str = "ir.kir.dev/cordoned-by-case";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -186,14 +186,23 @@ async fn apply(
     case: &Case,
     actor: &str,
     pod: &PodState,
-    plan: IsolationPlan,
+    mut plan: IsolationPlan,
     started: Instant,
     replacement_timeout: Duration,
 ) -> Result<(IsolationReport, Option<PendingReplacement>)> {
     let target = format!("pod/{}/{}", pod.namespace, pod.name);
     let mut notes = Vec::new();
-    let labels_change =
-        |c: &PlannedChange| matches!(c.change, Change::LabelPod { .. } | Change::RemoveLabels { .. });
+    let labels_change = |c: &PlannedChange| {
+        matches!(c.change, Change::LabelPod { .. } | Change::RemoveLabels { .. } | Change::JoinCase { .. })
+    };
+    let quarantined_by_another =
+        plan.changes.iter().any(|c| matches!(c.change, Change::LabelPod { .. }) && c.already_in_place)
+            && !pod.cases.iter().any(|id| id == case.id());
+    if quarantined_by_another {
+        let change = Change::JoinCase { case: case.id().to_string() };
+        let description = change.describe(pod);
+        plan.changes.push(PlannedChange { change, already_in_place: false, description });
+    }
 
     let independent: Vec<&PlannedChange> = plan.changes.iter().filter(|c| !labels_change(c)).collect();
     let first_round: Vec<AppliedChange> =
@@ -285,15 +294,17 @@ async fn apply_together(
     for change in &pending {
         intents.push(record_intent(case, actor, target, pod, change)?);
     }
-    let (outcome, error, resource_version) = if pending.is_empty() {
+    let (outcome, error, made) = if pending.is_empty() {
         (Outcome::Unchanged, None, None)
     } else {
         let changes: Vec<&Change> = pending.iter().map(|c| &c.change).collect();
         outcome_of(make(cluster, case, pod, &changes).await)
     };
+    let uid = made.as_ref().and_then(|m| m.uid.as_deref());
     for (change, intent) in pending.iter().zip(intents) {
-        record_result(case, actor, target, change, intent, outcome, error.as_deref())?;
+        record_result(case, actor, target, change, intent, outcome, error.as_deref(), uid)?;
     }
+    let resource_version = made.and_then(|m| m.resource_version);
     let applied = planned
         .iter()
         .map(|change| {
@@ -321,20 +332,32 @@ fn unchanged(planned: &PlannedChange) -> AppliedChange {
     }
 }
 
-/// The outcome of a request, its error, and the resourceVersion it wrote (pod patches).
-fn outcome_of(made: kir_cluster::Result<Made>) -> (Outcome, Option<String>, Option<String>) {
+/// The outcome of a request, its error, and what it made (when it changed the cluster).
+fn outcome_of(made: kir_cluster::Result<Made>) -> (Outcome, Option<String>, Option<Made>) {
     match made {
-        Ok(Made { changed: true, resource_version }) => (Outcome::Applied, None, resource_version),
-        Ok(Made { changed: false, .. }) => (Outcome::Unchanged, None, None),
+        Ok(made) if made.changed => (Outcome::Applied, None, Some(made)),
+        Ok(_) => (Outcome::Unchanged, None, None),
         Err(error) => (Outcome::Failed, Some(error.to_string()), None),
     }
 }
 
-/// What one request did: whether it changed the cluster (`false`: it already had it), and the
-/// resourceVersion of the pod it patched.
+/// What one request did: whether it changed the cluster (`false`: it already had it), the
+/// UID of the object in the API server's answer, and the resourceVersion it wrote.
 struct Made {
     changed: bool,
+    uid: Option<String>,
     resource_version: Option<String>,
+}
+
+impl Made {
+    fn from_answer(answer: &Value) -> Made {
+        let field = |pointer: &str| answer.pointer(pointer).and_then(Value::as_str).map(str::to_string);
+        Made {
+            changed: true,
+            uid: field("/metadata/uid"),
+            resource_version: field("/metadata/resourceVersion"),
+        }
+    }
 }
 
 fn record_intent(
@@ -344,17 +367,20 @@ fn record_intent(
     pod: &PodState,
     planned: &PlannedChange,
 ) -> Result<u64> {
-    let undo = undo_of(&planned.change, pod);
+    let reversal = reversal_of(&planned.change, pod);
     let intent = case.record(
         JournalRecord::new(actor, planned.change.action())
             .target(target)
             .parameters(json!({"change": planned.change, "description": planned.description}))
             .result(json!({"status": "started"}))
-            .undo(serde_json::to_value(&undo).unwrap_or_default()),
+            .undo(serde_json::to_value(&reversal).unwrap_or_default()),
     )?;
     Ok(intent.seq)
 }
 
+/// The result of a change; `uid` is the UID of the object the API server answered with (the
+/// object created, the node or pod patched), which undo requires of the live object.
+#[allow(clippy::too_many_arguments)]
 fn record_result(
     case: &Case,
     actor: &str,
@@ -363,12 +389,13 @@ fn record_result(
     intent: u64,
     outcome: Outcome,
     error: Option<&str>,
+    uid: Option<&str>,
 ) -> Result<()> {
     case.record(
         JournalRecord::new(actor, planned.change.action())
             .target(target)
             .parameters(json!({"intent": intent}))
-            .result(json!({"status": outcome, "error": error})),
+            .result(json!({"status": outcome, "error": error, "uid": uid})),
     )?;
     Ok(())
 }
@@ -378,11 +405,18 @@ fn record_result(
 fn label_patch<'c>(case: &Case, pod: &PodState, changes: impl Iterator<Item = &'c Change>) -> Value {
     let mut labels = serde_json::Map::new();
     let mut annotations = serde_json::Map::new();
+    let mut cases = pod.cases.clone();
+    if !cases.iter().any(|id| id == case.id()) {
+        cases.push(case.id().to_string());
+    }
     for change in changes {
         match change {
             Change::LabelPod { key, value } => {
                 labels.insert(key.clone(), Value::String(value.clone()));
-                annotations.insert(CASE_ANNOTATION.to_string(), Value::String(case.id().to_string()));
+                annotations.insert(CASE_ANNOTATION.to_string(), Value::String(cases.join(",")));
+            }
+            Change::JoinCase { .. } => {
+                annotations.insert(CASE_ANNOTATION.to_string(), Value::String(cases.join(",")));
             }
             Change::RemoveLabels { labels: removed, .. } => {
                 labels.extend(removed.keys().map(|k| (k.clone(), Value::Null)));
@@ -397,38 +431,28 @@ fn label_patch<'c>(case: &Case, pod: &PodState, changes: impl Iterator<Item = &'
     json!({"metadata": {"uid": pod.uid, "labels": labels, "annotations": annotations}})
 }
 
-/// What reverses `change` (recorded before the change is made).
-fn undo_of(change: &Change, pod: &PodState) -> UndoOp {
-    let pod_patch = |patch: Value| UndoOp::Patch {
-        api_version: "v1".into(),
-        kind: "Pod".into(),
-        namespace: Some(pod.namespace.clone()),
-        name: pod.name.clone(),
-        patch,
-    };
-    let delete = |object: &Value| UndoOp::Delete {
-        api_version: object["apiVersion"].as_str().unwrap_or_default().to_string(),
-        kind: object["kind"].as_str().unwrap_or_default().to_string(),
-        namespace: object.pointer("/metadata/namespace").and_then(Value::as_str).map(str::to_string),
-        name: object.pointer("/metadata/name").and_then(Value::as_str).unwrap_or_default().to_string(),
+/// What reverses `change` (recorded before the change is made): one of the reversals undo
+/// knows, naming the pod by its UID. Undo derives the object and the checks from it.
+fn reversal_of(change: &Change, pod: &PodState) -> Reversal {
+    let (namespace, pod_name, pod_uid) = (pod.namespace.clone(), pod.name.clone(), pod.uid.clone());
+    let policy = |kind| Reversal::DeletePolicy {
+        kind,
+        namespace: namespace.clone(),
+        pod: pod_name.clone(),
+        pod_uid: pod_uid.clone(),
     };
     match change {
-        Change::LabelPod { key, .. } => pod_patch(
-            json!({"metadata": {"uid": pod.uid, "labels": {key: null}, "annotations": {CASE_ANNOTATION: null}}}),
-        ),
-        Change::CreateNetworkPolicy { object }
-        | Change::CreateCiliumPolicy { object }
-        | Change::CreateAdminNetworkPolicy { object } => delete(object),
-        Change::RemoveLabels { labels, .. } => pod_patch(
-            json!({"metadata": {"uid": pod.uid, "labels": labels, "annotations": {REMOVED_LABELS_ANNOTATION: null}}}),
-        ),
-        Change::CordonNode { node } => UndoOp::Patch {
-            api_version: "v1".into(),
-            kind: "Node".into(),
-            namespace: None,
-            name: node.clone(),
-            patch: json!({"spec": {"unschedulable": null}}),
-        },
+        Change::LabelPod { .. } => Reversal::RemoveQuarantineLabel { namespace, pod: pod_name, pod_uid },
+        Change::CreateNetworkPolicy { .. } => policy(PolicyKind::NetworkPolicy),
+        Change::CreateCiliumPolicy { .. } => policy(PolicyKind::CiliumNetworkPolicy),
+        Change::CreateAdminNetworkPolicy { .. } => policy(PolicyKind::AdminNetworkPolicy),
+        Change::RemoveLabels { labels, .. } => {
+            Reversal::RestoreLabels { namespace, pod: pod_name, pod_uid, labels: labels.clone() }
+        }
+        Change::CordonNode { node } => {
+            Reversal::Uncordon { node: node.clone(), namespace, pod: pod_name, pod_uid }
+        }
+        Change::JoinCase { .. } => Reversal::LeaveCase { namespace, pod: pod_name, pod_uid },
     }
 }
 
@@ -440,27 +464,37 @@ async fn make(
     pod: &PodState,
     changes: &[&Change],
 ) -> kir_cluster::Result<Made> {
-    let changed = |changed: bool| Made { changed, resource_version: None };
     match changes {
         [
             Change::CreateNetworkPolicy { object }
             | Change::CreateCiliumPolicy { object }
             | Change::CreateAdminNetworkPolicy { object },
-        ] => match cluster.create_object(object).await {
-            Ok(_) => Ok(changed(true)),
-            Err(kir_cluster::Error::Api { code: 409, .. }) => Ok(changed(false)),
-            Err(e) => Err(e),
-        },
-        [Change::CordonNode { node }] => cluster
-            .merge_patch("v1", "Node", None, node, &json!({"spec": {"unschedulable": true}}))
-            .await
-            .map(|_| changed(true)),
+        ] => {
+            // The case id on the object is part of what undo checks before deleting it.
+            let mut object = object.clone();
+            object["metadata"]["annotations"][CASE_ANNOTATION] = Value::String(case.id().to_string());
+            match cluster.create_object(&object).await {
+                Ok(created) => Ok(Made::from_answer(&created)),
+                Err(kir_cluster::Error::Api { code: 409, .. }) => {
+                    Ok(Made { changed: false, uid: None, resource_version: None })
+                }
+                Err(e) => Err(e),
+            }
+        }
+        [Change::CordonNode { node }] => {
+            let patch = json!({
+                "metadata": {"annotations": {CORDONED_BY_ANNOTATION: case.id()}},
+                "spec": {"unschedulable": true},
+            });
+            cluster
+                .merge_patch("v1", "Node", None, node, &patch)
+                .await
+                .map(|patched| Made::from_answer(&patched))
+        }
         labels => {
             let patch = label_patch(case, pod, labels.iter().copied());
             let patched = cluster.merge_patch("v1", "Pod", Some(&pod.namespace), &pod.name, &patch).await?;
-            let resource_version =
-                patched.pointer("/metadata/resourceVersion").and_then(Value::as_str).map(str::to_string);
-            Ok(Made { changed: true, resource_version })
+            Ok(Made::from_answer(&patched))
         }
     }
 }

@@ -24,6 +24,22 @@ pub struct PodState {
     pub labels: Labels,
     pub node: Option<String>,
     pub controller: Option<Controller>,
+    /// The cases that isolated the pod, from its case annotation (see [`cases_of`]).
+    pub cases: Vec<String>,
+}
+
+/// Annotation naming the cases that isolated a pod (comma-separated ids, oldest first), or the
+/// case that created a containment object or cordoned a node.
+pub const CASE_ANNOTATION: &str = "ir.kir.dev/case";
+
+/// The case ids an object's case annotation names.
+pub fn cases_of(annotations: Option<&Labels>) -> Vec<String> {
+    annotations
+        .and_then(|a| a.get(CASE_ANNOTATION))
+        .map(|value| {
+            value.split(',').map(str::trim).filter(|id| !id.is_empty()).map(str::to_string).collect()
+        })
+        .unwrap_or_default()
 }
 
 /// The object that manages the pod (its owner reference with `controller: true`).
@@ -114,6 +130,11 @@ pub enum Change {
     CordonNode {
         node: String,
     },
+    /// Name one more case on a pod another case already quarantined: this case relies on that
+    /// quarantine, and undoing the other case must not silently lift it.
+    JoinCase {
+        case: String,
+    },
 }
 
 impl Change {
@@ -151,6 +172,9 @@ impl Change {
                 releases.join(" and ")
             ),
             Change::CordonNode { node } => format!("cordon node {node}"),
+            Change::JoinCase { case } => {
+                format!("record case {case} on pod {pod_ref} (it relies on the quarantine already in place)")
+            }
         }
     }
 
@@ -163,6 +187,7 @@ impl Change {
             Change::CreateAdminNetworkPolicy { .. } => "isolate.create-adminnetworkpolicy",
             Change::RemoveLabels { .. } => "isolate.orphan",
             Change::CordonNode { .. } => "isolate.cordon-node",
+            Change::JoinCase { .. } => "isolate.join-case",
         }
     }
 
@@ -338,6 +363,7 @@ mod tests {
             uid: "4f0c2a1e-8b7d-4c3e-9a55-1d2e3f4a5b6c".into(),
             labels: labels(&[("app", "web"), ("pod-template-hash", "7d9f"), ("team", "payments")]),
             node: Some("node-1".into()),
+            cases: Vec::new(),
             controller: Some(Controller {
                 api_version: "apps/v1".into(),
                 kind: "ReplicaSet".into(),

@@ -44,6 +44,7 @@ async fn observed(cluster: &Cluster, namespace: &str, name: &str, pod: Pod, fetc
         labels: pod.metadata.labels.clone().unwrap_or_default(),
         node: pod.spec.as_ref().and_then(|s| s.node_name.clone()),
         controller,
+        cases: crate::isolate::cases_of(pod.metadata.annotations.as_ref()),
     };
     ObservedPod { pod, fetched, state, controller: object }
 }

@@ -1,134 +1,646 @@
 //! Reversing what kir did, from the case journal: `kir undo CASE` reverses every recorded
-//! change, `kir release pod` those about one pod. Each reversal is journaled too, so running
+//! change, `kir release pod` those about one pod.
+//!
+//! A case folder is input like any other: whoever can write it could append a line. So undo
+//! never performs an operation a file describes. It knows a closed set of reversals, one per
+//! kind of change kir's commands make ([`Reversal`]), each naming only the pod (by UID) or node
+//! it concerns; the object to act on and what it must look like are derived here, in code.
+//! Before acting, the live object is read and compared with what kir made: the UID the API
+//! server answered with when kir made it, kir's labels and this case's id on it, the spec kir
+//! wrote. Anything else is reported and left alone. Each reversal is journaled too, so running
 //! undo again (or after an interruption) reverses nothing twice.
+
+use std::collections::BTreeMap;
 
 use kir_cluster::Cluster;
 use kir_evidence::{Case, JournalEntry, JournalRecord};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use crate::Result;
+use crate::{
+    Result,
+    contain::{CORDONED_BY_ANNOTATION, REMOVED_LABELS_ANNOTATION},
+    isolate::{CASE_ANNOTATION, cases_of},
+    netpol::{self, MANAGED_BY_LABEL, MANAGED_BY_VALUE, QUARANTINE_LABEL, quarantine_name},
+    selector::Labels,
+};
 
-/// What reverses one change, as recorded in the journal entry of its intent.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "op", rename_all = "camelCase")]
-pub enum UndoOp {
-    /// Merge-patch an object back (labels restored, a label or annotation removed, uncordon).
-    #[serde(rename_all = "camelCase")]
-    Patch { api_version: String, kind: String, namespace: Option<String>, name: String, patch: Value },
-    /// Delete an object kir created.
-    #[serde(rename_all = "camelCase")]
-    Delete { api_version: String, kind: String, namespace: Option<String>, name: String },
+/// The containment objects kir creates.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum PolicyKind {
+    NetworkPolicy,
+    CiliumNetworkPolicy,
+    AdminNetworkPolicy,
 }
 
-impl UndoOp {
-    pub fn describe(&self) -> String {
-        let at = |ns: &Option<String>, name: &str| {
-            ns.as_ref().map(|n| format!("{n}/{name}")).unwrap_or(name.to_string())
-        };
+impl PolicyKind {
+    pub fn api_version(self) -> &'static str {
         match self {
-            UndoOp::Patch { kind, namespace, name, patch, .. } => {
-                format!(
-                    "patch {kind} {} with {}",
-                    at(namespace, name),
-                    serde_json::to_string(patch).unwrap_or_default()
-                )
-            }
-            UndoOp::Delete { kind, namespace, name, .. } => format!("delete {kind} {}", at(namespace, name)),
+            PolicyKind::NetworkPolicy => "networking.k8s.io/v1",
+            PolicyKind::CiliumNetworkPolicy => "cilium.io/v2",
+            PolicyKind::AdminNetworkPolicy => "policy.networking.k8s.io/v1alpha1",
         }
     }
+
+    fn name(self) -> &'static str {
+        match self {
+            PolicyKind::NetworkPolicy => "NetworkPolicy",
+            PolicyKind::CiliumNetworkPolicy => "CiliumNetworkPolicy",
+            PolicyKind::AdminNetworkPolicy => "AdminNetworkPolicy",
+        }
+    }
+
+    /// AdminNetworkPolicies are cluster-scoped.
+    fn namespace(self, pod_namespace: &str) -> Option<&str> {
+        (self != PolicyKind::AdminNetworkPolicy).then_some(pod_namespace)
+    }
+
+    /// The object kir creates of this kind for the pod.
+    fn object(self, namespace: &str, pod: &str, pod_uid: &str) -> Value {
+        match self {
+            PolicyKind::NetworkPolicy => {
+                serde_json::to_value(netpol::deny_all_policy(namespace, pod, pod_uid)).unwrap_or_default()
+            }
+            PolicyKind::CiliumNetworkPolicy => netpol::cilium_deny_policy(namespace, pod, pod_uid),
+            PolicyKind::AdminNetworkPolicy => netpol::admin_deny_policy(namespace, pod, pod_uid),
+        }
+    }
+
+    /// The journal action of the change this reverses.
+    fn action(self) -> &'static str {
+        match self {
+            PolicyKind::NetworkPolicy => "isolate.create-networkpolicy",
+            PolicyKind::CiliumNetworkPolicy => "isolate.create-ciliumnetworkpolicy",
+            PolicyKind::AdminNetworkPolicy => "isolate.create-adminnetworkpolicy",
+        }
+    }
+}
+
+/// What reverses one change, journaled with the intent of the change. The closed set of
+/// reversals kir makes: nothing else in a journal is ever acted on.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "reverse", rename_all = "camelCase", deny_unknown_fields)]
+pub enum Reversal {
+    /// Delete the quarantine policy kir created for the pod.
+    #[serde(rename_all = "camelCase")]
+    DeletePolicy { kind: PolicyKind, namespace: String, pod: String, pod_uid: String },
+    /// Take the quarantine label (and this case's id) off the pod.
+    #[serde(rename_all = "camelCase")]
+    RemoveQuarantineLabel { namespace: String, pod: String, pod_uid: String },
+    /// Put back the labels the orphaning removed.
+    #[serde(rename_all = "camelCase")]
+    RestoreLabels { namespace: String, pod: String, pod_uid: String, labels: Labels },
+    /// Uncordon the node kir cordoned while isolating the pod.
+    #[serde(rename_all = "camelCase")]
+    Uncordon { node: String, namespace: String, pod: String, pod_uid: String },
+    /// Take this case's id off a pod another case quarantined.
+    #[serde(rename_all = "camelCase")]
+    LeaveCase { namespace: String, pod: String, pod_uid: String },
+}
+
+impl Reversal {
+    fn pod(&self) -> (&str, &str, &str) {
+        match self {
+            Reversal::DeletePolicy { namespace, pod, pod_uid, .. }
+            | Reversal::RemoveQuarantineLabel { namespace, pod, pod_uid }
+            | Reversal::RestoreLabels { namespace, pod, pod_uid, .. }
+            | Reversal::Uncordon { namespace, pod, pod_uid, .. }
+            | Reversal::LeaveCase { namespace, pod, pod_uid } => (namespace, pod, pod_uid),
+        }
+    }
+
+    /// The journal target of the change this reverses.
+    pub fn target(&self) -> String {
+        let (namespace, pod, _) = self.pod();
+        format!("pod/{namespace}/{pod}")
+    }
+
+    /// The journal action of the change this reverses.
+    fn action(&self) -> &'static str {
+        match self {
+            Reversal::DeletePolicy { kind, .. } => kind.action(),
+            Reversal::RemoveQuarantineLabel { .. } => "isolate.label-pod",
+            Reversal::RestoreLabels { .. } => "isolate.orphan",
+            Reversal::Uncordon { .. } => "isolate.cordon-node",
+            Reversal::LeaveCase { .. } => "isolate.join-case",
+        }
+    }
+
+    pub fn describe(&self) -> String {
+        let (namespace, pod, _) = self.pod();
+        match self {
+            Reversal::DeletePolicy { kind, pod_uid, .. } => {
+                let at = kind.namespace(namespace).map(|n| format!("{n}/")).unwrap_or_default();
+                format!("delete {} {at}{}", kind.name(), quarantine_name(pod_uid))
+            }
+            Reversal::RemoveQuarantineLabel { .. } => {
+                format!("remove label {QUARANTINE_LABEL} from pod {namespace}/{pod}")
+            }
+            Reversal::RestoreLabels { labels, .. } => format!(
+                "restore labels {} on pod {namespace}/{pod}",
+                labels.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(",")
+            ),
+            Reversal::Uncordon { node, .. } => format!("uncordon node {node}"),
+            Reversal::LeaveCase { .. } => format!("remove this case's id from pod {namespace}/{pod}"),
+        }
+    }
+}
+
+/// A change the journal says kir made (or may have made: its run was killed before the
+/// result), still to be reversed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Pending {
+    /// The journal entry of the change's intent.
+    pub undoes: u64,
+    pub reversal: Reversal,
+    /// The UID the API server answered with when kir made the change; `None` when the run
+    /// ended before the answer was journaled.
+    pub made_uid: Option<String>,
+}
+
+/// A journal entry that asks for a reversal kir does not make, or whose parts disagree.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Refused {
+    pub entry: u64,
+    pub reason: String,
+}
+
+/// What the journal asks to reverse.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Journaled {
+    /// Newest first (a label is restored after the policies that depend on it are gone).
+    pub pending: Vec<Pending>,
+    pub refused: Vec<Refused>,
+}
+
+const UNDO_ACTION: &str = "undo";
+
+/// Statuses of an `undo` entry after which nothing is left to reverse.
+const SETTLED: [&str; 2] = ["reversed", "already reversed"];
+
+/// The changes still to reverse (of `target` only, when given). A change the cluster already
+/// had (`unchanged`) or that failed was not made by this case: nothing to undo.
+pub fn pending(entries: &[JournalEntry], target: Option<&str>) -> Journaled {
+    let settled: Vec<u64> = entries
+        .iter()
+        .filter(|e| e.action == UNDO_ACTION)
+        .filter(|e| e.result.get("status").and_then(Value::as_str).is_some_and(|s| SETTLED.contains(&s)))
+        .filter_map(|e| e.parameters.get("undoes").and_then(Value::as_u64))
+        .collect();
+    let results: BTreeMap<u64, &JournalEntry> = entries
+        .iter()
+        .filter_map(|e| Some((e.parameters.get("intent").and_then(Value::as_u64)?, e)))
+        .collect();
+    let mut journaled = Journaled::default();
+    for entry in entries.iter().rev().filter(|e| !e.undo.is_null() && !settled.contains(&e.seq)) {
+        let reversal = match serde_json::from_value::<Reversal>(entry.undo.clone()) {
+            Ok(reversal) => reversal,
+            Err(error) => {
+                journaled.refused.push(Refused {
+                    entry: entry.seq,
+                    reason: format!("it asks for a reversal kir does not make ({error}); left alone"),
+                });
+                continue;
+            }
+        };
+        if reversal.action() != entry.action || Some(reversal.target()) != entry.target {
+            journaled.refused.push(Refused {
+                entry: entry.seq,
+                reason: format!(
+                    "its reversal ({}) does not belong to its action {} on {}; left alone",
+                    reversal.describe(),
+                    entry.action,
+                    entry.target.as_deref().unwrap_or("nothing")
+                ),
+            });
+            continue;
+        }
+        if target.is_some_and(|t| reversal.target() != t) {
+            continue;
+        }
+        let result = results.get(&entry.seq);
+        let status = result.and_then(|r| r.result.get("status")).and_then(Value::as_str);
+        if matches!(status, Some("unchanged" | "failed")) {
+            continue;
+        }
+        let made_uid = result.and_then(|r| r.result.get("uid")).and_then(Value::as_str).map(str::to_string);
+        journaled.pending.push(Pending { undoes: entry.seq, reversal, made_uid });
+    }
+    journaled
+}
+
+/// What the live cluster says about one pending reversal.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "verdict", content = "why", rename_all = "camelCase")]
+pub enum Verdict {
+    /// The live object is the one kir made: reverse it.
+    Reverse,
+    /// Nothing is left to reverse (the object is gone, or already as it was).
+    AlreadyReversed(String),
+    /// The live object is not what kir made: left alone.
+    Mismatch(String),
+    /// Other cases rely on what this change put in place: left alone unless asked.
+    Shared(Vec<String>),
+}
+
+/// One reversal as planned: what it does and what the live check found.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Assessed {
+    pub undoes: u64,
+    pub description: String,
+    #[serde(flatten)]
+    pub verdict: Verdict,
+    #[serde(skip)]
+    reversal: Reversal,
+    /// The UID the action is made for (delete and patch preconditions).
+    #[serde(skip)]
+    live_uid: String,
+    /// The case ids to leave on the pod once this case's id is taken off.
+    #[serde(skip)]
+    remaining_cases: Vec<String>,
 }
 
 /// One reversal and how it went.
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct Reversal {
+pub struct Outcome {
     pub undoes: u64,
-    pub action: String,
     pub description: String,
+    /// `reversed`, `already reversed`, `left alone`, `kept: shared` or `failed`.
     pub status: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub error: Option<String>,
+    pub detail: Option<String>,
 }
 
-/// The entries still to reverse: those with an undo op whose change was made (or may have
-/// been: an intent without a result is a run killed midway), not reversed yet, newest first
-/// (so a label is restored after the policies that depend on it are gone). A change the
-/// cluster already had (`unchanged`) or that failed was not made by this case: nothing to undo.
-pub fn pending(entries: &[JournalEntry], target: Option<&str>) -> Vec<(u64, String, UndoOp)> {
-    let undone: Vec<u64> = entries
-        .iter()
-        .filter(|e| e.action == "undo" && e.result.get("status").and_then(Value::as_str) != Some("failed"))
-        .filter_map(|e| e.parameters.get("undoes").and_then(Value::as_u64))
-        .collect();
-    let not_made: Vec<u64> = entries
-        .iter()
-        .filter(|e| matches!(e.result.get("status").and_then(Value::as_str), Some("unchanged" | "failed")))
-        .filter_map(|e| e.parameters.get("intent").and_then(Value::as_u64))
-        .collect();
-    entries
-        .iter()
-        .rev()
-        .filter(|e| !e.undo.is_null() && !undone.contains(&e.seq) && !not_made.contains(&e.seq))
-        .filter(|e| target.is_none_or(|t| e.target.as_deref() == Some(t)))
-        .filter_map(|e| Some((e.seq, e.action.clone(), serde_json::from_value(e.undo.clone()).ok()?)))
-        .collect()
+impl Outcome {
+    /// A reversal that was asked for and did not happen.
+    pub fn not_done(&self) -> bool {
+        !SETTLED.contains(&self.status)
+    }
 }
 
-/// Reverse every pending change (of `target` only, when given). `dry_run` lists them.
-pub async fn undo(
+/// What undo will do, decided from the case's authenticated journal and the live cluster.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct UndoPlan {
+    pub reversals: Vec<Assessed>,
+    pub refused: Vec<Refused>,
+}
+
+impl UndoPlan {
+    pub fn is_empty(&self) -> bool {
+        self.reversals.is_empty() && self.refused.is_empty()
+    }
+
+    /// Whether carrying it out changes the cluster.
+    pub fn changes_anything(&self) -> bool {
+        self.reversals.iter().any(|r| r.verdict == Verdict::Reverse)
+    }
+}
+
+/// Plan the reversal of every change of the case (of `target` only, when given). Refuses a
+/// journal that does not verify, or any line of which is not authenticated by this
+/// responder's journal key: only what kir provably wrote is acted on.
+pub async fn plan(
+    cluster: &Cluster,
+    case: &Case,
+    target: Option<&str>,
+    release_shared: bool,
+) -> Result<UndoPlan> {
+    let entries = case.entries()?; // TEMP-AUTH
+    let journaled = pending(&entries, target);
+    let reversals = assess(cluster, case.id(), &journaled.pending, release_shared).await?;
+    Ok(UndoPlan { reversals, refused: journaled.refused })
+}
+
+/// Read the live state each pending reversal concerns and decide. `release_shared`: reverse
+/// changes other cases rely on as well.
+pub async fn assess(
+    cluster: &Cluster,
+    case_id: &str,
+    pending: &[Pending],
+    release_shared: bool,
+) -> Result<Vec<Assessed>> {
+    let mut assessed = Vec::new();
+    for item in pending {
+        let live = read_live(cluster, &item.reversal).await?;
+        let (verdict, live_uid, remaining_cases) = judge(item, case_id, &live, release_shared);
+        assessed.push(Assessed {
+            undoes: item.undoes,
+            description: item.reversal.describe(),
+            verdict,
+            reversal: item.reversal.clone(),
+            live_uid,
+            remaining_cases,
+        });
+    }
+    Ok(assessed)
+}
+
+/// The live objects a reversal concerns: the pod always (it says which cases rely on it), and
+/// the policy or node when the reversal is about one. `None`: not found.
+struct Live {
+    pod: Option<Value>,
+    other: Option<Value>,
+}
+
+async fn read_live(cluster: &Cluster, reversal: &Reversal) -> Result<Live> {
+    let (namespace, pod_name, pod_uid) = reversal.pod();
+    let found = |fetched: kir_cluster::Result<kir_cluster::objects::Fetched>| match fetched {
+        Ok(fetched) => Ok(Some(fetched.value)),
+        Err(kir_cluster::Error::NotFound { .. }) => Ok(None),
+        Err(error) => Err(error),
+    };
+    let pod = found(cluster.get_object("v1", "Pod", Some(namespace), pod_name).await)?;
+    let other = match reversal {
+        Reversal::DeletePolicy { kind, .. } => found(
+            cluster
+                .get_object(
+                    kind.api_version(),
+                    kind.name(),
+                    kind.namespace(namespace),
+                    &quarantine_name(pod_uid),
+                )
+                .await,
+        )?,
+        Reversal::Uncordon { node, .. } => found(cluster.get_object("v1", "Node", None, node).await)?,
+        _ => None,
+    };
+    Ok(Live { pod, other })
+}
+
+fn text_at<'v>(value: &'v Value, pointer: &str) -> Option<&'v str> {
+    value.pointer(pointer).and_then(Value::as_str)
+}
+
+fn string_map(value: &Value, pointer: &str) -> Labels {
+    value.pointer(pointer).and_then(|m| serde_json::from_value(m.clone()).ok()).unwrap_or_default()
+}
+
+/// Decide one reversal from the live objects: the verdict, the UID to act on, and the case
+/// ids to leave on the pod.
+fn judge(item: &Pending, case_id: &str, live: &Live, release_shared: bool) -> (Verdict, String, Vec<String>) {
+    let reversal = &item.reversal;
+    let (namespace, pod_name, pod_uid) = reversal.pod();
+    // The pod as kir changed it: same UID. A pod recreated under the name is another object.
+    let pod = live.pod.as_ref().filter(|p| text_at(p, "/metadata/uid") == Some(pod_uid));
+    let cases = pod.map(|p| cases_of(Some(&string_map(p, "/metadata/annotations")))).unwrap_or_default();
+    let names_this_case = cases.iter().any(|c| c == case_id);
+    let others: Vec<String> = cases.iter().filter(|c| *c != case_id).cloned().collect();
+    let shared = !others.is_empty() && !release_shared && !matches!(reversal, Reversal::LeaveCase { .. });
+    let pod_gone = || {
+        Verdict::AlreadyReversed(match &live.pod {
+            None => format!("pod {namespace}/{pod_name} no longer exists"),
+            Some(_) => format!("pod {namespace}/{pod_name} was recreated: it is not the pod kir changed"),
+        })
+    };
+    let verdict = match reversal {
+        Reversal::DeletePolicy { kind, .. } => {
+            let name = quarantine_name(pod_uid);
+            match &live.other {
+                None => Verdict::AlreadyReversed(format!("{} {name} no longer exists", kind.name())),
+                Some(object) => match policy_mismatch(item, *kind, object, case_id) {
+                    Some(why) => Verdict::Mismatch(why),
+                    None if shared => Verdict::Shared(others.clone()),
+                    None => Verdict::Reverse,
+                },
+            }
+        }
+        Reversal::RemoveQuarantineLabel { .. } => match pod {
+            None => pod_gone(),
+            Some(pod) => match text_at(pod, &format!("/metadata/labels/{}", escape(QUARANTINE_LABEL))) {
+                None => Verdict::AlreadyReversed("the pod no longer has the quarantine label".into()),
+                Some(value) if value != pod_uid => {
+                    Verdict::Mismatch(format!("its quarantine label is {value:?}, not the pod's UID kir set"))
+                }
+                Some(_) if !names_this_case => Verdict::Mismatch(format!(
+                    "the pod's {CASE_ANNOTATION} annotation does not name this case: someone else changed it"
+                )),
+                Some(_) if shared => Verdict::Shared(others.clone()),
+                Some(_) => Verdict::Reverse,
+            },
+        },
+        Reversal::RestoreLabels { labels, .. } => match pod {
+            None => pod_gone(),
+            Some(pod) => restore_verdict(pod, labels, shared, &others),
+        },
+        Reversal::Uncordon { node, .. } => match &live.other {
+            None => Verdict::AlreadyReversed(format!("node {node} no longer exists")),
+            Some(object) => {
+                let uid = text_at(object, "/metadata/uid");
+                let cordoned_by =
+                    string_map(object, "/metadata/annotations").get(CORDONED_BY_ANNOTATION).cloned();
+                let unschedulable =
+                    object.pointer("/spec/unschedulable").and_then(Value::as_bool) == Some(true);
+                if item.made_uid.as_deref().is_some_and(|made| Some(made) != uid) {
+                    Verdict::Mismatch(format!("node {node} has another UID than the node kir cordoned"))
+                } else if cordoned_by.as_deref() != Some(case_id) {
+                    if unschedulable {
+                        Verdict::Mismatch(format!(
+                            "node {node} is not marked as cordoned by this case ({CORDONED_BY_ANNOTATION}): someone else cordons it"
+                        ))
+                    } else {
+                        Verdict::AlreadyReversed(format!("node {node} is schedulable"))
+                    }
+                } else {
+                    Verdict::Reverse
+                }
+            }
+        },
+        Reversal::LeaveCase { .. } => match pod {
+            None => pod_gone(),
+            Some(_) if !names_this_case => {
+                Verdict::AlreadyReversed("the pod no longer names this case".into())
+            }
+            Some(_) => Verdict::Reverse,
+        },
+    };
+    let live_uid = match reversal {
+        Reversal::DeletePolicy { .. } | Reversal::Uncordon { .. } => {
+            live.other.as_ref().and_then(|o| text_at(o, "/metadata/uid")).unwrap_or_default().to_string()
+        }
+        _ => pod_uid.to_string(),
+    };
+    (verdict, live_uid, others)
+}
+
+/// Why a live policy is not the one kir created, if it is not.
+fn policy_mismatch(item: &Pending, kind: PolicyKind, live: &Value, case_id: &str) -> Option<String> {
+    let (namespace, pod, pod_uid) = item.reversal.pod();
+    let name = quarantine_name(pod_uid);
+    let what = format!("{} {name}", kind.name());
+    let uid = text_at(live, "/metadata/uid").unwrap_or_default();
+    match &item.made_uid {
+        Some(made) if made != uid => {
+            return Some(format!(
+                "{what} has UID {uid}, not {made} as kir created it: it was re-created by someone else"
+            ));
+        }
+        Some(_) => {}
+        None if string_map(live, "/metadata/annotations").get(CASE_ANNOTATION).map(String::as_str)
+            != Some(case_id) =>
+        {
+            return Some(format!(
+                "the run was interrupted before the API server's answer was journaled, and {what} does not carry this case's id: kir cannot prove it created it"
+            ));
+        }
+        None => {}
+    }
+    let labels = string_map(live, "/metadata/labels");
+    if labels.get(MANAGED_BY_LABEL).map(String::as_str) != Some(MANAGED_BY_VALUE)
+        || labels.get(QUARANTINE_LABEL).map(String::as_str) != Some(pod_uid)
+    {
+        return Some(format!("{what} lacks kir's labels"));
+    }
+    let expected = kind.object(namespace, pod, pod_uid);
+    if normalized(&expected["spec"]) != normalized(&live["spec"]) {
+        return Some(format!("{what} has another spec than kir wrote: it was changed since"));
+    }
+    None
+}
+
+fn restore_verdict(pod: &Value, labels: &Labels, shared: bool, others: &[String]) -> Verdict {
+    let live_labels = string_map(pod, "/metadata/labels");
+    let recorded = string_map(pod, "/metadata/annotations").get(REMOVED_LABELS_ANNOTATION).cloned();
+    let differing: Vec<&String> = labels
+        .iter()
+        .filter(|(k, v)| live_labels.get(*k).is_some_and(|live| live != *v))
+        .map(|(k, _)| k)
+        .collect();
+    if !differing.is_empty() {
+        let keys = differing.iter().map(|k| k.as_str()).collect::<Vec<_>>().join(", ");
+        return Verdict::Mismatch(format!(
+            "the pod has other values for {keys} now: restoring would overwrite them"
+        ));
+    }
+    match recorded {
+        None if labels.iter().all(|(k, v)| live_labels.get(k) == Some(v)) => {
+            Verdict::AlreadyReversed("the labels are back".into())
+        }
+        None => Verdict::Mismatch(format!(
+            "the pod has no {REMOVED_LABELS_ANNOTATION} annotation: kir's orphaning is not on it"
+        )),
+        Some(text) if serde_json::from_str::<Labels>(&text).ok().as_ref() != Some(labels) => {
+            Verdict::Mismatch(format!(
+                "the pod's {REMOVED_LABELS_ANNOTATION} annotation does not list the labels kir removed"
+            ))
+        }
+        Some(_) if shared => Verdict::Shared(others.to_vec()),
+        Some(_) => Verdict::Reverse,
+    }
+}
+
+/// JSON Pointer escaping of one key.
+fn escape(key: &str) -> String {
+    key.replace('~', "~0").replace('/', "~1")
+}
+
+/// A value with nulls, empty arrays and empty objects removed: the API server omits empty
+/// fields kir wrote (`ingress: []`), which does not make the spec another one.
+fn normalized(value: &Value) -> Value {
+    match value {
+        Value::Object(map) => Value::Object(
+            map.iter().map(|(k, v)| (k.clone(), normalized(v))).filter(|(_, v)| !is_empty(v)).collect(),
+        ),
+        Value::Array(items) => Value::Array(items.iter().map(normalized).collect()),
+        other => other.clone(),
+    }
+}
+
+fn is_empty(value: &Value) -> bool {
+    match value {
+        Value::Null => true,
+        Value::Array(items) => items.is_empty(),
+        Value::Object(map) => map.is_empty(),
+        _ => false,
+    }
+}
+
+/// Carry out the assessed reversals in order, journaling each.
+pub async fn apply(
     cluster: &Cluster,
     case: &Case,
     actor: &str,
-    target: Option<&str>,
-    dry_run: bool,
-) -> Result<Vec<Reversal>> {
-    let entries = case.entries()?;
-    let mut reversals = Vec::new();
-    for (seq, action, op) in pending(&entries, target) {
-        let description = op.describe();
-        if dry_run {
-            reversals.push(Reversal { undoes: seq, action, description, status: "planned", error: None });
-            continue;
-        }
-        let (status, error) = match apply(cluster, &op).await {
-            Ok(true) => ("reversed", None),
-            Ok(false) => ("already gone", None),
-            Err(error) => ("failed", Some(error.to_string())),
+    assessed: &[Assessed],
+) -> Result<Vec<Outcome>> {
+    let mut outcomes = Vec::new();
+    for item in assessed {
+        let (status, detail) = match &item.verdict {
+            Verdict::Reverse => match reverse(cluster, item).await {
+                Ok(true) => ("reversed", None),
+                Ok(false) => ("already reversed", Some("it was gone when kir acted".to_string())),
+                Err(error) => ("failed", Some(error.to_string())),
+            },
+            Verdict::AlreadyReversed(why) => ("already reversed", Some(why.clone())),
+            Verdict::Mismatch(why) => ("left alone", Some(why.clone())),
+            Verdict::Shared(others) => (
+                "kept: shared",
+                Some(format!(
+                    "case(s) {} also isolated this pod and rely on it; undo them first, or pass --release-shared",
+                    others.join(", ")
+                )),
+            ),
         };
         case.record(
-            JournalRecord::new(actor, "undo")
-                .target(
-                    entries.iter().find(|e| e.seq == seq).and_then(|e| e.target.clone()).unwrap_or_default(),
-                )
-                .parameters(json!({"undoes": seq, "op": op}))
-                .result(json!({"status": status, "error": error})),
+            JournalRecord::new(actor, UNDO_ACTION)
+                .target(item.reversal.target())
+                .parameters(json!({"undoes": item.undoes, "reversal": item.reversal}))
+                .result(json!({"status": status, "detail": detail})),
         )?;
-        reversals.push(Reversal { undoes: seq, action, description, status, error });
+        outcomes.push(Outcome { undoes: item.undoes, description: item.description.clone(), status, detail });
     }
-    Ok(reversals)
+    Ok(outcomes)
 }
 
-/// `Ok(false)` when there was nothing left to reverse (the object is gone).
-async fn apply(cluster: &Cluster, op: &UndoOp) -> kir_cluster::Result<bool> {
-    match op {
-        UndoOp::Delete { api_version, kind, namespace, name } => {
-            cluster.delete_object(api_version, kind, namespace.as_deref(), name).await
+/// Make one reversal, bound to the UID of the object checked. `Ok(false)`: it was gone.
+async fn reverse(cluster: &Cluster, item: &Assessed) -> kir_cluster::Result<bool> {
+    let uid = &item.live_uid;
+    let remaining = || match item.remaining_cases.is_empty() {
+        true => Value::Null,
+        false => Value::String(item.remaining_cases.join(",")),
+    };
+    let (namespace, pod, _) = item.reversal.pod();
+    let patch = match &item.reversal {
+        Reversal::DeletePolicy { kind, pod_uid, .. } => {
+            let name = quarantine_name(pod_uid);
+            return cluster
+                .delete_object(kind.api_version(), kind.name(), kind.namespace(namespace), &name, uid)
+                .await;
         }
-        UndoOp::Patch { api_version, kind, namespace, name, patch } => {
-            match cluster.merge_patch(api_version, kind, namespace.as_deref(), name, patch).await {
-                Ok(_) => Ok(true),
-                Err(kir_cluster::Error::NotFound { .. }) => Ok(false),
-                // The patch names the UID it was made for: a pod recreated under the same name
-                // is another object, and what the change was made to is gone.
-                Err(kir_cluster::Error::Api { code: 422, message, .. })
-                    if message.contains("metadata.uid") =>
-                {
-                    Ok(false)
-                }
-                Err(e) => Err(e),
-            }
+        Reversal::Uncordon { node, .. } => {
+            let patch = json!({
+                "metadata": {"uid": uid, "annotations": {CORDONED_BY_ANNOTATION: null}},
+                "spec": {"unschedulable": null},
+            });
+            return gone_is_false(cluster.merge_patch("v1", "Node", None, node, &patch).await);
         }
+        Reversal::RemoveQuarantineLabel { .. } => json!({"metadata": {
+            "uid": uid,
+            "labels": {QUARANTINE_LABEL: null},
+            "annotations": {CASE_ANNOTATION: remaining()},
+        }}),
+        Reversal::RestoreLabels { labels, .. } => json!({"metadata": {
+            "uid": uid,
+            "labels": labels,
+            "annotations": {REMOVED_LABELS_ANNOTATION: null},
+        }}),
+        Reversal::LeaveCase { .. } => {
+            json!({"metadata": {"uid": uid, "annotations": {CASE_ANNOTATION: remaining()}}})
+        }
+    };
+    gone_is_false(cluster.merge_patch("v1", "Pod", Some(namespace), pod, &patch).await)
+}
+
+/// A patch of an object that is gone, or was recreated under its name (the UID in the patch
+/// then fails), has nothing left to reverse.
+fn gone_is_false(patched: kir_cluster::Result<Value>) -> kir_cluster::Result<bool> {
+    match patched {
+        Ok(_) => Ok(true),
+        Err(kir_cluster::Error::NotFound { .. }) => Ok(false),
+        Err(kir_cluster::Error::Api { code: 409 | 422, message, .. }) if message.contains("uid") => Ok(false),
+        Err(e) => Err(e),
     }
 }
 
@@ -138,20 +650,16 @@ mod tests {
 
     use super::*;
 
-    fn entry(
-        seq: u64,
-        action: &str,
-        target: &str,
-        parameters: Value,
-        result: Value,
-        undo: Value,
-    ) -> JournalEntry {
+    const UID: &str = "4f0c2a1e-8b7d-4c3e-9a55-1d2e3f4a5b6c";
+    const CASE: &str = "20261206-030000-abcdef";
+
+    fn entry(seq: u64, action: &str, parameters: Value, result: Value, undo: Value) -> JournalEntry {
         JournalEntry {
             seq,
             time: Timestamp::UNIX_EPOCH,
             actor: "me".into(),
             action: action.into(),
-            target: Some(target.into()),
+            target: Some("pod/shop/web-1".into()),
             parameters,
             result,
             undo,
@@ -160,70 +668,242 @@ mod tests {
         }
     }
 
-    fn delete(name: &str) -> Value {
-        json!({"op": "delete", "apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy", "namespace": "ns", "name": name})
+    fn policy_reversal() -> Reversal {
+        Reversal::DeletePolicy {
+            kind: PolicyKind::NetworkPolicy,
+            namespace: "shop".into(),
+            pod: "web-1".into(),
+            pod_uid: UID.into(),
+        }
+    }
+
+    fn label_reversal() -> Reversal {
+        Reversal::RemoveQuarantineLabel { namespace: "shop".into(), pod: "web-1".into(), pod_uid: UID.into() }
+    }
+
+    fn intent(seq: u64, reversal: &Reversal) -> JournalEntry {
+        let action = reversal.action();
+        entry(seq, action, json!({}), json!({"status": "started"}), serde_json::to_value(reversal).unwrap())
+    }
+
+    fn result(seq: u64, action: &str, intent: u64, status: &str, uid: Option<&str>) -> JournalEntry {
+        entry(seq, action, json!({"intent": intent}), json!({"status": status, "uid": uid}), Value::Null)
     }
 
     #[test]
-    fn pending_reversals_are_newest_first_and_skip_what_was_undone() {
+    fn pending_reversals_are_newest_first_carry_the_uid_and_skip_what_was_settled() {
         let entries = vec![
-            entry(1, "case.open", "", json!({}), json!({}), Value::Null),
-            entry(
-                2,
-                "isolate.create-networkpolicy",
-                "pod/ns/a",
-                json!({}),
-                json!({"status": "started"}),
-                delete("qa"),
-            ),
-            entry(
-                3,
-                "isolate.create-networkpolicy",
-                "pod/ns/b",
-                json!({}),
-                json!({"status": "started"}),
-                delete("qb"),
-            ),
-            entry(
-                4,
-                "isolate.label-pod",
-                "pod/ns/a",
-                json!({}),
-                json!({}),
-                json!({"op": "patch", "apiVersion": "v1", "kind": "Pod", "namespace": "ns", "name": "a", "patch": {}}),
-            ),
-            entry(5, "undo", "pod/ns/b", json!({"undoes": 3}), json!({"status": "reversed"}), Value::Null),
+            intent(2, &policy_reversal()),
+            result(3, "isolate.create-networkpolicy", 2, "applied", Some("np-uid")),
+            intent(4, &label_reversal()),
+            result(5, "isolate.label-pod", 4, "applied", Some(UID)),
         ];
-        let all: Vec<u64> = pending(&entries, None).iter().map(|(seq, _, _)| *seq).collect();
-        assert_eq!(all, [4, 2]);
-        let only_a: Vec<u64> = pending(&entries, Some("pod/ns/a")).iter().map(|(seq, _, _)| *seq).collect();
-        assert_eq!(only_a, [4, 2]);
-        assert!(pending(&entries, Some("pod/ns/b")).is_empty());
+        let journaled = pending(&entries, None);
+        assert!(journaled.refused.is_empty());
+        let seqs: Vec<(u64, Option<&str>)> =
+            journaled.pending.iter().map(|p| (p.undoes, p.made_uid.as_deref())).collect();
+        assert_eq!(seqs, [(4, Some(UID)), (2, Some("np-uid"))]);
 
-        let mut failed = entries.clone();
-        failed[4].result = json!({"status": "failed"});
-        assert_eq!(pending(&failed, Some("pod/ns/b")).len(), 1, "a failed reversal is tried again");
+        let mut undone = entries.clone();
+        undone.push(entry(6, "undo", json!({"undoes": 4}), json!({"status": "reversed"}), Value::Null));
+        undone.push(entry(7, "undo", json!({"undoes": 2}), json!({"status": "left alone"}), Value::Null));
+        let seqs: Vec<u64> = pending(&undone, None).pending.iter().map(|p| p.undoes).collect();
+        assert_eq!(seqs, [2], "a reversal left alone is looked at again next time");
+        assert!(pending(&entries, Some("pod/shop/other")).pending.is_empty());
     }
 
     #[test]
-    fn changes_that_were_not_made_are_not_reversed() {
-        // An intent (with its undo) and, when its run lived long enough, its result.
-        let intent = |seq: u64, action: &str, object: &str| {
-            entry(seq, action, "pod/ns/a", json!({}), json!({"status": "started"}), delete(object))
-        };
-        let result = |seq: u64, action: &str, intent: u64, status: &str| {
-            entry(seq, action, "pod/ns/a", json!({"intent": intent}), json!({"status": status}), Value::Null)
+    fn changes_that_were_not_made_are_not_reversed_and_killed_runs_have_no_uid() {
+        let cordon = Reversal::Uncordon {
+            node: "n".into(),
+            namespace: "shop".into(),
+            pod: "web-1".into(),
+            pod_uid: UID.into(),
         };
         let entries = vec![
-            intent(2, "isolate.create-networkpolicy", "qa"),
-            result(3, "isolate.create-networkpolicy", 2, "unchanged"),
-            intent(4, "isolate.cordon-node", "n"),
-            result(5, "isolate.cordon-node", 4, "failed"),
-            intent(6, "isolate.label-pod", "l"),
-            result(7, "isolate.label-pod", 6, "applied"),
-            intent(8, "isolate.orphan", "o"),
+            intent(2, &policy_reversal()),
+            result(3, "isolate.create-networkpolicy", 2, "unchanged", None),
+            intent(4, &cordon),
+            result(5, "isolate.cordon-node", 4, "failed", None),
+            intent(6, &label_reversal()),
         ];
-        let seqs: Vec<u64> = pending(&entries, None).iter().map(|(seq, _, _)| *seq).collect();
-        assert_eq!(seqs, [8, 6], "applied, and started without a result (killed), are reversed");
+        let journaled = pending(&entries, None);
+        assert_eq!(journaled.pending.len(), 1);
+        assert_eq!(journaled.pending[0].undoes, 6);
+        assert_eq!(journaled.pending[0].made_uid, None);
+    }
+
+    #[test]
+    fn operations_a_file_describes_are_never_taken_up() {
+        let forged = [
+            json!({"op": "delete", "apiVersion": "v1", "kind": "Namespace", "name": "victim"}),
+            json!({"reverse": "deletePolicy", "kind": "Namespace", "namespace": "shop", "pod": "web-1", "podUid": UID}),
+            json!({"reverse": "deletePolicy", "kind": "NetworkPolicy", "namespace": "shop", "pod": "web-1", "podUid": UID, "name": "allow-all"}),
+        ];
+        let mut entries: Vec<JournalEntry> = forged
+            .iter()
+            .enumerate()
+            .map(|(i, undo)| {
+                entry(i as u64 + 2, "isolate.create-networkpolicy", json!({}), json!({}), undo.clone())
+            })
+            .collect();
+        // A known reversal under another action, or about another pod than the entry's target.
+        entries.push(entry(
+            9,
+            "isolate.cordon-node",
+            json!({}),
+            json!({}),
+            serde_json::to_value(policy_reversal()).unwrap(),
+        ));
+        let mut elsewhere = intent(10, &policy_reversal());
+        elsewhere.target = Some("pod/kube-system/coredns".into());
+        entries.push(elsewhere);
+        let journaled = pending(&entries, None);
+        assert!(journaled.pending.is_empty(), "{:?}", journaled.pending);
+        let refused: Vec<u64> = journaled.refused.iter().map(|r| r.entry).collect();
+        assert_eq!(refused, [10, 9, 4, 3, 2]);
+    }
+
+    fn live_pod(cases: &str, labels: Value, annotations: Value) -> Value {
+        let mut annotations = annotations;
+        if !cases.is_empty() {
+            annotations[CASE_ANNOTATION] = json!(cases);
+        }
+        json!({"metadata": {"uid": UID, "labels": labels, "annotations": annotations}})
+    }
+
+    fn live_policy(uid: &str) -> Value {
+        let mut object = PolicyKind::NetworkPolicy.object("shop", "web-1", UID);
+        object["metadata"]["uid"] = json!(uid);
+        object["metadata"]["annotations"][CASE_ANNOTATION] = json!(CASE);
+        // The API server leaves out the empty rule lists kir sent.
+        object["spec"].as_object_mut().unwrap().remove("ingress");
+        object["spec"].as_object_mut().unwrap().remove("egress");
+        object
+    }
+
+    fn verdict(
+        reversal: Reversal,
+        made_uid: Option<&str>,
+        pod: Value,
+        other: Option<Value>,
+        release_shared: bool,
+    ) -> Verdict {
+        let item = Pending { undoes: 2, reversal, made_uid: made_uid.map(str::to_string) };
+        judge(&item, CASE, &Live { pod: Some(pod), other }, release_shared).0
+    }
+
+    #[test]
+    fn a_policy_is_deleted_only_when_it_is_the_one_kir_created() {
+        let pod = live_pod(CASE, json!({QUARANTINE_LABEL: UID}), json!({}));
+        let check = |made: Option<&str>, policy: Value| {
+            verdict(policy_reversal(), made, pod.clone(), Some(policy), false)
+        };
+        assert_eq!(check(Some("np-1"), live_policy("np-1")), Verdict::Reverse);
+        assert!(
+            matches!(check(Some("np-1"), live_policy("np-2")), Verdict::Mismatch(why) if why.contains("re-created"))
+        );
+        assert_eq!(
+            check(None, live_policy("np-2")),
+            Verdict::Reverse,
+            "an interrupted run: this case's id on it"
+        );
+
+        let mut foreign = live_policy("np-2");
+        foreign["metadata"]["annotations"][CASE_ANNOTATION] = json!("another-case");
+        assert!(matches!(check(None, foreign), Verdict::Mismatch(why) if why.contains("cannot prove")));
+
+        let mut allow_all = live_policy("np-1");
+        allow_all["spec"]["ingress"] = json!([{}]);
+        assert!(matches!(check(Some("np-1"), allow_all), Verdict::Mismatch(why) if why.contains("spec")));
+
+        let mut unlabelled = live_policy("np-1");
+        unlabelled["metadata"]["labels"] = json!({});
+        assert!(matches!(check(Some("np-1"), unlabelled), Verdict::Mismatch(why) if why.contains("labels")));
+
+        let item = Pending { undoes: 2, reversal: policy_reversal(), made_uid: Some("np-1".into()) };
+        let gone = judge(&item, CASE, &Live { pod: Some(pod), other: None }, false).0;
+        assert!(matches!(gone, Verdict::AlreadyReversed(_)));
+    }
+
+    #[test]
+    fn what_another_case_relies_on_is_kept_unless_asked() {
+        let pod = live_pod(&format!("{CASE},later-case"), json!({QUARANTINE_LABEL: UID}), json!({}));
+        assert_eq!(
+            verdict(label_reversal(), Some(UID), pod.clone(), None, false),
+            Verdict::Shared(vec!["later-case".into()])
+        );
+        assert_eq!(
+            verdict(policy_reversal(), Some("np-1"), pod.clone(), Some(live_policy("np-1")), false),
+            Verdict::Shared(vec!["later-case".into()])
+        );
+        assert_eq!(verdict(label_reversal(), Some(UID), pod.clone(), None, true), Verdict::Reverse);
+        let leave =
+            Reversal::LeaveCase { namespace: "shop".into(), pod: "web-1".into(), pod_uid: UID.into() };
+        assert_eq!(
+            verdict(leave, Some(UID), pod, None, false),
+            Verdict::Reverse,
+            "leaving never waits for others"
+        );
+    }
+
+    #[test]
+    fn pod_changes_are_reversed_only_on_the_same_pod_as_kir_left_it() {
+        let quarantined = live_pod(CASE, json!({QUARANTINE_LABEL: UID}), json!({}));
+        assert_eq!(verdict(label_reversal(), Some(UID), quarantined, None, false), Verdict::Reverse);
+        let relabelled = live_pod(CASE, json!({QUARANTINE_LABEL: "something-else"}), json!({}));
+        assert!(matches!(
+            verdict(label_reversal(), Some(UID), relabelled, None, false),
+            Verdict::Mismatch(_)
+        ));
+        let not_ours = live_pod("", json!({QUARANTINE_LABEL: UID}), json!({}));
+        assert!(matches!(verdict(label_reversal(), Some(UID), not_ours, None, false), Verdict::Mismatch(_)));
+        let mut recreated = live_pod(CASE, json!({QUARANTINE_LABEL: UID}), json!({}));
+        recreated["metadata"]["uid"] = json!("another-uid");
+        assert!(matches!(
+            verdict(label_reversal(), Some(UID), recreated, None, false),
+            Verdict::AlreadyReversed(_)
+        ));
+
+        let removed: Labels = [("app".to_string(), "web".to_string())].into();
+        let restore = Reversal::RestoreLabels {
+            namespace: "shop".into(),
+            pod: "web-1".into(),
+            pod_uid: UID.into(),
+            labels: removed.clone(),
+        };
+        let annotation = json!({REMOVED_LABELS_ANNOTATION: serde_json::to_string(&removed).unwrap()});
+        let orphaned = live_pod(CASE, json!({}), annotation.clone());
+        assert_eq!(verdict(restore.clone(), Some(UID), orphaned, None, false), Verdict::Reverse);
+        let taken = live_pod(CASE, json!({"app": "evil"}), annotation);
+        assert!(matches!(verdict(restore.clone(), Some(UID), taken, None, false), Verdict::Mismatch(_)));
+        let back = live_pod(CASE, json!({"app": "web"}), json!({}));
+        assert!(matches!(verdict(restore, Some(UID), back, None, false), Verdict::AlreadyReversed(_)));
+    }
+
+    #[test]
+    fn a_node_is_uncordoned_only_when_this_case_cordoned_it() {
+        let cordon = Reversal::Uncordon {
+            node: "n1".into(),
+            namespace: "shop".into(),
+            pod: "web-1".into(),
+            pod_uid: UID.into(),
+        };
+        let pod = live_pod(CASE, json!({}), json!({}));
+        let node = |by: &str, unschedulable: bool| json!({"metadata": {"uid": "node-uid", "annotations": {CORDONED_BY_ANNOTATION: by}}, "spec": {"unschedulable": unschedulable}});
+        let check =
+            |made: Option<&str>, node: Value| verdict(cordon.clone(), made, pod.clone(), Some(node), false);
+        assert_eq!(check(Some("node-uid"), node(CASE, true)), Verdict::Reverse);
+        assert!(matches!(check(Some("node-uid"), node("someone", true)), Verdict::Mismatch(_)));
+        assert!(matches!(check(Some("other-uid"), node(CASE, true)), Verdict::Mismatch(_)));
+        assert!(matches!(check(Some("node-uid"), node("someone", false)), Verdict::AlreadyReversed(_)));
+    }
+
+    #[test]
+    fn reversals_read_back_as_written() {
+        for reversal in [policy_reversal(), label_reversal()] {
+            let value = serde_json::to_value(&reversal).unwrap();
+            assert_eq!(serde_json::from_value::<Reversal>(value).unwrap(), reversal);
+        }
     }
 }

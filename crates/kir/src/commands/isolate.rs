@@ -12,7 +12,7 @@ use crate::{
     cli::{IsolatePodArgs, IsolationArgs, OutputFormat, ReleasePodArgs},
     commands::{
         responder::{self, Decision},
-        undo::{print_reversals, reversals_plan},
+        undo::carry_out,
     },
     output::{print_json, print_table, print_yaml, sanitize, table},
     settings::{Settings, UsageError, duration_flag},
@@ -150,16 +150,11 @@ pub async fn release(args: &ReleasePodArgs, settings: &Settings) -> anyhow::Resu
         .map_err(|e| anyhow::anyhow!("cannot open case {}: {e}", case_dir.display()))?;
     responder::same_cluster(&case, &responder.cluster)?;
     let target = format!("pod/{ns}/{name}");
-    let pending = undo::pending(&case.entries()?, Some(&target));
-    if pending.is_empty() {
+    let plan = undo::plan(&responder.cluster, &case, Some(&target), args.release_shared).await?;
+    if plan.is_empty() {
         eprintln!("case {} records no change to pod {ns}/{name} that is still in place", case_dir.display());
         return Ok(crate::exit::SUCCESS);
     }
-    eprint!("{}", reversals_plan(&format!("release pod {ns}/{name}"), &pending));
-    if args.confirm.dry_run {
-        return Ok(crate::exit::SUCCESS);
-    }
-    responder::confirm(&args.confirm, "Release this pod?")?;
-    let reversals = undo::undo(&responder.cluster, &case, &responder.actor, Some(&target), false).await?;
-    print_reversals(&reversals, settings.output)
+    carry_out(&format!("release pod {ns}/{name}"), &plan, &args.confirm, &responder, &case, settings.output)
+        .await
 }

@@ -1,12 +1,14 @@
-//! `kir undo CASE`: reverse every change the case recorded.
+//! `kir undo CASE`: reverse every change the case recorded, once the live cluster shows the
+//! object is the one kir made.
 
 use comfy_table::Cell;
-use kir_respond::undo::{self, Reversal, UndoOp};
+use kir_evidence::Case;
+use kir_respond::undo::{self, Outcome, UndoPlan, Verdict};
 
 use crate::{
     cli::{OutputFormat, UndoArgs},
-    commands::responder,
-    output::{print_json, print_table, print_yaml, table},
+    commands::responder::{self, Decision, Responder},
+    output::{print_json, print_table, print_yaml, sanitize, table},
     settings::{Settings, UsageError},
 };
 
@@ -16,51 +18,97 @@ pub async fn run(args: &UndoArgs, settings: &Settings) -> anyhow::Result<u8> {
             UsageError("which case? give its folder: kir undo CASE (or set KIR_CASE)".to_string()).into()
         );
     };
-    let case = kir_evidence::Case::open(&case_dir)
-        .map_err(|e| anyhow::anyhow!("cannot open case {}: {e}", case_dir.display()))?;
-    let pending = undo::pending(&case.entries()?, None);
-    if pending.is_empty() {
-        eprintln!("case {} records no change that is still to be reversed", case_dir.display());
-        return Ok(crate::exit::SUCCESS);
-    }
-    eprint!("{}", reversals_plan(&format!("undo case {}", case_dir.display()), &pending));
-    if args.confirm.dry_run {
-        return Ok(crate::exit::SUCCESS);
-    }
+    let case =
+        Case::open(&case_dir).map_err(|e| anyhow::anyhow!("cannot open case {}: {e}", case_dir.display()))?;
+    // The plan is checked against the cluster, a dry run too: which objects are still kir's
+    // decides what undo would do.
     let responder = responder::connect(settings).await?;
     responder::same_cluster(&case, &responder.cluster)?;
-    responder::confirm(&args.confirm, "Reverse these changes?")?;
-    let reversals = undo::undo(&responder.cluster, &case, &responder.actor, None, false).await?;
-    print_reversals(&reversals, settings.output)
+    let plan = undo::plan(&responder.cluster, &case, None, args.release_shared).await?;
+    let what = format!("undo case {}", case_dir.display());
+    carry_out(&what, &plan, &args.confirm, &responder, &case, settings.output).await
 }
 
-pub fn reversals_plan(what: &str, pending: &[(u64, String, UndoOp)]) -> String {
+/// Show the plan, ask, reverse, and print how each reversal went. Shared by `undo` and
+/// `release pod`.
+pub async fn carry_out(
+    what: &str,
+    plan: &UndoPlan,
+    confirm: &crate::cli::ConfirmArgs,
+    responder: &Responder,
+    case: &Case,
+    output: OutputFormat,
+) -> anyhow::Result<u8> {
+    if plan.is_empty() {
+        eprintln!(
+            "case {} records no change that is still to be reversed",
+            sanitize(&case.path().display().to_string())
+        );
+        return Ok(crate::exit::SUCCESS);
+    }
+    eprint!("{}", sanitize(&plan_text(what, plan)));
+    let decision = if plan.changes_anything() {
+        responder::confirm(confirm, "Reverse these changes?")?
+    } else if confirm.dry_run {
+        Decision::DryRun
+    } else {
+        Decision::Apply
+    };
+    if decision == Decision::DryRun {
+        return Ok(crate::exit::SUCCESS);
+    }
+    let outcomes = undo::apply(&responder.cluster, case, &responder.actor, &plan.reversals).await?;
+    print_outcomes(&outcomes, output)?;
+    let refused = !plan.refused.is_empty();
+    if refused || outcomes.iter().any(Outcome::not_done) {
+        eprintln!(
+            "not everything was reversed: see the lines above; kir acts only on objects it can prove it made"
+        );
+        return Ok(crate::exit::FAILURE);
+    }
+    Ok(crate::exit::SUCCESS)
+}
+
+/// The plan as people read it: `-` reversed, `=` nothing left to reverse, `!` left alone.
+pub fn plan_text(what: &str, plan: &UndoPlan) -> String {
     let mut text = format!("Plan to {what}:\n");
-    for (seq, action, op) in pending {
-        text.push_str(&format!("  - {} (reverses journal entry {seq}, {action})\n", op.describe()));
+    for reversal in &plan.reversals {
+        let line = match &reversal.verdict {
+            Verdict::Reverse => format!("  - {}", reversal.description),
+            Verdict::AlreadyReversed(why) => format!("  = {} (nothing to do: {why})", reversal.description),
+            Verdict::Mismatch(why) => format!("  ! {} — left alone: {why}", reversal.description),
+            Verdict::Shared(others) => format!(
+                "  ! {} — kept: case(s) {} also isolated this pod (--release-shared to reverse it anyway)",
+                reversal.description,
+                others.join(", ")
+            ),
+        };
+        text.push_str(&format!("{line} (reverses journal entry {})\n", reversal.undoes));
+    }
+    for refused in &plan.refused {
+        text.push_str(&format!("  ! journal entry {}: {}\n", refused.entry, refused.reason));
     }
     text
 }
 
-pub fn print_reversals(reversals: &[Reversal], output: OutputFormat) -> anyhow::Result<u8> {
+pub fn print_outcomes(outcomes: &[Outcome], output: OutputFormat) -> anyhow::Result<()> {
     match output {
-        OutputFormat::Json => print_json(&reversals)?,
-        OutputFormat::Yaml => print_yaml(&reversals)?,
+        OutputFormat::Json => print_json(&outcomes),
+        OutputFormat::Yaml => print_yaml(&outcomes),
         OutputFormat::Table => {
             let mut rows = table(&["reversal", "undoes", "result"]);
-            for r in reversals {
-                let result = match &r.error {
-                    Some(error) => format!("{}: {error}", r.status),
-                    None => r.status.to_string(),
+            for outcome in outcomes {
+                let result = match &outcome.detail {
+                    Some(detail) => format!("{}: {}", outcome.status, sanitize(detail)),
+                    None => outcome.status.to_string(),
                 };
-                rows.add_row(vec![Cell::new(&r.description), Cell::new(r.undoes), Cell::new(result)]);
+                rows.add_row(vec![
+                    Cell::new(sanitize(&outcome.description)),
+                    Cell::new(outcome.undoes),
+                    Cell::new(result),
+                ]);
             }
-            print_table(&rows)?;
+            print_table(&rows)
         }
     }
-    Ok(if reversals.iter().any(|r| r.status == "failed") {
-        crate::exit::FAILURE
-    } else {
-        crate::exit::SUCCESS
-    })
 }
