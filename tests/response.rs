@@ -337,8 +337,16 @@ async fn isolate_orphans_warns_about_the_allow_policy_reruns_idempotently_and_un
         assert_eq!(change["outcome"], "unchanged", "{change}");
     }
 
-    // Undo restores the original labels and removes every kir object.
-    let undone = run(kir_with(&tb.kubeconfig).args(["undo", "--yes", "-o", "json"]).arg(&case)).success();
+    // Undo keeps the suspect orphaned by default: re-adoption would make the ReplicaSet delete
+    // its newest pod, the clean replacement.
+    let kept = run(kir_with(&tb.kubeconfig).args(["undo", "--yes", "-o", "json"]).arg(&case)).success();
+    assert!(kept.json().as_array().unwrap().iter().any(|r| r["status"] == "kept orphaned"), "{}", kept.stdout);
+    assert!(!pods.get(&name).await.unwrap().metadata.labels.unwrap().contains_key("app"));
+    assert!(pods.get(&replacement).await.is_ok(), "the replacement is untouched");
+
+    // With --readopt, undo restores the original labels and removes every kir object.
+    let undone =
+        run(kir_with(&tb.kubeconfig).args(["undo", "--yes", "--readopt", "-o", "json"]).arg(&case)).success();
     let reversals = undone.json();
     assert!(reversals.as_array().unwrap().iter().all(|r| r["status"] != "failed"), "{reversals}");
     let restored = pods.get(&name).await;

@@ -243,6 +243,11 @@ pub struct ReleasePodArgs {
     #[arg(long)]
     pub release_shared: bool,
 
+    /// Give the orphaned pod its labels back, so its controller adopts it again (and scales
+    /// down, deleting its newest pod: the clean replacement). Default: it stays orphaned
+    #[arg(long)]
+    pub readopt: bool,
+
     #[command(flatten)]
     pub confirm: ConfirmArgs,
 }
@@ -316,6 +321,11 @@ pub struct UndoArgs {
     /// those cases are named)
     #[arg(long)]
     pub release_shared: bool,
+
+    /// Give orphaned pods their labels back, so their controllers adopt them again (and scale
+    /// down, deleting their newest pod: the clean replacement). Default: they stay orphaned
+    #[arg(long)]
+    pub readopt: bool,
 
     #[command(flatten)]
     pub confirm: ConfirmArgs,

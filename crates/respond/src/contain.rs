@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 use crate::{
     Result,
     isolate::{CASE_ANNOTATION, Change, IsolationPlan, PlannedChange, PodState},
-    netpol::{QUARANTINE_LABEL, quarantine_name},
+    netpol::{self, QUARANTINE_LABEL},
     selector::{Labels, to_query},
     undo::{PolicyKind, Reversal},
 };
@@ -29,6 +29,8 @@ pub enum Outcome {
     /// The cluster already had it (a re-run, or another responder).
     Unchanged,
     Failed,
+    /// Not attempted: an earlier change it depends on failed (see the error).
+    Skipped,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -39,6 +41,13 @@ pub struct AppliedChange {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
     pub millis: u128,
+}
+
+impl AppliedChange {
+    /// The cluster has the change: made now, or already there.
+    pub fn made(&self) -> bool {
+        matches!(self.outcome, Outcome::Applied | Outcome::Unchanged)
+    }
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -64,14 +73,29 @@ pub struct InPlace {
     pub still_routed_by: Vec<String>,
 }
 
+impl InPlace {
+    /// A deny policy with kir's spec is there, and the pod carries the label it selects (or
+    /// the pod is gone: deleted after it was contained).
+    fn contains_the_pod(&self) -> bool {
+        !self.policies.is_empty() && (self.quarantine_label || self.pod_gone)
+    }
+}
+
+/// "Contained after N ms", the one definition: from kir's start ([`apply_and_wait`]'s
+/// `started`) to the moment the API server had confirmed both the quarantine label on the pod
+/// and a deny policy selecting it; reported only when the read-back then finds both as kir
+/// wrote them. Whether the CNI enforces the policy is a separate question.
+pub fn contained_after_ms(started: Instant) -> u128 {
+    started.elapsed().as_millis()
+}
+
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct IsolationReport {
     pub pod: String,
     pub plan: IsolationPlan,
     pub changes: Vec<AppliedChange>,
-    /// From `started` to the moment the pod was contained: its quarantine label and a policy
-    /// selecting it both in place.
+    /// See [`contained_after_ms`]: `None` when the read-back did not confirm it.
     pub contained_after_ms: Option<u128>,
     pub replacement: Option<Replacement>,
     pub in_place: InPlace,
@@ -82,14 +106,16 @@ pub struct IsolationReport {
 
 impl IsolationReport {
     pub fn failed(&self) -> bool {
-        self.changes.iter().any(|c| c.outcome == Outcome::Failed)
+        self.changes.iter().any(|c| matches!(c.outcome, Outcome::Failed | Outcome::Skipped))
     }
 
     /// Whether the suspect's controller has let go of it (the orphaning patch is in place).
     pub fn orphaned(&self) -> bool {
-        self.plan.changes.iter().zip(&self.changes).any(|(planned, applied)| {
-            matches!(planned.change, Change::RemoveLabels { .. }) && applied.outcome != Outcome::Failed
-        })
+        self.plan
+            .changes
+            .iter()
+            .zip(&self.changes)
+            .any(|(planned, applied)| matches!(planned.change, Change::RemoveLabels { .. }) && applied.made())
     }
 
     /// Record the awaited replacement, or why it could not be awaited: the changes are made
@@ -101,11 +127,29 @@ impl IsolationReport {
         }
     }
 
-    /// Record what the read-back found, or why it could not read back.
+    /// Record what the read-back found, or why it could not read back. "Contained" stands only
+    /// when the read-back found the pod under a deny policy as kir wrote it.
     pub fn settle_read_back(&mut self, in_place: Result<InPlace>) {
         match in_place {
-            Ok(in_place) => self.in_place = in_place,
-            Err(error) => self.notes.push(format!("cannot read back what is in place: {error}")),
+            Ok(in_place) => {
+                if self.contained_after_ms.is_some() && !in_place.contains_the_pod() {
+                    self.contained_after_ms = None;
+                    self.notes.push(
+                        "not contained: the read-back did not find the quarantine label on the pod and a deny policy as \
+                         kir wrote it"
+                            .into(),
+                    );
+                }
+                self.in_place = in_place;
+            }
+            Err(error) => {
+                if self.contained_after_ms.take().is_some() {
+                    self.notes
+                        .push(format!("containment unconfirmed: cannot read back what is in place: {error}"));
+                } else {
+                    self.notes.push(format!("cannot read back what is in place: {error}"));
+                }
+            }
         }
     }
 }
@@ -216,21 +260,29 @@ async fn apply(
     let policy_in_place = independent
         .iter()
         .zip(&first_round)
-        .any(|(planned, applied)| planned.change.contains() && applied.outcome != Outcome::Failed);
+        .any(|(planned, applied)| planned.change.contains() && applied.made());
 
     let labels: Vec<&PlannedChange> = plan.changes.iter().filter(|c| labels_change(c)).collect();
-    let (second_round, patched) = apply_together(cluster, case, actor, &target, pod, &labels).await?;
-    let labelled = labels.iter().zip(&second_round).any(|(planned, applied)| {
-        matches!(planned.change, Change::LabelPod { .. }) && applied.outcome != Outcome::Failed
-    });
-    let contained_after_ms = (labelled && policy_in_place).then(|| started.elapsed().as_millis());
+    // Taking the pod's labels away also takes it out of every policy that selected it by them,
+    // one of which may restrict it: without a deny policy in place that would leave it less
+    // confined than before. So the pod is not touched at all.
+    let (second_round, patched) = if policy_in_place {
+        apply_together(cluster, case, actor, &target, pod, &labels).await?
+    } else {
+        (stop_without_policy(case, actor, &target, &labels, &first_round)?, None)
+    };
+    let labelled = labels
+        .iter()
+        .zip(&second_round)
+        .any(|(planned, applied)| matches!(planned.change, Change::LabelPod { .. }) && applied.made());
+    let contained_after_ms = (labelled && policy_in_place).then(|| contained_after_ms(started));
     let orphaned_at = labels
         .iter()
         .zip(&second_round)
         .any(|(planned, applied)| {
             matches!(planned.change, Change::RemoveLabels { .. })
                 && !planned.already_in_place
-                && applied.outcome != Outcome::Failed
+                && applied.outcome == Outcome::Applied
         })
         .then(Instant::now);
 
@@ -275,6 +327,38 @@ async fn apply(
         notes,
     };
     Ok((report, pending))
+}
+
+/// The pod's label changes, not made because no deny policy is in place; journaled, with the
+/// failures that stopped them.
+fn stop_without_policy(
+    case: &Case,
+    actor: &str,
+    target: &str,
+    labels: &[&PlannedChange],
+    first_round: &[AppliedChange],
+) -> Result<Vec<AppliedChange>> {
+    let causes: Vec<String> = first_round.iter().filter_map(|c| c.error.clone()).collect();
+    let reason = format!(
+        "no deny policy is in place ({}): the pod's labels are left as they are, so it stays under every policy \
+         that selects it today",
+        if causes.is_empty() { "none could be created".to_string() } else { causes.join("; ") }
+    );
+    case.record(
+        JournalRecord::new(actor, "isolate.stopped")
+            .target(target)
+            .parameters(json!({"notMade": labels.iter().map(|c| &c.description).collect::<Vec<_>>()}))
+            .result(json!({"status": "stopped", "reason": reason})),
+    )?;
+    Ok(labels
+        .iter()
+        .map(|planned| AppliedChange {
+            description: planned.description.clone(),
+            outcome: Outcome::Skipped,
+            error: Some(format!("not made: {reason}")),
+            millis: 0,
+        })
+        .collect())
 }
 
 /// Make `planned` with one request, each change journaled as its own: every intent (with
@@ -475,8 +559,22 @@ async fn make(
             object["metadata"]["annotations"][CASE_ANNOTATION] = Value::String(case.id().to_string());
             match cluster.create_object(&object).await {
                 Ok(created) => Ok(Made::from_answer(&created)),
-                Err(kir_cluster::Error::Api { code: 409, .. }) => {
-                    Ok(Made { changed: false, uid: None, resource_version: None })
+                Err(kir_cluster::Error::Api { code: 409, message, what }) => {
+                    // Made meanwhile (another run of kir), or a namesake that is not kir's.
+                    let (api_version, kind, namespace, name) = identity(&object);
+                    let existing = cluster.get_object(api_version, kind, namespace, name).await?;
+                    if netpol::same_spec(&object, &existing.value) {
+                        Ok(Made { changed: false, uid: None, resource_version: None })
+                    } else {
+                        Err(kir_cluster::Error::Api {
+                            what,
+                            code: 409,
+                            message: format!(
+                                "{message}; the existing {kind} {name} is not kir's deny-all policy (tampered, or \
+                                 someone else's): inspect and delete it, then isolate again"
+                            ),
+                        })
+                    }
                 }
                 Err(e) => Err(e),
             }
@@ -499,6 +597,17 @@ async fn make(
     }
 }
 
+/// `apiVersion`, `kind`, namespace and name of an object kir generated.
+fn identity(object: &Value) -> (&str, &str, Option<&str>, &str) {
+    let field = |pointer: &str| object.pointer(pointer).and_then(Value::as_str);
+    (
+        field("/apiVersion").unwrap_or_default(),
+        field("/kind").unwrap_or_default(),
+        field("/metadata/namespace"),
+        field("/metadata/name").unwrap_or_default(),
+    )
+}
+
 /// What the cluster holds now for this isolation. The questions are independent, so they are
 /// asked together.
 pub async fn read_back(cluster: &Cluster, pod: &PodState, plan: &IsolationPlan) -> Result<InPlace> {
@@ -509,28 +618,18 @@ pub async fn read_back(cluster: &Cluster, pod: &PodState, plan: &IsolationPlan) 
             Err(error) => Err(error),
         }
     };
-    let name = quarantine_name(&pod.uid);
-    let policies =
-        join_all(plan.changes.iter().filter_map(|planned| {
-            let (api_version, kind, namespace) = match &planned.change {
-                Change::CreateNetworkPolicy { .. } => {
-                    ("networking.k8s.io/v1", "NetworkPolicy", Some(pod.namespace.as_str()))
-                }
-                Change::CreateCiliumPolicy { .. } => {
-                    ("cilium.io/v2", "CiliumNetworkPolicy", Some(pod.namespace.as_str()))
-                }
-                Change::CreateAdminNetworkPolicy { .. } => {
-                    ("policy.networking.k8s.io/v1alpha1", "AdminNetworkPolicy", None)
-                }
-                _ => return None,
-            };
-            let name = &name;
-            Some(async move {
-                cluster.get_object(api_version, kind, namespace, name).await.is_ok().then(|| {
-                    format!("{kind}/{}{name}", namespace.map(|n| format!("{n}/")).unwrap_or_default())
-                })
-            })
-        }));
+    let policies = join_all(plan.changes.iter().filter_map(|planned| match &planned.change {
+        Change::CreateNetworkPolicy { object }
+        | Change::CreateCiliumPolicy { object }
+        | Change::CreateAdminNetworkPolicy { object } => Some(async move {
+            let (api_version, kind, namespace, name) = identity(object);
+            // In place means kir's spec under kir's name, not a namesake.
+            let live = cluster.get_object(api_version, kind, namespace, name).await.ok()?;
+            netpol::same_spec(object, &live.value)
+                .then(|| format!("{kind}/{}{name}", namespace.map(|n| format!("{n}/")).unwrap_or_default()))
+        }),
+        _ => None,
+    }));
     let cordon = plan.changes.iter().find_map(|c| match &c.change {
         Change::CordonNode { node } => Some(node.clone()),
         _ => None,

@@ -241,14 +241,31 @@ pub fn plan(pod: &PodState, around: &Surroundings, options: IsolateOptions) -> I
 
     // The policies come first: they select the quarantine label, which no pod has until the
     // label is set (together with the orphaning, in one patch).
-    let policy = netpol::deny_all_policy(&pod.namespace, &pod.name, &pod.uid);
-    let policy_exists = around.policies.iter().any(|p| {
-        p.metadata.name == policy.metadata.name && p.metadata.namespace == policy.metadata.namespace
+    let policy = serde_json::to_value(netpol::deny_all_policy(&pod.namespace, &pod.name, &pod.uid))
+        .unwrap_or_default();
+    // In place means kir's deny-all under kir's name: an object of that name with another spec
+    // (tampered, or someone else's) contains nothing and is not counted.
+    let namesake = around.policies.iter().find(|p| {
+        p.metadata.name.as_deref() == policy.pointer("/metadata/name").and_then(Value::as_str)
+            && p.metadata.namespace.as_deref() == Some(pod.namespace.as_str())
     });
-    push(
-        Change::CreateNetworkPolicy { object: serde_json::to_value(&policy).unwrap_or_default() },
-        policy_exists,
-    );
+    let policy_in_place = match namesake {
+        Some(existing) if netpol::same_spec(&policy, &serde_json::to_value(existing).unwrap_or_default()) => {
+            true
+        }
+        Some(existing) => {
+            let name = existing.metadata.name.clone().unwrap_or_default();
+            warnings.push(format!(
+                "NetworkPolicy {}/{name} holds kir's quarantine name but is not kir's deny-all policy (tampered, or \
+                 someone else's): kir does not count it and cannot create its own under that name; inspect it \
+                 (kubectl -n {} get networkpolicy {name} -o yaml), delete it, and run isolate again",
+                pod.namespace, pod.namespace
+            ));
+            false
+        }
+        None => false,
+    };
+    push(Change::CreateNetworkPolicy { object: policy }, policy_in_place);
     if let Some(exists) = around.cilium {
         push(
             Change::CreateCiliumPolicy {

@@ -108,6 +108,33 @@ pub fn admin_deny_policy(namespace: &str, pod_name: &str, pod_uid: &str) -> Valu
     })
 }
 
+/// Whether a live object's spec is the spec kir generated (`expected` is the whole object kir
+/// would create). The API server leaves out the empty fields kir sent (`ingress: []`), which
+/// does not make it another spec; anything else does.
+pub fn same_spec(expected: &Value, live: &Value) -> bool {
+    normalized(&expected["spec"]) == normalized(&live["spec"])
+}
+
+/// A value without nulls, empty arrays and empty objects.
+fn normalized(value: &Value) -> Value {
+    match value {
+        Value::Object(map) => Value::Object(
+            map.iter().map(|(k, v)| (k.clone(), normalized(v))).filter(|(_, v)| !is_empty(v)).collect(),
+        ),
+        Value::Array(items) => Value::Array(items.iter().map(normalized).collect()),
+        other => other.clone(),
+    }
+}
+
+fn is_empty(value: &Value) -> bool {
+    match value {
+        Value::Null => true,
+        Value::Array(items) => items.is_empty(),
+        Value::Object(map) => map.is_empty(),
+        _ => false,
+    }
+}
+
 /// An existing NetworkPolicy that selects the pod and still allows some traffic, which a
 /// deny-all NetworkPolicy cannot take away.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

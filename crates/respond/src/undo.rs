@@ -242,6 +242,8 @@ pub enum Verdict {
     Mismatch(String),
     /// Other cases rely on what this change put in place: left alone unless asked.
     Shared(Vec<String>),
+    /// The orphaned pod stays orphaned: re-adoption happens only when asked (`--readopt`).
+    KeptOrphaned(String),
 }
 
 /// One reversal as planned: what it does and what the live check found.
@@ -277,8 +279,19 @@ pub struct Outcome {
 impl Outcome {
     /// A reversal that was asked for and did not happen.
     pub fn not_done(&self) -> bool {
-        !SETTLED.contains(&self.status)
+        !SETTLED.contains(&self.status) && self.status != KEPT_ORPHANED
     }
+}
+
+const KEPT_ORPHANED: &str = "kept orphaned";
+
+/// What undo may do beyond the default.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct UndoOptions {
+    /// Reverse changes other cases of the same pod rely on.
+    pub release_shared: bool,
+    /// Give an orphaned pod its labels back, so its controller adopts it again.
+    pub readopt: bool,
 }
 
 /// What undo will do, decided from the case's authenticated journal and the live cluster.
@@ -307,26 +320,25 @@ pub async fn plan(
     cluster: &Cluster,
     case: &Case,
     target: Option<&str>,
-    release_shared: bool,
+    options: UndoOptions,
 ) -> Result<UndoPlan> {
     let entries = case.entries()?; // TEMP-AUTH
     let journaled = pending(&entries, target);
-    let reversals = assess(cluster, case.id(), &journaled.pending, release_shared).await?;
+    let reversals = assess(cluster, case.id(), &journaled.pending, options).await?;
     Ok(UndoPlan { reversals, refused: journaled.refused })
 }
 
-/// Read the live state each pending reversal concerns and decide. `release_shared`: reverse
-/// changes other cases rely on as well.
+/// Read the live state each pending reversal concerns and decide.
 pub async fn assess(
     cluster: &Cluster,
     case_id: &str,
     pending: &[Pending],
-    release_shared: bool,
+    options: UndoOptions,
 ) -> Result<Vec<Assessed>> {
     let mut assessed = Vec::new();
     for item in pending {
         let live = read_live(cluster, &item.reversal).await?;
-        let (verdict, live_uid, remaining_cases) = judge(item, case_id, &live, release_shared);
+        let (verdict, live_uid, remaining_cases) = judge(item, case_id, &live, options);
         assessed.push(Assessed {
             undoes: item.undoes,
             description: item.reversal.describe(),
@@ -381,7 +393,7 @@ fn string_map(value: &Value, pointer: &str) -> Labels {
 
 /// Decide one reversal from the live objects: the verdict, the UID to act on, and the case
 /// ids to leave on the pod.
-fn judge(item: &Pending, case_id: &str, live: &Live, release_shared: bool) -> (Verdict, String, Vec<String>) {
+fn judge(item: &Pending, case_id: &str, live: &Live, options: UndoOptions) -> (Verdict, String, Vec<String>) {
     let reversal = &item.reversal;
     let (namespace, pod_name, pod_uid) = reversal.pod();
     // The pod as kir changed it: same UID. A pod recreated under the name is another object.
@@ -389,7 +401,8 @@ fn judge(item: &Pending, case_id: &str, live: &Live, release_shared: bool) -> (V
     let cases = pod.map(|p| cases_of(Some(&string_map(p, "/metadata/annotations")))).unwrap_or_default();
     let names_this_case = cases.iter().any(|c| c == case_id);
     let others: Vec<String> = cases.iter().filter(|c| *c != case_id).cloned().collect();
-    let shared = !others.is_empty() && !release_shared && !matches!(reversal, Reversal::LeaveCase { .. });
+    let shared =
+        !others.is_empty() && !options.release_shared && !matches!(reversal, Reversal::LeaveCase { .. });
     let pod_gone = || {
         Verdict::AlreadyReversed(match &live.pod {
             None => format!("pod {namespace}/{pod_name} no longer exists"),
@@ -424,7 +437,14 @@ fn judge(item: &Pending, case_id: &str, live: &Live, release_shared: bool) -> (V
         },
         Reversal::RestoreLabels { labels, .. } => match pod {
             None => pod_gone(),
-            Some(pod) => restore_verdict(pod, labels, shared, &others),
+            Some(pod) => match restore_verdict(pod, labels, shared, &others) {
+                Verdict::Reverse if !options.readopt => Verdict::KeptOrphaned(
+                    "restoring its labels would let its controller adopt it again and scale down, which deletes the \
+                     newest pod: the clean replacement, leaving the suspect serving; --readopt does it anyway"
+                        .into(),
+                ),
+                verdict => verdict,
+            },
         },
         Reversal::Uncordon { node, .. } => match &live.other {
             None => Verdict::AlreadyReversed(format!("node {node} no longer exists")),
@@ -494,8 +514,7 @@ fn policy_mismatch(item: &Pending, kind: PolicyKind, live: &Value, case_id: &str
     {
         return Some(format!("{what} lacks kir's labels"));
     }
-    let expected = kind.object(namespace, pod, pod_uid);
-    if normalized(&expected["spec"]) != normalized(&live["spec"]) {
+    if !netpol::same_spec(&kind.object(namespace, pod, pod_uid), live) {
         return Some(format!("{what} has another spec than kir wrote: it was changed since"));
     }
     None
@@ -537,27 +556,6 @@ fn escape(key: &str) -> String {
     key.replace('~', "~0").replace('/', "~1")
 }
 
-/// A value with nulls, empty arrays and empty objects removed: the API server omits empty
-/// fields kir wrote (`ingress: []`), which does not make the spec another one.
-fn normalized(value: &Value) -> Value {
-    match value {
-        Value::Object(map) => Value::Object(
-            map.iter().map(|(k, v)| (k.clone(), normalized(v))).filter(|(_, v)| !is_empty(v)).collect(),
-        ),
-        Value::Array(items) => Value::Array(items.iter().map(normalized).collect()),
-        other => other.clone(),
-    }
-}
-
-fn is_empty(value: &Value) -> bool {
-    match value {
-        Value::Null => true,
-        Value::Array(items) => items.is_empty(),
-        Value::Object(map) => map.is_empty(),
-        _ => false,
-    }
-}
-
 /// Carry out the assessed reversals in order, journaling each.
 pub async fn apply(
     cluster: &Cluster,
@@ -575,6 +573,7 @@ pub async fn apply(
             },
             Verdict::AlreadyReversed(why) => ("already reversed", Some(why.clone())),
             Verdict::Mismatch(why) => ("left alone", Some(why.clone())),
+            Verdict::KeptOrphaned(why) => (KEPT_ORPHANED, Some(why.clone())),
             Verdict::Shared(others) => (
                 "kept: shared",
                 Some(format!(
@@ -790,7 +789,7 @@ mod tests {
         release_shared: bool,
     ) -> Verdict {
         let item = Pending { undoes: 2, reversal, made_uid: made_uid.map(str::to_string) };
-        judge(&item, CASE, &Live { pod: Some(pod), other }, release_shared).0
+        judge(&item, CASE, &Live { pod: Some(pod), other }, UndoOptions { release_shared, readopt: true }).0
     }
 
     #[test]
@@ -822,7 +821,7 @@ mod tests {
         assert!(matches!(check(Some("np-1"), unlabelled), Verdict::Mismatch(why) if why.contains("labels")));
 
         let item = Pending { undoes: 2, reversal: policy_reversal(), made_uid: Some("np-1".into()) };
-        let gone = judge(&item, CASE, &Live { pod: Some(pod), other: None }, false).0;
+        let gone = judge(&item, CASE, &Live { pod: Some(pod), other: None }, UndoOptions::default()).0;
         assert!(matches!(gone, Verdict::AlreadyReversed(_)));
     }
 
@@ -874,7 +873,13 @@ mod tests {
         };
         let annotation = json!({REMOVED_LABELS_ANNOTATION: serde_json::to_string(&removed).unwrap()});
         let orphaned = live_pod(CASE, json!({}), annotation.clone());
-        assert_eq!(verdict(restore.clone(), Some(UID), orphaned, None, false), Verdict::Reverse);
+        assert_eq!(verdict(restore.clone(), Some(UID), orphaned.clone(), None, false), Verdict::Reverse);
+        let item = Pending { undoes: 2, reversal: restore.clone(), made_uid: Some(UID.into()) };
+        let live = Live { pod: Some(orphaned), other: None };
+        assert!(
+            matches!(judge(&item, CASE, &live, UndoOptions::default()).0, Verdict::KeptOrphaned(_)),
+            "without --readopt the pod stays orphaned"
+        );
         let taken = live_pod(CASE, json!({"app": "evil"}), annotation);
         assert!(matches!(verdict(restore.clone(), Some(UID), taken, None, false), Verdict::Mismatch(_)));
         let back = live_pod(CASE, json!({"app": "web"}), json!({}));

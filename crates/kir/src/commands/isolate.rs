@@ -98,6 +98,8 @@ pub fn print_report(report: &IsolationReport) -> anyhow::Result<()> {
             (Outcome::Unchanged, _) => "unchanged".to_string(),
             (Outcome::Failed, Some(error)) => format!("FAILED: {error}"),
             (Outcome::Failed, None) => "FAILED".to_string(),
+            (Outcome::Skipped, Some(error)) => format!("SKIPPED: {error}"),
+            (Outcome::Skipped, None) => "SKIPPED".to_string(),
         };
         rows.add_row(vec![Cell::new(&change.description), Cell::new(result), Cell::new(change.millis)]);
     }
@@ -150,7 +152,8 @@ pub async fn release(args: &ReleasePodArgs, settings: &Settings) -> anyhow::Resu
         .map_err(|e| anyhow::anyhow!("cannot open case {}: {e}", case_dir.display()))?;
     responder::same_cluster(&case, &responder.cluster)?;
     let target = format!("pod/{ns}/{name}");
-    let plan = undo::plan(&responder.cluster, &case, Some(&target), args.release_shared).await?;
+    let options = undo::UndoOptions { release_shared: args.release_shared, readopt: args.readopt };
+    let plan = undo::plan(&responder.cluster, &case, Some(&target), options).await?;
     if plan.is_empty() {
         eprintln!("case {} records no change to pod {ns}/{name} that is still in place", case_dir.display());
         return Ok(crate::exit::SUCCESS);

@@ -3,7 +3,7 @@
 
 use comfy_table::Cell;
 use kir_evidence::Case;
-use kir_respond::undo::{self, Outcome, UndoPlan, Verdict};
+use kir_respond::undo::{self, Outcome, UndoOptions, UndoPlan, Verdict};
 
 use crate::{
     cli::{OutputFormat, UndoArgs},
@@ -24,7 +24,8 @@ pub async fn run(args: &UndoArgs, settings: &Settings) -> anyhow::Result<u8> {
     // decides what undo would do.
     let responder = responder::connect(settings).await?;
     responder::same_cluster(&case, &responder.cluster)?;
-    let plan = undo::plan(&responder.cluster, &case, None, args.release_shared).await?;
+    let options = UndoOptions { release_shared: args.release_shared, readopt: args.readopt };
+    let plan = undo::plan(&responder.cluster, &case, None, options).await?;
     let what = format!("undo case {}", case_dir.display());
     carry_out(&what, &plan, &args.confirm, &responder, &case, settings.output).await
 }
@@ -77,6 +78,7 @@ pub fn plan_text(what: &str, plan: &UndoPlan) -> String {
             Verdict::Reverse => format!("  - {}", reversal.description),
             Verdict::AlreadyReversed(why) => format!("  = {} (nothing to do: {why})", reversal.description),
             Verdict::Mismatch(why) => format!("  ! {} — left alone: {why}", reversal.description),
+            Verdict::KeptOrphaned(why) => format!("  = {} — kept orphaned: {why}", reversal.description),
             Verdict::Shared(others) => format!(
                 "  ! {} — kept: case(s) {} also isolated this pod (--release-shared to reverse it anyway)",
                 reversal.description,
