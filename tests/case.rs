@@ -4,13 +4,20 @@
 
 use std::{
     fs,
+    io::Write,
+    os::unix::fs::PermissionsExt,
     path::{Path, PathBuf},
 };
 
-use kir_evidence::{Case, CaseInfo, JournalRecord};
+use kir_evidence::{Case, CaseInfo, JournalKey, JournalRecord};
 use serde_json::json;
 
 use crate::util::{Run, kir, run};
+
+/// The journal key of the responder who wrote the fixture, beside (not in) the case folder.
+fn key_file(parent: &Path) -> PathBuf {
+    parent.join("alice.key")
+}
 
 /// A case like a short response leaves: artifacts, a capped one, a gap, an action.
 fn fixture(parent: &Path) -> Case {
@@ -18,7 +25,8 @@ fn fixture(parent: &Path) -> Case {
     info.cluster = Some("https://127.0.0.1:6443".into());
     info.context = Some("testbed".into());
     info.responder = Some("alice".into());
-    let case = Case::create(parent.join("case"), info).unwrap();
+    let key = JournalKey::load_or_create(key_file(parent)).unwrap();
+    let case = Case::create_with_key(parent.join("case"), info, key).unwrap();
     case.store_bytes(
         "pods/prod/web-1/pod.json",
         "GET /api/v1/namespaces/prod/pods/web-1",
@@ -60,13 +68,23 @@ fn flip_byte(path: &Path, index: usize) {
     fs::write(path, bytes).unwrap();
 }
 
+/// `kir` with a journal key of its own in `dir`, so that tests never touch the user's key.
+fn kir_keyed(dir: &Path) -> std::process::Command {
+    let mut command = kir();
+    command.env("KIR_JOURNAL_KEY", dir.join("journal.key"));
+    command
+}
+
 #[test]
 fn open_creates_a_case_that_verifies() {
     let dir = tempfile::tempdir().unwrap();
     let target = dir.path().join("inc-42");
-    let opened = run(kir().args(["case", "open", "leaked token", "--dir"]).arg(&target).args(["-o", "json"]))
-        .success()
-        .json();
+    let opened = run(kir_keyed(dir.path())
+        .args(["case", "open", "leaked token", "--dir"])
+        .arg(&target)
+        .args(["-o", "json"]))
+    .success()
+    .json();
     assert_eq!(PathBuf::from(opened["path"].as_str().unwrap()), target);
     assert!(opened["id"].as_str().unwrap().len() > 15);
     let case: serde_json::Value =
@@ -77,28 +95,29 @@ fn open_creates_a_case_that_verifies() {
     verify(&target, &[]).success();
 
     // Without --dir: ./cases/<id>, and the table output is the path alone, for $(...).
-    let out = run(kir().args(["case", "open", "second"]).current_dir(dir.path())).success();
+    let out = run(kir_keyed(dir.path()).args(["case", "open", "second"]).current_dir(dir.path())).success();
     let path = PathBuf::from(out.stdout.trim());
     assert_eq!(path.parent().unwrap(), dir.path().join("cases"));
     assert!(path.join("journal.jsonl").is_file());
 
     // KIR_CASE names the folder when --dir is not given.
     let from_env = dir.path().join("from-env");
-    run(kir().args(["case", "open", "third"]).env("KIR_CASE", &from_env)).success();
+    run(kir_keyed(dir.path()).args(["case", "open", "third"]).env("KIR_CASE", &from_env)).success();
     assert!(from_env.join("case.json").is_file());
 }
 
 #[test]
 fn open_refuses_a_used_folder_and_an_empty_name() {
     let dir = tempfile::tempdir().unwrap();
+    let keys = tempfile::tempdir().unwrap();
     fs::write(dir.path().join("file"), "x").unwrap();
-    let out = run(kir().args(["case", "open", "x", "--dir"]).arg(dir.path()));
+    let out = run(kir_keyed(keys.path()).args(["case", "open", "x", "--dir"]).arg(dir.path()));
     assert_eq!(out.code, 1);
     assert!(out.stderr.contains("not empty"), "{}", out.stderr);
-    let out = run(kir().args(["case", "open", "x"]).env("KIR_CASE", dir.path()));
+    let out = run(kir_keyed(keys.path()).args(["case", "open", "x"]).env("KIR_CASE", dir.path()));
     assert_eq!(out.code, 1);
     assert!(out.stderr.contains("KIR_CASE") && out.stderr.contains("--dir"), "{}", out.stderr);
-    let out = run(kir().args(["case", "open", " ", "--dir"]).arg(dir.path().join("new")));
+    let out = run(kir_keyed(keys.path()).args(["case", "open", " ", "--dir"]).arg(dir.path().join("new")));
     assert_eq!(out.code, 2);
     assert!(out.stderr.contains("name is empty"), "{}", out.stderr);
 }
@@ -301,4 +320,143 @@ fn show_as_json_lists_every_entry_and_fails_on_a_broken_journal() {
     let out = run(kir().args(["case", "show"]).arg(case.path()));
     assert_eq!(out.code, 1);
     assert!(out.stderr.contains("line 6") && out.stderr.contains("not intact"), "{}", out.stderr);
+}
+
+/// `kir case verify` run by the responder whose journal key is `key`.
+fn verify_with_key(path: &Path, key: &Path, extra: &[&str]) -> Run {
+    run(kir().args(["case", "verify"]).arg(path).args(extra).env("KIR_JOURNAL_KEY", key))
+}
+
+/// Append a line that chains but that kir did not write, as anyone who can write the folder can.
+fn append_forged_line(case: &Path) {
+    let journal = case.join("journal.jsonl");
+    let text = fs::read_to_string(&journal).unwrap();
+    let last: serde_json::Value = serde_json::from_str(text.lines().last().unwrap()).unwrap();
+    let body = format!(
+        r#"{{"seq":{},"time":"2026-01-01T00:00:00Z","actor":"alice","action":"isolate","target":"namespace victim","parameters":null,"result":null,"undo":{{"op":"delete","kind":"Namespace","name":"victim"}},"prevHash":"{}""#,
+        last["seq"].as_u64().unwrap() + 1,
+        last["hash"].as_str().unwrap()
+    );
+    let hash = sha256_hex(body.as_bytes());
+    let mut file = fs::OpenOptions::new().append(true).open(&journal).unwrap();
+    writeln!(file, r#"{body},"hash":"{hash}"}}"#).unwrap();
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    sha2::Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[test]
+fn verify_says_what_the_case_proves_and_who_wrote_its_lines() {
+    let dir = tempfile::tempdir().unwrap();
+    let case = fixture(dir.path());
+    let key_id = JournalKey::load(key_file(dir.path())).unwrap().id().to_string();
+    let out = verify_with_key(case.path(), &key_file(dir.path()), &[]).success();
+    assert!(out.stdout.contains(&format!("{key_id} (yours): 6 lines")), "{}", out.stdout);
+    assert!(out.stdout.contains(&format!("6 of 6 lines by your journal key {key_id}")), "{}", out.stdout);
+    for words in [
+        "unchanged relative to each other",
+        "anyone who can write the case folder can rewrite all of it consistently",
+        "your kir wrote them all",
+        "not signed: nothing proves whose manifest it is",
+    ] {
+        assert!(out.stdout.contains(words), "{words:?} not in\n{}", out.stdout);
+    }
+    let report = verify_with_key(case.path(), &key_file(dir.path()), &["-o", "json"]).success().json();
+    assert_eq!(report["authentication"]["keys"], json!([{"keyId": key_id, "lines": 6}]));
+    assert_eq!(report["authentication"]["authenticatedLines"], 6);
+    assert_eq!(report["authentication"]["yourKeyId"], key_id);
+
+    // Another responder's key checks nothing of these lines, and says so.
+    let other = dir.path().join("bob.key");
+    JournalKey::load_or_create(&other).unwrap();
+    let out = verify_with_key(case.path(), &other, &[]).success();
+    assert!(out.stdout.contains("0 of 6 lines by your journal key"), "{}", out.stdout);
+    assert!(out.stdout.contains(&format!("{key_id}: 6 lines")), "{}", out.stdout);
+}
+
+#[test]
+fn a_forged_journal_line_is_named_though_the_chain_holds() {
+    let dir = tempfile::tempdir().unwrap();
+    let case = fixture(dir.path());
+    append_forged_line(case.path());
+    // The chain and the manifest cannot tell: the case is intact ...
+    let out = verify_with_key(case.path(), &key_file(dir.path()), &[]).success();
+    // ... but the line is not one the responder's kir wrote.
+    assert!(out.stdout.contains("6 of 7 lines by your journal key"), "{}", out.stdout);
+    assert!(out.stdout.contains("no MAC: 1 line (first: line 7)"), "{}", out.stdout);
+    assert!(out.stdout.contains("unauthenticated") && out.stdout.contains("line 7"), "{}", out.stdout);
+    assert!(out.stdout.contains("the other 1 line prove nothing"), "{}", out.stdout);
+}
+
+#[test]
+fn verify_without_a_journal_key_creates_none() {
+    let dir = tempfile::tempdir().unwrap();
+    let case = fixture(dir.path());
+    let home = dir.path().join("home");
+    fs::create_dir(&home).unwrap();
+    let out = run(kir()
+        .args(["case", "verify"])
+        .arg(case.path())
+        .env("HOME", &home)
+        .env_remove("XDG_CONFIG_HOME")
+        .env_remove("KIR_JOURNAL_KEY"))
+    .success();
+    assert!(out.stdout.contains("not checked: no journal key on this machine"), "{}", out.stdout);
+    assert!(out.stdout.contains("no journal line was authenticated"), "{}", out.stdout);
+    assert_eq!(fs::read_dir(&home).unwrap().count(), 0, "verification left a key behind");
+}
+
+#[test]
+fn case_open_makes_the_journal_key_on_first_use_and_refuses_one_others_can_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path().join("home");
+    fs::create_dir(&home).unwrap();
+    let open = |name: &str| {
+        let mut command = kir();
+        command.args(["case", "open", "x", "--dir"]).arg(dir.path().join(name));
+        command.env("HOME", &home).env_remove("XDG_CONFIG_HOME").env_remove("KIR_JOURNAL_KEY");
+        run(&mut command)
+    };
+    open("first").success();
+    let key = home.join(".config/kir/journal.key");
+    assert_eq!(fs::read(&key).unwrap().len(), 32);
+    assert_eq!(fs::metadata(&key).unwrap().permissions().mode() & 0o777, 0o600);
+    assert_eq!(fs::metadata(key.parent().unwrap()).unwrap().permissions().mode() & 0o777, 0o700);
+    let id = JournalKey::load(&key).unwrap().id().to_string();
+    let journal = fs::read_to_string(dir.path().join("first/journal.jsonl")).unwrap();
+    assert!(journal.contains(&format!("\"keyId\":\"{id}\"")), "{journal}");
+
+    fs::set_permissions(&key, fs::Permissions::from_mode(0o644)).unwrap();
+    let out = open("second");
+    assert_eq!(out.code, 1);
+    assert!(out.stderr.contains("journal.key") && out.stderr.contains("chmod 600"), "{}", out.stderr);
+    assert!(!dir.path().join("second").exists());
+}
+
+#[test]
+fn names_from_a_hostile_case_are_printed_escaped() {
+    let dir = tempfile::tempdir().unwrap();
+    let case = fixture(dir.path());
+    fs::write(case.path().join("notes\u{1b}]0;pwned\u{7}.txt"), "x").unwrap();
+    let out = verify(case.path(), &[]);
+    assert_eq!(out.code, 1);
+    assert!(!out.stdout.contains('\u{1b}') && !out.stdout.contains('\u{7}'), "{:?}", out.stdout);
+    assert!(out.stdout.contains("notes\\u{1b}]0;pwned\\u{7}.txt"), "{}", out.stdout);
+}
+
+#[test]
+fn a_huge_sparse_journal_is_refused_by_show_and_verify() {
+    let dir = tempfile::tempdir().unwrap();
+    let case = fixture(dir.path());
+    let journal = case.path().join("journal.jsonl");
+    // Sparse: 4 GiB on paper, nothing on disk; read whole it would take 4 GiB of memory.
+    fs::File::options().write(true).open(&journal).unwrap().set_len(4 << 30).unwrap();
+    let out = verify(case.path(), &[]);
+    assert_eq!(out.code, 1);
+    assert!(out.stdout.contains("4294967296 bytes") && out.stdout.contains("not read"), "{}", out.stdout);
+    let out = run(kir().args(["case", "show"]).arg(case.path()));
+    assert_eq!(out.code, 1);
+    assert!(out.stderr.contains("journal.jsonl is 4294967296 bytes"), "{}", out.stderr);
 }

@@ -25,17 +25,17 @@ use tar::{EntryType, Header};
 
 use crate::{
     Error, Result,
-    case::{CASE_FILE, EVIDENCE_DIR, staging_name},
+    case::{CASE_FILE, EVIDENCE_DIR, MAX_CASE_JSON, staging_name},
     error::io_error,
-    fsutil::{random_hex, sync_dir},
+    fsutil::{Capped, random_hex, read_capped, read_path_capped, sync_dir},
     hash::{FileFacts, hash_reader},
-    journal::{self, ChainPosition, JOURNAL_FILE, Tail},
-    manifest::{ArtifactRecord, MANIFEST_FILE, Manifest, SIGNATURE_FILE},
+    journal::{self, ChainPosition, JOURNAL_FILE, MAX_JOURNAL, Tail},
+    manifest::{ArtifactRecord, MANIFEST_FILE, MAX_MANIFEST, MAX_SIGNATURE, Manifest, SIGNATURE_FILE},
     path::{STAGING_DIR, evidence_path_problem},
-    signing::{SigningKey, VerifyingKey, sign},
+    signing::{SigningKey, sign},
     verify::{
-        CaseFiles, CaseForm, Finding, FindingKind, VerifyReport, check_case_files, check_facts,
-        extra_artifact, missing_artifact, size_mismatch, verify,
+        CaseFiles, CaseForm, Finding, FindingKind, Keys, VerifyReport, check_case_files, check_facts,
+        extra_artifact, missing_artifact, read_journal_lines, size_mismatch, too_large, verify,
     },
 };
 
@@ -43,10 +43,6 @@ use crate::{
 const ZSTD_LEVEL: i32 = 3;
 /// Decoder window limit (2^27 = 128 MiB, zstd's own default), stated so the bound is explicit.
 const ZSTD_WINDOW_LOG_MAX: u32 = 27;
-const MAX_CASE_JSON: u64 = 1 << 20;
-const MAX_JOURNAL: u64 = 256 << 20;
-const MAX_MANIFEST: u64 = 256 << 20;
-const MAX_SIGNATURE: u64 = 64 << 10;
 /// Longest GNU long-name record accepted (the top folder, `evidence/` and a 1024-byte path fit).
 const MAX_LONG_NAME: u64 = 4096;
 const MAX_ENTRIES: usize = 1_000_000;
@@ -146,17 +142,25 @@ struct ExportContents {
 
 fn read_export_contents(case_dir: &Path) -> Result<ExportContents> {
     let case_path = case_dir.join(CASE_FILE);
-    let case_json = fs::read(&case_path).map_err(io_error("read", &case_path))?;
+    let case_json = match read_path_capped(&case_path, MAX_CASE_JSON).map_err(io_error("read", &case_path))? {
+        Capped::Read(bytes) => bytes,
+        Capped::TooLarge(size) => {
+            return Err(Error::TooLarge { path: case_path, size, limit: MAX_CASE_JSON });
+        }
+    };
     let journal_path = case_dir.join(JOURNAL_FILE);
     let mut journal = {
         // Read under the shared lock so no append is half visible.
         let file = File::open(&journal_path).map_err(io_error("open", &journal_path))?;
         let _ = file.lock_shared();
-        let mut bytes = Vec::new();
-        (&file).read_to_end(&mut bytes).map_err(io_error("read", &journal_path))?;
-        bytes
+        match read_capped(&file, MAX_JOURNAL).map_err(io_error("read", &journal_path))? {
+            Capped::Read(bytes) => bytes,
+            Capped::TooLarge(size) => {
+                return Err(Error::TooLarge { path: journal_path, size, limit: MAX_JOURNAL });
+            }
+        }
     };
-    let parsed = journal::parse(&journal, &ChainPosition::start());
+    let parsed = journal::parse(&journal, &ChainPosition::start(), None);
     if let Some(problem) = parsed.problems.first() {
         return Err(Error::BrokenJournal {
             path: journal_path,
@@ -167,7 +171,7 @@ fn read_export_contents(case_dir: &Path) -> Result<ExportContents> {
     match parsed.tail {
         Tail::Clean => {}
         Tail::Unterminated => journal.push(b'\n'),
-        Tail::Torn { offset } => journal.truncate(offset),
+        Tail::Torn { offset, .. } => journal.truncate(usize::try_from(offset).unwrap_or(usize::MAX)),
     }
     let manifest = Manifest::derive(&parsed.entries).map_err(|p| Error::BrokenJournal {
         path: journal_path.clone(),
@@ -313,22 +317,17 @@ impl<R: Read> Read for HashingReader<R> {
 }
 
 /// Verify an exported archive without extracting it.
-pub(crate) fn verify_archive(path: &Path, public_key: Option<&VerifyingKey>) -> Result<VerifyReport> {
+pub(crate) fn verify_archive(path: &Path, keys: Keys<'_>) -> Result<VerifyReport> {
     let file = File::open(path).map_err(io_error("read", path))?;
-    Ok(verify_stream(BufReader::new(file), path, public_key, &Meter::new()))
+    Ok(verify_stream(BufReader::new(file), path, keys, &Meter::new()))
 }
 
 /// Verify the archive that `reader` yields (`location` names it in the report). `meter` counts
 /// the bytes decompressed and stops the stream where the case no longer accounts for them.
-fn verify_stream(
-    reader: impl Read,
-    location: &Path,
-    public_key: Option<&VerifyingKey>,
-    meter: &Meter,
-) -> VerifyReport {
+fn verify_stream(reader: impl Read, location: &Path, keys: Keys<'_>, meter: &Meter) -> VerifyReport {
     let mut check = ArchiveCheck {
         report: VerifyReport::new(location, CaseForm::Archive),
-        public_key,
+        keys,
         files: CaseFiles::default(),
         expected: None,
         found: BTreeSet::new(),
@@ -408,7 +407,7 @@ fn padded(size: u64) -> u64 {
 /// An archive being checked as it streams past.
 struct ArchiveCheck<'k> {
     report: VerifyReport,
-    public_key: Option<&'k VerifyingKey>,
+    keys: Keys<'k>,
     files: CaseFiles,
     /// The artifacts the journal records, once the case's own files are checked: at the first
     /// evidence entry (the journal comes before the evidence) or at the end.
@@ -477,11 +476,11 @@ impl ArchiveCheck<'_> {
                 ));
                 continue;
             }
-            let (slot, cap) = match relative.as_str() {
-                CASE_FILE => (&mut self.files.case_json, MAX_CASE_JSON),
-                JOURNAL_FILE => (&mut self.files.journal, MAX_JOURNAL),
-                MANIFEST_FILE => (&mut self.files.manifest, MAX_MANIFEST),
-                SIGNATURE_FILE => (&mut self.files.signature, MAX_SIGNATURE),
+            let (slot, file_name, cap) = match relative.as_str() {
+                CASE_FILE => (Some(&mut self.files.case_json), CASE_FILE, MAX_CASE_JSON),
+                JOURNAL_FILE => (None, JOURNAL_FILE, MAX_JOURNAL),
+                MANIFEST_FILE => (Some(&mut self.files.manifest), MANIFEST_FILE, MAX_MANIFEST),
+                SIGNATURE_FILE => (Some(&mut self.files.signature), SIGNATURE_FILE, MAX_SIGNATURE),
                 other => {
                     match other.strip_prefix(&format!("{EVIDENCE_DIR}/")) {
                         Some(evidence_path) => match evidence_path_problem(evidence_path) {
@@ -510,17 +509,22 @@ impl ArchiveCheck<'_> {
                 continue;
             }
             if size > cap {
-                self.report.problem(Finding::new(
-                    FindingKind::Malformed,
-                    relative,
-                    format!("{size} bytes, more than the {cap} a kir case file may have; not read"),
-                ));
+                self.report.problem(too_large(file_name, size, cap));
+                self.files.unread.insert(file_name);
                 continue;
             }
             meter.allow(stream_bytes);
-            let mut bytes = Vec::new();
-            (&mut entry).take(cap).read_to_end(&mut bytes)?;
-            *slot = Some(bytes);
+            match slot {
+                Some(slot) => {
+                    let mut bytes = Vec::new();
+                    (&mut entry).take(cap).read_to_end(&mut bytes)?;
+                    *slot = Some(bytes);
+                }
+                // The journal is checked as it streams past, one line at a time.
+                None => {
+                    self.files.journal = Some(read_journal_lines((&mut entry).take(cap), self.keys.journal)?)
+                }
+            }
         }
         // tar stops at the first block of its end marker. Reading on to the end of the
         // compressed stream checks zstd's checksum and finds anything hidden after the marker;
@@ -561,7 +565,7 @@ impl ArchiveCheck<'_> {
     ) -> io::Result<()> {
         let expected = self
             .expected
-            .get_or_insert_with(|| check_case_files(&mut self.report, &self.files, self.public_key));
+            .get_or_insert_with(|| check_case_files(&mut self.report, &mut self.files, self.keys));
         let Some(artifact) = expected.get(path) else {
             self.report.problem(extra_artifact(path));
             return Ok(());
@@ -583,7 +587,7 @@ impl ArchiveCheck<'_> {
     fn finish(&mut self) {
         let expected = self
             .expected
-            .get_or_insert_with(|| check_case_files(&mut self.report, &self.files, self.public_key));
+            .get_or_insert_with(|| check_case_files(&mut self.report, &mut self.files, self.keys));
         for artifact in expected.values().filter(|a| !self.found.contains(&a.path)) {
             self.report.problem(missing_artifact(artifact));
         }
@@ -624,10 +628,10 @@ mod tests {
     use std::io::Write;
 
     use super::*;
-    use crate::{Case, CaseInfo, JournalRecord, SignatureStatus, generate_keys};
+    use crate::{Case, CaseInfo, JournalRecord, SignatureStatus, VerifyingKey, generate_keys};
 
     fn fixture(dir: &Path) -> Case {
-        let case = Case::create(dir.join("case"), CaseInfo::new("export")).unwrap();
+        let case = Case::create_for_tests(dir.join("case"), CaseInfo::new("export")).unwrap();
         case.store_bytes("pod.json", "GET /api/v1/namespaces/prod/pods/web-1", b"{\"kind\":\"Pod\"}")
             .unwrap();
         let long_path = format!("{}/app.log", "deep-folder-name".repeat(8));
@@ -657,6 +661,9 @@ mod tests {
         assert_eq!(report.form, CaseForm::Archive);
         assert_eq!((report.journal_entries, report.artifacts), (4, 2));
         assert_eq!(report.case_id.as_deref(), Some(case.id()));
+        let key = crate::JournalKey::for_tests(1);
+        let report = crate::verify_with_journal_key(&first, None, Some(&key)).unwrap();
+        assert_eq!(report.authentication.authenticated_lines, Some(4), "MACs travel with the journal");
 
         let names = entry_names(&first);
         let id = case.id();
@@ -889,7 +896,8 @@ mod tests {
     /// Verify `path` and say how many bytes were decompressed (everything hashed among them).
     fn verify_metered(path: &Path) -> (VerifyReport, u64) {
         let meter = Meter::new();
-        let report = verify_stream(BufReader::new(File::open(path).unwrap()), path, None, &meter);
+        let keys = Keys { public: None, journal: None };
+        let report = verify_stream(BufReader::new(File::open(path).unwrap()), path, keys, &meter);
         (report, meter.read.get())
     }
 

@@ -4,11 +4,15 @@
 //! advisory file lock (`flock`) on `journal.jsonl` for other processes, so two `kir` commands
 //! recording into the same case interleave whole entries. Before each append the handle reads
 //! whatever other processes appended, so the chain continues from the real last entry.
+//!
+//! Every handle holds a journal key (see [`JournalKey`]): each line it appends carries a MAC under
+//! it, and each line it reads is checked against it, so [`Case::authenticated_entries`] can
+//! refuse a journal with a line this user's kir did not write.
 
 use std::{
     collections::{BTreeMap, HashSet},
     fs::{self, File, OpenOptions},
-    io::{self, Read, Seek, SeekFrom, Write},
+    io::{self, BufReader, Read, Seek, SeekFrom, Write},
     path::{Path, PathBuf},
     sync::{Arc, Mutex, MutexGuard, PoisonError},
 };
@@ -21,13 +25,16 @@ use crate::{
     Error, Result,
     artifact::{ArtifactWriter, StagedArtifact},
     error::io_error,
-    fsutil::{create_real_dirs, random_hex, replace_file, sync_dir, write_new_file},
+    fsutil::{
+        Capped, create_real_dirs, random_hex, read_path_capped, replace_file, sync_dir, write_new_file,
+    },
     hash::{Measured, hash_file_of_size, sha256_hex},
     journal::{
         self, ACTION_COLLECT, ACTION_NOT_COLLECTED, ACTION_OPEN, ACTION_REPAIR, ChainPosition,
         CollectParameters, CollectResult, GENESIS_HASH, JOURNAL_FILE, JournalEntry, JournalRecord,
-        NotCollectedParameters, NotCollectedResult, OpenParameters, Tail,
+        MAX_JOURNAL, MAX_LINE, NotCollectedParameters, NotCollectedResult, OpenParameters, Tail,
     },
+    key::JournalKey,
     manifest::{
         ArtifactRecord, EntryProblem, MANIFEST_FILE, MANIFEST_TEMP_FILE, Manifest, artifact_of,
         open_parameters,
@@ -39,6 +46,8 @@ pub(crate) const CASE_FILE: &str = "case.json";
 pub(crate) const EVIDENCE_DIR: &str = "evidence";
 /// Unfinished journal lines cut off by a repair are kept in files named with this prefix.
 pub(crate) const TORN_COPY_PREFIX: &str = "journal.jsonl.torn-";
+/// The largest case.json read; kir writes a few hundred bytes.
+pub(crate) const MAX_CASE_JSON: u64 = 1 << 20;
 const FORMAT: u32 = 1;
 
 /// The actor of entries kir writes on its own (opening, collecting, repairing).
@@ -101,6 +110,7 @@ pub struct Case {
 struct Inner {
     root: PathBuf,
     metadata: CaseMetadata,
+    key: JournalKey,
     ledger: Mutex<Ledger>,
     /// Evidence paths that writers of this process are writing now.
     writing: Mutex<HashSet<String>>,
@@ -116,7 +126,7 @@ impl Drop for Inner {
         if ledger.journal.lock().is_err() {
             return;
         }
-        let mut guard = LedgerGuard { ledger, root: &self.root };
+        let mut guard = LedgerGuard { ledger, root: &self.root, key: &self.key };
         if guard.catch_up().is_ok() {
             let _ = guard.write_manifest();
         }
@@ -131,6 +141,8 @@ struct Ledger {
     read_len: u64,
     position: ChainPosition,
     entries: Vec<JournalEntry>,
+    /// The first line read that the handle's key does not authenticate: line, seq and why.
+    unauthenticated: Option<(u64, u64, String)>,
 }
 
 /// The current time, to the microsecond (finer digits only make the journal harder to read).
@@ -146,20 +158,58 @@ pub(crate) fn staging_name(path: &str) -> String {
 }
 
 impl Case {
-    /// Create a new case folder at `dir`, which must not exist or be an empty folder.
+    /// Create a new case folder at `dir`, which must not exist or be an empty folder. Its lines
+    /// are authenticated with the user's journal key ([`JournalKey::from_environment`]).
     ///
     /// The folder is assembled under a temporary name beside `dir` and renamed into place, so an
     /// interrupted create leaves no half-made case.
     pub fn create(dir: impl AsRef<Path>, info: CaseInfo) -> Result<Case> {
+        Case::create_with_key(dir, info, JournalKey::from_environment()?)
+    }
+
+    /// [`Case::create`] with the journal key given.
+    pub fn create_with_key(dir: impl AsRef<Path>, info: CaseInfo, key: JournalKey) -> Result<Case> {
         let created = now();
-        create_case(dir.as_ref(), info, created, new_case_id(created))
+        create_case(dir.as_ref(), info, created, new_case_id(created), key)
     }
 
     /// Create a new case folder named after its id inside `parent` (e.g. `./cases/<id>`).
     pub fn create_in(parent: impl AsRef<Path>, info: CaseInfo) -> Result<Case> {
+        Case::create_in_with_key(parent, info, JournalKey::from_environment()?)
+    }
+
+    /// [`Case::create_in`] with the journal key given.
+    pub fn create_in_with_key(parent: impl AsRef<Path>, info: CaseInfo, key: JournalKey) -> Result<Case> {
         let created = now();
         let id = new_case_id(created);
-        create_case(&parent.as_ref().join(&id), info, created, id)
+        create_case(&parent.as_ref().join(&id), info, created, id, key)
+    }
+
+    /// Open the case at `dir` to add to it, or create it there with `info` when `dir` does not
+    /// hold one yet; `true` when this call created it. Two processes doing this at once on one
+    /// new folder both succeed: one creates the case and the other opens it.
+    pub fn open_or_create(dir: impl AsRef<Path>, info: CaseInfo) -> Result<(Case, bool)> {
+        Case::open_or_create_with_key(dir, info, JournalKey::from_environment()?)
+    }
+
+    /// [`Case::open_or_create`] with the journal key given.
+    pub fn open_or_create_with_key(
+        dir: impl AsRef<Path>,
+        info: CaseInfo,
+        key: JournalKey,
+    ) -> Result<(Case, bool)> {
+        let dir = dir.as_ref();
+        if fs::symlink_metadata(dir.join(CASE_FILE)).is_err() {
+            let created = now();
+            match create_case(dir, info, created, new_case_id(created), key.clone()) {
+                Ok(case) => return Ok((case, true)),
+                // Another process created it first. A case moves into place whole, so once its
+                // case.json is there the case is complete and can be opened.
+                Err(Error::CannotCreate { .. }) if fs::symlink_metadata(dir.join(CASE_FILE)).is_ok() => {}
+                Err(error) => return Err(error),
+            }
+        }
+        Ok((Case::open_with_key(dir, key)?, false))
     }
 
     /// Open an existing case to add to it (resume after an interruption).
@@ -169,22 +219,30 @@ impl Case {
     /// committed artifacts still in `evidence/.partial` are moved into place; staged files of
     /// artifacts that were never committed (and that no live writer holds) are deleted; the
     /// manifest is rewritten. Any repair is itself journaled (action `repair`).
+    ///
+    /// Lines are appended with, and read against, the user's journal key
+    /// ([`JournalKey::from_environment`]).
     pub fn open(dir: impl AsRef<Path>) -> Result<Case> {
+        // A path that is no case is named before a key is looked up (or created).
+        check_folder(dir.as_ref())?;
+        Case::open_with_key(dir, JournalKey::from_environment()?)
+    }
+
+    /// [`Case::open`] with the journal key given.
+    pub fn open_with_key(dir: impl AsRef<Path>, key: JournalKey) -> Result<Case> {
         let root = dir.as_ref().to_path_buf();
-        if !root.is_dir() {
-            return Err(if root.exists() {
-                Error::NotACase { path: root, detail: "it is not a folder".into() }
-            } else {
-                Error::NotFound { path: root }
-            });
-        }
+        check_folder(&root)?;
         let case_path = root.join(CASE_FILE);
-        let case_bytes = fs::read(&case_path).map_err(|e| match e.kind() {
-            io::ErrorKind::NotFound => {
-                Error::NotACase { path: root.clone(), detail: "case.json is missing".into() }
+        let case_bytes = match read_path_capped(&case_path, MAX_CASE_JSON) {
+            Ok(Capped::Read(bytes)) => bytes,
+            Ok(Capped::TooLarge(size)) => {
+                return Err(Error::TooLarge { path: case_path, size, limit: MAX_CASE_JSON });
             }
-            _ => io_error("read", &case_path)(e),
-        })?;
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                return Err(Error::NotACase { path: root, detail: "case.json is missing".into() });
+            }
+            Err(e) => return Err(io_error("read", &case_path)(e)),
+        };
         let metadata: CaseMetadata = serde_json::from_slice(&case_bytes).map_err(|e| Error::NotACase {
             path: root.clone(),
             detail: format!("case.json is not valid: {e}"),
@@ -201,11 +259,13 @@ impl Case {
             inner: Arc::new(Inner {
                 root,
                 metadata,
+                key,
                 ledger: Mutex::new(Ledger {
                     journal,
                     read_len: 0,
                     position: ChainPosition::start(),
                     entries: Vec::new(),
+                    unauthenticated: None,
                 }),
                 writing: Mutex::new(HashSet::new()),
             }),
@@ -265,9 +325,30 @@ impl Case {
         guard.append(&record)
     }
 
-    /// Every journal entry, including those other processes appended since this handle read.
+    /// The journal key this handle writes and checks lines with.
+    pub fn journal_key(&self) -> &JournalKey {
+        &self.inner.key
+    }
+
+    /// Every journal entry, including those other processes appended since this handle read,
+    /// authenticated or not: for display. What kir acts on comes from
+    /// [`Case::authenticated_entries`].
     pub fn entries(&self) -> Result<Vec<JournalEntry>> {
         Ok(self.lock_current()?.ledger.entries.clone())
+    }
+
+    /// Every journal entry, including those other processes appended since this handle read,
+    /// provided every line carries a MAC that verifies under this handle's journal key: proof
+    /// that this user's kir wrote the whole journal. Otherwise [`Error::Unauthenticated`] names
+    /// the first line that does not, and why (no MAC, another responder's key, a forged MAC).
+    pub fn authenticated_entries(&self) -> Result<Vec<JournalEntry>> {
+        let guard = self.lock_current()?;
+        match &guard.ledger.unauthenticated {
+            Some((line, seq, detail)) => {
+                Err(Error::Unauthenticated { line: *line, seq: *seq, detail: detail.clone() })
+            }
+            None => Ok(guard.ledger.entries.clone()),
+        }
     }
 
     /// The current manifest, as derived from the whole journal.
@@ -339,7 +420,7 @@ impl Case {
     pub(crate) fn lock(&self) -> Result<LedgerGuard<'_>> {
         let ledger = self.inner.ledger.lock().unwrap_or_else(PoisonError::into_inner);
         ledger.journal.lock().map_err(io_error("lock", self.inner.root.join(JOURNAL_FILE)))?;
-        Ok(LedgerGuard { ledger, root: &self.inner.root })
+        Ok(LedgerGuard { ledger, root: &self.inner.root, key: &self.inner.key })
     }
 
     /// The journal, locked and caught up with what other processes appended.
@@ -352,12 +433,34 @@ impl Case {
     }
 }
 
+/// Tests write with a fixed key and never touch the user's.
+#[cfg(test)]
+impl Case {
+    pub(crate) fn create_for_tests(dir: impl AsRef<Path>, info: CaseInfo) -> Result<Case> {
+        Case::create_with_key(dir, info, JournalKey::for_tests(1))
+    }
+
+    pub(crate) fn open_for_tests(dir: impl AsRef<Path>) -> Result<Case> {
+        Case::open_with_key(dir, JournalKey::for_tests(1))
+    }
+}
+
 /// A case id: creation time (UTC) to the second plus random hex, sortable and unique.
 fn new_case_id(created: Timestamp) -> String {
     format!("{}-{}", created.strftime("%Y%m%d-%H%M%S"), random_hex(3))
 }
 
-fn create_case(dir: &Path, info: CaseInfo, created: Timestamp, id: String) -> Result<Case> {
+/// `dir` must be a folder that exists.
+fn check_folder(dir: &Path) -> Result<()> {
+    match fs::metadata(dir) {
+        Ok(meta) if meta.is_dir() => Ok(()),
+        Ok(_) => Err(Error::NotACase { path: dir.to_path_buf(), detail: "it is not a folder".into() }),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Err(Error::NotFound { path: dir.to_path_buf() }),
+        Err(e) => Err(io_error("inspect", dir)(e)),
+    }
+}
+
+fn create_case(dir: &Path, info: CaseInfo, created: Timestamp, id: String, key: JournalKey) -> Result<Case> {
     let cannot = |detail: &str| Error::CannotCreate { path: dir.to_path_buf(), detail: detail.to_string() };
     match fs::symlink_metadata(dir) {
         Ok(meta) if meta.is_dir() => {
@@ -379,10 +482,15 @@ fn create_case(dir: &Path, info: CaseInfo, created: Timestamp, id: String) -> Re
     fs::create_dir(&assembly).map_err(io_error("create folder", &assembly))?;
 
     let metadata = CaseMetadata { format: FORMAT, id, created, info };
-    let assembled = assemble(&assembly, &metadata).and_then(|()| {
+    let assembled = assemble(&assembly, &metadata, &key).and_then(|()| {
         fs::rename(&assembly, dir).map_err(|e| Error::CannotCreate {
             path: dir.to_path_buf(),
-            detail: format!("cannot move the new case into place: {e}"),
+            detail: match e.kind() {
+                io::ErrorKind::DirectoryNotEmpty | io::ErrorKind::AlreadyExists => {
+                    "another process created a case in this folder at the same moment; open that one instead (commands given --case DIR open it)".to_string()
+                }
+                _ => format!("cannot move the new case into place: {e}"),
+            },
         })
     });
     if let Err(error) = assembled {
@@ -390,11 +498,11 @@ fn create_case(dir: &Path, info: CaseInfo, created: Timestamp, id: String) -> Re
         return Err(error);
     }
     sync_dir(&parent).map_err(io_error("sync", &parent))?;
-    Case::open(dir)
+    Case::open_with_key(dir, key)
 }
 
 /// Write the files of a new case into `dir`.
-fn assemble(dir: &Path, metadata: &CaseMetadata) -> Result<()> {
+fn assemble(dir: &Path, metadata: &CaseMetadata, key: &JournalKey) -> Result<()> {
     let case_bytes = metadata.to_bytes();
     let case_path = dir.join(CASE_FILE);
     write_new_file(&case_path, &case_bytes).map_err(io_error("write", &case_path))?;
@@ -406,7 +514,7 @@ fn assemble(dir: &Path, metadata: &CaseMetadata) -> Result<()> {
                 case_json_sha256: sha256_hex(&case_bytes),
             }))
             .result(json!({"title": metadata.info.title}));
-    let (line, entry) = journal::seal(1, metadata.created, &opened, GENESIS_HASH);
+    let (line, entry) = journal::seal(1, metadata.created, &opened, GENESIS_HASH, key);
     let journal_path = dir.join(JOURNAL_FILE);
     write_new_file(&journal_path, &line).map_err(io_error("write", &journal_path))?;
     let evidence = dir.join(EVIDENCE_DIR);
@@ -425,6 +533,7 @@ fn repair_record(repairs: Vec<String>) -> JournalRecord {
 pub(crate) struct LedgerGuard<'a> {
     ledger: MutexGuard<'a, Ledger>,
     root: &'a Path,
+    key: &'a JournalKey,
 }
 
 impl Drop for LedgerGuard<'_> {
@@ -442,8 +551,9 @@ impl LedgerGuard<'_> {
         Error::BrokenJournal { path: self.journal_path(), line: problem.seq, detail: problem.detail }
     }
 
-    /// Read entries appended since the last look. A line a crashed writer left unfinished is cut
-    /// off (and kept in a side file); the returned text says what was repaired.
+    /// Read entries appended since the last look, line by line (see [`journal::read`]); a
+    /// journal larger than [`MAX_JOURNAL`] is refused unread. A line a crashed writer left
+    /// unfinished is cut off (and kept in a side file); the returned text says what was repaired.
     pub(crate) fn catch_up(&mut self) -> Result<Option<String>> {
         let path = self.journal_path();
         let ledger = &mut *self.ledger;
@@ -458,19 +568,23 @@ impl LedgerGuard<'_> {
                 detail: "the file got shorter while the case was open".into(),
             });
         }
-        let mut bytes = Vec::with_capacity((len - ledger.read_len) as usize);
+        if len > MAX_JOURNAL {
+            return Err(Error::TooLarge { path, size: len, limit: MAX_JOURNAL });
+        }
         ledger.journal.seek(SeekFrom::Start(ledger.read_len)).map_err(io_error("read", &path))?;
-        (&ledger.journal)
-            .take(len - ledger.read_len)
-            .read_to_end(&mut bytes)
-            .map_err(io_error("read", &path))?;
-        let parsed = journal::parse(&bytes, &ledger.position);
+        let unread = BufReader::with_capacity(64 * 1024, (&ledger.journal).take(len - ledger.read_len));
+        let parsed =
+            journal::read(unread, &ledger.position, Some(self.key)).map_err(io_error("read", &path))?;
         if let Some(problem) = parsed.problems.first() {
             return Err(Error::BrokenJournal {
                 path,
                 line: problem.line.unwrap_or_default(),
                 detail: problem.message.clone(),
             });
+        }
+        if ledger.unauthenticated.is_none() {
+            ledger.unauthenticated =
+                parsed.auth.iter().find_map(|auth| Some((auth.line, auth.seq, auth.mac.problem(self.key)?)));
         }
         ledger.entries.extend(parsed.entries);
         ledger.position = parsed.end;
@@ -485,15 +599,15 @@ impl LedgerGuard<'_> {
                 ledger.read_len = len + 1;
                 Ok(Some(format!("added the newline missing after journal entry {}", ledger.position.seq)))
             }
-            Tail::Torn { offset } => {
-                let torn_at = ledger.read_len + offset as u64;
-                let copy = keep_torn_copy(self.root, torn_at, &bytes[offset..])?;
+            Tail::Torn { offset, bytes } => {
+                let torn_at = ledger.read_len + offset;
+                let copy = keep_torn_copy(self.root, torn_at, &bytes)?;
                 ledger.journal.set_len(torn_at).map_err(io_error("truncate", &path))?;
                 ledger.journal.sync_all().map_err(io_error("sync", &path))?;
                 ledger.read_len = torn_at;
                 Ok(Some(format!(
                     "cut off an unfinished journal line of {} bytes after entry {} (an interrupted append); its bytes are kept in {copy}",
-                    bytes.len() - offset,
+                    bytes.len(),
                     ledger.position.seq
                 )))
             }
@@ -504,7 +618,15 @@ impl LedgerGuard<'_> {
     pub(crate) fn append(&mut self, record: &JournalRecord) -> Result<JournalEntry> {
         let path = self.journal_path();
         let ledger = &mut *self.ledger;
-        let (line, entry) = journal::seal(ledger.position.seq + 1, now(), record, &ledger.position.hash);
+        let (line, entry) =
+            journal::seal(ledger.position.seq + 1, now(), record, &ledger.position.hash, self.key);
+        if line.len() > MAX_LINE {
+            return Err(Error::EntryTooLarge {
+                action: record.action.clone(),
+                size: line.len() as u64,
+                limit: MAX_LINE as u64,
+            });
+        }
         ledger.journal.write_all(&line).map_err(io_error("append to", &path))?;
         ledger.journal.sync_data().map_err(io_error("sync", &path))?;
         ledger.read_len += line.len() as u64;
@@ -522,7 +644,8 @@ impl LedgerGuard<'_> {
     pub(crate) fn write_manifest(&self) -> Result<()> {
         let bytes = self.manifest()?.to_bytes();
         let path = self.root.join(MANIFEST_FILE);
-        if fs::read(&path).is_ok_and(|current| current == bytes) {
+        let unchanged = matches!(read_path_capped(&path, bytes.len() as u64), Ok(Capped::Read(current)) if current == bytes);
+        if unchanged {
             return Ok(());
         }
         replace_file(&path, &self.root.join(MANIFEST_TEMP_FILE), &bytes).map_err(io_error("write", &path))
@@ -686,19 +809,19 @@ impl StagedArtifact {
 
 #[cfg(test)]
 mod tests {
-    use std::{io::Write, thread};
+    use std::{io::Write, sync::Barrier, thread};
 
     use serde_json::json;
 
     use super::*;
-    use crate::{FindingKind, verify};
+    use crate::{FindingKind, read_journal, verify, verify_with_journal_key};
 
     fn new_case(dir: &Path) -> Case {
         let mut info = CaseInfo::new("crypto miner in prod");
         info.cluster = Some("https://127.0.0.1:6443".into());
         info.context = Some("prod".into());
         info.responder = Some("alice".into());
-        Case::create(dir.join("case"), info).unwrap()
+        Case::create_for_tests(dir.join("case"), info).unwrap()
     }
 
     fn assert_intact(dir: &Path) {
@@ -733,18 +856,25 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let empty = dir.path().join("empty");
         fs::create_dir(&empty).unwrap();
-        Case::create(&empty, CaseInfo::new("x")).unwrap();
-        let error = Case::create(&empty, CaseInfo::new("again")).unwrap_err().to_string();
+        Case::create_for_tests(&empty, CaseInfo::new("x")).unwrap();
+        let error = Case::create_for_tests(&empty, CaseInfo::new("again")).unwrap_err().to_string();
         assert!(error.contains("not empty") && error.contains("empty"), "{error}");
         let file = dir.path().join("file");
         fs::write(&file, "x").unwrap();
-        assert!(Case::create(&file, CaseInfo::new("x")).unwrap_err().to_string().contains("not a folder"));
+        assert!(
+            Case::create_for_tests(&file, CaseInfo::new("x"))
+                .unwrap_err()
+                .to_string()
+                .contains("not a folder")
+        );
     }
 
     #[test]
     fn create_in_names_the_folder_after_the_id() {
         let dir = tempfile::tempdir().unwrap();
-        let case = Case::create_in(dir.path().join("cases"), CaseInfo::new("x")).unwrap();
+        let case =
+            Case::create_in_with_key(dir.path().join("cases"), CaseInfo::new("x"), JournalKey::for_tests(1))
+                .unwrap();
         assert_eq!(case.path(), dir.path().join("cases").join(case.id()));
         assert_intact(case.path());
     }
@@ -754,7 +884,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let error = Case::open(dir.path().join("nope")).unwrap_err().to_string();
         assert!(error.contains("does not exist"), "{error}");
-        let error = Case::open(dir.path()).unwrap_err().to_string();
+        let error = Case::open_for_tests(dir.path()).unwrap_err().to_string();
         assert!(error.contains("not a kir case folder: case.json is missing"), "{error}");
     }
 
@@ -772,7 +902,7 @@ mod tests {
             )
             .unwrap();
         assert_eq!(entry.seq, 2);
-        let other = Case::open(case.path()).unwrap();
+        let other = Case::open_for_tests(case.path()).unwrap();
         let read_back = other.entries().unwrap();
         assert_eq!(read_back[1], entry);
         // Two handles (as two processes would) append in turn; each sees the other's entries.
@@ -781,6 +911,18 @@ mod tests {
         assert_eq!(third.seq, 4);
         assert_eq!(third.prev_hash, other.entries().unwrap()[2].hash);
         assert_intact(case.path());
+    }
+
+    #[test]
+    fn an_entry_too_large_to_read_back_is_not_written() {
+        let dir = tempfile::tempdir().unwrap();
+        let case = new_case(dir.path());
+        let huge = JournalRecord::new("alice", "label").parameters(json!({"value": "x".repeat(MAX_LINE)}));
+        let error = case.record(huge).unwrap_err();
+        assert!(matches!(error, Error::EntryTooLarge { .. }), "{error}");
+        assert_eq!(case.entries().unwrap().len(), 1);
+        drop(case);
+        Case::open_for_tests(dir.path().join("case")).unwrap();
     }
 
     #[test]
@@ -840,7 +982,7 @@ mod tests {
         let error = case.store_bytes("a.txt", "test", b"second").unwrap_err();
         assert!(matches!(error, Error::AlreadyCollected { seq: 2, .. }), "{error}");
         // Another handle with a stale view is stopped at the commit.
-        let stale = Case::open(case.path()).unwrap();
+        let stale = Case::open_for_tests(case.path()).unwrap();
         case.store_bytes("b.txt", "test", b"b").unwrap();
         let error = stale.store_bytes("b.txt", "test", b"other").unwrap_err();
         assert!(matches!(error, Error::AlreadyCollected { .. }), "{error}");
@@ -858,7 +1000,7 @@ mod tests {
         let case = new_case(dir.path());
         let first = case.artifact("x.log", "test").unwrap();
         assert!(matches!(case.artifact("x.log", "test").unwrap_err(), Error::Busy { .. }));
-        let elsewhere = Case::open(case.path()).unwrap();
+        let elsewhere = Case::open_for_tests(case.path()).unwrap();
         assert!(matches!(elsewhere.artifact("x.log", "test").unwrap_err(), Error::Busy { .. }));
         drop(first);
         case.store_bytes("x.log", "test", b"now").unwrap();
@@ -962,14 +1104,14 @@ mod tests {
         let original = fs::read(&journal_path).unwrap();
         fs::write(&journal_path, String::from_utf8(original.clone()).unwrap().replace("pod a", "pod b"))
             .unwrap();
-        let error = Case::open(&root).unwrap_err();
+        let error = Case::open_for_tests(&root).unwrap_err();
         assert!(matches!(error, Error::BrokenJournal { line: 2, .. }), "{error}");
         fs::write(&journal_path, &original).unwrap();
 
         let case_path = root.join(CASE_FILE);
         let case_json = fs::read_to_string(&case_path).unwrap();
         fs::write(&case_path, case_json.replace("crypto miner", "nothing")).unwrap();
-        let error = Case::open(&root).unwrap_err().to_string();
+        let error = Case::open_for_tests(&root).unwrap_err().to_string();
         assert!(error.contains("case.json was changed"), "{error}");
     }
 
@@ -989,5 +1131,304 @@ mod tests {
         assert_eq!(report.warnings.len(), 1);
         assert_eq!(report.warnings[0].kind, FindingKind::Leftover);
         assert!(report.warnings[0].file.starts_with(TORN_COPY_PREFIX));
+    }
+
+    /// Append a line that chains, as anyone who can write the folder can: without a MAC, or
+    /// sealed with `key`.
+    fn append_forged(case: &Case, record: &JournalRecord, key: Option<&JournalKey>) {
+        let last = case.entries().unwrap().pop().unwrap();
+        let (line, _) = match key {
+            Some(key) => journal::seal(last.seq + 1, now(), record, &last.hash, key),
+            None => journal::seal_unauthenticated(last.seq + 1, now(), record, &last.hash),
+        };
+        let mut journal = OpenOptions::new().append(true).open(case.path().join(JOURNAL_FILE)).unwrap();
+        journal.write_all(&line).unwrap();
+    }
+
+    fn delete_namespace() -> JournalRecord {
+        JournalRecord::new("alice", "isolate")
+            .target("namespace victim")
+            .undo(json!({"op": "delete", "kind": "Namespace", "name": "victim"}))
+    }
+
+    #[test]
+    fn a_forged_line_that_chains_is_not_authenticated() {
+        let dir = tempfile::tempdir().unwrap();
+        let case = new_case(dir.path());
+        case.record(JournalRecord::new("alice", "isolate").target("pod prod/web-1")).unwrap();
+        assert_eq!(case.authenticated_entries().unwrap().len(), 2);
+        append_forged(&case, &delete_namespace(), None);
+        // The chain holds: display and verification without a key accept the line.
+        assert_eq!(case.entries().unwrap().len(), 3);
+        assert_intact(case.path());
+        // But this user's kir did not write it.
+        match case.authenticated_entries().unwrap_err() {
+            Error::Unauthenticated { line: 3, seq: 3, detail } => {
+                assert!(detail.contains("no MAC") && detail.contains("forged"), "{detail}")
+            }
+            other => panic!("{other}"),
+        }
+        let reopened = Case::open_for_tests(case.path()).unwrap();
+        assert!(matches!(reopened.authenticated_entries(), Err(Error::Unauthenticated { line: 3, .. })));
+        // Lines appended after it do not make it good.
+        reopened.record(JournalRecord::new("alice", "later")).unwrap();
+        assert!(matches!(reopened.authenticated_entries(), Err(Error::Unauthenticated { line: 3, .. })));
+
+        let report = verify_with_journal_key(case.path(), None, Some(&JournalKey::for_tests(1))).unwrap();
+        assert!(report.intact, "{:#?}", report.problems);
+        assert_eq!(report.authentication.authenticated_lines, Some(3));
+        assert_eq!(report.authentication.first_line_without_mac, Some(3));
+        assert!(report.warnings.iter().any(|w| w.kind == FindingKind::Unauthenticated && w.line == Some(3)));
+    }
+
+    #[test]
+    fn a_forged_mac_under_the_readers_key_id_is_caught() {
+        let dir = tempfile::tempdir().unwrap();
+        let case = new_case(dir.path());
+        // The key id is public; the key is not. A forger names the id and makes up the MAC.
+        let (mine, forger) = (JournalKey::for_tests(1), JournalKey::for_tests(9));
+        let last = case.entries().unwrap().pop().unwrap();
+        let (line, _) = journal::seal(2, now(), &delete_namespace(), &last.hash, &forger);
+        let text = String::from_utf8(line).unwrap().replace(forger.id(), mine.id());
+        let body = &text[..text.find(",\"hash\":\"").unwrap()];
+        let forged = format!("{body},\"hash\":\"{}\"}}\n", sha256_hex(body.as_bytes()));
+        OpenOptions::new()
+            .append(true)
+            .open(case.path().join(JOURNAL_FILE))
+            .unwrap()
+            .write_all(forged.as_bytes())
+            .unwrap();
+
+        let error = case.authenticated_entries().unwrap_err();
+        assert!(matches!(error, Error::Unauthenticated { line: 2, seq: 2, .. }), "{error}");
+        assert!(error.to_string().contains("forged or changed"), "{error}");
+        let report = verify_with_journal_key(case.path(), None, Some(&mine)).unwrap();
+        assert!(!report.intact);
+        assert_eq!(report.problems.len(), 1, "{:#?}", report.problems);
+        assert_eq!((report.problems[0].kind, report.problems[0].line), (FindingKind::Forged, Some(2)));
+        // Without the key nothing tells the forgery from a real line.
+        assert_intact(case.path());
+    }
+
+    #[test]
+    fn lines_of_another_responder_name_their_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let case = new_case(dir.path());
+        let (alice, bob) = (JournalKey::for_tests(1), JournalKey::for_tests(2));
+        let bobs = Case::open_with_key(case.path(), bob.clone()).unwrap();
+        bobs.record(JournalRecord::new("bob", "cordon").target("node n1")).unwrap();
+        let error = case.authenticated_entries().unwrap_err();
+        assert!(matches!(error, Error::Unauthenticated { line: 2, seq: 2, .. }), "{error}");
+        let text = error.to_string();
+        assert!(
+            text.contains(bob.id()) && text.contains(alice.id()) && text.contains("KIR_JOURNAL_KEY"),
+            "{text}"
+        );
+        assert!(matches!(bobs.authenticated_entries(), Err(Error::Unauthenticated { line: 1, .. })));
+        assert_eq!(bobs.journal_key().id(), bob.id());
+
+        let report = verify_with_journal_key(case.path(), None, Some(&alice)).unwrap();
+        assert!(report.intact, "{:#?}", report.problems);
+        let keys: Vec<(&str, u64)> =
+            report.authentication.keys.iter().map(|k| (k.key_id.as_str(), k.lines)).collect();
+        assert_eq!(keys, vec![(alice.id(), 1), (bob.id(), 1)]);
+        assert_eq!(report.authentication.authenticated_lines, Some(1));
+        let report = verify(case.path(), None).unwrap();
+        assert_eq!(
+            (report.authentication.your_key_id.clone(), report.authentication.authenticated_lines),
+            (None, None)
+        );
+    }
+
+    #[test]
+    fn a_journal_written_before_journal_keys_reads_and_verifies_unauthenticated() {
+        let dir = tempfile::tempdir().unwrap();
+        let case = new_case(dir.path());
+        let root = case.path().to_path_buf();
+        let first = case.entries().unwrap().remove(0);
+        drop(case);
+        // The same first entry as a kir without journal keys wrote it.
+        let record = JournalRecord::new(first.actor.clone(), first.action.clone())
+            .target(first.target.clone().unwrap())
+            .parameters(first.parameters.clone())
+            .result(first.result.clone());
+        let (line, entry) = journal::seal_unauthenticated(1, first.time, &record, GENESIS_HASH);
+        assert!(!String::from_utf8_lossy(&line).contains("\"mac\""));
+        fs::write(root.join(JOURNAL_FILE), &line).unwrap();
+        fs::write(root.join(MANIFEST_FILE), Manifest::derive(&[entry]).unwrap().to_bytes()).unwrap();
+        assert_intact(&root);
+
+        let case = Case::open_for_tests(&root).unwrap();
+        case.record(JournalRecord::new("alice", "isolate")).unwrap();
+        assert_eq!(case.entries().unwrap().len(), 2);
+        let error = case.authenticated_entries().unwrap_err();
+        assert!(matches!(error, Error::Unauthenticated { line: 1, .. }), "{error}");
+        assert!(error.to_string().contains("older kir"), "{error}");
+        let report = verify_with_journal_key(&root, None, Some(&JournalKey::for_tests(1))).unwrap();
+        assert!(report.intact && report.warnings.is_empty(), "{report:#?}");
+        assert_eq!(report.authentication.lines_without_mac, 1);
+        assert_eq!(report.authentication.authenticated_lines, Some(1));
+    }
+
+    /// Bytes this process has read so far (`rchar` of /proc/self/io).
+    fn bytes_read_by_this_process() -> u64 {
+        let io = fs::read_to_string("/proc/self/io").unwrap();
+        io.lines().find_map(|line| line.strip_prefix("rchar: ")).unwrap().parse().unwrap()
+    }
+
+    fn set_len(path: &Path, len: u64) {
+        File::options().write(true).open(path).unwrap().set_len(len).unwrap();
+    }
+
+    #[test]
+    fn a_huge_sparse_journal_is_refused_without_being_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = new_case(dir.path()).path().to_path_buf();
+        let journal_path = root.join(JOURNAL_FILE);
+        let original = fs::metadata(&journal_path).unwrap().len();
+        // Sparse: gigabytes on paper, nothing on disk.
+        set_len(&journal_path, 3 << 30);
+        let before = bytes_read_by_this_process();
+        let error = Case::open_for_tests(&root).unwrap_err();
+        let read_journal_error = read_journal(&root).unwrap_err();
+        let report = verify(&root, None).unwrap();
+        let read = bytes_read_by_this_process() - before;
+        assert!(
+            matches!(error, Error::TooLarge { size, limit: MAX_JOURNAL, .. } if size == 3 << 30),
+            "{error}"
+        );
+        let text = error.to_string();
+        assert!(text.contains("journal.jsonl") && text.contains("3221225472 bytes"), "{text}");
+        assert!(matches!(read_journal_error, Error::TooLarge { .. }), "{read_journal_error}");
+        let journal_problems: Vec<_> = report.problems.iter().filter(|p| p.file == JOURNAL_FILE).collect();
+        assert_eq!(journal_problems.len(), 1, "{:#?}", report.problems);
+        assert!(journal_problems[0].message.contains("not read"), "{}", journal_problems[0]);
+        // Tests running alongside read a little; reading the journal would read gigabytes.
+        assert!(read < 64 << 20, "read {read} bytes");
+
+        // Under the cap, an endless line is a broken entry named by its number, never held whole.
+        set_len(&journal_path, original + (8 << 20));
+        let error = Case::open_for_tests(&root).unwrap_err();
+        assert!(matches!(error, Error::BrokenJournal { line: 2, .. }), "{error}");
+        assert!(error.to_string().contains("longer than 1048576 bytes"), "{error}");
+        let report = verify(&root, None).unwrap();
+        assert!(
+            report.problems.iter().any(|p| p.line == Some(2) && p.message.contains("longer than")),
+            "{:#?}",
+            report.problems
+        );
+        set_len(&journal_path, original);
+        assert_intact(&root);
+    }
+
+    #[test]
+    fn huge_case_json_and_manifest_are_refused_without_being_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = new_case(dir.path()).path().to_path_buf();
+        set_len(&root.join(CASE_FILE), 2 << 30);
+        set_len(&root.join(MANIFEST_FILE), 2 << 30);
+        let before = bytes_read_by_this_process();
+        let error = Case::open_for_tests(&root).unwrap_err();
+        let report = verify(&root, None).unwrap();
+        let read = bytes_read_by_this_process() - before;
+        assert!(matches!(error, Error::TooLarge { limit: MAX_CASE_JSON, .. }), "{error}");
+        assert!(error.to_string().contains("case.json"), "{error}");
+        for file in [CASE_FILE, MANIFEST_FILE] {
+            let problems: Vec<_> = report.problems.iter().filter(|p| p.file == file).collect();
+            assert_eq!(problems.len(), 1, "{file}: {:#?}", report.problems);
+            assert_eq!(problems[0].kind, FindingKind::Malformed, "{file}");
+            assert!(problems[0].message.contains("not read"), "{}", problems[0]);
+        }
+        assert!(read < 64 << 20, "read {read} bytes");
+    }
+
+    #[test]
+    fn two_handles_never_list_a_path_as_both_collected_and_not() {
+        let dir = tempfile::tempdir().unwrap();
+        let first = new_case(dir.path());
+        let second = Case::open_for_tests(first.path()).unwrap();
+        // Two runs at once: one gives up on the log, the other collects it, the first gives up
+        // again late.
+        first.not_collected("logs/app.log", "GET log", "connection reset").unwrap();
+        second.store_bytes("logs/app.log", "GET log", b"log").unwrap();
+        first.not_collected("logs/app.log", "GET log", "connection reset again").unwrap();
+        second.not_collected("logs/other.log", "GET log", "first try").unwrap();
+        first.not_collected("logs/other.log", "GET log", "second try").unwrap();
+        let root = first.path().to_path_buf();
+        drop((first, second));
+        let manifest: Manifest =
+            serde_json::from_slice(&fs::read(root.join(MANIFEST_FILE)).unwrap()).unwrap();
+        let collected: Vec<&str> = manifest.artifacts.iter().map(|a| a.path.as_str()).collect();
+        let missing: Vec<(&str, &str)> =
+            manifest.not_collected.iter().map(|n| (n.path.as_str(), n.reason.as_str())).collect();
+        assert_eq!(collected, vec!["logs/app.log"]);
+        assert_eq!(missing, vec![("logs/other.log", "second try")]);
+        assert_intact(&root);
+    }
+
+    #[test]
+    fn processes_opening_or_creating_one_new_case_at_once_share_it() {
+        for round in 0..12 {
+            let dir = tempfile::tempdir().unwrap();
+            let target = dir.path().join("case");
+            if round % 2 == 1 {
+                // An empty folder made beforehand is taken as well.
+                fs::create_dir(&target).unwrap();
+            }
+            let barrier = Barrier::new(6);
+            let results: Vec<(String, bool)> = thread::scope(|scope| {
+                let handles: Vec<_> = (0..6)
+                    .map(|_| {
+                        scope.spawn(|| {
+                            barrier.wait();
+                            let (case, created) = Case::open_or_create_with_key(
+                                &target,
+                                CaseInfo::new("race"),
+                                JournalKey::for_tests(1),
+                            )
+                            .unwrap();
+                            case.record(JournalRecord::new("kir", "step")).unwrap();
+                            (case.id().to_string(), created)
+                        })
+                    })
+                    .collect();
+                handles.into_iter().map(|h| h.join().unwrap()).collect()
+            });
+            assert_eq!(results.iter().filter(|(_, created)| *created).count(), 1, "{results:?}");
+            assert!(results.iter().all(|(id, _)| *id == results[0].0), "{results:?}");
+            assert_intact(&target);
+            let case = Case::open_for_tests(&target).unwrap();
+            assert_eq!(case.authenticated_entries().unwrap().len(), 7);
+            let leftovers: Vec<_> =
+                fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+            assert_eq!(leftovers, vec!["case"], "no assembly folder is left behind");
+        }
+    }
+
+    #[test]
+    fn a_create_that_loses_a_race_says_so() {
+        for _ in 0..12 {
+            let dir = tempfile::tempdir().unwrap();
+            let target = dir.path().join("case");
+            let barrier = Barrier::new(4);
+            let errors: Vec<String> = thread::scope(|scope| {
+                let handles: Vec<_> = (0..4)
+                    .map(|_| {
+                        scope.spawn(|| {
+                            barrier.wait();
+                            Case::create_for_tests(&target, CaseInfo::new("race"))
+                                .err()
+                                .map(|e| e.to_string())
+                        })
+                    })
+                    .collect();
+                handles.into_iter().filter_map(|h| h.join().unwrap()).collect()
+            });
+            assert_eq!(errors.len(), 3, "one create wins: {errors:?}");
+            for error in errors {
+                assert!(error.contains("at the same moment") || error.contains("is not empty"), "{error}");
+                assert!(!error.contains("os error"), "{error}");
+            }
+        }
     }
 }

@@ -63,7 +63,7 @@ const CONTENT: &[u8] = b"first half, second half";
 /// Write one artifact the way `ArtifactWriter::finish` does, stopping dead at `death`.
 fn write_and_die(dir: &Path, death: Death) {
     // A killed process drops nothing.
-    let case = std::mem::ManuallyDrop::new(Case::open(dir).unwrap());
+    let case = std::mem::ManuallyDrop::new(Case::open_for_tests(dir).unwrap());
     let mut writer = case.artifact(PATH, "GET /api/v1/namespaces/prod/pods/web-1/log").unwrap();
     writer.write_all(&CONTENT[..11]).unwrap();
     if death == Death::WhileStreaming {
@@ -79,7 +79,7 @@ fn write_and_die(dir: &Path, death: Death) {
     let record = staged.collect_record();
     if matches!(death, Death::MidJournalLine | Death::BeforeJournalNewline) {
         let last = case.entries().unwrap().pop().unwrap();
-        let (line, _) = journal::seal(last.seq + 1, now(), &record, &last.hash);
+        let (line, _) = journal::seal(last.seq + 1, now(), &record, &last.hash, case.journal_key());
         let written = if death == Death::MidJournalLine { line.len() / 2 } else { line.len() - 1 };
         let mut journal = OpenOptions::new().append(true).open(dir.join(JOURNAL_FILE)).unwrap();
         journal.write_all(&line[..written]).unwrap();
@@ -104,7 +104,7 @@ fn a_death_at_every_step_leaves_a_case_that_verifies_and_resumes() {
     for death in EVERY_STEP {
         let scratch = tempfile::tempdir().unwrap();
         let dir = scratch.path().join("case");
-        let case = Case::create(&dir, CaseInfo::new("crash")).unwrap();
+        let case = Case::create_for_tests(&dir, CaseInfo::new("crash")).unwrap();
         case.store_bytes("before.txt", "test", b"collected before the crash").unwrap();
         drop(case);
 
@@ -115,7 +115,7 @@ fn a_death_at_every_step_leaves_a_case_that_verifies_and_resumes() {
         let expected_artifacts = if death.committed() { 2 } else { 1 };
         assert_eq!(report.artifacts, expected_artifacts, "{death:?}");
 
-        let resumed = Case::open(&dir).unwrap();
+        let resumed = Case::open_for_tests(&dir).unwrap();
         let repaired = verify(&dir, None).unwrap();
         assert!(repaired.intact, "{death:?} after resume: {:#?}", repaired.problems);
         let only_torn_copy_left = repaired.warnings.iter().all(|w| w.kind == FindingKind::Leftover)
@@ -145,7 +145,7 @@ fn a_long_running_handle_never_discards_what_a_dead_process_committed() {
     for death in EVERY_STEP {
         let scratch = tempfile::tempdir().unwrap();
         let dir = scratch.path().join("case");
-        let long_running = Case::create(&dir, CaseInfo::new("two processes")).unwrap();
+        let long_running = Case::create_for_tests(&dir, CaseInfo::new("two processes")).unwrap();
 
         write_and_die(&dir, death);
 
@@ -179,7 +179,7 @@ const CHILD_RUN_ENV: &str = "KIR_EVIDENCE_TEST_CHILD_RUN";
 /// The child side of `real_kills_leave_a_case_that_verifies`: write from three threads until
 /// the parent kills the process with SIGKILL.
 fn write_until_killed(dir: &str, run: &str) {
-    let case = Case::open(dir).unwrap();
+    let case = Case::open_for_tests(dir).unwrap();
     let writers: Vec<_> = (0..3)
         .map(|writer| {
             let case = case.clone();
@@ -211,7 +211,7 @@ fn real_kills_leave_a_case_that_verifies() {
     }
     let scratch = tempfile::tempdir().unwrap();
     let dir = scratch.path().join("case");
-    drop(Case::create(&dir, CaseInfo::new("killed")).unwrap());
+    drop(Case::create_for_tests(&dir, CaseInfo::new("killed")).unwrap());
     let journal = dir.join(JOURNAL_FILE);
     for run in 0..8u64 {
         let length_before = fs::metadata(&journal).unwrap().len();
@@ -235,7 +235,7 @@ fn real_kills_leave_a_case_that_verifies() {
 
         let report = verify(&dir, None).unwrap();
         assert!(report.intact, "run {run}: {:#?}", report.problems);
-        drop(Case::open(&dir).unwrap());
+        drop(Case::open_for_tests(&dir).unwrap());
         let repaired = verify(&dir, None).unwrap();
         assert!(repaired.intact, "run {run} after resume: {:#?}", repaired.problems);
         let unexplained: Vec<_> =

@@ -34,6 +34,24 @@ pub enum Error {
     )]
     BrokenJournal { path: PathBuf, line: u64, detail: String },
 
+    /// A file of the case is larger than kir reads of it; nothing of it was read into memory.
+    #[error(
+        "{} is {size} bytes, more than the {limit} bytes kir reads of it: kir did not write it so; not read (`kir case verify` lists every problem)",
+        path.display()
+    )]
+    TooLarge { path: PathBuf, size: u64, limit: u64 },
+
+    /// An entry too large for a journal line: it would make the journal unreadable.
+    #[error(
+        "the journal entry for {action:?} would be {size} bytes, more than the {limit} a journal line may have; store large data as evidence and refer to it"
+    )]
+    EntryTooLarge { action: String, size: u64, limit: u64 },
+
+    /// A journal line that this handle's journal key does not authenticate: kir will not act on
+    /// what the journal says.
+    #[error("journal line {line} (entry {seq}) is not authenticated by your journal key: {detail}")]
+    Unauthenticated { line: u64, seq: u64, detail: String },
+
     /// An evidence path that could leave `evidence/` or is otherwise unusable.
     #[error("invalid evidence path {path:?}: {reason}")]
     InvalidEvidencePath { path: String, reason: &'static str },
@@ -75,7 +93,7 @@ pub enum Error {
         source: io::Error,
     },
 
-    /// A signing or public key that cannot be used.
+    /// A signing, public or journal key that cannot be used.
     #[error("key {}: {detail}", path.display())]
     Key { path: PathBuf, detail: String },
 

@@ -2,7 +2,7 @@
 
 use std::{
     fs::{self, File, OpenOptions},
-    io::{self, Write},
+    io::{self, Read, Write},
     path::Path,
 };
 
@@ -50,6 +50,34 @@ pub(crate) fn replace_file(path: &Path, temporary: &Path, bytes: &[u8]) -> io::R
     file.write_all(bytes)?;
     file.sync_all()?;
     fs::rename(temporary, path)
+}
+
+/// A file read whole only when it is small enough.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Capped {
+    Read(Vec<u8>),
+    /// The file holds more than the limit (this many bytes, or more); none of it was kept.
+    TooLarge(u64),
+}
+
+/// Read `file` whole if it holds at most `limit` bytes; a larger one is measured, not read.
+pub(crate) fn read_capped(file: &File, limit: u64) -> io::Result<Capped> {
+    let size = file.metadata()?.len();
+    if size > limit {
+        return Ok(Capped::TooLarge(size));
+    }
+    let mut bytes = Vec::with_capacity(usize::try_from(size).unwrap_or(0));
+    // One byte past the limit notices a file that grew after it was measured.
+    file.take(limit + 1).read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > limit {
+        return Ok(Capped::TooLarge(bytes.len() as u64));
+    }
+    Ok(Capped::Read(bytes))
+}
+
+/// [`read_capped`] of the file at `path`.
+pub(crate) fn read_path_capped(path: &Path, limit: u64) -> io::Result<Capped> {
+    read_capped(&File::open(path)?, limit)
 }
 
 /// Random bytes as hex, for names that must not collide.

@@ -9,7 +9,10 @@
 //! ```
 //!
 //! The journal is the authority: an artifact exists once its `collect` line is durable, and
-//! [`verify`] checks every file against the journal. A process killed at any moment leaves a
+//! [`verify`] checks every file against the journal. Every line kir writes carries a MAC under
+//! the user's [`JournalKey`], which lives outside the case folder, so
+//! [`Case::authenticated_entries`] tells what this user's kir wrote from lines anyone who can
+//! write the folder could have added. A process killed at any moment leaves a
 //! case that verifies (minus the artifact being written); [`Case::open`] repairs what it left.
 //! [`export`] writes one `.tar.zst` archive, optionally with a minisign signature of the
 //! manifest, which [`verify`] also accepts. Nothing here talks to Kubernetes; the API is
@@ -24,6 +27,7 @@ mod error;
 mod fsutil;
 mod hash;
 pub mod journal;
+mod key;
 mod manifest;
 mod path;
 mod signing;
@@ -34,8 +38,10 @@ pub use artifact::ArtifactWriter;
 pub use case::{Case, CaseInfo, CaseMetadata, KIR_ACTOR};
 pub use error::{Error, Result};
 pub use journal::{JournalEntry, JournalRecord};
+pub use key::{JOURNAL_KEY_ENV, JournalKey};
 pub use manifest::{ArtifactRecord, JournalHead, Manifest, NotCollected};
 pub use signing::{GeneratedKeys, SigningKey, VerifyingKey, generate_keys};
 pub use verify::{
-    CaseForm, Finding, FindingKind, JournalReading, SignatureStatus, VerifyReport, read_journal, verify,
+    Authentication, CaseForm, Finding, FindingKind, JournalReading, KeyLines, SignatureStatus, VerifyReport,
+    read_journal, verify, verify_with_journal_key,
 };

@@ -6,12 +6,19 @@
 //! derived from the journal up to the entry it names (it may lag the journal in a live folder,
 //! never in an export or a signed case). What a crash explains is a warning, not a problem: a
 //! torn last journal line, a committed artifact still in staging, an uncommitted staging file.
+//!
+//! All of that proves the files are unchanged relative to each other, not who wrote them: anyone
+//! who can write the folder can rewrite all of it consistently. So the report also says which
+//! journal keys the lines carry MACs under and, given the verifier's own key, how many of them
+//! its kir provably wrote; a line that names that key but whose MAC does not verify is a problem.
+//! The case's own files are read with caps (see [`MAX_JOURNAL`] and the others), the journal line
+//! by line.
 
 use std::{
     collections::{BTreeMap, BTreeSet},
     fmt, fs,
     fs::File,
-    io,
+    io::{self, BufReader, Read},
     path::{Path, PathBuf},
 };
 
@@ -20,13 +27,18 @@ use serde::Serialize;
 use crate::{
     Error, Result,
     archive::verify_archive,
-    case::{CASE_FILE, CaseMetadata, EVIDENCE_DIR, TORN_COPY_PREFIX, staging_name},
+    case::{CASE_FILE, CaseMetadata, EVIDENCE_DIR, MAX_CASE_JSON, TORN_COPY_PREFIX, staging_name},
     error::io_error,
+    fsutil::{Capped, read_capped, read_path_capped},
     hash::{FileFacts, Measured, hash_file_of_size, sha256_hex},
-    journal::{self, ACTION_COLLECT, ChainPosition, JOURNAL_FILE, JournalEntry},
+    journal::{
+        self, ACTION_COLLECT, ChainPosition, JOURNAL_FILE, JournalEntry, LineAuth, LineMac, MAX_JOURNAL,
+        ParsedJournal,
+    },
+    key::JournalKey,
     manifest::{
-        ArtifactRecord, MANIFEST_FILE, MANIFEST_TEMP_FILE, Manifest, SIGNATURE_FILE, artifact_of,
-        open_parameters,
+        ArtifactRecord, MANIFEST_FILE, MANIFEST_TEMP_FILE, MAX_MANIFEST, MAX_SIGNATURE, Manifest,
+        SIGNATURE_FILE, artifact_of, open_parameters,
     },
     path::{STAGING_DIR, evidence_path_problem},
     signing::{VerifyingKey, check_signature},
@@ -58,6 +70,10 @@ pub enum FindingKind {
     Signature,
     /// A link, device or escaping path: something that must never be followed or extracted.
     Unsafe,
+    /// A journal line that names the verifier's journal key but whose MAC does not verify.
+    Forged,
+    /// A journal line without a MAC after lines with one.
+    Unauthenticated,
 }
 
 /// One problem or warning, located as precisely as possible.
@@ -124,6 +140,30 @@ pub enum SignatureStatus {
     Missing,
 }
 
+/// Journal lines that carry a MAC under one key.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct KeyLines {
+    pub key_id: String,
+    pub lines: u64,
+}
+
+/// Who provably wrote the journal's lines.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Authentication {
+    /// The journal keys lines carry MACs under, in order of first use, with how many lines each.
+    pub keys: Vec<KeyLines>,
+    /// Lines without a MAC: written by a kir older than journal keys, or by anyone else.
+    pub lines_without_mac: u64,
+    /// The first of those lines.
+    pub first_line_without_mac: Option<u64>,
+    /// The id of the journal key verification had; `None` when it had none.
+    pub your_key_id: Option<String>,
+    /// Lines whose MAC verifies under that key, i.e. that its kir wrote; `None` without a key.
+    pub authenticated_lines: Option<u64>,
+}
+
 /// Everything `verify` found. The case is intact when `problems` is empty.
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -135,6 +175,7 @@ pub struct VerifyReport {
     pub journal_entries: u64,
     pub artifacts: u64,
     pub signature: SignatureStatus,
+    pub authentication: Authentication,
     pub problems: Vec<Finding>,
     pub warnings: Vec<Finding>,
 }
@@ -149,6 +190,7 @@ impl VerifyReport {
             journal_entries: 0,
             artifacts: 0,
             signature: SignatureStatus::Absent,
+            authentication: Authentication::default(),
             problems: Vec::new(),
             warnings: Vec::new(),
         }
@@ -165,35 +207,74 @@ impl VerifyReport {
 }
 
 /// Verify a case folder or an exported archive (`.tar.zst`). `public_key` checks the manifest's
-/// signature; without it a signature is reported as present but not checked.
+/// signature; without it a signature is reported as present but not checked. Journal lines are
+/// not authenticated (see [`verify_with_journal_key`]).
 ///
 /// Errors only when `path` cannot be examined at all; everything wrong with the case is in the
 /// report.
 pub fn verify(path: &Path, public_key: Option<&VerifyingKey>) -> Result<VerifyReport> {
+    verify_with_journal_key(path, public_key, None)
+}
+
+/// [`verify`], also checking the journal lines' MACs under `journal_key` (the verifier's own,
+/// e.g. [`JournalKey::find`]): the report counts the lines that key's kir wrote, and a line that
+/// names the key but whose MAC does not verify is a problem.
+pub fn verify_with_journal_key(
+    path: &Path,
+    public_key: Option<&VerifyingKey>,
+    journal_key: Option<&JournalKey>,
+) -> Result<VerifyReport> {
     let meta = fs::metadata(path).map_err(|e| match e.kind() {
         io::ErrorKind::NotFound => Error::NotFound { path: path.to_path_buf() },
         _ => io_error("inspect", path)(e),
     })?;
-    if meta.is_dir() { verify_folder(path, public_key) } else { verify_archive(path, public_key) }
+    let keys = Keys { public: public_key, journal: journal_key };
+    if meta.is_dir() { verify_folder(path, keys) } else { verify_archive(path, keys) }
 }
 
-/// The case's own files, however they were read. `None` when absent.
+/// The keys a verification checks with.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Keys<'k> {
+    pub public: Option<&'k VerifyingKey>,
+    pub journal: Option<&'k JournalKey>,
+}
+
+/// The case's own files, however they were read. `None` when absent or not read.
 #[derive(Debug, Default)]
 pub(crate) struct CaseFiles {
     pub case_json: Option<Vec<u8>>,
-    pub journal: Option<Vec<u8>>,
+    /// The journal, checked as it was read.
+    pub journal: Option<ParsedJournal>,
     pub manifest: Option<Vec<u8>>,
     pub signature: Option<Vec<u8>>,
+    /// Files that are there but were not read (a problem says why): not missing.
+    pub unread: BTreeSet<&'static str>,
+}
+
+/// A case file larger than kir reads of it.
+pub(crate) fn too_large(file: &str, size: u64, limit: u64) -> Finding {
+    Finding::new(
+        FindingKind::Malformed,
+        file,
+        format!("{size} bytes, more than the {limit} a kir case file may have; not read"),
+    )
+}
+
+/// Read the journal from `reader`, which yields at most [`MAX_JOURNAL`] bytes, line by line.
+pub(crate) fn read_journal_lines(reader: impl Read, key: Option<&JournalKey>) -> io::Result<ParsedJournal> {
+    journal::read(BufReader::with_capacity(64 * 1024, reader), &ChainPosition::start(), key)
 }
 
 /// Check everything but the evidence files; returns the artifacts the journal says exist.
 pub(crate) fn check_case_files(
     report: &mut VerifyReport,
-    files: &CaseFiles,
-    public_key: Option<&VerifyingKey>,
+    files: &mut CaseFiles,
+    keys: Keys<'_>,
 ) -> BTreeMap<String, ArtifactRecord> {
+    let public_key = keys.public;
     let mut expected = BTreeMap::new();
     match &files.case_json {
+        None if files.unread.contains(CASE_FILE) => {}
         None => report.problem(Finding::new(FindingKind::Missing, CASE_FILE, "case.json is missing")),
         Some(bytes) => match serde_json::from_slice::<CaseMetadata>(bytes) {
             Ok(metadata) => report.case_id = Some(metadata.id),
@@ -202,13 +283,15 @@ pub(crate) fn check_case_files(
             }
         },
     }
-    let Some(journal_bytes) = &files.journal else {
-        report.problem(Finding::new(FindingKind::Missing, JOURNAL_FILE, "journal.jsonl is missing"));
+    let Some(parsed) = files.journal.take() else {
+        if !files.unread.contains(JOURNAL_FILE) {
+            report.problem(Finding::new(FindingKind::Missing, JOURNAL_FILE, "journal.jsonl is missing"));
+        }
         check_signature_file(report, files, public_key);
         return expected;
     };
-    let parsed = journal::parse(journal_bytes, &ChainPosition::start());
     report.problems.extend(parsed.problems);
+    check_authentication(report, &parsed.auth, keys.journal);
     if let Some(mut finding) = parsed.tail_finding {
         if report.form == CaseForm::Archive {
             finding.message.push_str("; an exported journal never has one");
@@ -252,6 +335,60 @@ pub(crate) fn check_case_files(
     expected
 }
 
+/// Which keys the lines carry MACs under, and what the verifier's key proves of them.
+fn check_authentication(report: &mut VerifyReport, auth: &[LineAuth], key: Option<&JournalKey>) {
+    let section = &mut report.authentication;
+    section.your_key_id = key.map(|key| key.id().to_string());
+    section.authenticated_lines = key.map(|_| 0);
+    let mut seen_mac = false;
+    for line in auth {
+        match line.mac.key_id() {
+            None => {
+                section.lines_without_mac += 1;
+                section.first_line_without_mac.get_or_insert(line.line);
+                if seen_mac {
+                    report.warnings.push(located(
+                        FindingKind::Unauthenticated,
+                        line,
+                        "carries no MAC although earlier lines do: a kir older than journal keys wrote it, or someone who can write the case folder added it",
+                    ));
+                }
+            }
+            Some(key_id) => {
+                seen_mac = true;
+                match section.keys.iter_mut().find(|k| k.key_id == key_id) {
+                    Some(known) => known.lines += 1,
+                    None => section.keys.push(KeyLines { key_id: key_id.to_string(), lines: 1 }),
+                }
+            }
+        }
+        match &line.mac {
+            LineMac::Valid { .. } => {
+                if let Some(count) = section.authenticated_lines.as_mut() {
+                    *count += 1;
+                }
+            }
+            LineMac::Invalid { key_id } => {
+                let message = format!(
+                    "carries the id of your journal key {key_id}, but its MAC does not verify: the line was forged or changed after kir wrote it"
+                );
+                report.problems.push(located(FindingKind::Forged, line, &message));
+            }
+            LineMac::Absent | LineMac::Unchecked { .. } => {}
+        }
+    }
+}
+
+fn located(kind: FindingKind, line: &LineAuth, message: &str) -> Finding {
+    Finding {
+        kind,
+        file: JOURNAL_FILE.into(),
+        line: Some(line.line),
+        seq: Some(line.seq),
+        message: message.into(),
+    }
+}
+
 fn check_first_entry(report: &mut VerifyReport, files: &CaseFiles, entries: &[JournalEntry]) {
     let Some(first) = entries.first() else {
         if report.problems.is_empty() {
@@ -285,7 +422,9 @@ fn check_first_entry(report: &mut VerifyReport, files: &CaseFiles, entries: &[Jo
 fn check_manifest(report: &mut VerifyReport, files: &CaseFiles, entries: &[JournalEntry]) {
     let problem = |kind, message: String| Finding::new(kind, MANIFEST_FILE, message);
     let Some(bytes) = &files.manifest else {
-        report.problem(problem(FindingKind::Missing, "manifest.json is missing".into()));
+        if !files.unread.contains(MANIFEST_FILE) {
+            report.problem(problem(FindingKind::Missing, "manifest.json is missing".into()));
+        }
         return;
     };
     let manifest: Manifest = match serde_json::from_slice(bytes) {
@@ -314,7 +453,11 @@ fn check_manifest(report: &mut VerifyReport, files: &CaseFiles, entries: &[Journ
         );
         report.problem(problem(FindingKind::Changed, message));
     }
-    let derived = match Manifest::derive(&entries[..=index]) {
+    if !Manifest::known_format(manifest.format) {
+        let message = format!("is of format {}, which this kir does not know", manifest.format);
+        return report.problem(problem(FindingKind::Malformed, message));
+    }
+    let derived = match Manifest::derive_format(&entries[..=index], manifest.format) {
         Ok(derived) => derived,
         Err(e) => {
             return report
@@ -457,10 +600,10 @@ struct FolderListing {
     staged: BTreeSet<String>,
 }
 
-fn verify_folder(dir: &Path, public_key: Option<&VerifyingKey>) -> Result<VerifyReport> {
+fn verify_folder(dir: &Path, keys: Keys<'_>) -> Result<VerifyReport> {
     let mut report = VerifyReport::new(dir, CaseForm::Folder);
-    let (files, listing) = read_folder(dir, &mut report)?;
-    let expected = check_case_files(&mut report, &files, public_key);
+    let (mut files, listing) = read_folder(dir, &mut report, keys.journal)?;
+    let expected = check_case_files(&mut report, &mut files, keys);
 
     let evidence = dir.join(EVIDENCE_DIR);
     let mut staged_used = BTreeSet::new();
@@ -516,8 +659,13 @@ fn verify_folder(dir: &Path, public_key: Option<&VerifyingKey>) -> Result<Verify
 }
 
 /// Read the case's own files and list the evidence under a shared journal lock, so that no
-/// artifact is committed between reading the journal and listing the files.
-fn read_folder(dir: &Path, report: &mut VerifyReport) -> Result<(CaseFiles, FolderListing)> {
+/// artifact is committed between reading the journal and listing the files. Each file is read
+/// only up to its cap, the journal line by line.
+fn read_folder(
+    dir: &Path,
+    report: &mut VerifyReport,
+    journal_key: Option<&JournalKey>,
+) -> Result<(CaseFiles, FolderListing)> {
     let journal_lock = File::open(dir.join(JOURNAL_FILE)).ok();
     if let Some(file) = &journal_lock {
         // A read-only copy may not support locks; verification then reads without one.
@@ -529,11 +677,29 @@ fn read_folder(dir: &Path, report: &mut VerifyReport) -> Result<(CaseFiles, Fold
         let item = item.map_err(io_error("read", dir))?;
         let name = item.file_name().to_string_lossy().into_owned();
         let file_type = item.file_type().map_err(io_error("inspect", item.path()))?;
-        let slot = match name.as_str() {
-            CASE_FILE => &mut files.case_json,
-            JOURNAL_FILE => &mut files.journal,
-            MANIFEST_FILE => &mut files.manifest,
-            SIGNATURE_FILE => &mut files.signature,
+        let (slot, file_name, cap) = match name.as_str() {
+            CASE_FILE => (&mut files.case_json, CASE_FILE, MAX_CASE_JSON),
+            JOURNAL_FILE if file_type.is_file() => {
+                let path = item.path();
+                let file = File::open(&path).map_err(io_error("read", &path))?;
+                let size = file.metadata().map_err(io_error("inspect", &path))?.len();
+                if size > MAX_JOURNAL {
+                    report.problem(too_large(JOURNAL_FILE, size, MAX_JOURNAL));
+                    files.unread.insert(JOURNAL_FILE);
+                } else {
+                    // Appends by other processes wait for the lock; reading stops where it was taken.
+                    let parsed =
+                        read_journal_lines(file.take(size), journal_key).map_err(io_error("read", &path))?;
+                    files.journal = Some(parsed);
+                }
+                continue;
+            }
+            JOURNAL_FILE => {
+                report.problem(Finding::new(FindingKind::Unsafe, name, "not a regular file"));
+                continue;
+            }
+            MANIFEST_FILE => (&mut files.manifest, MANIFEST_FILE, MAX_MANIFEST),
+            SIGNATURE_FILE => (&mut files.signature, SIGNATURE_FILE, MAX_SIGNATURE),
             EVIDENCE_DIR if file_type.is_dir() => {
                 list_evidence(&item.path(), "", report, &mut listing)?;
                 continue;
@@ -567,7 +733,15 @@ fn read_folder(dir: &Path, report: &mut VerifyReport) -> Result<(CaseFiles, Fold
             report.problem(Finding::new(FindingKind::Unsafe, name, "not a regular file"));
             continue;
         }
-        *slot = Some(fs::read(item.path()).map_err(io_error("read", item.path()))?);
+        let path = item.path();
+        let file = File::open(&path).map_err(io_error("read", &path))?;
+        match read_capped(&file, cap).map_err(io_error("read", &path))? {
+            Capped::Read(bytes) => *slot = Some(bytes),
+            Capped::TooLarge(size) => {
+                report.problem(too_large(file_name, size, cap));
+                files.unread.insert(file_name);
+            }
+        }
     }
     drop(journal_lock);
     Ok((files, listing))
@@ -638,7 +812,8 @@ pub struct JournalReading {
     pub warnings: Vec<Finding>,
 }
 
-/// Read the journal of the case folder `dir` for display.
+/// Read the journal of the case folder `dir` for display, line by line; a journal larger than
+/// [`MAX_JOURNAL`] is refused unread.
 pub fn read_journal(dir: &Path) -> Result<JournalReading> {
     if !dir.is_dir() {
         return Err(if dir.exists() {
@@ -648,14 +823,21 @@ pub fn read_journal(dir: &Path) -> Result<JournalReading> {
         });
     }
     let journal_path = dir.join(JOURNAL_FILE);
-    let bytes = fs::read(&journal_path).map_err(|e| match e.kind() {
+    let file = File::open(&journal_path).map_err(|e| match e.kind() {
         io::ErrorKind::NotFound => {
             Error::NotACase { path: dir.to_path_buf(), detail: "journal.jsonl is missing".into() }
         }
         _ => io_error("read", &journal_path)(e),
     })?;
-    let case = fs::read(dir.join(CASE_FILE)).ok().and_then(|b| serde_json::from_slice(&b).ok());
-    let parsed = journal::parse(&bytes, &ChainPosition::start());
+    let size = file.metadata().map_err(io_error("inspect", &journal_path))?.len();
+    if size > MAX_JOURNAL {
+        return Err(Error::TooLarge { path: journal_path, size, limit: MAX_JOURNAL });
+    }
+    let case = match read_path_capped(&dir.join(CASE_FILE), MAX_CASE_JSON) {
+        Ok(Capped::Read(bytes)) => serde_json::from_slice(&bytes).ok(),
+        _ => None,
+    };
+    let parsed = read_journal_lines(file.take(size), None).map_err(io_error("read", &journal_path))?;
     Ok(JournalReading {
         case,
         entries: parsed.entries,
@@ -673,7 +855,7 @@ mod tests {
 
     /// A case with two artifacts, a recorded action, a not-collected artifact and a lagging manifest.
     fn fixture(dir: &Path) -> PathBuf {
-        let case = Case::create(dir.join("case"), CaseInfo::new("fixture")).unwrap();
+        let case = Case::create_for_tests(dir.join("case"), CaseInfo::new("fixture")).unwrap();
         case.store_bytes("pod.json", "GET /api/v1/namespaces/prod/pods/web-1", b"{\"kind\":\"Pod\"}")
             .unwrap();
         case.store_bytes("logs/app.log", "GET .../log?container=app", b"line 1\nline 2\n").unwrap();
@@ -681,7 +863,7 @@ mod tests {
         let root = case.path().to_path_buf();
         drop(case);
         // A handle that dies (kill -9) after its last entry leaves the manifest behind it.
-        let dying = Case::open(&root).unwrap();
+        let dying = Case::open_for_tests(&root).unwrap();
         dying.record(JournalRecord::new("alice", "isolate").target("pod prod/web-1").result("done")).unwrap();
         std::mem::forget(dying);
         root
@@ -832,9 +1014,9 @@ mod tests {
         let public = VerifyingKey::from_file(&keys.public_key).unwrap();
         let wrong = VerifyingKey::from_file(&other.public_key).unwrap();
 
-        let case = Case::create(dir.path().join("case"), CaseInfo::new("signed")).unwrap();
+        let case = Case::create_for_tests(dir.path().join("case"), CaseInfo::new("signed")).unwrap();
         case.store_bytes("a.txt", "test", b"a").unwrap();
-        let case = Case::open(flushed(case)).unwrap();
+        let case = Case::open_for_tests(flushed(case)).unwrap();
         let manifest = fs::read(case.path().join(MANIFEST_FILE)).unwrap();
         fs::write(case.path().join(SIGNATURE_FILE), sign(&signing, &manifest, case.id(), 2).unwrap())
             .unwrap();

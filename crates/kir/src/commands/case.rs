@@ -4,8 +4,8 @@ use std::path::{Path, PathBuf};
 
 use kir_cluster::Cluster;
 use kir_evidence::{
-    Case, CaseInfo, ExportSummary, GeneratedKeys, JournalEntry, JournalReading, SignatureStatus, SigningKey,
-    VerifyReport, VerifyingKey,
+    Case, CaseInfo, ExportSummary, GeneratedKeys, JOURNAL_KEY_ENV, JournalEntry, JournalKey, JournalReading,
+    SignatureStatus, SigningKey, VerifyReport, VerifyingKey,
     journal::{ACTION_COLLECT, ACTION_NOT_COLLECTED, ACTION_OPEN, ACTION_REPAIR},
 };
 use serde::Serialize;
@@ -14,7 +14,7 @@ use serde_json::Value;
 use crate::{
     cli::{CaseCommand, OutputFormat},
     exit,
-    output::{print_json, print_table, print_yaml, table},
+    output::{print_json, print_key_values, print_table, print_yaml, sanitize, table},
     settings::{Settings, UsageError},
 };
 
@@ -51,6 +51,15 @@ fn usage_if_missing(error: kir_evidence::Error) -> anyhow::Error {
         kir_evidence::Error::NotFound { .. } => UsageError(format!("{error}: check the path")).into(),
         other => other.into(),
     }
+}
+
+/// A line of text for the terminal: what it quotes (paths, names from a case) may be hostile.
+fn say(text: &str) {
+    println!("{}", sanitize(text));
+}
+
+fn warn(text: &str) {
+    eprintln!("{}", sanitize(text));
 }
 
 fn print<T: Serialize>(
@@ -104,7 +113,7 @@ fn open(
     };
     let opened = Opened { path: std::path::absolute(case.path())?, id: case.id().to_string() };
     print(settings, &opened, |opened| {
-        println!("{}", opened.path.display());
+        say(&opened.path.display().to_string());
         Ok(())
     })?;
     Ok(exit::SUCCESS)
@@ -127,19 +136,19 @@ fn show(dir: &Path, settings: &Settings) -> anyhow::Result<u8> {
     let reading = kir_evidence::read_journal(dir).map_err(usage_if_missing)?;
     print(settings, &reading, print_journal)?;
     for warning in &reading.warnings {
-        eprintln!("warning: {warning}");
+        warn(&format!("warning: {warning}"));
     }
     if reading.problems.is_empty() {
         return Ok(exit::SUCCESS);
     }
     for problem in &reading.problems {
-        eprintln!("problem: {problem}");
+        warn(&format!("problem: {problem}"));
     }
-    eprintln!(
+    warn(&format!(
         "error: the journal of {} is not intact ({} problem(s)); `kir case verify` checks the whole case",
         dir.display(),
         reading.problems.len()
-    );
+    ));
     Ok(exit::FAILURE)
 }
 
@@ -150,12 +159,12 @@ fn print_journal(reading: &JournalReading) -> anyhow::Result<()> {
             (Some(cluster), None) => cluster.clone(),
             (None, _) => "-".to_string(),
         };
-        print_details(&[
+        print_key_values(&[
             ("case", case.id.clone()),
             ("title", case.info.title.clone()),
             ("cluster", cluster),
             ("responder", case.info.responder.clone().unwrap_or_else(|| "-".into())),
-        ]);
+        ])?;
         println!();
     }
     let mut entries = table(&["seq", "time", "actor", "action", "target", "result"]);
@@ -211,7 +220,10 @@ fn verify(path: &Path, pubkey: Option<&Path>, settings: &Settings) -> anyhow::Re
         Some(file) => Some(VerifyingKey::from_file(file)?),
         None => None,
     };
-    let report = kir_evidence::verify(path, key.as_ref()).map_err(usage_if_missing)?;
+    // The verifier's own journal key, if this machine has one: verification never creates one.
+    let journal_key = JournalKey::find()?;
+    let report = kir_evidence::verify_with_journal_key(path, key.as_ref(), journal_key.as_ref())
+        .map_err(usage_if_missing)?;
     print(settings, &report, print_report)?;
     Ok(if report.intact { exit::SUCCESS } else { exit::FAILURE })
 }
@@ -222,7 +234,7 @@ fn print_report(report: &VerifyReport) -> anyhow::Result<()> {
     } else {
         format!("NOT INTACT: {} problem(s)", report.problems.len())
     };
-    println!("{}: {verdict}", report.location.display());
+    say(&format!("{}: {verdict}", report.location.display()));
     let signature = match &report.signature {
         SignatureStatus::Absent => "not signed".to_string(),
         SignatureStatus::NotChecked => "signed, not checked (give --pubkey)".to_string(),
@@ -230,23 +242,107 @@ fn print_report(report: &VerifyReport) -> anyhow::Result<()> {
         SignatureStatus::Invalid { reason } => format!("INVALID: {reason}"),
         SignatureStatus::Missing => "MISSING: a public key was given but the case is not signed".to_string(),
     };
-    print_details(&[
+    print_key_values(&[
         ("case", report.case_id.clone().unwrap_or_else(|| "-".into())),
         ("form", format!("{:?}", report.form).to_lowercase()),
         ("contents", format!("{} journal entries, {} artifacts", report.journal_entries, report.artifacts)),
         ("signature", signature),
-    ]);
+        ("journal keys", journal_keys(report)),
+        ("authenticated", authenticated(report)),
+    ])?;
     for (title, findings) in [("problems", &report.problems), ("warnings", &report.warnings)] {
         if findings.is_empty() {
             continue;
         }
-        println!("{title}:");
+        say(&format!("{title}:"));
         for finding in findings {
             let kind = serde_json::to_value(finding.kind)?;
-            println!("  {:<12} {finding}", kind.as_str().unwrap_or_default());
+            say(&format!("  {:<15} {finding}", kind.as_str().unwrap_or_default()));
         }
     }
+    say("what this proves:");
+    for point in what_it_proves(report) {
+        say(&format!("  - {point}"));
+    }
     Ok(())
+}
+
+fn lines(count: u64) -> String {
+    format!("{count} line{}", if count == 1 { "" } else { "s" })
+}
+
+/// The keys the journal's lines carry MACs under, and the lines without one.
+fn journal_keys(report: &VerifyReport) -> String {
+    let auth = &report.authentication;
+    let mut parts: Vec<String> = auth
+        .keys
+        .iter()
+        .map(|key| {
+            let yours =
+                if auth.your_key_id.as_deref() == Some(key.key_id.as_str()) { " (yours)" } else { "" };
+            format!("{}{yours}: {}", key.key_id, lines(key.lines))
+        })
+        .collect();
+    if let Some(first) = auth.first_line_without_mac {
+        parts.push(format!("no MAC: {} (first: line {first})", lines(auth.lines_without_mac)));
+    }
+    if parts.is_empty() { "-".to_string() } else { parts.join("; ") }
+}
+
+fn authenticated(report: &VerifyReport) -> String {
+    let auth = &report.authentication;
+    match (&auth.your_key_id, auth.authenticated_lines) {
+        (Some(id), Some(count)) => {
+            format!("{count} of {} by your journal key {id}", lines(report.journal_entries))
+        }
+        _ => format!(
+            "not checked: no journal key on this machine (set {JOURNAL_KEY_ENV} to the key file of the kir that wrote the case)"
+        ),
+    }
+}
+
+/// What the checks that passed do and do not prove, in words.
+fn what_it_proves(report: &VerifyReport) -> Vec<String> {
+    let auth = &report.authentication;
+    let total = report.journal_entries;
+    let mut points = vec![
+        "the hash chain and the manifest prove that the files are unchanged relative to each other, not who \
+         wrote them: anyone who can write the case folder can rewrite all of it consistently"
+            .to_string(),
+    ];
+    points.push(match (&auth.your_key_id, auth.authenticated_lines) {
+        (Some(id), Some(count)) if count == total && total > 0 => {
+            format!("every journal line carries a valid MAC under your journal key {id}: your kir wrote them all")
+        }
+        (Some(id), Some(count)) => format!(
+            "{count} of {} carry a valid MAC under your journal key {id}: your kir wrote those; the other {} \
+             prove nothing about who wrote them (a line under another key was written by the kir holding that \
+             key: check with {JOURNAL_KEY_ENV} set to its file)",
+            lines(total),
+            lines(total - count)
+        ),
+        _ => format!(
+            "no journal line was authenticated: with the key of the kir that wrote them ({JOURNAL_KEY_ENV}, \
+             else ~/.config/kir/journal.key), verification shows which lines that kir wrote"
+        ),
+    });
+    points.push(match &report.signature {
+        SignatureStatus::Valid { key_id } => format!(
+            "the minisign signature proves that the manifest, and through it every artifact's hash and the \
+             journal up to the entry it names, is the one the holder of key {key_id} signed"
+        ),
+        SignatureStatus::Absent => {
+            "the case is not signed: nothing proves whose manifest it is (kir case export --sign-key signs it)"
+                .to_string()
+        }
+        SignatureStatus::NotChecked => {
+            "the manifest is signed, but the signature was not checked: give --pubkey".to_string()
+        }
+        SignatureStatus::Invalid { .. } | SignatureStatus::Missing => {
+            "the signature proves nothing: see the problems above".to_string()
+        }
+    });
+    points
 }
 
 fn export(dir: &Path, archive: &Path, sign_key: Option<&Path>, settings: &Settings) -> anyhow::Result<u8> {
@@ -270,47 +366,37 @@ fn load_signing_key(path: &Path) -> anyhow::Result<SigningKey> {
 }
 
 fn print_export(summary: &ExportSummary) -> anyhow::Result<()> {
-    println!("exported case {} to {}", summary.case_id, summary.archive.display());
+    say(&format!("exported case {} to {}", summary.case_id, summary.archive.display()));
     let signed = match &summary.signed_by {
         Some(key_id) => format!("key {key_id} (check: kir case verify ARCHIVE --pubkey KEY.pub)"),
         None => "not signed".to_string(),
     };
-    print_details(&[
+    print_key_values(&[
         ("sha256", summary.sha256.clone()),
         ("size", format!("{} bytes", summary.size)),
         ("contents", format!("{} journal entries, {} artifacts", summary.journal_entries, summary.artifacts)),
         ("signature", signed),
-    ]);
-    Ok(())
+    ])
 }
 
 fn keygen(prefix: &Path, settings: &Settings) -> anyhow::Result<u8> {
     let password = std::env::var(PASSWORD_ENV).ok().filter(|p| !p.is_empty());
     let keys = kir_evidence::generate_keys(prefix, password.as_deref())?;
     if !keys.protected {
-        eprintln!(
+        warn(&format!(
             "warning: {} is not protected by a password: anyone who can read it can sign as you. \
              Keep it private, or set {PASSWORD_ENV} and generate a new pair.",
             keys.secret_key.display()
-        );
+        ));
     }
     print(settings, &keys, print_keys)?;
     Ok(exit::SUCCESS)
 }
 
 fn print_keys(keys: &GeneratedKeys) -> anyhow::Result<()> {
-    print_details(&[
+    print_key_values(&[
         ("secret key", keys.secret_key.display().to_string()),
         ("public key", keys.public_key.display().to_string()),
         ("key id", keys.key_id.clone()),
-    ]);
-    Ok(())
-}
-
-/// Aligned `name  value` lines.
-fn print_details(rows: &[(&str, String)]) {
-    let width = rows.iter().map(|(name, _)| name.len()).max().unwrap_or(0);
-    for (name, value) in rows {
-        println!("{name:<width$}  {value}");
-    }
+    ])
 }

@@ -12,6 +12,7 @@ use kir_evidence::{Case, CaseInfo};
 
 use crate::{
     cli::ConfirmArgs,
+    output::sanitize,
     settings::{Settings, UsageError, pod_ref},
 };
 
@@ -57,25 +58,23 @@ pub fn open_case(settings: &Settings, responder: &Responder, title: String) -> a
         ..CaseInfo::new(title)
     };
     match &settings.case {
-        Some(dir) if dir.join("case.json").exists() => {
-            let case = Case::open(dir).with_context(|| format!("cannot open case {}", dir.display()))?;
-            same_cluster(&case, &responder.cluster)?;
-            Ok(case)
-        }
+        // Two commands starting at once on a new folder both record into one case: one creates
+        // it, the other opens it.
         Some(dir) => {
-            let case =
-                Case::create(dir, info).with_context(|| format!("cannot create case {}", dir.display()))?;
-            eprintln!("case: {} (new)", case.path().display());
+            let (case, created) = Case::open_or_create(dir, info)
+                .with_context(|| format!("cannot open or create case {}", dir.display()))?;
+            if created {
+                eprintln!("case: {} (new)", sanitize(&case.path().display().to_string()));
+            } else {
+                same_cluster(&case, &responder.cluster)?;
+            }
             Ok(case)
         }
         None => {
             let case =
                 Case::create_in(Path::new("cases"), info).context("cannot create a case under ./cases")?;
-            eprintln!(
-                "case: {} (new; pass --case {} to add to it)",
-                case.path().display(),
-                case.path().display()
-            );
+            let path = case.path().display().to_string();
+            eprintln!("case: {} (new; pass --case {} to add to it)", sanitize(&path), sanitize(&path));
             Ok(case)
         }
     }
