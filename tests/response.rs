@@ -340,8 +340,12 @@ async fn isolate_orphans_warns_about_the_allow_policy_reruns_idempotently_and_un
     // Undo keeps the suspect orphaned by default: re-adoption would make the ReplicaSet delete
     // its newest pod, the clean replacement.
     let kept = run(kir_with(&tb.kubeconfig).args(["undo", "--yes", "-o", "json"]).arg(&case)).success();
-    assert!(kept.json().as_array().unwrap().iter().any(|r| r["status"] == "kept orphaned"), "{}", kept.stdout);
-    assert!(!pods.get(&name).await.unwrap().metadata.labels.unwrap().contains_key("app"));
+    assert!(
+        kept.json().as_array().unwrap().iter().any(|r| r["status"] == "kept orphaned"),
+        "{}",
+        kept.stdout
+    );
+    assert!(!pods.get(&name).await.unwrap().metadata.labels.unwrap_or_default().contains_key("app"));
     assert!(pods.get(&replacement).await.is_ok(), "the replacement is untouched");
 
     // With --readopt, undo restores the original labels and removes every kir object.

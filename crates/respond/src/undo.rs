@@ -322,7 +322,7 @@ pub async fn plan(
     target: Option<&str>,
     options: UndoOptions,
 ) -> Result<UndoPlan> {
-    let entries = case.entries()?; // TEMP-AUTH
+    let entries = case.authenticated_entries()?;
     let journaled = pending(&entries, target);
     let reversals = assess(cluster, case.id(), &journaled.pending, options).await?;
     Ok(UndoPlan { reversals, refused: journaled.refused })
