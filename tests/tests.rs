@@ -25,6 +25,9 @@ mod detect;
 // The compromised-pod response: capture, snapshot, isolate, release, replace, respond, undo.
 mod response;
 
+// Containment that never overclaims: no weaker moment, kir's objects only.
+mod contain;
+
 // Undo and release with the case folder as hostile input: forged lines, re-created objects,
 // cases sharing a pod.
 mod undo;
