@@ -7,17 +7,88 @@ use std::borrow::Cow;
 use comfy_table::{Cell, ContentArrangement, Table, presets::NOTHING};
 use serde::Serialize;
 
-/// Write `value` as pretty JSON to stdout.
+/// Write `value` as pretty JSON to stdout. Characters a terminal would act on are written as
+/// `\uXXXX` escapes inside the strings: the JSON says the same, and a `cat` of it is harmless.
 pub fn print_json<T: Serialize>(value: &T) -> anyhow::Result<()> {
     let mut out = std::io::stdout().lock();
-    serde_json::to_writer_pretty(&mut out, value)?;
+    write_json(&mut out, value)?;
     writeln!(out)?;
     Ok(())
 }
 
-/// Write `value` as YAML to stdout.
+/// `value` as pretty JSON with terminal-unsafe characters escaped (see [`print_json`]).
+pub fn write_json<W: Write, T: Serialize>(out: &mut W, value: &T) -> serde_json::Result<()> {
+    let mut serializer = serde_json::Serializer::with_formatter(out, TerminalSafe::default());
+    value.serialize(&mut serializer)
+}
+
+/// Pretty JSON whose strings never carry a raw control, C1 or bidirectional character
+/// (serde_json escapes only C0).
+#[derive(Default)]
+struct TerminalSafe<'a> {
+    pretty: serde_json::ser::PrettyFormatter<'a>,
+}
+
+impl serde_json::ser::Formatter for TerminalSafe<'_> {
+    fn write_string_fragment<W: ?Sized + Write>(
+        &mut self,
+        writer: &mut W,
+        fragment: &str,
+    ) -> std::io::Result<()> {
+        let mut start = 0;
+        for (at, c) in fragment.char_indices() {
+            if unsafe_char(c) {
+                writer.write_all(&fragment.as_bytes()[start..at])?;
+                let mut units = [0u16; 2];
+                for unit in c.encode_utf16(&mut units) {
+                    write!(writer, "\\u{unit:04x}")?;
+                }
+                start = at + c.len_utf8();
+            }
+        }
+        writer.write_all(&fragment.as_bytes()[start..])
+    }
+
+    fn begin_array<W: ?Sized + Write>(&mut self, writer: &mut W) -> std::io::Result<()> {
+        self.pretty.begin_array(writer)
+    }
+
+    fn end_array<W: ?Sized + Write>(&mut self, writer: &mut W) -> std::io::Result<()> {
+        self.pretty.end_array(writer)
+    }
+
+    fn begin_array_value<W: ?Sized + Write>(&mut self, writer: &mut W, first: bool) -> std::io::Result<()> {
+        self.pretty.begin_array_value(writer, first)
+    }
+
+    fn end_array_value<W: ?Sized + Write>(&mut self, writer: &mut W) -> std::io::Result<()> {
+        self.pretty.end_array_value(writer)
+    }
+
+    fn begin_object<W: ?Sized + Write>(&mut self, writer: &mut W) -> std::io::Result<()> {
+        self.pretty.begin_object(writer)
+    }
+
+    fn end_object<W: ?Sized + Write>(&mut self, writer: &mut W) -> std::io::Result<()> {
+        self.pretty.end_object(writer)
+    }
+
+    fn begin_object_key<W: ?Sized + Write>(&mut self, writer: &mut W, first: bool) -> std::io::Result<()> {
+        self.pretty.begin_object_key(writer, first)
+    }
+
+    fn begin_object_value<W: ?Sized + Write>(&mut self, writer: &mut W) -> std::io::Result<()> {
+        self.pretty.begin_object_value(writer)
+    }
+
+    fn end_object_value<W: ?Sized + Write>(&mut self, writer: &mut W) -> std::io::Result<()> {
+        self.pretty.end_object_value(writer)
+    }
+}
+
+/// Write `value` as YAML to stdout, every string (keys too) passed through [`sanitize`].
 pub fn print_yaml<T: Serialize>(value: &T) -> anyhow::Result<()> {
-    let text = serde_saphyr::to_string(value)?;
+    let text = serde_saphyr::to_string(&sanitized_value(serde_json::to_value(value)?))?;
     let mut out = std::io::stdout().lock();
     out.write_all(text.as_bytes())?;
     if !text.ends_with('\n') {
@@ -64,10 +135,7 @@ pub fn print_table(table: &Table) -> anyhow::Result<()> {
 /// controls that reorder text on screen are shown escaped (`\u{1b}`), so nothing in the text
 /// can move the cursor, retitle the window, reach the clipboard or hide a line.
 pub fn sanitize(text: &str) -> Cow<'_, str> {
-    let unsafe_char = |c: char| {
-        (c.is_control() && c != '\n')
-            || matches!(c, '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
-    };
+    let unsafe_char = |c: char| unsafe_char(c) && c != '\n';
     if !text.chars().any(unsafe_char) {
         return Cow::Borrowed(text);
     }
@@ -82,6 +150,25 @@ pub fn sanitize(text: &str) -> Cow<'_, str> {
     Cow::Owned(safe)
 }
 
+/// Characters a terminal acts on or that reorder text on screen: C0, DEL, C1 and the Unicode
+/// bidirectional controls.
+fn unsafe_char(c: char) -> bool {
+    c.is_control() || matches!(c, '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+}
+
+/// A JSON value with every string and key passed through [`sanitize`].
+fn sanitized_value(value: serde_json::Value) -> serde_json::Value {
+    use serde_json::Value;
+    match value {
+        Value::String(text) => Value::String(sanitize(&text).into_owned()),
+        Value::Array(items) => Value::Array(items.into_iter().map(sanitized_value).collect()),
+        Value::Object(map) => Value::Object(
+            map.into_iter().map(|(k, v)| (sanitize(&k).into_owned(), sanitized_value(v))).collect(),
+        ),
+        other => other,
+    }
+}
+
 /// A yes/no cell.
 pub fn yes_no(value: bool) -> Cell {
     Cell::new(if value { "yes" } else { "no" })
@@ -89,7 +176,25 @@ pub fn yes_no(value: bool) -> Cell {
 
 #[cfg(test)]
 mod tests {
-    use super::sanitize;
+    use super::{sanitize, write_json};
+
+    #[test]
+    fn json_strings_carry_no_raw_terminal_controls_and_read_back_the_same() {
+        let hostile = serde_json::json!({
+            "pod\u{1b}]0;x\u{7}": ["evil\u{202e}txt.exe", "c1\u{9b}31m", "del\u{7f}", "plain é 😀", "nl\nq\"b\\"],
+        });
+        let mut bytes = Vec::new();
+        write_json(&mut bytes, &hostile).unwrap();
+        let text = String::from_utf8(bytes).unwrap();
+        assert!(
+            !text
+                .chars()
+                .any(|c| (c.is_control() && c != '\n' && c != ' ') || ('\u{202a}'..='\u{202e}').contains(&c)),
+            "{text:?}"
+        );
+        assert!(text.contains("\\u202e") && text.contains("\\u009b") && text.contains("😀"), "{text}");
+        assert_eq!(serde_json::from_str::<serde_json::Value>(&text).unwrap(), hostile);
+    }
 
     #[test]
     fn control_characters_are_escaped_and_newlines_kept() {
