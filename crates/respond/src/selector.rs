@@ -4,25 +4,15 @@
 use std::collections::BTreeMap;
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
+use kube_core::{Selector, SelectorExt};
 
 pub type Labels = BTreeMap<String, String>;
 
-/// Does a `LabelSelector` (matchLabels and matchExpressions) select these labels?
-/// An empty selector selects everything; an unknown operator selects nothing.
+/// Does a `LabelSelector` (matchLabels and matchExpressions) select these labels? Evaluated
+/// by kube's own selector; an empty selector selects everything, one that does not parse (an
+/// unknown operator) selects nothing.
 pub fn selects(selector: &LabelSelector, labels: &Labels) -> bool {
-    let labels_match = selector.match_labels.iter().flatten().all(|(k, v)| labels.get(k) == Some(v));
-    let expressions_match = selector.match_expressions.iter().flatten().all(|requirement| {
-        let values = requirement.values.as_deref().unwrap_or_default();
-        let value = labels.get(&requirement.key);
-        match requirement.operator.as_str() {
-            "In" => value.is_some_and(|v| values.contains(v)),
-            "NotIn" => value.is_none_or(|v| !values.contains(v)),
-            "Exists" => value.is_some(),
-            "DoesNotExist" => value.is_none(),
-            _ => false,
-        }
-    });
-    labels_match && expressions_match
+    Selector::try_from(selector.clone()).is_ok_and(|s| s.matches(labels))
 }
 
 /// Does a Service-style selector (a plain map) select these labels? An empty or absent map
@@ -107,20 +97,10 @@ mod tests {
     }
 }
 
-/// The selector as a `labelSelector` query string (`app=web,tier in (a,b),!canary`).
+/// The selector as a `labelSelector` query string (`app=web,tier in (a,b),!canary`); empty
+/// when it does not parse.
 pub fn to_query(selector: &LabelSelector) -> String {
-    let mut parts: Vec<String> =
-        selector.match_labels.iter().flatten().map(|(k, v)| format!("{k}={v}")).collect();
-    for requirement in selector.match_expressions.iter().flatten() {
-        let values = requirement.values.clone().unwrap_or_default().join(",");
-        parts.push(match requirement.operator.as_str() {
-            "In" => format!("{} in ({values})", requirement.key),
-            "NotIn" => format!("{} notin ({values})", requirement.key),
-            "Exists" => requirement.key.clone(),
-            _ => format!("!{}", requirement.key),
-        });
-    }
-    parts.join(",")
+    Selector::try_from(selector.clone()).map(|s| s.to_string()).unwrap_or_default()
 }
 
 #[cfg(test)]
