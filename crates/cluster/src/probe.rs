@@ -128,6 +128,18 @@ impl ApiInventory {
     }
 }
 
+/// A DaemonSet and how many of its pods are ready (network plugins run their agents so).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DaemonSetStatus {
+    pub namespace: String,
+    pub name: String,
+    pub labels: BTreeMap<String, String>,
+    /// Nodes that should run its pod.
+    pub desired: i32,
+    /// Nodes where its pod is ready.
+    pub ready: i32,
+}
+
 /// A workload found in the cluster (for runtime-sensor detection).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WorkloadRef {
@@ -228,6 +240,29 @@ impl Cluster {
                 namespace: d.metadata.namespace.unwrap_or_default(),
                 name: d.metadata.name.unwrap_or_default(),
                 labels: d.metadata.labels.unwrap_or_default(),
+            })
+            .collect())
+    }
+}
+
+impl Cluster {
+    /// DaemonSets in all namespaces with their readiness (one list request).
+    pub async fn daemonset_statuses(&self) -> Result<Vec<DaemonSetStatus>> {
+        let api: Api<DaemonSet> = Api::all(self.client().clone());
+        let list =
+            self.call("list daemonsets.apps in all namespaces", api.list(&ListParams::default())).await?;
+        Ok(list
+            .items
+            .into_iter()
+            .map(|d| {
+                let status = d.status.unwrap_or_default();
+                DaemonSetStatus {
+                    namespace: d.metadata.namespace.unwrap_or_default(),
+                    name: d.metadata.name.unwrap_or_default(),
+                    labels: d.metadata.labels.unwrap_or_default(),
+                    desired: status.desired_number_scheduled,
+                    ready: status.number_ready,
+                }
             })
             .collect())
     }

@@ -11,6 +11,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::{
+    enforcement::{self, Agent, Plugin},
     netpol::{self, AllowingPolicy, QUARANTINE_LABEL},
     selector::{Labels, keys_of, map_selects},
 };
@@ -26,6 +27,8 @@ pub struct PodState {
     pub controller: Option<Controller>,
     /// The cases that isolated the pod, from its case annotation (see [`cases_of`]).
     pub cases: Vec<String>,
+    /// The pod uses its node's network namespace: no NetworkPolicy applies to it.
+    pub host_network: bool,
 }
 
 /// Annotation naming the cases that isolated a pod (comma-separated ids, oldest first), or the
@@ -76,6 +79,8 @@ pub struct Surroundings {
     pub admin_network_policy: Option<bool>,
     /// The pod's node as read (evidence too).
     pub node: Option<Fetched>,
+    /// Network plugins whose agents run; `None` when that could not be read (see `notes`).
+    pub agents: Option<Vec<Agent>>,
     /// What could not be read (the plan goes ahead without it and says so).
     pub notes: Vec<String>,
 }
@@ -223,6 +228,53 @@ pub struct IsolationPlan {
     pub warnings: Vec<String>,
     /// The controller that will start a replacement, when the plan orphans the pod.
     pub replaced_by: Option<Controller>,
+    pub enforcement: Enforcement,
+}
+
+/// Whether the policies kir creates will be enforced, as far as kir can see.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Enforcement {
+    /// `Some(true)`: a network plugin that enforces NetworkPolicy runs; `None`: unknown;
+    /// `Some(false)`: no policy can apply to this pod (it uses the host network).
+    pub enforced: Option<bool>,
+    pub detail: String,
+}
+
+impl Enforcement {
+    fn of(pod: &PodState, agents: Option<&[Agent]>) -> Enforcement {
+        if pod.host_network {
+            return Enforcement {
+                enforced: Some(false),
+                detail: "the pod uses its node's network (hostNetwork): NetworkPolicies do not apply to it"
+                    .into(),
+            };
+        }
+        match agents {
+            None => Enforcement {
+                enforced: None,
+                detail: "unknown: the network plugins' DaemonSets could not be read".into(),
+            },
+            Some([]) => Enforcement {
+                enforced: None,
+                detail: format!(
+                    "unknown: no NetworkPolicy-enforcing network plugin was seen running (looked for DaemonSets {})",
+                    enforcement::looked_for()
+                ),
+            },
+            Some(agents) => Enforcement {
+                enforced: Some(true),
+                detail: format!(
+                    "enforced by {}",
+                    agents
+                        .iter()
+                        .map(|a| format!("{:?} ({})", a.plugin, a.seen_as))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            },
+        }
+    }
 }
 
 impl IsolationPlan {
@@ -326,12 +378,50 @@ pub fn plan(pod: &PodState, around: &Surroundings, options: IsolateOptions) -> I
         }
     }
 
-    let still_allowing = netpol::allowing_policies(&around.policies, &final_labels);
-    let overridden = around.cilium.is_some() || around.admin_network_policy.is_some();
-    if !overridden && let Some(warning) = netpol::additive_warning(&still_allowing, &pod.namespace) {
-        warnings.push(warning);
+    let enforcement = Enforcement::of(pod, around.agents.as_deref());
+    if pod.host_network {
+        warnings.push(format!(
+            "pod {}/{} uses its node's network (hostNetwork): no NetworkPolicy, Cilium or AdminNetworkPolicy \
+             selector applies to it, so kir cannot cut its traffic. What works: cordon its node (--cordon) so nothing \
+             new lands there, delete it once its evidence is in (kir replace pod, or respond --replace), and isolate \
+             the node itself at the infrastructure level (security group, firewall)",
+            pod.namespace, pod.name
+        ));
     }
-    IsolationPlan { changes, still_allowing, overridden, warnings, replaced_by }
+    let still_allowing = netpol::allowing_policies(&around.policies, &final_labels);
+    let agents = around.agents.as_deref().unwrap_or_default();
+    let running = |enforces: fn(Plugin) -> bool| agents.iter().any(|a| enforces(a.plugin));
+    let cilium = around.cilium.is_some() && running(Plugin::enforces_cilium_policy);
+    let admin = around.admin_network_policy.is_some() && running(Plugin::enforces_admin_network_policy);
+    for (served, enforced, kind) in [
+        (around.cilium.is_some(), cilium, "CiliumNetworkPolicy"),
+        (around.admin_network_policy.is_some(), admin, "AdminNetworkPolicy"),
+    ] {
+        if served && !enforced {
+            warnings.push(format!(
+                "the API serves {kind}, but no network plugin that enforces it was seen running: kir creates one, \
+                 and does not count on it"
+            ));
+        }
+    }
+    let overridden = cilium || admin;
+    if !overridden {
+        if let Some(warning) = netpol::additive_warning(&still_allowing, &pod.namespace) {
+            warnings.push(warning);
+        }
+    } else if !cilium {
+        // AdminNetworkPolicy ingress peers are namespaces and pods: traffic from outside the
+        // cluster is only what the NetworkPolicies allow.
+        let from_outside: Vec<AllowingPolicy> =
+            still_allowing.iter().filter(|p| p.allows_ingress).cloned().collect();
+        if let Some(warning) = netpol::additive_warning(&from_outside, &pod.namespace) {
+            warnings.push(format!(
+                "the AdminNetworkPolicy overrides all egress and ingress from pods of the cluster, not ingress from \
+                 outside it (its peers cannot name such sources). For that traffic: {warning}"
+            ));
+        }
+    }
+    IsolationPlan { changes, still_allowing, overridden, warnings, replaced_by, enforcement }
 }
 
 /// The labels to remove so the controller and every Service selecting the pod let go of it,
@@ -381,6 +471,7 @@ mod tests {
             labels: labels(&[("app", "web"), ("pod-template-hash", "7d9f"), ("team", "payments")]),
             node: Some("node-1".into()),
             cases: Vec::new(),
+            host_network: false,
             controller: Some(Controller {
                 api_version: "apps/v1".into(),
                 kind: "ReplicaSet".into(),

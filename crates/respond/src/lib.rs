@@ -5,6 +5,7 @@
 pub mod capture;
 pub mod collect;
 pub mod contain;
+pub mod enforcement;
 mod error;
 pub mod findings;
 pub mod isolate;

@@ -6,6 +6,7 @@ use serde_json::Value;
 
 use crate::{
     Error, Result,
+    enforcement::running_agents,
     isolate::{Controller, PodState, Surroundings},
     netpol::quarantine_name,
 };
@@ -45,6 +46,7 @@ async fn observed(cluster: &Cluster, namespace: &str, name: &str, pod: Pod, fetc
         node: pod.spec.as_ref().and_then(|s| s.node_name.clone()),
         controller,
         cases: crate::isolate::cases_of(pod.metadata.annotations.as_ref()),
+        host_network: pod.spec.as_ref().and_then(|s| s.host_network).unwrap_or(false),
     };
     ObservedPod { pod, fetched, state, controller: object }
 }
@@ -108,14 +110,22 @@ pub async fn observe_with_surroundings(
         let (observed, node) = tokio::join!(observed(cluster, namespace, name, pod, fetched), node);
         Ok::<_, Error>((observed, node))
     };
-    let (pod_and_node, services, policies, inventory) = tokio::join!(
+    let (pod_and_node, services, policies, inventory, daemonsets) = tokio::join!(
         pod_and_node,
         cluster.services(namespace),
         cluster.network_policies(namespace),
-        cluster.api_group_inventory()
+        cluster.api_group_inventory(),
+        cluster.daemonset_statuses()
     );
     let (observed, node) = pod_and_node?;
     let (services, policies, inventory) = (services?, policies?, inventory?);
+    // Which network plugin enforces the policies decides what "contained" may claim; when it
+    // cannot be read, the plan says enforcement is unknown.
+    let (agents, agents_note) = match daemonsets {
+        Ok(daemonsets) => (Some(running_agents(&daemonsets)), None),
+        Err(error) if error.connect_failure().is_some() => return Err(error.into()),
+        Err(error) => (None, Some(format!("cannot tell which network plugin enforces policies: {error}"))),
+    };
 
     let quarantine = quarantine_name(&observed.state.uid);
     // Whether kir's own precedence policy exists; when that cannot be read, the plan creates
@@ -146,7 +156,7 @@ pub async fn observe_with_surroundings(
             false
         )
     );
-    let mut notes: Vec<String> = cilium_note.into_iter().chain(admin_note).collect();
+    let mut notes: Vec<String> = cilium_note.into_iter().chain(admin_note).chain(agents_note).collect();
     let node = match node {
         Some(Ok(node)) => Some(node),
         Some(Err((name, error))) => {
@@ -155,7 +165,7 @@ pub async fn observe_with_surroundings(
         }
         None => None,
     };
-    let around = Surroundings { services, policies, cilium, admin_network_policy, node, notes };
+    let around = Surroundings { services, policies, cilium, admin_network_policy, node, agents, notes };
     Ok((observed, around))
 }
 
