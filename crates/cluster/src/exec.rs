@@ -29,8 +29,8 @@ pub struct ExecOutcome {
     /// Stdout went beyond `max_stdout`: the rest was not read and the command was stopped.
     pub truncated: bool,
     pub timed_out: bool,
-    /// The command's exit: `Some(0)` success, other codes as reported; `None` when unknown
-    /// (stopped by kir, or the runtime did not say).
+    /// The command's exit: `Some(0)` success, other codes as reported; `None` when kir
+    /// stopped it (time or size limit).
     pub exit_code: Option<i32>,
     /// What the runtime or the command said on failure (capped stderr, status message).
     pub message: String,
@@ -44,8 +44,9 @@ impl ExecOutcome {
 
 impl Cluster {
     /// Run `argv` in `container` of `namespace/pod`, writing stdout into `sink`.
-    /// Fails only when the command could not be started (no shell, no exec permission,
-    /// container gone); everything after that is described by the outcome.
+    /// Fails when the command could not be started (no exec permission, container gone) or the
+    /// session broke before the command's status arrived (then `sink` may hold part of the
+    /// output); how a command that ran ended is described by the outcome.
     pub async fn exec_into<W: Write + Send>(
         &self,
         namespace: &str,
@@ -153,7 +154,19 @@ impl Cluster {
                     outcome.exit_code = exit_code(&status);
                     outcome.message = status.message.clone().unwrap_or_default();
                 }
-                None => {}
+                // The runtime always ends a session with the command's status: a stream that
+                // stops without one was cut (the API server or the node went away), and what
+                // arrived may be any prefix of the output.
+                None => {
+                    return Err(Error::Unreachable {
+                        target: Box::new(self.target().clone()),
+                        failure: crate::ConnectFailure::Other,
+                        detail: format!(
+                            "{source}: the session ended without the command's exit status after {} bytes",
+                            outcome.stdout_bytes
+                        ),
+                    });
+                }
             }
         }
         let stderr_text = String::from_utf8_lossy(&errors).trim().to_string();
