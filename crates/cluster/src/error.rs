@@ -75,9 +75,10 @@ pub enum Error {
     #[error("{}", unreachable_message(target, *failure, detail))]
     Unreachable { target: Box<Target>, failure: ConnectFailure, detail: String },
 
-    /// The server said no (403); `what` names the permission that was missing.
+    /// The server said no (403); `permission` names the one that was missing, as a
+    /// responder would grant it, when the answer says.
     #[error("{what}: forbidden: {message}")]
-    Forbidden { what: String, message: String },
+    Forbidden { what: String, message: String, permission: Option<String> },
 
     /// The object does not exist (404).
     #[error("{what}: not found")]
@@ -123,8 +124,8 @@ impl Error {
     /// when it does not, what was attempted.
     pub fn missing_permission(&self) -> Option<String> {
         match self {
-            Error::Forbidden { what, message } => {
-                Some(permission_in(message).unwrap_or_else(|| what.clone()))
+            Error::Forbidden { what, permission, .. } => {
+                Some(permission.clone().unwrap_or_else(|| what.clone()))
             }
             _ => None,
         }
@@ -249,7 +250,7 @@ pub(crate) fn classify(target: &Target, what: String, error: kube::Error) -> Err
                     failure: ConnectFailure::Unauthorized,
                     detail: format!("{what}: {message}"),
                 },
-                403 => Error::Forbidden { what, message },
+                403 => Error::Forbidden { permission: permission_in(&message), what, message },
                 404 => Error::NotFound { what },
                 code => Error::Api { what, code, message },
             }
@@ -348,7 +349,9 @@ mod tests {
         let api = |code| Error::Api { what: "x".into(), code, message: String::new() };
         assert!(api(503).is_transient() && api(429).is_transient() && api(500).is_transient());
         assert!(!api(400).is_transient() && !api(409).is_transient());
-        assert!(!Error::Forbidden { what: "x".into(), message: String::new() }.is_transient());
+        assert!(
+            !Error::Forbidden { what: "x".into(), message: String::new(), permission: None }.is_transient()
+        );
         let broken = Error::Other {
             what: "log".into(),
             detail: "error reading a body: Connection reset by peer".into(),
@@ -359,22 +362,26 @@ mod tests {
 
     #[test]
     fn a_denial_names_the_missing_permission() {
-        let exec = Error::Forbidden {
-            what: "POST exec".into(),
-            message: r#"pods "web-1" is forbidden: User "system:serviceaccount:ir:responder" cannot create resource "pods/exec" in API group "" in the namespace "shop""#.into(),
+        let denial = |what: &str, message: &str| {
+            let status = kube::core::Status::failure(message, "Forbidden").with_code(403);
+            classify(&target(), what.into(), kube::Error::Api(Box::new(status)))
         };
+        let exec = denial(
+            "POST exec",
+            r#"pods "web-1" is forbidden: User "system:serviceaccount:ir:responder" cannot create resource "pods/exec" in API group "" in the namespace "shop""#,
+        );
         assert_eq!(exec.missing_permission().as_deref(), Some("create pods/exec in shop"));
-        let nodes = Error::Forbidden {
-            what: "GET node".into(),
-            message: r#"nodes "n1" is forbidden: User "u" cannot get resource "nodes" in API group "" at the cluster scope"#.into(),
-        };
+        let nodes = denial(
+            "GET node",
+            r#"nodes "n1" is forbidden: User "u" cannot get resource "nodes" in API group "" at the cluster scope"#,
+        );
         assert_eq!(nodes.missing_permission().as_deref(), Some("get nodes (cluster-wide)"));
-        let apps = Error::Forbidden {
-            what: "GET rs".into(),
-            message: r#"replicasets.apps "w" is forbidden: User "u" cannot get resource "replicasets" in API group "apps" in the namespace "shop""#.into(),
-        };
+        let apps = denial(
+            "GET rs",
+            r#"replicasets.apps "w" is forbidden: User "u" cannot get resource "replicasets" in API group "apps" in the namespace "shop""#,
+        );
         assert_eq!(apps.missing_permission().as_deref(), Some("get replicasets.apps in shop"));
-        let odd = Error::Forbidden { what: "list things".into(), message: "no".into() };
+        let odd = denial("list things", "no");
         assert_eq!(odd.missing_permission().as_deref(), Some("list things"));
         assert_eq!(Error::NotFound { what: "x".into() }.missing_permission(), None);
     }

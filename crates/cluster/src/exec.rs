@@ -70,7 +70,17 @@ impl Cluster {
             .stderr(true)
             .max_stdout_buf_size(256 * 1024)
             .max_stderr_buf_size(16 * 1024);
-        let mut process = self.call(source.clone(), api.exec(pod, argv.to_vec(), &params)).await?;
+        let mut process = match self.call(source.clone(), api.exec(pod, argv.to_vec(), &params)).await {
+            Ok(process) => process,
+            // The session is a WebSocket upgrade, a GET: the API server authorizes it as `get
+            // pods/exec` and also as `create pods/exec`, and its denial names whichever it
+            // checked first. The responder needs both.
+            Err(Error::Forbidden { what, message, .. }) => {
+                let permission = Some(format!("get and create pods/exec in {namespace}"));
+                return Err(Error::Forbidden { what, message, permission });
+            }
+            Err(error) => return Err(error),
+        };
         let mut stdout = process
             .stdout()
             .ok_or_else(|| Error::Other { what: source.clone(), detail: "no stdout stream".into() })?;
