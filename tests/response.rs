@@ -1339,6 +1339,15 @@ async fn without_exec_permission_respond_keeps_the_pod_names_the_permission_and_
         !journal(&case).iter().any(|e| e["action"] == "replace.delete-pod"),
         "no deletion was even tried"
     );
+    // `kir replace pod` reads the same from the case, and refuses too.
+    let refused = run(kir_in(tb, &case).args(["--as", &user, "replace", "pod", &target, "--yes"]));
+    assert_eq!(refused.code, 1, "{}", refused.stderr);
+    assert!(
+        refused.stderr.contains("evidence as incomplete") && refused.stderr.contains("create pods/exec"),
+        "{}",
+        refused.stderr
+    );
+    assert!(pods.get(&name).await.unwrap().metadata.deletion_timestamp.is_none(), "the suspect is kept");
 
     let deleted = respond(&["--accept-incomplete-evidence"]);
     assert_eq!(
