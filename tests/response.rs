@@ -723,8 +723,9 @@ async fn snapshot_of_a_container_without_a_shell_says_what_was_not_collected() {
     .await;
 
     let (_keep, case) = case_dir("distroless-case");
-    let out =
-        run(kir_in(tb, &case).args(["snapshot", "pod", &format!("{ns}/distroless"), "-o", "json"])).success();
+    let out = run(kir_in(tb, &case).args(["snapshot", "pod", &format!("{ns}/distroless"), "-o", "json"]));
+    assert_eq!(out.code, 1, "nothing could be collected: {}", out.stderr);
+    assert!(out.stderr.contains("nothing could be collected"), "{}", out.stderr);
     let report = out.json();
     let gaps: Vec<String> = report["notCollected"]
         .as_array()
@@ -738,7 +739,7 @@ async fn snapshot_of_a_container_without_a_shell_says_what_was_not_collected() {
     for gap in report["notCollected"].as_array().unwrap() {
         assert!(!gap["reason"].as_str().unwrap().is_empty(), "{gap}");
     }
-    let table = run(kir_in(tb, &case).args(["snapshot", "pod", &format!("{ns}/distroless")])).success();
+    let table = run(kir_in(tb, &case).args(["snapshot", "pod", &format!("{ns}/distroless")]));
     assert!(table.stdout.contains("NOT COLLECTED") && table.stdout.contains("WHY"), "{}", table.stdout);
     assert_eq!(verify(tb, &case).success().json()["intact"], true);
 }
@@ -824,9 +825,16 @@ async fn respond_resumes_after_the_api_server_restarts() {
     let interrupted: Value = serde_json::from_slice(&first.stdout).unwrap_or_else(|e| {
         panic!("{e}: {}\n{}", String::from_utf8_lossy(&first.stdout), String::from_utf8_lossy(&first.stderr))
     });
-    assert_eq!(first.status.code(), Some(1), "a step failed while the server was down: {interrupted}");
     assert!(
-        interrupted["steps"].as_array().unwrap().iter().any(|s| s["status"] == "failed"),
+        matches!(first.status.code(), Some(1 | 5)),
+        "a step failed or its evidence is incomplete while the server was down: {interrupted}"
+    );
+    assert!(
+        interrupted["steps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|s| s["status"] == "failed" || s["status"] == "incomplete"),
         "{interrupted}"
     );
 
@@ -964,4 +972,439 @@ async fn replace_needs_evidence_and_says_when_nothing_replaces_the_pod() {
     let missing = run(kir_in(tb, &case).args(["capture", "pod", &format!("{ns}/lonely")]));
     assert_eq!(missing.code, 1);
     assert!(missing.stderr.contains(&format!("pod {ns}/lonely not found")), "{}", missing.stderr);
+}
+
+/// The whole artifacts of one pod in a case, relative to the pod's folder (UID left out): what
+/// an uninterrupted run collects. Partial artifacts kept beside a cut stream are left out, and
+/// no whole one may be marked truncated (the scene's output is far below every limit).
+fn whole_artifacts(case: &Path, ns: &str, name: &str) -> std::collections::BTreeSet<String> {
+    let manifest: Value =
+        serde_json::from_slice(&std::fs::read(case.join("manifest.json")).unwrap()).unwrap();
+    let prefix = format!("pods/{ns}/{name}/");
+    let mut whole = std::collections::BTreeSet::new();
+    for artifact in manifest["artifacts"].as_array().unwrap() {
+        let path = artifact["path"].as_str().unwrap();
+        let Some((_uid, relative)) = path.strip_prefix(&prefix).and_then(|p| p.split_once('/')) else {
+            continue;
+        };
+        if relative.contains(".incomplete-") {
+            assert_eq!(artifact["truncated"], true, "a partial artifact is marked: {artifact}");
+            continue;
+        }
+        assert_eq!(artifact["truncated"], false, "{relative} is kept whole: {artifact}");
+        whole.insert(relative.to_string());
+    }
+    whole
+}
+
+/// What `reference` has and `case` lacks, for one pod.
+fn lacking(reference: &std::collections::BTreeSet<String>, case: &Path, ns: &str, name: &str) -> Vec<String> {
+    let collected = whole_artifacts(case, ns, name);
+    reference.difference(&collected).cloned().collect()
+}
+
+/// The Services that selected the pod, as its evidence says.
+fn selecting_services(case: &Path, ns: &str, name: &str) -> Vec<String> {
+    let base = case.join("evidence/pods").join(ns).join(name);
+    let uid = std::fs::read_dir(&base).unwrap().next().unwrap().unwrap().path();
+    let services: Value = serde_json::from_slice(&std::fs::read(uid.join("services.json")).unwrap()).unwrap();
+    services.as_array().unwrap().iter().map(|s| s["metadata"]["name"].as_str().unwrap().to_string()).collect()
+}
+
+/// Wait (up to 30 s) until the journal of a running response says `done`.
+fn wait_for_journal(case: &Path, done: impl Fn(&str) -> bool) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while !done(&String::from_utf8_lossy(&std::fs::read(case.join("journal.jsonl")).unwrap_or_default())) {
+        if std::time::Instant::now() > deadline {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
+}
+
+/// When a test interrupts a response.
+#[derive(Debug, Clone, Copy)]
+enum Moment {
+    /// Once this many artifacts are committed.
+    Collected(usize),
+    /// Once the orphaning patch is applied (containment not held for the evidence).
+    Orphaned,
+}
+
+impl Moment {
+    fn wait(self, case: &Path) {
+        match self {
+            Moment::Collected(count) => wait_for_collected(case, count),
+            Moment::Orphaned => wait_for_journal(case, |journal| {
+                journal.lines().any(|l| l.contains("\"isolate.orphan\"") && l.contains("\"applied\""))
+            }),
+        }
+    }
+
+    fn flags(self) -> &'static [&'static str] {
+        match self {
+            Moment::Collected(_) => &[],
+            Moment::Orphaned => &["--evidence-budget", "0s"],
+        }
+    }
+}
+
+/// Remove the pod from its ReplicaSet and its Service, as the orphaning patch of a response
+/// does: owner references and selected labels go.
+async fn orphan(client: &Client, ns: &str, name: &str) {
+    use kube::api::{Patch, PatchParams};
+    let patch = serde_json::json!({"metadata": {"ownerReferences": null, "labels": {"app": null}}});
+    Api::<Pod>::namespaced(client.clone(), ns)
+        .patch(name, &PatchParams::default(), &Patch::Merge(&patch))
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn respond_killed_at_any_moment_resumes_with_every_artifact_of_an_uninterrupted_run() {
+    let _plain = plain_cluster().await;
+    let tb = testbed();
+    let client = tb.client().await;
+    let ns = tb.namespace("killed").await;
+    let moments = [
+        Moment::Collected(1),
+        Moment::Collected(3),
+        Moment::Collected(6),
+        Moment::Collected(10),
+        Moment::Orphaned,
+    ];
+    // One suspect per moment, plus the pod of the uninterrupted run.
+    let replicas = 2 + moments.len();
+    create_deployment(
+        &client,
+        &ns,
+        &deployment("web", replicas as i32, vec![container("web", "nginx:1.27")]),
+    )
+    .await;
+    create_service(&client, &ns, "web", &[("app", "web")]).await;
+    let names: Vec<String> = running_pods(&client, &ns, "app=web", replicas)
+        .await
+        .into_iter()
+        .map(|p| p.metadata.name.unwrap())
+        .collect();
+
+    let (_keep, reference_case) = case_dir("uninterrupted");
+    run(kir_in(tb, &reference_case).args([
+        "respond",
+        "compromised-pod",
+        &format!("{ns}/{}", names[0]),
+        "--yes",
+    ]))
+    .success();
+    let reference = whole_artifacts(&reference_case, &ns, &names[0]);
+    for expected in
+        ["pod.json", "owners/Deployment-web.json", "events/Deployment-web.json", "snapshot/web/etc.tar.zst"]
+    {
+        assert!(reference.contains(expected), "{expected} in an uninterrupted run: {reference:?}");
+    }
+
+    let mut cases = Vec::new();
+    let mut interrupted: Vec<(String, Moment)> = names[1..].iter().cloned().zip(moments).collect();
+    // And once more, killed while the pod is released from its controller by someone else
+    // after its object was stored: what the resumed run collects must rest on that object.
+    let released = names[replicas - 1].clone();
+    interrupted.push((released.clone(), Moment::Collected(1)));
+    for (name, moment) in interrupted {
+        let (keep, case) = case_dir("killed-case");
+        let target = format!("{ns}/{name}");
+        let mut child = kir_in(tb, &case)
+            .args(["respond", "compromised-pod", &target, "--yes"])
+            .args(moment.flags())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        moment.wait(&case);
+        if name == released {
+            // SAFETY: signalling a child process this test started and still owns.
+            unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGSTOP) };
+            orphan(&client, &ns, &name).await;
+        }
+        child.kill().unwrap();
+        child.wait().unwrap();
+
+        let resumed =
+            run(kir_in(tb, &case).args(["respond", "compromised-pod", &target, "--yes", "-o", "json"]));
+        assert_eq!(resumed.code, 0, "resumed after {moment:?}:\n{}\n{}", resumed.stdout, resumed.stderr);
+        let missing = lacking(&reference, &case, &ns, &name);
+        assert!(missing.is_empty(), "killed at {moment:?} ({name}), the resumed case lacks {missing:?}");
+        assert_eq!(
+            selecting_services(&case, &ns, &name),
+            ["web"],
+            "killed at {moment:?}: the Services that selected the pod before it was released"
+        );
+        assert_done_once(&case);
+        assert_eq!(verify(tb, &case).success().json()["intact"], true);
+        cases.push(keep);
+    }
+}
+
+#[tokio::test]
+async fn an_api_server_restart_never_deletes_a_pod_with_incomplete_evidence_and_the_rerun_completes_it() {
+    // Restarting the API server would break the tests that share the testbed.
+    let own = OwnTestbed::start("api-restart-replace");
+    let tb = &own.testbed;
+    let client = tb.client().await;
+    let ns = tb.namespace("restart-replace").await;
+    let moments = [Moment::Collected(1), Moment::Collected(6), Moment::Orphaned];
+    let replicas = 1 + moments.len();
+    create_deployment(
+        &client,
+        &ns,
+        &deployment("web", replicas as i32, vec![container("web", "nginx:1.27")]),
+    )
+    .await;
+    create_service(&client, &ns, "web", &[("app", "web")]).await;
+    let names: Vec<String> = running_pods(&client, &ns, "app=web", replicas)
+        .await
+        .into_iter()
+        .map(|p| p.metadata.name.unwrap())
+        .collect();
+    let pods: Api<Pod> = Api::namespaced(client.clone(), &ns);
+
+    let (_keep, reference_case) = case_dir("uninterrupted");
+    run(kir_in(tb, &reference_case).args([
+        "respond",
+        "compromised-pod",
+        &format!("{ns}/{}", names[0]),
+        "--yes",
+        "--replace",
+    ]))
+    .success();
+    let reference = whole_artifacts(&reference_case, &ns, &names[0]);
+
+    for (name, moment) in names[1..].iter().zip(moments) {
+        let (_keep, case) = case_dir("restart-case");
+        let target = format!("{ns}/{name}");
+        let child = kir_in(tb, &case)
+            .args([
+                "respond",
+                "compromised-pod",
+                &target,
+                "--yes",
+                "--replace",
+                "--request-timeout",
+                "5s",
+                "-o",
+                "json",
+            ])
+            .args(moment.flags())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        // Held still at the moment, so that the server dies in the middle of the work; let go
+        // while the server is down, so that what it does next meets a dead server.
+        moment.wait(&case);
+        let pid = child.id() as libc::pid_t;
+        // SAFETY: signalling a child process this test started and still owns.
+        unsafe { libc::kill(pid, libc::SIGSTOP) };
+        let mut restart = own.restart("kube-apiserver", 3);
+        restart.wait_down();
+        // SAFETY: as above.
+        unsafe { libc::kill(pid, libc::SIGCONT) };
+        let first = child.wait_with_output().unwrap();
+        restart.wait_up();
+        let stderr = String::from_utf8_lossy(&first.stderr);
+
+        let deleted = journal(&case)
+            .iter()
+            .any(|e| e["action"] == "replace.delete-pod" && e["result"]["status"] == "deleted");
+        let missing = lacking(&reference, &case, &ns, name);
+        if deleted {
+            assert!(
+                missing.is_empty(),
+                "interrupted at {moment:?}, {name} was deleted lacking {missing:?}\n{stderr}"
+            );
+        } else {
+            assert_ne!(first.status.code(), Some(0), "interrupted at {moment:?}: {stderr}");
+            let alive = pods.get_opt(name).await.unwrap();
+            assert!(
+                alive.is_some_and(|p| p.metadata.deletion_timestamp.is_none()),
+                "interrupted at {moment:?}, {name} is kept while its evidence is incomplete: {stderr}"
+            );
+            assert!(stderr.contains("evidence incomplete") || stderr.contains("failed"), "{stderr}");
+        }
+
+        let again =
+            run(kir_in(tb, &case).args(["respond", "compromised-pod", &target, "--yes", "--replace"]));
+        assert_eq!(again.code, 0, "re-run after {moment:?}:\n{}\n{}", again.stdout, again.stderr);
+        let missing = lacking(&reference, &case, &ns, name);
+        assert!(missing.is_empty(), "interrupted at {moment:?}, the re-run lacks {missing:?}");
+        eventually("the suspect is gone", Duration::from_secs(30), || {
+            let (pods, name) = (pods.clone(), name.clone());
+            async move {
+                pods.get_opt(&name).await.unwrap().is_none_or(|p| p.metadata.deletion_timestamp.is_some())
+            }
+        })
+        .await;
+        assert_done_once(&case);
+        assert_eq!(verify(tb, &case).success().json()["intact"], true);
+    }
+}
+
+/// RBAC for a responder that may do everything a response needs except `create pods/exec`.
+async fn responder_without_exec(client: &Client, ns: &str) -> String {
+    use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, Role, RoleBinding};
+    let rules = serde_json::json!([
+        {"apiGroups": [""], "resources": ["pods"], "verbs": ["get", "list", "watch", "patch", "update", "delete"]},
+        {"apiGroups": [""], "resources": ["pods/log"], "verbs": ["get"]},
+        {"apiGroups": [""], "resources": ["events", "services", "serviceaccounts", "secrets", "configmaps", "endpoints"], "verbs": ["get", "list", "watch"]},
+        {"apiGroups": ["apps"], "resources": ["replicasets", "deployments"], "verbs": ["get", "list", "watch"]},
+        {"apiGroups": ["networking.k8s.io"], "resources": ["networkpolicies"], "verbs": ["get", "list", "watch", "create", "patch", "update", "delete"]},
+        {"apiGroups": ["discovery.k8s.io"], "resources": ["endpointslices"], "verbs": ["get", "list", "watch"]}
+    ]);
+    let user = format!("system:serviceaccount:{ns}:responder");
+    let subjects = serde_json::json!([{"kind": "ServiceAccount", "name": "responder", "namespace": ns}]);
+    let params = PostParams::default();
+    Api::<ServiceAccount>::namespaced(client.clone(), ns)
+        .create(
+            &params,
+            &ServiceAccount {
+                metadata: ObjectMeta { name: Some("responder".into()), ..Default::default() },
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    let role: Role =
+        serde_json::from_value(serde_json::json!({"metadata": {"name": "responder"}, "rules": rules}))
+            .unwrap();
+    Api::<Role>::namespaced(client.clone(), ns).create(&params, &role).await.unwrap();
+    let binding: RoleBinding = serde_json::from_value(serde_json::json!({
+        "metadata": {"name": "responder"},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "responder"},
+        "subjects": subjects,
+    }))
+    .unwrap();
+    Api::<RoleBinding>::namespaced(client.clone(), ns).create(&params, &binding).await.unwrap();
+    let cluster_name = format!("kir-test-responder-{ns}");
+    let nodes: ClusterRole = serde_json::from_value(serde_json::json!({
+        "metadata": {"name": cluster_name},
+        "rules": [{"apiGroups": [""], "resources": ["nodes"], "verbs": ["get", "list", "watch"]}],
+    }))
+    .unwrap();
+    Api::<ClusterRole>::all(client.clone()).create(&params, &nodes).await.unwrap();
+    let cluster_binding: ClusterRoleBinding = serde_json::from_value(serde_json::json!({
+        "metadata": {"name": cluster_name},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": cluster_name},
+        "subjects": subjects,
+    }))
+    .unwrap();
+    Api::<ClusterRoleBinding>::all(client.clone()).create(&params, &cluster_binding).await.unwrap();
+    crate::scene::wait_until_allowed(client, &user, ns, "", "pods", "delete").await;
+    crate::scene::wait_until_allowed(client, &user, ns, "networking.k8s.io", "networkpolicies", "create")
+        .await;
+    crate::scene::wait_until_allowed(client, &user, ns, "", "nodes", "get").await;
+    user
+}
+
+#[tokio::test]
+async fn without_exec_permission_respond_keeps_the_pod_names_the_permission_and_deletes_only_when_told() {
+    use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding};
+    let _plain = plain_cluster().await;
+    let tb = testbed();
+    let client = tb.client().await;
+    let ns = tb.namespace("no-exec").await;
+    create_deployment(&client, &ns, &deployment("web", 2, vec![container("web", "nginx:1.27")])).await;
+    create_service(&client, &ns, "web", &[("app", "web")]).await;
+    let name = running_pods(&client, &ns, "app=web", 2).await[0].metadata.name.clone().unwrap();
+    let user = responder_without_exec(&client, &ns).await;
+    let (_keep, case) = case_dir("no-exec-case");
+    let target = format!("{ns}/{name}");
+    let respond = |extra: &[&str]| {
+        let mut command = kir_in(tb, &case);
+        command.args([
+            "--as",
+            &user,
+            "respond",
+            "compromised-pod",
+            &target,
+            "--yes",
+            "--replace",
+            "-o",
+            "json",
+        ]);
+        command.args(extra);
+        run(&mut command)
+    };
+
+    let kept = respond(&[]);
+    assert_eq!(kept.code, 5, "evidence incomplete, suspect kept:\n{}\n{}", kept.stdout, kept.stderr);
+    assert!(kept.stderr.contains(&format!("create pods/exec in {ns}")), "{}", kept.stderr);
+    let report = kept.json();
+    let status = |report: &Value, step: &str| {
+        report["steps"].as_array().unwrap().iter().find(|s| s["step"] == step).map(|s| s["status"].clone())
+    };
+    assert_eq!(status(&report, "capture"), Some("done".into()), "only exec is missing: {report}");
+    assert_eq!(status(&report, "snapshot"), Some("incomplete".into()), "{report}");
+    assert_eq!(status(&report, "replace"), Some("withheld".into()), "{report}");
+    assert!(report["missingEvidence"].to_string().contains("create pods/exec"), "{report}");
+    let pods: Api<Pod> = Api::namespaced(client.clone(), &ns);
+    assert!(pods.get(&name).await.unwrap().metadata.deletion_timestamp.is_none(), "the suspect is kept");
+    assert!(
+        !journal(&case).iter().any(|e| e["action"] == "replace.delete-pod"),
+        "no deletion was even tried"
+    );
+    // `kir replace pod` reads the same from the case, and refuses too.
+    let refused = run(kir_in(tb, &case).args(["--as", &user, "replace", "pod", &target, "--yes"]));
+    assert_eq!(refused.code, 1, "{}", refused.stderr);
+    assert!(
+        refused.stderr.contains("evidence as incomplete") && refused.stderr.contains("create pods/exec"),
+        "{}",
+        refused.stderr
+    );
+    assert!(pods.get(&name).await.unwrap().metadata.deletion_timestamp.is_none(), "the suspect is kept");
+
+    let deleted = respond(&["--accept-incomplete-evidence"]);
+    assert_eq!(
+        deleted.code, 5,
+        "deleted, the evidence still incomplete:\n{}\n{}",
+        deleted.stdout, deleted.stderr
+    );
+    assert!(deleted.stderr.contains("create pods/exec"), "{}", deleted.stderr);
+    let entries = journal(&case);
+    let accepted = entries
+        .iter()
+        .find(|e| e["action"] == "replace.accept-incomplete-evidence")
+        .expect("the decision is journaled");
+    assert!(accepted["result"]["missing"].to_string().contains("create pods/exec"), "{accepted}");
+    assert!(
+        entries.iter().any(|e| e["action"] == "replace.delete-pod" && e["result"]["status"] == "deleted")
+    );
+    eventually("the suspect is gone", Duration::from_secs(30), || {
+        let (pods, name) = (pods.clone(), name.clone());
+        async move { pods.get_opt(&name).await.unwrap().is_none_or(|p| p.metadata.deletion_timestamp.is_some()) }
+    })
+    .await;
+    assert_eq!(verify(tb, &case).success().json()["intact"], true);
+    let cluster_name = format!("kir-test-responder-{ns}");
+    let _ = Api::<ClusterRoleBinding>::all(client.clone()).delete(&cluster_name, &Default::default()).await;
+    let _ = Api::<ClusterRole>::all(client.clone()).delete(&cluster_name, &Default::default()).await;
+}
+
+#[tokio::test]
+async fn snapshot_at_the_highest_verbosity_keeps_the_containers_output_off_stderr() {
+    let tb = testbed();
+    let client = tb.client().await;
+    let ns = tb.namespace("verbose").await;
+    create_deployment(&client, &ns, &deployment("app", 1, vec![container("app", "busybox:1.36")])).await;
+    let name = running_pods(&client, &ns, "app=app", 1).await[0].metadata.name.clone().unwrap();
+    let (_keep, case) = case_dir("verbose-case");
+    let out = run(kir_in(tb, &case).args(["snapshot", "pod", &format!("{ns}/{name}"), "-vvv", "-o", "json"]))
+        .success();
+    let report = out.json();
+    assert!(artifact_paths(&report).iter().any(|p| p.ends_with("etc.tar.zst")), "{report}");
+    // kwok runs exec on this machine: its /etc/passwd is in the tar (and in the listing).
+    let passwd = std::fs::read_to_string("/etc/passwd").unwrap();
+    let line = passwd.lines().next().unwrap();
+    let hex: String = line.bytes().map(|b| format!("{b:02x}")).collect();
+    assert!(out.stderr.contains("TRACE"), "the highest verbosity traces");
+    assert!(!out.stderr.contains("<FRAME>"), "WebSocket frames are not traced");
+    assert!(!out.stderr.contains(line) && !out.stderr.contains(&hex), "{line} of /etc/passwd is on stderr");
 }

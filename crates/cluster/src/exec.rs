@@ -29,8 +29,8 @@ pub struct ExecOutcome {
     /// Stdout went beyond `max_stdout`: the rest was not read and the command was stopped.
     pub truncated: bool,
     pub timed_out: bool,
-    /// The command's exit: `Some(0)` success, other codes as reported; `None` when unknown
-    /// (stopped by kir, or the runtime did not say).
+    /// The command's exit: `Some(0)` success, other codes as reported; `None` when kir
+    /// stopped it (time or size limit).
     pub exit_code: Option<i32>,
     /// What the runtime or the command said on failure (capped stderr, status message).
     pub message: String,
@@ -44,8 +44,9 @@ impl ExecOutcome {
 
 impl Cluster {
     /// Run `argv` in `container` of `namespace/pod`, writing stdout into `sink`.
-    /// Fails only when the command could not be started (no shell, no exec permission,
-    /// container gone); everything after that is described by the outcome.
+    /// Fails when the command could not be started (no exec permission, container gone) or the
+    /// session broke before the command's status arrived (then `sink` may hold part of the
+    /// output); how a command that ran ended is described by the outcome.
     pub async fn exec_into<W: Write + Send>(
         &self,
         namespace: &str,
@@ -69,7 +70,17 @@ impl Cluster {
             .stderr(true)
             .max_stdout_buf_size(256 * 1024)
             .max_stderr_buf_size(16 * 1024);
-        let mut process = self.call(source.clone(), api.exec(pod, argv.to_vec(), &params)).await?;
+        let mut process = match self.call(source.clone(), api.exec(pod, argv.to_vec(), &params)).await {
+            Ok(process) => process,
+            // The session is a WebSocket upgrade, a GET: the API server authorizes it as `get
+            // pods/exec` and also as `create pods/exec`, and its denial names whichever it
+            // checked first. The responder needs both.
+            Err(Error::Forbidden { what, message, .. }) => {
+                let permission = Some(format!("get and create pods/exec in {namespace}"));
+                return Err(Error::Forbidden { what, message, permission });
+            }
+            Err(error) => return Err(error),
+        };
         let mut stdout = process
             .stdout()
             .ok_or_else(|| Error::Other { what: source.clone(), detail: "no stdout stream".into() })?;
@@ -153,7 +164,19 @@ impl Cluster {
                     outcome.exit_code = exit_code(&status);
                     outcome.message = status.message.clone().unwrap_or_default();
                 }
-                None => {}
+                // The runtime always ends a session with the command's status: a stream that
+                // stops without one was cut (the API server or the node went away), and what
+                // arrived may be any prefix of the output.
+                None => {
+                    return Err(Error::Unreachable {
+                        target: Box::new(self.target().clone()),
+                        failure: crate::ConnectFailure::Other,
+                        detail: format!(
+                            "{source}: the session ended without the command's exit status after {} bytes",
+                            outcome.stdout_bytes
+                        ),
+                    });
+                }
             }
         }
         let stderr_text = String::from_utf8_lossy(&errors).trim().to_string();

@@ -15,4 +15,4 @@ pub mod readiness;
 mod transport;
 
 pub use connect::{Cluster, ConnectOptions, Target};
-pub use error::{ConnectFailure, Error, Result};
+pub use error::{ConnectFailure, Error, Result, Retry, retrying};

@@ -271,6 +271,10 @@ pub struct ReplacePodArgs {
     #[arg(long)]
     pub without_evidence: bool,
 
+    /// Delete even when the case records evidence of the pod as incomplete (journaled)
+    #[arg(long)]
+    pub accept_incomplete_evidence: bool,
+
     #[command(flatten)]
     pub confirm: ConfirmArgs,
 }
@@ -293,9 +297,13 @@ pub struct RespondPodArgs {
     #[arg(short = 'c', long)]
     pub container: Option<String>,
 
-    /// Delete the suspect at the end, once its evidence is in the case
+    /// Delete the suspect at the end, once its evidence is complete in the case
     #[arg(long)]
     pub replace: bool,
+
+    /// With --replace: delete the suspect even when some evidence could not be collected (journaled)
+    #[arg(long, requires = "replace")]
+    pub accept_incomplete_evidence: bool,
 
     /// How long containment waits for evidence before it goes ahead
     #[arg(long, value_name = "DURATION", default_value = "5s")]

@@ -12,3 +12,8 @@ pub const FOUND: u8 = 3;
 /// UTF-8, too long, unreadable); stderr says how many, why, and where the first ones are.
 /// For `detect`, 3 wins: findings are reported whether or not records were skipped.
 pub const SKIPPED: u8 = 4;
+/// Evidence is incomplete: some of it could not be collected for a reason that may pass (the
+/// API server could not be reached, a stream was cut, a permission is missing), and `respond
+/// --replace` kept the suspect for it. Running the same command again with the same case
+/// collects what is missing; stderr names it.
+pub const INCOMPLETE: u8 = 5;

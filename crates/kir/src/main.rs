@@ -112,7 +112,9 @@ fn block_sigpipe() {
 }
 
 /// Logs go to stderr so that stdout stays clean for `-o json`. `-v` raises kir's own level;
-/// `RUST_LOG` overrides everything.
+/// `RUST_LOG` overrides everything. At `-vvv` everything traces except the WebSocket layer,
+/// whose trace prints every frame, payload and all: an exec session's output is the suspect
+/// container's (hostile, and `/etc` holds its secrets), and belongs in the case only.
 fn init_logging(verbosity: u8) {
     let level = match verbosity {
         0 => "warn",
@@ -122,7 +124,7 @@ fn init_logging(verbosity: u8) {
         2 => {
             "kir=debug,kir_cluster=debug,kir_respond=debug,kir_evidence=debug,kir_audit=debug,kir_detect=debug,info"
         }
-        _ => "trace",
+        _ => "trace,tungstenite=info,tokio_tungstenite=info",
     };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));

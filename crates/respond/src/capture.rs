@@ -5,14 +5,14 @@ use std::collections::BTreeMap;
 
 use futures::{FutureExt, future::join_all};
 use k8s_openapi::api::core::v1::{Container, Pod};
-use kir_cluster::{Cluster, objects::Fetched, pods::LogRequest};
+use kir_cluster::{Cluster, objects::Fetched, pods::LogRequest, retrying};
 use kir_evidence::{Case, JournalRecord};
 use serde::Serialize;
 use serde_json::{Value, json};
 
 use crate::{
     Result,
-    collect::{Collected, Collector},
+    collect::{Collected, Collector, Stored},
     isolate::Surroundings,
     netpol,
     observe::ObservedPod,
@@ -63,12 +63,20 @@ pub async fn capture_pod_signalling(
     let state = &observed.state;
     let (ns, name) = (state.namespace.as_str(), state.name.as_str());
     let collector = Collector::new(case, pod_base(ns, name, &state.uid));
-    collector.store("pod.json", &observed.fetched.source, &observed.fetched.body);
+    let stored = collector.store("pod.json", &observed.fetched.source, &observed.fetched.body);
     if let Some(stored) = pod_stored {
         let _ = stored.send(());
     }
-
-    let pod = &observed.pod;
+    // Resuming, the pod as an earlier run stored it is what the rest is collected from: that
+    // run may have changed the pod since (orphaning removes its owner references and labels),
+    // and the owners, their events and the Services that selected it are evidence of before.
+    let kept = match stored {
+        Stored::Kept => collector
+            .stored("pod.json", 64 << 20)
+            .and_then(|bytes| serde_json::from_slice::<Pod>(&bytes).ok()),
+        Stored::Committed | Stored::Missing => None,
+    };
+    let pod = kept.as_ref().unwrap_or(&observed.pod);
     let mut tasks = vec![
         owners_and_events(cluster, &collector, pod, observed.controller.as_ref()).boxed(),
         node(cluster, &collector, pod, around.and_then(|a| a.node.as_ref())).boxed(),
@@ -77,7 +85,7 @@ pub async fn capture_pod_signalling(
         references(cluster, &collector, pod, ns).boxed(),
         images(&collector, pod).boxed(),
     ];
-    for (container, previous) in log_targets(pod) {
+    for (container, previous) in log_targets(&observed.pod) {
         tasks.push(log(cluster, &collector, ns, name, container, previous, options.log_limit).boxed());
     }
     join_all(tasks).await;
@@ -91,9 +99,16 @@ pub async fn capture_pod_signalling(
                 "artifacts": collected.artifacts.len(),
                 "notCollected": collected.not_collected.len(),
                 "alreadyCollected": collected.already_collected.len(),
+                "missing": missing_record(&collected),
             })),
     )?;
     Ok(collected)
+}
+
+/// The gaps that leave a step's evidence incomplete, for its journal entry: `kir replace pod`
+/// reads them to decide whether the evidence is complete.
+pub(crate) fn missing_record(collected: &Collected) -> Value {
+    collected.missing().map(|g| json!({"path": g.path, "reason": g.reason})).collect()
 }
 
 /// Every container whose log to fetch, and whether to fetch its previous instance too.
@@ -147,10 +162,7 @@ async fn log(
     let relative =
         if previous { format!("logs/{container}.previous.log") } else { format!("logs/{container}.log") };
     let source = request.source();
-    match cluster.log_stream(&request).await {
-        Ok(stream) => collector.store_stream(&relative, &source, stream, limit).await,
-        Err(error) => collector.gap_error(&relative, &source, &error),
-    }
+    collector.store_stream(&relative, &source, || cluster.log_stream(&request), limit).await;
 }
 
 /// The owner chain (ReplicaSet, Deployment, ...) and the events about the pod and each owner.
@@ -165,8 +177,10 @@ async fn owners_and_events(
     let ns = ns.as_str();
     let events = |label: String, uid: String| async move {
         let relative = format!("events/{label}.json");
-        match cluster.events_about(ns, &uid).await {
-            Ok(list) => collector.store(&relative, &list.source, &list.body),
+        match retrying(|| cluster.events_about(ns, &uid)).await {
+            Ok(list) => {
+                collector.store(&relative, &list.source, &list.body);
+            }
             Err(error) => collector.gap_error(&relative, &format!("list events of {label}"), &error),
         }
     };
@@ -200,7 +214,7 @@ async fn owners_and_events(
             });
             let object = match already_read {
                 Some(object) => Ok(object.clone()),
-                None => cluster.get_object(&api_version, &kind, Some(ns), &name).await,
+                None => retrying(|| cluster.get_object(&api_version, &kind, Some(ns), &name)).await,
             };
             match object {
                 Ok(object) => {
@@ -241,11 +255,15 @@ async fn node(cluster: &Cluster, collector: &Collector, pod: &Pod, already_read:
         return collector.gap("node.json", "GET /api/v1/nodes", "the pod is not scheduled on a node");
     };
     if let Some(object) = already_read {
-        return collector.store("node.json", &object.source, &object.body);
+        collector.store("node.json", &object.source, &object.body);
+        return;
     }
-    match cluster.get_raw(&format!("/api/v1/nodes/{node}")).await {
-        Ok(object) => collector.store("node.json", &object.source, &object.body),
-        Err(error) => collector.gap_error("node.json", &format!("GET /api/v1/nodes/{node}"), &error),
+    let path = format!("/api/v1/nodes/{node}");
+    match retrying(|| cluster.get_raw(&path)).await {
+        Ok(object) => {
+            collector.store("node.json", &object.source, &object.body);
+        }
+        Err(error) => collector.gap_error("node.json", &format!("GET {path}"), &error),
     }
 }
 
@@ -255,8 +273,10 @@ async fn service_account(cluster: &Cluster, collector: &Collector, pod: &Pod, ns
     let account =
         pod.spec.as_ref().and_then(|s| s.service_account_name.clone()).unwrap_or_else(|| "default".into());
     let path = format!("/api/v1/namespaces/{ns}/serviceaccounts/{account}");
-    match cluster.get_raw(&path).await {
-        Ok(object) => collector.store("serviceaccount.json", &object.source, &object.body),
+    match retrying(|| cluster.get_raw(&path)).await {
+        Ok(object) => {
+            collector.store("serviceaccount.json", &object.source, &object.body);
+        }
         Err(error) => collector.gap_error("serviceaccount.json", &format!("GET {path}"), &error),
     }
     let user = format!("system:serviceaccount:{ns}:{account}");
@@ -267,25 +287,19 @@ async fn service_account(cluster: &Cluster, collector: &Collector, pod: &Pod, ns
     ];
     let source = format!("POST selfsubjectrulesreviews in namespace {ns}, impersonating {user}");
     let review = match cluster.impersonating(&user, &groups) {
-        Ok(as_account) => as_account.rules_review(ns).await,
+        Ok(as_account) => retrying(|| as_account.rules_review(ns)).await,
         Err(error) => Err(error),
     };
     match review {
-        Ok(status) => collector.store_json(
-            "serviceaccount-permissions.json",
-            &source,
-            &json!({"user": user, "groups": groups, "namespace": ns, "review": status}),
-        ),
-        Err(error) if error.connect_failure().is_some() => {
-            collector.gap_error("serviceaccount-permissions.json", &source, &error)
+        Ok(status) => {
+            collector.store_json(
+                "serviceaccount-permissions.json",
+                &source,
+                &json!({"user": user, "groups": groups, "namespace": ns, "review": status}),
+            );
         }
-        Err(error) => collector.gap(
-            "serviceaccount-permissions.json",
-            &source,
-            &format!(
-                "{error} (impersonating the service account needs the impersonate verb on serviceaccounts)"
-            ),
-        ),
+        // A denial names the impersonation it needs; that is a permission of the responder.
+        Err(error) => collector.gap_error("serviceaccount-permissions.json", &source, &error),
     }
 }
 
@@ -301,7 +315,7 @@ async fn services_and_policies(
     let labels = pod.metadata.labels.clone().unwrap_or_default();
     let (services, policies) = match around {
         Some(around) => (Ok(around.services.clone()), Ok(around.policies.clone())),
-        None => tokio::join!(cluster.services(ns), cluster.network_policies(ns)),
+        None => tokio::join!(retrying(|| cluster.services(ns)), retrying(|| cluster.network_policies(ns))),
     };
     let services_source = format!("GET /api/v1/namespaces/{ns}/services (those selecting the pod)");
     match services {
@@ -391,23 +405,33 @@ pub fn references_of(pod: &Pod) -> Vec<Reference> {
     found
 }
 
-/// Metadata of every referenced Secret and ConfigMap. Values are never requested.
+/// Metadata of every referenced Secret and ConfigMap. Values are never requested. A reference
+/// to an object that does not exist is recorded as such; when a lookup could not be answered
+/// (no permission, no server), the artifact is left for another run to collect whole.
 async fn references(cluster: &Cluster, collector: &Collector, pod: &Pod, ns: &str) {
     let references = references_of(pod);
     let lookups = references.iter().map(|r| async move {
-        let metadata = match r.kind {
-            "Secret" => cluster.secret_metadata(ns, &r.name).await,
-            _ => cluster.config_map_metadata(ns, &r.name).await,
-        };
+        let metadata = retrying(|| async {
+            match r.kind {
+                "Secret" => cluster.secret_metadata(ns, &r.name).await,
+                _ => cluster.config_map_metadata(ns, &r.name).await,
+            }
+        })
+        .await;
         match metadata {
-            Ok(metadata) => json!({"reference": r, "metadata": metadata}),
-            Err(error) => json!({"reference": r, "error": error.to_string()}),
+            Ok(metadata) => Ok(json!({"reference": r, "metadata": metadata})),
+            Err(error) if error.is_transient() || error.missing_permission().is_some() => Err(error),
+            Err(error) => Ok(json!({"reference": r, "error": error.to_string()})),
         }
     });
-    let found = join_all(lookups).await;
     let source =
         format!("GET metadata only (PartialObjectMetadata) of referenced secrets and configmaps in {ns}");
-    collector.store_json("references.json", &source, &found);
+    match join_all(lookups).await.into_iter().collect::<Result<Vec<_>, _>>() {
+        Ok(found) => {
+            collector.store_json("references.json", &source, &found);
+        }
+        Err(error) => collector.gap_error("references.json", &source, &error),
+    }
 }
 
 /// The image each container runs, with the digest the runtime resolved.

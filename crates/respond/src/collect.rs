@@ -2,23 +2,42 @@
 //! gap recorded with its reason, an artifact already in the case (a resumed run) kept as is.
 
 use std::{
+    collections::BTreeMap,
+    future::Future,
     io::Write,
     sync::{Arc, Mutex, PoisonError},
 };
 
 use futures::{AsyncRead, AsyncReadExt};
+use kir_cluster::Retry;
 use kir_evidence::{ArtifactRecord, ArtifactWriter, Case};
 use serde::Serialize;
 
 /// An artifact that could not be collected, and why.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct Gap {
     pub path: String,
     pub reason: String,
-    /// The API server could not be reached (refused, timed out): running the same command
-    /// again with the same case collects it.
+    /// The API server could not be reached, or the stream was cut before its end: running the
+    /// same command again with the same case collects it.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub transient: bool,
+    /// The permission the API server said is missing (`create pods/exec in shop`): once it is
+    /// granted, running again with the same case collects it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub missing_permission: Option<String>,
+    /// The path under the step's folder, for messages.
+    #[serde(skip)]
+    pub item: String,
+}
+
+impl Gap {
+    /// Whether the evidence is incomplete without it: another run may still collect it. Other
+    /// gaps are facts (a previous log the node no longer has, a container without a shell).
+    pub fn blocks(&self) -> bool {
+        self.transient || self.missing_permission.is_some()
+    }
 }
 
 /// What a collecting step produced.
@@ -32,9 +51,94 @@ pub struct Collected {
 }
 
 impl Collected {
-    /// Gaps that another run with the same case can fill (the server was unreachable).
-    pub fn transient_gaps(&self) -> usize {
-        self.not_collected.iter().filter(|g| g.transient).count()
+    /// The gaps that leave the evidence incomplete (see [`Gap::blocks`]).
+    pub fn missing(&self) -> impl Iterator<Item = &Gap> {
+        self.not_collected.iter().filter(|g| g.blocks())
+    }
+
+    /// Nothing is in the case for this step, from this run or an earlier one.
+    pub fn nothing(&self) -> bool {
+        self.artifacts.is_empty() && self.already_collected.is_empty()
+    }
+
+    /// What is missing and why, in a line: each missing permission with what it kept out of
+    /// the case, then what an unreachable server or a cut stream kept out. Empty when nothing
+    /// is missing.
+    pub fn describe_missing(&self) -> String {
+        let mut by_permission: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+        let mut unreachable = Vec::new();
+        for gap in self.missing() {
+            match &gap.missing_permission {
+                Some(permission) => by_permission.entry(permission).or_default().push(&gap.item),
+                None => unreachable.push(gap.item.as_str()),
+            }
+        }
+        let mut parts: Vec<String> = by_permission
+            .into_iter()
+            .map(|(permission, items)| format!("forbidden: {permission} ({})", items.join(", ")))
+            .collect();
+        if !unreachable.is_empty() {
+            parts.push(format!(
+                "cut off by an unreachable API server or a broken stream ({})",
+                unreachable.join(", ")
+            ));
+        }
+        parts.join("; ")
+    }
+}
+
+/// Whether an artifact is in the case after [`Collector::store`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Stored {
+    /// Committed by this run.
+    Committed,
+    /// Committed by an earlier run of the case.
+    Kept,
+    /// Not in the case (the gap is recorded).
+    Missing,
+}
+
+/// Bytes of a stream kept in memory beside the artifact, so that what arrived before a cut
+/// can still be committed (as a partial artifact of its own) when the stream is given up.
+pub(crate) const PARTIAL_KEEP: usize = 8 << 20;
+
+/// One try at streaming an artifact: the writer at the artifact's own path and a bounded copy
+/// of what was written (see [`Collector::cut`]).
+pub(crate) struct Attempt {
+    writer: ArtifactWriter,
+    copy: Vec<u8>,
+    keep: usize,
+    received: u64,
+}
+
+impl Attempt {
+    /// The first bytes written (at most the `keep` given to [`Collector::attempt`]).
+    pub fn copy(&self) -> &[u8] {
+        &self.copy
+    }
+
+    /// The writer, to commit what was written.
+    pub fn into_writer(self) -> ArtifactWriter {
+        self.writer
+    }
+
+    /// Discard this try: nothing of it is committed.
+    pub fn abandon(self) {
+        let _ = self.writer.abandon();
+    }
+}
+
+impl Write for Attempt {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let room = self.keep.saturating_sub(self.copy.len());
+        self.copy.extend_from_slice(&buf[..buf.len().min(room)]);
+        self.received += buf.len() as u64;
+        self.writer.write_all(buf)?;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.writer.flush()
     }
 }
 
@@ -44,11 +148,13 @@ pub(crate) struct Collector {
     case: Case,
     base: String,
     collected: Arc<Mutex<Collected>>,
+    /// Names this run's partial artifacts apart from those of other runs.
+    run: String,
 }
 
 impl Collector {
     pub fn new(case: &Case, base: impl Into<String>) -> Collector {
-        Collector { case: case.clone(), base: base.into(), collected: Arc::default() }
+        Collector { case: case.clone(), base: base.into(), collected: Arc::default(), run: random_hex(4) }
     }
 
     pub fn path(&self, relative: &str) -> String {
@@ -86,67 +192,146 @@ impl Collector {
         Some(bytes)
     }
 
-    pub fn store(&self, relative: &str, source: &str, bytes: &[u8]) {
-        if let Some(mut writer) = self.start(relative, source) {
-            match writer.write_all(bytes) {
-                Ok(()) => self.finish(writer, source),
-                Err(error) => {
-                    let path = writer.path().to_string();
-                    let _ = writer.abandon();
-                    self.gap_at(path, source, &format!("cannot write into the case: {error}"));
-                }
+    pub fn store(&self, relative: &str, source: &str, bytes: &[u8]) -> Stored {
+        let path = self.path(relative);
+        let Some(mut writer) = self.start(relative, source) else {
+            return if self.with(|c| c.already_collected.contains(&path)) {
+                Stored::Kept
+            } else {
+                Stored::Missing
+            };
+        };
+        match writer.write_all(bytes) {
+            Ok(()) => self.finish(writer, source),
+            Err(error) => {
+                let _ = writer.abandon();
+                self.gap_at(path, source, &format!("cannot write into the case: {error}"));
+                Stored::Missing
             }
         }
     }
 
     /// Store a value as pretty JSON (for what kir assembled rather than fetched verbatim).
-    pub fn store_json<T: Serialize>(&self, relative: &str, source: &str, value: &T) {
+    pub fn store_json<T: Serialize>(&self, relative: &str, source: &str, value: &T) -> Stored {
         let mut bytes = serde_json::to_vec_pretty(value).unwrap_or_default();
         bytes.push(b'\n');
-        self.store(relative, source, &bytes);
+        self.store(relative, source, &bytes)
     }
 
-    /// Copy an async stream into an artifact of at most `limit` bytes; stop reading at the cap.
-    pub async fn store_stream<R: AsyncRead + Unpin>(
+    /// Start one try at streaming `relative`, keeping a copy of its first `keep` bytes.
+    /// `None` when there is nothing to write (see [`Collector::start`]).
+    pub fn attempt(
         &self,
         relative: &str,
         source: &str,
-        mut stream: R,
-        limit: u64,
-    ) {
-        let Some(writer) = self.start(relative, source) else { return };
-        let mut writer = writer.limit(limit);
-        let mut buffer = vec![0u8; 64 * 1024];
+        keep: usize,
+        configure: impl FnOnce(ArtifactWriter) -> ArtifactWriter,
+    ) -> Option<Attempt> {
+        let writer = configure(self.start(relative, source)?);
+        Some(Attempt { writer, copy: Vec::new(), keep, received: 0 })
+    }
+
+    /// Copy the stream `open` gives into an artifact of at most `limit` bytes (stopping at the
+    /// cap). A stream that cannot be opened for a transient reason, or breaks before its end, is
+    /// tried again a few times; given up, it is a transient gap, with what arrived kept aside.
+    pub async fn store_stream<R, F, Fut>(&self, relative: &str, source: &str, mut open: F, limit: u64)
+    where
+        R: AsyncRead + Unpin,
+        F: FnMut() -> Fut,
+        Fut: Future<Output = kir_cluster::Result<R>>,
+    {
+        let mut retry = Retry::new();
         loop {
-            match stream.read(&mut buffer).await {
-                Ok(0) => break,
-                Ok(n) => {
-                    if let Err(error) = writer.write_all(&buffer[..n]) {
-                        let path = writer.path().to_string();
-                        let _ = writer.abandon();
-                        return self.gap_at(path, source, &format!("cannot write into the case: {error}"));
+            let mut stream = match open().await {
+                Ok(stream) => stream,
+                Err(error) if retry.again(&error).await => continue,
+                Err(error) => return self.gap_error(relative, source, &error),
+            };
+            let Some(mut attempt) = self.attempt(relative, source, PARTIAL_KEEP, |w| w.limit(limit)) else {
+                return;
+            };
+            let mut buffer = vec![0u8; 64 * 1024];
+            let cut = loop {
+                match stream.read(&mut buffer).await {
+                    Ok(0) => break None,
+                    Ok(n) => {
+                        if let Err(error) = attempt.write_all(&buffer[..n]) {
+                            let path = attempt.writer.path().to_string();
+                            attempt.abandon();
+                            return self.gap_at(
+                                path,
+                                source,
+                                &format!("cannot write into the case: {error}"),
+                            );
+                        }
+                        if attempt.writer.truncated() {
+                            break None;
+                        }
                     }
-                    if writer.truncated() {
-                        break;
-                    }
+                    Err(error) => break Some(format!("the stream broke: {error}")),
                 }
-                Err(error) => {
-                    // Keep what arrived: a partial log is evidence too; the note says it is cut.
-                    writer = writer.note(format!("stream ended early: {error}"));
-                    break;
+            };
+            match cut {
+                None => {
+                    self.finish(attempt.writer, source);
+                    return;
+                }
+                Some(why) if retry.pause().await => {
+                    tracing::debug!("{relative}: {why}; trying again");
+                    attempt.abandon();
+                }
+                Some(why) => return self.cut(attempt, relative, source, &why),
+            }
+        }
+    }
+
+    /// Give up an artifact whose stream stopped before its end (`why`): its path stays free for
+    /// another run, the gap is transient, and what arrived is committed beside it as a partial
+    /// artifact, marked truncated, so that nothing received is lost.
+    pub fn cut(&self, attempt: Attempt, relative: &str, source: &str, why: &str) {
+        let Attempt { writer, copy, received, .. } = attempt;
+        let _ = writer.abandon();
+        let mut reason = format!("incomplete: {why}");
+        if received > 0 {
+            let partial = format!("{relative}.incomplete-{}", self.run);
+            let kept = if (copy.len() as u64) < received {
+                format!("the first {} of {received} bytes that arrived", copy.len())
+            } else {
+                format!("the {received} bytes that arrived")
+            };
+            if let Some(mut writer) = self.start(&partial, source) {
+                writer.mark_truncated();
+                let mut writer = writer.note(format!(
+                    "incomplete: {why}; {kept}; the whole artifact is collected at {} by another run",
+                    self.path(relative)
+                ));
+                match writer.write_all(&copy) {
+                    Ok(()) => {
+                        if self.finish(writer, source) == Stored::Committed {
+                            reason.push_str(&format!("; {kept} are kept in {}", self.path(&partial)));
+                        }
+                    }
+                    Err(error) => {
+                        let _ = writer.abandon();
+                        tracing::warn!("cannot keep the partial {partial}: {error}");
+                    }
                 }
             }
         }
-        self.finish(writer, source);
+        self.record_gap(&self.path(relative), relative, source, &reason, true, None);
     }
 
-    pub fn finish(&self, writer: ArtifactWriter, source: &str) {
+    pub fn finish(&self, writer: ArtifactWriter, source: &str) -> Stored {
         let path = writer.path().to_string();
         match writer.finish() {
-            Ok(record) => self.with(|c| c.artifacts.push(record)),
+            Ok(record) => {
+                self.with(|c| c.artifacts.push(record));
+                Stored::Committed
+            }
             // Another writer committed the same path first: it is in the case.
             Err(kir_evidence::Error::AlreadyCollected { .. }) => {
-                self.with(|c| c.already_collected.push(path))
+                self.with(|c| c.already_collected.push(path));
+                Stored::Kept
             }
             // Journaled (committed) but not yet moved into place: opening the case finishes it.
             Err(error @ kir_evidence::Error::Promote { .. }) => {
@@ -154,32 +339,56 @@ impl Collector {
                     "{path} is committed but still staged ({error}); opening the case moves it into place"
                 );
                 self.with(|c| c.already_collected.push(path));
+                Stored::Kept
             }
-            Err(error) => self.gap_at(path, source, &format!("cannot commit into the case: {error}")),
+            Err(error) => {
+                self.gap_at(path, source, &format!("cannot commit into the case: {error}"));
+                Stored::Missing
+            }
         }
     }
 
     /// Record that `relative` was wanted but could not be collected.
     pub fn gap(&self, relative: &str, source: &str, reason: &str) {
-        self.gap_at(self.path(relative), source, reason);
+        self.record_gap(&self.path(relative), relative, source, reason, false, None);
     }
 
-    /// Record that `relative` could not be fetched: for lack of a server, the gap is
-    /// transient (see [`Gap::transient`]).
+    /// Record that `relative` could not be fetched, classified by the error: when the server
+    /// could not be reached (or said it is overloaded), or a permission is missing, the
+    /// evidence is incomplete until another run collects it.
     pub fn gap_error(&self, relative: &str, source: &str, error: &kir_cluster::Error) {
-        let path = self.path(relative);
-        self.record_gap(&path, source, &error.to_string(), error.connect_failure().is_some());
+        let permission = error.missing_permission();
+        let reason = match &permission {
+            Some(permission) => format!("forbidden: {permission} ({error})"),
+            None => error.to_string(),
+        };
+        self.record_gap(&self.path(relative), relative, source, &reason, error.is_transient(), permission);
     }
 
     fn gap_at(&self, path: String, source: &str, reason: &str) {
-        self.record_gap(&path, source, reason, false);
+        let item = path.strip_prefix(&format!("{}/", self.base)).unwrap_or(&path).to_string();
+        self.record_gap(&path, &item, source, reason, false, None);
     }
 
-    fn record_gap(&self, path: &str, source: &str, reason: &str, transient: bool) {
+    fn record_gap(
+        &self,
+        path: &str,
+        item: &str,
+        source: &str,
+        reason: &str,
+        transient: bool,
+        missing_permission: Option<String>,
+    ) {
         if let Err(error) = self.case.not_collected(path, source, reason) {
             tracing::warn!("cannot record that {path} was not collected: {error}");
         }
-        let gap = Gap { path: path.to_string(), reason: reason.to_string(), transient };
+        let gap = Gap {
+            path: path.to_string(),
+            reason: reason.to_string(),
+            transient,
+            missing_permission,
+            item: item.to_string(),
+        };
         self.with(|c| c.not_collected.push(gap));
     }
 
@@ -189,4 +398,17 @@ impl Collector {
         collected.not_collected.sort_by(|a, b| a.path.cmp(&b.path));
         collected
     }
+}
+
+/// `bytes` random bytes in hex: unpredictable names and markers.
+pub(crate) fn random_hex(bytes: usize) -> String {
+    let mut random = vec![0u8; bytes];
+    if getrandom::fill(&mut random).is_err() {
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+        let seed = (now.as_nanos() as u64 ^ u64::from(std::process::id())).to_le_bytes();
+        for (i, byte) in random.iter_mut().enumerate() {
+            *byte = seed[i % seed.len()].wrapping_add(i as u8);
+        }
+    }
+    random.iter().map(|b| format!("{b:02x}")).collect()
 }

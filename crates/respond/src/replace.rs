@@ -1,10 +1,12 @@
 //! `kir replace pod` (C5): delete the suspect once its evidence is in the case, and say
 //! plainly whether something clean replaces it.
 
+use std::collections::{BTreeMap, HashSet};
+
 use kir_cluster::Cluster;
 use kir_evidence::{Case, JournalRecord};
 use serde::Serialize;
-use serde_json::json;
+use serde_json::{Value, json};
 
 use k8s_openapi::api::core::v1::Pod;
 
@@ -83,6 +85,32 @@ pub fn assess(
 pub fn has_evidence(case: &Case, namespace: &str, name: &str, uid: &str) -> Result<bool> {
     let path = format!("{}/pod.json", pod_base(namespace, name, uid));
     Ok(case.artifacts()?.iter().any(|a| a.path == path))
+}
+
+/// What the case records as missing from this pod's evidence: what its captures and snapshots
+/// could not collect for lack of a server or a permission (their journal entries list it), and
+/// no later run collected. Each as `path: reason`.
+pub fn missing_evidence(case: &Case, state: &PodState) -> Result<Vec<String>> {
+    let target = format!("pod/{}/{}", state.namespace, state.name);
+    let committed: HashSet<String> = case.artifacts()?.into_iter().map(|a| a.path).collect();
+    let mut missing = BTreeMap::new();
+    for entry in case.entries()? {
+        let ours = matches!(entry.action.as_str(), "capture.pod" | "snapshot.pod")
+            && entry.target.as_deref() == Some(target.as_str())
+            && entry.parameters.get("uid").and_then(Value::as_str) == Some(state.uid.as_str());
+        if !ours {
+            continue;
+        }
+        for gap in entry.result.get("missing").and_then(Value::as_array).into_iter().flatten() {
+            let path = gap.get("path").and_then(Value::as_str).unwrap_or_default();
+            let reason = gap.get("reason").and_then(Value::as_str).unwrap_or_default();
+            let reason = reason.lines().next().unwrap_or_default();
+            if !committed.contains(path) {
+                missing.insert(path.to_string(), reason.to_string());
+            }
+        }
+    }
+    Ok(missing.into_iter().map(|(path, reason)| format!("{path}: {reason}")).collect())
 }
 
 /// Delete the suspect (this UID only), once its evidence is in the case unless

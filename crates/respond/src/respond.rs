@@ -30,8 +30,11 @@ pub struct RespondOptions {
     pub capture: CaptureOptions,
     pub snapshot: SnapshotOptions,
     pub isolate: IsolateOptions,
-    /// Delete the suspect at the end, once its evidence is in the case.
+    /// Delete the suspect at the end, once its evidence is complete in the case.
     pub replace: bool,
+    /// With `replace`: delete the suspect even when some of its evidence could not be
+    /// collected (journaled with what is missing).
+    pub accept_incomplete_evidence: bool,
     /// How long containment waits for the evidence steps before it goes ahead anyway.
     pub evidence_budget: Duration,
     pub replacement_timeout: Duration,
@@ -45,6 +48,7 @@ impl Default for RespondOptions {
             snapshot: SnapshotOptions::default(),
             isolate: IsolateOptions::default(),
             replace: false,
+            accept_incomplete_evidence: false,
             evidence_budget: Duration::from_secs(5),
             replacement_timeout: Duration::from_secs(60),
             grace_seconds: None,
@@ -127,7 +131,11 @@ impl Playbook {
         if self.options.replace {
             lines.push(PlanLine {
                 step: "replace",
-                action: format!("delete pod {pod} once its evidence is in the case"),
+                action: if self.options.accept_incomplete_evidence {
+                    format!("delete pod {pod}, even if some of its evidence could not be collected")
+                } else {
+                    format!("delete pod {pod} once its evidence is complete in the case (kept otherwise)")
+                },
             });
         }
         lines
@@ -260,6 +268,7 @@ impl Playbook {
             snapshot: None,
             isolation: None,
             replace: None,
+            missing_evidence: Vec::new(),
         };
         let finish = |report: &mut RespondReport, step: &'static str, outcome: StepOutcome| -> Result<()> {
             let step_report = outcome.into_report(step);
@@ -274,6 +283,25 @@ impl Playbook {
             report.steps.push(step_report);
             Ok(())
         };
+
+        // What keeps the evidence from being complete: the suspect is deleted only without it.
+        for (step, outcome) in [
+            ("capture", capture.as_ref().map(|(c, _)| c.as_ref().map_err(|e| e.to_string()))),
+            (
+                "snapshot",
+                snapshot.as_ref().map(|(s, _)| s.as_ref().map(|s| &s.collected).map_err(|e| e.to_string())),
+            ),
+        ] {
+            let missing = match outcome {
+                None => continue,
+                Some(Ok(collected)) => collected.describe_missing(),
+                Some(Err(error)) => format!("not done: {error}"),
+            };
+            if !missing.is_empty() {
+                report.missing_evidence.push(format!("{step}: {missing}"));
+            }
+        }
+        let missing_evidence = report.missing_evidence.clone();
 
         match capture {
             None => finish(&mut report, "capture", StepOutcome::Skipped)?,
@@ -321,6 +349,28 @@ impl Playbook {
                     return Some((StepOutcome::Skipped, None));
                 }
                 let at = Instant::now();
+                if !missing_evidence.is_empty() {
+                    if !options.accept_incomplete_evidence {
+                        return Some((
+                            StepOutcome::Withheld(format!(
+                                "suspect kept: its evidence is incomplete ({}); run the same command again with the same \
+                                 --case to collect what is missing while the pod lives, or add \
+                                 --accept-incomplete-evidence to delete it anyway",
+                                missing_evidence.join("; ")
+                            )),
+                            None,
+                        ));
+                    }
+                    let accepted = case.record(
+                        JournalRecord::new(actor, "replace.accept-incomplete-evidence")
+                            .target(target.clone())
+                            .parameters(json!({"uid": state.uid}))
+                            .result(json!({"missing": missing_evidence})),
+                    );
+                    if let Err(error) = accepted {
+                        return Some((StepOutcome::Failed(at.elapsed(), error.to_string()), None));
+                    }
+                }
                 // The delete itself names the suspect's UID, so the pod is not read again first:
                 // a pod recreated under the same name is refused by the API server.
                 let assessment = if orphaned {
@@ -333,8 +383,15 @@ impl Playbook {
                         .await
                     {
                         Ok(replaced) => {
-                            let detail = if replaced.deleted { "suspect deleted" } else { "already gone" };
-                            (StepOutcome::Done(at.elapsed(), detail.to_string()), Some(replaced))
+                            let mut detail =
+                                if replaced.deleted { "suspect deleted" } else { "already gone" }.to_string();
+                            if !missing_evidence.is_empty() {
+                                detail.push_str(&format!(
+                                    ", with incomplete evidence (accepted): {}",
+                                    missing_evidence.join("; ")
+                                ));
+                            }
+                            (StepOutcome::Done(at.elapsed(), detail), Some(replaced))
                         }
                         Err(error) => (StepOutcome::Failed(at.elapsed(), error.to_string()), None),
                     },
@@ -398,16 +455,14 @@ fn summary(collected: &Collected) -> String {
     text
 }
 
-/// A collecting step is done unless the server could not be reached for some of it: then it
-/// failed, and running again with the same case collects the rest.
+/// A collecting step is done only when its evidence is complete; otherwise it is incomplete,
+/// says what is missing and why, and running again with the same case collects the rest.
 fn collected_outcome(collected: &Collected, took: Duration, detail: String) -> StepOutcome {
-    match collected.transient_gaps() {
-        0 => StepOutcome::Done(took, detail),
-        n => StepOutcome::Failed(
+    match collected.describe_missing() {
+        missing if missing.is_empty() => StepOutcome::Done(took, detail),
+        missing => StepOutcome::Incomplete(
             took,
-            format!(
-                "{detail}; {n} not collected because the API server could not be reached: run again with the same --case"
-            ),
+            format!("{detail}; not collected: {missing}; run again with the same --case to collect it"),
         ),
     }
 }
@@ -425,7 +480,11 @@ fn done_steps(case: &Case, target: &str) -> Result<Vec<String>> {
 
 enum StepOutcome {
     Done(Duration, String),
+    /// Finished, but some of its evidence could not be collected.
+    Incomplete(Duration, String),
     Failed(Duration, String),
+    /// The deletion was not made: the evidence is incomplete.
+    Withheld(String),
     Skipped,
 }
 
@@ -435,9 +494,13 @@ impl StepOutcome {
             StepOutcome::Done(took, detail) => {
                 StepReport { step, status: "done", millis: took.as_millis(), detail }
             }
+            StepOutcome::Incomplete(took, detail) => {
+                StepReport { step, status: "incomplete", millis: took.as_millis(), detail }
+            }
             StepOutcome::Failed(took, detail) => {
                 StepReport { step, status: "failed", millis: took.as_millis(), detail }
             }
+            StepOutcome::Withheld(detail) => StepReport { step, status: "withheld", millis: 0, detail },
             StepOutcome::Skipped => StepReport {
                 step,
                 status: "skipped",
@@ -468,10 +531,17 @@ pub struct RespondReport {
     pub snapshot: Option<SnapshotReport>,
     pub isolation: Option<IsolationReport>,
     pub replace: Option<ReplaceReport>,
+    /// Per evidence step, what keeps its evidence from being complete.
+    pub missing_evidence: Vec<String>,
 }
 
 impl RespondReport {
     pub fn failed(&self) -> bool {
         self.steps.iter().any(|s| s.status == "failed")
+    }
+
+    /// Some evidence is missing (and, with `--replace`, the suspect was kept for it).
+    pub fn incomplete(&self) -> bool {
+        self.steps.iter().any(|s| s.status == "incomplete" || s.status == "withheld")
     }
 }

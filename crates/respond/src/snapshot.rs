@@ -7,21 +7,25 @@ use std::{io::Write, time::Duration};
 
 use k8s_openapi::api::core::v1::Pod;
 use kir_cluster::{
-    Cluster,
+    Cluster, Retry,
     exec::{ExecLimits, ExecOutcome},
 };
-use kir_evidence::{ArtifactWriter, Case, JournalRecord};
+use kir_evidence::{Case, JournalRecord};
 use serde::Serialize;
 use serde_json::json;
 
 use crate::{
     Error, Result,
-    capture::pod_base,
-    collect::{Collected, Collector},
+    capture::{missing_record, pod_base},
+    collect::{Attempt, Collected, Collector, PARTIAL_KEEP, Stored, random_hex},
     findings::{Finding, analyse},
     observe::ObservedPod,
     procfs,
 };
+
+pub mod framing;
+
+use framing::{TarEnd, TarFraming};
 
 #[derive(Debug, Clone)]
 pub struct SnapshotOptions {
@@ -117,65 +121,64 @@ pub async fn snapshot_pod_signalling(
         options,
     };
 
-    let nonce = nonce();
-    let script = procfs::process_script(&nonce);
-    let proc_argv = vec!["sh".to_string(), "-c".to_string(), script.clone()];
+    let nonce = random_hex(12);
+    let proc_argv = vec!["sh".to_string(), "-c".to_string(), procfs::process_script(&nonce)];
     // One session reads sockets and processes: each exec costs the API server and the node a
     // connection and a process. The sockets come first in it, and are committed (and
     // containment told) as soon as their section is complete.
     let listing = async {
         let mut sockets = SocketSection::new(&nonce, &collector, volatile_done);
-        let raw = run.command("proc.raw", proc_argv, Some(&mut sockets)).await;
+        let raw = run.listing(proc_argv, &nonce, &mut sockets).await;
         sockets.finish();
         raw
     };
     let (raw, ()) = tokio::join!(listing, run.etc_archive());
-    // Stored after the session, so that writing it does not delay the sockets.
-    collector.store("proc.sh", "the script kir ran with sh -c to produce proc.raw", script.as_bytes());
 
-    // A listing kept from an earlier run was framed with that run's marker.
+    // Only a listing in the case (whole, or cut at the size limit) is analysed into artifacts:
+    // what is derived from a cut one would be kept by the run that collects it whole. A
+    // listing kept from an earlier run was framed with that run's marker.
     let listing = raw.map(|bytes| {
         let framing = procfs::listing_nonce(&bytes).unwrap_or_else(|| nonce.clone());
+        // Stored after the session, so that writing it does not delay the sockets.
+        collector.store(
+            "proc.sh",
+            "the script kir ran with sh -c to produce proc.raw",
+            procfs::process_script(&framing).as_bytes(),
+        );
         procfs::parse_process_listing(&framing, &bytes)
     });
     let processes = listing.as_ref().map(|l| l.processes.clone()).unwrap_or_default();
-    let sockets = listing.as_ref().and_then(|l| l.sockets.clone());
+    let sockets = listing.as_ref().and_then(|l| l.sockets.clone()).unwrap_or_default();
+    let findings = analyse(&processes, &sockets);
     if let Some(listing) = &listing {
         collector.store_json(
             "processes.json",
             "parsed by kir from proc.raw",
             &json!({"complete": listing.complete, "processes": listing.processes}),
         );
+        if listing.sockets.is_some() {
+            collector.store_json("connections.json", "parsed by kir from proc.raw", &sockets);
+        }
+        collector.store_json(
+            "findings.json",
+            "kir's analysis of processes.json and connections.json",
+            &findings,
+        );
     }
-    if let Some(sockets) = &sockets {
-        collector.store_json("connections.json", "parsed by kir from proc.raw", sockets);
-    }
-    let sockets = sockets.unwrap_or_default();
-    let findings = analyse(&processes, &sockets);
-    collector.store_json("findings.json", "kir's analysis of processes.json and connections.json", &findings);
     let collected = collector.into_collected();
     case.record(
         JournalRecord::new(actor, "snapshot.pod")
             .target(format!("pod/{}/{}", state.namespace, state.name))
-            .parameters(json!({"container": container, "maxBytes": options.max_bytes, "timeoutSeconds": options.timeout.as_secs()}))
+            .parameters(json!({"uid": state.uid, "container": container, "maxBytes": options.max_bytes, "timeoutSeconds": options.timeout.as_secs()}))
             .result(json!({
                 "processes": processes.len(),
                 "sockets": sockets.len(),
                 "findings": findings.iter().map(|f| json!({"id": f.id, "severity": f.severity, "title": f.title})).collect::<Vec<_>>(),
                 "notCollected": collected.not_collected.len(),
+                "missing": missing_record(&collected),
             })),
     )?;
     Ok(SnapshotReport { container, processes: processes.len(), sockets: sockets.len(), findings, collected })
-}
-
-/// Unpredictable framing for the process listing (see `procfs::process_script`).
-fn nonce() -> String {
-    let mut bytes = [0u8; 12];
-    if getrandom::fill(&mut bytes).is_err() {
-        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
-        bytes[..8].copy_from_slice(&(now.as_nanos() as u64 ^ u64::from(std::process::id())).to_le_bytes());
-    }
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// Parsing needs the output in memory too; at most this much of it.
@@ -188,6 +191,15 @@ struct Runner<'a> {
     pod: &'a str,
     container: &'a str,
     options: &'a SnapshotOptions,
+}
+
+/// Whether a command's output is whole, by its own framing.
+enum Framing {
+    Whole,
+    /// It stops before its end: the stream was cut.
+    Cut(String),
+    /// It is not what the command prints: the container sent something else.
+    Malformed(String),
 }
 
 impl Runner<'_> {
@@ -208,78 +220,115 @@ impl Runner<'_> {
         format!("exec in {}/{} container {}: {shown}", self.namespace, self.pod, self.container)
     }
 
-    /// Run `argv`, store its stdout at `relative`, return a copy for parsing. `None` when
-    /// nothing was collected (the gap is recorded with the reason). `watch` sees the output
-    /// as it arrives.
-    async fn command(
+    /// Run the process script and store its output as `proc.raw`; a copy for parsing, or
+    /// `None` when it is not in the case (the gap is recorded with the reason). `sockets`
+    /// sees the output as it arrives.
+    async fn listing(
         &self,
-        relative: &str,
         argv: Vec<String>,
-        watch: Option<&mut SocketSection<'_>>,
+        nonce: &str,
+        sockets: &mut SocketSection<'_>,
     ) -> Option<Vec<u8>> {
+        const RELATIVE: &str = "proc.raw";
         let source = self.source(&argv);
-        let Some(writer) = self.collector.start(relative, &source) else {
-            // Collected by an earlier, interrupted run: analyse what it collected.
-            return self.collector.stored(relative, PARSE_LIMIT as u64);
-        };
-        let mut tee = Tee {
-            writer: writer.limit(self.options.max_bytes).note(FROM_CONTAINER),
-            copy: Vec::new(),
-            watch,
-        };
-        let outcome = self
-            .cluster
-            .exec_into(self.namespace, self.pod, self.container, &argv, &mut tee, self.limits())
-            .await;
-        let Tee { writer, copy, .. } = tee;
-        self.settle(writer, relative, &source, outcome).then_some(copy)
-    }
-
-    /// `/etc` as the container's `tar` streams it (uncompressed, so nothing is unpacked inside),
-    /// compressed here with zstd while it is hashed.
-    async fn etc_archive(&self) {
-        let argv = vec![
-            "tar".to_string(),
-            "cf".to_string(),
-            "-".to_string(),
-            "-C".to_string(),
-            "/".to_string(),
-            "etc".to_string(),
-        ];
-        let source = self.source(&argv);
-        let Some(writer) = self.collector.start("etc.tar.zst", &source) else { return };
-        let writer = writer.limit(self.options.max_bytes).note(format!(
-            "{FROM_CONTAINER}; an uncompressed tar of /etc compressed by kir (zstd); never extracted"
-        ));
-        let mut encoder = match zstd::Encoder::new(writer, 1) {
-            Ok(encoder) => encoder,
-            Err(error) => return self.collector.gap("etc.tar.zst", &source, &format!("zstd: {error}")),
-        };
-        let outcome = self
-            .cluster
-            .exec_into(self.namespace, self.pod, self.container, &argv, &mut encoder, self.limits())
-            .await;
-        match encoder.finish() {
-            Ok(writer) => {
-                self.settle(writer, "etc.tar.zst", &source, outcome);
+        let end = format!("\n--kir-{nonce} end\n").into_bytes();
+        let mut retry = Retry::new();
+        loop {
+            let Some(attempt) = self.collector.attempt(RELATIVE, &source, PARSE_LIMIT, |w| {
+                w.limit(self.options.max_bytes).note(FROM_CONTAINER)
+            }) else {
+                // Collected by an earlier, interrupted run: analyse what it collected.
+                return self.collector.stored(RELATIVE, PARSE_LIMIT as u64);
+            };
+            sockets.restart();
+            let mut tee = Tee { attempt, watch: &mut *sockets, tail: Vec::new() };
+            let outcome = self
+                .cluster
+                .exec_into(self.namespace, self.pod, self.container, &argv, &mut tee, self.limits())
+                .await;
+            let Tee { attempt, tail, .. } = tee;
+            let framing = if tail.ends_with(&end) {
+                Framing::Whole
+            } else {
+                Framing::Cut("the listing has no end marker".to_string())
+            };
+            let copy = attempt.copy().to_vec();
+            match self.settle(attempt, RELATIVE, &source, FROM_CONTAINER, outcome, framing, &mut retry).await
+            {
+                None => continue,
+                Some(kept) => return kept.then_some(copy),
             }
-            Err(error) => self.collector.gap("etc.tar.zst", &source, &format!("zstd: {error}")),
         }
     }
 
-    /// Keep the artifact when the command produced output (noting how it ended), or record the
-    /// gap when it could not run. Returns whether something was kept.
-    fn settle(
+    /// `/etc` as the container's `tar` streams it (uncompressed, so nothing is unpacked inside),
+    /// compressed here with zstd while it is hashed, its framing followed as it goes by.
+    async fn etc_archive(&self) {
+        const RELATIVE: &str = "etc.tar.zst";
+        let argv: Vec<String> = ["tar", "cf", "-", "-C", "/", "etc"].map(String::from).to_vec();
+        let source = self.source(&argv);
+        let note = format!(
+            "{FROM_CONTAINER}; an uncompressed tar of /etc compressed by kir (zstd); never extracted"
+        );
+        let mut retry = Retry::new();
+        loop {
+            let Some(attempt) =
+                self.collector.attempt(RELATIVE, &source, PARTIAL_KEEP, |w| w.limit(self.options.max_bytes))
+            else {
+                return;
+            };
+            let encoder = match zstd::Encoder::new(attempt, 1) {
+                Ok(encoder) => encoder,
+                Err(error) => return self.collector.gap(RELATIVE, &source, &format!("zstd: {error}")),
+            };
+            let mut sink = Framed { framing: TarFraming::new(), encoder };
+            let outcome = self
+                .cluster
+                .exec_into(self.namespace, self.pod, self.container, &argv, &mut sink, self.limits())
+                .await;
+            let framing = match sink.framing.end() {
+                TarEnd::Complete { .. } => Framing::Whole,
+                TarEnd::Cut(why) => Framing::Cut(format!("the tar stream ends early: {why}")),
+                TarEnd::Malformed(why) => Framing::Malformed(format!("not a well-formed tar: {why}")),
+            };
+            // Ending the zstd frame makes what arrived readable, whole or not.
+            let attempt = match sink.encoder.finish() {
+                Ok(attempt) => attempt,
+                Err(error) => return self.collector.gap(RELATIVE, &source, &format!("zstd: {error}")),
+            };
+            if self.settle(attempt, RELATIVE, &source, &note, outcome, framing, &mut retry).await.is_some() {
+                return;
+            }
+        }
+    }
+
+    /// Decide on one try of a command: keep its output at `relative` when it is whole (or cut
+    /// only by the size limit), noting how the command ended; give it up as a transient gap
+    /// (with what arrived kept aside) when it was cut; record the gap when the command could
+    /// not run. `None`: try again (after the backoff). `Some(kept)`: settled.
+    #[allow(clippy::too_many_arguments)]
+    async fn settle(
         &self,
-        writer: ArtifactWriter,
+        attempt: Attempt,
         relative: &str,
         source: &str,
+        note: &str,
         outcome: kir_cluster::Result<ExecOutcome>,
-    ) -> bool {
-        match outcome {
+        framing: Framing,
+        retry: &mut Retry,
+    ) -> Option<bool> {
+        let outcome = match outcome {
+            Err(error) if error.is_transient() => {
+                if retry.again(&error).await {
+                    attempt.abandon();
+                    return None;
+                }
+                self.collector.cut(attempt, relative, source, &error.to_string());
+                return Some(false);
+            }
             Err(error) => {
-                let _ = writer.abandon();
-                if error.connect_failure().is_some() {
+                attempt.abandon();
+                if error.missing_permission().is_some() {
                     self.collector.gap_error(relative, source, &error);
                 } else {
                     self.collector.gap(
@@ -288,27 +337,47 @@ impl Runner<'_> {
                         &format!("the command could not run in the container: {error}"),
                     );
                 }
-                false
+                return Some(false);
             }
-            Ok(outcome) if outcome.stdout_bytes == 0 && !outcome.succeeded() => {
-                let _ = writer.abandon();
-                self.collector.gap(relative, source, &describe_failure(&outcome));
-                false
-            }
-            Ok(outcome) => {
-                let mut writer = writer;
-                if outcome.truncated {
-                    writer.mark_truncated();
+            Ok(outcome) => outcome,
+        };
+        if outcome.stdout_bytes == 0 && !outcome.succeeded() {
+            attempt.abandon();
+            self.collector.gap(relative, source, &describe_failure(&outcome));
+            return Some(false);
+        }
+        if outcome.timed_out && !outcome.truncated {
+            self.collector.cut(attempt, relative, source, &describe_failure(&outcome));
+            return Some(false);
+        }
+        let mut remarks = Vec::new();
+        match framing {
+            // At the size limit the output is as whole as it is allowed to be.
+            _ if outcome.truncated => {}
+            Framing::Whole => {}
+            Framing::Malformed(why) => remarks.push(why),
+            Framing::Cut(why) => {
+                if retry.pause().await {
+                    attempt.abandon();
+                    return None;
                 }
-                let writer = if outcome.succeeded() {
-                    writer
-                } else {
-                    writer.note(format!("{FROM_CONTAINER}; {}", describe_failure(&outcome)))
-                };
-                self.collector.finish(writer, source);
-                true
+                self.collector.cut(attempt, relative, source, &why);
+                return Some(false);
             }
         }
+        if !outcome.succeeded() {
+            remarks.insert(0, describe_failure(&outcome));
+        }
+        let mut writer = attempt.into_writer();
+        if outcome.truncated {
+            writer.mark_truncated();
+        }
+        let writer = if remarks.is_empty() {
+            writer.note(note)
+        } else {
+            writer.note(format!("{note}; {}", remarks.join("; ")))
+        };
+        Some(self.collector.finish(writer, source) != Stored::Missing)
     }
 }
 
@@ -330,26 +399,47 @@ fn describe_failure(outcome: &ExecOutcome) -> String {
     if parts.is_empty() { "the command failed".to_string() } else { parts.join("; ") }
 }
 
-/// Writes into the artifact and keeps a bounded copy for the parsers.
-struct Tee<'w, 'c> {
-    writer: ArtifactWriter,
-    copy: Vec<u8>,
-    watch: Option<&'w mut SocketSection<'c>>,
+/// Follows the framing of the tar stream on its way into the compressed artifact.
+struct Framed {
+    framing: TarFraming,
+    encoder: zstd::Encoder<'static, Attempt>,
 }
 
-impl Write for Tee<'_, '_> {
+impl Write for Framed {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        let room = PARSE_LIMIT.saturating_sub(self.copy.len());
-        self.copy.extend_from_slice(&buf[..buf.len().min(room)]);
-        self.writer.write_all(buf)?;
-        if let Some(watch) = self.watch.as_deref_mut() {
-            watch.observe(&self.copy);
-        }
+        self.framing.feed(buf);
+        self.encoder.write_all(buf)?;
         Ok(buf.len())
     }
 
     fn flush(&mut self) -> std::io::Result<()> {
-        self.writer.flush()
+        self.encoder.flush()
+    }
+}
+
+/// Writes into the artifact (which keeps a bounded copy for the parsers), shows the output to
+/// the socket watch, and keeps its last bytes, where the end marker is.
+struct Tee<'w, 'c> {
+    attempt: Attempt,
+    watch: &'w mut SocketSection<'c>,
+    tail: Vec<u8>,
+}
+
+/// Enough of the end of the output to hold the end marker.
+const TAIL: usize = 64;
+
+impl Write for Tee<'_, '_> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.attempt.write_all(buf)?;
+        self.watch.observe(self.attempt.copy());
+        self.tail.extend_from_slice(&buf[buf.len().saturating_sub(TAIL)..]);
+        let excess = self.tail.len().saturating_sub(TAIL);
+        self.tail.drain(..excess);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.attempt.flush()
     }
 }
 
@@ -377,6 +467,11 @@ impl<'c> SocketSection<'c> {
             collector,
             done,
         }
+    }
+
+    /// A new session starts: its output is scanned from the start.
+    fn restart(&mut self) {
+        self.scanned = 0;
     }
 
     /// `output`: everything received so far (bounded).

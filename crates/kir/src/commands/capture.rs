@@ -10,7 +10,7 @@ use kir_respond::{
 use crate::{
     cli::{CapturePodArgs, OutputFormat},
     commands::responder,
-    output::{print_json, print_table, print_yaml, table},
+    output::{print_json, print_table, print_yaml, sanitize, table},
     settings::{Settings, size_flag},
 };
 
@@ -31,22 +31,28 @@ pub async fn pod(args: &CapturePodArgs, settings: &Settings) -> anyhow::Result<u
             println!("case: {}", case.path().display());
         }
     }
-    Ok(collected_status(&collected))
+    Ok(collected_status("capture", &collected))
 }
 
-/// Exit status of a collecting command: a failure when the server could not be reached for
-/// some of it (another run with the same case collects the rest).
-pub fn collected_status(collected: &Collected) -> u8 {
-    match collected.transient_gaps() {
-        0 => crate::exit::SUCCESS,
-        n => {
-            eprintln!(
-                "{n} artifacts not collected because the API server could not be reached: run the same command \
-                 again with the same --case to collect them"
-            );
-            crate::exit::FAILURE
-        }
+/// Exit status of a collecting command (`what`: "capture", "snapshot"): a failure when
+/// nothing could be put in the case; incomplete when something is missing that another run
+/// with the same case can collect (the server could not be reached, a permission is missing),
+/// which stderr names.
+pub fn collected_status(what: &str, collected: &Collected) -> u8 {
+    let missing = collected.describe_missing();
+    if collected.nothing() {
+        let why = if missing.is_empty() { String::new() } else { format!(": {missing}") };
+        eprintln!("{what}: nothing could be collected into the case{}", sanitize(&why));
+        return crate::exit::FAILURE;
     }
+    if missing.is_empty() {
+        return crate::exit::SUCCESS;
+    }
+    eprintln!(
+        "{what} incomplete: not collected: {}; run the same command again with the same --case to collect it",
+        sanitize(&missing)
+    );
+    crate::exit::INCOMPLETE
 }
 
 /// The artifacts (path, size, sha256 prefix) and what could not be collected, and why.

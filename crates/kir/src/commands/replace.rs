@@ -1,8 +1,9 @@
 //! `kir replace pod`.
 
+use kir_evidence::JournalRecord;
 use kir_respond::{
     observe::observe_pod,
-    replace::{Assessment, assess, images, orphaned, replace_pod},
+    replace::{Assessment, assess, images, missing_evidence, orphaned, replace_pod},
 };
 
 use crate::{
@@ -39,6 +40,23 @@ pub async fn pod(args: &ReplacePodArgs, settings: &Settings) -> anyhow::Result<u
         return Ok(crate::exit::SUCCESS);
     }
     let case = responder::open_case(settings, &responder, format!("replacement of pod {ns}/{name}"))?;
+    let missing = if args.without_evidence { Vec::new() } else { missing_evidence(&case, &observed.state)? };
+    if !missing.is_empty() {
+        if !args.accept_incomplete_evidence {
+            anyhow::bail!(
+                "pod {ns}/{name} not deleted: case {} records its evidence as incomplete:\n  {}\nrun the capture or \
+                 snapshot again with this --case to collect it, or pass --accept-incomplete-evidence to delete it anyway",
+                case.path().display(),
+                missing.join("\n  ")
+            );
+        }
+        case.record(
+            JournalRecord::new(&responder.actor, "replace.accept-incomplete-evidence")
+                .target(format!("pod/{ns}/{name}"))
+                .parameters(serde_json::json!({"uid": observed.state.uid}))
+                .result(serde_json::json!({"missing": missing})),
+        )?;
+    }
     let report = replace_pod(
         &responder.cluster,
         &case,

@@ -28,6 +28,7 @@ pub async fn compromised_pod(args: &RespondPodArgs, settings: &Settings) -> anyh
         snapshot: SnapshotOptions { container: args.container.clone(), ..SnapshotOptions::default() },
         isolate,
         replace: args.replace,
+        accept_incomplete_evidence: args.accept_incomplete_evidence,
         evidence_budget: duration_flag("--evidence-budget", &args.evidence_budget)?,
         replacement_timeout,
         grace_seconds: None,
@@ -99,7 +100,26 @@ pub async fn compromised_pod(args: &RespondPodArgs, settings: &Settings) -> anyh
         OutputFormat::Yaml => print_yaml(&report)?,
         OutputFormat::Table => print_report(&report)?,
     }
-    Ok(if report.failed() { crate::exit::FAILURE } else { crate::exit::SUCCESS })
+    // Said on stderr whatever the output format: it is what the responder must act on.
+    if !report.missing_evidence.is_empty() {
+        let kept = report.steps.iter().any(|s| s.step == "replace" && s.status == "withheld");
+        eprintln!("evidence incomplete:");
+        for missing in &report.missing_evidence {
+            eprintln!("  {}", sanitize(missing));
+        }
+        eprintln!(
+            "{}run the same command again with the same --case ({}) to collect what is missing",
+            if kept { "the suspect was kept: " } else { "" },
+            report.case
+        );
+    }
+    Ok(if report.failed() {
+        crate::exit::FAILURE
+    } else if report.incomplete() {
+        crate::exit::INCOMPLETE
+    } else {
+        crate::exit::SUCCESS
+    })
 }
 
 /// Did a run with the case of `--case` delete this pod (a resumed run after `--replace`)?

@@ -42,7 +42,7 @@ pub async fn pod(args: &SnapshotPodArgs, settings: &Settings) -> anyhow::Result<
             println!("case: {}", case.path().display());
         }
     }
-    Ok(collected_status(&report.collected))
+    Ok(collected_status("snapshot", &report.collected))
 }
 
 pub fn print_findings(findings: &[Finding]) -> anyhow::Result<()> {
