@@ -16,7 +16,10 @@ use kube::{
 use serde_json::Value;
 
 use crate::{
-    scene::{container, create_deployment, deployment, plain_cluster, running_pods, wait_until_allowed},
+    scene::{
+        bare_pod, container, create_deployment, deployment, exclusive_cluster, plain_cluster, running_pods,
+        start_network_agent, stop_network_agent, wait_until_allowed,
+    },
     testbed::{Testbed, testbed},
     util::{kir_with, run},
 };
@@ -171,7 +174,7 @@ async fn a_namesake_that_allows_everything_is_not_counted_as_the_quarantine() {
     let refused = isolate(&["-o", "json"]);
     assert_eq!(refused.code, 1, "{}", refused.stderr);
     let report = refused.json();
-    assert!(report["containedAfterMs"].is_null(), "{report}");
+    assert!(report["isolatedAfterMs"].is_null(), "{report}");
     assert_eq!(report["inPlace"]["policies"], serde_json::json!([]), "the namesake is not kir's: {report}");
     assert!(report["changes"][0]["error"].as_str().unwrap().contains("not kir's deny-all"), "{report}");
     assert_eq!(labels_of(&client, &ns, &name).await, before);
@@ -179,9 +182,66 @@ async fn a_namesake_that_allows_everything_is_not_counted_as_the_quarantine() {
     // Once the namesake is gone, the real quarantine goes in and is confirmed.
     policies.delete(&quarantine, &DeleteParams::default()).await.unwrap();
     let contained = isolate(&["-o", "json"]).success().json();
-    assert!(contained["containedAfterMs"].is_u64(), "{contained}");
+    assert!(contained["isolatedAfterMs"].is_u64(), "{contained}");
     assert_eq!(
         contained["inPlace"]["policies"],
         serde_json::json!([format!("NetworkPolicy/{ns}/{quarantine}")])
     );
+}
+
+#[tokio::test]
+async fn contained_is_claimed_only_with_a_running_enforcer() {
+    // A network plugin's agent in the cluster changes what every isolation may claim.
+    let _exclusive = exclusive_cluster().await;
+    let tb = testbed();
+    let (client, ns, pod) = suspect(tb, "contain-enforced").await;
+    let name = pod.metadata.name.clone().unwrap();
+    let agents = start_network_agent(&client, &ns, "calico-node").await;
+
+    let dir = tempfile::tempdir().unwrap();
+    let isolated = run(kir_with(&tb.kubeconfig).arg("--case").arg(dir.path().join("case")).args([
+        "isolate",
+        "pod",
+        &format!("{ns}/{name}"),
+        "--yes",
+        "--no-orphan",
+    ]))
+    .success();
+    assert!(
+        isolated.stdout.contains("contained after") && isolated.stdout.contains("Calico"),
+        "{}",
+        isolated.stdout
+    );
+
+    stop_network_agent(&agents, "calico-node").await;
+}
+
+#[tokio::test]
+async fn a_host_network_pod_is_never_called_contained() {
+    let _plain = plain_cluster().await;
+    let tb = testbed();
+    let client = tb.client().await;
+    let ns = tb.namespace("contain-hostnet").await;
+    let mut pod = bare_pod("node-agent", vec![container("agent", "busybox:1.36")]);
+    pod.spec.as_mut().unwrap().host_network = Some(true);
+    Api::<Pod>::namespaced(client.clone(), &ns).create(&PostParams::default(), &pod).await.unwrap();
+    running_pods(&client, &ns, "", 1).await;
+    let dir = tempfile::tempdir().unwrap();
+    let case = dir.path().join("case");
+    let target = format!("{ns}/node-agent");
+    let plan =
+        run(kir_with(&tb.kubeconfig).arg("--case").arg(&case).args(["isolate", "pod", &target, "--dry-run"]))
+            .success();
+    assert!(plan.stdout.contains("hostNetwork") && plan.stdout.contains("--cordon"), "{}", plan.stdout);
+    let isolated = run(kir_with(&tb.kubeconfig)
+        .arg("--case")
+        .arg(&case)
+        .args(["isolate", "pod", &target, "--yes", "-o", "json"]))
+    .success()
+    .json();
+    assert!(isolated["containedAfterMs"].is_null(), "{isolated}");
+    assert_eq!(isolated["plan"]["enforcement"]["enforced"], false, "{isolated}");
+    let text =
+        run(kir_with(&tb.kubeconfig).arg("--case").arg(&case).args(["isolate", "pod", &target, "--yes"]));
+    assert!(text.stdout.contains("NOT network-contained"), "{}", text.stdout);
 }

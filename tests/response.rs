@@ -26,6 +26,7 @@ use crate::{
     scene::{
         bare_pod, container, create_allow_all_policy, create_deployment, create_service, deployment,
         eventually, exclusive_cluster, is_running, mark_restarted, plain_cluster, running_pods,
+        start_network_agent, stop_network_agent,
     },
     testbed::{OwnTestbed, Testbed, testbed},
     util::{Run, kir_with, run},
@@ -312,7 +313,9 @@ async fn isolate_orphans_warns_about_the_allow_policy_reruns_idempotently_and_un
         assert_eq!(change["outcome"], "applied", "{change}");
     }
     assert_eq!(report["inPlace"]["quarantineLabel"], true);
-    assert!(report["contained_after_ms"].is_u64() || report["containedAfterMs"].is_u64(), "{report}");
+    assert!(report["isolatedAfterMs"].is_u64(), "{report}");
+    assert!(report["containedAfterMs"].is_null(), "the testbed runs no policy-enforcing plugin: {report}");
+    assert_eq!(report["plan"]["enforcement"]["enforced"], Value::Null, "{report}");
     let replacement = report["replacement"]["name"].as_str().expect("a replacement runs").to_string();
     assert_ne!(replacement, name);
 
@@ -511,11 +514,28 @@ async fn cilium_and_admin_network_policies_are_used_where_the_cluster_serves_the
         let name = suspect.metadata.name.clone().unwrap();
         let uid = suspect.metadata.uid.clone().unwrap();
         let (_keep, case) = case_dir("precedence-case");
+        // A served API is not an enforcer: without Cilium's agent, the allow policy still counts.
+        let unenforced = run(kir_in(tb, &case).args([
+            "isolate",
+            "pod",
+            &format!("{ns}/{name}"),
+            "--dry-run",
+            "-o",
+            "json",
+        ]))
+        .success()
+        .json();
+        assert_eq!(unenforced["overridden"], false, "{unenforced}");
+        let warnings = unenforced["warnings"].to_string();
+        assert!(warnings.contains("does not count on it") && warnings.contains("additive"), "{warnings}");
+        let agents = start_network_agent(&client, &ns, "cilium").await;
         let report =
             run(kir_in(tb, &case).args(["isolate", "pod", &format!("{ns}/{name}"), "--yes", "-o", "json"]))
                 .success()
                 .json();
+        stop_network_agent(&agents, "cilium").await;
         assert_eq!(report["plan"]["overridden"], true);
+        assert!(report["containedAfterMs"].is_u64(), "{report}");
         assert!(
             !report["plan"]["warnings"].to_string().contains("additive"),
             "{}",
@@ -882,7 +902,7 @@ async fn respond_killed_midway_resumes_without_repeating_or_losing_an_action() {
     let labels = pods.get(&name).await.unwrap().metadata.labels.unwrap();
     assert!(labels.contains_key("ir.kir.dev/quarantine"), "contained after resuming: {labels:?}");
     assert!(
-        report["containedAfterMs"].is_u64() || report["steps"].to_string().contains("skipped"),
+        report["isolatedAfterMs"].is_u64() || report["steps"].to_string().contains("skipped"),
         "{report}"
     );
     assert_done_once(&case);
@@ -917,7 +937,9 @@ async fn respond_replaces_the_suspect_and_warns_that_the_image_is_the_same() {
 
     let out =
         run(kir_in(tb, &case).args(["respond", "compromised-pod", &target, "--yes", "--replace"])).success();
-    for needle in ["capture", "snapshot", "isolate", "replace", "contained after"] {
+    for needle in
+        ["capture", "snapshot", "isolate", "replace", "isolation in place after", "enforcement unknown"]
+    {
         assert!(out.stdout.contains(needle), "{needle} missing:\n{}", out.stdout);
     }
     assert!(out.stdout.contains("same image"), "{}", out.stdout);

@@ -5,7 +5,7 @@ use std::{collections::BTreeMap, time::Duration};
 
 use k8s_openapi::{
     api::{
-        apps::v1::{Deployment, DeploymentSpec},
+        apps::v1::{DaemonSet, DaemonSetSpec, Deployment, DeploymentSpec},
         authorization::v1::{ResourceAttributes, SubjectAccessReview, SubjectAccessReviewSpec},
         core::v1::{Container, Pod, PodSpec, PodTemplateSpec, Service, ServicePort, ServiceSpec},
         networking::v1::{NetworkPolicy, NetworkPolicyIngressRule, NetworkPolicySpec},
@@ -14,7 +14,7 @@ use k8s_openapi::{
 };
 use kube::{
     Client,
-    api::{Api, ListParams, ObjectMeta, PostParams},
+    api::{Api, DeleteParams, ListParams, ObjectMeta, PostParams},
 };
 
 pub fn labels(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
@@ -196,4 +196,49 @@ pub async fn wait_until_allowed(
         assert!(tokio::time::Instant::now() < deadline, "{user} is allowed to {verb} {resource} in {ns}");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+}
+
+/// A DaemonSet named like a network plugin's agent (`calico-node`, `cilium`), ready on every
+/// node: what kir counts as the plugin running. Hold `exclusive_cluster` while it exists:
+/// every isolation in the cluster sees it.
+pub async fn start_network_agent(client: &Client, ns: &str, name: &str) -> Api<DaemonSet> {
+    let labels = labels(&[("k8s-app", name)]);
+    let agent = DaemonSet {
+        metadata: ObjectMeta { name: Some(name.into()), ..Default::default() },
+        spec: Some(DaemonSetSpec {
+            selector: LabelSelector { match_labels: Some(labels.clone()), ..Default::default() },
+            template: PodTemplateSpec {
+                metadata: Some(ObjectMeta { labels: Some(labels), ..Default::default() }),
+                spec: Some(PodSpec {
+                    containers: vec![container(name, "registry.example/agent:1")],
+                    ..Default::default()
+                }),
+            },
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    let agents: Api<DaemonSet> = Api::namespaced(client.clone(), ns);
+    agents.create(&PostParams::default(), &agent).await.unwrap();
+    let name = name.to_string();
+    eventually("the agent's DaemonSet is ready on every node", Duration::from_secs(60), || {
+        let (agents, name) = (agents.clone(), name.clone());
+        async move {
+            let status = agents.get(&name).await.unwrap().status.unwrap_or_default();
+            status.desired_number_scheduled > 0 && status.number_ready == status.desired_number_scheduled
+        }
+    })
+    .await;
+    agents
+}
+
+/// Delete the agent and wait until it is gone, before the cluster is shared again.
+pub async fn stop_network_agent(agents: &Api<DaemonSet>, name: &str) {
+    agents.delete(name, &DeleteParams::foreground()).await.unwrap();
+    let name = name.to_string();
+    eventually("the agent's DaemonSet is gone", Duration::from_secs(60), || {
+        let (agents, name) = (agents.clone(), name.clone());
+        async move { agents.get_opt(&name).await.unwrap().is_none() }
+    })
+    .await;
 }

@@ -106,7 +106,7 @@ def main():
         elapsed, done = timed([args.kir, "-n", ns, "--case", case, "respond", "compromised-pod", pod, "--yes", "--replace", "-o", "json"])
         report = json.loads(done.stdout)
         respond_ms.append(elapsed)
-        contained_ms.append(report["containedAfterMs"])
+        contained_ms.append(report["isolatedAfterMs"])
         kir_artifacts.append(len(report["capture"]["artifacts"]) + len(report["snapshot"]["artifacts"]))
 
         pod = cluster.fresh_pod(used)
@@ -124,7 +124,7 @@ def main():
         case = os.path.join(work, f"isolate-{run}")
         elapsed, done = timed([args.kir, "-n", ns, "--case", case, "isolate", "pod", pod, "--yes", "--no-orphan", "-o", "json"])
         isolate_ms.append(elapsed)
-        isolate_contained_ms.append(json.loads(done.stdout)["containedAfterMs"])
+        isolate_contained_ms.append(json.loads(done.stdout)["isolatedAfterMs"])
 
         pod = cluster.fresh_pod(used)
         with open(policy, "w") as f:

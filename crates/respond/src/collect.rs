@@ -353,16 +353,18 @@ impl Collector {
         self.record_gap(&self.path(relative), relative, source, reason, false, None);
     }
 
-    /// Record that `relative` could not be fetched, classified by the error: when the server
-    /// could not be reached (or said it is overloaded), or a permission is missing, the
-    /// evidence is incomplete until another run collects it.
+    /// Record that `relative` could not be fetched, classified by the error. Only a 404 is a
+    /// fact (the object does not exist); any other failure leaves the evidence incomplete
+    /// until another run collects it: a missing permission, and every error kir cannot tell
+    /// apart from a passing one (an API server starting up answers oddly for a moment).
     pub fn gap_error(&self, relative: &str, source: &str, error: &kir_cluster::Error) {
         let permission = error.missing_permission();
         let reason = match &permission {
             Some(permission) => format!("forbidden: {permission} ({error})"),
             None => error.to_string(),
         };
-        self.record_gap(&self.path(relative), relative, source, &reason, error.is_transient(), permission);
+        let transient = permission.is_none() && error.status_code() != Some(404);
+        self.record_gap(&self.path(relative), relative, source, &reason, transient, permission);
     }
 
     fn gap_at(&self, path: String, source: &str, reason: &str) {

@@ -81,11 +81,12 @@ impl InPlace {
     }
 }
 
-/// "Contained after N ms", the one definition: from kir's start ([`apply_and_wait`]'s
+/// "Isolated after N ms", the one definition: from kir's start ([`apply_and_wait`]'s
 /// `started`) to the moment the API server had confirmed both the quarantine label on the pod
 /// and a deny policy selecting it; reported only when the read-back then finds both as kir
-/// wrote them. Whether the CNI enforces the policy is a separate question.
-pub fn contained_after_ms(started: Instant) -> u128 {
+/// wrote them. "Contained after N ms" is the same figure, claimed only when a network plugin
+/// that enforces the policy was seen running (see [`crate::isolate::Enforcement`]).
+pub fn isolated_after_ms(started: Instant) -> u128 {
     started.elapsed().as_millis()
 }
 
@@ -95,7 +96,9 @@ pub struct IsolationReport {
     pub pod: String,
     pub plan: IsolationPlan,
     pub changes: Vec<AppliedChange>,
-    /// See [`contained_after_ms`]: `None` when the read-back did not confirm it.
+    /// See [`isolated_after_ms`]: `None` when the read-back did not confirm it.
+    pub isolated_after_ms: Option<u128>,
+    /// `isolated_after_ms`, when the policy's enforcement was seen; else `None`.
     pub contained_after_ms: Option<u128>,
     pub replacement: Option<Replacement>,
     pub in_place: InPlace,
@@ -107,6 +110,20 @@ pub struct IsolationReport {
 impl IsolationReport {
     pub fn failed(&self) -> bool {
         self.changes.iter().any(|c| matches!(c.outcome, Outcome::Failed | Outcome::Skipped))
+    }
+
+    /// What the isolation may claim, in one line: contained (enforcement seen), isolated with
+    /// enforcement unknown, or not contained.
+    pub fn containment(&self) -> String {
+        let enforcement = &self.plan.enforcement;
+        match (self.isolated_after_ms, enforcement.enforced) {
+            (_, Some(false)) => format!("NOT network-contained: {}", enforcement.detail),
+            (Some(ms), Some(true)) => format!("contained after {ms} ms ({})", enforcement.detail),
+            (Some(ms), None) => {
+                format!("isolation in place after {ms} ms; policy enforcement {}", enforcement.detail)
+            }
+            (None, _) => "NOT contained".to_string(),
+        }
     }
 
     /// Whether the suspect's controller has let go of it (the orphaning patch is in place).
@@ -132,7 +149,8 @@ impl IsolationReport {
     pub fn settle_read_back(&mut self, in_place: Result<InPlace>) {
         match in_place {
             Ok(in_place) => {
-                if self.contained_after_ms.is_some() && !in_place.contains_the_pod() {
+                if self.isolated_after_ms.is_some() && !in_place.contains_the_pod() {
+                    self.isolated_after_ms = None;
                     self.contained_after_ms = None;
                     self.notes.push(
                         "not contained: the read-back did not find the quarantine label on the pod and a deny policy as \
@@ -143,7 +161,8 @@ impl IsolationReport {
                 self.in_place = in_place;
             }
             Err(error) => {
-                if self.contained_after_ms.take().is_some() {
+                self.contained_after_ms = None;
+                if self.isolated_after_ms.take().is_some() {
                     self.notes
                         .push(format!("containment unconfirmed: cannot read back what is in place: {error}"));
                 } else {
@@ -275,7 +294,8 @@ async fn apply(
         .iter()
         .zip(&second_round)
         .any(|(planned, applied)| matches!(planned.change, Change::LabelPod { .. }) && applied.made());
-    let contained_after_ms = (labelled && policy_in_place).then(|| contained_after_ms(started));
+    let isolated_after_ms = (labelled && policy_in_place).then(|| isolated_after_ms(started));
+    let contained_after_ms = isolated_after_ms.filter(|_| plan.enforcement.enforced == Some(true));
     let orphaned_at = labels
         .iter()
         .zip(&second_round)
@@ -321,6 +341,7 @@ async fn apply(
         pod: format!("{}/{}", pod.namespace, pod.name),
         plan,
         changes,
+        isolated_after_ms,
         contained_after_ms,
         replacement: None,
         in_place: InPlace::default(),

@@ -562,6 +562,7 @@ mod tests {
             policies: vec![allow_all("allow-all", LabelSelector::default())],
             cilium: Some(false),
             admin_network_policy: Some(false),
+            agents: Some(vec![agent(Plugin::Cilium), agent(Plugin::KubeNetworkPolicies)]),
             ..Default::default()
         };
         let plan = plan(&web_pod(), &around, IsolateOptions { orphan: OrphanChoice::Never, cordon: true });
@@ -578,6 +579,64 @@ mod tests {
         assert!(plan.overridden);
         assert_eq!(plan.still_allowing.len(), 1, "still reported, but overridden");
         assert!(plan.warnings.is_empty(), "{:?}", plan.warnings);
+        assert_eq!(plan.enforcement.enforced, Some(true));
+    }
+
+    fn agent(plugin: Plugin) -> Agent {
+        Agent { plugin, seen_as: format!("DaemonSet kube-system/{plugin:?} (2/2 ready)") }
+    }
+
+    #[test]
+    fn a_served_precedence_api_without_an_enforcer_is_not_counted() {
+        let around = Surroundings {
+            policies: vec![allow_all("allow-all", LabelSelector::default())],
+            cilium: Some(false),
+            admin_network_policy: Some(false),
+            agents: Some(Vec::new()),
+            ..Default::default()
+        };
+        let plan = plan(&web_pod(), &around, IsolateOptions { orphan: OrphanChoice::Never, cordon: false });
+        assert!(!plan.overridden);
+        assert_eq!(plan.enforcement.enforced, None);
+        assert!(plan.enforcement.detail.contains("no NetworkPolicy-enforcing network plugin"));
+        let warnings = plan.warnings.join("\n");
+        assert!(
+            warnings.contains("serves CiliumNetworkPolicy, but no network plugin that enforces it"),
+            "{warnings}"
+        );
+        assert!(warnings.contains("serves AdminNetworkPolicy, but no network plugin"), "{warnings}");
+        assert!(warnings.contains("additive") && warnings.contains("shop/allow-all"), "{warnings}");
+    }
+
+    #[test]
+    fn an_admin_network_policy_leaves_ingress_from_outside_the_cluster_to_the_network_policies() {
+        let around = Surroundings {
+            policies: vec![allow_all("allow-all", LabelSelector::default())],
+            admin_network_policy: Some(false),
+            agents: Some(vec![agent(Plugin::OvnKubernetes)]),
+            ..Default::default()
+        };
+        let plan = plan(&web_pod(), &around, IsolateOptions { orphan: OrphanChoice::Never, cordon: false });
+        assert!(plan.overridden);
+        let warnings = plan.warnings.join("\n");
+        assert!(
+            warnings.contains("not ingress from outside it") && warnings.contains("shop/allow-all"),
+            "{warnings}"
+        );
+    }
+
+    #[test]
+    fn a_host_network_pod_is_never_network_contained_and_the_plan_says_what_works() {
+        let mut pod = web_pod();
+        pod.host_network = true;
+        let around = Surroundings { agents: Some(vec![agent(Plugin::Calico)]), ..Default::default() };
+        let plan = plan(&pod, &around, IsolateOptions::default());
+        assert_eq!(plan.enforcement.enforced, Some(false));
+        let warnings = plan.warnings.join("\n");
+        assert!(
+            warnings.contains("hostNetwork") && warnings.contains("--cordon") && warnings.contains("replace"),
+            "{warnings}"
+        );
     }
 
     #[test]

@@ -263,7 +263,9 @@ impl Playbook {
             pod: format!("{}/{}", state.namespace, state.name),
             steps: Vec::new(),
             total_ms: 0,
+            isolated_after_ms: None,
             contained_after_ms: None,
+            containment: "NOT contained".to_string(),
             capture: None,
             snapshot: None,
             isolation: None,
@@ -418,10 +420,11 @@ impl Playbook {
                     isolation.settle_read_back(in_place);
                 }
                 report.contained_after_ms = isolation.contained_after_ms;
-                let detail = match (&isolation.contained_after_ms, &isolation.replacement) {
-                    (Some(ms), Some(r)) => format!("contained after {ms} ms; replacement {} running", r.name),
-                    (Some(ms), None) => format!("contained after {ms} ms"),
-                    (None, _) => "no containment policy could be applied".to_string(),
+                report.isolated_after_ms = isolation.isolated_after_ms;
+                report.containment = isolation.containment();
+                let detail = match &isolation.replacement {
+                    Some(r) => format!("{}; replacement {} running", report.containment, r.name),
+                    None => report.containment.clone(),
                 };
                 let outcome = if isolation.failed() {
                     StepOutcome::Failed(at.elapsed(), detail)
@@ -526,7 +529,11 @@ pub struct RespondReport {
     pub pod: String,
     pub steps: Vec<StepReport>,
     pub total_ms: u128,
+    /// See [`contain::isolated_after_ms`].
+    pub isolated_after_ms: Option<u128>,
     pub contained_after_ms: Option<u128>,
+    /// What the isolation may claim (see [`IsolationReport::containment`]).
+    pub containment: String,
     pub capture: Option<Collected>,
     pub snapshot: Option<SnapshotReport>,
     pub isolation: Option<IsolationReport>,

@@ -132,9 +132,7 @@ pub fn print_report(report: &IsolationReport) -> anyhow::Result<()> {
     for warning in report.plan.warnings.iter().chain(&report.notes) {
         println!("warning: {}", sanitize(warning));
     }
-    if let Some(ms) = report.contained_after_ms {
-        println!("contained after {ms} ms");
-    }
+    println!("{}", sanitize(&report.containment()));
     Ok(())
 }
 

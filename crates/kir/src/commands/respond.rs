@@ -158,10 +158,7 @@ fn print_report(report: &RespondReport) -> anyhow::Result<()> {
         }
     }
     println!();
-    match report.contained_after_ms {
-        Some(ms) => println!("contained after {ms} ms; total {} ms", report.total_ms),
-        None => println!("NOT contained; total {} ms", report.total_ms),
-    }
+    println!("{}; total {} ms", sanitize(&report.containment), report.total_ms);
     println!("case: {}", report.case);
     Ok(())
 }
