@@ -21,27 +21,31 @@
 mod archive;
 mod artifact;
 mod case;
+mod checks;
 #[cfg(test)]
 mod crash_tests;
 mod error;
+mod export;
 mod fsutil;
 mod hash;
 pub mod journal;
 mod key;
+mod layout;
 mod manifest;
+mod metadata;
 mod path;
+mod report;
 mod signing;
 mod verify;
 
-pub use archive::{ExportSummary, export};
 pub use artifact::ArtifactWriter;
-pub use case::{Case, CaseInfo, CaseMetadata, KIR_ACTOR};
+pub use case::{Case, KIR_ACTOR};
 pub use error::{Error, Result};
+pub use export::{ExportSummary, export};
 pub use journal::{JournalEntry, JournalRecord};
 pub use key::{JOURNAL_KEY_ENV, JournalKey};
 pub use manifest::{ArtifactRecord, JournalHead, Manifest, NotCollected};
+pub use metadata::{CaseInfo, CaseMetadata};
+pub use report::{Authentication, CaseForm, Finding, FindingKind, KeyLines, SignatureStatus, VerifyReport};
 pub use signing::{GeneratedKeys, SigningKey, VerifyingKey, generate_keys};
-pub use verify::{
-    Authentication, CaseForm, Finding, FindingKind, JournalReading, KeyLines, SignatureStatus, VerifyReport,
-    read_journal, verify, verify_with_journal_key,
-};
+pub use verify::{JournalReading, read_journal, verify, verify_with_journal_key};
