@@ -11,6 +11,9 @@
 //! 5. `manifest.json` is rewritten (temporary file, fsync, rename) when the last handle on the
 //!    case goes, not after every artifact — until then it lags the journal, which verification
 //!    of a case folder allows.
+//!
+//! A writer holds a [`Case`] and the case hands writers out: `artifact` and `case` import each
+//! other (see `case`).
 
 use std::{
     fs::{self, File, OpenOptions},
@@ -22,12 +25,11 @@ use sha2::{Digest, Sha256};
 
 use crate::{
     Case, Error, Result,
-    case::{EVIDENCE_DIR, staging_name},
     error::io_error,
     fsutil::{create_real_dirs, sync_dir},
     hash::to_hex,
+    layout::{EVIDENCE_DIR, STAGING_DIR, staging_name},
     manifest::ArtifactRecord,
-    path::STAGING_DIR,
 };
 
 /// Streams one artifact into the case. Implements [`std::io::Write`].

@@ -8,6 +8,11 @@
 //! Every handle holds a journal key (see [`JournalKey`]): each line it appends carries a MAC under
 //! it, and each line it reads is checked against it, so [`Case::authenticated_entries`] can
 //! refuse a journal with a line this user's kir did not write.
+//!
+//! `case` and `artifact` import each other, the one cycle among this crate's modules: a
+//! [`Case`] hands out [`ArtifactWriter`]s, and a writer holds its `Case` (a clone of the handle)
+//! to reserve its path, find the staging folder and commit through the journal lock. Both are
+//! the writing side; nothing that only verifies imports either.
 
 use std::{
     collections::{BTreeMap, HashSet},
@@ -18,7 +23,7 @@ use std::{
 };
 
 use jiff::{Timestamp, Unit};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use serde_json::json;
 
 use crate::{
@@ -31,73 +36,21 @@ use crate::{
     hash::{Measured, hash_file_of_size, sha256_hex},
     journal::{
         self, ACTION_COLLECT, ACTION_NOT_COLLECTED, ACTION_OPEN, ACTION_REPAIR, ChainPosition,
-        CollectParameters, CollectResult, GENESIS_HASH, JOURNAL_FILE, JournalEntry, JournalRecord,
-        MAX_JOURNAL, MAX_LINE, NotCollectedParameters, NotCollectedResult, OpenParameters, Tail,
+        CollectParameters, CollectResult, GENESIS_HASH, JournalEntry, JournalRecord, MAX_LINE,
+        NotCollectedParameters, NotCollectedResult, OpenParameters, Tail,
     },
     key::JournalKey,
-    manifest::{
-        ArtifactRecord, EntryProblem, MANIFEST_FILE, MANIFEST_TEMP_FILE, Manifest, artifact_of,
-        open_parameters,
+    layout::{
+        CASE_FILE, EVIDENCE_DIR, JOURNAL_FILE, MANIFEST_FILE, MANIFEST_TEMP_FILE, MAX_CASE_JSON, MAX_JOURNAL,
+        STAGING_DIR, TORN_COPY_PREFIX, staging_name,
     },
-    path::{STAGING_DIR, check_evidence_path},
+    manifest::{ArtifactRecord, EntryProblem, Manifest, artifact_of, open_parameters},
+    metadata::{self, CaseInfo, CaseMetadata},
+    path::check_evidence_path,
 };
-
-pub(crate) const CASE_FILE: &str = "case.json";
-pub(crate) const EVIDENCE_DIR: &str = "evidence";
-/// Unfinished journal lines cut off by a repair are kept in files named with this prefix.
-pub(crate) const TORN_COPY_PREFIX: &str = "journal.jsonl.torn-";
-/// The largest case.json read; kir writes a few hundred bytes.
-pub(crate) const MAX_CASE_JSON: u64 = 1 << 20;
-const FORMAT: u32 = 1;
 
 /// The actor of entries kir writes on its own (opening, collecting, repairing).
 pub const KIR_ACTOR: &str = "kir";
-
-/// What the caller knows about a new case. Everything but the title is optional.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct CaseInfo {
-    pub title: String,
-    /// The API server URL.
-    pub cluster: Option<String>,
-    /// The kubeconfig context.
-    pub context: Option<String>,
-    /// Who responds: a person, or the identity the API server reports.
-    pub responder: Option<String>,
-    pub kir_version: String,
-}
-
-impl CaseInfo {
-    /// A case with only a title; `kir_version` is this crate's version until the caller sets it.
-    pub fn new(title: impl Into<String>) -> CaseInfo {
-        CaseInfo {
-            title: title.into(),
-            cluster: None,
-            context: None,
-            responder: None,
-            kir_version: env!("CARGO_PKG_VERSION").to_string(),
-        }
-    }
-}
-
-/// The contents of `case.json`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct CaseMetadata {
-    pub format: u32,
-    pub id: String,
-    pub created: Timestamp,
-    #[serde(flatten)]
-    pub info: CaseInfo,
-}
-
-impl CaseMetadata {
-    pub(crate) fn to_bytes(&self) -> Vec<u8> {
-        let mut bytes = serde_json::to_vec_pretty(self).expect("case metadata serialises");
-        bytes.push(b'\n');
-        bytes
-    }
-}
 
 /// A handle on an open case. Cheap to clone; clones share one journal lock, so artifacts can be
 /// written from several threads (or `spawn_blocking` tasks) at once.
@@ -149,12 +102,6 @@ struct Ledger {
 pub(crate) fn now() -> Timestamp {
     let now = Timestamp::now();
     now.round(Unit::Microsecond).unwrap_or(now)
-}
-
-/// Where an artifact is staged while it is written: named after its final path, so a crash
-/// leaves at most one staging file per path and verification can find a committed one.
-pub(crate) fn staging_name(path: &str) -> String {
-    sha256_hex(path.as_bytes())[..32].to_string()
 }
 
 impl Case {
@@ -481,7 +428,7 @@ fn create_case(dir: &Path, info: CaseInfo, created: Timestamp, id: String, key: 
     let assembly = parent.join(format!(".{}.creating-{}", name.to_string_lossy(), random_hex(4)));
     fs::create_dir(&assembly).map_err(io_error("create folder", &assembly))?;
 
-    let metadata = CaseMetadata { format: FORMAT, id, created, info };
+    let metadata = CaseMetadata { format: metadata::FORMAT, id, created, info };
     let assembled = assemble(&assembly, &metadata, &key).and_then(|()| {
         fs::rename(&assembly, dir).map_err(|e| Error::CannotCreate {
             path: dir.to_path_buf(),

@@ -12,9 +12,9 @@ use std::{
 
 use crate::{
     Case, CaseInfo, Error, FindingKind, JournalRecord,
-    case::{EVIDENCE_DIR, now},
-    journal::{self, ACTION_REPAIR, JOURNAL_FILE},
-    manifest::MANIFEST_TEMP_FILE,
+    case::now,
+    journal::{self, ACTION_REPAIR},
+    layout::{EVIDENCE_DIR, JOURNAL_FILE, MANIFEST_TEMP_FILE},
     verify,
 };
 

@@ -21,9 +21,9 @@
 //! nor `mac`: they read and chain as before, and are unauthenticated.
 //!
 //! Lines are read one at a time with a cap ([`MAX_LINE`]); callers cap the whole journal
-//! ([`MAX_JOURNAL`]) before reading it.
+//! ([`MAX_JOURNAL`](crate::layout::MAX_JOURNAL)) before reading it.
 
-use std::io::{self, BufRead};
+use std::io::{self, BufRead, BufReader, Read};
 
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
@@ -32,7 +32,8 @@ use serde_json::Value;
 use crate::{
     hash::{is_sha256_hex, sha256_hex},
     key::{JournalKey, KEY_ID_LEN},
-    verify::{Finding, FindingKind},
+    layout::JOURNAL_FILE,
+    report::{Finding, FindingKind},
 };
 
 /// The first entry: the case was opened; records the SHA-256 of case.json.
@@ -44,13 +45,10 @@ pub const ACTION_NOT_COLLECTED: &str = "not-collected";
 /// Opening the case repaired what a crash left behind (a torn journal line, staged files).
 pub const ACTION_REPAIR: &str = "repair";
 
-pub(crate) const JOURNAL_FILE: &str = "journal.jsonl";
 pub(crate) const GENESIS_HASH: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 
 /// The longest line read; kir's own lines are far shorter (a few KiB at most).
 pub(crate) const MAX_LINE: usize = 1 << 20;
-/// The largest journal read (about half a million entries).
-pub(crate) const MAX_JOURNAL: u64 = 256 << 20;
 
 const KEY_ID_MEMBER: &[u8] = b",\"keyId\":\"";
 const MAC_MEMBER: &[u8] = b",\"mac\":\"";
@@ -401,6 +399,11 @@ pub(crate) struct ParsedJournal {
     pub end: ChainPosition,
 }
 
+/// Read the journal from `reader`, which yields at most [`MAX_JOURNAL`](crate::layout::MAX_JOURNAL) bytes, line by line.
+pub(crate) fn read_journal_lines(reader: impl Read, key: Option<&JournalKey>) -> io::Result<ParsedJournal> {
+    read(BufReader::with_capacity(64 * 1024, reader), &ChainPosition::start(), key)
+}
+
 /// Check `bytes` as journal lines following `start`; MACs under `key` are verified.
 pub(crate) fn parse(bytes: &[u8], start: &ChainPosition, key: Option<&JournalKey>) -> ParsedJournal {
     read(bytes, start, key).expect("reading from memory does not fail")
@@ -408,7 +411,7 @@ pub(crate) fn parse(bytes: &[u8], start: &ChainPosition, key: Option<&JournalKey
 
 /// Check the journal lines `reader` yields, following `start`, one line at a time: a line longer
 /// than [`MAX_LINE`] is a problem, read no further and never held whole. The caller bounds the
-/// reader (see [`MAX_JOURNAL`]).
+/// reader (see [`MAX_JOURNAL`](crate::layout::MAX_JOURNAL)).
 pub(crate) fn read(
     mut reader: impl BufRead,
     start: &ChainPosition,

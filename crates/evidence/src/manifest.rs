@@ -20,13 +20,6 @@ use crate::journal::{
     NotCollectedParameters, NotCollectedResult, OpenParameters,
 };
 
-pub(crate) const MANIFEST_FILE: &str = "manifest.json";
-pub(crate) const MANIFEST_TEMP_FILE: &str = "manifest.json.tmp";
-pub(crate) const SIGNATURE_FILE: &str = "manifest.json.minisig";
-/// The largest manifest read (its size follows the journal's, which is capped alike).
-pub(crate) const MAX_MANIFEST: u64 = 256 << 20;
-/// The largest signature file read; minisign's are a few hundred bytes.
-pub(crate) const MAX_SIGNATURE: u64 = 64 << 10;
 const FORMAT: u32 = 2;
 /// The format that listed every `collect` and `not-collected` entry, even of one path.
 const FORMAT_EVERY_ENTRY: u32 = 1;

@@ -1,9 +1,6 @@
 //! Paths of artifacts inside `evidence/`: checked so that no name can leave that folder.
 
-use crate::{Error, Result};
-
-/// The staging folder inside `evidence/`; no artifact may use it.
-pub(crate) const STAGING_DIR: &str = ".partial";
+use crate::{Error, Result, layout::STAGING_DIR};
 
 const MAX_PATH_BYTES: usize = 1024;
 const MAX_COMPONENT_BYTES: usize = 255;

@@ -150,10 +150,7 @@ pub(crate) fn sign(key: &SigningKey, manifest: &[u8], case_id: &str, head_seq: u
         Some(&trusted),
         Some("kir case manifest signature"),
     )
-    .map_err(|e| Error::Sign {
-        path: PathBuf::from(crate::manifest::MANIFEST_FILE),
-        detail: e.to_string(),
-    })?;
+    .map_err(|e| Error::Sign { path: PathBuf::from(crate::layout::MANIFEST_FILE), detail: e.to_string() })?;
     Ok(signature.into_string().into_bytes())
 }
 
