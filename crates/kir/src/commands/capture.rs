@@ -28,7 +28,7 @@ pub async fn pod(args: &CapturePodArgs, settings: &Settings) -> anyhow::Result<u
         OutputFormat::Yaml => print_yaml(&collected)?,
         OutputFormat::Table => {
             print_collected(&collected)?;
-            println!("case: {}", case.path().display());
+            println!("case: {}", sanitize(&case.path().display().to_string()));
         }
     }
     Ok(collected_status("capture", &collected))
@@ -72,7 +72,10 @@ pub fn print_collected(collected: &Collected) -> anyhow::Result<()> {
     print_table(&artifacts)?;
     if !collected.already_collected.is_empty() {
         println!();
-        println!("kept from an earlier run with this case: {}", collected.already_collected.join(", "));
+        println!(
+            "kept from an earlier run with this case: {}",
+            sanitize(&collected.already_collected.join(", "))
+        );
     }
     if !collected.not_collected.is_empty() {
         println!();

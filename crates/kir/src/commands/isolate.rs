@@ -68,7 +68,7 @@ pub async fn pod(args: &IsolatePodArgs, settings: &Settings) -> anyhow::Result<u
         OutputFormat::Yaml => print_yaml(&report)?,
         OutputFormat::Table => {
             print_report(&report)?;
-            println!("case: {}", case.path().display());
+            println!("case: {}", sanitize(&case.path().display().to_string()));
         }
     }
     Ok(if report.failed() { crate::exit::FAILURE } else { crate::exit::SUCCESS })
@@ -113,7 +113,7 @@ pub fn print_report(report: &IsolationReport) -> anyhow::Result<()> {
         println!("  quarantine label on the pod: {}", if in_place.quarantine_label { "yes" } else { "NO" });
     }
     for policy in &in_place.policies {
-        println!("  {policy}");
+        println!("  {}", sanitize(policy));
     }
     if let Some(cordoned) = in_place.node_cordoned {
         println!("  node cordoned: {}", if cordoned { "yes" } else { "NO" });
@@ -125,7 +125,11 @@ pub fn print_report(report: &IsolationReport) -> anyhow::Result<()> {
         );
     }
     if let Some(replacement) = &report.replacement {
-        println!("  replacement pod {} running after {} ms", replacement.name, replacement.running_after_ms);
+        println!(
+            "  replacement pod {} running after {} ms",
+            sanitize(&replacement.name),
+            replacement.running_after_ms
+        );
     } else if report.plan.replaced_by.is_some() {
         println!("  replacement: not seen running yet (check the controller)");
     }

@@ -9,7 +9,7 @@ use kir_respond::{
 use crate::{
     cli::{OutputFormat, ReplacePodArgs},
     commands::responder::{self, Decision},
-    output::{print_json, print_yaml},
+    output::{print_json, print_yaml, sanitize},
     settings::Settings,
 };
 
@@ -71,8 +71,12 @@ pub async fn pod(args: &ReplacePodArgs, settings: &Settings) -> anyhow::Result<u
         OutputFormat::Json => print_json(&report)?,
         OutputFormat::Yaml => print_yaml(&report)?,
         OutputFormat::Table => {
-            println!("pod {}: {}", report.pod, if report.deleted { "deleted" } else { "already gone" });
-            println!("case: {}", case.path().display());
+            println!(
+                "pod {}: {}",
+                sanitize(&report.pod),
+                if report.deleted { "deleted" } else { "already gone" }
+            );
+            println!("case: {}", sanitize(&case.path().display().to_string()));
         }
     }
     Ok(crate::exit::SUCCESS)

@@ -72,7 +72,7 @@ pub async fn compromised_pod(args: &RespondPodArgs, settings: &Settings) -> anyh
             OutputFormat::Yaml => {
                 print_yaml(&serde_json::json!({"plan": lines, "isolation": playbook.isolation}))?
             }
-            OutputFormat::Table => print!("{plan}"),
+            OutputFormat::Table => print!("{}", sanitize(&plan)),
         }
         return Ok(crate::exit::SUCCESS);
     }
@@ -110,7 +110,7 @@ pub async fn compromised_pod(args: &RespondPodArgs, settings: &Settings) -> anyh
         eprintln!(
             "{}run the same command again with the same --case ({}) to collect what is missing",
             if kept { "the suspect was kept: " } else { "" },
-            report.case
+            sanitize(&report.case)
         );
     }
     Ok(if report.failed() {
@@ -159,6 +159,6 @@ fn print_report(report: &RespondReport) -> anyhow::Result<()> {
     }
     println!();
     println!("{}; total {} ms", sanitize(&report.containment), report.total_ms);
-    println!("case: {}", report.case);
+    println!("case: {}", sanitize(&report.case));
     Ok(())
 }

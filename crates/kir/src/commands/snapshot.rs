@@ -13,7 +13,7 @@ use crate::{
         capture::{collected_status, print_collected},
         responder,
     },
-    output::{print_json, print_table, print_yaml, table},
+    output::{print_json, print_table, print_yaml, sanitize, table},
     settings::{Settings, duration_flag, size_flag},
 };
 
@@ -39,7 +39,7 @@ pub async fn pod(args: &SnapshotPodArgs, settings: &Settings) -> anyhow::Result<
                 report.container, report.processes, report.sockets
             );
             print_findings(&report.findings)?;
-            println!("case: {}", case.path().display());
+            println!("case: {}", sanitize(&case.path().display().to_string()));
         }
     }
     Ok(collected_status("snapshot", &report.collected))
