@@ -320,7 +320,10 @@ impl Tally {
 
 /// One unit of the tally: a rule on an input, as done or as an attempt.
 fn units(findings: &[Finding]) -> BTreeSet<String> {
-    findings.iter().map(|f| f.rule.id.clone()).collect()
+    findings
+        .iter()
+        .map(|f| format!("{} ({})", f.rule.id, f.outcome.map_or("runtime", |o| o.label())))
+        .collect()
 }
 
 /// Precision of the built-in rules on the labelled public data. Prints the table that
