@@ -297,6 +297,29 @@ mod tests {
         }
     }
 
+    /// The runtime rules use the shared lists (the snapshot findings of kir-respond can import
+    /// the same): every miner name, miner argument and pool port fires its rule.
+    #[test]
+    fn runtime_rules_use_the_shared_miner_and_pool_lists() {
+        let rules = runtime_rules();
+        let rule = |id: &str| rules.iter().find(|r| r.meta.id == id).unwrap();
+        let fires = |id: &str, event: Value| rule(id).detection.matches(&RuntimeRecord::from_value(event));
+        let process = |name: &str, args: &str| serde_json::json!({"source": "tetragon", "kind": "exec", "pod": "web", "containerId": "c", "process": {"name": name, "args": args}});
+        for name in crate::lists::MINER_PROCESS_NAMES {
+            assert!(fires("kir-runtime-miner-process", process(name, "")), "{name}");
+        }
+        for argument in crate::lists::MINER_ARGUMENTS {
+            assert!(
+                fires("kir-runtime-miner-process", process("java", &format!("-x {argument}pool"))),
+                "{argument}"
+            );
+        }
+        for port in crate::lists::MINING_POOL_PORTS {
+            let connect = serde_json::json!({"source": "tetragon", "kind": "connect", "pod": "web", "containerId": "c", "process": {"name": "x", "args": ""}, "connection": {"dstIp": "203.0.113.7", "dstPort": port}});
+            assert!(fires("kir-runtime-mining-pool-connection", connect), "{port}");
+        }
+    }
+
     /// docs/detect.md lists every built-in rule.
     #[test]
     fn every_rule_is_documented() {
