@@ -269,3 +269,141 @@ async fn attacks_on_the_testbed_are_found_and_ordinary_work_is_not() {
         in_log_now.len()
     );
 }
+
+/// A privileged pod that admission refuses, and requests the authorizer refuses: each is
+/// reported as an attempt, one severity lower, with its answer, never as done. The identity
+/// RBAC refuses has its body left out of the log (the API server authorizes before it reads
+/// it), so only its burst of denials is a finding, and that one is found as such.
+#[tokio::test]
+async fn denied_attempts_are_reported_as_attempts_not_as_done() {
+    let tb = testbed();
+    let admin = tb.client().await;
+    let ns = tb.namespace("detect-denied").await;
+    let id = std::process::id();
+    // Pod Security's baseline level refuses privileged pods in this namespace.
+    let labels =
+        serde_json::json!({"metadata": {"labels": {"pod-security.kubernetes.io/enforce": "baseline"}}});
+    Api::<k8s_openapi::api::core::v1::Namespace>::all(admin.clone())
+        .patch(&ns, &kube::api::PatchParams::default(), &kube::api::Patch::Merge(&labels))
+        .await
+        .unwrap();
+    let (deployer, nobody) = (format!("ci-{id}"), format!("nobody-{id}"));
+    for name in [&deployer, &nobody] {
+        Api::<ServiceAccount>::namespaced(admin.clone(), &ns)
+            .create(&PostParams::default(), &ServiceAccount { metadata: meta(name), ..Default::default() })
+            .await
+            .unwrap();
+    }
+    let user = |name: &str| format!("system:serviceaccount:{ns}:{name}");
+    let role = Role {
+        metadata: meta("pod-creator"),
+        rules: Some(vec![PolicyRule {
+            api_groups: Some(vec![String::new()]),
+            resources: Some(vec!["pods".into()]),
+            verbs: vec!["create".into()],
+            ..Default::default()
+        }]),
+    };
+    Api::<Role>::namespaced(admin.clone(), &ns).create(&PostParams::default(), &role).await.unwrap();
+    let binding = RoleBinding {
+        metadata: meta("pod-creator"),
+        role_ref: RoleRef {
+            api_group: "rbac.authorization.k8s.io".into(),
+            kind: "Role".into(),
+            name: "pod-creator".into(),
+        },
+        subjects: Some(vec![Subject {
+            kind: "ServiceAccount".into(),
+            name: deployer.clone(),
+            namespace: Some(ns.clone()),
+            ..Default::default()
+        }]),
+    };
+    Api::<RoleBinding>::namespaced(admin.clone(), &ns)
+        .create(&PostParams::default(), &binding)
+        .await
+        .unwrap();
+    wait_until_allowed(&admin, &user(&deployer), &ns, "", "pods", "create").await;
+
+    let root_and_privileged = Pod {
+        metadata: meta(&format!("escape-{id}")),
+        spec: Some(PodSpec {
+            containers: vec![Container {
+                name: "shell".into(),
+                image: Some("busybox:1.36".into()),
+                security_context: Some(SecurityContext {
+                    privileged: Some(true),
+                    run_as_user: Some(0),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            }],
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    let refused = |result: Result<Pod, kube::Error>| match result {
+        Err(kube::Error::Api(status)) => assert_eq!(status.code, 403, "{status:?}"),
+        other => panic!("the privileged pod must be refused: {other:?}"),
+    };
+    // Allowed by RBAC, refused by admission: the body is in the log.
+    let ci = client_as(tb, &user(&deployer), &[]).await;
+    refused(Api::<Pod>::namespaced(ci, &ns).create(&PostParams::default(), &root_and_privileged).await);
+    // Refused by RBAC: the same pod, then guessed secret names, a dozen times.
+    let stranger = client_as(tb, &user(&nobody), &[]).await;
+    refused(
+        Api::<Pod>::namespaced(stranger.clone(), &ns)
+            .create(&PostParams::default(), &root_and_privileged)
+            .await,
+    );
+    for guess in 0..12 {
+        let read =
+            Api::<Secret>::namespaced(stranger.clone(), &ns).get(&format!("db-password-{guess}")).await;
+        assert!(matches!(read, Err(kube::Error::Api(ref s)) if s.code == 403), "{read:?}");
+    }
+
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while audit_ids(tb, &user(&nobody), |e| e["objectRef"]["resource"] == "secrets").len() < 12 {
+        assert!(tokio::time::Instant::now() < deadline, "the denied reads reach the audit log");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let out = run(kir().args(["detect", "audit", "-o", "json"]).arg(&tb.audit_log));
+    assert_eq!(out.code, 3, "findings exit 3\n{}", out.stderr);
+    let findings: Vec<Value> = out.stdout.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let of = |who: &str| -> Vec<&Value> { findings.iter().filter(|f| f["user"] == who).collect() };
+
+    let creation = audit_ids(tb, &user(&deployer), |e| {
+        e["objectRef"]["resource"] == "pods" && e["verb"] == "create" && e["responseStatus"]["code"] == 403
+    });
+    assert_eq!(creation.len(), 1, "the refused creation is in the log, once");
+    for (rule, severity) in
+        [("kir-audit-privileged-pod", "medium"), ("kir-audit-privileged-root-pod", "medium")]
+    {
+        let finding = of(&user(&deployer))
+            .into_iter()
+            .find(|f| f["rule"]["id"] == rule)
+            .unwrap_or_else(|| panic!("no {rule} finding for the refused pod: {}", out.stdout));
+        assert_eq!(finding["outcome"], "attempt", "{finding}");
+        assert_eq!(finding["severity"], severity, "{finding}");
+        assert_eq!(finding["responseCodes"], serde_json::json!([403]), "{finding}");
+        assert_eq!(finding["auditIDs"], serde_json::json!(creation), "{finding}");
+    }
+    for finding in of(&user(&deployer)).into_iter().chain(of(&user(&nobody))) {
+        let signal = finding["rule"]["id"] == "kir-audit-authorization-failure-burst";
+        assert!(signal || finding["outcome"] == "attempt", "nothing was done, yet: {finding}");
+    }
+    let burst = of(&user(&nobody))
+        .into_iter()
+        .find(|f| f["rule"]["id"] == "kir-audit-authorization-failure-burst")
+        .unwrap_or_else(|| panic!("the burst of denials is a finding: {}", out.stdout));
+    assert_eq!(burst["outcome"], "done", "the burst of denials happened: {burst}");
+    assert!(burst["count"].as_u64().unwrap() >= 12, "{burst}");
+
+    let table = run(kir().args(["detect", "audit"]).arg(&tb.audit_log));
+    let line = table
+        .stdout
+        .lines()
+        .find(|l| l.contains("Privileged container created") && l.contains(&deployer))
+        .unwrap_or_else(|| panic!("{}", table.stdout));
+    assert!(line.contains("attempt (403)") && line.contains("medium"), "{line}");
+}

@@ -7,7 +7,7 @@ use kir_audit::{Event, Format, Processor};
 use crate::{
     audit::{AuditField, AuditRecord},
     baseline::{Baseline, baseline_rules},
-    finding::{Finding, Grouping, Hit},
+    finding::{Finding, Grouped, Grouping, Hit},
     rule::{Rule, RuleMeta},
 };
 
@@ -44,7 +44,10 @@ impl AuditDetector {
 
     /// Where the hits of a scan go, block by block, to become findings.
     pub fn grouping(&self) -> Grouping {
-        Grouping::new(self.rules.iter().map(|r| r.threshold).collect(), true)
+        let rules = self.rules.iter().map(|r| Grouped { threshold: r.threshold, denied: r.meta.denied });
+        let baseline = self.baseline.iter().flat_map(|(_, metas)| metas.iter());
+        let baseline = baseline.map(|m| Grouped { threshold: None, denied: m.denied });
+        Grouping::new(rules.chain(baseline).collect(), true)
     }
 
     pub fn findings(&self, grouping: Grouping) -> Vec<Finding> {
@@ -61,16 +64,20 @@ impl Processor for AuditDetector {
     }
 
     fn event(&self, event: &Event<'_>, raw: Option<&str>, _format: Format, out: &mut Vec<Hit>) {
-        let record = AuditRecord::new(event, raw);
-        let resource = event.resource();
-        let specific = if resource.bytes().any(|b| b.is_ascii_uppercase()) {
-            self.by_resource.get(&resource.to_ascii_lowercase())
-        } else {
-            self.by_resource.get(resource)
-        };
-        for &index in self.any_resource.iter().chain(specific.into_iter().flatten()) {
-            if self.rules[index].detection.matches(&record) {
-                out.push(hit(index, event));
+        // The same request is logged again with its answer (ResponseStarted, ResponseComplete),
+        // and only the answer tells what was done from what was tried.
+        if &*event.stage != "RequestReceived" {
+            let record = AuditRecord::new(event, raw);
+            let resource = event.resource();
+            let specific = if resource.bytes().any(|b| b.is_ascii_uppercase()) {
+                self.by_resource.get(&resource.to_ascii_lowercase())
+            } else {
+                self.by_resource.get(resource)
+            };
+            for &index in self.any_resource.iter().chain(specific.into_iter().flatten()) {
+                if self.rules[index].detection.matches(&record) {
+                    out.push(hit(index, event));
+                }
             }
         }
         if let Some((baseline, _)) = &self.baseline {
@@ -81,8 +88,17 @@ impl Processor for AuditDetector {
     }
 }
 
+/// Whether the request was denied or failed: an answer of 400 or more (401, 403, 404, 409,
+/// 422, ...) or the authorizer's `forbid`. An event without an answer counts as done.
+pub fn is_attempt(event: &Event<'_>) -> bool {
+    event.code().is_some_and(|code| code >= 400)
+        || event.annotation("authorization.k8s.io/decision").is_some_and(|d| d.eq_ignore_ascii_case("forbid"))
+}
+
 fn hit(rule: usize, event: &Event<'_>) -> Hit {
     Hit {
+        attempt: is_attempt(event),
+        code: event.code(),
         rule,
         subject: event.effective_user().to_string(),
         source_ips: event.source_ips.iter().map(|s| s.to_string()).collect(),

@@ -6,7 +6,10 @@ use std::collections::{BTreeMap, BTreeSet};
 use kir_audit::{Event, Format, Processor, stats::utc_hour};
 use serde::{Deserialize, Serialize};
 
-use crate::rule::{Origin, RuleMeta, Severity};
+use crate::{
+    lists::is_system_identity,
+    rule::{Denied, Origin, RuleMeta, Severity},
+};
 
 /// Below this many events the hours an identity works are not known well enough to call
 /// any hour unusual.
@@ -128,7 +131,13 @@ impl Baseline {
         };
         let peer = event.peer();
         if !peer.is_empty() && !profile.networks.contains(&network_of(peer)) {
-            out.push(NEW_NETWORK);
+            // The control plane, nodes and system service accounts call from a few fixed
+            // places: elsewhere, their credential has been taken.
+            out.push(if is_system_identity(event.effective_user()) {
+                SYSTEM_NEW_NETWORK
+            } else {
+                NEW_NETWORK
+            });
         }
         if !profile.user_agents.contains(&agent_product(&event.user_agent)) {
             out.push(NEW_AGENT);
@@ -147,6 +156,7 @@ const NEW_NETWORK: usize = 0;
 const UNUSUAL_HOUR: usize = 1;
 const NEW_AGENT: usize = 2;
 const NEW_IDENTITY: usize = 3;
+const SYSTEM_NEW_NETWORK: usize = 4;
 
 /// The checks `--baseline` adds, as rules.
 pub fn baseline_rules() -> Vec<RuleMeta> {
@@ -157,6 +167,8 @@ pub fn baseline_rules() -> Vec<RuleMeta> {
         severity,
         attack: attack.iter().map(|s| s.to_string()).collect(),
         response: "kir audit timeline --user {user}".to_string(),
+        // A denied call still used the credential from there.
+        denied: Denied::Signal,
         origin: Origin::Baseline,
     };
     vec![
@@ -187,6 +199,13 @@ pub fn baseline_rules() -> Vec<RuleMeta> {
             "An identity the baseline never saw made API calls: a new user, service account or node, or a credential minted by an attacker.",
             Severity::Low,
             &["T1078", "T1136"],
+        ),
+        rule(
+            "kir-baseline-system-identity-new-source",
+            "Control-plane, node or system identity called from a new network",
+            "An identity of the control plane, a node, or a service account of a system namespace (kube-system, kube-node-lease, the cloud provider's) made API calls from a network the baseline never saw it use: these credentials are used from a few fixed places, so elsewhere means taken.",
+            Severity::Critical,
+            &["T1078.001", "T1550.001", "T1528"],
         ),
     ]
 }
@@ -239,6 +258,36 @@ mod tests {
             [NEW_AGENT]
         );
         assert_eq!(check(event("mallory", "10.0.0.1", "kubectl", "2026-11-27T09:00:00Z")), [NEW_IDENTITY]);
+    }
+
+    /// A controller's or a node's credential from a new network is its own, critical finding.
+    #[test]
+    fn system_identities_from_a_new_network() {
+        let mut baseline = Baseline::default();
+        for user in [
+            "system:kube-controller-manager",
+            "system:serviceaccount:kube-system:coredns",
+            "system:node:n1",
+            "alice",
+        ] {
+            baseline.add(
+                &serde_json::from_str(&event(user, "10.0.0.5", "kube", "2026-11-27T09:00:00Z")).unwrap(),
+            );
+        }
+        let check = |user: &str, ip: &str| {
+            baseline
+                .departures(&serde_json::from_str(&event(user, ip, "kube", "2026-11-27T09:00:00Z")).unwrap())
+        };
+        for user in
+            ["system:kube-controller-manager", "system:serviceaccount:kube-system:coredns", "system:node:n1"]
+        {
+            assert_eq!(check(user, "203.0.113.9"), [SYSTEM_NEW_NETWORK], "{user}");
+            assert!(check(user, "10.0.0.6").is_empty(), "{user}: its own network");
+        }
+        assert_eq!(check("alice", "203.0.113.9"), [NEW_NETWORK]);
+        let rules = baseline_rules();
+        assert_eq!(rules[SYSTEM_NEW_NETWORK].severity, Severity::Critical);
+        assert!(rules.iter().all(|r| !r.attack.is_empty()));
     }
 
     #[test]

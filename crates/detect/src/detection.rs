@@ -8,7 +8,8 @@ use std::collections::BTreeSet;
 use serde_json::{Map, Value};
 
 use crate::{
-    matcher::{Matcher, Modifiers, Position, TextMatcher},
+    lists,
+    matcher::{Matcher, Modifiers, Position, Syntax, TextMatcher},
     value::Val,
 };
 
@@ -69,6 +70,15 @@ enum Cond {
 impl<F> Detection<F> {
     /// Compile a Sigma `detection` block.
     pub fn compile(detection: &Value, fields: &dyn FieldCompiler<Field = F>) -> Result<Detection<F>, String> {
+        Detection::compile_as(detection, fields, Syntax::Sigma)
+    }
+
+    /// Compile a `detection` block whose values are read as `syntax` says.
+    pub fn compile_as(
+        detection: &Value,
+        fields: &dyn FieldCompiler<Field = F>,
+        syntax: Syntax,
+    ) -> Result<Detection<F>, String> {
         let map = detection.as_object().ok_or("`detection` must be a mapping")?;
         let mut names = Vec::new();
         let mut selections = Vec::new();
@@ -90,8 +100,8 @@ impl<F> Detection<F> {
                     return Err("`timeframe` (aggregation) is not supported: kir evaluates events one by one; use a correlation tool for counts".into());
                 }
                 name => {
-                    let selection =
-                        compile_selection(value, fields).map_err(|e| format!("selection `{name}`: {e}"))?;
+                    let selection = compile_selection(value, fields, syntax)
+                        .map_err(|e| format!("selection `{name}`: {e}"))?;
                     names.push(name.to_string());
                     selections.push(selection);
                 }
@@ -202,35 +212,53 @@ fn item_matches<F, R: Record<Field = F>>(item: &Item<F>, record: &R) -> bool {
 fn compile_selection<F>(
     value: &Value,
     fields: &dyn FieldCompiler<Field = F>,
+    syntax: Syntax,
 ) -> Result<Selection<F>, String> {
+    let keyword = |text: &str| {
+        Matcher::Text(match syntax {
+            Syntax::Sigma => TextMatcher::new(text, Position::Contains, false),
+            Syntax::Kir => TextMatcher::literal(text, Position::Contains, false),
+        })
+    };
     match value {
-        Value::Object(map) => Ok(Selection::Maps(vec![compile_map(map, fields)?])),
+        Value::Object(map) => Ok(Selection::Maps(vec![compile_map(map, fields, syntax)?])),
         Value::Array(list) if list.iter().all(Value::is_object) && !list.is_empty() => {
-            let maps = list.iter().map(|m| compile_map(m.as_object().expect("checked"), fields));
+            let maps = list.iter().map(|m| compile_map(m.as_object().expect("checked"), fields, syntax));
             Ok(Selection::Maps(maps.collect::<Result<_, _>>()?))
         }
         Value::Array(list) => {
             let mut matchers = Vec::new();
-            for keyword in list {
-                let text = match keyword {
+            for item in list {
+                let text = match item {
                     Value::String(s) => s.clone(),
                     Value::Number(n) => n.to_string(),
                     other => return Err(format!("keyword lists hold strings, not {other}")),
                 };
-                matchers.push(Matcher::Text(TextMatcher::new(&text, Position::Contains, false)));
+                matchers.push(keyword(&text));
             }
             Ok(Selection::Keywords(matchers))
         }
-        Value::String(s) => {
-            Ok(Selection::Keywords(vec![Matcher::Text(TextMatcher::new(s, Position::Contains, false))]))
-        }
+        Value::String(s) => Ok(Selection::Keywords(vec![keyword(s)])),
         other => Err(format!("a selection must be a mapping or a list, not {other}")),
     }
+}
+
+/// The values of `|expand` placeholders: each value names one of kir's lists.
+fn expand(values: Vec<&Value>) -> Result<Vec<Value>, String> {
+    let mut out = Vec::new();
+    for value in values {
+        let list = value.as_str().and_then(lists::expand).ok_or_else(|| {
+            format!("|expand takes placeholders: %{}%, not {value}", lists::PLACEHOLDERS.join("%, %"))
+        })?;
+        out.extend(list);
+    }
+    Ok(out)
 }
 
 fn compile_map<F>(
     map: &Map<String, Value>,
     fields: &dyn FieldCompiler<Field = F>,
+    syntax: Syntax,
 ) -> Result<Vec<Item<F>>, String> {
     let mut items = Vec::new();
     for (key, value) in map {
@@ -245,9 +273,16 @@ fn compile_map<F>(
         if values.is_empty() {
             return Err(format!("field `{key}` has an empty list of values"));
         }
+        let expanded;
+        let values = if modifiers.expand {
+            expanded = expand(values).map_err(|e| format!("field `{key}`: {e}"))?;
+            expanded.iter().collect()
+        } else {
+            values
+        };
         let matchers = values
             .into_iter()
-            .map(|v| modifiers.compile(v))
+            .map(|v| modifiers.compile(v, syntax))
             .collect::<Result<Vec<_>, _>>()
             .map_err(|e| format!("field `{key}`: {e}"))?;
         let field = fields.compile(name).map_err(|e| format!("field `{name}`: {e}"))?;

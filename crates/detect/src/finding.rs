@@ -10,7 +10,7 @@ use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
 
 use serde::Serialize;
 
-use crate::rule::{RuleMeta, Severity, Threshold, fill_response};
+use crate::rule::{Denied, Distinct, RuleMeta, Severity, Threshold, fill_response};
 
 /// A finding lists at most this many audit IDs; `auditIDsLeftOut` counts its other events.
 pub const MAX_AUDIT_IDS: usize = 10_000;
@@ -24,6 +24,25 @@ pub const MAX_LISTED: usize = 1_000;
 /// logged moments apart).
 const RECENT_IDS: usize = 4_096;
 
+/// What the requests of an audit finding came to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Outcome {
+    /// The API server carried them out (or, for rules that look for denials, denied them).
+    Done,
+    /// They were denied or failed: someone tried, and nothing changed.
+    Attempt,
+}
+
+impl Outcome {
+    pub fn label(self) -> &'static str {
+        match self {
+            Outcome::Done => "done",
+            Outcome::Attempt => "attempt",
+        }
+    }
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct RuleRef {
     pub id: String,
@@ -34,7 +53,14 @@ pub struct RuleRef {
 #[serde(rename_all = "camelCase")]
 pub struct Finding {
     pub rule: RuleRef,
+    /// The rule's severity; one lower for attempts.
     pub severity: Severity,
+    /// Audit findings: `done`, or `attempt` when every request was denied or failed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub outcome: Option<Outcome>,
+    /// Attempts: the answers the requests got (403, 404, ...).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub response_codes: Vec<i64>,
     /// ATT&CK technique ids.
     pub attack: Vec<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -88,9 +114,22 @@ pub struct Hit {
     pub time: String,
     pub evidence: Option<String>,
     pub node: Option<String>,
+    /// Whether the request was denied or failed (an answer of 400 or more, or the
+    /// authorization decision `forbid`).
+    pub attempt: bool,
+    /// The answer's status code, when the event has one.
+    pub code: Option<i64>,
 }
 
-/// Hits grouped into findings as they arrive: one finding per (rule, subject); for threshold
+/// How the hits of one rule are grouped.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Grouped {
+    pub threshold: Option<Threshold>,
+    pub denied: Denied,
+}
+
+/// Hits grouped into findings as they arrive: one finding per (rule, subject, outcome): the
+/// requests that were carried out apart from those denied or failed; for threshold
 /// rules only the hits of bursts, where `count` hits from one peer address fall within the
 /// window.
 ///
@@ -100,29 +139,31 @@ pub struct Hit {
 /// whose events are spread over several inputs of the same time (the logs of several API
 /// servers) is not found unless the inputs are merged in time order.
 pub struct Grouping {
-    thresholds: Vec<Option<Threshold>>,
+    rules: Vec<Grouped>,
     subject_is_user: bool,
-    /// Per rule, per subject.
-    groups: Vec<HashMap<String, Group>>,
+    /// Per rule, per outcome (done, attempt), per subject.
+    groups: Vec<[HashMap<String, Group>; 2]>,
 }
 
 impl Grouping {
-    /// `thresholds[i]` is the threshold of rule `i` (rules past its end have none); audit
-    /// findings name their subject as the user.
-    pub fn new(thresholds: Vec<Option<Threshold>>, subject_is_user: bool) -> Grouping {
-        Grouping { thresholds, subject_is_user, groups: Vec::new() }
+    /// `rules[i]` says how rule `i` groups (rules past its end: no threshold, denials are
+    /// attempts); audit findings name their subject as the user and say their outcome.
+    pub fn new(rules: Vec<Grouped>, subject_is_user: bool) -> Grouping {
+        Grouping { rules, subject_is_user, groups: Vec::new() }
     }
 
     pub fn add(&mut self, hit: Hit) {
         if self.groups.len() <= hit.rule {
-            self.groups.resize_with(hit.rule + 1, HashMap::new);
+            self.groups.resize_with(hit.rule + 1, Default::default);
         }
-        let by_subject = &mut self.groups[hit.rule];
+        let rule = self.rules.get(hit.rule).copied().unwrap_or_default();
+        let attempt = hit.attempt && rule.denied == Denied::Attempt;
+        let by_subject = &mut self.groups[hit.rule][usize::from(attempt)];
         let group = match by_subject.get_mut(hit.subject.as_str()) {
             Some(group) => group,
             None => by_subject.entry(hit.subject.clone()).or_default(),
         };
-        match self.thresholds.get(hit.rule).copied().flatten() {
+        match rule.threshold {
             None => group.add(hit),
             Some(threshold) => group.add_counted(hit, threshold),
         }
@@ -131,10 +172,13 @@ impl Grouping {
     /// The findings, sorted by severity, then time; `rules[i]` describes rule `i`.
     pub fn findings(self, rules: &[&RuleMeta]) -> Vec<Finding> {
         let mut found: Vec<(String, Finding)> = Vec::new();
-        for (rule, by_subject) in self.groups.into_iter().enumerate() {
-            for (subject, group) in by_subject {
-                if let Some(finding) = group.finding(rules[rule], &subject, self.subject_is_user) {
-                    found.push((subject, finding));
+        for (rule, outcomes) in self.groups.into_iter().enumerate() {
+            for (index, by_subject) in outcomes.into_iter().enumerate() {
+                let outcome = self.subject_is_user.then_some([Outcome::Done, Outcome::Attempt][index]);
+                for (subject, group) in by_subject {
+                    if let Some(finding) = group.finding(rules[rule], &subject, outcome) {
+                        found.push((subject, finding));
+                    }
                 }
             }
         }
@@ -165,6 +209,8 @@ struct Group {
     forwarded_for: Listed,
     objects: Listed,
     evidence: Listed,
+    /// The answers of attempts.
+    codes: BTreeSet<i64>,
     first: String,
     last: String,
     /// Threshold rules: the window of each peer address.
@@ -197,6 +243,11 @@ impl Group {
         }
         if let Some(evidence) = hit.evidence {
             self.evidence.insert(evidence);
+        }
+        if hit.attempt
+            && let Some(code) = hit.code
+        {
+            self.codes.insert(code);
         }
         if !hit.time.is_empty() {
             if self.first.is_empty() || hit.time < self.first {
@@ -256,7 +307,8 @@ impl Group {
         }
     }
 
-    fn finding(self, meta: &RuleMeta, subject: &str, subject_is_user: bool) -> Option<Finding> {
+    /// The finding of the group; `outcome` is `None` for runtime findings.
+    fn finding(self, meta: &RuleMeta, subject: &str, outcome: Option<Outcome>) -> Option<Finding> {
         let (namespace, name, node) = self.example?;
         let truncated = [
             ("sourceIPs", &self.source_ips),
@@ -268,11 +320,14 @@ impl Group {
         .filter(|(_, list)| list.truncated)
         .map(|(name, _)| name)
         .collect();
+        let attempt = outcome == Some(Outcome::Attempt);
         Some(Finding {
             rule: RuleRef { id: meta.id.clone(), title: meta.title.clone() },
-            severity: meta.severity,
+            severity: if attempt { meta.severity.lower() } else { meta.severity },
+            outcome,
+            response_codes: self.codes.into_iter().collect(),
             attack: meta.attack.clone(),
-            user: subject_is_user.then(|| subject.to_string()),
+            user: outcome.map(|_| subject.to_string()),
             source_ips: self.source_ips.values.into_iter().collect(),
             forwarded_for: self.forwarded_for.values.into_iter().collect(),
             objects: self.objects.values.into_iter().collect(),
@@ -315,7 +370,13 @@ struct Window {
     seconds: VecDeque<(i64, usize)>,
     total: usize,
     pending: Vec<(i64, Hit)>,
+    /// Thresholds on distinct objects: each object of the window and the last second it was hit.
+    objects: HashMap<String, i64>,
 }
+
+/// A window of a distinct threshold holds at most this many objects (or twice the count):
+/// beyond it, objects are forgotten at random, which keeps a reached threshold reached.
+const MAX_WINDOW_OBJECTS: usize = 4_096;
 
 impl Window {
     /// Add a hit at `second`; returns the hits that are now part of a burst.
@@ -333,20 +394,36 @@ impl Window {
         self.total += 1;
         let newest = self.seconds.back().map_or(second, |&(s, _)| s);
         let start = newest - threshold.window_seconds;
+        let mut aged = false;
         while let Some(&(oldest, n)) = self.seconds.front()
             && oldest < start
         {
             self.seconds.pop_front();
             self.total -= n;
+            aged = true;
         }
+        let reached = match threshold.distinct {
+            None => self.total >= threshold.count,
+            Some(Distinct::Objects) => {
+                let last = self.objects.entry(format!("{}/{}", hit.namespace, hit.name)).or_insert(second);
+                *last = (*last).max(second);
+                if aged {
+                    self.objects.retain(|_, last| *last >= start);
+                }
+                let cap = MAX_WINDOW_OBJECTS.max(2 * threshold.count);
+                if self.objects.len() > cap {
+                    let forget: Vec<String> = self.objects.keys().take(cap / 2).cloned().collect();
+                    for object in &forget {
+                        self.objects.remove(object);
+                    }
+                }
+                self.objects.len() >= threshold.count
+            }
+        };
         // Hits that fell out of the window without a burst never join the finding.
         self.pending.retain(|(s, _)| *s >= start);
         self.pending.push((second, hit));
-        if self.total >= threshold.count {
-            self.pending.drain(..).map(|(_, hit)| hit).collect()
-        } else {
-            Vec::new()
-        }
+        if reached { self.pending.drain(..).map(|(_, hit)| hit).collect() } else { Vec::new() }
     }
 
     /// Whether a hit at `second` could still share a window with this one's hits.
@@ -368,6 +445,7 @@ mod tests {
             severity: Severity::High,
             attack: vec!["T1".into()],
             response: "kir audit timeline --user {user}".into(),
+            denied: Denied::Attempt,
             origin: Origin::Builtin,
         }
     }
@@ -383,11 +461,23 @@ mod tests {
             time: time.into(),
             evidence: None,
             node: None,
+            attempt: false,
+            code: Some(200),
         }
     }
 
+    impl Hit {
+        fn named(self, name: String) -> Hit {
+            Hit { name, ..self }
+        }
+    }
+
+    fn grouped(threshold: Option<Threshold>) -> Grouped {
+        Grouped { threshold, denied: Denied::Attempt }
+    }
+
     fn findings(threshold: Option<Threshold>, hits: impl IntoIterator<Item = Hit>) -> Vec<Finding> {
-        let mut grouping = Grouping::new(vec![threshold], true);
+        let mut grouping = Grouping::new(vec![grouped(threshold)], true);
         for hit in hits {
             grouping.add(hit);
         }
@@ -399,7 +489,7 @@ mod tests {
         jiff::Timestamp::from_second(1_767_225_600 + seconds).unwrap().to_string()
     }
 
-    const BURST: Option<Threshold> = Some(Threshold { count: 10, window_seconds: 60 });
+    const BURST: Option<Threshold> = Some(Threshold { count: 10, window_seconds: 60, distinct: None });
 
     #[test]
     fn hits_group_per_rule_and_user_without_duplicate_stages() {
@@ -422,7 +512,7 @@ mod tests {
 
     #[test]
     fn thresholds_need_enough_hits_inside_the_window() {
-        let threshold = Some(Threshold { count: 3, window_seconds: 60 });
+        let threshold = Some(Threshold { count: 3, window_seconds: 60, distinct: None });
         let spread: Vec<Hit> =
             (0..5).map(|i| hit(&format!("s{i}"), "eve", "1.1.1.1", &at(i * 60 + 1))).collect();
         assert!(findings(threshold, spread.clone()).is_empty(), "one a minute is no burst");
@@ -469,7 +559,7 @@ mod tests {
     #[test]
     fn many_hits_are_counted_in_bounded_memory() {
         const EVENTS: usize = 3 * MAX_AUDIT_IDS;
-        let mut grouping = Grouping::new(vec![None, BURST], true);
+        let mut grouping = Grouping::new(vec![grouped(None), grouped(BURST)], true);
         for i in 0..EVENTS {
             // Every request logged at two stages, and every one from its own address.
             for _ in 0..2 {
@@ -485,10 +575,10 @@ mod tests {
                 grouping.add(Hit { rule: 1, source_ips: vec!["10.0.0.9".into()], ..flood });
             }
         }
-        let group = &grouping.groups[0]["eve"];
+        let group = &grouping.groups[0][0]["eve"];
         assert!(group.listed_ids.len() <= MAX_AUDIT_IDS && group.recent_ids.len() <= RECENT_IDS);
         assert!(group.objects.values.len() <= MAX_LISTED && group.source_ips.values.len() <= MAX_LISTED);
-        let burst = &grouping.groups[1]["eve"];
+        let burst = &grouping.groups[1][0]["eve"];
         let window = &burst.windows["10.0.0.9"];
         assert!(window.seconds.len() <= 61 && window.pending.len() < 10, "a window holds a minute");
         let found = grouping.findings(&[&meta(), &meta()]);
@@ -502,13 +592,13 @@ mod tests {
 
     #[test]
     fn windows_of_quiet_addresses_are_dropped() {
-        let mut grouping = Grouping::new(vec![BURST], true);
+        let mut grouping = Grouping::new(vec![grouped(BURST)], true);
         // One denial each from 20,000 addresses, ten a second: no burst, and no address is
         // remembered for longer than the window.
         for i in 0..20_000 {
             grouping.add(hit(&format!("q{i}"), "eve", &format!("fd00::{i:x}"), &at(i / 10)));
         }
-        assert!(grouping.groups[0]["eve"].windows.len() <= 2 * PRUNE_AT_LEAST);
+        assert!(grouping.groups[0][0]["eve"].windows.len() <= 2 * PRUNE_AT_LEAST);
         assert!(grouping.findings(&[&meta()]).is_empty());
     }
 
@@ -517,10 +607,70 @@ mod tests {
         let runtime = |i: i64| Hit {
             source_ips: Vec::new(),
             evidence: Some(format!("exec /bin/sh #{i}")),
+            code: None,
             ..hit("", "ns/pod", "", &at(i))
         };
         let found = findings(None, (0..3).map(runtime));
         assert_eq!((found[0].count, found[0].evidence.len()), (3, 3));
         assert!(found[0].audit_ids.is_empty() && found[0].audit_ids_left_out == 0);
+    }
+
+    /// Denied or failed requests are reported apart from those that were carried out, one
+    /// severity lower and labelled as attempts, with the answers they got; a rule that looks
+    /// for denials reports them as found.
+    #[test]
+    fn denied_requests_are_attempts_unless_the_rule_looks_for_denials() {
+        let denied = |id: &str, code: i64| Hit {
+            attempt: true,
+            code: Some(code),
+            ..hit(id, "eve", "10.0.0.9", &at(1))
+        };
+        let hits = vec![hit("ok", "eve", "10.0.0.9", &at(0)), denied("no", 403), denied("gone", 404)];
+        let found = findings(None, hits.clone());
+        assert_eq!(found.len(), 2, "{found:#?}");
+        let done = found.iter().find(|f| f.outcome == Some(Outcome::Done)).unwrap();
+        let attempt = found.iter().find(|f| f.outcome == Some(Outcome::Attempt)).unwrap();
+        assert_eq!(
+            (done.severity, done.audit_ids.as_slice()),
+            (Severity::High, ["ok".to_string()].as_slice())
+        );
+        assert_eq!(attempt.severity, Severity::Medium);
+        assert_eq!(attempt.audit_ids, ["no", "gone"]);
+        assert_eq!(attempt.response_codes, [403, 404]);
+        let json = serde_json::to_value(attempt).unwrap();
+        assert_eq!(
+            (json["outcome"].as_str(), json["responseCodes"][0].as_i64()),
+            (Some("attempt"), Some(403))
+        );
+
+        let mut grouping = Grouping::new(vec![Grouped { threshold: None, denied: Denied::Signal }], true);
+        hits.into_iter().for_each(|h| grouping.add(h));
+        let found = grouping.findings(&[&meta()]);
+        assert_eq!(found.len(), 1);
+        assert_eq!(
+            (found[0].outcome, found[0].severity, found[0].count),
+            (Some(Outcome::Done), Severity::High, 3)
+        );
+    }
+
+    /// A distinct threshold counts objects, not events: one secret read twenty times is no
+    /// burst, ten secrets read once each are.
+    #[test]
+    fn distinct_thresholds_count_objects() {
+        let threshold = Some(Threshold { count: 10, window_seconds: 600, distinct: Some(Distinct::Objects) });
+        let read = |i: i64, name: String| {
+            Hit { ..hit(&format!("{name}@{i}"), "eve", "10.0.0.9", &at(i)) }.named(name)
+        };
+        assert!(findings(threshold, (0..20).map(|i| read(i, "db".into()))).is_empty());
+        let found = findings(threshold, (0..10).map(|i| read(i, format!("s{i}"))));
+        assert_eq!((found.len(), found[0].count, found[0].objects.len()), (1, 10, 10));
+        let spread = (0..10).map(|i| read(i * 700, format!("s{i}")));
+        assert!(findings(threshold, spread).is_empty(), "one secret every ten minutes is no burst");
+        // Millions of distinct names cannot grow a window without bound.
+        let mut grouping = Grouping::new(vec![grouped(threshold)], true);
+        (0..50_000).for_each(|i| grouping.add(read(i / 100, format!("n{i}"))));
+        let window = &grouping.groups[0][0]["eve"].windows["10.0.0.9"];
+        assert!(window.objects.len() <= MAX_WINDOW_OBJECTS, "{}", window.objects.len());
+        assert_eq!(grouping.findings(&[&meta()])[0].count, 50_000);
     }
 }

@@ -6,6 +6,7 @@
 //! - [`builtin`]: the rules kir ships (YAML files embedded in the binary);
 //! - [`audit_engine`]: every rule over every event of a scan, into [`finding`]s;
 //! - [`baseline`]: what is normal per identity, and departures from it;
+//! - [`lists`]: lists shared by rules and other crates (miners, pools, system namespaces);
 //! - [`runtime`]: Falco, Tracee and Tetragon events, normalised, and the rules over them.
 
 pub mod audit;
@@ -14,6 +15,7 @@ pub mod baseline;
 pub mod builtin;
 pub mod detection;
 pub mod finding;
+pub mod lists;
 pub mod matcher;
 pub mod rule;
 pub mod runtime;

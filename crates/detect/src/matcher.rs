@@ -56,19 +56,31 @@ pub enum Position {
     EndsWith,
 }
 
+/// How a rule's string values are read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Syntax {
+    /// Sigma rules: `*` and `?` are wildcards in every value, `\` escapes them.
+    Sigma,
+    /// kir's own rules: every value is literal; only values under `|glob` are patterns, so a
+    /// `*` meant as a character (RBAC's `pods/*`) never matches more than itself.
+    Kir,
+}
+
+/// Whether `value` has a `*` or `?` that is not escaped.
+pub fn has_wildcard(value: &str) -> bool {
+    let mut escaped = false;
+    value.chars().any(|c| {
+        let wild = !escaped && (c == '*' || c == '?');
+        escaped = !escaped && c == '\\';
+        wild
+    })
+}
+
 impl TextMatcher {
     /// Build from a Sigma string (where `*` and `?` are wildcards and `\` escapes them).
     pub fn new(value: &str, position: Position, cased: bool) -> TextMatcher {
-        let has_wildcard = {
-            let mut escaped = false;
-            value.chars().any(|c| {
-                let wild = !escaped && (c == '*' || c == '?');
-                escaped = !escaped && c == '\\';
-                wild
-            })
-        };
-        let fold = |s: String| if cased { s } else { s.to_lowercase() };
-        if has_wildcard {
+        if has_wildcard(value) {
+            let fold = |s: String| if cased { s } else { s.to_lowercase() };
             let pattern = match position {
                 Position::Whole => value.to_string(),
                 Position::Contains => format!("*{value}*"),
@@ -78,7 +90,12 @@ impl TextMatcher {
             let glob = if cased { Glob::new(&pattern) } else { Glob::case_insensitive(&pattern) };
             return TextMatcher { kind: TextKind::Glob(glob), pattern: fold(pattern), cased };
         }
-        let literal = unescape(value);
+        TextMatcher::literal(&unescape(value), position, cased)
+    }
+
+    /// Build from a string that is matched as it is, every character itself.
+    pub fn literal(literal: &str, position: Position, cased: bool) -> TextMatcher {
+        let fold = |s: &str| if cased { s.to_string() } else { s.to_lowercase() };
         let kind = match position {
             Position::Whole => TextKind::Exact,
             Position::Contains => TextKind::Contains,
@@ -204,6 +221,10 @@ pub struct Modifiers {
     pub cidr: bool,
     pub exists: bool,
     pub compare: Option<Comparison>,
+    /// `|glob`: the values are patterns with `*` and `?` (kir's rules; Sigma's values always are).
+    pub glob: bool,
+    /// `|expand`: the value is a placeholder (`%system_namespaces%`) for one of kir's lists.
+    pub expand: bool,
 }
 
 impl Modifiers {
@@ -224,9 +245,11 @@ impl Modifiers {
                 "gte" => m.compare = Some(Comparison::GreaterOrEqual),
                 "lt" => m.compare = Some(Comparison::Less),
                 "lte" => m.compare = Some(Comparison::LessOrEqual),
+                "glob" => m.glob = true,
+                "expand" => m.expand = true,
                 other => {
                     return Err(format!(
-                        "modifier {other:?} is not supported (kir supports contains, startswith, endswith, all, cased, re (with i, m, s), cidr, exists, gt, gte, lt, lte)"
+                        "modifier {other:?} is not supported (kir supports contains, startswith, endswith, all, cased, re (with i, m, s), cidr, exists, gt, gte, lt, lte, glob, expand)"
                     ));
                 }
             }
@@ -235,7 +258,7 @@ impl Modifiers {
     }
 
     /// Compile one value of the rule.
-    pub fn compile(&self, value: &Value) -> Result<Matcher, String> {
+    pub fn compile(&self, value: &Value, syntax: Syntax) -> Result<Matcher, String> {
         if self.exists {
             return match value {
                 Value::Bool(b) => Ok(Matcher::Exists(*b)),
@@ -266,15 +289,20 @@ impl Modifiers {
             return regex::Regex::new(&pattern).map(Matcher::Regex).map_err(|e| format!("|re: {e}"));
         }
         let position = self.position.unwrap_or(Position::Whole);
+        let patterns = self.glob || syntax == Syntax::Sigma;
         match value {
             Value::Null => Ok(Matcher::Null),
             Value::Bool(b) => Ok(Matcher::Bool(*b)),
             Value::Number(n) if position == Position::Whole => {
                 Ok(Matcher::Number(n.as_f64().unwrap_or(f64::NAN)))
             }
-            Value::Number(n) => Ok(Matcher::Text(TextMatcher::new(&n.to_string(), position, self.cased))),
-            Value::String(s) if s == "*" && position == Position::Whole => Ok(Matcher::Any),
-            Value::String(s) => Ok(Matcher::Text(TextMatcher::new(s, position, self.cased))),
+            Value::Number(n) => Ok(Matcher::Text(TextMatcher::literal(&n.to_string(), position, self.cased))),
+            Value::String(s) if self.glob && syntax == Syntax::Kir && !has_wildcard(s) => {
+                Err(format!("|glob value {s:?} has no * or ?: write it without |glob"))
+            }
+            Value::String(s) if patterns && s == "*" && position == Position::Whole => Ok(Matcher::Any),
+            Value::String(s) if patterns => Ok(Matcher::Text(TextMatcher::new(s, position, self.cased))),
+            Value::String(s) => Ok(Matcher::Text(TextMatcher::literal(s, position, self.cased))),
             other => Err(format!("a value must be a string, number, boolean or null, not {other}")),
         }
     }
@@ -286,7 +314,29 @@ mod tests {
     use serde_json::json;
 
     fn compile(mods: &[&str], value: Value) -> Matcher {
-        Modifiers::parse(mods).unwrap().compile(&value).unwrap()
+        Modifiers::parse(mods).unwrap().compile(&value, Syntax::Sigma).unwrap()
+    }
+
+    fn kir(mods: &[&str], value: Value) -> Result<Matcher, String> {
+        Modifiers::parse(mods).unwrap().compile(&value, Syntax::Kir)
+    }
+
+    /// In kir's rules a value is literal unless marked as a glob: RBAC's `pods/*` names every
+    /// subresource of pods and must not match `pods/log`.
+    #[test]
+    fn kir_values_are_literal_unless_globs() {
+        let literal = kir(&[], json!("pods/*")).unwrap();
+        assert!(literal.matches(Val::Str("pods/*")) && !literal.matches(Val::Str("pods/log")));
+        let star = kir(&[], json!("*")).unwrap();
+        assert!(star.matches(Val::Str("*")) && !star.matches(Val::Str("get")));
+        assert!(!kir(&[], json!("a?c")).unwrap().matches(Val::Str("abc")));
+        assert!(kir(&["contains"], json!("*")).unwrap().matches(Val::Str("verbs: [*]")));
+        assert!(!kir(&["contains"], json!("*")).unwrap().matches(Val::Str("get")));
+        let glob = kir(&["glob"], json!("system:node:*")).unwrap();
+        assert!(glob.matches(Val::Str("system:node:n1")) && !glob.matches(Val::Str("system:nodes")));
+        assert!(kir(&["glob"], json!("pods\\*")).unwrap_err().contains("no * or ?"));
+        assert!(kir(&["glob"], json!("pods")).unwrap_err().contains("without |glob"));
+        assert!(compile(&[], json!("pods/*")).matches(Val::Str("pods/log")), "Sigma values are globs");
     }
 
     #[test]

@@ -6,7 +6,10 @@ use std::{fmt, path::Path, str::FromStr};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::detection::{Detection, FieldCompiler};
+use crate::{
+    detection::{Detection, FieldCompiler},
+    matcher::Syntax,
+};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -30,6 +33,19 @@ impl fmt::Display for Severity {
     }
 }
 
+impl Severity {
+    /// One step less severe (info stays info): what an attempt that was denied or failed is
+    /// worth next to the same thing done.
+    pub fn lower(self) -> Severity {
+        match self {
+            Severity::Info | Severity::Low => Severity::Info,
+            Severity::Medium => Severity::Low,
+            Severity::High => Severity::Medium,
+            Severity::Critical => Severity::High,
+        }
+    }
+}
+
 impl FromStr for Severity {
     type Err = String;
     fn from_str(text: &str) -> Result<Severity, String> {
@@ -42,6 +58,19 @@ impl FromStr for Severity {
             other => Err(format!("unknown severity {other:?} (info, low, medium, high, critical)")),
         }
     }
+}
+
+/// What a rule's matches on denied or failed requests (401, 403, 404, 409, 422, any other
+/// answer of 400 or more, or the authorization decision `forbid`) mean.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Denied {
+    /// The request did not do what the rule looks for: reported apart, as an attempt, one
+    /// severity lower.
+    #[default]
+    Attempt,
+    /// The denial is what the rule looks for (enumeration): reported as found.
+    Signal,
 }
 
 /// Where a rule came from.
@@ -66,15 +95,27 @@ pub struct RuleMeta {
     /// The kir command to run next, with `{user}`, `{namespace}`, `{name}`, `{object}` and
     /// `{pod}` (NS/POD) filled in from the finding.
     pub response: String,
+    /// What its matches on denied or failed requests mean.
+    pub denied: Denied,
     #[serde(skip)]
     pub origin: Origin,
 }
 
-/// At least `count` matching events of one identity from one peer address within `window`.
+/// At least `count` matching events (or, with `distinct`, events on `count` distinct objects)
+/// of one identity from one peer address within `window`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Threshold {
     pub count: usize,
     pub window_seconds: i64,
+    pub distinct: Option<Distinct>,
+}
+
+/// What a threshold counts instead of events.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Distinct {
+    /// Objects (namespace and name): one identity reading many different secrets.
+    Objects,
 }
 
 /// A compiled rule over records whose fields are `F`.
@@ -96,6 +137,9 @@ pub struct RuleFile {
     #[serde(default)]
     pub attack: Vec<String>,
     pub response: String,
+    /// `attempt` (the default) or `signal`: see [`Denied`].
+    #[serde(default)]
+    pub denied: Denied,
     pub detection: Value,
     #[serde(default)]
     pub threshold: Option<ThresholdFile>,
@@ -109,6 +153,8 @@ pub struct ThresholdFile {
     pub count: usize,
     /// `30s`, `5m`, `1h`.
     pub window: String,
+    #[serde(default)]
+    pub distinct: Option<Distinct>,
 }
 
 /// Events a rule must match and must not match; checked by the unit tests of this crate.
@@ -117,6 +163,9 @@ pub struct ThresholdFile {
 pub struct RuleTests {
     #[serde(default, rename = "match")]
     pub matching: Vec<Value>,
+    /// Denied or failed requests the rule matches, to be reported as attempts.
+    #[serde(default)]
+    pub attempt: Vec<Value>,
     #[serde(default)]
     pub no_match: Vec<Value>,
 }
@@ -153,12 +202,13 @@ impl RuleFile {
         origin: Origin,
     ) -> Result<Rule<F>, RuleError> {
         let error = |detail: String| RuleError { source_name: self.id.clone(), detail };
-        let detection = Detection::compile(&self.detection, fields).map_err(error)?;
+        let detection = Detection::compile_as(&self.detection, fields, Syntax::Kir).map_err(error)?;
         let threshold = match &self.threshold {
             None => None,
             Some(t) => Some(Threshold {
                 count: t.count.max(1),
                 window_seconds: parse_window(&t.window).map_err(error)?,
+                distinct: t.distinct,
             }),
         };
         Ok(Rule {
@@ -169,6 +219,7 @@ impl RuleFile {
                 severity: self.severity,
                 attack: self.attack.clone(),
                 response: self.response.clone(),
+                denied: self.denied,
                 origin,
             },
             detection,
@@ -237,6 +288,7 @@ pub fn load_sigma<F>(
     }
     let mut detection = file.detection.ok_or_else(|| error("no `detection` block".into()))?;
     fix_allow_quirk(&mut detection);
+    let denied = if names_response_code(&detection) { Denied::Signal } else { Denied::Attempt };
     let detection = Detection::compile(&detection, fields).map_err(&error)?;
     let severity = match file.level.as_deref() {
         Some(level) => level.parse().map_err(&error)?,
@@ -260,11 +312,27 @@ pub fn load_sigma<F>(
             severity,
             attack,
             response: "kir audit timeline --user {user}".to_string(),
+            denied,
             origin: Origin::Sigma(source_name.clone()),
         },
         detection,
         threshold: None,
     })))
+}
+
+/// Whether a Sigma detection tests `responseStatus.code` itself: such a rule says which
+/// answers it looks for (SigmaHQ's 401/403 rule looks for the denials), so its matches on
+/// denied requests are not attempts.
+fn names_response_code(detection: &Value) -> bool {
+    let Some(map) = detection.as_object() else { return false };
+    map.values().any(|selection| {
+        let maps: Vec<&serde_json::Map<String, Value>> = match selection {
+            Value::Object(m) => vec![m],
+            Value::Array(list) => list.iter().filter_map(Value::as_object).collect(),
+            _ => Vec::new(),
+        };
+        maps.iter().any(|m| m.keys().any(|k| k.split('|').next() == Some("responseStatus.code")))
+    })
 }
 
 /// SigmaHQ's enumeration rule compares `responseStatus.code` (an integer) with the string

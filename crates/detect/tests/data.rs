@@ -284,3 +284,137 @@ fn tracee_documented_events_parse_and_none_is_an_attack() {
     // custom signature without a severity, which the sensor-alert rule leaves out.
     assert!(findings.is_empty(), "{findings:#?}");
 }
+
+/// Falco rules that are a site's allow-list or a test of Falco's language: they say nothing
+/// about whether a behaviour is an attack.
+const NOT_BEHAVIOURS: &[&str] =
+    &["Create Disallowed Pod", "Disallowed K8s User", "Create Disallowed Namespace", "json_pointer_example"];
+
+/// How the findings on one labelled data set compare with its labels, counted per (input file,
+/// kir rule, outcome): `confirmed` where the labels name the behaviour, `contradicted` where
+/// they say the input is benign, `unconfirmed` where the input holds an attack the labels name
+/// otherwise (so they neither confirm nor contradict the finding).
+#[derive(Default)]
+struct Tally {
+    confirmed: usize,
+    contradicted: Vec<String>,
+    unconfirmed: Vec<String>,
+}
+
+impl Tally {
+    fn row(&self, name: &str) -> String {
+        let all = self.confirmed + self.contradicted.len() + self.unconfirmed.len();
+        let ratio = |n: usize, d: usize| {
+            if d == 0 { "n/a".to_string() } else { format!("{:.1} %", 100.0 * n as f64 / d as f64) }
+        };
+        format!(
+            "| {name} | {all} | {} | {} | {} | {} | {} |",
+            self.confirmed,
+            self.contradicted.len(),
+            self.unconfirmed.len(),
+            ratio(self.confirmed, self.confirmed + self.contradicted.len()),
+            ratio(self.confirmed, all),
+        )
+    }
+}
+
+/// One unit of the tally: a rule on an input, as done or as an attempt.
+fn units(findings: &[Finding]) -> BTreeSet<String> {
+    findings
+        .iter()
+        .map(|f| format!("{} ({})", f.rule.id, f.outcome.map_or("runtime", |o| o.label())))
+        .collect()
+}
+
+/// Precision of the built-in rules on the labelled public data. Prints the table that
+/// docs/detect.md quotes: `cargo test -p kir-detect --test data precision -- --nocapture`.
+///
+/// - Falco k8s-audit traces: a trace's labels are the Falco detection rules its positive cases
+///   expect (site allow-lists and Falco's activity records, `K8s ... Created/Deleted`, left
+///   out); a finding is confirmed when [`COVERED`] maps one of them to its rule, contradicted
+///   when the trace has no such label (Falco's full rule set calls it benign).
+/// - Tetragon: files of the attack walkthrough (`01_`, `02_`, `03_`) are attacks, the `00_`
+///   files and `testdata/events.json` benign.
+/// - Tracee: unlabelled documentation examples of ordinary programs, counted as benign.
+#[test]
+fn precision_on_labelled_data() {
+    let dir = fixtures().join("falco-k8s-audit");
+    let labels =
+        std::fs::read_to_string(dir.join("test_falco_k8s_audit_tests.labels.extracted.json")).unwrap();
+    let cases: Vec<Case> = serde_json::from_str(&labels).unwrap();
+    let mut traces: std::collections::BTreeMap<&str, BTreeSet<&str>> = Default::default();
+    for case in &cases {
+        let expected = traces.entry(case.trace_file.rsplit('/').next().unwrap()).or_default();
+        for counts in case.detect_counts.iter().flatten().filter(|_| case.detect) {
+            expected.extend(
+                counts
+                    .keys()
+                    .map(String::as_str)
+                    .filter(|r| !NOT_BEHAVIOURS.contains(r) && !r.starts_with("K8s ")),
+            );
+        }
+    }
+    let mut falco = Tally::default();
+    for (trace, expected) in &traces {
+        let (findings, _) = detect_audit(&dir.join(format!("test_trace_files_k8s_audit_{trace}")));
+        for unit in units(&findings) {
+            let rule = unit.split(' ').next().unwrap();
+            let confirmed =
+                expected.iter().any(|f| COVERED.iter().any(|(falco, kir)| falco == f && kir.contains(&rule)));
+            if confirmed {
+                falco.confirmed += 1;
+            } else if expected.is_empty() {
+                falco.contradicted.push(format!("{trace}: {unit}"));
+            } else {
+                falco.unconfirmed.push(format!("{trace}: {unit} (labels: {expected:?})"));
+            }
+        }
+    }
+
+    let mut tetragon = Tally::default();
+    for file in tetragon_files(".json") {
+        let name = file.file_name().unwrap().to_string_lossy().to_string();
+        let attack = ["_01_", "_02_", "_03_"].iter().any(|part| name.contains(part));
+        let (findings, _) = runtime_findings(std::slice::from_ref(&file));
+        for unit in units(&findings) {
+            if attack {
+                tetragon.confirmed += 1;
+            } else {
+                tetragon.contradicted.push(format!("{name}: {unit}"));
+            }
+        }
+    }
+
+    let mut tracee = Tally::default();
+    let tracee_dir = fixtures().join("tracee");
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&tracee_dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "jsonl"))
+        .collect();
+    files.sort();
+    for file in files {
+        let (findings, _) = runtime_findings(std::slice::from_ref(&file));
+        let name = file.file_name().unwrap().to_string_lossy().to_string();
+        tracee.contradicted.extend(units(&findings).into_iter().map(|u| format!("{name}: {u}")));
+    }
+
+    println!(
+        "| data set | findings | confirmed | contradicted | unconfirmed | precision | confirmed of all |\n\
+         | --- | --- | --- | --- | --- | --- | --- |"
+    );
+    println!("{}", falco.row("Falco k8s-audit traces (47 files, 66 cases)"));
+    println!("{}", tetragon.row("Tetragon walkthrough (41 files)"));
+    println!("{}", tracee.row("Tracee documentation (5 files, unlabelled: benign)"));
+    let mut contradicted = Vec::new();
+    for (set, tally) in [("falco", &falco), ("tetragon", &tetragon), ("tracee", &tracee)] {
+        for unit in &tally.contradicted {
+            println!("contradicted, {set}: {unit}");
+            contradicted.push(unit.clone());
+        }
+        for unit in &tally.unconfirmed {
+            println!("unconfirmed, {set}: {unit}");
+        }
+    }
+    assert!(contradicted.is_empty(), "findings on inputs labelled benign: {contradicted:#?}");
+}

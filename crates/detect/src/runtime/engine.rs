@@ -8,7 +8,7 @@ use serde_json::Value;
 use super::{RuntimeEvent, normalise};
 use crate::{
     detection::{FieldCompiler, Record},
-    finding::{Finding, Grouping, Hit},
+    finding::{Finding, Grouped, Grouping, Hit},
     rule::{Rule, RuleMeta},
     value::{Val, split_path, walk},
 };
@@ -98,6 +98,8 @@ impl RuntimeDetector {
                     time: event.time.clone(),
                     evidence: Some(event.describe()),
                     node: (!event.node.is_empty()).then(|| event.node.clone()),
+                    attempt: false,
+                    code: None,
                 });
             }
         }
@@ -105,7 +107,8 @@ impl RuntimeDetector {
 
     /// Where the hits of [`RuntimeDetector::check`] go to become findings.
     pub fn grouping(&self) -> Grouping {
-        Grouping::new(self.rules.iter().map(|r| r.threshold).collect(), false)
+        let rules = self.rules.iter().map(|r| Grouped { threshold: r.threshold, denied: r.meta.denied });
+        Grouping::new(rules.collect(), false)
     }
 
     pub fn findings(&self, grouping: Grouping) -> Vec<Finding> {

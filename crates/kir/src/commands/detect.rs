@@ -13,6 +13,7 @@ use kir_detect::{
     audit::{AuditField, AuditFields},
     baseline::Baseline,
     builtin,
+    finding::Outcome,
     rule::{SigmaLoad, load_sigma},
     runtime::{RuntimeDetector, read_events},
 };
@@ -186,7 +187,20 @@ fn print_findings(findings: &[Finding], settings: &Settings, runtime: bool) -> a
         OutputFormat::Table if findings.is_empty() => eprintln!("no findings"),
         OutputFormat::Table => {
             let who = if runtime { "pod / container" } else { "user" };
-            let mut t = table(&["severity", "rule", who, "objects", "events", "first", "suggested response"]);
+            let mut t = if runtime {
+                table(&["severity", "rule", who, "objects", "events", "first", "suggested response"])
+            } else {
+                table(&[
+                    "severity",
+                    "outcome",
+                    "rule",
+                    who,
+                    "objects",
+                    "events",
+                    "first",
+                    "suggested response",
+                ])
+            };
             for f in findings {
                 let subject = if runtime { f.objects.join(", ") } else { f.user.clone().unwrap_or_default() };
                 let objects = if runtime {
@@ -194,8 +208,11 @@ fn print_findings(findings: &[Finding], settings: &Settings, runtime: bool) -> a
                 } else {
                     abbreviate(&f.objects, 2, f.truncated.contains(&"objects"))
                 };
-                t.add_row(vec![
-                    Cell::new(f.severity),
+                let mut row = vec![Cell::new(f.severity)];
+                if let Some(outcome) = f.outcome {
+                    row.push(Cell::new(outcome_text(outcome, &f.response_codes)));
+                }
+                row.extend([
                     Cell::new(&f.rule.title),
                     Cell::new(subject),
                     Cell::new(objects),
@@ -203,6 +220,7 @@ fn print_findings(findings: &[Finding], settings: &Settings, runtime: bool) -> a
                     Cell::new(&f.first),
                     Cell::new(&f.suggested_response),
                 ]);
+                t.add_row(row);
             }
             print_table(&t)?;
             eprintln!(
@@ -213,6 +231,15 @@ fn print_findings(findings: &[Finding], settings: &Settings, runtime: bool) -> a
         }
     }
     Ok(())
+}
+
+/// `done`, or `attempt (403, 404)`: the answers that denied it.
+fn outcome_text(outcome: Outcome, codes: &[i64]) -> String {
+    if codes.is_empty() {
+        return outcome.label().to_string();
+    }
+    let codes: Vec<String> = codes.iter().map(i64::to_string).collect();
+    format!("{} ({})", outcome.label(), codes.join(", "))
 }
 
 /// The first `keep` items and how many more; `cut` when the list itself was cut short.
