@@ -5,6 +5,7 @@
 //!   (plain, EventList, GKE, AKS, CloudWatch);
 //! - [`input`] and [`scan`]: files, directories and stdin, plain, gzip or zstd, read on all
 //!   cores in bounded memory; bad records are counted and reported, never fatal;
+//! - [`json`]: request and response bodies as JSON values, however deeply nested;
 //! - [`filter`], [`stats`], [`timeline`]: what the `kir audit` commands compute.
 //!
 //! No Kubernetes client here: audit logs are files.
@@ -13,6 +14,7 @@ pub mod envelope;
 pub mod event;
 pub mod filter;
 pub mod input;
+pub mod json;
 pub mod pattern;
 pub mod scan;
 pub mod stats;
