@@ -19,7 +19,7 @@ use serde::Serialize;
 use super::scan::{Progress, filter, inputs, report_skips, report_untimed, window};
 use crate::{
     cli::{AuditCommand, AuditFilterArgs, OutputFormat},
-    output::{print_json, print_table, print_yaml, sanitize, table},
+    output::{print_json_sanitized, print_table, print_yaml_sanitized, sanitize, sanitize_json, table},
     settings::{Settings, UsageError},
 };
 
@@ -83,11 +83,15 @@ impl Processor for Search {
         }
         match out {
             Found::Lines(buffer) => {
+                // The event as logged, with the characters that could drive a terminal escaped
+                // (the same JSON): hostile clients choose user agents, names and bodies.
                 match raw {
-                    Some(raw) => buffer.extend_from_slice(raw.trim().as_bytes()),
+                    Some(raw) => buffer.extend_from_slice(sanitize_json(raw.trim()).as_bytes()),
                     // Converted envelopes (GKE) have no Event text of their own.
                     None => {
-                        let _ = serde_json::to_writer(&mut *buffer, event);
+                        if let Ok(text) = serde_json::to_string(event) {
+                            buffer.extend_from_slice(sanitize_json(&text).as_bytes());
+                        }
                     }
                 }
                 buffer.push(b'\n');
@@ -149,7 +153,7 @@ fn search(
     drop(out);
     match settings.output {
         OutputFormat::Json => {}
-        OutputFormat::Yaml => print_yaml(&rows)?,
+        OutputFormat::Yaml => print_yaml_sanitized(&rows)?,
         OutputFormat::Table => {
             let mut t = table(&["time", "user", "source ip", "verb", "resource", "namespace/name", "code"]);
             for r in &rows {
@@ -223,8 +227,8 @@ fn stats(
     ips.sort_by(|a, b| b.stats.events.cmp(&a.stats.events).then_with(|| a.name.cmp(&b.name)));
     let stats_report = StatsReport { users, source_ips: ips };
     match settings.output {
-        OutputFormat::Json => print_json(&stats_report)?,
-        OutputFormat::Yaml => print_yaml(&stats_report)?,
+        OutputFormat::Json => print_json_sanitized(&stats_report)?,
+        OutputFormat::Yaml => print_yaml_sanitized(&stats_report)?,
         OutputFormat::Table => print_stats(&stats_report)?,
     }
     Ok(report_skips(&report))
@@ -338,12 +342,11 @@ fn timeline(
         OutputFormat::Json => {
             let mut out = io::BufWriter::new(io::stdout().lock());
             for entry in &entries {
-                serde_json::to_writer(&mut out, entry)?;
-                out.write_all(b"\n")?;
+                writeln!(out, "{}", sanitize_json(&serde_json::to_string(entry)?))?;
             }
             out.flush()?;
         }
-        OutputFormat::Yaml => print_yaml(&entries)?,
+        OutputFormat::Yaml => print_yaml_sanitized(&entries)?,
         OutputFormat::Table => {
             println!(
                 "Timeline of {} ({} actions), most important first",
