@@ -596,7 +596,14 @@ mod tests {
         ));
         assert_eq!(
             seen,
-            (subject.into(), None, Some("admin@x".into()), Some("forbid".into()), Some(403), "203.0.113.9".into())
+            (
+                subject.into(),
+                None,
+                Some("admin@x".into()),
+                Some("forbid".into()),
+                Some(403),
+                "203.0.113.9".into()
+            )
         );
         let seen = read(entry(
             &format!(r#""principalEmail":"me@x","principalSubject":"{subject}""#),
@@ -607,7 +614,14 @@ mod tests {
         ));
         assert_eq!(
             seen,
-            ("me@x".into(), Some(subject.into()), None, Some("allow".into()), Some(200), "198.51.100.4".into())
+            (
+                "me@x".into(),
+                Some(subject.into()),
+                None,
+                Some("allow".into()),
+                Some(200),
+                "198.51.100.4".into()
+            )
         );
         // The API server's own annotation wins; the documented spelling wins over the others.
         let seen = read(entry(

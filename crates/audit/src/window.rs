@@ -123,7 +123,9 @@ impl TimeSpec {
         match *self {
             TimeSpec::Instant(time) => Ok(time),
             TimeSpec::Civil(datetime) => civil(datetime, datetime.to_string()),
-            TimeSpec::Date(date) => civil(date.to_datetime(jiff::civil::Time::midnight()), format!("{date} 00:00")),
+            TimeSpec::Date(date) => {
+                civil(date.to_datetime(jiff::civil::Time::midnight()), format!("{date} 00:00"))
+            }
             TimeSpec::Ago(back) => now.checked_sub(back).map_err(|e| format!("{back:#} before now: {e}")),
         }
     }
@@ -247,9 +249,13 @@ mod tests {
 
     #[test]
     fn windows_include_their_ends() {
-        let window = Window { since: Some(at("2026-11-27T10:00:00Z")), until: Some(at("2026-11-27T11:00:00Z")) };
+        let window =
+            Window { since: Some(at("2026-11-27T10:00:00Z")), until: Some(at("2026-11-27T11:00:00Z")) };
         assert!(window.contains(at("2026-11-27T10:00:00Z")) && window.contains(at("2026-11-27T11:00:00Z")));
-        assert!(!window.contains(at("2026-11-27T09:59:59.999Z")) && !window.contains(at("2026-11-27T11:00:00.001Z")));
+        assert!(
+            !window.contains(at("2026-11-27T09:59:59.999Z"))
+                && !window.contains(at("2026-11-27T11:00:00.001Z"))
+        );
         assert!(Window::default().contains(at("1970-01-01T00:00:00Z")));
     }
 

@@ -144,7 +144,8 @@ mod tests {
 
     #[test]
     fn json_keeps_its_values_and_loses_its_controls() {
-        let value = serde_json::json!({"user": "evil\u{9b}31m\u{202e}txt\u{7f}", "plain": "web-7d9f", "n": 1});
+        let value =
+            serde_json::json!({"user": "evil\u{9b}31m\u{202e}txt\u{7f}", "plain": "web-7d9f", "n": 1});
         let text = serde_json::to_string_pretty(&value).unwrap();
         assert!(text.contains('\u{9b}'), "serde_json writes them raw");
         let safe = sanitize_json(&text);
