@@ -312,3 +312,280 @@ fn forwarded_for_claims_neither_hide_a_burst_nor_pass_as_the_source() {
         serde_json::json!([{"name": "10.0.0.9", "events": 30, "forwarded": 30, "users": {"mallory": 30}, "first": "2026-11-27T10:00:00Z", "last": "2026-11-27T10:00:29Z"}])
     );
 }
+
+/// An audit event received at `time`, for the time-filter tests.
+fn timed_event(i: usize, time: jiff::Timestamp) -> String {
+    let received = time.strftime("%Y-%m-%dT%H:%M:%S.%6fZ");
+    let stage = (time + jiff::SignedDuration::from_millis(3)).strftime("%Y-%m-%dT%H:%M:%S.%6fZ");
+    format!(
+        r#"{{"kind":"Event","apiVersion":"audit.k8s.io/v1","level":"Metadata","auditID":"t-{i}","stage":"ResponseComplete","requestURI":"/api/v1/namespaces/prod/pods","verb":"list","user":{{"username":"ops"}},"sourceIPs":["10.0.0.5"],"objectRef":{{"resource":"pods","namespace":"prod"}},"responseStatus":{{"code":200}},"requestReceivedTimestamp":"{received}","stageTimestamp":"{stage}"}}"#
+    )
+}
+
+/// `date` (GNU coreutils) as a second opinion on time zones: `date -d @SECONDS` in `zone`.
+fn gnu_date(zone: &str, args: &[&str]) -> String {
+    let out = std::process::Command::new("date").env("TZ", zone).args(args).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).unwrap().trim().to_string()
+}
+
+/// How many events of `log` jq selects between two epoch-second expressions (jq's `now` for
+/// times ago), by `requestReceivedTimestamp`.
+fn jq_count(log: &std::path::Path, lo: &str, hi: &str) -> usize {
+    let filter = format!(
+        r#"[inputs | select((.requestReceivedTimestamp | sub("\\.[0-9]+Z$"; "Z") | fromdateiso8601) as $t | $t >= ({lo}) and $t <= ({hi}))] | length"#
+    );
+    let out = std::process::Command::new("jq").arg("-n").arg(&filter).arg(log).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).unwrap().trim().parse().unwrap()
+}
+
+/// Every form `--since`/`--until` read selects exactly what jq selects with the instant written
+/// out (and computed apart, by GNU date for the zones): RFC 3339 with Z or an offset, a date
+/// and time without zone in the local zone or in UTC with --utc, a date from its 00:00, and a
+/// time ago. A date and time without zone used to match its whole day.
+#[test]
+fn every_time_form_selects_what_jq_selects() {
+    let dir = tempfile::tempdir().unwrap();
+    let now = jiff::Timestamp::now();
+    // One event every 10 minutes over five days, kept 5 minutes away from the marks the times
+    // ago give and more than 2 seconds from any whole minute (dates start at one).
+    let mut phase = 300;
+    while (now.as_second() - phase).rem_euclid(60) < 3 || (now.as_second() - phase).rem_euclid(60) > 57 {
+        phase += 10;
+    }
+    let times: Vec<jiff::Timestamp> =
+        (0..720).map(|k| now - jiff::SignedDuration::from_secs(k * 600 + phase)).collect();
+    let log = dir.path().join("audit.log");
+    let text: String = times.iter().enumerate().map(|(i, t)| timed_event(i, *t) + "\n").collect();
+    std::fs::write(&log, text).unwrap();
+
+    // Absolute bounds 150 s after an event, as whole seconds.
+    let mark = |k: usize| times[k].as_second() + 150;
+    let (lo, hi) = (mark(400), mark(100));
+    let lo_s = lo.to_string();
+    let hi_s = hi.to_string();
+    let iso = |zone: &str, at: i64| gnu_date(zone, &["-d", &format!("@{at}"), "+%Y-%m-%dT%H:%M:%S%:z"]);
+    let civil = |zone: &str, at: i64| gnu_date(zone, &["-d", &format!("@{at}"), "+%Y-%m-%dT%H:%M:%S"]);
+    let day = gnu_date("America/New_York", &["-d", &format!("@{lo}"), "+%Y-%m-%d"]);
+    let midnight = gnu_date("America/New_York", &["-d", &format!("{day} 00:00"), "+%s"]);
+    let utc_iso = gnu_date("UTC", &["-d", &format!("@{lo}"), "+%Y-%m-%dT%H:%M:%SZ"]);
+
+    // (zone of the process, kir's flags, jq's lower and upper bounds, what stderr says)
+    let cases: Vec<(&str, Vec<String>, String, String, &str)> = vec![
+        ("UTC", vec!["--since".into(), utc_iso], lo_s.clone(), "1e12".into(), ""),
+        (
+            "UTC",
+            vec!["--since".into(), iso("Asia/Kolkata", lo), "--until".into(), iso("America/Sao_Paulo", hi)],
+            lo_s.clone(),
+            hi_s.clone(),
+            "",
+        ),
+        (
+            "Europe/Paris",
+            vec!["--since".into(), civil("Europe/Paris", lo), "--until".into(), civil("Europe/Paris", hi)],
+            lo_s.clone(),
+            hi_s.clone(),
+            "read as local time (Europe/Paris)",
+        ),
+        (
+            "Europe/Paris",
+            vec!["--since".into(), civil("UTC", lo), "--utc".into()],
+            lo_s.clone(),
+            "1e12".into(),
+            "read as UTC (--utc)",
+        ),
+        (
+            "America/New_York",
+            vec!["--since".into(), day.clone()],
+            midnight.clone(),
+            "1e12".into(),
+            "local time",
+        ),
+        ("UTC", vec!["--since".into(), "90m".into()], "now - 5400".into(), "1e12".into(), ""),
+        (
+            "UTC",
+            vec!["--since".into(), "3d".into(), "--until".into(), "2h".into()],
+            "now - 259200".into(),
+            "now - 7200".into(),
+            "",
+        ),
+    ];
+    for (zone, flags, lo, hi, note) in cases {
+        let out =
+            run(kir().env("TZ", zone).args(["audit", "search"]).arg(&log).args(&flags).args(["-o", "json"]))
+                .success();
+        let kir_count = json_lines(&out.stdout).len();
+        let jq = jq_count(&log, &lo, &hi);
+        assert!(jq > 0 && jq < 720, "{flags:?}: a window that tells something ({jq})");
+        assert_eq!(kir_count, jq, "{flags:?} in {zone}: kir against jq {lo}..{hi}\n{}", out.stderr);
+        if note.is_empty() {
+            assert!(!out.stderr.contains("without a zone"), "{flags:?}: {}", out.stderr);
+        } else {
+            assert!(out.stderr.contains(note), "{flags:?}: {}", out.stderr);
+        }
+    }
+
+    let out = run(kir().args(["audit", "search"]).arg(&log).args(["--since", "last tuesday"]));
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    for needle in ["--since", "last tuesday", "RFC 3339", "2026-11-27T10:00", "90m"] {
+        assert!(out.stderr.contains(needle), "{needle}: {}", out.stderr);
+    }
+}
+
+/// `detect audit` keeps to the window too: the same burst inside it is found, outside not.
+#[test]
+fn detect_audit_reads_only_the_window_it_is_given() {
+    let dir = tempfile::tempdir().unwrap();
+    let denial = |i: usize| {
+        format!(
+            r#"{{"kind":"Event","apiVersion":"audit.k8s.io/v1","auditID":"w-{i}","stage":"ResponseComplete","requestURI":"/api/v1/secrets","verb":"list","user":{{"username":"mallory"}},"sourceIPs":["10.0.0.9"],"objectRef":{{"resource":"secrets"}},"responseStatus":{{"code":403}},"requestReceivedTimestamp":"2026-11-27T10:00:{i:02}.000000Z","stageTimestamp":"2026-11-27T10:00:{i:02}.001000Z"}}"#
+        )
+    };
+    let log = dir.path().join("burst.log");
+    std::fs::write(&log, (0..30).map(|i| denial(i) + "\n").collect::<String>()).unwrap();
+    let out = run(kir().args(["detect", "audit"]).arg(&log).args(["--since", "2026-11-27T09:00:00Z"]));
+    assert_eq!(out.code, 3, "{}", out.stderr);
+    let out = run(kir().args(["detect", "audit"]).arg(&log).args(["--until", "2026-11-27", "--utc"]));
+    assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
+    assert!(out.stderr.contains("no findings") && out.stderr.contains("read as UTC"), "{}", out.stderr);
+    let out = run(kir().args(["detect", "audit"]).arg(&log).args(["--until", "soon"]));
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    assert!(out.stderr.contains("--until") && out.stderr.contains("soon"), "{}", out.stderr);
+}
+
+/// A line over the record limit (64 MiB) without a newline, alone in its input: reported with
+/// its line and exit 4 from a plain file, standard input and gzip alike (standard input and
+/// gzip dropped it silently, exit 0).
+#[test]
+fn a_huge_last_line_is_reported_from_every_input_path() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut bytes = br#"{"auditID":"huge","pad":""#.to_vec();
+    bytes.resize(bytes.len() + (65 << 20), b'x');
+    let plain = dir.path().join("huge.log");
+    std::fs::write(&plain, &bytes).unwrap();
+    let gzip = dir.path().join("huge.log.gz");
+    let status = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(format!("gzip -1 -c '{}' > '{}'", plain.display(), gzip.display()))
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let check = |out: crate::util::Run, what: &str| {
+        assert_eq!(out.code, 4, "{what}: {}", out.stderr);
+        assert!(out.stdout.is_empty(), "{what}: {}", out.stdout);
+        assert!(out.stderr.contains(":1: line too long"), "{what}: {}", out.stderr);
+    };
+    check(run(kir().args(["audit", "search", "-o", "json"]).arg(&plain)), "plain");
+    check(run(kir().args(["audit", "search", "-o", "json"]).arg(&gzip)), "gzip");
+    let mut child = kir()
+        .args(["audit", "search", "-o", "json", "-"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let writer = std::thread::spawn(move || stdin.write_all(&bytes));
+    let output = child.wait_with_output().unwrap();
+    writer.join().unwrap().unwrap();
+    check(
+        crate::util::Run {
+            code: output.status.code().unwrap(),
+            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        },
+        "stdin",
+    );
+}
+
+/// A named pipe, a dangling link and a link loop inside an input folder are named with exit 4;
+/// the pipe is never opened, so the scan does not wait for a writer.
+#[test]
+fn odd_entries_of_an_input_folder_are_named_and_never_block() {
+    let dir = tempfile::tempdir().unwrap();
+    let logs = dir.path().join("logs");
+    std::fs::create_dir(&logs).unwrap();
+    std::fs::write(logs.join("a.log"), timed_event(1, "2026-11-27T10:00:00Z".parse().unwrap()) + "\n")
+        .unwrap();
+    let fifo = std::ffi::CString::new(logs.join("pipe").into_os_string().into_encoded_bytes()).unwrap();
+    assert_eq!(unsafe { libc::mkfifo(fifo.as_ptr(), 0o600) }, 0);
+    std::os::unix::fs::symlink(logs.join("gone.log"), logs.join("dangling.log")).unwrap();
+    std::os::unix::fs::symlink(logs.join("loop"), logs.join("loop")).unwrap();
+    let out = run(kir().args(["audit", "search", "-o", "json"]).arg(&logs));
+    assert_eq!(out.code, 4, "{}", out.stderr);
+    assert_eq!(json_lines(&out.stdout).len(), 1);
+    for needle in [
+        "skipped 3 records of 4 inputs",
+        "pipe: unreadable input: named pipe",
+        "dangling.log: unreadable input: dangling symbolic link",
+        "loop: unreadable input: symbolic link that cannot be followed",
+    ] {
+        assert!(out.stderr.contains(needle), "{needle}: {}", out.stderr);
+    }
+}
+
+/// A privileged container beside a sibling nested 130 levels deep (past serde_json's limit)
+/// used to pass every rule: the body failed to parse as a whole.
+#[test]
+fn a_deeply_nested_body_hides_no_privileged_pod() {
+    let dir = tempfile::tempdir().unwrap();
+    let deep = format!("{}1{}", "[".repeat(130), "]".repeat(130));
+    let event = format!(
+        r#"{{"kind":"Event","apiVersion":"audit.k8s.io/v1","level":"Request","auditID":"deep-1","stage":"ResponseComplete","requestURI":"/api/v1/namespaces/prod/pods","verb":"create","user":{{"username":"mallory"}},"sourceIPs":["10.0.0.9"],"objectRef":{{"resource":"pods","namespace":"prod","name":"x","apiVersion":"v1"}},"responseStatus":{{"code":201}},"requestObject":{{"metadata":{{"name":"x","annotations":{{"pad":"1"}},"deep":{deep}}},"spec":{{"containers":[{{"name":"c","image":"busybox","securityContext":{{"privileged":true}}}}]}}}},"requestReceivedTimestamp":"2026-11-27T10:00:00.000000Z","stageTimestamp":"2026-11-27T10:00:00.002000Z"}}"#
+    );
+    let log = dir.path().join("deep.log");
+    std::fs::write(&log, event + "\n").unwrap();
+    let out = run(kir().args(["detect", "audit", "-o", "json"]).arg(&log));
+    assert_eq!(out.code, 3, "{}{}", out.stdout, out.stderr);
+    let ids: Vec<String> =
+        json_lines(&out.stdout).iter().map(|f| f["rule"]["id"].as_str().unwrap().to_string()).collect();
+    assert!(ids.contains(&"kir-audit-privileged-pod".to_string()), "{ids:?}");
+}
+
+/// C1 and bidirectional controls that a client put in its user agent or an object name reach
+/// no terminal raw, in any output format; -o json stays the same JSON.
+#[test]
+fn audit_output_carries_no_raw_terminal_controls() {
+    let dir = tempfile::tempdir().unwrap();
+    let event = serde_json::json!({
+        "kind": "Event", "apiVersion": "audit.k8s.io/v1", "auditID": "c1-1", "stage": "ResponseComplete",
+        "requestURI": "/api/v1/namespaces/prod/pods/x", "verb": "get",
+        "user": {"username": "mallory\u{9b}2J\u{202e}gpj.exe"},
+        "sourceIPs": ["10.0.0.9"], "userAgent": "curl\u{9d}0;title\u{9c}\u{7f}",
+        "objectRef": {"resource": "pods", "namespace": "prod", "name": "x\u{2066}y"},
+        "responseStatus": {"code": 200}, "stageTimestamp": "2026-11-27T10:00:00Z"
+    });
+    let log = dir.path().join("controls.log");
+    std::fs::write(&log, serde_json::to_string(&event).unwrap() + "\n").unwrap();
+    let raw = |text: &str| {
+        text.chars().any(|c| {
+            (c.is_control() && c != '\n') || ('\u{2066}'..='\u{2069}').contains(&c) || c == '\u{202e}'
+        })
+    };
+    for (command, format) in [
+        ("search", "json"),
+        ("search", "yaml"),
+        ("search", "table"),
+        ("stats", "json"),
+        ("stats", "yaml"),
+        ("stats", "table"),
+        ("timeline", "json"),
+        ("timeline", "table"),
+    ] {
+        let mut kir = kir();
+        kir.args(["audit", command]).arg(&log).args(["-o", format]);
+        if command == "timeline" {
+            kir.args(["--user", "mallory*"]);
+        }
+        let out = run(&mut kir).success();
+        assert!(
+            !raw(&out.stdout) && !raw(&out.stderr),
+            "{command} -o {format}:\n{}\n{}",
+            out.stdout,
+            out.stderr
+        );
+    }
+    let out = run(kir().args(["audit", "search", "-o", "json"]).arg(&log)).success();
+    assert_eq!(json_lines(&out.stdout), [event], "the same values, escaped");
+}

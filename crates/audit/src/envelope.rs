@@ -253,6 +253,8 @@ struct GkeOperation<'a> {
 struct GkePayload<'a> {
     #[serde(borrow, default)]
     authentication_info: GkeAuthentication<'a>,
+    #[serde(default)]
+    authorization_info: Vec<GkeAuthorization>,
     #[serde(borrow, default)]
     method_name: Text<'a>,
     #[serde(borrow, default)]
@@ -272,15 +274,46 @@ struct GkePayload<'a> {
 struct GkeAuthentication<'a> {
     #[serde(borrow, default)]
     principal_email: Text<'a>,
+    /// Callers of a third-party identity (workforce or workload identity federation) have this
+    /// instead of an email.
+    #[serde(borrow, default)]
+    principal_subject: Text<'a>,
+    /// The authority the caller asked to act with; not proof that it was allowed to.
+    #[serde(borrow, default)]
+    authority_selector: Text<'a>,
 }
 
+/// One permission checked for the request. Protobuf's JSON leaves `false` out: an item
+/// without `granted` was denied.
+#[derive(Deserialize, Default)]
+struct GkeAuthorization {
+    #[serde(default)]
+    granted: bool,
+}
+
+/// The caller's address is `callerIp` in Cloud Logging's JSON; exported samples also spell it
+/// `callerIP`, and `caller_ip` is the protobuf field's own name, which JSON readers of protobuf
+/// accept too. Three fields rather than aliases: a record with two spellings still reads.
 #[derive(Deserialize, Default)]
 #[serde(rename_all = "camelCase")]
 struct GkeRequestMetadata<'a> {
     #[serde(borrow, default)]
     caller_ip: Text<'a>,
+    #[serde(rename = "callerIP", borrow, default)]
+    caller_ip_upper: Text<'a>,
+    #[serde(rename = "caller_ip", borrow, default)]
+    caller_ip_snake: Text<'a>,
     #[serde(borrow, default)]
     caller_supplied_user_agent: Text<'a>,
+}
+
+impl<'a> GkeRequestMetadata<'a> {
+    fn caller(&self) -> Option<Text<'a>> {
+        [&self.caller_ip, &self.caller_ip_upper, &self.caller_ip_snake]
+            .into_iter()
+            .find(|ip| !ip.is_empty())
+            .cloned()
+    }
 }
 
 #[derive(Deserialize, Default)]
@@ -291,9 +324,43 @@ struct GkeStatus<'a> {
     message: Text<'a>,
 }
 
+/// The annotation the API server writes with its authorization decision.
+const DECISION_KEY: &str = "authorization.k8s.io/decision";
+
 impl<'a> GkeEntry<'a> {
     fn into_event(self) -> Event<'a> {
         let payload = self.proto_payload;
+        let authentication = payload.authentication_info;
+        let checked = &payload.authorization_info;
+        let denied = checked.iter().any(|a| !a.granted);
+        let mut annotations = self.labels;
+        // The API server's own annotation (in `labels`) when the entry has it; else the
+        // decision from the permissions checked: denied if any was.
+        if annotations.get(DECISION_KEY).is_none() && !checked.is_empty() {
+            let decision = if denied { "forbid" } else { "allow" };
+            annotations.0.push((Text::borrowed(DECISION_KEY), Text::borrowed(decision)));
+        }
+        let status_code = payload.status.as_ref().and_then(|s| s.code);
+        let code = match status_code {
+            Some(code) => grpc_to_http(code),
+            None if denied => 403,
+            None => 200,
+        };
+        let mut extra = Vec::new();
+        let (username, subject) = if authentication.principal_email.is_empty() {
+            (authentication.principal_subject, Text::default())
+        } else {
+            (authentication.principal_email, authentication.principal_subject)
+        };
+        if !subject.is_empty() {
+            extra.push((Text::borrowed("authenticationInfo.principalSubject"), vec![subject]));
+        }
+        if !authentication.authority_selector.is_empty() {
+            extra.push((
+                Text::borrowed("authenticationInfo.authoritySelector"),
+                vec![authentication.authority_selector],
+            ));
+        }
         let method = MethodName::parse(&payload.method_name);
         let path = ResourcePath::parse(&payload.resource_name);
         let audit_id = match self.operation {
@@ -315,18 +382,12 @@ impl<'a> GkeEntry<'a> {
             stage: Text::borrowed("ResponseComplete"),
             request_uri: Text::owned(path.request_uri(&payload.resource_name)),
             verb: Text::owned(method.verb),
-            user: UserInfo { username: payload.authentication_info.principal_email, ..UserInfo::default() },
-            source_ips: payload
-                .request_metadata
-                .caller_ip
-                .non_empty()
-                .map(|_| payload.request_metadata.caller_ip.clone())
-                .into_iter()
-                .collect(),
+            user: UserInfo { username, extra: Pairs(extra), ..UserInfo::default() },
+            source_ips: payload.request_metadata.caller().into_iter().collect(),
             user_agent: payload.request_metadata.caller_supplied_user_agent,
             object_ref,
             response_status: Some(ResponseStatus {
-                code: Some(payload.status.as_ref().and_then(|s| s.code).map_or(200, grpc_to_http)),
+                code: Some(code),
                 reason: payload.status.map(|s| s.message).unwrap_or_default(),
                 status: Text::default(),
             }),
@@ -334,7 +395,7 @@ impl<'a> GkeEntry<'a> {
             response_object: payload.response,
             request_received_timestamp: self.timestamp.clone(),
             stage_timestamp: self.timestamp,
-            annotations: self.labels,
+            annotations,
             ..Event::default()
         }
     }
@@ -498,6 +559,79 @@ mod tests {
         })
         .unwrap();
         assert_eq!(seen, Some(("me@x".into(), "secrets".into(), Some(403), true, Format::Gke)));
+    }
+
+    /// Identity from `principalEmail` or `principalSubject` (with `authoritySelector` kept), the
+    /// decision from `authorizationInfo[].granted`, the caller in every spelling.
+    #[test]
+    fn gke_entries_give_identity_decision_and_caller() {
+        let entry = |auth: &str, authz: &str, metadata: &str, labels: &str, status: &str| {
+            format!(
+                r#"{{"protoPayload":{{"methodName":"io.k8s.core.v1.secrets.get","resourceName":"core/v1/namespaces/prod/secrets/db","authenticationInfo":{{{auth}}},"authorizationInfo":[{authz}],"requestMetadata":{{{metadata}}}{status}}},"labels":{{{labels}}},"insertId":"i1","timestamp":"2026-11-27T10:00:00Z"}}"#
+            )
+        };
+        let read = |text: String| {
+            let mut seen = None;
+            decode(&text, &mut |e, _, _| {
+                let extra = |key: &str| e.user.extra.get(key).map(|v| v[0].to_string());
+                seen = Some((
+                    e.user.username.to_string(),
+                    extra("authenticationInfo.principalSubject"),
+                    extra("authenticationInfo.authoritySelector"),
+                    e.annotation(DECISION_KEY).map(str::to_string),
+                    e.code(),
+                    e.peer().to_string(),
+                ))
+            })
+            .unwrap();
+            seen.unwrap()
+        };
+        let subject = "principal://iam.googleapis.com/locations/global/workforcePools/p/subject/mallory";
+        let seen = read(entry(
+            &format!(r#""principalSubject":"{subject}","authoritySelector":"admin@x""#),
+            r#"{"permission":"io.k8s.core.v1.secrets.get","resource":"core/v1/namespaces/prod/secrets/db"}"#,
+            r#""callerIP":"203.0.113.9""#,
+            "",
+            "",
+        ));
+        assert_eq!(
+            seen,
+            (
+                subject.into(),
+                None,
+                Some("admin@x".into()),
+                Some("forbid".into()),
+                Some(403),
+                "203.0.113.9".into()
+            )
+        );
+        let seen = read(entry(
+            &format!(r#""principalEmail":"me@x","principalSubject":"{subject}""#),
+            r#"{"granted":true},{"granted":true}"#,
+            r#""caller_ip":"198.51.100.4""#,
+            "",
+            r#","status":{}"#,
+        ));
+        assert_eq!(
+            seen,
+            (
+                "me@x".into(),
+                Some(subject.into()),
+                None,
+                Some("allow".into()),
+                Some(200),
+                "198.51.100.4".into()
+            )
+        );
+        // The API server's own annotation wins; the documented spelling wins over the others.
+        let seen = read(entry(
+            r#""principalEmail":"me@x""#,
+            r#"{"granted":false}"#,
+            r#""callerIP":"10.0.0.2","callerIp":"10.0.0.1""#,
+            r#""authorization.k8s.io/decision":"allow""#,
+            r#","status":{"code":0}"#,
+        ));
+        assert_eq!((seen.3.as_deref(), seen.4, seen.5.as_str()), (Some("allow"), Some(200), "10.0.0.1"));
     }
 
     #[test]

@@ -132,6 +132,17 @@ impl<'a> Event<'a> {
         self.time_text().parse().ok()
     }
 
+    /// When the request arrived: `requestReceivedTimestamp`, else the stage time. What
+    /// `--since`/`--until` compare, so that every stage of one request falls on the same side.
+    pub fn received(&self) -> Option<jiff::Timestamp> {
+        let text = if self.request_received_timestamp.is_empty() {
+            &self.stage_timestamp
+        } else {
+            &self.request_received_timestamp
+        };
+        text.parse().ok()
+    }
+
     pub fn resource(&self) -> &str {
         self.object_ref.as_ref().map_or("", |o| &o.resource)
     }

@@ -2,9 +2,7 @@
 //!
 //! Values of one filter are alternatives (`--verb create --verb patch`); different filters
 //! must all hold. Pure logic: the command line builds a [`Filter`], the scanner calls
-//! [`Filter::matches`].
-
-use jiff::{SignedDuration, Timestamp};
+//! [`Filter::matches`]. Time is filtered apart, by [`crate::window`], for every command alike.
 
 use crate::{
     event::Event,
@@ -27,8 +25,6 @@ pub struct Filter {
     /// Case-insensitive substrings of the user agent.
     pub user_agents: Vec<String>,
     pub credential_ids: Vec<String>,
-    pub since: Option<Timestamp>,
-    pub until: Option<Timestamp>,
 }
 
 /// `403`, or a class like `4xx`.
@@ -83,8 +79,6 @@ impl Filter {
             && self.codes.is_empty()
             && self.user_agents.is_empty()
             && self.credential_ids.is_empty()
-            && self.since.is_none()
-            && self.until.is_none()
     }
 
     /// A byte string every matching line contains verbatim, if the filters imply one: the
@@ -162,12 +156,6 @@ impl Filter {
         {
             return false;
         }
-        if self.since.is_some() || self.until.is_some() {
-            let Some(time) = event.time() else { return false };
-            if self.since.is_some_and(|since| time < since) || self.until.is_some_and(|until| time > until) {
-                return false;
-            }
-        }
         true
     }
 }
@@ -177,39 +165,6 @@ fn resource_matches(wanted: &str, event: &Event<'_>) -> bool {
         Some((resource, sub)) => resource == event.resource() && sub == event.subresource(),
         None => wanted == event.resource(),
     }
-}
-
-/// `--since`/`--until`: an RFC 3339 time (`2026-11-27T10:00:00Z`), a date (`2026-11-27`, UTC
-/// midnight), or a time before `now` like `90s`, `30m`, `2h`, `7d`.
-pub fn parse_time(text: &str, now: Timestamp) -> Result<Timestamp, String> {
-    let text = text.trim();
-    if let Ok(time) = text.parse::<Timestamp>() {
-        return Ok(time);
-    }
-    if let Ok(date) = text.parse::<jiff::civil::Date>() {
-        return date
-            .to_zoned(jiff::tz::TimeZone::UTC)
-            .map(|z| z.timestamp())
-            .map_err(|e| format!("{text:?}: {e}"));
-    }
-    let split = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
-    let (number, unit) = text.split_at(split);
-    let seconds_per = match unit {
-        "s" => 1,
-        "m" => 60,
-        "h" => 3600,
-        "d" => 86_400,
-        "w" => 604_800,
-        _ => {
-            return Err(format!(
-                "{text:?} is neither an RFC 3339 time (2026-11-27T10:00:00Z), a date (2026-11-27) nor a duration like 30m, 2h or 7d"
-            ));
-        }
-    };
-    let number: i64 =
-        number.parse().map_err(|_| format!("{text:?}: the duration needs a whole number, like 2h"))?;
-    let back = SignedDuration::from_secs(number.saturating_mul(seconds_per));
-    now.checked_sub(back).map_err(|e| format!("{text:?}: {e}"))
 }
 
 #[cfg(test)]
@@ -245,8 +200,6 @@ mod tests {
             ("code", Box::new(|f| f.codes = vec!["403".parse().unwrap()]), false),
             ("agent", Box::new(|f| f.user_agents = vec!["KUBECTL".into()]), true),
             ("credential", Box::new(|f| f.credential_ids = vec!["JTI=abc".into()]), true),
-            ("since", Box::new(|f| f.since = Some("2026-11-27T11:00:00Z".parse().unwrap())), false),
-            ("until", Box::new(|f| f.until = Some("2026-11-27T11:00:00Z".parse().unwrap())), true),
         ];
         for (what, set, expected) in checks {
             let mut one = Filter::default();
@@ -267,16 +220,6 @@ mod tests {
         assert_eq!(f.literal(), None);
         let f = Filter { ips: vec!["10.1.0.0/16".parse().unwrap()], ..Filter::default() };
         assert_eq!(f.literal().as_deref(), Some("10.1."));
-    }
-
-    #[test]
-    fn times_are_absolute_or_relative() {
-        let now: Timestamp = "2026-11-27T12:00:00Z".parse().unwrap();
-        assert_eq!(parse_time("2h", now).unwrap().to_string(), "2026-11-27T10:00:00Z");
-        assert_eq!(parse_time("7d", now).unwrap().to_string(), "2026-11-20T12:00:00Z");
-        assert_eq!(parse_time("2026-11-01", now).unwrap().to_string(), "2026-11-01T00:00:00Z");
-        assert_eq!(parse_time("2026-11-01T08:00:00+01:00", now).unwrap().to_string(), "2026-11-01T07:00:00Z");
-        assert!(parse_time("yesterday", now).unwrap_err().contains("RFC 3339"));
     }
 
     #[test]

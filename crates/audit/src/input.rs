@@ -16,6 +16,14 @@ use std::{
 pub enum Input {
     Stdin,
     File(PathBuf),
+    /// An entry of a directory that is not read, and why: a named pipe (opening it could block
+    /// the scan forever), a socket or device, a dangling symbolic link or one that loops, a
+    /// link to a directory, a subdirectory that cannot be listed. Reported like an unreadable
+    /// file, never passed over in silence.
+    Unusable {
+        path: PathBuf,
+        why: String,
+    },
 }
 
 impl Input {
@@ -23,14 +31,14 @@ impl Input {
     pub fn display(&self) -> String {
         match self {
             Input::Stdin => "<stdin>".to_string(),
-            Input::File(path) => path.display().to_string(),
+            Input::File(path) | Input::Unusable { path, .. } => path.display().to_string(),
         }
     }
 
     /// Size on disk, when known (standard input has none).
     pub fn size(&self) -> Option<u64> {
         match self {
-            Input::Stdin => None,
+            Input::Stdin | Input::Unusable { .. } => None,
             Input::File(path) => std::fs::metadata(path).ok().map(|m| m.len()),
         }
     }
@@ -86,15 +94,63 @@ fn walk(dir: &Path, inputs: &mut Vec<Input>) -> Result<(), InputError> {
             continue;
         }
         let path = entry.path();
-        // Symbolic links to directories are not followed: they can loop.
-        let file_type = entry.file_type().map_err(unreadable)?;
+        let unusable = |why: String| Input::Unusable { path: entry.path(), why };
+        let file_type = match entry.file_type() {
+            Ok(file_type) => file_type,
+            Err(e) => {
+                inputs.push(unusable(format!("cannot tell what it is: {e}")));
+                continue;
+            }
+        };
         if file_type.is_dir() {
-            walk(&path, inputs)?;
-        } else if path.is_file() {
+            if let Err(InputError::Unreadable { source, .. }) = walk(&path, inputs) {
+                inputs.push(unusable(format!("directory that cannot be listed: {source}")));
+            }
+        } else if file_type.is_symlink() {
+            // Followed to files only: a link to a directory can loop back to an ancestor.
+            match std::fs::metadata(&path) {
+                Ok(target) if target.is_file() => inputs.push(Input::File(path)),
+                Ok(target) if target.is_dir() => inputs.push(unusable(
+                    "symbolic link to a directory, not followed (name the directory itself to read it)"
+                        .into(),
+                )),
+                Ok(target) => {
+                    inputs.push(unusable(format!("symbolic link to a {}", kind(&target.file_type()))))
+                }
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                    let target =
+                        std::fs::read_link(&path).map(|t| t.display().to_string()).unwrap_or_default();
+                    inputs.push(unusable(format!("dangling symbolic link (to {target:?})")));
+                }
+                Err(e) => inputs.push(unusable(format!("symbolic link that cannot be followed: {e}"))),
+            }
+        } else if file_type.is_file() {
             inputs.push(Input::File(path));
+        } else {
+            inputs.push(unusable(kind(&file_type)));
         }
     }
     Ok(())
+}
+
+/// What a directory entry that is neither a file nor a directory is, and why it is not read.
+#[cfg(unix)]
+fn kind(file_type: &std::fs::FileType) -> String {
+    use std::os::unix::fs::FileTypeExt;
+    if file_type.is_fifo() {
+        "named pipe (FIFO), not read: opening it would wait for a writer".into()
+    } else if file_type.is_socket() {
+        "socket, not a file".into()
+    } else if file_type.is_block_device() || file_type.is_char_device() {
+        "device, not a file".into()
+    } else {
+        "not a regular file".into()
+    }
+}
+
+#[cfg(not(unix))]
+fn kind(_: &std::fs::FileType) -> String {
+    "not a regular file".into()
 }
 
 /// How an input's bytes are encoded.
@@ -155,6 +211,7 @@ pub(crate) fn open_stream(
     let raw: Box<dyn Read + Send> = match input {
         Input::Stdin => Box::new(io::stdin()),
         Input::File(path) => Box::new(File::open(path)?),
+        Input::Unusable { why, .. } => return Err(io::Error::other(why.clone())),
     };
     let mut buffered = BufReader::with_capacity(1 << 20, Counting { inner: raw, count });
     let start = buffered.fill_buf()?;

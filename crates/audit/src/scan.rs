@@ -1,14 +1,18 @@
 //! The scanner: every input, cut into blocks of whole lines, blocks decoded on all cores,
 //! results handed back in input order.
 //!
-//! Plain files are memory-mapped and cut at newlines without copying; compressed inputs and
-//! standard input are read block by block while the previous blocks are being decoded. Memory
-//! stays bounded by (blocks in flight × block size) whatever the input size. A processor may
+//! Plain files are read on all cores, each core reading its own block at its offset (`pread`)
+//! and decoding the lines that start in it; compressed inputs and standard input are read block
+//! by block while the previous blocks are being decoded. Memory stays bounded by (blocks in
+//! flight × block size) whatever the input size. Files are never memory-mapped: a log
+//! truncated while it is read (logrotate's `copytruncate`) would kill a reader of a mapping
+//! with SIGBUS, while `pread` just returns fewer bytes, and the cut is reported. A processor may
 //! name a literal that every interesting record contains: the scanner then jumps from one
 //! occurrence to the next (memchr's SIMD search) and decodes only the lines around them,
 //! which is how a search for one user runs at the speed of `grep -F`.
 
 use std::{
+    cell::RefCell,
     collections::BTreeMap,
     fs::File,
     io::{self, BufRead, Read},
@@ -76,6 +80,8 @@ pub enum SkipReason {
     TooLong,
     DocumentTooLarge,
     UnreadableInput,
+    /// The input got shorter while it was read (rotated with `copytruncate`): the rest is gone.
+    InputCut,
     /// Not a skip: the event was read, but lacks fields (reported apart from skips).
     MissingFields,
 }
@@ -91,6 +97,7 @@ impl SkipReason {
             SkipReason::TooLong => "line too long",
             SkipReason::DocumentTooLarge => "multi-line JSON document too large",
             SkipReason::UnreadableInput => "unreadable input",
+            SkipReason::InputCut => "input cut while read",
             SkipReason::MissingFields => "event without some fields (read anyway)",
         }
     }
@@ -178,16 +185,74 @@ struct BlockResult<O> {
     output: O,
     events: u64,
     skipped: BTreeMap<SkipReason, u64>,
-    /// Byte offset within the block, reason, detail.
+    /// Position, reason, detail. The position is the byte offset within the block while it is
+    /// decoded, then ([`BlockResult::locate`]) the line within the block counted from 0.
     examples: Vec<(usize, SkipReason, String)>,
     formats: BTreeMap<Format, u64>,
     missing_fields: BTreeMap<&'static str, u64>,
-    /// Byte offset and the missing fields of the first incomplete events.
+    /// Position (as for `examples`) and the missing fields of the first incomplete events.
     incomplete: Vec<(usize, String)>,
 }
 
-/// Mapping pays off once the file is bigger than a few blocks' worth of reading.
-const MAP_AT_LEAST: u64 = 1 << 20;
+impl<O> BlockResult<O> {
+    /// Turn the byte offsets of the examples into line numbers within `data`, while the block's
+    /// bytes are still at hand.
+    fn locate(&mut self, data: &[u8]) {
+        let line = |offset: &mut usize| {
+            *offset = memchr::memchr_iter(b'\n', &data[..(*offset).min(data.len())]).count();
+        };
+        self.examples.iter_mut().for_each(|(offset, _, _)| line(offset));
+        self.incomplete.iter_mut().for_each(|(offset, _)| line(offset));
+    }
+}
+
+/// Reading a file in parallel pays off once it is bigger than a few blocks' worth of reading
+/// (or than two blocks, when blocks are tiny: tests and fuzzing use them to reach every
+/// boundary case).
+const PARALLEL_AT_LEAST: u64 = 1 << 20;
+
+/// How much of a file's start tells its compression and whether it is one JSON document.
+const SNIFF_BYTES: usize = 64 << 10;
+
+thread_local! {
+    /// Each core's block buffer, kept from block to block: no allocation and no zeroing per
+    /// block once it has grown to the block size.
+    static BUFFER: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
+}
+
+/// What reading and decoding one block of a file produced.
+struct Piece<O> {
+    result: BlockResult<O>,
+    /// Lines that start in the block: where the next block's line numbers begin.
+    lines: u64,
+    /// Bytes of the block that were there to read.
+    bytes: u64,
+    /// The file ended before its size at the start of the scan: it was cut there.
+    cut_at: Option<u64>,
+    failed: Option<io::Error>,
+}
+
+/// Read `buf.len()` bytes at `offset`, or fewer where the file ends.
+fn read_full_at(file: &File, buf: &mut [u8], offset: u64) -> io::Result<usize> {
+    #[cfg(unix)]
+    use std::os::unix::fs::FileExt;
+    #[cfg(windows)]
+    use std::os::windows::fs::FileExt;
+    let mut done = 0;
+    while done < buf.len() {
+        #[cfg(unix)]
+        let n = file.read_at(&mut buf[done..], offset + done as u64);
+        #[cfg(windows)]
+        let n = file.seek_read(&mut buf[done..], offset + done as u64);
+        match n {
+            Ok(0) => break,
+            Ok(n) => done += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(done)
+}
 
 impl<P: Processor> Scanner<'_, P> {
     fn input(
@@ -198,7 +263,10 @@ impl<P: Processor> Scanner<'_, P> {
         let name = input.display();
         let size = input.size().unwrap_or(0);
         let outcome = match input {
-            Input::File(path) if size >= MAP_AT_LEAST => self.mapped(path, &name, emit),
+            Input::File(path) if size >= PARALLEL_AT_LEAST.min(2 * self.options.block_bytes as u64) => {
+                self.positioned(path, &name, emit)
+            }
+            Input::Unusable { why, .. } => Err(Failure::Input(why.clone())),
             _ => self.streamed(input, &name, emit),
         };
         match outcome {
@@ -211,49 +279,151 @@ impl<P: Processor> Scanner<'_, P> {
         Ok(())
     }
 
-    fn mapped(
+    /// A plain file read in parallel, block by block at their offsets.
+    fn positioned(
         &mut self,
         path: &std::path::Path,
         name: &str,
         emit: &mut dyn FnMut(P::Output) -> io::Result<()>,
     ) -> Result<(), Failure> {
         let file = File::open(path).map_err(|e| Failure::Input(e.to_string()))?;
-        // SAFETY: the map is read-only; a log file truncated by someone else while mapped can
-        // raise SIGBUS, the accepted risk of every mmap-based reader (ripgrep's too). Files
-        // being appended to are fine: only the length at mapping time is read.
-        let map = unsafe { memmap2::Mmap::map(&file) }.map_err(|e| Failure::Input(e.to_string()))?;
-        #[cfg(unix)]
-        let _ = map.advise(memmap2::Advice::Sequential);
-        let data: &[u8] = &map;
-        if sniff(data).map_err(|e| Failure::Input(e.to_string()))? != Compression::None {
-            drop(map);
+        // The size now bounds the scan: lines appended while it runs are left for the next one.
+        let size = file.metadata().map_err(|e| Failure::Input(e.to_string()))?.len();
+        let mut start = vec![0; SNIFF_BYTES];
+        let sniffed = read_full_at(&file, &mut start, 0).map_err(|e| Failure::Input(e.to_string()))?;
+        let start = &start[..sniffed];
+        if sniff(start).map_err(|e| Failure::Input(e.to_string()))? != Compression::None || is_document(start)
+        {
             return self.streamed(&Input::File(path.to_path_buf()), name, emit);
         }
-        self.report.bytes += data.len() as u64;
-        if is_document(data) {
-            // The same cap as for streams: a document is decoded whole, whatever its size.
-            if data.len() > self.options.max_record_bytes {
-                self.document_too_large(name);
+        let block = self.options.block_bytes.max(1) as u64;
+        let blocks: Vec<(u64, u64)> =
+            (0..size.div_ceil(block)).map(|i| (i * block, ((i + 1) * block).min(size))).collect();
+        let window = rayon::current_num_threads().max(1) * 2;
+        let mut line = 1;
+        for group in blocks.chunks(window) {
+            let pieces: Vec<Piece<P::Output>> =
+                group.par_iter().map(|&(from, to)| self.piece(&file, from, to, size)).collect();
+            let mut stop = None;
+            for piece in pieces {
+                self.report.bytes += piece.bytes;
+                self.merge(piece.result, name, line, emit)?;
+                line += piece.lines;
+                if let Some(e) = piece.failed {
+                    stop = Some((SkipReason::UnreadableInput, format!("reading stopped: {e}")));
+                    break;
+                }
+                if let Some(at) = piece.cut_at {
+                    let detail = format!(
+                        "the file shrank from {size} to {at} bytes while it was read (rotated with copytruncate?); \
+                         read up to there"
+                    );
+                    stop = Some((SkipReason::InputCut, detail));
+                    break;
+                }
+            }
+            if let Some((reason, detail)) = stop {
+                self.skip(name, line, reason, detail);
                 return Ok(());
             }
-            return self.document(data, name, emit);
-        }
-        let blocks = split_blocks(data, self.options.block_bytes);
-        let window = rayon::current_num_threads().max(1) * 2;
-        for group in blocks.chunks(window) {
-            let results: Vec<BlockResult<P::Output>> =
-                group.par_iter().map(|&(start, end)| self.block(&data[start..end])).collect();
-            for (&(start, _), result) in group.iter().zip(results) {
-                self.merge(
-                    result,
-                    name,
-                    |offset| 1 + memchr::memchr_iter(b'\n', &data[..start + offset]).count() as u64,
-                    emit,
-                )?;
-            }
-            (self.progress)(self.done_before + group.last().map_or(0, |b| b.1) as u64);
+            (self.progress)(self.done_before + group.last().map_or(0, |b| b.1));
         }
         Ok(())
+    }
+
+    /// Read and decode the lines of `file` that start in `[from, to)`; the last of them may end
+    /// after `to`, up to the record limit. Runs on any core.
+    fn piece(&self, file: &File, from: u64, to: u64, size: u64) -> Piece<P::Output> {
+        BUFFER.with_borrow_mut(|buf| {
+            let piece = self.read_piece(buf, file, from, to, size);
+            // A line near the record limit grew this core's buffer: give the memory back.
+            let keep = self.options.block_bytes + 1 + (64 << 10);
+            if buf.len() > keep * 2 {
+                buf.truncate(keep);
+                buf.shrink_to(keep);
+            }
+            piece
+        })
+    }
+
+    fn read_piece(&self, buf: &mut Vec<u8>, file: &File, from: u64, to: u64, size: u64) -> Piece<P::Output> {
+        let mut piece = Piece { result: self.empty_result(), lines: 0, bytes: 0, cut_at: None, failed: None };
+        // One byte before the block tells whether a line starts at its first byte.
+        let base = from.saturating_sub(1);
+        let want = (to - base) as usize;
+        if buf.len() < want {
+            buf.resize(want, 0);
+        }
+        let mut len = match read_full_at(file, &mut buf[..want], base) {
+            Ok(len) => len,
+            Err(e) => {
+                piece.failed = Some(e);
+                return piece;
+            }
+        };
+        piece.bytes = (base + len as u64).saturating_sub(from);
+        if len < want {
+            piece.cut_at = Some(base + len as u64);
+        }
+        let start = if from == 0 {
+            0
+        } else {
+            match memchr::memchr(b'\n', &buf[..len]) {
+                Some(i) => i + 1,
+                None => return piece,
+            }
+        };
+        if start >= want {
+            // A line that started in an earlier block covers this one whole.
+            return piece;
+        }
+        let mut end = len;
+        let mut too_long = false;
+        if len == want && buf[len - 1] != b'\n' {
+            // The last line goes on after the block: read on to its end.
+            let line_start = memchr::memrchr(b'\n', &buf[start..len]).map_or(start, |i| start + i + 1);
+            end = loop {
+                if len - line_start > self.options.max_record_bytes {
+                    too_long = true;
+                    break line_start;
+                }
+                let left = size.saturating_sub(base + len as u64);
+                if left == 0 {
+                    // The file's last line, without a newline.
+                    break len;
+                }
+                let step = ((len - line_start).max(64 << 10) as u64).min(left) as usize;
+                buf.resize(len + step, 0);
+                let got = match read_full_at(file, &mut buf[len..len + step], base + len as u64) {
+                    Ok(got) => got,
+                    Err(e) => {
+                        piece.failed = Some(e);
+                        break len;
+                    }
+                };
+                let found = memchr::memchr(b'\n', &buf[len..len + got]);
+                len += got;
+                if got < step {
+                    piece.cut_at = Some(base + len as u64);
+                }
+                match found {
+                    Some(i) => break len - got + i + 1,
+                    None if got < step => break len,
+                    None => {}
+                }
+            };
+        }
+        let data = &buf[start..end];
+        piece.result = self.block(data);
+        piece.lines = memchr::memchr_iter(b'\n', data).count() as u64;
+        if too_long {
+            let detail = format!("longer than {}", size_text(self.options.max_record_bytes));
+            let line = piece.lines as usize;
+            push_example(&mut piece.result, self.options.examples, line, SkipReason::TooLong, detail);
+            // Its newline lies ahead, where the next block starts reading.
+            piece.lines += 1;
+        }
+        piece
     }
 
     fn streamed(
@@ -297,30 +467,26 @@ impl<P: Processor> Scanner<'_, P> {
             );
             for (block, result) in pending.iter().zip(results) {
                 self.report.bytes += block.data.len() as u64;
-                let data = &block.data;
-                let first_line = block.first_line;
-                self.merge(
-                    result,
-                    name,
-                    |offset| first_line + memchr::memchr_iter(b'\n', &data[..offset]).count() as u64,
-                    emit,
-                )?;
+                self.merge(result, name, block.first_line, emit)?;
             }
-            for line in lines.too_long.drain(..) {
-                self.skip(
-                    name,
-                    line,
-                    SkipReason::TooLong,
-                    format!("longer than {}", size_text(self.options.max_record_bytes)),
-                );
-            }
+            self.too_long(name, &mut lines.too_long);
             (self.progress)(self.done_before + consumed.load(Ordering::Relaxed));
             pending = next;
         }
+        // Lines over the limit found by the last read, which brought no block to decode (a
+        // huge last line without a newline).
+        self.too_long(name, &mut lines.too_long);
         if let Some(error) = lines.failed.take() {
             self.skip(name, lines.line, SkipReason::UnreadableInput, format!("reading stopped: {error}"));
         }
         Ok(())
+    }
+
+    fn too_long(&mut self, name: &str, lines: &mut Vec<u64>) {
+        for line in lines.drain(..) {
+            let detail = format!("longer than {}", size_text(self.options.max_record_bytes));
+            self.skip(name, line, SkipReason::TooLong, detail);
+        }
     }
 
     /// A whole multi-line document (pretty-printed Event, EventList or array): a stream of JSON
@@ -353,12 +519,8 @@ impl<P: Processor> Scanner<'_, P> {
                 }
             }
         }
-        self.merge(
-            result,
-            name,
-            |offset| 1 + memchr::memchr_iter(b'\n', &data[..offset]).count() as u64,
-            emit,
-        )
+        result.locate(data);
+        self.merge(result, name, 1, emit)
     }
 
     fn empty_result(&self) -> BlockResult<P::Output> {
@@ -399,6 +561,7 @@ impl<P: Processor> Scanner<'_, P> {
                 }
             }
         }
+        result.locate(data);
         result
     }
 
@@ -468,13 +631,15 @@ impl<P: Processor> Scanner<'_, P> {
         }
     }
 
+    /// Add a block's located result to the report; `first_line` is the block's first line.
     fn merge(
         &mut self,
         result: BlockResult<P::Output>,
         name: &str,
-        line_at: impl Fn(usize) -> u64,
+        first_line: u64,
         emit: &mut dyn FnMut(P::Output) -> io::Result<()>,
     ) -> Result<(), Failure> {
+        let line_at = |line: usize| first_line + line as u64;
         self.report.events += result.events;
         for (reason, count) in result.skipped {
             *self.report.skipped.entry(reason).or_default() += count;
@@ -583,23 +748,6 @@ fn is_document(start: &[u8]) -> bool {
     rest[..line_end].trim_ascii() == b"{"
 }
 
-/// Cut `data` into blocks of about `size` bytes that end just after a newline.
-fn split_blocks(data: &[u8], size: usize) -> Vec<(usize, usize)> {
-    let mut blocks = Vec::with_capacity(data.len() / size.max(1) + 1);
-    let mut start = 0;
-    while start < data.len() {
-        let target = (start + size).min(data.len());
-        let end = if target == data.len() {
-            target
-        } else {
-            memchr::memchr(b'\n', &data[target..]).map_or(data.len(), |i| target + i + 1)
-        };
-        blocks.push((start, end));
-        start = end;
-    }
-    blocks
-}
-
 struct OwnedBlock {
     data: Vec<u8>,
     first_line: u64,
@@ -697,14 +845,6 @@ fn skip_line(reader: &mut Box<dyn BufRead + Send>) -> io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn blocks_end_after_newlines_and_cover_everything() {
-        let data = b"aaaa\nbb\ncccccc\nd";
-        let blocks = split_blocks(data, 3);
-        assert_eq!(blocks, vec![(0, 5), (5, 15), (15, 16)]);
-        assert!(split_blocks(b"", 4).is_empty());
-    }
 
     #[test]
     fn sizes_read_as_people_write_them() {

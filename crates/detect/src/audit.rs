@@ -171,7 +171,7 @@ impl<'e, 'a> AuditRecord<'e, 'a> {
 
     fn whole(&self) -> &Value {
         self.whole.get_or_init(|| match self.raw {
-            Some(raw) => serde_json::from_str(raw).unwrap_or(Value::Null),
+            Some(raw) => kir_audit::json::value(raw).unwrap_or(Value::Null),
             None => serde_json::to_value(self.event).unwrap_or(Value::Null),
         })
     }
@@ -236,7 +236,8 @@ fn body(
     if path.is_empty() {
         return visit(Val::RawJson(raw));
     }
-    match cache.get_or_init(|| serde_json::from_str(raw).ok()) {
+    // Read to any depth: a deep sibling must not hide the fields rules look at.
+    match cache.get_or_init(|| kir_audit::json::value(raw).ok()) {
         Some(value) => walk(value, path, visit),
         None => false,
     }

@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use kir_audit::TimeSpec;
 
 /// Kubernetes incident response: evidence first, containment that really contains.
 #[derive(Debug, Parser)]
@@ -444,13 +445,26 @@ pub struct AuditFilterArgs {
     #[arg(long = "credential-id", value_name = "ID")]
     pub credential_id: Vec<String>,
 
-    /// Only events at or after this time: RFC 3339 (2026-11-27T10:00:00Z), a date, or a duration ago (2h, 7d)
-    #[arg(long, value_name = "TIME")]
-    pub since: Option<String>,
+    #[command(flatten)]
+    pub time: TimeArgs,
+}
 
-    /// Only events at or before this time (same forms as --since)
+/// Which events by time, for every command that reads audit events. A time without a zone is
+/// read in the local zone (or UTC with --utc), and kir says which on stderr.
+#[derive(Debug, Args, Clone, Default)]
+pub struct TimeArgs {
+    /// Only requests received at or after TIME: RFC 3339 (2026-11-27T10:00:00Z), a date and time
+    /// without zone (2026-11-27T10:00), a date (2026-11-27, from 00:00), or a time ago (90m, 2h, 3d)
     #[arg(long, value_name = "TIME")]
-    pub until: Option<String>,
+    pub since: Option<TimeSpec>,
+
+    /// Only requests received at or before TIME (same forms as --since)
+    #[arg(long, value_name = "TIME")]
+    pub until: Option<TimeSpec>,
+
+    /// Read times and dates without a zone as UTC (default: the local time zone)
+    #[arg(long)]
+    pub utc: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -511,6 +525,9 @@ pub enum DetectCommand {
         /// Leave the built-in rules out (only --rules and --baseline)
         #[arg(long)]
         no_builtin: bool,
+
+        #[command(flatten)]
+        time: TimeArgs,
     },
 
     /// Run the built-in runtime rules over Falco, Tracee and Tetragon JSON events

@@ -131,6 +131,11 @@ pub fn print_table(table: &Table) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Control characters (C0, DEL, C1) and the Unicode controls that reorder text on screen.
+fn unsafe_char(c: char) -> bool {
+    c.is_control() || matches!(c, '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+}
+
 /// `text` fit for a terminal: control characters (C0, DEL, C1; newlines kept) and the Unicode
 /// controls that reorder text on screen are shown escaped (`\u{1b}`), so nothing in the text
 /// can move the cursor, retitle the window, reach the clipboard or hide a line.
@@ -150,12 +155,6 @@ pub fn sanitize(text: &str) -> Cow<'_, str> {
     Cow::Owned(safe)
 }
 
-/// Characters a terminal acts on or that reorder text on screen: C0, DEL, C1 and the Unicode
-/// bidirectional controls.
-fn unsafe_char(c: char) -> bool {
-    c.is_control() || matches!(c, '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
-}
-
 /// A JSON value with every string and key passed through [`sanitize`].
 fn sanitized_value(value: serde_json::Value) -> serde_json::Value {
     use serde_json::Value;
@@ -169,6 +168,29 @@ fn sanitized_value(value: serde_json::Value) -> serde_json::Value {
     }
 }
 
+/// JSON text fit for a terminal and still the same JSON: what [`sanitize`] escapes is written
+/// as a JSON escape (`\u009b`), which reads back as the same string. In valid JSON those
+/// characters stand only inside strings (elsewhere they would make it invalid), so nothing else
+/// changes; the whitespace between values (tab, newline, carriage return) is kept.
+pub fn sanitize_json(text: &str) -> Cow<'_, str> {
+    let unsafe_char = |c: char| !matches!(c, '\t' | '\n' | '\r') && unsafe_char(c);
+    // Every such character is below 0x20, DEL, or starts with byte 0xc2 (C1) or 0xe2 (the
+    // bidirectional controls) in UTF-8: most lines are passed over at byte speed.
+    let suspect = |b: &u8| *b < 0x20 || matches!(*b, 0x7f | 0xc2 | 0xe2);
+    if !text.as_bytes().iter().any(suspect) || !text.chars().any(unsafe_char) {
+        return Cow::Borrowed(text);
+    }
+    let mut safe = String::with_capacity(text.len() + 16);
+    for c in text.chars() {
+        if unsafe_char(c) {
+            safe.push_str(&format!("\\u{:04x}", u32::from(c)));
+        } else {
+            safe.push(c);
+        }
+    }
+    Cow::Owned(safe)
+}
+
 /// A yes/no cell.
 pub fn yes_no(value: bool) -> Cell {
     Cell::new(if value { "yes" } else { "no" })
@@ -176,7 +198,7 @@ pub fn yes_no(value: bool) -> Cell {
 
 #[cfg(test)]
 mod tests {
-    use super::{sanitize, write_json};
+    use super::{sanitize, sanitize_json, write_json};
 
     #[test]
     fn json_strings_carry_no_raw_terminal_controls_and_read_back_the_same() {
@@ -194,6 +216,20 @@ mod tests {
         );
         assert!(text.contains("\\u202e") && text.contains("\\u009b") && text.contains("😀"), "{text}");
         assert_eq!(serde_json::from_str::<serde_json::Value>(&text).unwrap(), hostile);
+    }
+
+    #[test]
+    fn raw_json_lines_keep_their_values_and_lose_their_controls() {
+        let value =
+            serde_json::json!({"user": "evil\u{9b}31m\u{202e}txt\u{7f}", "plain": "web-7d9f", "n": 1});
+        let text = serde_json::to_string_pretty(&value).unwrap();
+        assert!(text.contains('\u{9b}'), "serde_json writes them raw");
+        let safe = sanitize_json(&text);
+        assert!(!safe.chars().any(|c| c.is_control() && c != '\n' || c == '\u{202e}'), "{safe}");
+        assert!(safe.contains("evil\\u009b31m\\u202etxt\\u007f"), "{safe}");
+        assert_eq!(serde_json::from_str::<serde_json::Value>(&safe).unwrap(), value, "the same JSON");
+        let line = r#"{"a":"b",	"c":"d"}"#;
+        assert_eq!(sanitize_json(line), line, "whitespace between values stays");
     }
 
     #[test]

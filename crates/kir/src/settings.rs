@@ -5,9 +5,11 @@ use std::{
     time::{Duration, Instant},
 };
 
+use jiff::{Timestamp, tz::TimeZone};
+use kir_audit::{TimeSpec, Window};
 use kir_cluster::ConnectOptions;
 
-use crate::cli::{GlobalArgs, OutputFormat};
+use crate::cli::{GlobalArgs, OutputFormat, TimeArgs};
 
 /// A mistake on the command line: reported with exit code 2.
 #[derive(Debug, thiserror::Error)]
@@ -106,6 +108,44 @@ pub fn duration_flag(flag: &str, text: &str) -> Result<Duration, UsageError> {
         .map_err(|why| UsageError(format!("invalid {flag} {text:?}: {why} (examples: 0, 30s, 2m)")))
 }
 
+/// `--since`/`--until` as a window of instants, and, when a time without a zone was given, the
+/// note that says in which zone it was read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TimeWindow {
+    pub window: Window,
+    pub zone_note: Option<String>,
+}
+
+/// Resolve the time flags (clap has parsed them with the audit crate's time parser): times
+/// without a zone in the local zone, or UTC with `--utc`; times ago from now.
+pub fn time_window(args: &TimeArgs, now: Timestamp) -> Result<TimeWindow, UsageError> {
+    let zoneless = [args.since, args.until].iter().flatten().any(TimeSpec::needs_zone);
+    let (zone, zone_note) = if args.utc {
+        (TimeZone::UTC, zoneless.then(|| "times without a zone are read as UTC (--utc)".to_string()))
+    } else if zoneless {
+        let zone = TimeZone::try_system().map_err(|e| {
+            UsageError(format!(
+                "the local time zone is unknown ({e}): give --since/--until with an offset (2026-11-27T10:00:00+01:00), or --utc"
+            ))
+        })?;
+        let name = zone.iana_name().map_or_else(|| zone.to_offset(now).to_string(), str::to_string);
+        (zone, Some(format!("times without a zone are read as local time ({name}); --utc reads them as UTC")))
+    } else {
+        (TimeZone::UTC, None)
+    };
+    let resolve = |flag: &str, spec: Option<TimeSpec>| {
+        spec.map(|spec| spec.resolve(now, &zone).map_err(|why| UsageError(format!("invalid {flag}: {why}"))))
+            .transpose()
+    };
+    let window = Window { since: resolve("--since", args.since)?, until: resolve("--until", args.until)? };
+    if let (Some(since), Some(until)) = (window.since, window.until)
+        && since > until
+    {
+        return Err(UsageError(format!("--since ({since}) is after --until ({until}): nothing can match")));
+    }
+    Ok(TimeWindow { window, zone_note })
+}
+
 /// A pod named on the command line: `NS/NAME`, or `NAME` in the namespace of `-n` or the
 /// context. `default_namespace` is what applies without a prefix.
 pub fn pod_ref(
@@ -192,6 +232,25 @@ mod tests {
         assert!(pod_ref("shop/Web_1", None, "default").unwrap_err().to_string().contains("invalid pod name"));
         assert!(pod_ref("Shop/web", None, "default").unwrap_err().to_string().contains("invalid namespace"));
         assert!(pod_ref("shop/", None, "default").is_err());
+    }
+
+    #[test]
+    fn time_flags_resolve_in_the_zone_they_name_and_say_so() {
+        let now: Timestamp = "2026-11-27T12:00:00Z".parse().unwrap();
+        let args = |since: &str, until: Option<&str>, utc: bool| TimeArgs {
+            since: Some(since.parse().unwrap()),
+            until: until.map(|u| u.parse().unwrap()),
+            utc,
+        };
+        let utc = time_window(&args("2026-11-27T10:00", Some("2h"), true), now).unwrap();
+        assert_eq!(utc.window.since, Some("2026-11-27T10:00:00Z".parse().unwrap()));
+        assert_eq!(utc.window.until, Some("2026-11-27T10:00:00Z".parse().unwrap()));
+        assert_eq!(utc.zone_note.as_deref(), Some("times without a zone are read as UTC (--utc)"));
+        let exact = time_window(&args("2026-11-27T10:00:00+01:00", Some("30m"), false), now).unwrap();
+        assert_eq!(exact.window.since, Some("2026-11-27T09:00:00Z".parse().unwrap()));
+        assert_eq!(exact.zone_note, None, "nothing was read in a zone");
+        let error = time_window(&args("1h", Some("2h"), true), now).unwrap_err();
+        assert!(error.to_string().contains("is after --until"), "{error}");
     }
 
     #[test]

@@ -7,7 +7,7 @@ use std::{
 
 use comfy_table::Cell;
 use kir_audit::{
-    Event, Format, Processor, ScanOptions,
+    Event, Format, Processor, ScanOptions, Window, Windowed,
     event::sources_display,
     filter::Filter,
     scan,
@@ -16,10 +16,10 @@ use kir_audit::{
 };
 use serde::Serialize;
 
-use super::scan::{Progress, filter, inputs, report_skips};
+use super::scan::{Progress, filter, inputs, report_skips, report_untimed, window};
 use crate::{
     cli::{AuditCommand, AuditFilterArgs, OutputFormat},
-    output::{print_json, print_table, print_yaml, sanitize, table},
+    output::{print_json, print_table, print_yaml, sanitize, sanitize_json, table},
     settings::{Settings, UsageError},
 };
 
@@ -27,16 +27,16 @@ pub fn run(command: AuditCommand, settings: &Settings) -> anyhow::Result<u8> {
     let namespace = settings.connect.namespace.as_deref();
     match command {
         AuditCommand::Search { inputs: paths, filters } => {
-            search(&paths, &filter(&filters, namespace)?, settings)
+            search(&paths, &filter(&filters, namespace)?, window(&filters.time)?, settings)
         }
         AuditCommand::Stats { inputs: paths, filters } => {
-            stats(&paths, &filter(&filters, namespace)?, settings)
+            stats(&paths, &filter(&filters, namespace)?, window(&filters.time)?, settings)
         }
         AuditCommand::Timeline { inputs: paths, filters } => {
             if filters.user.is_empty() {
                 return Err(UsageError("audit timeline needs --user: whose actions to review".into()).into());
             }
-            timeline(&paths, &filter(&filters, namespace)?, &filters, settings)
+            timeline(&paths, &filter(&filters, namespace)?, window(&filters.time)?, &filters, settings)
         }
     }
 }
@@ -83,11 +83,15 @@ impl Processor for Search {
         }
         match out {
             Found::Lines(buffer) => {
+                // The event as logged, with the characters that could drive a terminal escaped
+                // (the same JSON): hostile clients choose user agents, names and bodies.
                 match raw {
-                    Some(raw) => buffer.extend_from_slice(raw.trim().as_bytes()),
+                    Some(raw) => buffer.extend_from_slice(sanitize_json(raw.trim()).as_bytes()),
                     // Converted envelopes (GKE) have no Event text of their own.
                     None => {
-                        let _ = serde_json::to_writer(&mut *buffer, event);
+                        if let Ok(text) = serde_json::to_string(event) {
+                            buffer.extend_from_slice(sanitize_json(&text).as_bytes());
+                        }
                     }
                 }
                 buffer.push(b'\n');
@@ -110,10 +114,16 @@ impl Processor for Search {
     }
 }
 
-fn search(paths: &[std::path::PathBuf], filter: &Filter, settings: &Settings) -> anyhow::Result<u8> {
+fn search(
+    paths: &[std::path::PathBuf],
+    filter: &Filter,
+    window: Window,
+    settings: &Settings,
+) -> anyhow::Result<u8> {
     let inputs = inputs(paths)?;
     let raw_output = settings.output == OutputFormat::Json;
-    let processor = Search { literal: filter.literal(), filter: filter.clone(), raw_output };
+    let search = Search { literal: filter.literal(), filter: filter.clone(), raw_output };
+    let processor = Windowed::new(&search, window);
     let progress = Progress::new(&inputs, "searching");
     let stdout = io::stdout();
     let mut out = io::BufWriter::with_capacity(1 << 20, stdout.lock());
@@ -129,6 +139,7 @@ fn search(paths: &[std::path::PathBuf], filter: &Filter, settings: &Settings) ->
             }
         });
     progress.finish();
+    report_untimed(&processor);
     let report = match report {
         Ok(report) => report,
         // A closed pipe (`| head`) is the reader saying it has enough.
@@ -190,17 +201,24 @@ struct Named<T> {
     stats: T,
 }
 
-fn stats(paths: &[std::path::PathBuf], filter: &Filter, settings: &Settings) -> anyhow::Result<u8> {
+fn stats(
+    paths: &[std::path::PathBuf],
+    filter: &Filter,
+    window: Window,
+    settings: &Settings,
+) -> anyhow::Result<u8> {
     let inputs = inputs(paths)?;
     let progress = Progress::new(&inputs, "reading");
     let mut total = Stats::default();
-    let processor = StatsOf(filter.clone());
+    let stats_of = StatsOf(filter.clone());
+    let processor = Windowed::new(&stats_of, window);
     let report =
         scan(&inputs, &ScanOptions::default(), &processor, &|done| progress.update(done), &mut |s| {
             total.merge(s);
             Ok(())
         })?;
     progress.finish();
+    report_untimed(&processor);
     let mut users: Vec<Named<UserStats>> =
         total.users.into_iter().map(|(name, stats)| Named { name, stats }).collect();
     users.sort_by(|a, b| b.stats.events.cmp(&a.stats.events).then_with(|| a.name.cmp(&b.name)));
@@ -300,19 +318,22 @@ impl Processor for TimelineOf {
 fn timeline(
     paths: &[std::path::PathBuf],
     filter: &Filter,
+    window: Window,
     args: &AuditFilterArgs,
     settings: &Settings,
 ) -> anyhow::Result<u8> {
     let inputs = inputs(paths)?;
     let progress = Progress::new(&inputs, "reading");
     let mut entries = Vec::new();
-    let processor = TimelineOf(filter.clone(), filter.literal());
+    let timeline_of = TimelineOf(filter.clone(), filter.literal());
+    let processor = Windowed::new(&timeline_of, window);
     let report =
         scan(&inputs, &ScanOptions::default(), &processor, &|done| progress.update(done), &mut |mut e| {
             entries.append(&mut e);
             Ok(())
         })?;
     progress.finish();
+    report_untimed(&processor);
     // The same request logged at several stages is one action.
     let mut seen = std::collections::HashSet::new();
     entries.retain(|e| e.audit_id.is_empty() || seen.insert(e.audit_id.clone()));
@@ -321,8 +342,7 @@ fn timeline(
         OutputFormat::Json => {
             let mut out = io::BufWriter::new(io::stdout().lock());
             for entry in &entries {
-                serde_json::to_writer(&mut out, entry)?;
-                out.write_all(b"\n")?;
+                writeln!(out, "{}", sanitize_json(&serde_json::to_string(entry)?))?;
             }
             out.flush()?;
         }

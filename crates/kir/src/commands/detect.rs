@@ -7,7 +7,7 @@ use std::{
 
 use anyhow::Context;
 use comfy_table::Cell;
-use kir_audit::{ScanOptions, scan};
+use kir_audit::{ScanOptions, Windowed, scan};
 use kir_detect::{
     AuditDetector, Finding, Rule,
     audit::{AuditField, AuditFields},
@@ -18,7 +18,7 @@ use kir_detect::{
     runtime::{RuntimeDetector, read_events},
 };
 
-use super::scan::{Progress, inputs, report_skips};
+use super::scan::{Progress, inputs, report_skips, report_untimed, window};
 use crate::{
     cli::{DetectCommand, OutputFormat},
     exit,
@@ -28,8 +28,8 @@ use crate::{
 
 pub fn run(command: DetectCommand, settings: &Settings) -> anyhow::Result<u8> {
     match command {
-        DetectCommand::Audit { inputs: paths, rules, baseline, no_builtin } => {
-            detect_audit(&paths, &rules, baseline.as_deref(), no_builtin, settings)
+        DetectCommand::Audit { inputs: paths, rules, baseline, no_builtin, time } => {
+            detect_audit(&paths, &rules, baseline.as_deref(), no_builtin, window(&time)?, settings)
         }
         DetectCommand::Runtime { inputs: paths } => detect_runtime(&paths, settings),
         DetectCommand::Rules => list_rules(settings),
@@ -41,6 +41,7 @@ fn detect_audit(
     rule_paths: &[PathBuf],
     baseline: Option<&Path>,
     no_builtin: bool,
+    window: kir_audit::Window,
     settings: &Settings,
 ) -> anyhow::Result<u8> {
     let mut rules = if no_builtin { Vec::new() } else { builtin::audit_rules() };
@@ -59,12 +60,14 @@ fn detect_audit(
     // Hits are grouped block by block as they come: a flood of matching events costs counts,
     // not memory.
     let mut grouping = detector.grouping();
+    let windowed = Windowed::new(&detector, window);
     let report =
-        scan(&inputs, &ScanOptions::default(), &detector, &|done| progress.update(done), &mut |hits| {
+        scan(&inputs, &ScanOptions::default(), &windowed, &|done| progress.update(done), &mut |hits| {
             hits.into_iter().for_each(|hit| grouping.add(hit));
             Ok(())
         })?;
     progress.finish();
+    report_untimed(&windowed);
     let findings = detector.findings(grouping);
     print_findings(&findings, settings, false)?;
     Ok(status(&findings, report_skips(&report)))

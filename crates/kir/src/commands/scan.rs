@@ -10,26 +10,46 @@ use std::{
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use kir_audit::{
-    Input, ScanReport,
-    filter::{CodeMatch, Filter, parse_time},
+    Input, Processor, ScanReport, Window, Windowed,
+    filter::{CodeMatch, Filter},
     pattern::{Cidr, Glob},
 };
 
-use crate::{cli::AuditFilterArgs, exit, output::sanitize, settings::UsageError};
+use crate::{
+    cli::{AuditFilterArgs, TimeArgs},
+    exit,
+    output::sanitize,
+    settings::{UsageError, time_window},
+};
 
 /// The inputs named on the command line, directories expanded.
 pub fn inputs(paths: &[PathBuf]) -> anyhow::Result<Vec<Input>> {
     Ok(kir_audit::expand(paths)?)
 }
 
+/// `--since`/`--until` as a window; the zone that times without one were read in is said on
+/// stderr.
+pub fn window(args: &TimeArgs) -> Result<Window, UsageError> {
+    let resolved = time_window(args, jiff::Timestamp::now())?;
+    if let Some(note) = resolved.zone_note {
+        eprintln!("note: {note}");
+    }
+    Ok(resolved.window)
+}
+
+/// Say how many events a window left out for want of a readable time.
+pub fn report_untimed<P: Processor>(windowed: &Windowed<'_, P>) {
+    match windowed.untimed() {
+        0 => {}
+        n => eprintln!(
+            "note: {n} event{} without a readable requestReceivedTimestamp or stageTimestamp left out by --since/--until",
+            if n == 1 { "" } else { "s" }
+        ),
+    }
+}
+
 /// The flags as a filter; a bad value is a usage error naming the flag.
 pub fn filter(args: &AuditFilterArgs, namespace: Option<&str>) -> Result<Filter, UsageError> {
-    let now = jiff::Timestamp::now();
-    let time = |flag: &str, text: &Option<String>| -> Result<Option<jiff::Timestamp>, UsageError> {
-        text.as_deref()
-            .map(|t| parse_time(t, now).map_err(|why| UsageError(format!("invalid {flag}: {why}"))))
-            .transpose()
-    };
     let ips = args
         .ip
         .iter()
@@ -40,7 +60,7 @@ pub fn filter(args: &AuditFilterArgs, namespace: Option<&str>) -> Result<Filter,
         .iter()
         .map(|c| c.parse::<CodeMatch>().map_err(|why| UsageError(format!("invalid --code: {why}"))))
         .collect::<Result<_, _>>()?;
-    let filter = Filter {
+    Ok(Filter {
         users: args.user.iter().map(|u| Glob::new(u)).collect(),
         groups: args.group.iter().map(|g| Glob::new(g)).collect(),
         ips,
@@ -52,15 +72,7 @@ pub fn filter(args: &AuditFilterArgs, namespace: Option<&str>) -> Result<Filter,
         codes,
         user_agents: args.user_agent.clone(),
         credential_ids: args.credential_id.clone(),
-        since: time("--since", &args.since)?,
-        until: time("--until", &args.until)?,
-    };
-    if let (Some(since), Some(until)) = (filter.since, filter.until)
-        && since > until
-    {
-        return Err(UsageError(format!("--since ({since}) is after --until ({until}): nothing can match")));
-    }
-    Ok(filter)
+    })
 }
 
 /// A progress bar on stderr, shown only on a terminal and only once a scan has run for a
