@@ -3,6 +3,7 @@
 
 use std::net::IpAddr;
 
+use kir_detect::lists::{MINER_ARGUMENTS, MINER_PROCESS_NAMES, MINING_POOL_PORTS};
 use serde::Serialize;
 
 use crate::procfs::{Process, Socket};
@@ -28,39 +29,6 @@ pub struct Finding {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub pid: Option<u32>,
 }
-
-const MINER_NAMES: &[&str] = &[
-    "xmrig",
-    "xmr-stak",
-    "xmr-stak-cpu",
-    "minerd",
-    "cpuminer",
-    "cpuminer-multi",
-    "ccminer",
-    "cgminer",
-    "bfgminer",
-    "ethminer",
-    "nbminer",
-    "t-rex",
-    "teamredminer",
-    "lolminer",
-    "phoenixminer",
-    "nanominer",
-    "gminer",
-    "srbminer",
-    "srbminer-multi",
-    "kdevtmpfsi",
-    "kinsing",
-];
-
-/// Command-line fragments that only mining software uses.
-const MINER_ARGUMENTS: &[&str] =
-    &["stratum+tcp://", "stratum+ssl://", "stratum2+tcp://", "--donate-level", "--coin="];
-
-/// Remote ports of common mining pools (stratum). Deliberately without ports that ordinary
-/// services use too (8080, 8888, 9999).
-pub const MINING_POOL_PORTS: &[u16] =
-    &[3333, 3334, 3335, 3336, 3357, 4444, 5555, 6666, 7777, 14433, 14444, 45560, 45700];
 
 const METADATA_ADDRESSES: &[&str] = &["169.254.169.254", "fd00:ec2::254", "169.254.170.2", "100.100.100.200"];
 
@@ -127,7 +95,7 @@ pub fn analyse(processes: &[Process], sockets: &[Socket]) -> Vec<Finding> {
     for process in processes {
         let names = names(process);
         let cmdline = process.cmdline.join(" ").to_ascii_lowercase();
-        if let Some(name) = names.iter().find(|n| MINER_NAMES.contains(&n.as_str())) {
+        if let Some(name) = names.iter().find(|n| MINER_PROCESS_NAMES.contains(&n.as_str())) {
             findings.push(Finding {
                 id: "miner-process",
                 severity: Severity::Critical,
