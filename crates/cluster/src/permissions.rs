@@ -184,7 +184,7 @@ const CAPTURE: &[Need] = &[
     ns("get", "", "secrets", "metadata (never data) of the Secrets the pod references")
         .only_when("the pod references a Secret"),
     ns("get", "", "configmaps", "metadata of the ConfigMaps the pod references")
-        .only_when("the pod references a ConfigMap (every pod mounts kube-root-ca.crt)"),
+        .only_when("the pod references a ConfigMap; every pod mounts kube-root-ca.crt"),
 ];
 
 const SNAPSHOT: &[Need] = &[
@@ -567,6 +567,67 @@ mod tests {
             groups.names,
             ["system:authenticated", "system:serviceaccounts", "system:serviceaccounts:shop"]
         );
+    }
+
+    /// The declared lists as docs/doctor.md shows them.
+    fn markdown() -> String {
+        let mut text = String::new();
+        for command in COMMANDS {
+            let planned = if command.implemented { "" } else { " (planned)" };
+            text.push_str(&format!("#### `{}`{planned}\n\n", command.name));
+            if !command.steps.is_empty() {
+                let steps: Vec<String> = command.steps.iter().map(|s| format!("`{s}`")).collect();
+                let and = if command.needs.is_empty() { "." } else { ", and:" };
+                text.push_str(&format!("Everything {} need{and}\n\n", steps.join(", ")));
+            }
+            if command.needs.is_empty() {
+                continue;
+            }
+            text.push_str("| permission | scope | for | without it |\n| --- | --- | --- | --- |\n");
+            for need in command.needs {
+                let scope = match need.scope {
+                    Scope::Namespace => "namespace",
+                    Scope::Cluster => "cluster",
+                };
+                let mut permission = format!("{} {}", need.verb, need.resource);
+                if !need.group.is_empty() {
+                    permission = format!("{permission}.{}", need.group);
+                }
+                if let Some(name) = need.name {
+                    permission = format!("{permission} `{name}`");
+                }
+                let mut why = need.why.to_string();
+                if let Some(when) = need.when {
+                    why = format!("{why} (when {when})");
+                }
+                let without = match need.effect {
+                    Effect::Required => "fails (required)".to_string(),
+                    Effect::Degrades(lost) => format!("degraded: {lost}"),
+                };
+                text.push_str(&format!("| {permission} | {scope} | {why} | {without} |\n"));
+            }
+            text.push('\n');
+        }
+        text
+    }
+
+    #[test]
+    fn the_documented_lists_are_the_declared_ones() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/doctor.md");
+        let doc = std::fs::read_to_string(path).unwrap();
+        let begin = "<!-- declared permissions: begin -->\n";
+        let end = "<!-- declared permissions: end -->";
+        let documented = &doc[doc.find(begin).unwrap() + begin.len()..doc.find(end).unwrap()];
+        let declared = markdown();
+        if documented != declared {
+            // What the doc should say, to copy in.
+            let expected = std::env::temp_dir().join("kir-doctor-permissions.md");
+            std::fs::write(&expected, &declared).unwrap();
+            panic!(
+                "docs/doctor.md lists other permissions than kir declares; they are in {}",
+                expected.display()
+            );
+        }
     }
 
     #[test]
