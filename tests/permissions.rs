@@ -132,13 +132,13 @@ async fn apply(client: &Client, ns: &str, objects: &[Value]) -> String {
 }
 
 /// The required needs of `command` this scene's requests reach: those made in every case, and
-/// the conditional ones on `reached` resources.
+/// the conditional ones (a kind of owner, an API the cluster serves) on `reached` resources.
 fn required(command: &str, reached: &[&str]) -> Vec<Need> {
     permissions::command(command)
         .unwrap()
         .all_needs()
         .into_iter()
-        .filter(|n| n.required() && (n.when.is_none() || reached.contains(&n.resource)))
+        .filter(|n| n.required() && (n.when.is_none() && !n.if_served || reached.contains(&n.resource)))
         .collect()
 }
 

@@ -44,6 +44,8 @@ pub struct Need {
     pub why: &'static str,
     /// When the request is made only in some situations, which.
     pub when: Option<&'static str>,
+    /// Needed only where the API server serves the resource (a CRD, an alpha API).
+    pub if_served: bool,
     pub effect: Effect,
 }
 
@@ -54,7 +56,17 @@ const fn need(
     scope: Scope,
     why: &'static str,
 ) -> Need {
-    Need { verb, group, resource, scope, name: None, why, when: None, effect: Effect::Required }
+    Need {
+        verb,
+        group,
+        resource,
+        scope,
+        name: None,
+        why,
+        when: None,
+        if_served: false,
+        effect: Effect::Required,
+    }
 }
 
 /// Required, in the namespace.
@@ -75,6 +87,11 @@ impl Need {
 
     const fn only_when(mut self, when: &'static str) -> Need {
         self.when = Some(when);
+        self
+    }
+
+    const fn if_served(mut self) -> Need {
+        self.if_served = true;
         self
     }
 
@@ -150,6 +167,8 @@ const APPS: &str = "apps";
 const BATCH: &str = "batch";
 const NETWORKING: &str = "networking.k8s.io";
 const DISCOVERY: &str = "discovery.k8s.io";
+const CILIUM: &str = "cilium.io";
+const ANP: &str = "policy.networking.k8s.io";
 const RBAC: &str = "rbac.authorization.k8s.io";
 pub(crate) const ADMISSION: &str = "admissionregistration.k8s.io";
 
@@ -210,6 +229,11 @@ const ISOLATE: &[Need] = &[
         .degrades(CONTROLLER_LOST),
     ns("create", NETWORKING, "networkpolicies", "the deny-all quarantine policy"),
     ns("get", NETWORKING, "networkpolicies", "read the quarantine policy back"),
+    ns("create", CILIUM, "ciliumnetworkpolicies", "the quarantine policy Cilium enforces first").if_served(),
+    ns("get", CILIUM, "ciliumnetworkpolicies", "whether it exists; read it back").if_served(),
+    cluster("create", ANP, "adminnetworkpolicies", "the quarantine policy no namespace policy overrides")
+        .if_served(),
+    cluster("get", ANP, "adminnetworkpolicies", "whether it exists; read it back").if_served(),
     ns("patch", "", "pods", "the quarantine label (and orphaning)"),
     ns("list", DISCOVERY, "endpointslices", "read back which Services still route to the pod")
         .only_when("the pod leaves a Service"),
@@ -223,6 +247,11 @@ const RELEASE: &[Need] = &[
     ns("get", "", "pods", "check the pod is the one the case changed"),
     ns("get", NETWORKING, "networkpolicies", "check the quarantine policy is still kir's"),
     ns("delete", NETWORKING, "networkpolicies", "remove the quarantine policy"),
+    ns("get", CILIUM, "ciliumnetworkpolicies", "check the Cilium quarantine policy is still kir's")
+        .if_served(),
+    ns("delete", CILIUM, "ciliumnetworkpolicies", "remove it").if_served(),
+    cluster("get", ANP, "adminnetworkpolicies", "check the AdminNetworkPolicy is still kir's").if_served(),
+    cluster("delete", ANP, "adminnetworkpolicies", "remove it").if_served(),
     ns("patch", "", "pods", "remove the quarantine label, restore the labels"),
 ];
 
@@ -599,6 +628,9 @@ mod tests {
                 let mut why = need.why.to_string();
                 if let Some(when) = need.when {
                     why = format!("{why} (when {when})");
+                }
+                if need.if_served {
+                    why = format!("{why} (where the API is served)");
                 }
                 let without = match need.effect {
                     Effect::Required => "fails (required)".to_string(),

@@ -74,14 +74,20 @@ pub struct CommandReadiness {
     pub degraded: Vec<Degradation>,
 }
 
-/// Every declared command, judged by the decisions on its permissions in `namespace`.
-pub fn commands(permissions: &[Permission], namespace: &str) -> Vec<CommandReadiness> {
+/// Every declared command, judged by the decisions on its permissions in `namespace`. A need
+/// on an API the server does not serve (`inventory`) is not asked of the command.
+pub fn commands(
+    permissions: &[Permission],
+    namespace: &str,
+    inventory: &ApiInventory,
+) -> Vec<CommandReadiness> {
     permissions::COMMANDS
         .iter()
         .map(|command| {
             let denied: Vec<_> = command
                 .all_needs()
                 .into_iter()
+                .filter(|need| !need.if_served || inventory.has_resource(need.group, None, need.resource))
                 .filter(|need| {
                     let check = need.check(namespace);
                     !permissions.iter().any(|p| p.decision.check == check && p.decision.allowed)
@@ -314,7 +320,8 @@ impl Cluster {
         let permissions = permissions(decisions?);
         let daemonsets = daemonsets.map_err(|e| e.to_string());
         let path = std::env::var_os("PATH");
-        let commands = commands(&permissions, &namespace);
+        let inventory = inventory?;
+        let commands = commands(&permissions, &namespace, &inventory);
         let disabled_commands = commands
             .iter()
             .filter(|c| c.availability == Availability::Unavailable)
@@ -327,7 +334,7 @@ impl Cluster {
             permissions,
             commands,
             disabled_commands,
-            capabilities: capabilities(&inventory?, &daemonsets, path.as_deref()),
+            capabilities: capabilities(&inventory, &daemonsets, path.as_deref()),
         })
     }
 }
@@ -366,7 +373,8 @@ mod tests {
                 decision(c, !denied)
             })
             .collect();
-        let judged = commands(&permissions(decisions), "ir");
+        let cilium = ApiInventory::from_resources([("cilium.io", "v2", "ciliumnetworkpolicies")]);
+        let judged = commands(&permissions(decisions.clone()), "ir", &ApiInventory::default());
         let get = |name: &str| judged.iter().find(|c| c.command == name).unwrap();
         assert_eq!(get("capture pod").availability, Availability::Available);
         let isolate = get("isolate pod");
@@ -381,6 +389,23 @@ mod tests {
         assert_eq!(respond.degraded.len(), 1);
         assert_eq!(get("image purge").availability, Availability::Unavailable);
         assert_eq!(get("image find").availability, Availability::Available);
+
+        // Where Cilium is served, isolating needs its policies too.
+        let denied_cilium: Vec<_> = decisions
+            .into_iter()
+            .map(|mut d| {
+                d.allowed = d.check.group != "cilium.io";
+                d
+            })
+            .collect();
+        let without = commands(&permissions(denied_cilium.clone()), "ir", &ApiInventory::default());
+        assert!(without.iter().all(|c| c.missing.is_empty()), "not served, not needed");
+        let with = commands(&permissions(denied_cilium), "ir", &cilium);
+        let isolate = with.iter().find(|c| c.command == "isolate pod").unwrap();
+        assert_eq!(
+            isolate.missing,
+            ["create ciliumnetworkpolicies.cilium.io in ir", "get ciliumnetworkpolicies.cilium.io in ir"]
+        );
     }
 
     #[test]
