@@ -1,6 +1,7 @@
 //! Each pod command's declared permissions are exactly what it needs: bound to the RBAC
 //! `kir doctor --rbac` generates for it, the command succeeds; with any one required permission
 //! taken away, it fails and says which, and what it changed before is in the case journal.
+//! `kir doctor --as` the same identity foretells it.
 
 use std::path::Path;
 
@@ -291,8 +292,23 @@ async fn capture_and_snapshot_need_exactly_their_declared_permissions() {
                     assert_names(&said, need);
                 }
             }
+            // Doctor, as the same identity, tells exactly this in advance.
+            let expected: Vec<String> = need.iter().map(|n| n.describe_in(&ns)).collect();
+            assert_eq!(doctor_missing(tb, &ns, user, &format!("{command} pod")), expected, "{user}");
         }
     }
+}
+
+/// What `kir doctor --as user` says `command` is missing.
+fn doctor_missing(tb: &Testbed, ns: &str, user: &str, command: &str) -> Vec<String> {
+    let report =
+        run(kir_with(&tb.kubeconfig).args(["doctor", "-o", "json", "-n", ns, "--as", user])).success().json();
+    let judged =
+        report["commands"].as_array().unwrap().iter().find(|c| c["command"] == command).unwrap().clone();
+    let missing = strings(&judged["missing"]);
+    let expected = if missing.is_empty() { "available" } else { "unavailable" };
+    assert_eq!(judged["availability"], expected, "{judged}");
+    missing
 }
 
 /// Bare pods (no controller, no Service: isolate neither orphans nor reads endpoints), one
@@ -338,6 +354,8 @@ async fn isolate_and_release_need_exactly_their_declared_permissions() {
 
     for ((need, user), pod) in isolate_users.iter().zip(isolate_pods) {
         let case = dir.path().join(format!("isolate-{}", pod.replace('/', "-")));
+        let expected: Vec<String> = need.iter().map(|n| n.describe_in(&ns)).collect();
+        assert_eq!(doctor_missing(tb, &ns, user, "isolate pod"), expected, "{user}");
         let out = as_user(tb, &client, &case, user, need.as_ref(), &["isolate", "pod", pod, "--yes"]).await;
         let said = format!("{}{}", out.stdout, out.stderr);
         match need {
@@ -362,6 +380,8 @@ async fn isolate_and_release_need_exactly_their_declared_permissions() {
         let case = dir.path().join(format!("release-{}", pod.replace('/', "-")));
         run(kir_with(&tb.kubeconfig).arg("--case").arg(&case).args(["isolate", "pod", pod, "--yes"]))
             .success();
+        let expected: Vec<String> = need.iter().map(|n| n.describe_in(&ns)).collect();
+        assert_eq!(doctor_missing(tb, &ns, user, "release pod"), expected, "{user}");
         let out = as_user(tb, &client, &case, user, need.as_ref(), &["release", "pod", pod, "--yes"]).await;
         let said = format!("{}{}", out.stdout, out.stderr);
         match need {
