@@ -131,12 +131,30 @@ async fn doctor_as_a_narrow_service_account_sees_exactly_its_role() {
             )
         })
         .collect();
-    assert_eq!(allowed, ["get pods log", "list events "]);
+    assert_eq!(allowed, ["get pods ", "get pods log", "list events "]);
+    let commands = report["commands"].as_array().unwrap();
+    let command = |name: &str| commands.iter().find(|c| c["command"] == name).unwrap().clone();
+    let capture = command("capture pod");
+    assert_eq!(capture["availability"], "unavailable", "{capture}");
+    let missing: Vec<&str> =
+        capture["missing"].as_array().unwrap().iter().map(|m| m.as_str().unwrap()).collect();
+    assert!(missing.contains(&"get nodes (cluster-wide)"), "{missing:?}");
+    assert!(missing.contains(&format!("list services in {ns}").as_str()), "{missing:?}");
+    assert!(!missing.iter().any(|m| m.contains("pods/log") || m.contains("events")), "granted: {missing:?}");
+    let snapshot = command("snapshot pod");
+    assert_eq!(
+        snapshot["missing"],
+        serde_json::json!([format!("get pods/exec in {ns}"), format!("create pods/exec in {ns}")])
+    );
+    let isolate = command("isolate pod");
+    assert_eq!(isolate["availability"], "unavailable");
+    let degraded: Vec<&str> =
+        isolate["degraded"].as_array().unwrap().iter().map(|d| d["permission"].as_str().unwrap()).collect();
+    assert!(degraded.contains(&"list daemonsets.apps (cluster-wide)"), "{isolate}");
     let disabled = report["disabledCommands"].as_array().unwrap();
-    assert!(disabled.iter().any(|c| c == "isolate pod"), "{disabled:?}");
     assert!(
-        !disabled.iter().any(|c| c == "capture pod"),
-        "capture needs only what the role grants: {disabled:?}"
+        disabled.iter().any(|c| c == "isolate pod") && disabled.iter().any(|c| c == "capture pod"),
+        "{disabled:?}"
     );
 }
 

@@ -10,6 +10,9 @@ mod scene;
 // `kir doctor` and the connection errors every command shares.
 mod doctor;
 
+// Each command's declared permissions, proven as a service account bound to exactly them.
+mod permissions;
+
 // The testbed itself: what later commands rely on (pods run, logs, exec, controllers, audit).
 mod testbed_behaviour;
 

@@ -9,6 +9,7 @@ mod connect;
 mod error;
 pub mod exec;
 pub mod objects;
+pub mod permissions;
 pub mod pods;
 pub mod probe;
 pub mod readiness;

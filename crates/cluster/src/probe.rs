@@ -44,6 +44,9 @@ pub struct AccessCheck {
     pub subresource: String,
     /// `None` asks about all namespaces (or a cluster-scoped resource).
     pub namespace: Option<String>,
+    /// One object, when the question is about one (RBAC `resourceNames`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
 }
 
 impl AccessCheck {
@@ -55,6 +58,7 @@ impl AccessCheck {
             resource: resource.to_string(),
             subresource: subresource.to_string(),
             namespace: None,
+            name: None,
         }
     }
 
@@ -71,6 +75,9 @@ impl AccessCheck {
         }
         if !self.group.is_empty() {
             text = format!("{text}.{}", self.group);
+        }
+        if let Some(name) = &self.name {
+            text = format!("{text} {name}");
         }
         match &self.namespace {
             Some(ns) => format!("{text} in namespace {ns}"),
@@ -191,6 +198,7 @@ impl Cluster {
                         resource: Some(check.resource.clone()),
                         subresource: Some(check.subresource.clone()).filter(|s| !s.is_empty()),
                         namespace: check.namespace.clone(),
+                        name: check.name.clone(),
                         ..Default::default()
                     }),
                     ..Default::default()

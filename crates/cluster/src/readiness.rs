@@ -9,184 +9,14 @@ use serde::Serialize;
 
 use crate::{
     Cluster, Result,
+    permissions::{self, ADMISSION, Effect},
     probe::{AccessCheck, AccessDecision, ApiInventory, Identity, ServerInfo, WorkloadRef},
 };
 
-/// Where a permission is needed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Scope {
-    /// Across all namespaces (or a cluster-scoped resource).
-    Cluster,
-    /// In the namespace the responder works in.
-    Namespace,
-}
-
-struct Requirement {
-    verb: &'static str,
-    group: &'static str,
-    resource: &'static str,
-    scope: Scope,
-    needed_by: &'static [&'static str],
-}
-
-const RBAC: &str = "rbac.authorization.k8s.io";
-const ADMISSION: &str = "admissionregistration.k8s.io";
-
-const REQUIREMENTS: &[Requirement] = &[
-    Requirement {
-        verb: "list",
-        group: "",
-        resource: "pods",
-        scope: Scope::Cluster,
-        needed_by: &["image find", "image purge", "respond malicious-image", "prepare inventory"],
-    },
-    Requirement {
-        verb: "get",
-        group: "",
-        resource: "pods/log",
-        scope: Scope::Namespace,
-        needed_by: &["capture pod", "respond compromised-pod"],
-    },
-    Requirement {
-        verb: "create",
-        group: "",
-        resource: "pods/exec",
-        scope: Scope::Namespace,
-        needed_by: &["snapshot pod", "respond compromised-pod"],
-    },
-    Requirement {
-        verb: "patch",
-        group: "",
-        resource: "pods",
-        scope: Scope::Namespace,
-        needed_by: &["isolate pod", "release pod", "respond compromised-pod", "undo"],
-    },
-    Requirement {
-        verb: "delete",
-        group: "",
-        resource: "pods",
-        scope: Scope::Namespace,
-        needed_by: &["replace pod", "image purge", "creds revoke", "respond compromised-pod"],
-    },
-    Requirement {
-        verb: "create",
-        group: "networking.k8s.io",
-        resource: "networkpolicies",
-        scope: Scope::Namespace,
-        needed_by: &["isolate pod", "respond compromised-pod"],
-    },
-    Requirement {
-        verb: "delete",
-        group: "networking.k8s.io",
-        resource: "networkpolicies",
-        scope: Scope::Namespace,
-        needed_by: &["release pod", "undo"],
-    },
-    Requirement {
-        verb: "list",
-        group: "",
-        resource: "secrets",
-        scope: Scope::Cluster,
-        needed_by: &["creds show", "respond stolen-credentials"],
-    },
-    Requirement {
-        verb: "get",
-        group: "",
-        resource: "secrets",
-        scope: Scope::Namespace,
-        needed_by: &["creds rotate", "respond stolen-credentials"],
-    },
-    Requirement {
-        verb: "create",
-        group: "",
-        resource: "secrets",
-        scope: Scope::Namespace,
-        needed_by: &["creds rotate", "undo"],
-    },
-    Requirement {
-        verb: "delete",
-        group: "",
-        resource: "secrets",
-        scope: Scope::Namespace,
-        needed_by: &["creds rotate", "creds revoke", "respond stolen-credentials"],
-    },
-    Requirement {
-        verb: "list",
-        group: RBAC,
-        resource: "rolebindings",
-        scope: Scope::Cluster,
-        needed_by: &["creds show", "respond stolen-credentials"],
-    },
-    Requirement {
-        verb: "delete",
-        group: RBAC,
-        resource: "rolebindings",
-        scope: Scope::Namespace,
-        needed_by: &["creds revoke", "respond stolen-credentials"],
-    },
-    Requirement {
-        verb: "list",
-        group: RBAC,
-        resource: "clusterrolebindings",
-        scope: Scope::Cluster,
-        needed_by: &["creds show", "respond stolen-credentials"],
-    },
-    Requirement {
-        verb: "delete",
-        group: RBAC,
-        resource: "clusterrolebindings",
-        scope: Scope::Cluster,
-        needed_by: &["creds revoke", "respond stolen-credentials"],
-    },
-    Requirement {
-        verb: "create",
-        group: ADMISSION,
-        resource: "validatingadmissionpolicies",
-        scope: Scope::Cluster,
-        needed_by: &["image block", "respond malicious-image"],
-    },
-    Requirement {
-        verb: "create",
-        group: ADMISSION,
-        resource: "validatingadmissionpolicybindings",
-        scope: Scope::Cluster,
-        needed_by: &["image block", "respond malicious-image"],
-    },
-    Requirement {
-        verb: "patch",
-        group: "",
-        resource: "nodes",
-        scope: Scope::Cluster,
-        needed_by: &["isolate pod --cordon", "release pod (uncordon)"],
-    },
-    Requirement {
-        verb: "create",
-        group: "",
-        resource: "serviceaccounts/token",
-        scope: Scope::Namespace,
-        needed_by: &["creds rotate", "drill"],
-    },
-    Requirement {
-        verb: "list",
-        group: "",
-        resource: "events",
-        scope: Scope::Namespace,
-        needed_by: &["capture pod", "respond compromised-pod"],
-    },
-];
-
-/// The access checks `kir doctor` asks, with `namespace` for namespaced requirements.
+/// The access checks `kir doctor` asks: every distinct permission a command declares (see
+/// [`permissions::COMMANDS`]) once, with `namespace` for namespaced ones.
 pub fn required_checks(namespace: &str) -> Vec<AccessCheck> {
-    REQUIREMENTS
-        .iter()
-        .map(|r| {
-            let check = AccessCheck::new(r.verb, r.group, r.resource);
-            match r.scope {
-                Scope::Cluster => check,
-                Scope::Namespace => check.in_namespace(namespace),
-            }
-        })
-        .collect()
+    permissions::distinct_needs().iter().map(|(need, _)| need.check(namespace)).collect()
 }
 
 /// One required permission and the server's decision on it.
@@ -195,7 +25,7 @@ pub fn required_checks(namespace: &str) -> Vec<AccessCheck> {
 pub struct Permission {
     #[serde(flatten)]
     pub decision: AccessDecision,
-    /// The kir commands that need it (and do not work while it is denied).
+    /// The kir commands that make requests it allows.
     pub needed_by: Vec<String>,
 }
 
@@ -204,25 +34,90 @@ pub struct Permission {
 pub fn permissions(decisions: Vec<AccessDecision>) -> Vec<Permission> {
     decisions
         .into_iter()
-        .zip(REQUIREMENTS)
-        .map(|(decision, requirement)| Permission {
+        .zip(permissions::distinct_needs())
+        .map(|(decision, (_, commands))| Permission {
             decision,
-            needed_by: requirement.needed_by.iter().map(|c| c.to_string()).collect(),
+            needed_by: commands.iter().map(|c| c.to_string()).collect(),
         })
         .collect()
 }
 
-/// Commands that cannot work because a permission they need is denied, in catalogue order.
-pub fn disabled_commands(permissions: &[Permission]) -> Vec<String> {
-    let mut disabled: Vec<String> = Vec::new();
-    for permission in permissions.iter().filter(|p| !p.decision.allowed) {
-        for command in &permission.needed_by {
-            if !disabled.contains(command) {
-                disabled.push(command.clone());
+/// Whether a command can run with the permissions at hand.
+#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub enum Availability {
+    Available,
+    /// It runs, without what `degraded` lists.
+    Degraded,
+    /// A permission it requires is missing.
+    Unavailable,
+}
+
+/// What a denied permission costs a command that still runs.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct Degradation {
+    pub permission: String,
+    pub loses: String,
+}
+
+/// One command, judged by its declared permissions.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct CommandReadiness {
+    pub command: String,
+    /// Whether kir has the command yet, or declares the permissions it will need.
+    pub implemented: bool,
+    pub availability: Availability,
+    /// The required permissions that are denied.
+    pub missing: Vec<String>,
+    pub degraded: Vec<Degradation>,
+}
+
+/// Every declared command, judged by the decisions on its permissions in `namespace`. A need
+/// on an API the server does not serve (`inventory`) is not asked of the command.
+pub fn commands(
+    permissions: &[Permission],
+    namespace: &str,
+    inventory: &ApiInventory,
+) -> Vec<CommandReadiness> {
+    permissions::COMMANDS
+        .iter()
+        .map(|command| {
+            let denied: Vec<_> = command
+                .all_needs()
+                .into_iter()
+                .filter(|need| !need.if_served || inventory.has_resource(need.group, None, need.resource))
+                .filter(|need| {
+                    let check = need.check(namespace);
+                    !permissions.iter().any(|p| p.decision.check == check && p.decision.allowed)
+                })
+                .collect();
+            let missing: Vec<String> =
+                denied.iter().filter(|n| n.required()).map(|n| n.describe_in(namespace)).collect();
+            let degraded: Vec<Degradation> = denied
+                .iter()
+                .filter_map(|n| match n.effect {
+                    Effect::Degrades(lost) => {
+                        Some(Degradation { permission: n.describe_in(namespace), loses: lost.to_string() })
+                    }
+                    Effect::Required => None,
+                })
+                .collect();
+            let availability = match (missing.is_empty(), degraded.is_empty()) {
+                (false, _) => Availability::Unavailable,
+                (true, false) => Availability::Degraded,
+                (true, true) => Availability::Available,
+            };
+            CommandReadiness {
+                command: command.name.to_string(),
+                implemented: command.implemented,
+                availability,
+                missing,
+                degraded,
             }
-        }
-    }
-    disabled
+        })
+        .collect()
 }
 
 /// Something optional the cluster (or this machine) has or lacks.
@@ -406,6 +301,9 @@ pub struct Readiness {
     /// The namespace the namespaced permissions were checked in.
     pub namespace: String,
     pub permissions: Vec<Permission>,
+    /// Each command: available, degraded (and what it loses) or unavailable (and why).
+    pub commands: Vec<CommandReadiness>,
+    /// The commands that are unavailable, in declaration order.
     pub disabled_commands: Vec<String>,
     pub capabilities: Vec<Capability>,
 }
@@ -422,13 +320,21 @@ impl Cluster {
         let permissions = permissions(decisions?);
         let daemonsets = daemonsets.map_err(|e| e.to_string());
         let path = std::env::var_os("PATH");
+        let inventory = inventory?;
+        let commands = commands(&permissions, &namespace, &inventory);
+        let disabled_commands = commands
+            .iter()
+            .filter(|c| c.availability == Availability::Unavailable)
+            .map(|c| c.command.clone())
+            .collect();
         Ok(Readiness {
             server,
             identity: identity?,
             namespace,
-            disabled_commands: disabled_commands(&permissions),
             permissions,
-            capabilities: capabilities(&inventory?, &daemonsets, path.as_deref()),
+            commands,
+            disabled_commands,
+            capabilities: capabilities(&inventory, &daemonsets, path.as_deref()),
         })
     }
 }
@@ -444,40 +350,61 @@ mod tests {
     }
 
     #[test]
-    fn every_requirement_names_the_commands_it_enables() {
-        for requirement in REQUIREMENTS {
-            assert!(!requirement.needed_by.is_empty(), "{} {}", requirement.verb, requirement.resource);
-        }
+    fn every_declared_permission_is_checked_once() {
         let checks = required_checks("ir");
-        assert_eq!(checks.len(), REQUIREMENTS.len());
-        let exec = checks.iter().find(|c| c.subresource == "exec").unwrap();
-        assert_eq!(exec.namespace.as_deref(), Some("ir"));
+        assert_eq!(checks.len(), permissions::distinct_needs().len());
+        let exec: Vec<_> = checks.iter().filter(|c| c.subresource == "exec").collect();
+        assert_eq!(exec.len(), 2, "get and create");
+        assert_eq!(exec[0].namespace.as_deref(), Some("ir"));
         let list_pods = checks.iter().find(|c| c.verb == "list" && c.resource == "pods").unwrap();
         assert_eq!(list_pods.namespace, None);
+        let get_pods =
+            checks.iter().filter(|c| c.verb == "get" && c.resource == "pods" && c.subresource.is_empty());
+        assert_eq!(get_pods.count(), 1, "every pod command reads the pod: one check");
     }
 
     #[test]
-    fn denied_permissions_disable_their_commands_once() {
-        let checks = required_checks("ir");
-        let decisions: Vec<_> = checks
+    fn commands_are_available_degraded_or_unavailable() {
+        let decisions: Vec<_> = required_checks("ir")
             .into_iter()
             .map(|c| {
-                let allowed = !(c.resource == "pods" && (c.verb == "patch" || c.verb == "delete"));
-                decision(c, allowed)
+                let denied = (c.resource == "pods" && c.verb == "delete")
+                    || (c.resource == "daemonsets" && c.verb == "list");
+                decision(c, !denied)
             })
             .collect();
-        let disabled = disabled_commands(&permissions(decisions));
+        let cilium = ApiInventory::from_resources([("cilium.io", "v2", "ciliumnetworkpolicies")]);
+        let judged = commands(&permissions(decisions.clone()), "ir", &ApiInventory::default());
+        let get = |name: &str| judged.iter().find(|c| c.command == name).unwrap();
+        assert_eq!(get("capture pod").availability, Availability::Available);
+        let isolate = get("isolate pod");
+        assert_eq!(isolate.availability, Availability::Degraded);
+        assert_eq!(isolate.degraded[0].permission, "list daemonsets.apps (cluster-wide)");
+        assert!(isolate.degraded[0].loses.contains("enforcement unknown"));
+        let replace = get("replace pod");
+        assert_eq!(replace.availability, Availability::Unavailable);
+        assert_eq!(replace.missing, ["delete pods in ir"]);
+        let respond = get("respond compromised-pod");
+        assert_eq!(respond.availability, Availability::Unavailable);
+        assert_eq!(respond.degraded.len(), 1);
+        assert_eq!(get("image purge").availability, Availability::Unavailable);
+        assert_eq!(get("image find").availability, Availability::Available);
+
+        // Where Cilium is served, isolating needs its policies too.
+        let denied_cilium: Vec<_> = decisions
+            .into_iter()
+            .map(|mut d| {
+                d.allowed = d.check.group != "cilium.io";
+                d
+            })
+            .collect();
+        let without = commands(&permissions(denied_cilium.clone()), "ir", &ApiInventory::default());
+        assert!(without.iter().all(|c| c.missing.is_empty()), "not served, not needed");
+        let with = commands(&permissions(denied_cilium), "ir", &cilium);
+        let isolate = with.iter().find(|c| c.command == "isolate pod").unwrap();
         assert_eq!(
-            disabled,
-            [
-                "isolate pod",
-                "release pod",
-                "respond compromised-pod",
-                "undo",
-                "replace pod",
-                "image purge",
-                "creds revoke"
-            ]
+            isolate.missing,
+            ["create ciliumnetworkpolicies.cilium.io in ir", "get ciliumnetworkpolicies.cilium.io in ir"]
         );
     }
 

@@ -70,7 +70,7 @@ pub enum OutputFormat {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Check connectivity, server version, identity, permissions and cluster capabilities
-    Doctor,
+    Doctor(DoctorArgs),
 
     /// Incident case folders: open, show, verify, export, signing keys
     #[command(subcommand)]
@@ -146,6 +146,18 @@ pub enum CaptureCommand {
         after_help = "Examples:\n  kir capture pod shop/web-7d9f-abcde\n  kir capture pod -n shop web-7d9f-abcde --case ./cases/INC-42"
     )]
     Pod(CapturePodArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct DoctorArgs {
+    /// Instead of checking: print the least-privilege RBAC for these commands (as doctor names
+    /// them, comma-separated, e.g. "capture pod,isolate pod") in the namespace given with -n
+    #[arg(long, value_name = "COMMANDS", value_delimiter = ',')]
+    pub rbac: Vec<String>,
+
+    /// The ServiceAccount the --rbac output creates and binds
+    #[arg(long, value_name = "NAME", default_value = "kir-responder", requires = "rbac")]
+    pub service_account: String,
 }
 
 #[derive(Debug, Args)]

@@ -65,7 +65,8 @@ fn parse_command_line() -> Cli {
 fn run(cli: Cli, settings: Settings) -> anyhow::Result<u8> {
     match cli.command {
         Command::Completion { shell } => commands::completion::run(shell)?,
-        Command::Doctor => runtime()?.block_on(commands::doctor::run(&settings))?,
+        Command::Doctor(args) if !args.rbac.is_empty() => return commands::doctor::rbac(&args, &settings),
+        Command::Doctor(_) => runtime()?.block_on(commands::doctor::run(&settings))?,
         Command::Audit(command) => return commands::audit::run(command, &settings),
         Command::Detect(command) => return commands::detect::run(command, &settings),
         Command::Baseline(command) => return commands::baseline::run(command, &settings),

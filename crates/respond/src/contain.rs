@@ -644,10 +644,15 @@ pub async fn read_back(cluster: &Cluster, pod: &PodState, plan: &IsolationPlan) 
         | Change::CreateCiliumPolicy { object }
         | Change::CreateAdminNetworkPolicy { object } => Some(async move {
             let (api_version, kind, namespace, name) = identity(object);
-            // In place means kir's spec under kir's name, not a namesake.
-            let live = cluster.get_object(api_version, kind, namespace, name).await.ok()?;
-            netpol::same_spec(object, &live.value)
-                .then(|| format!("{kind}/{}{name}", namespace.map(|n| format!("{n}/")).unwrap_or_default()))
+            // In place means kir's spec under kir's name, not a namesake. A policy that cannot
+            // be read (a missing permission) leaves the read-back unanswered, not "absent".
+            let live = match cluster.get_object(api_version, kind, namespace, name).await {
+                Ok(live) => live,
+                Err(kir_cluster::Error::NotFound { .. }) => return Ok(None),
+                Err(error) => return Err(error),
+            };
+            Ok(netpol::same_spec(object, &live.value)
+                .then(|| format!("{kind}/{}{name}", namespace.map(|n| format!("{n}/")).unwrap_or_default())))
         }),
         _ => None,
     }));
@@ -683,7 +688,8 @@ pub async fn read_back(cluster: &Cluster, pod: &PodState, plan: &IsolationPlan) 
     }));
     let (labels, policies, node_cordoned, routing) = futures::join!(labels, policies, node_cordoned, routing);
     let (labels, pod_gone) = labels?;
-    let policies: Vec<String> = policies.into_iter().flatten().collect();
+    let policies: Vec<String> =
+        policies.into_iter().collect::<Result<Vec<_>, _>>()?.into_iter().flatten().collect();
     let node_cordoned = node_cordoned?;
     let still_routed_by: Vec<String> = routing?.into_iter().flatten().collect();
     Ok(InPlace {

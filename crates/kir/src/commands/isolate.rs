@@ -62,6 +62,8 @@ pub async fn pod(args: &IsolatePodArgs, settings: &Settings) -> anyhow::Result<u
     )
     .await?;
     let in_place = contain::read_back(&responder.cluster, &observed.state, &report.plan).await;
+    // What is in place unread (a permission missing) is a failure: the report cannot say.
+    let unconfirmed = in_place.is_err();
     report.settle_read_back(in_place);
     match settings.output {
         OutputFormat::Json => print_json(&report)?,
@@ -71,7 +73,7 @@ pub async fn pod(args: &IsolatePodArgs, settings: &Settings) -> anyhow::Result<u
             println!("case: {}", sanitize(&case.path().display().to_string()));
         }
     }
-    Ok(if report.failed() { crate::exit::FAILURE } else { crate::exit::SUCCESS })
+    Ok(if report.failed() || unconfirmed { crate::exit::FAILURE } else { crate::exit::SUCCESS })
 }
 
 /// The plan as people read it: what will change, what is already in place, what still leaks.

@@ -1,0 +1,675 @@
+//! What each kir command asks of the API server, declared once: `kir doctor` checks these
+//! lists and generates least-privilege RBAC from them, and the integration tests run each pod
+//! command bound to exactly its list (and to the list less each required entry).
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::Serialize;
+use serde_json::{Value, json};
+
+use crate::probe::AccessCheck;
+
+/// Where a permission is needed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub enum Scope {
+    /// In the namespace the responder works in (a Role).
+    Namespace,
+    /// Across all namespaces, or a cluster-scoped resource (a ClusterRole).
+    Cluster,
+}
+
+/// What happens without a permission.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Effect {
+    /// The command fails, or its evidence is incomplete.
+    Required,
+    /// The command works, without what this says.
+    Degrades(&'static str),
+}
+
+/// One request a command makes, as RBAC grants it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Need {
+    pub verb: &'static str,
+    /// API group; empty for the core group.
+    pub group: &'static str,
+    /// `resource` or `resource/subresource`.
+    pub resource: &'static str,
+    pub scope: Scope,
+    /// The one object name the request is about (RBAC `resourceNames`); `{namespace}` stands
+    /// for the namespace. `None`: any name.
+    pub name: Option<&'static str>,
+    /// Which request needs it.
+    pub why: &'static str,
+    /// When the request is made only in some situations, which.
+    pub when: Option<&'static str>,
+    /// Needed only where the API server serves the resource (a CRD, an alpha API).
+    pub if_served: bool,
+    pub effect: Effect,
+}
+
+const fn need(
+    verb: &'static str,
+    group: &'static str,
+    resource: &'static str,
+    scope: Scope,
+    why: &'static str,
+) -> Need {
+    Need {
+        verb,
+        group,
+        resource,
+        scope,
+        name: None,
+        why,
+        when: None,
+        if_served: false,
+        effect: Effect::Required,
+    }
+}
+
+/// Required, in the namespace.
+const fn ns(verb: &'static str, group: &'static str, resource: &'static str, why: &'static str) -> Need {
+    need(verb, group, resource, Scope::Namespace, why)
+}
+
+/// Required, cluster-wide.
+const fn cluster(verb: &'static str, group: &'static str, resource: &'static str, why: &'static str) -> Need {
+    need(verb, group, resource, Scope::Cluster, why)
+}
+
+impl Need {
+    const fn degrades(mut self, lost: &'static str) -> Need {
+        self.effect = Effect::Degrades(lost);
+        self
+    }
+
+    const fn only_when(mut self, when: &'static str) -> Need {
+        self.when = Some(when);
+        self
+    }
+
+    const fn if_served(mut self) -> Need {
+        self.if_served = true;
+        self
+    }
+
+    const fn named(mut self, name: &'static str) -> Need {
+        self.name = Some(name);
+        self
+    }
+
+    pub fn required(&self) -> bool {
+        self.effect == Effect::Required
+    }
+
+    /// What RBAC grants: the same need for two commands is one permission.
+    pub fn key(&self) -> (&'static str, &'static str, &'static str, Scope, Option<&'static str>) {
+        (self.verb, self.group, self.resource, self.scope, self.name)
+    }
+
+    /// The object name, `{namespace}` replaced.
+    pub fn name_in(&self, namespace: &str) -> Option<String> {
+        self.name.map(|n| n.replace("{namespace}", namespace))
+    }
+
+    /// `verb resource[/subresource][.group] [name]`, the way `kubectl auth can-i` spells it,
+    /// and `(cluster-wide)` for cluster needs.
+    pub fn describe(&self) -> String {
+        self.spelled(self.name.map(str::to_string), None)
+    }
+
+    /// [`Need::describe`] for `namespace`, the way kir's denials name a missing permission:
+    /// `create pods/exec in shop`, `get nodes (cluster-wide)`.
+    pub fn describe_in(&self, namespace: &str) -> String {
+        self.spelled(self.name_in(namespace), Some(namespace))
+    }
+
+    fn spelled(&self, name: Option<String>, namespace: Option<&str>) -> String {
+        let mut text = format!("{} {}", self.verb, self.resource);
+        if !self.group.is_empty() {
+            text = format!("{text}.{}", self.group);
+        }
+        if let Some(name) = name {
+            text = format!("{text} {name}");
+        }
+        match (self.scope, namespace) {
+            (Scope::Cluster, _) => format!("{text} (cluster-wide)"),
+            (Scope::Namespace, Some(namespace)) => format!("{text} in {namespace}"),
+            (Scope::Namespace, None) => text,
+        }
+    }
+
+    /// The SelfSubjectAccessReview question for this need in `namespace`.
+    pub fn check(&self, namespace: &str) -> AccessCheck {
+        let mut check = AccessCheck::new(self.verb, self.group, self.resource);
+        check.name = self.name_in(namespace);
+        match self.scope {
+            Scope::Namespace => check.in_namespace(namespace),
+            Scope::Cluster => check,
+        }
+    }
+}
+
+/// A command and what it asks of the API server.
+#[derive(Debug)]
+pub struct Command {
+    pub name: &'static str,
+    /// Whether kir has the command yet (the others are declared for the RBAC they will need).
+    pub implemented: bool,
+    pub needs: &'static [Need],
+    /// Commands this one runs as steps: it needs all they need.
+    pub steps: &'static [&'static str],
+}
+
+const APPS: &str = "apps";
+const BATCH: &str = "batch";
+const NETWORKING: &str = "networking.k8s.io";
+const DISCOVERY: &str = "discovery.k8s.io";
+const CILIUM: &str = "cilium.io";
+const ANP: &str = "policy.networking.k8s.io";
+const RBAC: &str = "rbac.authorization.k8s.io";
+pub(crate) const ADMISSION: &str = "admissionregistration.k8s.io";
+
+const READ_POD: Need = ns("get", "", "pods", "read the pod (GET pods/NAME)");
+
+const WHEN_OWNED: &str = "the pod's owner chain has one";
+const CONTROLLER_LOST: &str =
+    "the controller's selector: the plan cannot tell whether changing the pod's labels orphans it";
+
+const CAPTURE: &[Need] = &[
+    READ_POD,
+    ns("get", "", "pods/log", "container logs (GET pods/NAME/log)"),
+    ns("list", "", "events", "events about the pod and its owners"),
+    ns("get", APPS, "replicasets", "the owner chain").only_when(WHEN_OWNED),
+    ns("get", APPS, "deployments", "the owner chain").only_when(WHEN_OWNED),
+    ns("get", APPS, "statefulsets", "the owner chain").only_when(WHEN_OWNED),
+    ns("get", APPS, "daemonsets", "the owner chain").only_when(WHEN_OWNED),
+    ns("get", BATCH, "jobs", "the owner chain").only_when(WHEN_OWNED),
+    ns("get", BATCH, "cronjobs", "the owner chain").only_when(WHEN_OWNED),
+    ns("get", "", "replicationcontrollers", "the owner chain").only_when(WHEN_OWNED),
+    cluster("get", "", "nodes", "the node the pod runs on"),
+    ns("get", "", "serviceaccounts", "the pod's service account"),
+    ns("impersonate", "", "serviceaccounts", "review the pod's service account's rules as that account"),
+    cluster("impersonate", "", "groups", "the rules review, as the account's group")
+        .named("system:serviceaccounts"),
+    cluster("impersonate", "", "groups", "the rules review, as the account's group")
+        .named("system:serviceaccounts:{namespace}"),
+    cluster("impersonate", "", "groups", "the rules review, as the account's group")
+        .named("system:authenticated"),
+    ns("list", "", "services", "the Services selecting the pod"),
+    ns("list", NETWORKING, "networkpolicies", "the NetworkPolicies selecting the pod"),
+    ns("get", "", "secrets", "metadata (never data) of the Secrets the pod references")
+        .only_when("the pod references a Secret"),
+    ns("get", "", "configmaps", "metadata of the ConfigMaps the pod references")
+        .only_when("the pod references a ConfigMap; every pod mounts kube-root-ca.crt"),
+];
+
+const SNAPSHOT: &[Need] = &[
+    READ_POD,
+    ns("get", "", "pods/exec", "the exec session: its WebSocket upgrade is authorized as get"),
+    ns("create", "", "pods/exec", "the exec session: and as create"),
+];
+
+const ISOLATE: &[Need] = &[
+    READ_POD,
+    ns("list", "", "services", "the Services routing to the pod"),
+    ns("list", NETWORKING, "networkpolicies", "the policies that already allow the pod's traffic"),
+    cluster("get", "", "nodes", "the pod's node (shared by a hostNetwork pod)")
+        .degrades("the node's state in the plan"),
+    cluster("list", APPS, "daemonsets", "which network plugin enforces NetworkPolicies")
+        .degrades("enforcement unknown: containment is never claimed"),
+    ns("get", APPS, "replicasets", "the pod's controller").only_when(WHEN_OWNED).degrades(CONTROLLER_LOST),
+    ns("get", APPS, "statefulsets", "the pod's controller").only_when(WHEN_OWNED).degrades(CONTROLLER_LOST),
+    ns("get", APPS, "daemonsets", "the pod's controller").only_when(WHEN_OWNED).degrades(CONTROLLER_LOST),
+    ns("get", BATCH, "jobs", "the pod's controller").only_when(WHEN_OWNED).degrades(CONTROLLER_LOST),
+    ns("get", "", "replicationcontrollers", "the pod's controller")
+        .only_when(WHEN_OWNED)
+        .degrades(CONTROLLER_LOST),
+    ns("create", NETWORKING, "networkpolicies", "the deny-all quarantine policy"),
+    ns("get", NETWORKING, "networkpolicies", "read the quarantine policy back"),
+    ns("create", CILIUM, "ciliumnetworkpolicies", "the quarantine policy Cilium enforces first").if_served(),
+    ns("get", CILIUM, "ciliumnetworkpolicies", "whether it exists; read it back").if_served(),
+    cluster("create", ANP, "adminnetworkpolicies", "the quarantine policy no namespace policy overrides")
+        .if_served(),
+    cluster("get", ANP, "adminnetworkpolicies", "whether it exists; read it back").if_served(),
+    ns("patch", "", "pods", "the quarantine label (and orphaning)"),
+    ns("list", DISCOVERY, "endpointslices", "read back which Services still route to the pod")
+        .only_when("the pod leaves a Service"),
+    ns("watch", "", "pods", "wait for the controller's replacement").only_when("the pod is orphaned"),
+];
+
+const CORDON: &[Need] =
+    &[cluster("get", "", "nodes", "read the node back"), cluster("patch", "", "nodes", "cordon the node")];
+
+const RELEASE: &[Need] = &[
+    ns("get", "", "pods", "check the pod is the one the case changed"),
+    ns("get", NETWORKING, "networkpolicies", "check the quarantine policy is still kir's"),
+    ns("delete", NETWORKING, "networkpolicies", "remove the quarantine policy"),
+    ns("get", CILIUM, "ciliumnetworkpolicies", "check the Cilium quarantine policy is still kir's")
+        .if_served(),
+    ns("delete", CILIUM, "ciliumnetworkpolicies", "remove it").if_served(),
+    cluster("get", ANP, "adminnetworkpolicies", "check the AdminNetworkPolicy is still kir's").if_served(),
+    cluster("delete", ANP, "adminnetworkpolicies", "remove it").if_served(),
+    ns("patch", "", "pods", "remove the quarantine label, restore the labels"),
+];
+
+const UNCORDON: &[Need] = &[
+    cluster("get", "", "nodes", "check the node is the one the case cordoned"),
+    cluster("patch", "", "nodes", "uncordon the node"),
+];
+
+const REPLACE: &[Need] = &[
+    READ_POD,
+    ns("get", APPS, "replicasets", "the pod's controller").only_when(WHEN_OWNED).degrades(CONTROLLER_LOST),
+    ns("get", APPS, "statefulsets", "the pod's controller").only_when(WHEN_OWNED).degrades(CONTROLLER_LOST),
+    ns("delete", "", "pods", "delete the pod (bound to its UID)"),
+];
+
+/// Every command and its declared needs, in the order doctor shows them.
+pub const COMMANDS: &[Command] = &[
+    Command { name: "capture pod", implemented: true, needs: CAPTURE, steps: &[] },
+    Command { name: "snapshot pod", implemented: true, needs: SNAPSHOT, steps: &[] },
+    Command { name: "isolate pod", implemented: true, needs: ISOLATE, steps: &[] },
+    Command { name: "isolate pod --cordon", implemented: true, needs: CORDON, steps: &["isolate pod"] },
+    Command { name: "release pod", implemented: true, needs: RELEASE, steps: &[] },
+    Command {
+        name: "release pod (cordoned node)",
+        implemented: true,
+        needs: UNCORDON,
+        steps: &["release pod"],
+    },
+    Command { name: "replace pod", implemented: true, needs: REPLACE, steps: &[] },
+    Command {
+        name: "respond compromised-pod",
+        implemented: true,
+        needs: &[],
+        steps: &["capture pod", "snapshot pod", "isolate pod", "replace pod"],
+    },
+    Command { name: "undo", implemented: true, needs: &[], steps: &["release pod (cordoned node)"] },
+    Command {
+        name: "image find",
+        implemented: false,
+        needs: &[cluster("list", "", "pods", "pods running the image, in every namespace")],
+        steps: &[],
+    },
+    Command {
+        name: "image purge",
+        implemented: false,
+        needs: &[ns("delete", "", "pods", "delete the pods running the image")],
+        steps: &["image find"],
+    },
+    Command {
+        name: "image block",
+        implemented: false,
+        needs: &[
+            cluster("create", ADMISSION, "validatingadmissionpolicies", "the policy refusing the image"),
+            cluster("create", ADMISSION, "validatingadmissionpolicybindings", "its binding"),
+        ],
+        steps: &[],
+    },
+    Command {
+        name: "respond malicious-image",
+        implemented: false,
+        needs: &[],
+        steps: &["image find", "image block"],
+    },
+    Command {
+        name: "prepare inventory",
+        implemented: false,
+        needs: &[cluster("list", "", "pods", "every pod and its images")],
+        steps: &[],
+    },
+    Command {
+        name: "creds show",
+        implemented: false,
+        needs: &[
+            cluster("list", "", "secrets", "where the credential is stored"),
+            cluster("list", RBAC, "rolebindings", "what the credential is bound to"),
+            cluster("list", RBAC, "clusterrolebindings", "what the credential is bound to"),
+        ],
+        steps: &[],
+    },
+    Command {
+        name: "creds rotate",
+        implemented: false,
+        needs: &[
+            ns("get", "", "secrets", "the credential"),
+            ns("create", "", "secrets", "its replacement"),
+            ns("delete", "", "secrets", "the old credential"),
+            ns("create", "", "serviceaccounts/token", "a new token"),
+        ],
+        steps: &[],
+    },
+    Command {
+        name: "creds revoke",
+        implemented: false,
+        needs: &[
+            ns("delete", "", "pods", "pods holding the credential"),
+            ns("delete", "", "secrets", "the credential"),
+            ns("delete", RBAC, "rolebindings", "its bindings"),
+            cluster("delete", RBAC, "clusterrolebindings", "its cluster bindings"),
+        ],
+        steps: &[],
+    },
+    Command {
+        name: "respond stolen-credentials",
+        implemented: false,
+        needs: &[],
+        steps: &["creds show", "creds revoke"],
+    },
+    Command {
+        name: "drill",
+        implemented: false,
+        needs: &[ns("create", "", "serviceaccounts/token", "a short-lived token for the drill identity")],
+        steps: &[],
+    },
+];
+
+pub fn command(name: &str) -> Option<&'static Command> {
+    COMMANDS.iter().find(|c| c.name == name)
+}
+
+impl Command {
+    /// Its own needs and its steps', each permission once: required when any step requires
+    /// it, otherwise the first degradation declared.
+    pub fn all_needs(&self) -> Vec<Need> {
+        let mut all: Vec<Need> = Vec::new();
+        let steps = self.steps.iter().filter_map(|s| command(s)).flat_map(|c| c.all_needs());
+        for need in steps.chain(self.needs.iter().copied()) {
+            match all.iter_mut().find(|n| n.key() == need.key()) {
+                Some(seen) => {
+                    if need.required() && !seen.required() {
+                        *seen = need;
+                    }
+                }
+                None => all.push(need),
+            }
+        }
+        all
+    }
+}
+
+/// Every distinct permission any command needs, in declaration order, with the commands that
+/// need it.
+pub fn distinct_needs() -> Vec<(Need, Vec<&'static str>)> {
+    let mut all: Vec<(Need, Vec<&'static str>)> = Vec::new();
+    for command in COMMANDS {
+        for need in command.all_needs() {
+            match all.iter_mut().find(|(n, _)| n.key() == need.key()) {
+                Some((_, commands)) => commands.push(command.name),
+                None => all.push((need, vec![command.name])),
+            }
+        }
+    }
+    all
+}
+
+/// One RBAC rule: these verbs on these resources of one group (and names, when restricted).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Rule {
+    pub group: String,
+    pub resources: Vec<String>,
+    pub names: Vec<String>,
+    pub verbs: Vec<String>,
+}
+
+/// The rules granting exactly `needs` of `scope`: the verbs of a resource together, then
+/// resources with the same verbs in one rule.
+pub fn rules(needs: &[Need], scope: Scope, namespace: &str) -> Vec<Rule> {
+    let mut verbs: BTreeMap<(&str, &str, Option<String>), BTreeSet<&str>> = BTreeMap::new();
+    for need in needs.iter().filter(|n| n.scope == scope) {
+        verbs.entry((need.group, need.resource, need.name_in(namespace))).or_default().insert(need.verb);
+    }
+    // (group, verbs, names restricted) -> (resources, names)
+    type Granted = (Vec<String>, BTreeSet<String>);
+    let mut grouped: BTreeMap<(&str, Vec<&str>, bool), Granted> = BTreeMap::new();
+    for ((group, resource, name), verbs) in verbs {
+        let (resources, names) =
+            grouped.entry((group, verbs.into_iter().collect(), name.is_some())).or_default();
+        if !resources.iter().any(|r| r == resource) {
+            resources.push(resource.to_string());
+        }
+        names.extend(name);
+    }
+    grouped
+        .into_iter()
+        .map(|((group, verbs, _), (resources, names))| Rule {
+            group: group.to_string(),
+            resources,
+            names: names.into_iter().collect(),
+            verbs: verbs.into_iter().map(str::to_string).collect(),
+        })
+        .collect()
+}
+
+/// The least-privilege RBAC for `commands` (declared names): a ServiceAccount `account` in
+/// `namespace`, a Role with the namespaced needs and a ClusterRole with the cluster-wide ones,
+/// each bound to the account. Objects without rules are left out.
+pub fn least_privilege(commands: &[&str], namespace: &str, account: &str) -> Result<Vec<Value>, String> {
+    let mut needs: Vec<Need> = Vec::new();
+    for name in commands {
+        let command = command(name).ok_or_else(|| {
+            let known: Vec<&str> = COMMANDS.iter().map(|c| c.name).collect();
+            format!("no command {name:?}: kir declares permissions for {}", known.join(", "))
+        })?;
+        for need in command.all_needs() {
+            if !needs.iter().any(|n| n.key() == need.key()) {
+                needs.push(need);
+            }
+        }
+    }
+    let labels = json!({"app.kubernetes.io/managed-by": "kir"});
+    let annotations = json!({"ir.kir.dev/commands": commands.join(", ")});
+    let subject = json!([{"kind": "ServiceAccount", "name": account, "namespace": namespace}]);
+    let mut objects = vec![json!({
+        "apiVersion": "v1",
+        "kind": "ServiceAccount",
+        "metadata": {"name": account, "namespace": namespace, "labels": labels},
+    })];
+    let kinds = [
+        (Scope::Namespace, "Role", "RoleBinding", format!("kir:{account}")),
+        (Scope::Cluster, "ClusterRole", "ClusterRoleBinding", format!("kir:{namespace}:{account}")),
+    ];
+    for (scope, role_kind, binding_kind, name) in kinds {
+        let rules = rules(&needs, scope, namespace);
+        if rules.is_empty() {
+            continue;
+        }
+        let mut metadata = json!({"name": name, "labels": labels, "annotations": annotations});
+        if scope == Scope::Namespace {
+            metadata["namespace"] = json!(namespace);
+        }
+        let rules: Vec<Value> = rules
+            .iter()
+            .map(|r| {
+                let mut rule = json!({"apiGroups": [r.group], "resources": r.resources, "verbs": r.verbs});
+                if !r.names.is_empty() {
+                    rule["resourceNames"] = json!(r.names);
+                }
+                rule
+            })
+            .collect();
+        objects.push(json!({
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": role_kind,
+            "metadata": metadata,
+            "rules": rules,
+        }));
+        objects.push(json!({
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": binding_kind,
+            "metadata": metadata,
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": role_kind, "name": name},
+            "subjects": subject,
+        }));
+    }
+    Ok(objects)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_step_is_a_declared_command() {
+        for declared in COMMANDS {
+            for step in declared.steps {
+                assert!(command(step).is_some(), "{} runs unknown step {step}", declared.name);
+            }
+            assert!(!declared.all_needs().is_empty(), "{} declares nothing", declared.name);
+        }
+    }
+
+    #[test]
+    fn respond_is_the_union_of_its_steps() {
+        let respond = command("respond compromised-pod").unwrap().all_needs();
+        for step in ["capture pod", "snapshot pod", "isolate pod", "replace pod"] {
+            for need in command(step).unwrap().all_needs() {
+                assert!(respond.iter().any(|n| n.key() == need.key()), "{step}: {}", need.describe());
+            }
+        }
+        // Capture requires the controller's ReplicaSet, isolate only degrades without it.
+        let rs = respond.iter().find(|n| n.resource == "replicasets").unwrap();
+        assert!(rs.required());
+        let daemonsets = respond.iter().find(|n| n.verb == "list" && n.resource == "daemonsets").unwrap();
+        assert!(!daemonsets.required());
+    }
+
+    #[test]
+    fn each_permission_is_checked_once() {
+        let all = distinct_needs();
+        let keys: BTreeSet<_> = all.iter().map(|(n, _)| n.key()).collect();
+        assert_eq!(keys.len(), all.len());
+        let (_, users) = all.iter().find(|(n, _)| n.verb == "patch" && n.resource == "pods").unwrap();
+        assert_eq!(
+            users,
+            &[
+                "isolate pod",
+                "isolate pod --cordon",
+                "release pod",
+                "release pod (cordoned node)",
+                "respond compromised-pod",
+                "undo"
+            ]
+        );
+    }
+
+    #[test]
+    fn checks_and_descriptions_follow_the_scope() {
+        let group = command("capture pod")
+            .unwrap()
+            .needs
+            .iter()
+            .find(|n| n.name == Some("system:serviceaccounts:{namespace}"))
+            .unwrap();
+        let check = group.check("shop");
+        assert_eq!(check.namespace, None);
+        assert_eq!(check.name.as_deref(), Some("system:serviceaccounts:shop"));
+        assert_eq!(group.describe(), "impersonate groups system:serviceaccounts:{namespace} (cluster-wide)");
+        let exec = SNAPSHOT[2].check("shop");
+        assert_eq!((exec.resource.as_str(), exec.subresource.as_str()), ("pods", "exec"));
+        assert_eq!(exec.namespace.as_deref(), Some("shop"));
+        assert_eq!(ISOLATE[2].describe(), "list networkpolicies.networking.k8s.io");
+        assert_eq!(ISOLATE[2].describe_in("shop"), "list networkpolicies.networking.k8s.io in shop");
+        assert_eq!(
+            group.describe_in("shop"),
+            "impersonate groups system:serviceaccounts:shop (cluster-wide)"
+        );
+    }
+
+    #[test]
+    fn rules_merge_verbs_then_resources() {
+        let needs = command("isolate pod --cordon").unwrap().all_needs();
+        let namespaced = rules(&needs, Scope::Namespace, "shop");
+        let core: Vec<_> = namespaced.iter().filter(|r| r.group.is_empty()).collect();
+        assert!(
+            core.iter().any(|r| r.resources == ["pods"] && r.verbs == ["get", "patch", "watch"]),
+            "{core:?}"
+        );
+        let clusterwide = rules(&needs, Scope::Cluster, "shop");
+        assert!(clusterwide.iter().any(|r| r.resources == ["nodes"] && r.verbs == ["get", "patch"]));
+        let capture = rules(&command("capture pod").unwrap().all_needs(), Scope::Cluster, "shop");
+        let groups = capture.iter().find(|r| r.resources == ["groups"]).unwrap();
+        assert_eq!(
+            groups.names,
+            ["system:authenticated", "system:serviceaccounts", "system:serviceaccounts:shop"]
+        );
+    }
+
+    /// The declared lists as docs/doctor.md shows them.
+    fn markdown() -> String {
+        let mut text = String::new();
+        for command in COMMANDS {
+            let planned = if command.implemented { "" } else { " (planned)" };
+            text.push_str(&format!("#### `{}`{planned}\n\n", command.name));
+            if !command.steps.is_empty() {
+                let steps: Vec<String> = command.steps.iter().map(|s| format!("`{s}`")).collect();
+                let and = if command.needs.is_empty() { "." } else { ", and:" };
+                text.push_str(&format!("Everything {} need{and}\n\n", steps.join(", ")));
+            }
+            if command.needs.is_empty() {
+                continue;
+            }
+            text.push_str("| permission | scope | for | without it |\n| --- | --- | --- | --- |\n");
+            for need in command.needs {
+                let scope = match need.scope {
+                    Scope::Namespace => "namespace",
+                    Scope::Cluster => "cluster",
+                };
+                let mut permission = format!("{} {}", need.verb, need.resource);
+                if !need.group.is_empty() {
+                    permission = format!("{permission}.{}", need.group);
+                }
+                if let Some(name) = need.name {
+                    permission = format!("{permission} `{name}`");
+                }
+                let mut why = need.why.to_string();
+                if let Some(when) = need.when {
+                    why = format!("{why} (when {when})");
+                }
+                if need.if_served {
+                    why = format!("{why} (where the API is served)");
+                }
+                let without = match need.effect {
+                    Effect::Required => "fails (required)".to_string(),
+                    Effect::Degrades(lost) => format!("degraded: {lost}"),
+                };
+                text.push_str(&format!("| {permission} | {scope} | {why} | {without} |\n"));
+            }
+            text.push('\n');
+        }
+        text
+    }
+
+    #[test]
+    fn the_documented_lists_are_the_declared_ones() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/doctor.md");
+        let doc = std::fs::read_to_string(path).unwrap();
+        let begin = "<!-- declared permissions: begin -->\n";
+        let end = "<!-- declared permissions: end -->";
+        let documented = &doc[doc.find(begin).unwrap() + begin.len()..doc.find(end).unwrap()];
+        let declared = markdown();
+        if documented != declared {
+            // What the doc should say, to copy in.
+            let expected = std::env::temp_dir().join("kir-doctor-permissions.md");
+            std::fs::write(&expected, &declared).unwrap();
+            panic!(
+                "docs/doctor.md lists other permissions than kir declares; they are in {}",
+                expected.display()
+            );
+        }
+    }
+
+    #[test]
+    fn least_privilege_binds_a_role_and_a_cluster_role() {
+        let objects = least_privilege(&["snapshot pod"], "shop", "responder").unwrap();
+        let kinds: Vec<_> = objects.iter().map(|o| o["kind"].as_str().unwrap()).collect();
+        assert_eq!(kinds, ["ServiceAccount", "Role", "RoleBinding"], "snapshot needs nothing cluster-wide");
+        assert_eq!(objects[1]["rules"][0]["resources"], json!(["pods/exec"]));
+        assert_eq!(objects[2]["subjects"][0]["namespace"], "shop");
+        let error = least_privilege(&["capture pods"], "shop", "responder").unwrap_err();
+        assert!(error.contains("\"capture pods\"") && error.contains("capture pod,"), "{error}");
+    }
+}
