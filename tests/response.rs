@@ -1019,6 +1019,32 @@ fn whole_artifacts(case: &Path, ns: &str, name: &str) -> std::collections::BTree
     whole
 }
 
+/// A Deployment of `replicas` pods behind a Service, and what an uninterrupted response to its
+/// first pod collects (with `extra` flags): the pods' names and that artifact set.
+async fn web_behind_a_service_and_a_reference_run(
+    tb: &Testbed,
+    client: &Client,
+    ns: &str,
+    replicas: usize,
+    extra: &[&str],
+) -> (Vec<String>, std::collections::BTreeSet<String>) {
+    create_deployment(client, ns, &deployment("web", replicas as i32, vec![container("web", "nginx:1.27")]))
+        .await;
+    create_service(client, ns, "web", &[("app", "web")]).await;
+    let names: Vec<String> = running_pods(client, ns, "app=web", replicas)
+        .await
+        .into_iter()
+        .map(|p| p.metadata.name.unwrap())
+        .collect();
+    let (_keep, reference_case) = case_dir("uninterrupted");
+    run(kir_in(tb, &reference_case)
+        .args(["respond", "compromised-pod", &format!("{ns}/{}", names[0]), "--yes"])
+        .args(extra))
+    .success();
+    let reference = whole_artifacts(&reference_case, ns, &names[0]);
+    (names, reference)
+}
+
 /// What `reference` has and `case` lacks, for one pod.
 fn lacking(reference: &std::collections::BTreeSet<String>, case: &Path, ns: &str, name: &str) -> Vec<String> {
     let collected = whole_artifacts(case, ns, name);
@@ -1097,28 +1123,7 @@ async fn respond_killed_at_any_moment_resumes_with_every_artifact_of_an_uninterr
     ];
     // One suspect per moment, plus the pod of the uninterrupted run.
     let replicas = 2 + moments.len();
-    create_deployment(
-        &client,
-        &ns,
-        &deployment("web", replicas as i32, vec![container("web", "nginx:1.27")]),
-    )
-    .await;
-    create_service(&client, &ns, "web", &[("app", "web")]).await;
-    let names: Vec<String> = running_pods(&client, &ns, "app=web", replicas)
-        .await
-        .into_iter()
-        .map(|p| p.metadata.name.unwrap())
-        .collect();
-
-    let (_keep, reference_case) = case_dir("uninterrupted");
-    run(kir_in(tb, &reference_case).args([
-        "respond",
-        "compromised-pod",
-        &format!("{ns}/{}", names[0]),
-        "--yes",
-    ]))
-    .success();
-    let reference = whole_artifacts(&reference_case, &ns, &names[0]);
+    let (names, reference) = web_behind_a_service_and_a_reference_run(tb, &client, &ns, replicas, &[]).await;
     for expected in
         ["pod.json", "owners/Deployment-web.json", "events/Deployment-web.json", "snapshot/web/etc.tar.zst"]
     {
@@ -1175,30 +1180,9 @@ async fn an_api_server_restart_never_deletes_a_pod_with_incomplete_evidence_and_
     let ns = tb.namespace("restart-replace").await;
     let moments = [Moment::Collected(1), Moment::Collected(6), Moment::Orphaned];
     let replicas = 1 + moments.len();
-    create_deployment(
-        &client,
-        &ns,
-        &deployment("web", replicas as i32, vec![container("web", "nginx:1.27")]),
-    )
-    .await;
-    create_service(&client, &ns, "web", &[("app", "web")]).await;
-    let names: Vec<String> = running_pods(&client, &ns, "app=web", replicas)
-        .await
-        .into_iter()
-        .map(|p| p.metadata.name.unwrap())
-        .collect();
+    let (names, reference) =
+        web_behind_a_service_and_a_reference_run(tb, &client, &ns, replicas, &["--replace"]).await;
     let pods: Api<Pod> = Api::namespaced(client.clone(), &ns);
-
-    let (_keep, reference_case) = case_dir("uninterrupted");
-    run(kir_in(tb, &reference_case).args([
-        "respond",
-        "compromised-pod",
-        &format!("{ns}/{}", names[0]),
-        "--yes",
-        "--replace",
-    ]))
-    .success();
-    let reference = whole_artifacts(&reference_case, &ns, &names[0]);
 
     for (name, moment) in names[1..].iter().zip(moments) {
         let (_keep, case) = case_dir("restart-case");
