@@ -460,3 +460,61 @@ fn a_huge_sparse_journal_is_refused_by_show_and_verify() {
     assert_eq!(out.code, 1);
     assert!(out.stderr.contains("journal.jsonl is 4294967296 bytes"), "{}", out.stderr);
 }
+
+/// Characters a terminal acts on (an OSC retitle, a C1 CSI, DEL) or that reorder text.
+const HOSTILE: &str = "x\u{1b}]0;pwned\u{7}\u{9b}31m\u{202e}txt\u{7f}";
+
+fn assert_no_raw_controls(what: &str, text: &str) {
+    let raw = text.chars().find(|&c| {
+        (c.is_control() && !matches!(c, '\n' | '\t'))
+            || matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+    });
+    assert!(raw.is_none(), "{what} carries {raw:?} raw:\n{text:?}");
+}
+
+#[test]
+fn hostile_journal_fields_reach_no_terminal_raw() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut info = CaseInfo::new(format!("title {HOSTILE}"));
+    info.responder = Some(format!("mallory {HOSTILE}"));
+    info.context = Some(HOSTILE.into());
+    let key = JournalKey::load_or_create(key_file(dir.path())).unwrap();
+    let case = Case::create_with_key(dir.path().join("case"), info, key).unwrap();
+    case.record(
+        JournalRecord::new(format!("actor {HOSTILE}"), format!("action.{HOSTILE}"))
+            .target(format!("pod/{HOSTILE}"))
+            .parameters(json!({HOSTILE: HOSTILE}))
+            .result(HOSTILE),
+    )
+    .unwrap();
+    case.store_bytes(&format!("pods/ns/{}/log.txt", "web\u{202e}gol"), &format!("GET {HOSTILE}"), b"x")
+        .unwrap();
+    drop(case);
+    let path = dir.path().join("case");
+    for format in ["table", "json", "yaml"] {
+        let shown = run(kir()
+            .env("KIR_JOURNAL_KEY", key_file(dir.path()))
+            .args(["case", "show", "-o", format])
+            .arg(&path));
+        assert_eq!(shown.code, 0, "{}", shown.stderr);
+        assert_no_raw_controls(&format!("case show -o {format}"), &shown.stdout);
+        assert_no_raw_controls(&format!("case show -o {format} (stderr)"), &shown.stderr);
+        if format == "json" {
+            // Escaped, not dropped: the JSON still says exactly what the journal says.
+            assert!(
+                shown.stdout.contains(r"\u001b]0;pwned\u0007\u009b31m\u202etxt\u007f"),
+                "{}",
+                shown.stdout
+            );
+        }
+    }
+    for format in ["table", "json"] {
+        let verified = verify(&path, &["-o", format]);
+        assert_no_raw_controls(&format!("case verify -o {format}"), &verified.stdout);
+        assert_no_raw_controls(&format!("case verify -o {format} (stderr)"), &verified.stderr);
+    }
+    let archive = dir.path().join("case.tar.zst");
+    run(kir().args(["case", "export"]).arg(&path).arg("--to").arg(&archive)).success();
+    let verified = verify(&archive, &[]);
+    assert_no_raw_controls("case verify ARCHIVE", &verified.stdout);
+}
