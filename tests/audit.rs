@@ -443,9 +443,11 @@ fn detect_audit_reads_only_the_window_it_is_given() {
         )
     };
     let log = dir.path().join("burst.log");
-    std::fs::write(&log, (0..30).map(|i| denial(i) + "\n").collect::<String>()).unwrap();
+    let untimed = r#"{"auditID":"w-x","verb":"list","requestURI":"/api/v1/secrets","user":{"username":"mallory"},"stageTimestamp":"soon"}"#;
+    std::fs::write(&log, (0..30).map(|i| denial(i) + "\n").collect::<String>() + untimed + "\n").unwrap();
     let out = run(kir().args(["detect", "audit"]).arg(&log).args(["--since", "2026-11-27T09:00:00Z"]));
     assert_eq!(out.code, 3, "{}", out.stderr);
+    assert!(out.stderr.contains("note: 1 event without a readable"), "left out, and said: {}", out.stderr);
     let out = run(kir().args(["detect", "audit"]).arg(&log).args(["--until", "2026-11-27", "--utc"]));
     assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
     assert!(out.stderr.contains("no findings") && out.stderr.contains("read as UTC"), "{}", out.stderr);

@@ -211,6 +211,11 @@ impl<O> BlockResult<O> {
 /// boundary case).
 const PARALLEL_AT_LEAST: u64 = 1 << 20;
 
+/// Blocks of a file read at offsets are small enough to stay in a core's cache between being
+/// copied in and being searched: the copy out of the page cache then costs little more than
+/// reading a mapping would.
+const PIECE_BYTES: usize = 1 << 20;
+
 /// How much of a file's start tells its compression and whether it is one JSON document.
 const SNIFF_BYTES: usize = 64 << 10;
 
@@ -296,10 +301,10 @@ impl<P: Processor> Scanner<'_, P> {
         {
             return self.streamed(&Input::File(path.to_path_buf()), name, emit);
         }
-        let block = self.options.block_bytes.max(1) as u64;
+        let block = self.options.block_bytes.clamp(1, PIECE_BYTES) as u64;
         let blocks: Vec<(u64, u64)> =
             (0..size.div_ceil(block)).map(|i| (i * block, ((i + 1) * block).min(size))).collect();
-        let window = rayon::current_num_threads().max(1) * 2;
+        let window = rayon::current_num_threads().max(1) * 8;
         let mut line = 1;
         for group in blocks.chunks(window) {
             let pieces: Vec<Piece<P::Output>> =
@@ -337,7 +342,7 @@ impl<P: Processor> Scanner<'_, P> {
         BUFFER.with_borrow_mut(|buf| {
             let piece = self.read_piece(buf, file, from, to, size);
             // A line near the record limit grew this core's buffer: give the memory back.
-            let keep = self.options.block_bytes + 1 + (64 << 10);
+            let keep = self.options.block_bytes.min(PIECE_BYTES) + 1 + (64 << 10);
             if buf.len() > keep * 2 {
                 buf.truncate(keep);
                 buf.shrink_to(keep);
