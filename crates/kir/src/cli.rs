@@ -1,9 +1,11 @@
 //! The command line: raw flags as clap parses them. `settings` turns them into validated values.
 
-use std::path::PathBuf;
+use std::{path::PathBuf, time::Duration};
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use kir_audit::TimeSpec;
+
+use crate::settings::{parse_duration, parse_size};
 
 /// Kubernetes incident response: evidence first, containment that really contains.
 #[derive(Debug, Parser)]
@@ -48,8 +50,8 @@ pub struct GlobalArgs {
     pub case: Option<PathBuf>,
 
     /// How long one API request may take, e.g. 30s or 2m (0 = no limit)
-    #[arg(long, global = true, value_name = "DURATION", default_value = "0")]
-    pub request_timeout: String,
+    #[arg(long, global = true, value_name = "DURATION", default_value = "0", value_parser = parse_duration)]
+    pub request_timeout: Duration,
 
     /// No colour in help and usage errors (also when NO_COLOR is set); kir's output has none
     #[arg(long, global = true)]
@@ -166,8 +168,8 @@ pub struct CapturePodArgs {
     pub pod: String,
 
     /// Bytes kept of each container log, e.g. 64Mi
-    #[arg(long, value_name = "SIZE", default_value = "64Mi")]
-    pub log_limit: String,
+    #[arg(long, value_name = "SIZE", default_value = "64Mi", value_parser = parse_size)]
+    pub log_limit: u64,
 }
 
 #[derive(Debug, Subcommand)]
@@ -189,12 +191,12 @@ pub struct SnapshotPodArgs {
     pub container: Option<String>,
 
     /// Bytes kept of each command's output
-    #[arg(long, value_name = "SIZE", default_value = "64Mi")]
-    pub max_bytes: String,
+    #[arg(long, value_name = "SIZE", default_value = "64Mi", value_parser = parse_size)]
+    pub max_bytes: u64,
 
     /// Time each command may take
-    #[arg(long, value_name = "DURATION", default_value = "60s")]
-    pub timeout: String,
+    #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = parse_duration)]
+    pub timeout: Duration,
 }
 
 #[derive(Debug, Subcommand)]
@@ -235,8 +237,8 @@ pub struct IsolationArgs {
     pub cordon: bool,
 
     /// How long to wait for the controller's replacement to run (0 = do not wait)
-    #[arg(long, value_name = "DURATION", default_value = "60s")]
-    pub replacement_timeout: String,
+    #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = parse_duration)]
+    pub replacement_timeout: Duration,
 }
 
 #[derive(Debug, Subcommand)]
@@ -319,12 +321,12 @@ pub struct RespondPodArgs {
     pub accept_incomplete_evidence: bool,
 
     /// How long containment waits for evidence before it goes ahead
-    #[arg(long, value_name = "DURATION", default_value = "5s")]
-    pub evidence_budget: String,
+    #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = parse_duration)]
+    pub evidence_budget: Duration,
 
     /// Bytes kept of each container log
-    #[arg(long, value_name = "SIZE", default_value = "64Mi")]
-    pub log_limit: String,
+    #[arg(long, value_name = "SIZE", default_value = "64Mi", value_parser = parse_size)]
+    pub log_limit: u64,
 
     #[command(flatten)]
     pub isolation: IsolationArgs,

@@ -29,12 +29,7 @@ pub struct Settings {
 
 impl Settings {
     pub fn resolve(args: &GlobalArgs) -> Result<Settings, UsageError> {
-        let request_timeout = parse_duration(&args.request_timeout).map_err(|why| {
-            UsageError(format!(
-                "invalid --request-timeout {:?}: {why} (examples: 0, 30s, 2m, 1h)",
-                args.request_timeout
-            ))
-        })?;
+        let request_timeout = args.request_timeout;
         if let Some(ns) = &args.namespace {
             validate_dns_label(ns).map_err(|why| UsageError(format!("invalid --namespace {ns:?}: {why}")))?;
         }
@@ -54,23 +49,19 @@ impl Settings {
     }
 }
 
-/// kubectl-style durations: a number with a unit (`500ms`, `30s`, `2m`, `1h`), or `0`.
+/// Durations of every flag, read by jiff as kubectl writes them (`500ms`, `30s`, `2m`, `1h30m`),
+/// or `0`. Run by clap, so a bad value is a usage error naming the flag.
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let text = text.trim();
     if text == "0" {
         return Ok(Duration::ZERO);
     }
-    let split = text.find(|c: char| !c.is_ascii_digit()).ok_or("a unit is missing (ms, s, m or h)")?;
-    let (number, unit) = text.split_at(split);
-    let number: u64 = number.parse().map_err(|_| "it does not start with a whole number".to_string())?;
-    let millis = match unit {
-        "ms" => 1,
-        "s" => 1_000,
-        "m" => 60_000,
-        "h" => 3_600_000,
-        other => return Err(format!("unknown unit {other:?} (use ms, s, m or h)")),
-    };
-    number.checked_mul(millis).map(Duration::from_millis).ok_or_else(|| "too large".to_string())
+    if text.bytes().all(|b| b.is_ascii_digit()) {
+        return Err("a unit is missing (ms, s, m or h; examples: 0, 30s, 2m, 1h30m)".into());
+    }
+    let duration: jiff::SignedDuration =
+        text.parse().map_err(|e| format!("not a duration ({e}); examples: 0, 30s, 2m, 1h30m"))?;
+    Duration::try_from(duration).map_err(|_| "must not be negative".to_string())
 }
 
 /// Sizes as kubectl writes them: a whole number with an optional binary or decimal suffix
@@ -93,19 +84,7 @@ pub fn parse_size(text: &str) -> Result<u64, String> {
     number
         .checked_mul(factor)
         .filter(|n| *n > 0)
-        .ok_or_else(|| "must be between 1 byte and 16 EiB".to_string())
-}
-
-/// Validate a size flag, naming it in the error.
-pub fn size_flag(flag: &str, text: &str) -> Result<u64, UsageError> {
-    parse_size(text)
-        .map_err(|why| UsageError(format!("invalid {flag} {text:?}: {why} (examples: 64Mi, 1Gi)")))
-}
-
-/// Validate a duration flag, naming it in the error.
-pub fn duration_flag(flag: &str, text: &str) -> Result<Duration, UsageError> {
-    parse_duration(text)
-        .map_err(|why| UsageError(format!("invalid {flag} {text:?}: {why} (examples: 0, 30s, 2m)")))
+        .ok_or_else(|| "must be between 1 byte and 16 EiB (examples: 64Mi, 1Gi)".to_string())
 }
 
 /// `--since`/`--until` as a window of instants, and, when a time without a zone was given, the
@@ -205,9 +184,11 @@ mod tests {
         assert_eq!(parse_duration("30s"), Ok(Duration::from_secs(30)));
         assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
         assert_eq!(parse_duration("1h"), Ok(Duration::from_secs(3600)));
+        assert_eq!(parse_duration("1h30m"), Ok(Duration::from_secs(5400)));
         assert!(parse_duration("30").unwrap_err().contains("unit"));
-        assert!(parse_duration("s").unwrap_err().contains("whole number"));
-        assert!(parse_duration("3d").unwrap_err().contains("unknown unit"));
+        assert!(parse_duration("s").unwrap_err().contains("not a duration"));
+        assert!(parse_duration("ten seconds").unwrap_err().contains("examples"));
+        assert!(parse_duration("-5s").unwrap_err().contains("negative"));
     }
 
     #[test]

@@ -11,11 +11,11 @@ use crate::{
     cli::{CapturePodArgs, OutputFormat},
     commands::responder,
     output::{print_json, print_table, print_yaml, sanitize, table},
-    settings::{Settings, size_flag},
+    settings::Settings,
 };
 
 pub async fn pod(args: &CapturePodArgs, settings: &Settings) -> anyhow::Result<u8> {
-    let log_limit = size_flag("--log-limit", &args.log_limit)?;
+    let log_limit = args.log_limit;
     let responder = responder::connect(settings).await?;
     let (ns, name) = responder::pod(settings, &responder.cluster, &args.pod)?;
     let observed = observe_pod(&responder.cluster, &ns, &name).await?;

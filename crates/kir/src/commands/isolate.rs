@@ -15,21 +15,21 @@ use crate::{
         undo::carry_out,
     },
     output::{print_json, print_table, print_yaml, sanitize, table},
-    settings::{Settings, UsageError, duration_flag},
+    settings::{Settings, UsageError},
 };
 
-pub fn isolation_options(args: &IsolationArgs) -> Result<(IsolateOptions, std::time::Duration), UsageError> {
+pub fn isolation_options(args: &IsolationArgs) -> IsolateOptions {
     let orphan = match (args.orphan, args.no_orphan) {
         (true, _) => OrphanChoice::Always,
         (_, true) => OrphanChoice::Never,
         _ => OrphanChoice::Auto,
     };
-    let timeout = duration_flag("--replacement-timeout", &args.replacement_timeout)?;
-    Ok((IsolateOptions { orphan, cordon: args.cordon }, timeout))
+    IsolateOptions { orphan, cordon: args.cordon }
 }
 
 pub async fn pod(args: &IsolatePodArgs, settings: &Settings) -> anyhow::Result<u8> {
-    let (options, replacement_timeout) = isolation_options(&args.isolation)?;
+    let (options, replacement_timeout) =
+        (isolation_options(&args.isolation), args.isolation.replacement_timeout);
     let responder = responder::connect(settings).await?;
     let (ns, name) = responder::pod(settings, &responder.cluster, &args.pod)?;
     let (observed, around) = observe_with_surroundings(&responder.cluster, &ns, &name).await?;

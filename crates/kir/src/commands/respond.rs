@@ -18,18 +18,19 @@ use crate::{
         snapshot::print_findings,
     },
     output::{print_json, print_table, print_yaml, sanitize, table},
-    settings::{Settings, duration_flag, size_flag},
+    settings::Settings,
 };
 
 pub async fn compromised_pod(args: &RespondPodArgs, settings: &Settings) -> anyhow::Result<u8> {
-    let (isolate, replacement_timeout) = isolation_options(&args.isolation)?;
+    let (isolate, replacement_timeout) =
+        (isolation_options(&args.isolation), args.isolation.replacement_timeout);
     let options = RespondOptions {
-        capture: CaptureOptions { log_limit: size_flag("--log-limit", &args.log_limit)? },
+        capture: CaptureOptions { log_limit: args.log_limit },
         snapshot: SnapshotOptions { container: args.container.clone(), ..SnapshotOptions::default() },
         isolate,
         replace: args.replace,
         accept_incomplete_evidence: args.accept_incomplete_evidence,
-        evidence_budget: duration_flag("--evidence-budget", &args.evidence_budget)?,
+        evidence_budget: args.evidence_budget,
         replacement_timeout,
         grace_seconds: None,
     };

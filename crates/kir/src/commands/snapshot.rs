@@ -14,14 +14,14 @@ use crate::{
         responder,
     },
     output::{print_json, print_table, print_yaml, sanitize, table},
-    settings::{Settings, duration_flag, size_flag},
+    settings::Settings,
 };
 
 pub async fn pod(args: &SnapshotPodArgs, settings: &Settings) -> anyhow::Result<u8> {
     let options = SnapshotOptions {
         container: args.container.clone(),
-        max_bytes: size_flag("--max-bytes", &args.max_bytes)?,
-        timeout: duration_flag("--timeout", &args.timeout)?,
+        max_bytes: args.max_bytes,
+        timeout: args.timeout,
     };
     let responder = responder::connect(settings).await?;
     let (ns, name) = responder::pod(settings, &responder.cluster, &args.pod)?;
