@@ -8,82 +8,13 @@ use comfy_table::{Cell, ContentArrangement, Table, presets::NOTHING};
 use serde::Serialize;
 
 /// Write `value` as pretty JSON to stdout. Characters a terminal would act on are written as
-/// `\uXXXX` escapes inside the strings: the JSON says the same, and a `cat` of it is harmless.
+/// `\uXXXX` escapes inside the strings (see [`sanitize_json`]): the JSON says the same, and a
+/// `cat` of it is harmless.
 pub fn print_json<T: Serialize>(value: &T) -> anyhow::Result<()> {
+    let text = serde_json::to_string_pretty(value)?;
     let mut out = std::io::stdout().lock();
-    write_json(&mut out, value)?;
-    writeln!(out)?;
+    writeln!(out, "{}", sanitize_json(&text))?;
     Ok(())
-}
-
-/// `value` as pretty JSON with terminal-unsafe characters escaped (see [`print_json`]).
-pub fn write_json<W: Write, T: Serialize>(out: &mut W, value: &T) -> serde_json::Result<()> {
-    let mut serializer = serde_json::Serializer::with_formatter(out, TerminalSafe::default());
-    value.serialize(&mut serializer)
-}
-
-/// Pretty JSON whose strings never carry a raw control, C1 or bidirectional character
-/// (serde_json escapes only C0).
-#[derive(Default)]
-struct TerminalSafe<'a> {
-    pretty: serde_json::ser::PrettyFormatter<'a>,
-}
-
-impl serde_json::ser::Formatter for TerminalSafe<'_> {
-    fn write_string_fragment<W: ?Sized + Write>(
-        &mut self,
-        writer: &mut W,
-        fragment: &str,
-    ) -> std::io::Result<()> {
-        let mut start = 0;
-        for (at, c) in fragment.char_indices() {
-            if unsafe_char(c) {
-                writer.write_all(&fragment.as_bytes()[start..at])?;
-                let mut units = [0u16; 2];
-                for unit in c.encode_utf16(&mut units) {
-                    write!(writer, "\\u{unit:04x}")?;
-                }
-                start = at + c.len_utf8();
-            }
-        }
-        writer.write_all(&fragment.as_bytes()[start..])
-    }
-
-    fn begin_array<W: ?Sized + Write>(&mut self, writer: &mut W) -> std::io::Result<()> {
-        self.pretty.begin_array(writer)
-    }
-
-    fn end_array<W: ?Sized + Write>(&mut self, writer: &mut W) -> std::io::Result<()> {
-        self.pretty.end_array(writer)
-    }
-
-    fn begin_array_value<W: ?Sized + Write>(&mut self, writer: &mut W, first: bool) -> std::io::Result<()> {
-        self.pretty.begin_array_value(writer, first)
-    }
-
-    fn end_array_value<W: ?Sized + Write>(&mut self, writer: &mut W) -> std::io::Result<()> {
-        self.pretty.end_array_value(writer)
-    }
-
-    fn begin_object<W: ?Sized + Write>(&mut self, writer: &mut W) -> std::io::Result<()> {
-        self.pretty.begin_object(writer)
-    }
-
-    fn end_object<W: ?Sized + Write>(&mut self, writer: &mut W) -> std::io::Result<()> {
-        self.pretty.end_object(writer)
-    }
-
-    fn begin_object_key<W: ?Sized + Write>(&mut self, writer: &mut W, first: bool) -> std::io::Result<()> {
-        self.pretty.begin_object_key(writer, first)
-    }
-
-    fn begin_object_value<W: ?Sized + Write>(&mut self, writer: &mut W) -> std::io::Result<()> {
-        self.pretty.begin_object_value(writer)
-    }
-
-    fn end_object_value<W: ?Sized + Write>(&mut self, writer: &mut W) -> std::io::Result<()> {
-        self.pretty.end_object_value(writer)
-    }
 }
 
 /// Write `value` as YAML to stdout, every string (keys too) passed through [`sanitize`].
@@ -198,16 +129,14 @@ pub fn yes_no(value: bool) -> Cell {
 
 #[cfg(test)]
 mod tests {
-    use super::{sanitize, sanitize_json, write_json};
+    use super::{sanitize, sanitize_json};
 
     #[test]
     fn json_strings_carry_no_raw_terminal_controls_and_read_back_the_same() {
         let hostile = serde_json::json!({
             "pod\u{1b}]0;x\u{7}": ["evil\u{202e}txt.exe", "c1\u{9b}31m", "del\u{7f}", "plain é 😀", "nl\nq\"b\\"],
         });
-        let mut bytes = Vec::new();
-        write_json(&mut bytes, &hostile).unwrap();
-        let text = String::from_utf8(bytes).unwrap();
+        let text = sanitize_json(&serde_json::to_string_pretty(&hostile).unwrap()).into_owned();
         assert!(
             !text
                 .chars()

@@ -336,8 +336,20 @@ pub async fn assess(
     options: UndoOptions,
 ) -> Result<Vec<Assessed>> {
     let mut assessed = Vec::new();
+    // Most reversals of a case concern the same pod: it is read once.
+    let mut pods: BTreeMap<(String, String), Option<Value>> = BTreeMap::new();
     for item in pending {
-        let live = read_live(cluster, &item.reversal).await?;
+        let (namespace, pod_name, _) = item.reversal.pod();
+        let key = (namespace.to_string(), pod_name.to_string());
+        let pod = match pods.get(&key) {
+            Some(pod) => pod.clone(),
+            None => {
+                let pod = found(cluster.get_object("v1", "Pod", Some(namespace), pod_name).await)?;
+                pods.insert(key, pod.clone());
+                pod
+            }
+        };
+        let live = Live { pod, other: read_other(cluster, &item.reversal).await? };
         let (verdict, live_uid, remaining_cases) = judge(item, case_id, &live, options);
         assessed.push(Assessed {
             undoes: item.undoes,
@@ -358,15 +370,19 @@ struct Live {
     other: Option<Value>,
 }
 
-async fn read_live(cluster: &Cluster, reversal: &Reversal) -> Result<Live> {
-    let (namespace, pod_name, pod_uid) = reversal.pod();
-    let found = |fetched: kir_cluster::Result<kir_cluster::objects::Fetched>| match fetched {
+/// The object read, or `None` when it does not exist.
+fn found(fetched: kir_cluster::Result<kir_cluster::objects::Fetched>) -> kir_cluster::Result<Option<Value>> {
+    match fetched {
         Ok(fetched) => Ok(Some(fetched.value)),
         Err(kir_cluster::Error::NotFound { .. }) => Ok(None),
         Err(error) => Err(error),
-    };
-    let pod = found(cluster.get_object("v1", "Pod", Some(namespace), pod_name).await)?;
-    let other = match reversal {
+    }
+}
+
+/// The policy or node a reversal is about, beside its pod.
+async fn read_other(cluster: &Cluster, reversal: &Reversal) -> Result<Option<Value>> {
+    let (namespace, _, pod_uid) = reversal.pod();
+    Ok(match reversal {
         Reversal::DeletePolicy { kind, .. } => found(
             cluster
                 .get_object(
@@ -379,8 +395,7 @@ async fn read_live(cluster: &Cluster, reversal: &Reversal) -> Result<Live> {
         )?,
         Reversal::Uncordon { node, .. } => found(cluster.get_object("v1", "Node", None, node).await)?,
         _ => None,
-    };
-    Ok(Live { pod, other })
+    })
 }
 
 fn text_at<'v>(value: &'v Value, pointer: &str) -> Option<&'v str> {
