@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use crate::{
-    Result,
+    Error, Result,
     contain::{CORDONED_BY_ANNOTATION, REMOVED_LABELS_ANNOTATION},
     isolate::{CASE_ANNOTATION, cases_of},
     netpol::{self, MANAGED_BY_LABEL, MANAGED_BY_VALUE, QUARANTINE_LABEL, quarantine_name},
@@ -270,7 +270,8 @@ pub struct Assessed {
 pub struct Outcome {
     pub undoes: u64,
     pub description: String,
-    /// `reversed`, `already reversed`, `left alone`, `kept: shared` or `failed`.
+    /// `reversed` (read back), `already reversed`, `unconfirmed`, `left alone`, `kept: shared`,
+    /// `kept orphaned` or `failed`.
     pub status: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub detail: Option<String>,
@@ -582,7 +583,7 @@ pub async fn apply(
     for item in assessed {
         let (status, detail) = match &item.verdict {
             Verdict::Reverse => match reverse(cluster, item).await {
-                Ok(true) => ("reversed", None),
+                Ok(true) => read_back(cluster, case.id(), item).await,
                 Ok(false) => ("already reversed", Some("it was gone when kir acted".to_string())),
                 Err(error) => ("failed", Some(error.to_string())),
             },
@@ -607,6 +608,33 @@ pub async fn apply(
     }
     Ok(outcomes)
 }
+
+/// "Reversed" is said only when the live state, read again, has nothing left to reverse;
+/// otherwise the reversal stays pending for the next run.
+async fn read_back(cluster: &Cluster, case_id: &str, item: &Assessed) -> (&'static str, Option<String>) {
+    let (namespace, pod_name, _) = item.reversal.pod();
+    let live = async {
+        let pod = found(cluster.get_object("v1", "Pod", Some(namespace), pod_name).await)?;
+        Ok::<_, Error>(Live { pod, other: read_other(cluster, &item.reversal).await? })
+    };
+    let pending = Pending { undoes: item.undoes, reversal: item.reversal.clone(), made_uid: None };
+    let every_reversal = UndoOptions { release_shared: true, readopt: true };
+    match live.await {
+        Ok(live) => match judge(&pending, case_id, &live, every_reversal).0 {
+            Verdict::AlreadyReversed(_) => ("reversed", None),
+            _ => (
+                UNCONFIRMED,
+                Some("the request succeeded, but reading it back still finds the change in place".into()),
+            ),
+        },
+        Err(error) => {
+            (UNCONFIRMED, Some(format!("the request succeeded, but it cannot be read back: {error}")))
+        }
+    }
+}
+
+/// A reversal the API server accepted that the read-back did not confirm.
+const UNCONFIRMED: &str = "unconfirmed";
 
 /// Make one reversal, bound to the UID of the object checked. `Ok(false)`: it was gone.
 async fn reverse(cluster: &Cluster, item: &Assessed) -> kir_cluster::Result<bool> {
