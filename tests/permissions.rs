@@ -412,3 +412,449 @@ async fn assert_journaled(client: &Client, ns: &str, pod: &str, case: &Path, pol
     assert!(!has_policy || actions.iter().any(|a| a == policy), "the policy is journaled: {actions:?}");
     assert!(!labelled || actions.iter().any(|a| a == label), "the label is journaled: {actions:?}");
 }
+
+/// The needs `command` declares itself, required and made in every case (its steps' are
+/// proven by their own tests).
+fn own_required(command: &str) -> Vec<Need> {
+    permissions::command(command)
+        .unwrap()
+        .needs
+        .iter()
+        .copied()
+        .filter(|n| n.required() && n.when.is_none() && !n.if_served)
+        .collect()
+}
+
+/// A kwok node for this test alone: cordoning it touches no other test's pods. Bare pods
+/// placed on it, running.
+async fn own_node_with_pods(client: &Client, ns: &str, count: usize) -> (String, Vec<String>) {
+    let node = format!("{ns}-node");
+    let object: k8s_openapi::api::core::v1::Node = serde_json::from_value(json!({
+        "apiVersion": "v1",
+        "kind": "Node",
+        "metadata": {
+            "name": node,
+            "labels": {"kubernetes.io/hostname": node, "type": "kwok"},
+            "annotations": {"kwok.x-k8s.io/node": "fake"},
+        },
+        // Nothing is scheduled here but the pods placed by name.
+        "spec": {"taints": [{"key": "ir.kir.dev/test", "value": ns, "effect": "NoSchedule"}]},
+    }))
+    .unwrap();
+    Api::<k8s_openapi::api::core::v1::Node>::all(client.clone())
+        .create(&PostParams::default(), &object)
+        .await
+        .unwrap();
+    let pods: Api<Pod> = Api::namespaced(client.clone(), ns);
+    for i in 0..count {
+        let mut pod = bare_pod(&format!("suspect-{i}"), vec![container("app", "busybox:1.36")]);
+        pod.spec.as_mut().unwrap().node_name = Some(node.clone());
+        pods.create(&PostParams::default(), &pod).await.unwrap();
+    }
+    running_pods(client, ns, "", count).await;
+    (node, (0..count).map(|i| format!("{ns}/suspect-{i}")).collect())
+}
+
+async fn cordoned(client: &Client, node: &str) -> bool {
+    let nodes: Api<k8s_openapi::api::core::v1::Node> = Api::all(client.clone());
+    nodes.get(node).await.unwrap().spec.unwrap_or_default().unschedulable == Some(true)
+}
+
+/// Undo `case` as the admin, so that the next identity starts from an uncordoned node.
+async fn undo_as_admin(tb: &Testbed, client: &Client, case: &Path, node: &str) {
+    run(kir_with(&tb.kubeconfig).args(["undo", "--yes"]).arg(case)).success();
+    assert!(!cordoned(client, node).await, "the admin's undo uncordoned {node}");
+}
+
+/// Where a test's identities run: each in a case of its own, judged the same way.
+struct Trial<'a> {
+    tb: &'a Testbed,
+    ns: &'a str,
+    dir: &'a Path,
+}
+
+impl Trial<'_> {
+    fn case_of(&self, label: &str, pod: &str) -> std::path::PathBuf {
+        self.dir.join(format!("{label}-{}", pod.replace('/', "-")))
+    }
+
+    /// `kir doctor --as user` names exactly what `need` takes away from `command`.
+    fn doctor_agrees(&self, user: &str, need: Option<&Need>, command: &str) {
+        let expected: Vec<String> = need.iter().map(|n| n.describe_in(self.ns)).collect();
+        assert_eq!(doctor_missing(self.tb, self.ns, user, command), expected, "{user}");
+    }
+
+    /// The run succeeded with every declared permission, or failed naming the one taken away.
+    fn judge(&self, out: &crate::util::Run, need: Option<&Need>, what: &str) {
+        let said = format!("{}{}", out.stdout, out.stderr);
+        match need {
+            None => assert_eq!(out.code, 0, "{what} with its declared permissions:\n{said}"),
+            Some(need) => {
+                assert_ne!(out.code, 0, "{what} without {} succeeded:\n{said}", need.describe());
+                assert_names(&said, need);
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn cordon_release_of_the_node_and_undo_need_exactly_their_declared_permissions() {
+    let _plain = plain_cluster().await;
+    let tb = testbed();
+    let client = tb.client().await;
+    let ns = tb.namespace("perm-cordon").await;
+    let cordon = own_required("isolate pod --cordon");
+    let uncordon = required("release pod (cordoned node)", &[]);
+    let undo = required("undo", &[]);
+    let count = cordon.len() + uncordon.len() + undo.len() + 3;
+    let (node, pods) = own_node_with_pods(&client, &ns, count).await;
+    let mut pods = pods.into_iter();
+    let cordon_users = identities(&client, &ns, "isolate pod --cordon", &cordon).await;
+    let release_users = identities(&client, &ns, "release pod (cordoned node)", &uncordon).await;
+    let undo_users = identities(&client, &ns, "undo", &undo).await;
+    let dir = tempfile::tempdir().unwrap();
+    let trial = Trial { tb, ns: &ns, dir: dir.path() };
+
+    for (need, user) in &cordon_users {
+        let pod = pods.next().unwrap();
+        let case = trial.case_of("cordon", &pod);
+        trial.doctor_agrees(user, need.as_ref(), "isolate pod --cordon");
+        let out =
+            as_user(tb, &client, &case, user, need.as_ref(), &["isolate", "pod", &pod, "--cordon", "--yes"])
+                .await;
+        trial.judge(&out, need.as_ref(), "isolate --cordon");
+        let is_cordoned = cordoned(&client, &node).await;
+        match need {
+            None => assert!(is_cordoned, "cordoned with every permission"),
+            Some(need) if need.verb == "patch" => assert!(!is_cordoned, "not cordoned without patch"),
+            // Cordoned, but not read back: said, and journaled.
+            Some(_) => {}
+        }
+        if is_cordoned {
+            let actions = changes_journaled(&case);
+            assert!(actions.iter().any(|a| a == "isolate.cordon-node"), "{actions:?}");
+        }
+        undo_as_admin(tb, &client, &case, &node).await;
+    }
+
+    for (command, users) in [("release pod (cordoned node)", &release_users), ("undo", &undo_users)] {
+        for (need, user) in users {
+            let pod = pods.next().unwrap();
+            let case = trial.case_of("uncordon", &pod);
+            run(kir_with(&tb.kubeconfig)
+                .arg("--case")
+                .arg(&case)
+                .args(["isolate", "pod", &pod, "--cordon", "--yes"]))
+            .success();
+            assert!(cordoned(&client, &node).await);
+            trial.doctor_agrees(user, need.as_ref(), command);
+            let args: Vec<&str> = if command == "undo" {
+                vec!["undo", "--yes", case.to_str().unwrap()]
+            } else {
+                vec!["release", "pod", &pod, "--yes"]
+            };
+            let out = as_user(tb, &client, &case, user, need.as_ref(), &args).await;
+            trial.judge(&out, need.as_ref(), command);
+            let (has_policy, labelled) = live_state(&client, &ns, &pod).await;
+            let still_cordoned = cordoned(&client, &node).await;
+            if need.is_none() {
+                assert!(!has_policy && !labelled && !still_cordoned, "{command} reversed everything");
+            } else {
+                // Whatever it reversed before it stopped is journaled.
+                let undone = changes_journaled(&case).iter().filter(|a| *a == "undo").count();
+                assert!(has_policy && labelled && still_cordoned || undone > 0, "{command}: journaled");
+            }
+            run(kir_with(&tb.kubeconfig).args(["undo", "--yes"]).arg(&case)).success();
+            assert!(!cordoned(&client, &node).await);
+        }
+    }
+    let _ =
+        Api::<k8s_openapi::api::core::v1::Node>::all(client.clone()).delete(&node, &Default::default()).await;
+}
+
+#[tokio::test]
+async fn replace_and_the_playbook_need_exactly_their_declared_permissions() {
+    let _plain = plain_cluster().await;
+    let tb = testbed();
+    let client = tb.client().await;
+    let ns = tb.namespace("perm-playbook").await;
+    // Every pod mounts the kube-root-ca.crt ConfigMap.
+    let replace = required("replace pod", &[]);
+    let playbook = required("respond compromised-pod", &["configmaps"]);
+    let pods = bare_pods(&client, &ns, replace.len() + playbook.len() + 2).await;
+    let (replace_pods, playbook_pods) = pods.split_at(replace.len() + 1);
+    let replace_users = identities(&client, &ns, "replace pod", &replace).await;
+    let playbook_users = identities(&client, &ns, "respond compromised-pod", &playbook).await;
+    let dir = tempfile::tempdir().unwrap();
+    let trial = Trial { tb, ns: &ns, dir: dir.path() };
+    let exists = |pod: &str| {
+        let (api, name) =
+            (Api::<Pod>::namespaced(client.clone(), &ns), pod.split_once('/').unwrap().1.to_string());
+        async move { api.get_opt(&name).await.unwrap().is_some_and(|p| p.metadata.deletion_timestamp.is_none()) }
+    };
+
+    for ((need, user), pod) in replace_users.iter().zip(replace_pods) {
+        let case = trial.case_of("replace", pod);
+        run(kir_with(&tb.kubeconfig).arg("--case").arg(&case).args(["capture", "pod", pod])).success();
+        trial.doctor_agrees(user, need.as_ref(), "replace pod");
+        let out = as_user(tb, &client, &case, user, need.as_ref(), &["replace", "pod", pod, "--yes"]).await;
+        trial.judge(&out, need.as_ref(), "replace");
+        let deleted = !exists(pod).await;
+        assert_eq!(deleted, need.is_none(), "the pod is deleted only with every permission");
+        let actions = changes_journaled(&case);
+        assert!(
+            !deleted || actions.iter().any(|a| a == "replace.delete-pod"),
+            "the deletion is journaled: {actions:?}"
+        );
+    }
+
+    for ((need, user), pod) in playbook_users.iter().zip(playbook_pods) {
+        let case = trial.case_of("respond", pod);
+        trial.doctor_agrees(user, need.as_ref(), "respond compromised-pod");
+        let args = ["respond", "compromised-pod", pod, "--replace", "--yes"];
+        let out = as_user(tb, &client, &case, user, need.as_ref(), &args).await;
+        trial.judge(&out, need.as_ref(), "respond compromised-pod");
+        let deleted = !exists(pod).await;
+        let actions = changes_journaled(&case);
+        assert!(!deleted || actions.iter().any(|a| a == "replace.delete-pod"), "{actions:?}");
+        if !deleted {
+            assert_journaled(&client, &ns, pod, &case, "isolate.create-networkpolicy", "isolate.label-pod")
+                .await;
+        }
+        if need.is_none() {
+            assert!(deleted, "the playbook deleted the suspect with every permission");
+        }
+    }
+}
+
+/// A pod of each owner kind capture follows besides Deployments, with the kinds on its chain:
+/// a StatefulSet's, a DaemonSet's, a ReplicationController's, and a Job's whose Job belongs to
+/// a (suspended) CronJob.
+async fn owned_pods(client: &Client, ns: &str) -> Vec<(Vec<&'static str>, String)> {
+    use k8s_openapi::api::{
+        apps::v1::{DaemonSet, StatefulSet},
+        batch::v1::{CronJob, Job},
+        core::v1::ReplicationController,
+    };
+    let template = |app: &str| json!({"metadata": {"labels": {"app": app}}, "spec": {"containers": [{"name": "app", "image": "busybox:1.36"}]}});
+    let params = PostParams::default();
+    let sts: StatefulSet = serde_json::from_value(json!({
+        "metadata": {"name": "db"},
+        "spec": {"replicas": 1, "serviceName": "db", "selector": {"matchLabels": {"app": "db"}}, "template": template("db")},
+    }))
+    .unwrap();
+    Api::<StatefulSet>::namespaced(client.clone(), ns).create(&params, &sts).await.unwrap();
+    let mut agent = template("agent");
+    agent["spec"]["nodeSelector"] = json!({"kubernetes.io/hostname": "kwok-node-0"});
+    let ds: DaemonSet = serde_json::from_value(json!({
+        "metadata": {"name": "agent"},
+        "spec": {"selector": {"matchLabels": {"app": "agent"}}, "template": agent},
+    }))
+    .unwrap();
+    Api::<DaemonSet>::namespaced(client.clone(), ns).create(&params, &ds).await.unwrap();
+    let rc: ReplicationController = serde_json::from_value(json!({
+        "metadata": {"name": "legacy"},
+        "spec": {"replicas": 1, "selector": {"app": "legacy"}, "template": template("legacy")},
+    }))
+    .unwrap();
+    Api::<ReplicationController>::namespaced(client.clone(), ns).create(&params, &rc).await.unwrap();
+    let mut job_template = template("batch");
+    job_template["spec"]["restartPolicy"] = json!("Never");
+    let cron: CronJob = serde_json::from_value(json!({
+        "metadata": {"name": "nightly"},
+        "spec": {"schedule": "0 3 * * *", "suspend": true, "jobTemplate": {"spec": {"template": job_template}}},
+    }))
+    .unwrap();
+    let cron = Api::<CronJob>::namespaced(client.clone(), ns).create(&params, &cron).await.unwrap();
+    let job: Job = serde_json::from_value(json!({
+        "metadata": {"name": "nightly-1", "ownerReferences": [{
+            "apiVersion": "batch/v1", "kind": "CronJob", "name": "nightly",
+            "uid": cron.metadata.uid.unwrap(), "controller": true,
+        }]},
+        "spec": {"template": job_template},
+    }))
+    .unwrap();
+    Api::<Job>::namespaced(client.clone(), ns).create(&params, &job).await.unwrap();
+
+    let mut found = Vec::new();
+    for (selector, kinds) in [
+        ("app=db", vec!["statefulsets"]),
+        ("app=agent", vec!["daemonsets"]),
+        ("app=legacy", vec!["replicationcontrollers"]),
+        ("job-name=nightly-1", vec!["jobs", "cronjobs"]),
+    ] {
+        let api: Api<Pod> = Api::namespaced(client.clone(), ns);
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(60);
+        let name = loop {
+            let pods = api.list(&ListParams::default().labels(selector)).await.unwrap().items;
+            let started =
+                pods.into_iter().find(|p| p.status.as_ref().and_then(|s| s.phase.as_deref()).is_some());
+            if let Some(name) = started.and_then(|p| p.metadata.name) {
+                break name;
+            }
+            assert!(tokio::time::Instant::now() < deadline, "a pod for {selector} in {ns}");
+            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        };
+        found.push((kinds, format!("{ns}/{name}")));
+    }
+    found
+}
+
+/// What `kir doctor --as user` says `command` runs without.
+fn doctor_degraded(tb: &Testbed, ns: &str, user: &str, command: &str) -> Vec<String> {
+    let report =
+        run(kir_with(&tb.kubeconfig).args(["doctor", "-o", "json", "-n", ns, "--as", user])).success().json();
+    let judged =
+        report["commands"].as_array().unwrap().iter().find(|c| c["command"] == command).unwrap().clone();
+    assert_eq!(judged["availability"], "degraded", "{judged}");
+    judged["degraded"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["permission"].as_str().unwrap().to_string())
+        .collect()
+}
+
+#[tokio::test]
+async fn conditional_and_degrading_permissions_are_what_the_commands_need() {
+    let _plain = plain_cluster().await;
+    let tb = testbed();
+    let client = tb.client().await;
+    let ns = tb.namespace("perm-conditional").await;
+    let dir = tempfile::tempdir().unwrap();
+    let trial = Trial { tb, ns: &ns, dir: dir.path() };
+
+    // Capture follows every owner kind: without reading one, the evidence is incomplete.
+    let owned = owned_pods(&client, &ns).await;
+    let owner_kinds: Vec<&str> = owned.iter().flat_map(|(kinds, _)| kinds.iter().copied()).collect();
+    let owner_needs: Vec<Need> = permissions::command("capture pod")
+        .unwrap()
+        .needs
+        .iter()
+        .copied()
+        .filter(|n| n.when.is_some() && owner_kinds.contains(&n.resource))
+        .collect();
+    assert_eq!(owner_needs.len(), owner_kinds.len(), "one declared need per owner kind");
+    let users = identities(&client, &ns, "capture pod", &owner_needs).await;
+    for (need, user) in &users {
+        for (kinds, pod) in &owned {
+            let on_chain = need.is_none_or(|n| kinds.contains(&n.resource));
+            if !on_chain {
+                continue;
+            }
+            let case = trial.case_of(&format!("capture-{}", user.rsplit(':').next().unwrap()), pod);
+            let out = as_user(tb, &client, &case, user, need.as_ref(), &["capture", "pod", pod]).await;
+            trial.judge(&out, need.as_ref(), &format!("capture of {pod}"));
+        }
+    }
+
+    // Isolation of a Deployment's pod behind a Service: it orphans the pod (so it watches for
+    // the replacement) and reads back which Services still route to it. Reads of the
+    // controller, the node and the network plugin only make the plan less sure.
+    create_deployment(&client, &ns, &deployment("web", 8, vec![container("web", "nginx:1.27")])).await;
+    crate::scene::create_service(&client, &ns, "web", &[("app", "web")]).await;
+    let web: Vec<String> = running_pods(&client, &ns, "app=web", 8)
+        .await
+        .into_iter()
+        .map(|p| format!("{ns}/{}", p.metadata.name.unwrap()))
+        .collect();
+    let all = permissions::command("isolate pod").unwrap().all_needs();
+    let conditional: Vec<Need> =
+        all.iter().copied().filter(|n| n.required() && n.when.is_some() && !n.if_served).collect();
+    let degrading: Vec<Need> = all
+        .iter()
+        .copied()
+        .filter(|n| !n.required() && (n.when.is_none() || ["replicasets", "pods"].contains(&n.resource)))
+        .collect();
+    let removed: Vec<Need> = conditional.iter().chain(&degrading).copied().collect();
+    assert!(removed.len() < web.len(), "a pod for each identity");
+    let users = identities(&client, &ns, "isolate pod", &removed).await;
+    for ((need, user), pod) in users.iter().zip(&web) {
+        let case = trial.case_of("isolate", pod);
+        let out = as_user(tb, &client, &case, user, need.as_ref(), &["isolate", "pod", pod, "--yes"]).await;
+        match need {
+            Some(need) if !need.required() => {
+                let said = format!("{}{}", out.stdout, out.stderr);
+                assert_eq!(out.code, 0, "isolate without {} still works:\n{said}", need.describe());
+                assert_names(&said, need);
+                assert!(doctor_degraded(tb, &ns, user, "isolate pod").contains(&need.describe_in(&ns)));
+            }
+            _ => trial.judge(&out, need.as_ref(), "isolate"),
+        }
+        assert_journaled(&client, &ns, pod, &case, "isolate.create-networkpolicy", "isolate.label-pod").await;
+    }
+}
+
+#[tokio::test]
+async fn permissions_of_served_policy_apis_are_needed_where_they_are_served() {
+    let _exclusive = crate::scene::exclusive_cluster().await;
+    let tb = testbed();
+    let client = tb.client().await;
+    let outcome = async {
+        crate::scene::install_crd(
+            &client,
+            "cilium.io",
+            "v2",
+            "CiliumNetworkPolicy",
+            "ciliumnetworkpolicies",
+            true,
+        )
+        .await;
+        crate::scene::install_crd(
+            &client,
+            "policy.networking.k8s.io",
+            "v1alpha1",
+            "AdminNetworkPolicy",
+            "adminnetworkpolicies",
+            false,
+        )
+        .await;
+        crate::scene::eventually(
+            "discovery serves the new kinds",
+            std::time::Duration::from_secs(30),
+            || async {
+                let report = run(kir_with(&tb.kubeconfig).args(["doctor", "-o", "json"])).json();
+                let caps = report["capabilities"].as_array().unwrap().clone();
+                ["cilium", "adminNetworkPolicy"]
+                    .iter()
+                    .all(|n| caps.iter().any(|c| c["name"] == *n && c["present"] == true))
+            },
+        )
+        .await;
+        let ns = tb.namespace("perm-served").await;
+        let served = |command: &str| -> Vec<Need> {
+            permissions::command(command).unwrap().needs.iter().copied().filter(|n| n.if_served).collect()
+        };
+        let (isolate, release) = (served("isolate pod"), served("release pod"));
+        let pods = bare_pods(&client, &ns, isolate.len() + release.len() + 2).await;
+        let (isolate_pods, release_pods) = pods.split_at(isolate.len() + 1);
+        let isolate_users = identities(&client, &ns, "isolate pod", &isolate).await;
+        let release_users = identities(&client, &ns, "release pod", &release).await;
+        let dir = tempfile::tempdir().unwrap();
+        let trial = Trial { tb, ns: &ns, dir: dir.path() };
+        for ((need, user), pod) in isolate_users.iter().zip(isolate_pods) {
+            let case = trial.case_of("isolate", pod);
+            trial.doctor_agrees(user, need.as_ref(), "isolate pod");
+            let out =
+                as_user(tb, &client, &case, user, need.as_ref(), &["isolate", "pod", pod, "--yes"]).await;
+            trial.judge(&out, need.as_ref(), "isolate where Cilium and AdminNetworkPolicy are served");
+            run(kir_with(&tb.kubeconfig).args(["undo", "--yes"]).arg(&case)).success();
+        }
+        for ((need, user), pod) in release_users.iter().zip(release_pods) {
+            let case = trial.case_of("release", pod);
+            run(kir_with(&tb.kubeconfig).arg("--case").arg(&case).args(["isolate", "pod", pod, "--yes"]))
+                .success();
+            trial.doctor_agrees(user, need.as_ref(), "release pod");
+            let out =
+                as_user(tb, &client, &case, user, need.as_ref(), &["release", "pod", pod, "--yes"]).await;
+            trial.judge(&out, need.as_ref(), "release where Cilium and AdminNetworkPolicy are served");
+            run(kir_with(&tb.kubeconfig).args(["undo", "--yes"]).arg(&case)).success();
+        }
+    };
+    let result = futures::FutureExt::catch_unwind(std::panic::AssertUnwindSafe(outcome)).await;
+    crate::scene::remove_crd(&client, "ciliumnetworkpolicies.cilium.io").await;
+    crate::scene::remove_crd(&client, "adminnetworkpolicies.policy.networking.k8s.io").await;
+    if let Err(panic) = result {
+        std::panic::resume_unwind(panic);
+    }
+}

@@ -25,8 +25,8 @@ use serde_json::Value;
 use crate::{
     scene::{
         bare_pod, container, create_allow_all_policy, create_deployment, create_service, deployment,
-        eventually, exclusive_cluster, is_running, mark_restarted, plain_cluster, running_pods,
-        start_network_agent, stop_network_agent,
+        eventually, exclusive_cluster, install_crd, is_running, mark_restarted, plain_cluster, remove_crd,
+        running_pods, start_network_agent, stop_network_agent,
     },
     testbed::{OwnTestbed, Testbed, testbed},
     util::{Run, kir_with, run},
@@ -438,51 +438,6 @@ async fn release_reverses_one_pod_and_leaves_the_other_isolated() {
     assert!(refused.stderr.contains("belongs to cluster https://192.0.2.1:6443"), "{}", refused.stderr);
     let refused = run(kir_with(&tb.kubeconfig).args(["undo", "--yes"]).arg(&other_case));
     assert!(refused.code == 2 || refused.stderr.contains("no change"), "{}", refused.stderr);
-}
-
-/// A CRD that makes the API server serve a kind, with an open schema.
-async fn install_crd(
-    client: &Client,
-    group: &str,
-    version: &str,
-    kind: &str,
-    plural: &str,
-    namespaced: bool,
-) {
-    use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
-    let crd: CustomResourceDefinition = serde_json::from_value(serde_json::json!({
-        "apiVersion": "apiextensions.k8s.io/v1",
-        "kind": "CustomResourceDefinition",
-        "metadata": {
-            "name": format!("{plural}.{group}"),
-            // The API server protects *.k8s.io groups; the upstream CRD carries its approval.
-            "annotations": {"api-approved.kubernetes.io": "https://github.com/kubernetes-sigs/network-policy-api/pull/30"},
-        },
-        "spec": {
-            "group": group,
-            "names": {"kind": kind, "plural": plural, "singular": kind.to_lowercase(), "listKind": format!("{kind}List")},
-            "scope": if namespaced { "Namespaced" } else { "Cluster" },
-            "versions": [{"name": version, "served": true, "storage": true,
-                "schema": {"openAPIV3Schema": {"type": "object", "x-kubernetes-preserve-unknown-fields": true}}}]
-        }
-    }))
-    .unwrap();
-    match Api::<CustomResourceDefinition>::all(client.clone()).create(&PostParams::default(), &crd).await {
-        Ok(_) => {}
-        Err(kube::Error::Api(status)) if status.code == 409 => {}
-        Err(error) => panic!("cannot install the {kind} CRD: {error}"),
-    }
-}
-
-async fn remove_crd(client: &Client, name: &str) {
-    use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
-    let api: Api<CustomResourceDefinition> = Api::all(client.clone());
-    let _ = api.delete(name, &Default::default()).await;
-    eventually("the CRD is gone", Duration::from_secs(60), || {
-        let api = api.clone();
-        async move { api.get_opt(name).await.unwrap().is_none() }
-    })
-    .await;
 }
 
 #[tokio::test]

@@ -242,3 +242,48 @@ pub async fn stop_network_agent(agents: &Api<DaemonSet>, name: &str) {
     })
     .await;
 }
+
+/// A CRD that makes the API server serve a kind, with an open schema.
+pub async fn install_crd(
+    client: &Client,
+    group: &str,
+    version: &str,
+    kind: &str,
+    plural: &str,
+    namespaced: bool,
+) {
+    use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+    let crd: CustomResourceDefinition = serde_json::from_value(serde_json::json!({
+        "apiVersion": "apiextensions.k8s.io/v1",
+        "kind": "CustomResourceDefinition",
+        "metadata": {
+            "name": format!("{plural}.{group}"),
+            // The API server protects *.k8s.io groups; the upstream CRD carries its approval.
+            "annotations": {"api-approved.kubernetes.io": "https://github.com/kubernetes-sigs/network-policy-api/pull/30"},
+        },
+        "spec": {
+            "group": group,
+            "names": {"kind": kind, "plural": plural, "singular": kind.to_lowercase(), "listKind": format!("{kind}List")},
+            "scope": if namespaced { "Namespaced" } else { "Cluster" },
+            "versions": [{"name": version, "served": true, "storage": true,
+                "schema": {"openAPIV3Schema": {"type": "object", "x-kubernetes-preserve-unknown-fields": true}}}]
+        }
+    }))
+    .unwrap();
+    match Api::<CustomResourceDefinition>::all(client.clone()).create(&PostParams::default(), &crd).await {
+        Ok(_) => {}
+        Err(kube::Error::Api(status)) if status.code == 409 => {}
+        Err(error) => panic!("cannot install the {kind} CRD: {error}"),
+    }
+}
+
+pub async fn remove_crd(client: &Client, name: &str) {
+    use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+    let api: Api<CustomResourceDefinition> = Api::all(client.clone());
+    let _ = api.delete(name, &Default::default()).await;
+    eventually("the CRD is gone", Duration::from_secs(60), || {
+        let api = api.clone();
+        async move { api.get_opt(name).await.unwrap().is_none() }
+    })
+    .await;
+}

@@ -237,7 +237,9 @@ const ISOLATE: &[Need] = &[
     ns("patch", "", "pods", "the quarantine label (and orphaning)"),
     ns("list", DISCOVERY, "endpointslices", "read back which Services still route to the pod")
         .only_when("the pod leaves a Service"),
-    ns("watch", "", "pods", "wait for the controller's replacement").only_when("the pod is orphaned"),
+    ns("watch", "", "pods", "wait for the controller's replacement")
+        .only_when("the pod is orphaned")
+        .degrades("the replacement is not awaited: kir cannot say that it runs"),
 ];
 
 const CORDON: &[Need] =

@@ -11,7 +11,7 @@ use serde::Serialize;
 use serde_json::{Value, json};
 
 use crate::{
-    Result,
+    Result, blocking,
     collect::{Collected, Collector, Stored},
     isolate::Surroundings,
     netpol,
@@ -63,7 +63,7 @@ pub async fn capture_pod_signalling(
     let state = &observed.state;
     let (ns, name) = (state.namespace.as_str(), state.name.as_str());
     let collector = Collector::new(case, pod_base(ns, name, &state.uid));
-    let stored = collector.store("pod.json", &observed.fetched.source, &observed.fetched.body);
+    let stored = collector.store("pod.json", &observed.fetched.source, observed.fetched.body.clone()).await;
     if let Some(stored) = pod_stored {
         let _ = stored.send(());
     }
@@ -73,6 +73,7 @@ pub async fn capture_pod_signalling(
     let kept = match stored {
         Stored::Kept => collector
             .stored("pod.json", 64 << 20)
+            .await
             .and_then(|bytes| serde_json::from_slice::<Pod>(&bytes).ok()),
         Stored::Committed | Stored::Missing => None,
     };
@@ -91,7 +92,8 @@ pub async fn capture_pod_signalling(
     join_all(tasks).await;
 
     let collected = collector.into_collected();
-    case.record(
+    blocking::record(
+        case,
         JournalRecord::new(actor, "capture.pod")
             .target(format!("pod/{ns}/{name}"))
             .parameters(json!({"uid": state.uid, "logLimit": options.log_limit}))
@@ -101,7 +103,8 @@ pub async fn capture_pod_signalling(
                 "alreadyCollected": collected.already_collected.len(),
                 "missing": missing_record(&collected),
             })),
-    )?;
+    )
+    .await?;
     Ok(collected)
 }
 
@@ -179,9 +182,9 @@ async fn owners_and_events(
         let relative = format!("events/{label}.json");
         match retrying(|| cluster.events_about(ns, &uid)).await {
             Ok(list) => {
-                collector.store(&relative, &list.source, &list.body);
+                collector.store(&relative, &list.source, list.body).await;
             }
-            Err(error) => collector.gap_error(&relative, &format!("list events of {label}"), &error),
+            Err(error) => collector.gap_error(&relative, &format!("list events of {label}"), &error).await,
         }
     };
     let owners = async {
@@ -217,8 +220,8 @@ async fn owners_and_events(
                 None => retrying(|| cluster.get_object(&api_version, &kind, Some(ns), &name)).await,
             };
             match object {
-                Ok(object) => {
-                    collector.store(&relative, &object.source, &object.body);
+                Ok(mut object) => {
+                    collector.store(&relative, &object.source, std::mem::take(&mut object.body)).await;
                     let uid =
                         object.value.pointer("/metadata/uid").and_then(Value::as_str).unwrap_or_default();
                     subjects.push((format!("{kind}-{name}"), uid.to_string()));
@@ -228,7 +231,9 @@ async fn owners_and_events(
                         pending.extend(next.iter().cloned());
                     }
                 }
-                Err(error) => collector.gap_error(&relative, &format!("GET {kind} {ns}/{name}"), &error),
+                Err(error) => {
+                    collector.gap_error(&relative, &format!("GET {kind} {ns}/{name}"), &error).await
+                }
             }
         }
         join_all(subjects.into_iter().map(|(label, uid)| events(label, uid))).await;
@@ -252,18 +257,18 @@ fn followable_owner(api_version: &str, kind: &str, name: &str) -> bool {
 
 async fn node(cluster: &Cluster, collector: &Collector, pod: &Pod, already_read: Option<&Fetched>) {
     let Some(node) = pod.spec.as_ref().and_then(|s| s.node_name.clone()) else {
-        return collector.gap("node.json", "GET /api/v1/nodes", "the pod is not scheduled on a node");
+        return collector.gap("node.json", "GET /api/v1/nodes", "the pod is not scheduled on a node").await;
     };
     if let Some(object) = already_read {
-        collector.store("node.json", &object.source, &object.body);
+        collector.store("node.json", &object.source, object.body.clone()).await;
         return;
     }
     let path = format!("/api/v1/nodes/{node}");
     match retrying(|| cluster.get_raw(&path)).await {
         Ok(object) => {
-            collector.store("node.json", &object.source, &object.body);
+            collector.store("node.json", &object.source, object.body).await;
         }
-        Err(error) => collector.gap_error("node.json", &format!("GET {path}"), &error),
+        Err(error) => collector.gap_error("node.json", &format!("GET {path}"), &error).await,
     }
 }
 
@@ -275,9 +280,9 @@ async fn service_account(cluster: &Cluster, collector: &Collector, pod: &Pod, ns
     let path = format!("/api/v1/namespaces/{ns}/serviceaccounts/{account}");
     match retrying(|| cluster.get_raw(&path)).await {
         Ok(object) => {
-            collector.store("serviceaccount.json", &object.source, &object.body);
+            collector.store("serviceaccount.json", &object.source, object.body).await;
         }
-        Err(error) => collector.gap_error("serviceaccount.json", &format!("GET {path}"), &error),
+        Err(error) => collector.gap_error("serviceaccount.json", &format!("GET {path}"), &error).await,
     }
     let user = format!("system:serviceaccount:{ns}:{account}");
     let groups = vec![
@@ -292,14 +297,16 @@ async fn service_account(cluster: &Cluster, collector: &Collector, pod: &Pod, ns
     };
     match review {
         Ok(status) => {
-            collector.store_json(
-                "serviceaccount-permissions.json",
-                &source,
-                &json!({"user": user, "groups": groups, "namespace": ns, "review": status}),
-            );
+            collector
+                .store_json(
+                    "serviceaccount-permissions.json",
+                    &source,
+                    &json!({"user": user, "groups": groups, "namespace": ns, "review": status}),
+                )
+                .await;
         }
         // A denial names the impersonation it needs; that is a permission of the responder.
-        Err(error) => collector.gap_error("serviceaccount-permissions.json", &source, &error),
+        Err(error) => collector.gap_error("serviceaccount-permissions.json", &source, &error).await,
     }
 }
 
@@ -324,9 +331,9 @@ async fn services_and_policies(
                 .into_iter()
                 .filter(|s| map_selects(s.spec.as_ref().and_then(|s| s.selector.as_ref()), &labels))
                 .collect();
-            collector.store_json("services.json", &services_source, &selecting);
+            collector.store_json("services.json", &services_source, &selecting).await;
         }
-        Err(error) => collector.gap_error("services.json", &services_source, &error),
+        Err(error) => collector.gap_error("services.json", &services_source, &error).await,
     }
     let policies_source =
         format!("GET /apis/networking.k8s.io/v1/namespaces/{ns}/networkpolicies (those selecting the pod)");
@@ -340,13 +347,15 @@ async fn services_and_policies(
                 })
                 .collect();
             let allowing = netpol::allowing_policies(&selecting, &labels);
-            collector.store_json(
-                "networkpolicies.json",
-                &policies_source,
-                &json!({"selecting": selecting, "allowing": allowing}),
-            );
+            collector
+                .store_json(
+                    "networkpolicies.json",
+                    &policies_source,
+                    &json!({"selecting": selecting, "allowing": allowing}),
+                )
+                .await;
         }
-        Err(error) => collector.gap_error("networkpolicies.json", &policies_source, &error),
+        Err(error) => collector.gap_error("networkpolicies.json", &policies_source, &error).await,
     }
 }
 
@@ -428,9 +437,9 @@ async fn references(cluster: &Cluster, collector: &Collector, pod: &Pod, ns: &st
         format!("GET metadata only (PartialObjectMetadata) of referenced secrets and configmaps in {ns}");
     match join_all(lookups).await.into_iter().collect::<Result<Vec<_>, _>>() {
         Ok(found) => {
-            collector.store_json("references.json", &source, &found);
+            collector.store_json("references.json", &source, &found).await;
         }
-        Err(error) => collector.gap_error("references.json", &source, &error),
+        Err(error) => collector.gap_error("references.json", &source, &error).await,
     }
 }
 
@@ -445,7 +454,7 @@ async fn images(collector: &Collector, pod: &Pod) {
         .chain(status.ephemeral_container_statuses.iter().flatten())
         .map(|s| json!({"container": s.name, "image": s.image, "imageID": s.image_id}))
         .collect();
-    collector.store_json("images.json", "pod status: containerStatuses[].imageID", &images);
+    collector.store_json("images.json", "pod status: containerStatuses[].imageID", &images).await;
 }
 
 #[cfg(test)]

@@ -1,5 +1,6 @@
 //! Writing what a step collects into the case: each artifact hashed as it is written, each
 //! gap recorded with its reason, an artifact already in the case (a resumed run) kept as is.
+//! Every write runs off the async workers (see [`crate::blocking`]).
 
 use std::{
     collections::BTreeMap,
@@ -12,6 +13,8 @@ use futures::{AsyncRead, AsyncReadExt};
 use kir_cluster::Retry;
 use kir_evidence::{ArtifactRecord, ArtifactWriter, Case};
 use serde::Serialize;
+
+use crate::blocking::{blocking, in_place};
 
 /// An artifact that could not be collected, and why.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -123,22 +126,23 @@ impl Attempt {
     }
 
     /// Discard this try: nothing of it is committed.
-    pub fn abandon(self) {
-        let _ = self.writer.abandon();
+    pub async fn abandon(self) {
+        let _ = blocking(move || self.writer.abandon()).await;
     }
 }
 
+/// Writes in place (see [`in_place`]): an attempt is fed by streams that cannot wait.
 impl Write for Attempt {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
         let room = self.keep.saturating_sub(self.copy.len());
         self.copy.extend_from_slice(&buf[..buf.len().min(room)]);
         self.received += buf.len() as u64;
-        self.writer.write_all(buf)?;
+        in_place(|| self.writer.write_all(buf))?;
         Ok(buf.len())
     }
 
     fn flush(&mut self) -> std::io::Result<()> {
-        self.writer.flush()
+        in_place(|| self.writer.flush())
     }
 }
 
@@ -167,7 +171,8 @@ impl Collector {
 
     /// Start an artifact at `relative` (under the step's base). `None` when there is nothing
     /// to write: an earlier run collected it, or the case refused it (recorded as a gap).
-    pub fn start(&self, relative: &str, source: &str) -> Option<ArtifactWriter> {
+    /// Blocking: called on the blocking threads, or from a sink inside [`in_place`].
+    fn start(&self, relative: &str, source: &str) -> Option<ArtifactWriter> {
         let path = self.path(relative);
         match self.case.artifact(&path, source) {
             Ok(writer) => Some(writer),
@@ -184,15 +189,26 @@ impl Collector {
 
     /// The bytes of `relative` as an earlier run committed it (at most `limit` of them), to
     /// analyse on resume what was collected before the interruption.
-    pub fn stored(&self, relative: &str, limit: u64) -> Option<Vec<u8>> {
+    pub async fn stored(&self, relative: &str, limit: u64) -> Option<Vec<u8>> {
         use std::io::Read;
-        let file = std::fs::File::open(self.case.path().join("evidence").join(self.path(relative))).ok()?;
-        let mut bytes = Vec::new();
-        file.take(limit).read_to_end(&mut bytes).ok()?;
-        Some(bytes)
+        let path = self.case.path().join("evidence").join(self.path(relative));
+        blocking(move || {
+            let file = std::fs::File::open(path).ok()?;
+            let mut bytes = Vec::new();
+            file.take(limit).read_to_end(&mut bytes).ok()?;
+            Some(bytes)
+        })
+        .await
     }
 
-    pub fn store(&self, relative: &str, source: &str, bytes: &[u8]) -> Stored {
+    /// Store `bytes` as the artifact `relative`.
+    pub async fn store(&self, relative: &str, source: &str, bytes: Vec<u8>) -> Stored {
+        let (collector, relative, source) = (self.clone(), relative.to_string(), source.to_string());
+        blocking(move || collector.store_blocking(&relative, &source, &bytes)).await
+    }
+
+    /// [`Collector::store`] for a sink inside [`in_place`], which cannot wait.
+    pub fn store_blocking(&self, relative: &str, source: &str, bytes: &[u8]) -> Stored {
         let path = self.path(relative);
         let Some(mut writer) = self.start(relative, source) else {
             return if self.with(|c| c.already_collected.contains(&path)) {
@@ -202,7 +218,7 @@ impl Collector {
             };
         };
         match writer.write_all(bytes) {
-            Ok(()) => self.finish(writer, source),
+            Ok(()) => self.finish_blocking(writer, source),
             Err(error) => {
                 let _ = writer.abandon();
                 self.gap_at(path, source, &format!("cannot write into the case: {error}"));
@@ -212,23 +228,24 @@ impl Collector {
     }
 
     /// Store a value as pretty JSON (for what kir assembled rather than fetched verbatim).
-    pub fn store_json<T: Serialize>(&self, relative: &str, source: &str, value: &T) -> Stored {
+    pub async fn store_json<T: Serialize>(&self, relative: &str, source: &str, value: &T) -> Stored {
         let mut bytes = serde_json::to_vec_pretty(value).unwrap_or_default();
         bytes.push(b'\n');
-        self.store(relative, source, &bytes)
+        self.store(relative, source, bytes).await
     }
 
     /// Start one try at streaming `relative`, keeping a copy of its first `keep` bytes.
     /// `None` when there is nothing to write (see [`Collector::start`]).
-    pub fn attempt(
+    pub async fn attempt(
         &self,
         relative: &str,
         source: &str,
         keep: usize,
-        configure: impl FnOnce(ArtifactWriter) -> ArtifactWriter,
+        configure: impl FnOnce(ArtifactWriter) -> ArtifactWriter + Send + 'static,
     ) -> Option<Attempt> {
-        let writer = configure(self.start(relative, source)?);
-        Some(Attempt { writer, copy: Vec::new(), keep, received: 0 })
+        let (collector, relative, source) = (self.clone(), relative.to_string(), source.to_string());
+        let writer = blocking(move || collector.start(&relative, &source)).await?;
+        Some(Attempt { writer: configure(writer), copy: Vec::new(), keep, received: 0 })
     }
 
     /// Copy the stream `open` gives into an artifact of at most `limit` bytes (stopping at the
@@ -245,9 +262,11 @@ impl Collector {
             let mut stream = match open().await {
                 Ok(stream) => stream,
                 Err(error) if retry.again(&error).await => continue,
-                Err(error) => return self.gap_error(relative, source, &error),
+                Err(error) => return self.gap_error(relative, source, &error).await,
             };
-            let Some(mut attempt) = self.attempt(relative, source, PARTIAL_KEEP, |w| w.limit(limit)) else {
+            let Some(mut attempt) =
+                self.attempt(relative, source, PARTIAL_KEEP, move |w| w.limit(limit)).await
+            else {
                 return;
             };
             let mut buffer = vec![0u8; 64 * 1024];
@@ -257,12 +276,11 @@ impl Collector {
                     Ok(n) => {
                         if let Err(error) = attempt.write_all(&buffer[..n]) {
                             let path = attempt.writer.path().to_string();
-                            attempt.abandon();
-                            return self.gap_at(
-                                path,
-                                source,
-                                &format!("cannot write into the case: {error}"),
-                            );
+                            attempt.abandon().await;
+                            let reason = format!("cannot write into the case: {error}");
+                            let collector = self.clone();
+                            let source = source.to_string();
+                            return blocking(move || collector.gap_at(path, &source, &reason)).await;
                         }
                         if attempt.writer.truncated() {
                             break None;
@@ -273,14 +291,14 @@ impl Collector {
             };
             match cut {
                 None => {
-                    self.finish(attempt.writer, source);
+                    self.finish(attempt.writer, source).await;
                     return;
                 }
                 Some(why) if retry.pause().await => {
                     tracing::debug!("{relative}: {why}; trying again");
-                    attempt.abandon();
+                    attempt.abandon().await;
                 }
-                Some(why) => return self.cut(attempt, relative, source, &why),
+                Some(why) => return self.cut(attempt, relative, source, &why).await,
             }
         }
     }
@@ -288,7 +306,13 @@ impl Collector {
     /// Give up an artifact whose stream stopped before its end (`why`): its path stays free for
     /// another run, the gap is transient, and what arrived is committed beside it as a partial
     /// artifact, marked truncated, so that nothing received is lost.
-    pub fn cut(&self, attempt: Attempt, relative: &str, source: &str, why: &str) {
+    pub async fn cut(&self, attempt: Attempt, relative: &str, source: &str, why: &str) {
+        let (collector, relative, source, why) =
+            (self.clone(), relative.to_string(), source.to_string(), why.to_string());
+        blocking(move || collector.cut_blocking(attempt, &relative, &source, &why)).await
+    }
+
+    fn cut_blocking(&self, attempt: Attempt, relative: &str, source: &str, why: &str) {
         let Attempt { writer, copy, received, .. } = attempt;
         let _ = writer.abandon();
         let mut reason = format!("incomplete: {why}");
@@ -307,7 +331,7 @@ impl Collector {
                 ));
                 match writer.write_all(&copy) {
                     Ok(()) => {
-                        if self.finish(writer, source) == Stored::Committed {
+                        if self.finish_blocking(writer, source) == Stored::Committed {
                             reason.push_str(&format!("; {kept} are kept in {}", self.path(&partial)));
                         }
                     }
@@ -318,10 +342,16 @@ impl Collector {
                 }
             }
         }
-        self.record_gap(&self.path(relative), relative, source, &reason, true, None);
+        self.record_gap_blocking(&self.path(relative), relative, source, &reason, true, None);
     }
 
-    pub fn finish(&self, writer: ArtifactWriter, source: &str) -> Stored {
+    /// Commit what `writer` holds.
+    pub async fn finish(&self, writer: ArtifactWriter, source: &str) -> Stored {
+        let (collector, source) = (self.clone(), source.to_string());
+        blocking(move || collector.finish_blocking(writer, &source)).await
+    }
+
+    fn finish_blocking(&self, writer: ArtifactWriter, source: &str) -> Stored {
         let path = writer.path().to_string();
         match writer.finish() {
             Ok(record) => {
@@ -349,30 +379,48 @@ impl Collector {
     }
 
     /// Record that `relative` was wanted but could not be collected.
-    pub fn gap(&self, relative: &str, source: &str, reason: &str) {
-        self.record_gap(&self.path(relative), relative, source, reason, false, None);
+    pub async fn gap(&self, relative: &str, source: &str, reason: &str) {
+        self.record_gap(&self.path(relative), relative, source, reason, false, None).await;
     }
 
     /// Record that `relative` could not be fetched, classified by the error. Only a 404 is a
     /// fact (the object does not exist); any other failure leaves the evidence incomplete
     /// until another run collects it: a missing permission, and every error kir cannot tell
     /// apart from a passing one (an API server starting up answers oddly for a moment).
-    pub fn gap_error(&self, relative: &str, source: &str, error: &kir_cluster::Error) {
+    pub async fn gap_error(&self, relative: &str, source: &str, error: &kir_cluster::Error) {
         let permission = error.missing_permission();
         let reason = match &permission {
             Some(permission) => format!("forbidden: {permission} ({error})"),
             None => error.to_string(),
         };
         let transient = permission.is_none() && error.status_code() != Some(404);
-        self.record_gap(&self.path(relative), relative, source, &reason, transient, permission);
+        self.record_gap(&self.path(relative), relative, source, &reason, transient, permission).await;
     }
 
     fn gap_at(&self, path: String, source: &str, reason: &str) {
         let item = path.strip_prefix(&format!("{}/", self.base)).unwrap_or(&path).to_string();
-        self.record_gap(&path, &item, source, reason, false, None);
+        self.record_gap_blocking(&path, &item, source, reason, false, None);
     }
 
-    fn record_gap(
+    async fn record_gap(
+        &self,
+        path: &str,
+        item: &str,
+        source: &str,
+        reason: &str,
+        transient: bool,
+        missing_permission: Option<String>,
+    ) {
+        let collector = self.clone();
+        let texts = [path, item, source, reason].map(String::from);
+        blocking(move || {
+            let [path, item, source, reason] = texts;
+            collector.record_gap_blocking(&path, &item, &source, &reason, transient, missing_permission);
+        })
+        .await
+    }
+
+    fn record_gap_blocking(
         &self,
         path: &str,
         item: &str,

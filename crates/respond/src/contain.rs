@@ -10,7 +10,7 @@ use serde::Serialize;
 use serde_json::{Value, json};
 
 use crate::{
-    Result,
+    Result, blocking,
     isolate::{CASE_ANNOTATION, Change, IsolationPlan, PlannedChange, PodState},
     netpol::{self, QUARANTINE_LABEL},
     selector::{Labels, to_query},
@@ -102,14 +102,29 @@ pub struct IsolationReport {
     pub contained_after_ms: Option<u128>,
     pub replacement: Option<Replacement>,
     pub in_place: InPlace,
+    /// The read-back could not be made (a permission missing): what is in place is unknown.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub unconfirmed: bool,
     /// What could not be checked or awaited after the changes (each change's own failure is
     /// in `changes`).
     pub notes: Vec<String>,
 }
 
 impl IsolationReport {
+    /// A change failed or was not made, or what is in place could not be read back.
     pub fn failed(&self) -> bool {
-        self.changes.iter().any(|c| matches!(c.outcome, Outcome::Failed | Outcome::Skipped))
+        self.unconfirmed
+            || self.changes.iter().any(|c| matches!(c.outcome, Outcome::Failed | Outcome::Skipped))
+    }
+
+    /// Each change that failed or was not made, with why: `create NetworkPolicy ...: forbidden:
+    /// create networkpolicies.networking.k8s.io in shop`.
+    pub fn failures(&self) -> Vec<String> {
+        self.changes
+            .iter()
+            .filter(|c| matches!(c.outcome, Outcome::Failed | Outcome::Skipped))
+            .map(|c| format!("{}: {}", c.description, c.error.as_deref().unwrap_or("not made")))
+            .collect()
     }
 
     /// What the isolation may claim, in one line: contained (enforcement seen), isolated with
@@ -162,6 +177,7 @@ impl IsolationReport {
             }
             Err(error) => {
                 self.contained_after_ms = None;
+                self.unconfirmed = true;
                 if self.isolated_after_ms.take().is_some() {
                     self.notes
                         .push(format!("containment unconfirmed: cannot read back what is in place: {error}"));
@@ -199,12 +215,15 @@ impl PendingReplacement {
         let replacement = found
             .and_then(|p| p.metadata.name)
             .map(|name| Replacement { name, running_after_ms: self.orphaned_at.elapsed().as_millis() });
-        case.record(JournalRecord::new(actor, "isolate.replacement").target(self.target.clone()).result(
-            match &replacement {
-                Some(r) => json!({"status": "running", "pod": r.name, "afterMs": r.running_after_ms}),
-                None => json!({"status": "not seen", "waitedSeconds": self.timeout.as_secs()}),
-            },
-        ))?;
+        let seen = match &replacement {
+            Some(r) => json!({"status": "running", "pod": r.name, "afterMs": r.running_after_ms}),
+            None => json!({"status": "not seen", "waitedSeconds": self.timeout.as_secs()}),
+        };
+        blocking::record(
+            case,
+            JournalRecord::new(actor, "isolate.replacement").target(self.target.clone()).result(seen),
+        )
+        .await?;
         Ok(replacement)
     }
 }
@@ -288,7 +307,7 @@ async fn apply(
     let (second_round, patched) = if policy_in_place {
         apply_together(cluster, case, actor, &target, pod, &labels).await?
     } else {
-        (stop_without_policy(case, actor, &target, &labels, &first_round)?, None)
+        (stop_without_policy(case, actor, &target, &labels, &first_round).await?, None)
     };
     let labelled = labels
         .iter()
@@ -345,6 +364,7 @@ async fn apply(
         contained_after_ms,
         replacement: None,
         in_place: InPlace::default(),
+        unconfirmed: false,
         notes,
     };
     Ok((report, pending))
@@ -352,7 +372,7 @@ async fn apply(
 
 /// The pod's label changes, not made because no deny policy is in place; journaled, with the
 /// failures that stopped them.
-fn stop_without_policy(
+async fn stop_without_policy(
     case: &Case,
     actor: &str,
     target: &str,
@@ -365,12 +385,14 @@ fn stop_without_policy(
          that selects it today",
         if causes.is_empty() { "none could be created".to_string() } else { causes.join("; ") }
     );
-    case.record(
+    blocking::record(
+        case,
         JournalRecord::new(actor, "isolate.stopped")
             .target(target)
             .parameters(json!({"notMade": labels.iter().map(|c| &c.description).collect::<Vec<_>>()}))
             .result(json!({"status": "stopped", "reason": reason})),
-    )?;
+    )
+    .await?;
     Ok(labels
         .iter()
         .map(|planned| AppliedChange {
@@ -397,7 +419,7 @@ async fn apply_together(
     let pending: Vec<&PlannedChange> = planned.iter().copied().filter(|c| !c.already_in_place).collect();
     let mut intents = Vec::new();
     for change in &pending {
-        intents.push(record_intent(case, actor, target, pod, change)?);
+        intents.push(record_intent(case, actor, target, pod, change).await?);
     }
     let (outcome, error, made) = if pending.is_empty() {
         (Outcome::Unchanged, None, None)
@@ -407,7 +429,7 @@ async fn apply_together(
     };
     let uid = made.as_ref().and_then(|m| m.uid.as_deref());
     for (change, intent) in pending.iter().zip(intents) {
-        record_result(case, actor, target, change, intent, outcome, error.as_deref(), uid)?;
+        record_result(case, actor, target, change, intent, outcome, error.as_deref(), uid).await?;
     }
     let resource_version = made.and_then(|m| m.resource_version);
     let applied = planned
@@ -465,7 +487,7 @@ impl Made {
     }
 }
 
-fn record_intent(
+async fn record_intent(
     case: &Case,
     actor: &str,
     target: &str,
@@ -473,20 +495,22 @@ fn record_intent(
     planned: &PlannedChange,
 ) -> Result<u64> {
     let reversal = reversal_of(&planned.change, pod);
-    let intent = case.record(
+    let intent = blocking::record(
+        case,
         JournalRecord::new(actor, planned.change.action())
             .target(target)
             .parameters(json!({"change": planned.change, "description": planned.description}))
             .result(json!({"status": "started"}))
             .undo(serde_json::to_value(&reversal).unwrap_or_default()),
-    )?;
+    )
+    .await?;
     Ok(intent.seq)
 }
 
 /// The result of a change; `uid` is the UID of the object the API server answered with (the
 /// object created, the node or pod patched), which undo requires of the live object.
 #[allow(clippy::too_many_arguments)]
-fn record_result(
+async fn record_result(
     case: &Case,
     actor: &str,
     target: &str,
@@ -496,12 +520,14 @@ fn record_result(
     error: Option<&str>,
     uid: Option<&str>,
 ) -> Result<()> {
-    case.record(
+    blocking::record(
+        case,
         JournalRecord::new(actor, planned.change.action())
             .target(target)
             .parameters(json!({"intent": intent}))
             .result(json!({"status": outcome, "error": error, "uid": uid})),
-    )?;
+    )
+    .await?;
     Ok(())
 }
 

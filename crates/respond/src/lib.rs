@@ -2,6 +2,7 @@
 //! (the case). The decisions — what to select, what to create, what a result means — are pure
 //! functions in their own modules, tested without a cluster.
 
+pub mod blocking;
 pub mod capture;
 pub mod collect;
 pub mod contain;

@@ -12,6 +12,7 @@ use k8s_openapi::api::core::v1::Pod;
 
 use crate::{
     Error, Result,
+    blocking::{blocking, record},
     capture::pod_base,
     contain::REMOVED_LABELS_ANNOTATION,
     isolate::{Controller, PodState},
@@ -82,19 +83,23 @@ pub fn assess(
 }
 
 /// Is this pod's object (this UID) in the case (evidence first)?
-pub fn has_evidence(case: &Case, namespace: &str, name: &str, uid: &str) -> Result<bool> {
+pub async fn has_evidence(case: &Case, namespace: &str, name: &str, uid: &str) -> Result<bool> {
     let path = format!("{}/pod.json", pod_base(namespace, name, uid));
-    Ok(case.artifacts()?.iter().any(|a| a.path == path))
+    let case = case.clone();
+    Ok(blocking(move || case.artifacts()).await?.iter().any(|a| a.path == path))
 }
 
 /// What the case records as missing from this pod's evidence: what its captures and snapshots
 /// could not collect for lack of a server or a permission (their journal entries list it), and
 /// no later run collected. Each as `path: reason`.
-pub fn missing_evidence(case: &Case, state: &PodState) -> Result<Vec<String>> {
+pub async fn missing_evidence(case: &Case, state: &PodState) -> Result<Vec<String>> {
     let target = format!("pod/{}/{}", state.namespace, state.name);
-    let committed: HashSet<String> = case.artifacts()?.into_iter().map(|a| a.path).collect();
+    let case = case.clone();
+    let (artifacts, entries) =
+        blocking(move || Ok::<_, kir_evidence::Error>((case.artifacts()?, case.entries()?))).await?;
+    let committed: HashSet<String> = artifacts.into_iter().map(|a| a.path).collect();
     let mut missing = BTreeMap::new();
-    for entry in case.entries()? {
+    for entry in entries {
         let ours = matches!(entry.action.as_str(), "capture.pod" | "snapshot.pod")
             && entry.target.as_deref() == Some(target.as_str())
             && entry.parameters.get("uid").and_then(Value::as_str) == Some(state.uid.as_str());
@@ -124,7 +129,7 @@ pub async fn replace_pod(
     grace_seconds: Option<u32>,
     require_evidence: bool,
 ) -> Result<ReplaceReport> {
-    if require_evidence && !has_evidence(case, &state.namespace, &state.name, &state.uid)? {
+    if require_evidence && !has_evidence(case, &state.namespace, &state.name, &state.uid).await? {
         return Err(Error::Invalid(format!(
             "pod {}/{} has no evidence in case {}: capture it first (kir capture pod {}/{} --case {}), \
              or pass --without-evidence to delete it anyway",
@@ -138,12 +143,14 @@ pub async fn replace_pod(
     }
     let Assessment { replaced_by, warnings } = assessment;
     let target = format!("pod/{}/{}", state.namespace, state.name);
-    let intent = case.record(
+    let intent = record(
+        case,
         JournalRecord::new(actor, "replace.delete-pod")
             .target(target.clone())
             .parameters(json!({"uid": state.uid, "gracePeriodSeconds": grace_seconds, "warnings": warnings}))
             .result(json!({"status": "started"})),
-    )?;
+    )
+    .await?;
     let deleted = match cluster.delete_pod(&state.namespace, &state.name, &state.uid, grace_seconds).await {
         // The UID precondition failed: the name now belongs to another pod.
         Err(error) if error.status_code() == Some(409) => Err(Error::Invalid(format!(
@@ -157,12 +164,14 @@ pub async fn replace_pod(
         Ok(false) => ("already gone", None),
         Err(error) => ("failed", Some(error.to_string())),
     };
-    case.record(
+    record(
+        case,
         JournalRecord::new(actor, "replace.delete-pod")
             .target(target)
             .parameters(json!({"intent": intent.seq}))
             .result(json!({"status": status, "error": error})),
-    )?;
+    )
+    .await?;
     Ok(ReplaceReport {
         pod: format!("{}/{}", state.namespace, state.name),
         deleted: deleted?,

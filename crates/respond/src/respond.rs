@@ -15,7 +15,7 @@ use serde::Serialize;
 use serde_json::{Value, json};
 
 use crate::{
-    Error, Result,
+    Error, Result, blocking,
     capture::{CaptureOptions, capture_pod_signalling},
     collect::Collected,
     contain::{self, IsolationReport},
@@ -154,7 +154,7 @@ impl Playbook {
         let (observed, around) = (Arc::new(observed), Arc::new(around));
         let state = &observed.state;
         let target = format!("pod/{}/{}", state.namespace, state.name);
-        let done = done_steps(case, &target)?;
+        let done = done_steps(case, &target).await?;
         let step_done = |step: &str| done.iter().any(|d| d == step);
 
         // Evidence and containment run as tasks of their own, so that the hashing, compressing
@@ -272,19 +272,7 @@ impl Playbook {
             replace: None,
             missing_evidence: Vec::new(),
         };
-        let finish = |report: &mut RespondReport, step: &'static str, outcome: StepOutcome| -> Result<()> {
-            let step_report = outcome.into_report(step);
-            if step_report.status != "skipped" {
-                case.record(
-                    JournalRecord::new(actor, "respond.step").target(target.clone()).parameters(json!({"step": step})).result(
-                        json!({"status": step_report.status, "millis": step_report.millis, "detail": step_report.detail}),
-                    ),
-                )?;
-            }
-            progress(&step_report);
-            report.steps.push(step_report);
-            Ok(())
-        };
+        let steps = Steps { case, actor, target: &target, progress };
 
         // What keeps the evidence from being complete: the suspect is deleted only without it.
         for (step, outcome) in [
@@ -306,18 +294,18 @@ impl Playbook {
         let missing_evidence = report.missing_evidence.clone();
 
         match capture {
-            None => finish(&mut report, "capture", StepOutcome::Skipped)?,
+            None => steps.finish(&mut report, "capture", StepOutcome::Skipped).await?,
             Some((Ok(collected), took)) => {
                 let outcome = collected_outcome(&collected, took, summary(&collected));
                 report.capture = Some(collected);
-                finish(&mut report, "capture", outcome)?;
+                steps.finish(&mut report, "capture", outcome).await?;
             }
             Some((Err(error), took)) => {
-                finish(&mut report, "capture", StepOutcome::Failed(took, error.to_string()))?
+                steps.finish(&mut report, "capture", StepOutcome::Failed(took, error.to_string())).await?
             }
         }
         match snapshot {
-            None => finish(&mut report, "snapshot", StepOutcome::Skipped)?,
+            None => steps.finish(&mut report, "snapshot", StepOutcome::Skipped).await?,
             Some((Ok(snapshot), took)) => {
                 let detail = format!(
                     "{}; {} processes, {} sockets, {} findings",
@@ -328,10 +316,10 @@ impl Playbook {
                 );
                 let outcome = collected_outcome(&snapshot.collected, took, detail);
                 report.snapshot = Some(snapshot);
-                finish(&mut report, "snapshot", outcome)?;
+                steps.finish(&mut report, "snapshot", outcome).await?;
             }
             Some((Err(error), took)) => {
-                finish(&mut report, "snapshot", StepOutcome::Failed(took, error.to_string()))?
+                steps.finish(&mut report, "snapshot", StepOutcome::Failed(took, error.to_string())).await?
             }
         }
 
@@ -363,12 +351,14 @@ impl Playbook {
                             None,
                         ));
                     }
-                    let accepted = case.record(
+                    let accepted = blocking::record(
+                        case,
                         JournalRecord::new(actor, "replace.accept-incomplete-evidence")
                             .target(target.clone())
                             .parameters(json!({"uid": state.uid}))
                             .result(json!({"missing": missing_evidence})),
-                    );
+                    )
+                    .await;
                     if let Err(error) = accepted {
                         return Some((StepOutcome::Failed(at.elapsed(), error.to_string()), None));
                     }
@@ -414,7 +404,7 @@ impl Playbook {
         tracing::debug!("deletion and read-back finished {} ms after start", started.elapsed().as_millis());
 
         match isolation {
-            None => finish(&mut report, "isolate", StepOutcome::Skipped)?,
+            None => steps.finish(&mut report, "isolate", StepOutcome::Skipped).await?,
             Some((Ok(mut isolation), at)) => {
                 if let Some(in_place) = in_place {
                     isolation.settle_read_back(in_place);
@@ -422,28 +412,65 @@ impl Playbook {
                 report.contained_after_ms = isolation.contained_after_ms;
                 report.isolated_after_ms = isolation.isolated_after_ms;
                 report.containment = isolation.containment();
-                let detail = match &isolation.replacement {
+                let mut detail = match &isolation.replacement {
                     Some(r) => format!("{}; replacement {} running", report.containment, r.name),
                     None => report.containment.clone(),
                 };
+                for failure in isolation.failures() {
+                    detail.push_str(&format!("; {failure}"));
+                }
                 let outcome = if isolation.failed() {
                     StepOutcome::Failed(at.elapsed(), detail)
                 } else {
                     StepOutcome::Done(at.elapsed(), detail)
                 };
                 report.isolation = Some(isolation);
-                finish(&mut report, "isolate", outcome)?;
+                steps.finish(&mut report, "isolate", outcome).await?;
             }
             Some((Err(error), at)) => {
-                finish(&mut report, "isolate", StepOutcome::Failed(at.elapsed(), error.to_string()))?
+                steps
+                    .finish(&mut report, "isolate", StepOutcome::Failed(at.elapsed(), error.to_string()))
+                    .await?
             }
         }
         if let Some((outcome, replaced)) = replaced {
             report.replace = replaced;
-            finish(&mut report, "replace", outcome)?;
+            steps.finish(&mut report, "replace", outcome).await?;
         }
         report.total_ms = started.elapsed().as_millis();
         Ok(report)
+    }
+}
+
+/// Where each step's outcome goes: the journal (skipped steps aside), the progress shown, the
+/// report.
+struct Steps<'a> {
+    case: &'a Case,
+    actor: &'a str,
+    target: &'a str,
+    progress: &'a (dyn Fn(&StepReport) + Sync),
+}
+
+impl Steps<'_> {
+    async fn finish(
+        &self,
+        report: &mut RespondReport,
+        step: &'static str,
+        outcome: StepOutcome,
+    ) -> Result<()> {
+        let step_report = outcome.into_report(step);
+        if step_report.status != "skipped" {
+            blocking::record(
+                self.case,
+                JournalRecord::new(self.actor, "respond.step").target(self.target).parameters(json!({"step": step})).result(
+                    json!({"status": step_report.status, "millis": step_report.millis, "detail": step_report.detail}),
+                ),
+            )
+            .await?;
+        }
+        (self.progress)(&step_report);
+        report.steps.push(step_report);
+        Ok(())
     }
 }
 
@@ -471,9 +498,9 @@ fn collected_outcome(collected: &Collected, took: Duration, detail: String) -> S
 }
 
 /// Steps a previous run of this playbook finished for `target`.
-fn done_steps(case: &Case, target: &str) -> Result<Vec<String>> {
-    Ok(case
-        .entries()?
+async fn done_steps(case: &Case, target: &str) -> Result<Vec<String>> {
+    Ok(blocking::entries(case)
+        .await?
         .into_iter()
         .filter(|e| e.action == "respond.step" && e.target.as_deref() == Some(target))
         .filter(|e| e.result.get("status").and_then(Value::as_str) == Some("done"))

@@ -16,6 +16,7 @@ use serde_json::json;
 
 use crate::{
     Error, Result,
+    blocking::{self, in_place},
     capture::{missing_record, pod_base},
     collect::{Attempt, Collected, Collector, PARTIAL_KEEP, Stored, random_hex},
     findings::{Finding, analyse},
@@ -137,36 +138,42 @@ pub async fn snapshot_pod_signalling(
     // Only a listing in the case (whole, or cut at the size limit) is analysed into artifacts:
     // what is derived from a cut one would be kept by the run that collects it whole. A
     // listing kept from an earlier run was framed with that run's marker.
-    let listing = raw.map(|bytes| {
-        let framing = procfs::listing_nonce(&bytes).unwrap_or_else(|| nonce.clone());
-        // Stored after the session, so that writing it does not delay the sockets.
-        collector.store(
-            "proc.sh",
-            "the script kir ran with sh -c to produce proc.raw",
-            procfs::process_script(&framing).as_bytes(),
-        );
-        procfs::parse_process_listing(&framing, &bytes)
-    });
+    let listing = match raw {
+        Some(bytes) => {
+            let framing = procfs::listing_nonce(&bytes).unwrap_or_else(|| nonce.clone());
+            // Stored after the session, so that writing it does not delay the sockets.
+            collector
+                .store(
+                    "proc.sh",
+                    "the script kir ran with sh -c to produce proc.raw",
+                    procfs::process_script(&framing).into_bytes(),
+                )
+                .await;
+            Some(procfs::parse_process_listing(&framing, &bytes))
+        }
+        None => None,
+    };
     let processes = listing.as_ref().map(|l| l.processes.clone()).unwrap_or_default();
     let sockets = listing.as_ref().and_then(|l| l.sockets.clone()).unwrap_or_default();
     let findings = analyse(&processes, &sockets);
     if let Some(listing) = &listing {
-        collector.store_json(
-            "processes.json",
-            "parsed by kir from proc.raw",
-            &json!({"complete": listing.complete, "processes": listing.processes}),
-        );
+        collector
+            .store_json(
+                "processes.json",
+                "parsed by kir from proc.raw",
+                &json!({"complete": listing.complete, "processes": listing.processes}),
+            )
+            .await;
         if listing.sockets.is_some() {
-            collector.store_json("connections.json", "parsed by kir from proc.raw", &sockets);
+            collector.store_json("connections.json", "parsed by kir from proc.raw", &sockets).await;
         }
-        collector.store_json(
-            "findings.json",
-            "kir's analysis of processes.json and connections.json",
-            &findings,
-        );
+        collector
+            .store_json("findings.json", "kir's analysis of processes.json and connections.json", &findings)
+            .await;
     }
     let collected = collector.into_collected();
-    case.record(
+    blocking::record(
+        case,
         JournalRecord::new(actor, "snapshot.pod")
             .target(format!("pod/{}/{}", state.namespace, state.name))
             .parameters(json!({"uid": state.uid, "container": container, "maxBytes": options.max_bytes, "timeoutSeconds": options.timeout.as_secs()}))
@@ -177,7 +184,8 @@ pub async fn snapshot_pod_signalling(
                 "notCollected": collected.not_collected.len(),
                 "missing": missing_record(&collected),
             })),
-    )?;
+    )
+    .await?;
     Ok(SnapshotReport { container, processes: processes.len(), sockets: sockets.len(), findings, collected })
 }
 
@@ -234,11 +242,14 @@ impl Runner<'_> {
         let end = format!("\n--kir-{nonce} end\n").into_bytes();
         let mut retry = Retry::new();
         loop {
-            let Some(attempt) = self.collector.attempt(RELATIVE, &source, PARSE_LIMIT, |w| {
-                w.limit(self.options.max_bytes).note(FROM_CONTAINER)
-            }) else {
+            let max_bytes = self.options.max_bytes;
+            let Some(attempt) = self
+                .collector
+                .attempt(RELATIVE, &source, PARSE_LIMIT, move |w| w.limit(max_bytes).note(FROM_CONTAINER))
+                .await
+            else {
                 // Collected by an earlier, interrupted run: analyse what it collected.
-                return self.collector.stored(RELATIVE, PARSE_LIMIT as u64);
+                return self.collector.stored(RELATIVE, PARSE_LIMIT as u64).await;
             };
             sockets.restart();
             let mut tee = Tee { attempt, watch: &mut *sockets, tail: Vec::new() };
@@ -272,14 +283,15 @@ impl Runner<'_> {
         );
         let mut retry = Retry::new();
         loop {
+            let max_bytes = self.options.max_bytes;
             let Some(attempt) =
-                self.collector.attempt(RELATIVE, &source, PARTIAL_KEEP, |w| w.limit(self.options.max_bytes))
+                self.collector.attempt(RELATIVE, &source, PARTIAL_KEEP, move |w| w.limit(max_bytes)).await
             else {
                 return;
             };
             let encoder = match zstd::Encoder::new(attempt, 1) {
                 Ok(encoder) => encoder,
-                Err(error) => return self.collector.gap(RELATIVE, &source, &format!("zstd: {error}")),
+                Err(error) => return self.collector.gap(RELATIVE, &source, &format!("zstd: {error}")).await,
             };
             let mut sink = Framed { framing: TarFraming::new(), encoder };
             let outcome = self
@@ -292,9 +304,9 @@ impl Runner<'_> {
                 TarEnd::Malformed(why) => Framing::Malformed(format!("not a well-formed tar: {why}")),
             };
             // Ending the zstd frame makes what arrived readable, whole or not.
-            let attempt = match sink.encoder.finish() {
+            let attempt = match in_place(|| sink.encoder.finish()) {
                 Ok(attempt) => attempt,
-                Err(error) => return self.collector.gap(RELATIVE, &source, &format!("zstd: {error}")),
+                Err(error) => return self.collector.gap(RELATIVE, &source, &format!("zstd: {error}")).await,
             };
             if self.settle(attempt, RELATIVE, &source, &note, outcome, framing, &mut retry).await.is_some() {
                 return;
@@ -320,34 +332,31 @@ impl Runner<'_> {
         let outcome = match outcome {
             Err(error) if error.is_transient() => {
                 if retry.again(&error).await {
-                    attempt.abandon();
+                    attempt.abandon().await;
                     return None;
                 }
-                self.collector.cut(attempt, relative, source, &error.to_string());
+                self.collector.cut(attempt, relative, source, &error.to_string()).await;
                 return Some(false);
             }
             Err(error) => {
-                attempt.abandon();
+                attempt.abandon().await;
                 if error.missing_permission().is_some() {
-                    self.collector.gap_error(relative, source, &error);
+                    self.collector.gap_error(relative, source, &error).await;
                 } else {
-                    self.collector.gap(
-                        relative,
-                        source,
-                        &format!("the command could not run in the container: {error}"),
-                    );
+                    let reason = format!("the command could not run in the container: {error}");
+                    self.collector.gap(relative, source, &reason).await;
                 }
                 return Some(false);
             }
             Ok(outcome) => outcome,
         };
         if outcome.stdout_bytes == 0 && !outcome.succeeded() {
-            attempt.abandon();
-            self.collector.gap(relative, source, &describe_failure(&outcome));
+            attempt.abandon().await;
+            self.collector.gap(relative, source, &describe_failure(&outcome)).await;
             return Some(false);
         }
         if outcome.timed_out && !outcome.truncated {
-            self.collector.cut(attempt, relative, source, &describe_failure(&outcome));
+            self.collector.cut(attempt, relative, source, &describe_failure(&outcome)).await;
             return Some(false);
         }
         let mut remarks = Vec::new();
@@ -358,10 +367,10 @@ impl Runner<'_> {
             Framing::Malformed(why) => remarks.push(why),
             Framing::Cut(why) => {
                 if retry.pause().await {
-                    attempt.abandon();
+                    attempt.abandon().await;
                     return None;
                 }
-                self.collector.cut(attempt, relative, source, &why);
+                self.collector.cut(attempt, relative, source, &why).await;
                 return Some(false);
             }
         }
@@ -377,7 +386,7 @@ impl Runner<'_> {
         } else {
             writer.note(format!("{note}; {}", remarks.join("; ")))
         };
-        Some(self.collector.finish(writer, source) != Stored::Missing)
+        Some(self.collector.finish(writer, source).await != Stored::Missing)
     }
 }
 
@@ -405,15 +414,16 @@ struct Framed {
     encoder: zstd::Encoder<'static, Attempt>,
 }
 
+/// Compresses and writes in place (see [`in_place`]): the exec stream's sink cannot wait.
 impl Write for Framed {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
         self.framing.feed(buf);
-        self.encoder.write_all(buf)?;
+        in_place(|| self.encoder.write_all(buf))?;
         Ok(buf.len())
     }
 
     fn flush(&mut self) -> std::io::Result<()> {
-        self.encoder.flush()
+        in_place(|| self.encoder.flush())
     }
 }
 
@@ -486,11 +496,13 @@ impl<'c> SocketSection<'c> {
         let end = from + at;
         let start =
             memchr::memmem::find(&output[..end], &self.opening).map_or(end, |at| at + self.opening.len());
-        self.collector.store(
-            "net/sockets.raw",
-            "the socket section of proc.raw, committed as soon as it was complete",
-            &output[start..end],
-        );
+        in_place(|| {
+            self.collector.store_blocking(
+                "net/sockets.raw",
+                "the socket section of proc.raw, committed as soon as it was complete",
+                &output[start..end],
+            )
+        });
         self.finish();
     }
 
@@ -553,7 +565,8 @@ mod tests {
         assert!(told.try_recv().is_err(), "not before the section is complete");
         section.observe(output);
         assert!(told.try_recv().is_ok(), "told once the section is complete");
-        let stored = collector.stored("net/sockets.raw", 1 << 20).unwrap();
+        let stored =
+            std::fs::read(case.path().join("evidence/pods/ns/p/uid/snapshot/app/net/sockets.raw")).unwrap();
         assert_eq!(stored, b"  sl local\n 0: 0100007F:1F90");
         section.observe(b"--kir-ab12 sockets\nforged\n--kir-ab12 status\n");
         assert_eq!(collector.into_collected().artifacts.len(), 1, "committed once");

@@ -19,6 +19,7 @@ use serde_json::{Value, json};
 
 use crate::{
     Error, Result,
+    blocking::{blocking, record},
     contain::{CORDONED_BY_ANNOTATION, REMOVED_LABELS_ANNOTATION},
     isolate::{CASE_ANNOTATION, cases_of},
     netpol::{self, MANAGED_BY_LABEL, MANAGED_BY_VALUE, QUARANTINE_LABEL, quarantine_name},
@@ -323,7 +324,10 @@ pub async fn plan(
     target: Option<&str>,
     options: UndoOptions,
 ) -> Result<UndoPlan> {
-    let entries = case.authenticated_entries()?;
+    let entries = {
+        let case = case.clone();
+        blocking(move || case.authenticated_entries()).await?
+    };
     let journaled = pending(&entries, target);
     let reversals = assess(cluster, case.id(), &journaled.pending, options).await?;
     Ok(UndoPlan { reversals, refused: journaled.refused })
@@ -598,12 +602,14 @@ pub async fn apply(
                 )),
             ),
         };
-        case.record(
+        record(
+            case,
             JournalRecord::new(actor, UNDO_ACTION)
                 .target(item.reversal.target())
                 .parameters(json!({"undoes": item.undoes, "reversal": item.reversal}))
                 .result(json!({"status": status, "detail": detail})),
-        )?;
+        )
+        .await?;
         outcomes.push(Outcome { undoes: item.undoes, description: item.description.clone(), status, detail });
     }
     Ok(outcomes)

@@ -19,7 +19,7 @@ pub async fn pod(args: &CapturePodArgs, settings: &Settings) -> anyhow::Result<u
     let responder = responder::connect(settings).await?;
     let (ns, name) = responder::pod(settings, &responder.cluster, &args.pod)?;
     let observed = observe_pod(&responder.cluster, &ns, &name).await?;
-    let case = responder::open_case(settings, &responder, format!("capture of pod {ns}/{name}"))?;
+    let case = responder::open_case(settings, &responder, format!("capture of pod {ns}/{name}")).await?;
     let collected =
         capture_pod(&responder.cluster, &case, &responder.actor, &observed, CaptureOptions { log_limit })
             .await?;

@@ -49,7 +49,7 @@ pub async fn pod(args: &IsolatePodArgs, settings: &Settings) -> anyhow::Result<u
     } else if responder::confirm(&args.confirm, "Isolate this pod?")? == Decision::DryRun {
         return Ok(crate::exit::SUCCESS);
     }
-    let case = responder::open_case(settings, &responder, format!("isolation of pod {ns}/{name}"))?;
+    let case = responder::open_case(settings, &responder, format!("isolation of pod {ns}/{name}")).await?;
     let mut report = contain::apply_and_wait(
         &responder.cluster,
         &case,
@@ -62,8 +62,6 @@ pub async fn pod(args: &IsolatePodArgs, settings: &Settings) -> anyhow::Result<u
     )
     .await?;
     let in_place = contain::read_back(&responder.cluster, &observed.state, &report.plan).await;
-    // What is in place unread (a permission missing) is a failure: the report cannot say.
-    let unconfirmed = in_place.is_err();
     report.settle_read_back(in_place);
     match settings.output {
         OutputFormat::Json => print_json(&report)?,
@@ -73,7 +71,7 @@ pub async fn pod(args: &IsolatePodArgs, settings: &Settings) -> anyhow::Result<u
             println!("case: {}", sanitize(&case.path().display().to_string()));
         }
     }
-    Ok(if report.failed() || unconfirmed { crate::exit::FAILURE } else { crate::exit::SUCCESS })
+    Ok(if report.failed() { crate::exit::FAILURE } else { crate::exit::SUCCESS })
 }
 
 /// The plan as people read it: what will change, what is already in place, what still leaks.
@@ -152,8 +150,7 @@ pub async fn release(args: &ReleasePodArgs, settings: &Settings) -> anyhow::Resu
     };
     let responder = responder::connect(settings).await?;
     let (ns, name) = responder::pod(settings, &responder.cluster, &args.pod)?;
-    let case = kir_evidence::Case::open(&case_dir)
-        .map_err(|e| anyhow::anyhow!("cannot open case {}: {e}", case_dir.display()))?;
+    let case = responder::open_recorded(&case_dir).await?;
     responder::same_cluster(&case, &responder.cluster)?;
     let target = format!("pod/{ns}/{name}");
     let options = undo::UndoOptions { release_shared: args.release_shared, readopt: args.readopt };

@@ -39,8 +39,9 @@ pub async fn pod(args: &ReplacePodArgs, settings: &Settings) -> anyhow::Result<u
     if responder::confirm(&args.confirm, "Delete this pod?")? == Decision::DryRun {
         return Ok(crate::exit::SUCCESS);
     }
-    let case = responder::open_case(settings, &responder, format!("replacement of pod {ns}/{name}"))?;
-    let missing = if args.without_evidence { Vec::new() } else { missing_evidence(&case, &observed.state)? };
+    let case = responder::open_case(settings, &responder, format!("replacement of pod {ns}/{name}")).await?;
+    let missing =
+        if args.without_evidence { Vec::new() } else { missing_evidence(&case, &observed.state).await? };
     if !missing.is_empty() {
         if !args.accept_incomplete_evidence {
             anyhow::bail!(
@@ -50,12 +51,14 @@ pub async fn pod(args: &ReplacePodArgs, settings: &Settings) -> anyhow::Result<u
                 missing.join("\n  ")
             );
         }
-        case.record(
+        kir_respond::blocking::record(
+            &case,
             JournalRecord::new(&responder.actor, "replace.accept-incomplete-evidence")
                 .target(format!("pod/{ns}/{name}"))
                 .parameters(serde_json::json!({"uid": observed.state.uid}))
                 .result(serde_json::json!({"missing": missing})),
-        )?;
+        )
+        .await?;
     }
     let report = replace_pod(
         &responder.cluster,

@@ -43,7 +43,7 @@ pub async fn compromised_pod(args: &RespondPodArgs, settings: &Settings) -> anyh
     tracing::debug!("plan ready {} ms after start", settings.started.elapsed().as_millis());
     let playbook = match prepared {
         Ok(playbook) => playbook,
-        Err(kir_respond::Error::PodNotFound { .. }) if deleted_by_this_case(settings, &ns, &name)? => {
+        Err(kir_respond::Error::PodNotFound { .. }) if deleted_by_this_case(settings, &ns, &name).await? => {
             eprintln!(
                 "pod {ns}/{name} is gone: an earlier run with this case deleted it (see kir case show); nothing left to do"
             );
@@ -81,7 +81,7 @@ pub async fn compromised_pod(args: &RespondPodArgs, settings: &Settings) -> anyh
     if responder::confirm(&args.confirm, "Run this response?")? == Decision::DryRun {
         return Ok(crate::exit::SUCCESS);
     }
-    let case = responder::open_case(settings, &responder, format!("compromised pod {ns}/{name}"))?;
+    let case = responder::open_case(settings, &responder, format!("compromised pod {ns}/{name}")).await?;
     tracing::debug!("case open {} ms after start", settings.started.elapsed().as_millis());
     let progress = |step: &StepReport| {
         let mut err = std::io::stderr().lock();
@@ -124,10 +124,10 @@ pub async fn compromised_pod(args: &RespondPodArgs, settings: &Settings) -> anyh
 }
 
 /// Did a run with the case of `--case` delete this pod (a resumed run after `--replace`)?
-fn deleted_by_this_case(settings: &Settings, ns: &str, name: &str) -> anyhow::Result<bool> {
+async fn deleted_by_this_case(settings: &Settings, ns: &str, name: &str) -> anyhow::Result<bool> {
     let Some(dir) = settings.case.as_ref().filter(|d| d.join("case.json").exists()) else { return Ok(false) };
     let target = format!("pod/{ns}/{name}");
-    let entries = kir_evidence::Case::open(dir)?.entries()?;
+    let entries = kir_respond::blocking::entries(&responder::open_recorded(dir).await?).await?;
     Ok(entries
         .iter()
         .any(|e| e.action == "replace.delete-pod" && e.target.as_deref() == Some(target.as_str())))

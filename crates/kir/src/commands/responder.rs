@@ -9,6 +9,7 @@ use std::{
 use anyhow::Context;
 use kir_cluster::Cluster;
 use kir_evidence::{Case, CaseInfo};
+use kir_respond::blocking::blocking;
 
 use crate::{
     cli::ConfirmArgs,
@@ -48,7 +49,7 @@ pub fn pod(settings: &Settings, cluster: &Cluster, arg: &str) -> Result<(String,
 
 /// The case to record into: `--case`/`KIR_CASE` (created if it does not exist yet, resumed if
 /// it does), else a new one under `./cases`, whose path is printed.
-pub fn open_case(settings: &Settings, responder: &Responder, title: String) -> anyhow::Result<Case> {
+pub async fn open_case(settings: &Settings, responder: &Responder, title: String) -> anyhow::Result<Case> {
     let target = responder.cluster.target();
     let info = CaseInfo {
         cluster: Some(target.server.clone()),
@@ -61,7 +62,9 @@ pub fn open_case(settings: &Settings, responder: &Responder, title: String) -> a
         // Two commands starting at once on a new folder both record into one case: one creates
         // it, the other opens it.
         Some(dir) => {
-            let (case, created) = Case::open_or_create(dir, info)
+            let folder = dir.clone();
+            let (case, created) = blocking(move || Case::open_or_create(folder, info))
+                .await
                 .with_context(|| format!("cannot open or create case {}", dir.display()))?;
             if created {
                 eprintln!("case: {} (new)", sanitize(&case.path().display().to_string()));
@@ -71,13 +74,22 @@ pub fn open_case(settings: &Settings, responder: &Responder, title: String) -> a
             Ok(case)
         }
         None => {
-            let case =
-                Case::create_in(Path::new("cases"), info).context("cannot create a case under ./cases")?;
+            let case = blocking(move || Case::create_in(Path::new("cases"), info))
+                .await
+                .context("cannot create a case under ./cases")?;
             let path = case.path().display().to_string();
             eprintln!("case: {} (new; pass --case {} to add to it)", sanitize(&path), sanitize(&path));
             Ok(case)
         }
     }
+}
+
+/// The case recorded in `dir` (opening it finishes what an interrupted run left staged).
+pub async fn open_recorded(dir: &Path) -> anyhow::Result<Case> {
+    let folder = dir.to_path_buf();
+    blocking(move || Case::open(folder))
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot open case {}: {e}", dir.display()))
 }
 
 /// A case records the cluster it was opened for; acting on another one with it (after a

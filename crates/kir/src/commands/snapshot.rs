@@ -26,7 +26,7 @@ pub async fn pod(args: &SnapshotPodArgs, settings: &Settings) -> anyhow::Result<
     let responder = responder::connect(settings).await?;
     let (ns, name) = responder::pod(settings, &responder.cluster, &args.pod)?;
     let observed = observe_pod(&responder.cluster, &ns, &name).await?;
-    let case = responder::open_case(settings, &responder, format!("snapshot of pod {ns}/{name}"))?;
+    let case = responder::open_case(settings, &responder, format!("snapshot of pod {ns}/{name}")).await?;
     let report = snapshot_pod(&responder.cluster, &case, &responder.actor, &observed, &options).await?;
     match settings.output {
         OutputFormat::Json => print_json(&report)?,

@@ -18,8 +18,7 @@ pub async fn run(args: &UndoArgs, settings: &Settings) -> anyhow::Result<u8> {
             UsageError("which case? give its folder: kir undo CASE (or set KIR_CASE)".to_string()).into()
         );
     };
-    let case =
-        Case::open(&case_dir).map_err(|e| anyhow::anyhow!("cannot open case {}: {e}", case_dir.display()))?;
+    let case = responder::open_recorded(&case_dir).await?;
     // The plan is checked against the cluster, a dry run too: which objects are still kir's
     // decides what undo would do.
     let responder = responder::connect(settings).await?;
