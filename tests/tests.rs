@@ -37,3 +37,6 @@ mod undo;
 
 // Case folders, journal, verification, export and signing (no cluster needed).
 mod case;
+
+// Stolen credentials: what a credential is, its reach, who can do what.
+mod creds;

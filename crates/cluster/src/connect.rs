@@ -339,3 +339,58 @@ users:
         assert!(error.to_lowercase().contains("no such file"), "{error}");
     }
 }
+
+/// The credential a kubeconfig user entry holds, read from the file (kir never runs an exec
+/// plugin: that would run whatever the file names).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KubeconfigCredential {
+    Token(String),
+    /// A client certificate, PEM.
+    Certificate(Vec<u8>),
+    /// Issued on demand by a program (`exec`) or an auth provider: named, not run.
+    Issued(String),
+}
+
+/// The credential of user `name` in the kubeconfig `options` select.
+pub fn kubeconfig_credential(options: &ConnectOptions, name: &str) -> Result<KubeconfigCredential> {
+    use base64::Engine as _;
+    use secrecy::ExposeSecret as _;
+    let Some((config, paths)) = read_kubeconfig(options)? else {
+        return Err(Error::NoConfig { detail: "no kubeconfig file was found to read the user from".into() });
+    };
+    let source_name = paths.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(":");
+    let fail = |detail: String| Error::Config { source_name: source_name.clone(), detail };
+    let known: Vec<&str> = config.auth_infos.iter().map(|a| a.name.as_str()).collect();
+    let entry = config.auth_infos.iter().find(|a| a.name == name).ok_or_else(|| {
+        fail(format!("no user {name:?} in the kubeconfig; its users are: {}", known.join(", ")))
+    })?;
+    let Some(auth) = &entry.auth_info else {
+        return Err(fail(format!("user {name:?} has no credential")));
+    };
+    let read =
+        |path: &str| std::fs::read(path).map_err(|e| fail(format!("user {name:?}: cannot read {path}: {e}")));
+    if let Some(token) = &auth.token {
+        return Ok(KubeconfigCredential::Token(token.expose_secret().to_string()));
+    }
+    if let Some(path) = &auth.token_file {
+        let token = String::from_utf8(read(path)?).map_err(|_| fail(format!("{path} is not text")))?;
+        return Ok(KubeconfigCredential::Token(token.trim().to_string()));
+    }
+    if let Some(data) = &auth.client_certificate_data {
+        let pem = base64::engine::general_purpose::STANDARD
+            .decode(data.trim())
+            .map_err(|e| fail(format!("user {name:?}: client-certificate-data is not base64: {e}")))?;
+        return Ok(KubeconfigCredential::Certificate(pem));
+    }
+    if let Some(path) = &auth.client_certificate {
+        return Ok(KubeconfigCredential::Certificate(read(path)?));
+    }
+    if let Some(exec) = &auth.exec {
+        let command = exec.command.clone().unwrap_or_default();
+        return Ok(KubeconfigCredential::Issued(format!("exec plugin {command}")));
+    }
+    if let Some(provider) = &auth.auth_provider {
+        return Ok(KubeconfigCredential::Issued(format!("auth provider {}", provider.name)));
+    }
+    Err(fail(format!("user {name:?} has no token, client certificate or plugin")))
+}

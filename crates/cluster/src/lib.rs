@@ -6,6 +6,7 @@
 //! (for the evidence journal) and classified (for clear error messages) in one place.
 
 mod connect;
+pub mod credentials;
 mod error;
 pub mod exec;
 pub mod objects;
@@ -15,5 +16,5 @@ pub mod probe;
 pub mod readiness;
 mod transport;
 
-pub use connect::{Cluster, ConnectOptions, Target};
+pub use connect::{Cluster, ConnectOptions, KubeconfigCredential, Target, kubeconfig_credential};
 pub use error::{ConnectFailure, Error, Result, Retry, retrying};

@@ -105,6 +105,10 @@ pub enum Command {
     /// Reverse every change recorded in a case
     Undo(UndoArgs),
 
+    /// Stolen credentials: what a credential is, what it can reach, who can do what
+    #[command(subcommand)]
+    Creds(CredsCommand),
+
     /// Search, summarise and review Kubernetes audit logs at grep speed
     #[command(subcommand)]
     Audit(AuditCommand),
@@ -579,4 +583,81 @@ pub enum Shell {
     Bash,
     Zsh,
     Fish,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CredsCommand {
+    /// What a credential is, how it dies, and whether the API server accepts it now
+    #[command(
+        after_help = "CREDENTIAL is a subject (user:NAME, group:NAME, system:serviceaccount:NS:NAME) or a token Secret\n\
+                      (secret/NS/NAME); or give the credential itself with --token-file, --cert or --kubeconfig-user.\n\
+                      The token is never printed or stored: cases keep its SHA-256 fingerprint.\n\n\
+                      Examples:\n  kir creds show --token-file leaked.txt\n  pbpaste | kir creds show --token-file -\n  \
+                      kir creds show --cert alice.crt\n  kir creds show system:serviceaccount:shop:deployer\n  \
+                      kir creds show secret/shop/deployer-token"
+    )]
+    Show(CredsShowArgs),
+
+    /// A subject's effective RBAC permissions in every namespace, dangerous reach first
+    #[command(
+        after_help = "Examples:\n  kir creds scope system:serviceaccount:shop:deployer\n  kir creds scope user:alice --group dev\n  \
+                      kir creds scope group:system:authenticated -o json"
+    )]
+    Scope(CredsScopeArgs),
+
+    /// Who may do VERB on RESOURCE, and which binding grants it
+    #[command(
+        name = "who-can",
+        after_help = "RESOURCE is resource[.group][/subresource], e.g. secrets, deployments.apps, pods/exec;\n\
+                      a non-resource URL starts with / (e.g. /metrics). Without -n: cluster-wide grants only,\n\
+                      -A: in any namespace.\n\nExamples:\n  kir creds who-can get secrets -n shop\n  \
+                      kir creds who-can create pods/exec -A\n  kir creds who-can escalate clusterroles.rbac.authorization.k8s.io"
+    )]
+    WhoCan(WhoCanArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct CredsShowArgs {
+    /// A subject or a token Secret (see below)
+    #[arg(required_unless_present_any = ["token_file", "cert", "kubeconfig_user"])]
+    pub credential: Option<String>,
+
+    /// The leaked token, from a file or - for standard input
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["credential", "cert", "kubeconfig_user"])]
+    pub token_file: Option<PathBuf>,
+
+    /// The leaked client certificate (PEM or DER)
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["credential", "kubeconfig_user"])]
+    pub cert: Option<PathBuf>,
+
+    /// The credential of this user entry of the kubeconfig (a token or a client certificate)
+    #[arg(long, value_name = "NAME", conflicts_with = "credential")]
+    pub kubeconfig_user: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct CredsScopeArgs {
+    /// user:NAME, group:NAME or system:serviceaccount:NS:NAME
+    pub subject: String,
+
+    /// A group the user belongs to (repeatable; service accounts get theirs automatically)
+    #[arg(long, value_name = "GROUP")]
+    pub group: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct WhoCanArgs {
+    /// The verb: get, list, watch, create, update, patch, delete, deletecollection, use, bind,
+    /// escalate, impersonate, approve, ...
+    pub verb: String,
+
+    /// resource[.group][/subresource], or a non-resource URL starting with /
+    pub resource: String,
+
+    /// Only grants that cover this object name
+    pub name: Option<String>,
+
+    /// In every namespace
+    #[arg(short = 'A', long)]
+    pub all_namespaces: bool,
 }

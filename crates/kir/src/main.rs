@@ -11,8 +11,8 @@ use std::process::ExitCode;
 
 use crate::{
     cli::{
-        CaptureCommand, Cli, Command, IsolateCommand, ReleaseCommand, ReplaceCommand, RespondCommand,
-        SnapshotCommand,
+        CaptureCommand, Cli, Command, CredsCommand, IsolateCommand, ReleaseCommand, ReplaceCommand,
+        RespondCommand, SnapshotCommand,
     },
     settings::{Settings, UsageError},
 };
@@ -90,6 +90,15 @@ fn run(cli: Cli, settings: Settings) -> anyhow::Result<u8> {
             return runtime()?.block_on(commands::respond::compromised_pod(&args, &settings));
         }
         Command::Undo(args) => return runtime()?.block_on(commands::undo::run(&args, &settings)),
+        Command::Creds(CredsCommand::Show(args)) => {
+            return runtime()?.block_on(commands::creds::show(&args, &settings));
+        }
+        Command::Creds(CredsCommand::Scope(args)) => {
+            return runtime()?.block_on(commands::creds::scope(&args, &settings));
+        }
+        Command::Creds(CredsCommand::WhoCan(args)) => {
+            return runtime()?.block_on(commands::creds::who_can(&args, &settings));
+        }
     }
     Ok(exit::SUCCESS)
 }

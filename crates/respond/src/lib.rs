@@ -6,6 +6,7 @@ pub mod blocking;
 pub mod capture;
 pub mod collect;
 pub mod contain;
+pub mod creds;
 pub mod enforcement;
 mod error;
 pub mod findings;

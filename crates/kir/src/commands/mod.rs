@@ -5,6 +5,7 @@ pub mod baseline;
 pub mod capture;
 pub mod case;
 pub mod completion;
+pub mod creds;
 pub mod detect;
 pub mod doctor;
 pub mod isolate;

@@ -1,0 +1,325 @@
+//! `kir creds show`: every kind of credential the testbed really issues (legacy token
+//! Secrets, bound and unbound TokenRequest tokens, client certificates signed through the CSR
+//! API), what the API server says of it now, and bad input.
+
+use std::{path::Path, process::Stdio, time::Duration};
+
+use k8s_openapi::api::{
+    authentication::v1::{BoundObjectReference, TokenRequest, TokenRequestSpec},
+    certificates::v1::CertificateSigningRequest,
+    core::v1::{Pod, Secret, ServiceAccount},
+};
+use kube::{
+    Client,
+    api::{Api, DeleteParams, ObjectMeta, Patch, PatchParams, PostParams},
+};
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+
+use crate::{
+    scene::{bare_pod, container, eventually, running_pods},
+    testbed::testbed,
+    util::{kir, kir_with, run},
+};
+
+fn sha256(bytes: &[u8]) -> String {
+    Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
+}
+
+async fn service_account(
+    client: &Client,
+    ns: &str,
+    name: &str,
+    annotations: &[(&str, &str)],
+) -> ServiceAccount {
+    let account = ServiceAccount {
+        metadata: ObjectMeta {
+            name: Some(name.into()),
+            annotations: Some(annotations.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()),
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    Api::<ServiceAccount>::namespaced(client.clone(), ns)
+        .create(&PostParams::default(), &account)
+        .await
+        .unwrap()
+}
+
+/// A token of `account` from the TokenRequest API, bound to `bound` when given.
+async fn request_token(
+    client: &Client,
+    ns: &str,
+    account: &str,
+    bound: Option<BoundObjectReference>,
+) -> String {
+    let request = TokenRequest {
+        spec: TokenRequestSpec { audiences: vec![], expiration_seconds: Some(3600), bound_object_ref: bound },
+        ..Default::default()
+    };
+    let token: TokenRequest = Api::<ServiceAccount>::namespaced(client.clone(), ns)
+        .create_subresource("token", account, &PostParams::default(), &request)
+        .await
+        .unwrap();
+    token.status.unwrap().token
+}
+
+/// The legacy token Secret of `account`, once the token controller has filled it in.
+async fn legacy_token(client: &Client, ns: &str, account: &str) -> String {
+    let secret = Secret {
+        metadata: ObjectMeta {
+            name: Some(format!("{account}-token")),
+            annotations: Some(
+                [("kubernetes.io/service-account.name".to_string(), account.to_string())].into(),
+            ),
+            ..Default::default()
+        },
+        type_: Some("kubernetes.io/service-account-token".into()),
+        ..Default::default()
+    };
+    let secrets: Api<Secret> = Api::namespaced(client.clone(), ns);
+    secrets.create(&PostParams::default(), &secret).await.unwrap();
+    let name = format!("{account}-token");
+    let mut token = None;
+    for _ in 0..150 {
+        let secret = secrets.get(&name).await.unwrap();
+        token = secret.data.and_then(|d| d.get("token").map(|t| String::from_utf8(t.0.clone()).unwrap()));
+        if token.is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    token.expect("the token controller fills the legacy token Secret in")
+}
+
+fn show(kubeconfig: &Path, args: &[&str]) -> (Value, String) {
+    let out = run(kir_with(kubeconfig).args(["creds", "show", "-o", "json"]).args(args)).success();
+    let text = format!("{}{}", out.stdout, out.stderr);
+    (out.json(), text)
+}
+
+fn show_token(kubeconfig: &Path, token: &str, dir: &Path) -> (Value, String) {
+    let file = dir.join(format!("token-{}", &sha256(token.as_bytes())[..8]));
+    std::fs::write(&file, token).unwrap();
+    show(kubeconfig, &["--token-file", file.to_str().unwrap()])
+}
+
+#[tokio::test]
+async fn tokens_of_every_kind_are_told_apart_and_reviewed() {
+    let tb = testbed();
+    let client = tb.client().await;
+    let ns = tb.namespace("creds-show").await;
+    let dir = tempfile::tempdir().unwrap();
+    service_account(
+        &client,
+        &ns,
+        "deployer",
+        &[("eks.amazonaws.com/role-arn", "arn:aws:iam::1:role/deployer")],
+    )
+    .await;
+
+    // A legacy token Secret: read from the Secret, and from the token itself.
+    let legacy = legacy_token(&client, &ns, "deployer").await;
+    let (report, text) = show(&tb.kubeconfig, &[&format!("secret/{ns}/deployer-token")]);
+    assert!(report["kind"].as_str().unwrap().starts_with("legacy service-account token"), "{report}");
+    assert_eq!(report["fingerprint"], sha256(legacy.as_bytes()));
+    assert_eq!(report["accepted"]["authenticated"], true, "{report}");
+    assert_eq!(report["user"], format!("system:serviceaccount:{ns}:deployer"));
+    assert!(report["kill"].to_string().contains(&format!("delete Secret {ns}/deployer-token")), "{report}");
+    assert!(
+        report["kill"].to_string().contains("arn:aws:iam::1:role/deployer"),
+        "the cloud identity: {report}"
+    );
+    assert!(!text.contains(&legacy), "the token is never printed");
+    let (from_file, text) = show_token(&tb.kubeconfig, &legacy, dir.path());
+    assert_eq!(from_file["fingerprint"], report["fingerprint"]);
+    assert!(!text.contains(&legacy));
+
+    // A token bound to a pod dies with the pod.
+    let pods: Api<Pod> = Api::namespaced(client.clone(), &ns);
+    let mut holder = bare_pod("holder", vec![container("app", "busybox:1.36")]);
+    holder.spec.as_mut().unwrap().service_account_name = Some("deployer".into());
+    pods.create(&PostParams::default(), &holder).await.unwrap();
+    let pod = running_pods(&client, &ns, "", 1).await.remove(0);
+    let bound = BoundObjectReference {
+        api_version: Some("v1".into()),
+        kind: Some("Pod".into()),
+        name: pod.metadata.name.clone(),
+        uid: pod.metadata.uid.clone(),
+    };
+    let pod_token = request_token(&client, &ns, "deployer", Some(bound)).await;
+    let (report, _) = show_token(&tb.kubeconfig, &pod_token, dir.path());
+    assert!(report["kind"].as_str().unwrap().contains("bound to Pod holder"), "{report}");
+    assert_eq!(report["accepted"]["authenticated"], true);
+    assert_eq!(report["boundObject"]["exists"], true);
+    assert!(report["credentialId"].as_str().unwrap().starts_with("JTI="), "{report}");
+    pods.delete("holder", &DeleteParams { grace_period_seconds: Some(0), ..Default::default() })
+        .await
+        .unwrap();
+    eventually("the pod is gone", Duration::from_secs(30), || {
+        let pods = pods.clone();
+        async move { pods.get_opt("holder").await.unwrap().is_none() }
+    })
+    .await;
+    // The API server caches accepted tokens for a few seconds.
+    let mut report = Value::Null;
+    for _ in 0..30 {
+        report = show_token(&tb.kubeconfig, &pod_token, dir.path()).0;
+        if report["accepted"]["authenticated"] == false {
+            break;
+        }
+        assert!(report["notes"].to_string().contains("caches"), "{report}");
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+    assert_eq!(report["accepted"]["authenticated"], false, "a pod-bound token dies with its pod: {report}");
+    assert_eq!(report["boundObject"]["exists"], false);
+
+    // An unbound TokenRequest token lives until it expires.
+    let unbound = request_token(&client, &ns, "deployer", None).await;
+    let (report, _) = show_token(&tb.kubeconfig, &unbound, dir.path());
+    assert!(report["kind"].as_str().unwrap().contains("bound to no object"), "{report}");
+    assert!(report["kill"].to_string().contains("recreate ServiceAccount"), "{report}");
+    assert!(report["token"]["claims"]["expiresAt"].is_string(), "{report}");
+
+    // The subject form lists the legacy token Secrets.
+    let (report, _) = show(&tb.kubeconfig, &[&format!("system:serviceaccount:{ns}:deployer")]);
+    assert_eq!(report["tokenSecrets"], json!(["deployer-token"]), "{report}");
+    assert_eq!(report["serviceAccount"]["exists"], true);
+
+    // Recorded into a case: the fingerprint, never the token.
+    let case = dir.path().join("case");
+    let file = dir.path().join("legacy");
+    std::fs::write(&file, &legacy).unwrap();
+    run(kir_with(&tb.kubeconfig).arg("--case").arg(&case).args(["creds", "show", "--token-file"]).arg(&file))
+        .success();
+    let journal = std::fs::read_to_string(case.join("journal.jsonl")).unwrap();
+    assert!(journal.contains(&sha256(legacy.as_bytes())) && !journal.contains(&legacy), "{journal}");
+}
+
+/// A client certificate for `user` in `groups`, signed by the testbed's CA through the CSR API.
+async fn client_certificate(client: &Client, dir: &Path, user: &str, groups: &[&str]) -> std::path::PathBuf {
+    let key = dir.join(format!("{user}.key"));
+    let csr = dir.join(format!("{user}.csr"));
+    let mut subject = String::new();
+    for group in groups {
+        subject.push_str(&format!("/O={group}"));
+    }
+    subject.push_str(&format!("/CN={user}"));
+    let status = std::process::Command::new("openssl")
+        .args([
+            "req",
+            "-new",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+            "-subj",
+            &subject,
+        ])
+        .arg("-keyout")
+        .arg(&key)
+        .arg("-out")
+        .arg(&csr)
+        .stderr(Stdio::null())
+        .status()
+        .unwrap();
+    assert!(status.success());
+    use base64::Engine as _;
+    let request = base64::engine::general_purpose::STANDARD.encode(std::fs::read(&csr).unwrap());
+    let name = format!("kir-test-{user}-{}", std::process::id());
+    let object: CertificateSigningRequest = serde_json::from_value(json!({
+        "metadata": {"name": name},
+        "spec": {"request": request, "signerName": "kubernetes.io/kube-apiserver-client", "usages": ["client auth"], "expirationSeconds": 3600},
+    }))
+    .unwrap();
+    let csrs: Api<CertificateSigningRequest> = Api::all(client.clone());
+    csrs.create(&PostParams::default(), &object).await.unwrap();
+    let approval = json!({"status": {"conditions": [{
+        "type": "Approved", "status": "True", "reason": "KirTest", "message": "approved by the test",
+    }]}});
+    csrs.patch_approval(&name, &PatchParams::default(), &Patch::Merge(&approval)).await.unwrap();
+    let mut certificate = None;
+    for _ in 0..150 {
+        certificate = csrs.get(&name).await.unwrap().status.and_then(|s| s.certificate);
+        if certificate.is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let path = dir.join(format!("{user}.crt"));
+    std::fs::write(&path, certificate.expect("the controller-manager signs the CSR").0).unwrap();
+    path
+}
+
+#[tokio::test]
+async fn a_client_certificate_is_named_with_what_kills_it() {
+    let tb = testbed();
+    let client = tb.client().await;
+    let dir = tempfile::tempdir().unwrap();
+    let certificate = client_certificate(&client, dir.path(), "mallory", &["dev", "ops"]).await;
+    let (report, _) = show(&tb.kubeconfig, &["--cert", certificate.to_str().unwrap()]);
+    assert_eq!(report["user"], "mallory");
+    assert_eq!(report["groups"], json!(["dev", "ops"]));
+    let der = std::process::Command::new("openssl")
+        .args(["x509", "-outform", "der", "-in"])
+        .arg(&certificate)
+        .output()
+        .unwrap()
+        .stdout;
+    assert_eq!(report["credentialId"], format!("X509SHA256={}", sha256(&der)));
+    assert!(report["kill"].to_string().contains("cannot be revoked"), "{report}");
+
+    // The API server signs no client certificate in system:masters; one made elsewhere is
+    // named as what RBAC cannot contain.
+    let masters = dir.path().join("masters.crt");
+    let status = std::process::Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+            "-days",
+            "1",
+        ])
+        .args(["-subj", "/O=system:masters/CN=root", "-keyout"])
+        .arg(dir.path().join("masters.key"))
+        .arg("-out")
+        .arg(&masters)
+        .stderr(Stdio::null())
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let (report, _) = show(&tb.kubeconfig, &["--cert", masters.to_str().unwrap()]);
+    let kill = report["kill"].to_string();
+    assert!(kill.contains("system:masters") && kill.contains("CA"), "{kill}");
+}
+
+#[test]
+fn bad_credentials_are_usage_errors_that_say_what_is_wrong() {
+    let dir = tempfile::tempdir().unwrap();
+    let cases: [(&str, &[u8], &str); 3] = [
+        ("--token-file", b"eyJhbGciOiJSUzI1NiJ9.eyJpc3MiOiJ4In0", "parts"),
+        ("--token-file", b"", "empty"),
+        (
+            "--cert",
+            b"-----BEGIN PRIVATE KEY-----\nMC4CAQAwBQYDK2VwBCIEIA==\n-----END PRIVATE KEY-----\n",
+            "PRIVATE KEY",
+        ),
+    ];
+    for (flag, bytes, said) in cases {
+        let file = dir.path().join("input");
+        std::fs::write(&file, bytes).unwrap();
+        let out = run(kir().args(["creds", "show", flag]).arg(&file));
+        assert_eq!(out.code, 2, "{flag} {bytes:?}: {}", out.stderr);
+        assert!(out.stderr.contains(flag) && out.stderr.contains(said), "{}", out.stderr);
+    }
+    for subject in ["alice", "system:serviceaccount:only-namespace", "secret/ns"] {
+        let out = run(kir().args(["creds", "show", subject]));
+        assert_eq!(out.code, 2, "{subject}: {}", out.stderr);
+        assert!(out.stderr.contains(subject), "{}", out.stderr);
+    }
+}
