@@ -323,3 +323,309 @@ fn bad_credentials_are_usage_errors_that_say_what_is_wrong() {
         assert!(out.stderr.contains(subject), "{}", out.stderr);
     }
 }
+
+/// One question to ask the API server and kir: verb, `resource[.group][/sub]` or `/url`, name,
+/// namespace.
+struct Question<'a> {
+    verb: &'a str,
+    target: &'a str,
+    name: Option<&'a str>,
+    namespaced: bool,
+}
+
+const QUESTIONS: &[Question<'static>] = &[
+    Question { verb: "get", target: "pods", name: Some("web"), namespaced: true },
+    Question { verb: "list", target: "pods", name: None, namespaced: true },
+    Question { verb: "list", target: "pods", name: None, namespaced: false },
+    Question { verb: "get", target: "secrets", name: Some("s1"), namespaced: true },
+    Question { verb: "get", target: "secrets", name: Some("s2"), namespaced: true },
+    Question { verb: "list", target: "secrets", name: None, namespaced: true },
+    Question { verb: "create", target: "pods/exec", name: Some("web"), namespaced: true },
+    Question { verb: "create", target: "deployments.apps", name: None, namespaced: true },
+    Question { verb: "delete", target: "deployments.apps", name: Some("api"), namespaced: true },
+    Question { verb: "patch", target: "deployments.apps/scale", name: Some("api"), namespaced: true },
+    Question { verb: "get", target: "nodes", name: Some("kwok-node-0"), namespaced: false },
+    Question {
+        verb: "escalate",
+        target: "clusterroles.rbac.authorization.k8s.io",
+        name: None,
+        namespaced: false,
+    },
+    Question { verb: "get", target: "/metrics", name: None, namespaced: false },
+    Question { verb: "get", target: "/logs/kube-apiserver.log", name: None, namespaced: false },
+];
+
+#[tokio::test]
+async fn scope_and_who_can_agree_with_the_api_server() {
+    use k8s_openapi::api::{
+        authorization::v1::{
+            NonResourceAttributes, ResourceAttributes, SubjectAccessReview, SubjectAccessReviewSpec,
+        },
+        rbac::v1::{ClusterRole, ClusterRoleBinding, Role, RoleBinding},
+    };
+    let tb = testbed();
+    let client = tb.client().await;
+    let ns = tb.namespace("creds-scope").await;
+    let prefix = format!("kir-test-{ns}");
+    for i in 0..8 {
+        service_account(&client, &ns, &format!("sa-{i}"), &[]).await;
+    }
+    let rule = |verbs: &[&str], groups: &[&str], resources: &[&str], names: &[&str]| {
+        let mut rule = json!({"verbs": verbs, "apiGroups": groups, "resources": resources});
+        if !names.is_empty() {
+            rule["resourceNames"] = json!(names);
+        }
+        rule
+    };
+    let roles = [
+        (
+            "reader",
+            vec![rule(&["get", "list"], &[""], &["pods"], &[]), rule(&["get"], &[""], &["secrets"], &["s1"])],
+        ),
+        ("execer", vec![rule(&["create", "get"], &[""], &["pods/exec"], &[])]),
+        ("deployer", vec![rule(&["*"], &["apps"], &["deployments", "deployments/scale"], &[])]),
+        ("scaler", vec![rule(&["patch"], &["apps"], &["*/scale"], &[])]),
+    ];
+    let params = PostParams::default();
+    for (name, rules) in &roles {
+        let role: Role = serde_json::from_value(json!({"metadata": {"name": name}, "rules": rules})).unwrap();
+        Api::<Role>::namespaced(client.clone(), &ns).create(&params, &role).await.unwrap();
+    }
+    let cluster_roles = [
+        (format!("{prefix}-secrets"), json!({"rules": [rule(&["list", "get"], &[""], &["secrets"], &[])]})),
+        (
+            format!("{prefix}-nodes-urls"),
+            json!({"rules": [rule(&["get"], &[""], &["nodes"], &[]), {"verbs": ["get"], "nonResourceURLs": ["/metrics", "/logs/*"]}]}),
+        ),
+        (
+            format!("{prefix}-escalator"),
+            json!({"rules": [rule(&["escalate", "bind"], &["rbac.authorization.k8s.io"], &["clusterroles"], &[])]}),
+        ),
+        // Aggregates the piece below by its label.
+        (
+            format!("{prefix}-aggregate"),
+            json!({"aggregationRule": {"clusterRoleSelectors": [{"matchLabels": {"kir-test/aggregate-to": prefix.clone()}}]}, "rules": []}),
+        ),
+        (
+            format!("{prefix}-piece"),
+            json!({"metadata": {"labels": {"kir-test/aggregate-to": prefix.clone()}}, "rules": [rule(&["list"], &[""], &["pods"], &[])]}),
+        ),
+    ];
+    for (name, body) in &cluster_roles {
+        let mut body = body.clone();
+        body["metadata"]["name"] = json!(name);
+        let role: ClusterRole = serde_json::from_value(body).unwrap();
+        Api::<ClusterRole>::all(client.clone()).create(&params, &role).await.unwrap();
+    }
+    let sa = |i: usize| json!({"kind": "ServiceAccount", "name": format!("sa-{i}"), "namespace": ns});
+    let user = |name: &str| json!({"kind": "User", "apiGroup": "rbac.authorization.k8s.io", "name": name});
+    let group = |name: &str| json!({"kind": "Group", "apiGroup": "rbac.authorization.k8s.io", "name": name});
+    let role_bindings = [
+        (
+            "r1",
+            json!({"kind": "Role", "name": "reader"}),
+            vec![sa(0), user("alice"), group(&format!("{prefix}-devs"))],
+        ),
+        ("r2", json!({"kind": "Role", "name": "execer"}), vec![sa(1), user("bob")]),
+        (
+            "r3",
+            json!({"kind": "Role", "name": "deployer"}),
+            vec![sa(2), group(&format!("system:serviceaccounts:{ns}"))],
+        ),
+        ("r4", json!({"kind": "Role", "name": "scaler"}), vec![user("carol")]),
+        (
+            "r5",
+            json!({"kind": "ClusterRole", "name": format!("{prefix}-secrets")}),
+            vec![sa(3), user("dave")],
+        ),
+        ("r6", json!({"kind": "Role", "name": "missing"}), vec![sa(4)]),
+    ];
+    for (name, role_ref, subjects) in &role_bindings {
+        let mut role_ref = role_ref.clone();
+        role_ref["apiGroup"] = json!("rbac.authorization.k8s.io");
+        let binding: RoleBinding = serde_json::from_value(
+            json!({"metadata": {"name": name}, "roleRef": role_ref, "subjects": subjects}),
+        )
+        .unwrap();
+        Api::<RoleBinding>::namespaced(client.clone(), &ns).create(&params, &binding).await.unwrap();
+    }
+    let cluster_bindings = [
+        (
+            format!("{prefix}-c1"),
+            format!("{prefix}-nodes-urls"),
+            vec![sa(5), user("erin"), group(&format!("{prefix}-ops"))],
+        ),
+        (format!("{prefix}-c2"), format!("{prefix}-escalator"), vec![sa(6), user("frank")]),
+        (format!("{prefix}-c3"), format!("{prefix}-aggregate"), vec![sa(7), user("grace")]),
+    ];
+    for (name, role, subjects) in &cluster_bindings {
+        let binding: ClusterRoleBinding = serde_json::from_value(json!({
+            "metadata": {"name": name},
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": role},
+            "subjects": subjects,
+        }))
+        .unwrap();
+        Api::<ClusterRoleBinding>::all(client.clone()).create(&params, &binding).await.unwrap();
+    }
+
+    // The subjects: every service account, users with and without bindings, group members.
+    let mut subjects: Vec<(String, Vec<String>)> = (0..8)
+        .map(|i| {
+            (
+                format!("system:serviceaccount:{ns}:sa-{i}"),
+                vec![
+                    "system:serviceaccounts".into(),
+                    format!("system:serviceaccounts:{ns}"),
+                    "system:authenticated".into(),
+                ],
+            )
+        })
+        .collect();
+    for name in ["alice", "bob", "carol", "dave", "erin", "frank", "grace", "nobody"] {
+        subjects.push((name.to_string(), vec!["system:authenticated".to_string()]));
+    }
+    for (name, groups) in [
+        ("dev-1", vec![format!("{prefix}-devs")]),
+        ("ops-1", vec![format!("{prefix}-ops")]),
+        ("both", vec![format!("{prefix}-devs"), format!("{prefix}-ops")]),
+        ("sa-like", vec![format!("system:serviceaccounts:{ns}")]),
+    ] {
+        let mut groups = groups;
+        groups.push("system:authenticated".into());
+        subjects.push((name.to_string(), groups));
+    }
+    assert!(subjects.len() >= 20);
+
+    let sar = |user: &str, groups: &[String], question: &Question| {
+        let (resource_attributes, non_resource_attributes) = if question.target.starts_with('/') {
+            (
+                None,
+                Some(NonResourceAttributes {
+                    path: Some(question.target.into()),
+                    verb: Some(question.verb.into()),
+                }),
+            )
+        } else {
+            let (qualified, subresource) = question.target.split_once('/').unwrap_or((question.target, ""));
+            let (resource, group) = qualified.split_once('.').unwrap_or((qualified, ""));
+            (
+                Some(ResourceAttributes {
+                    verb: Some(question.verb.into()),
+                    group: Some(group.into()),
+                    resource: Some(resource.into()),
+                    subresource: Some(subresource.to_string()).filter(|s| !s.is_empty()),
+                    name: question.name.map(String::from),
+                    namespace: question.namespaced.then(|| ns.clone()),
+                    ..Default::default()
+                }),
+                None,
+            )
+        };
+        let review = SubjectAccessReview {
+            spec: SubjectAccessReviewSpec {
+                user: Some(user.into()),
+                groups: Some(groups.to_vec()),
+                resource_attributes,
+                non_resource_attributes,
+                ..Default::default()
+            },
+            ..Default::default()
+        };
+        let api: Api<SubjectAccessReview> = Api::all(client.clone());
+        async move { api.create(&PostParams::default(), &review).await.unwrap().status.unwrap().allowed }
+    };
+    // RBAC reaches the authorizer a moment after it is written: wait for the last binding.
+    eventually("the test's RBAC reached the authorizer", Duration::from_secs(30), || {
+        let groups = vec!["system:authenticated".to_string()];
+        let grace = sar("grace", &groups, &QUESTIONS[2]);
+        let dave = sar("dave", &groups, &QUESTIONS[5]);
+        async move { grace.await && dave.await }
+    })
+    .await;
+
+    let mut compared = 0;
+    for question in QUESTIONS {
+        let mut args = vec!["creds", "who-can", question.verb, question.target];
+        if let Some(name) = question.name {
+            args.push(name);
+        }
+        if question.namespaced {
+            args.extend(["-n", &ns]);
+        }
+        let holders = run(kir_with(&tb.kubeconfig).args(&args).args(["-o", "json"])).success().json();
+        for (user, groups) in &subjects {
+            let by_kir = holders.as_array().unwrap().iter().any(|h| {
+                let subject = &h["subject"];
+                match subject["kind"].as_str().unwrap() {
+                    "User" => subject["name"] == user.as_str(),
+                    "Group" => groups.iter().any(|g| subject["name"] == g.as_str()),
+                    _ => {
+                        format!(
+                            "system:serviceaccount:{}:{}",
+                            subject["namespace"].as_str().unwrap(),
+                            subject["name"].as_str().unwrap()
+                        ) == *user
+                    }
+                }
+            });
+            let by_server = sar(user, groups, question).await;
+            assert_eq!(
+                by_kir, by_server,
+                "who-can {} {} {:?} (namespaced: {}) for {user} {groups:?}: kir {by_kir}, the API server {by_server}",
+                question.verb, question.target, question.name, question.namespaced
+            );
+            compared += 1;
+        }
+    }
+    assert!(compared >= 20 * QUESTIONS.len());
+
+    // Scope: every grant kir lists for the test's own roles is one the API server allows.
+    for (user, groups) in subjects.iter().take(16) {
+        let subject =
+            if user.starts_with("system:serviceaccount:") { user.clone() } else { format!("user:{user}") };
+        let report =
+            run(kir_with(&tb.kubeconfig).args(["creds", "scope", &subject, "-o", "json"])).success().json();
+        for grant in report["grants"].as_array().unwrap() {
+            let ours = grant["role"]["name"].as_str().unwrap().starts_with(&prefix)
+                || grant["binding"]["namespace"] == ns.as_str();
+            if !ours {
+                continue;
+            }
+            let rule = &grant["rule"];
+            for verb in rule["verbs"].as_array().unwrap().iter().filter(|v| *v != "*") {
+                for resource in rule["resources"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter(|r| !r.as_str().unwrap().contains('*'))
+                {
+                    let group = rule["apiGroups"][0].as_str().unwrap();
+                    let target = if group.is_empty() {
+                        resource.as_str().unwrap().to_string()
+                    } else {
+                        let (r, sub) = resource
+                            .as_str()
+                            .unwrap()
+                            .split_once('/')
+                            .map_or((resource.as_str().unwrap(), String::new()), |(r, s)| {
+                                (r, format!("/{s}"))
+                            });
+                        format!("{r}.{group}{sub}")
+                    };
+                    let question = Question {
+                        verb: verb.as_str().unwrap(),
+                        target: &target,
+                        name: rule["resourceNames"][0].as_str(),
+                        namespaced: grant["namespace"].is_string() || resource.as_str() != Some("nodes"),
+                    };
+                    assert!(
+                        sar(user, groups, &question).await,
+                        "scope says {user} may {} {} ({grant})",
+                        question.verb,
+                        question.target
+                    );
+                }
+            }
+        }
+    }
+}
