@@ -629,3 +629,202 @@ async fn scope_and_who_can_agree_with_the_api_server() {
         }
     }
 }
+
+/// Whether the API server's authorizer lets `user` (a service account) `verb` `resource` in `ns`.
+async fn may(
+    client: &Client,
+    user: &str,
+    groups: &[String],
+    verb: &str,
+    resource: &str,
+    ns: Option<&str>,
+) -> bool {
+    use k8s_openapi::api::authorization::v1::{
+        ResourceAttributes, SubjectAccessReview, SubjectAccessReviewSpec,
+    };
+    let review = SubjectAccessReview {
+        spec: SubjectAccessReviewSpec {
+            user: Some(user.into()),
+            groups: Some(groups.to_vec()),
+            resource_attributes: Some(ResourceAttributes {
+                verb: Some(verb.into()),
+                resource: Some(resource.into()),
+                namespace: ns.map(String::from),
+                ..Default::default()
+            }),
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    let api: Api<SubjectAccessReview> = Api::all(client.clone());
+    api.create(&PostParams::default(), &review).await.unwrap().status.unwrap().allowed
+}
+
+#[tokio::test]
+async fn revoke_takes_a_subject_out_of_every_binding_proves_it_and_undo_gives_it_back() {
+    use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, Role, RoleBinding};
+    let tb = testbed();
+    let client = tb.client().await;
+    let ns = tb.namespace("creds-revoke").await;
+    let prefix = format!("kir-test-{ns}");
+    service_account(&client, &ns, "intruder", &[]).await;
+    let user = format!("system:serviceaccount:{ns}:intruder");
+    let groups = vec![
+        "system:serviceaccounts".to_string(),
+        format!("system:serviceaccounts:{ns}"),
+        "system:authenticated".to_string(),
+    ];
+    let params = PostParams::default();
+    let roles: Api<Role> = Api::namespaced(client.clone(), &ns);
+    for (name, verbs, resource) in [
+        ("reader", vec!["get", "list"], "secrets"),
+        ("execer", vec!["create"], "pods/exec"),
+        ("scaler", vec!["patch"], "deployments/scale"),
+    ] {
+        let role: Role = serde_json::from_value(json!({"metadata": {"name": name}, "rules": [{"apiGroups": [""], "resources": [resource], "verbs": verbs}]})).unwrap();
+        roles.create(&params, &role).await.unwrap();
+    }
+    let nodes_role: ClusterRole = serde_json::from_value(json!({"metadata": {"name": format!("{prefix}-nodes")}, "rules": [{"apiGroups": [""], "resources": ["nodes"], "verbs": ["get", "list"]}]})).unwrap();
+    Api::<ClusterRole>::all(client.clone()).create(&params, &nodes_role).await.unwrap();
+    let sa = json!({"kind": "ServiceAccount", "name": "intruder", "namespace": ns});
+    let bob = json!({"kind": "User", "apiGroup": "rbac.authorization.k8s.io", "name": "bob"});
+    let bindings: Api<RoleBinding> = Api::namespaced(client.clone(), &ns);
+    for (name, role, subjects) in [
+        ("solo", "reader", json!([sa])),
+        ("shared", "execer", json!([bob, sa])),
+        (
+            "team",
+            "scaler",
+            json!([{"kind": "Group", "apiGroup": "rbac.authorization.k8s.io", "name": format!("system:serviceaccounts:{ns}")}]),
+        ),
+    ] {
+        let binding: RoleBinding = serde_json::from_value(json!({
+            "metadata": {"name": name},
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": role},
+            "subjects": subjects,
+        }))
+        .unwrap();
+        bindings.create(&params, &binding).await.unwrap();
+    }
+    let cluster_binding_name = format!("{prefix}-nodes");
+    let cluster_binding: ClusterRoleBinding = serde_json::from_value(json!({
+        "metadata": {"name": cluster_binding_name},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": format!("{prefix}-nodes")},
+        // The service account named by its user name: revoke finds it too.
+        "subjects": [{"kind": "User", "apiGroup": "rbac.authorization.k8s.io", "name": user}],
+    }))
+    .unwrap();
+    let cluster_bindings: Api<ClusterRoleBinding> = Api::all(client.clone());
+    cluster_bindings.create(&params, &cluster_binding).await.unwrap();
+    eventually("the bindings reached the authorizer", Duration::from_secs(30), || {
+        let (client, user, groups) = (client.clone(), user.clone(), groups.clone());
+        async move { may(&client, &user, &groups, "get", "nodes", None).await }
+    })
+    .await;
+    assert!(may(&client, &user, &groups, "get", "secrets", Some(&ns)).await);
+
+    let versions = || {
+        let (bindings, cluster_bindings, name) =
+            (bindings.clone(), cluster_bindings.clone(), cluster_binding_name.clone());
+        async move {
+            let mut versions: Vec<String> = bindings
+                .list(&Default::default())
+                .await
+                .unwrap()
+                .items
+                .into_iter()
+                .map(|b| b.metadata.resource_version.unwrap())
+                .collect();
+            versions.push(cluster_bindings.get(&name).await.unwrap().metadata.resource_version.unwrap());
+            versions
+        }
+    };
+    let before = versions().await;
+    let subject = format!("system:serviceaccount:{ns}:intruder");
+    let dry = run(kir_with(&tb.kubeconfig).args(["creds", "revoke", &subject, "--dry-run"])).success();
+    assert!(dry.stdout.contains(&format!("delete RoleBinding {ns}/solo")), "{}", dry.stdout);
+    assert!(dry.stdout.contains(&format!("from RoleBinding {ns}/shared")), "{}", dry.stdout);
+    assert!(
+        dry.stdout.contains(&format!("delete ClusterRoleBinding {cluster_binding_name}")),
+        "{}",
+        dry.stdout
+    );
+    assert!(!dry.stdout.contains("team"), "a group binding is kept without --include-groups: {}", dry.stdout);
+    assert_eq!(versions().await, before, "the dry run changed nothing");
+
+    let dir = tempfile::tempdir().unwrap();
+    let case = dir.path().join("case");
+    let report = run(kir_with(&tb.kubeconfig)
+        .arg("--case")
+        .arg(&case)
+        .args(["creds", "revoke", &subject, "--yes", "-o", "json"]))
+    .success()
+    .json();
+    assert_eq!(report["revoked"], true, "{report}");
+    assert!(report["probes"].as_array().unwrap().iter().all(|p| p["denied"] == true), "{report}");
+    assert!(bindings.get_opt("solo").await.unwrap().is_none());
+    let shared = bindings.get("shared").await.unwrap();
+    assert_eq!(shared.subjects.unwrap().iter().map(|s| s.name.as_str()).collect::<Vec<_>>(), ["bob"]);
+    assert!(bindings.get_opt("team").await.unwrap().is_some(), "the group binding is kept");
+    assert!(cluster_bindings.get_opt(&cluster_binding_name).await.unwrap().is_none());
+    assert!(!may(&client, &user, &groups, "get", "secrets", Some(&ns)).await);
+    assert!(!may(&client, &user, &groups, "get", "nodes", None).await);
+    // Bob, who shared a binding with the intruder, keeps his access.
+    let exec = bob_may_exec(&client, &ns).await;
+    assert!(exec, "bob may still exec");
+
+    // Undo gives every binding back as it was, and the access returns.
+    let undone = run(kir_with(&tb.kubeconfig).args(["undo", "--yes", "-o", "json"]).arg(&case)).success();
+    assert!(!undone.stdout.contains("unconfirmed"), "{}", undone.stdout);
+    let solo = bindings.get("solo").await.unwrap();
+    assert_eq!(solo.subjects.unwrap()[0].name, "intruder");
+    let shared = bindings.get("shared").await.unwrap();
+    assert_eq!(shared.subjects.unwrap().len(), 2);
+    assert!(cluster_bindings.get_opt(&cluster_binding_name).await.unwrap().is_some());
+    eventually("the access is back", Duration::from_secs(30), || {
+        let (client, user, groups, ns) = (client.clone(), user.clone(), groups.clone(), ns.clone());
+        async move { may(&client, &user, &groups, "get", "secrets", Some(&ns)).await }
+    })
+    .await;
+    // A second undo has nothing left to do.
+    let again = run(kir_with(&tb.kubeconfig).args(["undo", "--yes"]).arg(&case)).success();
+    assert!(
+        again.stderr.contains("no change") || again.stdout.contains("already"),
+        "{}{}",
+        again.stdout,
+        again.stderr
+    );
+
+    let everyone =
+        run(kir_with(&tb.kubeconfig).args(["creds", "revoke", "group:system:authenticated", "--yes"]));
+    assert_eq!(everyone.code, 2, "{}", everyone.stderr);
+    assert!(everyone.stderr.contains("every user"), "{}", everyone.stderr);
+    let _ = cluster_bindings.delete(&cluster_binding_name, &DeleteParams::default()).await;
+    let _ = Api::<ClusterRole>::all(client.clone())
+        .delete(&format!("{prefix}-nodes"), &DeleteParams::default())
+        .await;
+}
+
+/// Whether bob may still create pods/exec in `ns` (the subresource asked as the API server does).
+async fn bob_may_exec(client: &Client, ns: &str) -> bool {
+    use k8s_openapi::api::authorization::v1::{
+        ResourceAttributes, SubjectAccessReview, SubjectAccessReviewSpec,
+    };
+    let review = SubjectAccessReview {
+        spec: SubjectAccessReviewSpec {
+            user: Some("bob".into()),
+            groups: Some(vec!["system:authenticated".into()]),
+            resource_attributes: Some(ResourceAttributes {
+                verb: Some("create".into()),
+                resource: Some("pods".into()),
+                subresource: Some("exec".into()),
+                namespace: Some(ns.into()),
+                ..Default::default()
+            }),
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    let api: Api<SubjectAccessReview> = Api::all(client.clone());
+    api.create(&PostParams::default(), &review).await.unwrap().status.unwrap().allowed
+}

@@ -858,3 +858,77 @@ async fn permissions_of_served_policy_apis_are_needed_where_they_are_served() {
         std::panic::resume_unwind(panic);
     }
 }
+
+#[tokio::test]
+async fn creds_scope_and_revoke_need_exactly_their_declared_permissions() {
+    use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
+    let tb = testbed();
+    let client = tb.client().await;
+    let ns = tb.namespace("perm-creds").await;
+    let scope = required("creds scope", &[]);
+    // Each revoke deletes a RoleBinding that names only its subject.
+    let revoke = required("creds revoke", &["rolebindings"])
+        .into_iter()
+        .filter(|n| n.resource != "rolebindings" || n.verb == "delete" || n.verb == "list")
+        .collect::<Vec<_>>();
+    let scope_users = identities(&client, &ns, "creds scope", &scope).await;
+    let revoke_users = identities(&client, &ns, "creds revoke", &revoke).await;
+    let params = PostParams::default();
+    let role: Role = serde_json::from_value(
+        json!({"metadata": {"name": "reader"}, "rules": [{"apiGroups": [""], "resources": ["configmaps"], "verbs": ["get"]}]}),
+    )
+    .unwrap();
+    Api::<Role>::namespaced(client.clone(), &ns).create(&params, &role).await.unwrap();
+    let bindings: Api<RoleBinding> = Api::namespaced(client.clone(), &ns);
+    for i in 0..revoke_users.len() {
+        let account = ServiceAccount {
+            metadata: ObjectMeta { name: Some(format!("target-{i}")), ..Default::default() },
+            ..Default::default()
+        };
+        Api::<ServiceAccount>::namespaced(client.clone(), &ns).create(&params, &account).await.unwrap();
+        let binding: RoleBinding = serde_json::from_value(json!({
+            "metadata": {"name": format!("target-{i}")},
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "reader"},
+            "subjects": [{"kind": "ServiceAccount", "name": format!("target-{i}"), "namespace": ns}],
+        }))
+        .unwrap();
+        bindings.create(&params, &binding).await.unwrap();
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let target = format!("system:serviceaccount:{ns}:target-0");
+    for (i, (need, user)) in scope_users.iter().enumerate() {
+        let case = dir.path().join(format!("scope-{i}"));
+        let out = as_user(tb, &client, &case, user, need.as_ref(), &["creds", "scope", &target]).await;
+        let said = format!("{}{}", out.stdout, out.stderr);
+        match need {
+            None => assert_eq!(out.code, 0, "creds scope with its declared permissions:\n{said}"),
+            Some(need) => {
+                assert_ne!(out.code, 0, "creds scope without {} succeeded:\n{said}", need.describe());
+                assert_names(&said, need);
+            }
+        }
+    }
+    for (i, (need, user)) in revoke_users.iter().enumerate() {
+        let case = dir.path().join(format!("revoke-{i}"));
+        let subject = format!("system:serviceaccount:{ns}:target-{i}");
+        let out =
+            as_user(tb, &client, &case, user, need.as_ref(), &["creds", "revoke", &subject, "--yes"]).await;
+        let said = format!("{}{}", out.stdout, out.stderr);
+        let kept = bindings.get_opt(&format!("target-{i}")).await.unwrap().is_some();
+        match need {
+            None => {
+                assert_eq!(out.code, 0, "creds revoke with its declared permissions:\n{said}");
+                assert!(!kept, "the binding is gone");
+            }
+            Some(need) => {
+                assert_ne!(out.code, 0, "creds revoke without {} succeeded:\n{said}", need.describe());
+                assert_names(&said, need);
+                let actions = changes_journaled(&case);
+                assert!(
+                    kept || actions.iter().any(|a| a == "revoke.delete-binding"),
+                    "journaled: {actions:?}"
+                );
+            }
+        }
+    }
+}

@@ -63,6 +63,7 @@ fn builtin_kind(api_version: &str, kind: &str) -> Option<ResolvedKind> {
         batch::v1::{CronJob, Job},
         core::v1::{ConfigMap, Node, Pod, ReplicationController, Secret, Service, ServiceAccount},
         networking::v1::NetworkPolicy,
+        rbac::v1::{ClusterRoleBinding, RoleBinding},
     };
     fn entry<K: kube::Resource<DynamicType = ()>>(namespaced: bool) -> (String, String, ResolvedKind) {
         let resource = ApiResource::erase::<K>(&());
@@ -83,6 +84,8 @@ fn builtin_kind(api_version: &str, kind: &str) -> Option<ResolvedKind> {
         entry::<Job>(true),
         entry::<CronJob>(true),
         entry::<NetworkPolicy>(true),
+        entry::<RoleBinding>(true),
+        entry::<ClusterRoleBinding>(false),
     ];
     known.into_iter().find(|(v, k, _)| v == api_version && k == kind).map(|(_, _, resolved)| resolved)
 }

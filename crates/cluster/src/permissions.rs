@@ -269,6 +269,64 @@ const REPLACE: &[Need] = &[
     ns("delete", "", "pods", "delete the pod (bound to its UID)"),
 ];
 
+const AUTHENTICATION: &str = "authentication.k8s.io";
+const AUTHORIZATION: &str = "authorization.k8s.io";
+
+const CREDS_SHOW: &[Need] = &[
+    cluster("create", AUTHENTICATION, "tokenreviews", "whether the API server accepts the token now")
+        .only_when("a token is given"),
+    cluster("get", "", "serviceaccounts", "the credential's service account: its UID and cloud identities")
+        .only_when("a service-account credential"),
+    cluster("get", "", "pods", "the pod a token is bound to").only_when("a token bound to a pod"),
+    cluster("get", "", "secrets", "the token Secret given, or the Secret a token is bound to")
+        .only_when("a token Secret"),
+    cluster("list", "", "secrets", "the legacy token Secrets of a service account (names only)")
+        .only_when("a service account is named"),
+];
+
+const READ_RBAC: &[Need] = &[
+    cluster("list", RBAC, "roles", "every Role, read once"),
+    cluster("list", RBAC, "clusterroles", "every ClusterRole (aggregation included)"),
+    cluster("list", RBAC, "rolebindings", "every RoleBinding"),
+    cluster("list", RBAC, "clusterrolebindings", "every ClusterRoleBinding"),
+];
+
+const WHEN_SHARED: &str = "a binding names other subjects too";
+const WHEN_ONLY: &str = "a binding names only the subject";
+/// Writing a binding is authorized as `bind` on its role unless the writer holds every
+/// permission of the role.
+const BIND_CHECK: &str = "writing a binding: the API server requires bind on its role";
+
+const REVOKE: &[Need] = &[
+    cluster("patch", RBAC, "rolebindings", "take the subject out of a RoleBinding").only_when(WHEN_SHARED),
+    cluster("delete", RBAC, "rolebindings", "delete a RoleBinding").only_when(WHEN_ONLY),
+    cluster("patch", RBAC, "clusterrolebindings", "take the subject out of a ClusterRoleBinding")
+        .only_when(WHEN_SHARED),
+    cluster("delete", RBAC, "clusterrolebindings", "delete a ClusterRoleBinding").only_when(WHEN_ONLY),
+    cluster("bind", RBAC, "roles", BIND_CHECK).only_when(WHEN_SHARED),
+    cluster("bind", RBAC, "clusterroles", BIND_CHECK).only_when(WHEN_SHARED),
+    cluster(
+        "create",
+        AUTHORIZATION,
+        "subjectaccessreviews",
+        "prove that what the subject could do is denied",
+    ),
+];
+
+const WHEN_REVOKED: &str = "the case revoked bindings";
+
+const UNDO_REVOKE: &[Need] = &[
+    cluster("get", RBAC, "rolebindings", "check the binding is the one kir changed").only_when(WHEN_REVOKED),
+    cluster("get", RBAC, "clusterrolebindings", "check the binding is the one kir changed")
+        .only_when(WHEN_REVOKED),
+    cluster("patch", RBAC, "rolebindings", "give the subjects back").only_when(WHEN_REVOKED),
+    cluster("patch", RBAC, "clusterrolebindings", "give the subjects back").only_when(WHEN_REVOKED),
+    cluster("create", RBAC, "rolebindings", "re-create a deleted binding").only_when(WHEN_REVOKED),
+    cluster("create", RBAC, "clusterrolebindings", "re-create a deleted binding").only_when(WHEN_REVOKED),
+    cluster("bind", RBAC, "roles", BIND_CHECK).only_when(WHEN_REVOKED),
+    cluster("bind", RBAC, "clusterroles", BIND_CHECK).only_when(WHEN_REVOKED),
+];
+
 /// Every command and its declared needs, in the order doctor shows them.
 pub const COMMANDS: &[Command] = &[
     Command { name: "capture pod", implemented: true, needs: CAPTURE, steps: &[] },
@@ -289,7 +347,7 @@ pub const COMMANDS: &[Command] = &[
         needs: &[],
         steps: &["capture pod", "snapshot pod", "isolate pod", "replace pod"],
     },
-    Command { name: "undo", implemented: true, needs: &[], steps: &["release pod (cordoned node)"] },
+    Command { name: "undo", implemented: true, needs: UNDO_REVOKE, steps: &["release pod (cordoned node)"] },
     Command {
         name: "image find",
         implemented: false,
@@ -323,16 +381,9 @@ pub const COMMANDS: &[Command] = &[
         needs: &[cluster("list", "", "pods", "every pod and its images")],
         steps: &[],
     },
-    Command {
-        name: "creds show",
-        implemented: false,
-        needs: &[
-            cluster("list", "", "secrets", "where the credential is stored"),
-            cluster("list", RBAC, "rolebindings", "what the credential is bound to"),
-            cluster("list", RBAC, "clusterrolebindings", "what the credential is bound to"),
-        ],
-        steps: &[],
-    },
+    Command { name: "creds show", implemented: true, needs: CREDS_SHOW, steps: &[] },
+    Command { name: "creds scope", implemented: true, needs: READ_RBAC, steps: &[] },
+    Command { name: "creds who-can", implemented: true, needs: READ_RBAC, steps: &[] },
     Command {
         name: "creds rotate",
         implemented: false,
@@ -344,17 +395,7 @@ pub const COMMANDS: &[Command] = &[
         ],
         steps: &[],
     },
-    Command {
-        name: "creds revoke",
-        implemented: false,
-        needs: &[
-            ns("delete", "", "pods", "pods holding the credential"),
-            ns("delete", "", "secrets", "the credential"),
-            ns("delete", RBAC, "rolebindings", "its bindings"),
-            cluster("delete", RBAC, "clusterrolebindings", "its cluster bindings"),
-        ],
-        steps: &[],
-    },
+    Command { name: "creds revoke", implemented: true, needs: REVOKE, steps: &["creds scope"] },
     Command {
         name: "respond stolen-credentials",
         implemented: false,

@@ -358,8 +358,12 @@ mod tests {
         assert_eq!(exec[0].namespace.as_deref(), Some("ir"));
         let list_pods = checks.iter().find(|c| c.verb == "list" && c.resource == "pods").unwrap();
         assert_eq!(list_pods.namespace, None);
-        let get_pods =
-            checks.iter().filter(|c| c.verb == "get" && c.resource == "pods" && c.subresource.is_empty());
+        let get_pods = checks.iter().filter(|c| {
+            c.verb == "get"
+                && c.resource == "pods"
+                && c.subresource.is_empty()
+                && c.namespace.as_deref() == Some("ir")
+        });
         assert_eq!(get_pods.count(), 1, "every pod command reads the pod: one check");
     }
 

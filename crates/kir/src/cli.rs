@@ -605,6 +605,16 @@ pub enum CredsCommand {
     )]
     Scope(CredsScopeArgs),
 
+    /// Take a subject out of every binding that names it, then prove what it could do is denied
+    #[command(
+        after_help = "A binding that names only the subject is deleted; a shared one loses only the subject's entries.\n\
+                      Every change is journaled in the case and reversed by `kir undo CASE`. A certificate or token of\n\
+                      the subject still authenticates: `kir creds show` says how it dies.\n\n\
+                      Examples:\n  kir creds revoke system:serviceaccount:shop:deployer --dry-run\n  \
+                      kir creds revoke user:alice --group dev --include-groups --yes --case ./cases/INC-7"
+    )]
+    Revoke(CredsRevokeArgs),
+
     /// Who may do VERB on RESOURCE, and which binding grants it
     #[command(
         name = "who-can",
@@ -660,4 +670,22 @@ pub struct WhoCanArgs {
     /// In every namespace
     #[arg(short = 'A', long)]
     pub all_namespaces: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct CredsRevokeArgs {
+    /// user:NAME, group:NAME or system:serviceaccount:NS:NAME
+    pub subject: String,
+
+    /// A group the user belongs to (repeatable), for --include-groups
+    #[arg(long, value_name = "GROUP")]
+    pub group: Vec<String>,
+
+    /// Also take the subject's groups out of the bindings that name them (never everyone's
+    /// groups: system:authenticated, system:serviceaccounts)
+    #[arg(long)]
+    pub include_groups: bool,
+
+    #[command(flatten)]
+    pub confirm: ConfirmArgs,
 }

@@ -96,6 +96,9 @@ fn run(cli: Cli, settings: Settings) -> anyhow::Result<u8> {
         Command::Creds(CredsCommand::Scope(args)) => {
             return runtime()?.block_on(commands::creds::scope(&args, &settings));
         }
+        Command::Creds(CredsCommand::Revoke(args)) => {
+            return runtime()?.block_on(commands::creds::revoke(&args, &settings));
+        }
         Command::Creds(CredsCommand::WhoCan(args)) => {
             return runtime()?.block_on(commands::creds::who_can(&args, &settings));
         }

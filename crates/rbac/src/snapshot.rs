@@ -21,7 +21,7 @@ pub struct RbacSnapshot {
     pub cluster_role_bindings: Vec<ClusterRoleBinding>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, serde::Deserialize)]
 pub enum BindingKind {
     RoleBinding,
     ClusterRoleBinding,

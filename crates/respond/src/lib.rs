@@ -16,6 +16,7 @@ pub mod observe;
 pub mod procfs;
 pub mod replace;
 pub mod respond;
+pub mod revoke;
 pub mod selector;
 pub mod snapshot;
 pub mod undo;

@@ -12,8 +12,10 @@
 
 use std::collections::BTreeMap;
 
+use k8s_openapi::api::rbac::v1::Subject;
 use kir_cluster::Cluster;
 use kir_evidence::{Case, JournalEntry, JournalRecord};
+use kir_rbac::BindingKind;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
@@ -97,28 +99,94 @@ pub enum Reversal {
     /// Take this case's id off a pod another case quarantined.
     #[serde(rename_all = "camelCase")]
     LeaveCase { namespace: String, pod: String, pod_uid: String },
+    /// Give back the subjects `kir creds revoke` took out of a binding that kept others.
+    #[serde(rename_all = "camelCase")]
+    RestoreSubjects { binding: BindingRecord, subjects: Vec<Subject> },
+    /// Re-create a binding `kir creds revoke` deleted, with the roleRef and subjects it had.
+    #[serde(rename_all = "camelCase")]
+    RecreateBinding { binding: BindingRecord, role_ref: Value, subjects: Vec<Subject> },
+}
+
+/// A RoleBinding or ClusterRoleBinding kir changed: which one, and the UID it had.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct BindingRecord {
+    pub kind: BindingKind,
+    pub namespace: Option<String>,
+    pub name: String,
+    pub uid: String,
+}
+
+impl BindingRecord {
+    pub fn api_version(&self) -> &'static str {
+        "rbac.authorization.k8s.io/v1"
+    }
+
+    pub fn kind_name(&self) -> &'static str {
+        match self.kind {
+            BindingKind::RoleBinding => "RoleBinding",
+            BindingKind::ClusterRoleBinding => "ClusterRoleBinding",
+        }
+    }
+
+    /// `RoleBinding shop/deployers`, `ClusterRoleBinding ops`.
+    pub fn describe(&self) -> String {
+        match &self.namespace {
+            Some(ns) => format!("{} {ns}/{}", self.kind_name(), self.name),
+            None => format!("{} {}", self.kind_name(), self.name),
+        }
+    }
+
+    /// The journal target: `rolebinding/NS/NAME`, `clusterrolebinding/NAME`.
+    fn target(&self) -> String {
+        match &self.namespace {
+            Some(ns) => format!("rolebinding/{ns}/{}", self.name),
+            None => format!("clusterrolebinding/{}", self.name),
+        }
+    }
 }
 
 impl Reversal {
-    fn pod(&self) -> (&str, &str, &str) {
+    /// The pod a containment reversal concerns; `None` for a binding.
+    fn pod(&self) -> Option<(&str, &str, &str)> {
         match self {
             Reversal::DeletePolicy { namespace, pod, pod_uid, .. }
             | Reversal::RemoveQuarantineLabel { namespace, pod, pod_uid }
             | Reversal::RestoreLabels { namespace, pod, pod_uid, .. }
             | Reversal::Uncordon { namespace, pod, pod_uid, .. }
-            | Reversal::LeaveCase { namespace, pod, pod_uid } => (namespace, pod, pod_uid),
+            | Reversal::LeaveCase { namespace, pod, pod_uid } => Some((namespace, pod, pod_uid)),
+            Reversal::RestoreSubjects { .. } | Reversal::RecreateBinding { .. } => None,
         }
+    }
+
+    fn binding(&self) -> Option<&BindingRecord> {
+        match self {
+            Reversal::RestoreSubjects { binding, .. } | Reversal::RecreateBinding { binding, .. } => {
+                Some(binding)
+            }
+            _ => None,
+        }
+    }
+
+    /// The pod's namespace, name and UID; empty for a binding reversal.
+    fn pod_or_empty(&self) -> (&str, &str, &str) {
+        self.pod().unwrap_or(("", "", ""))
     }
 
     /// The journal target of the change this reverses.
     pub fn target(&self) -> String {
-        let (namespace, pod, _) = self.pod();
-        format!("pod/{namespace}/{pod}")
+        match (self.pod(), self.binding()) {
+            (Some((namespace, pod, _)), _) => format!("pod/{namespace}/{pod}"),
+            (None, Some(binding)) => binding.target(),
+            (None, None) => String::new(),
+        }
     }
 
     /// The journal action of the change this reverses.
-    fn action(&self) -> &'static str {
+    pub fn action(&self) -> &'static str {
         match self {
+            Reversal::RestoreSubjects { .. } => "revoke.remove-subjects",
+            Reversal::RecreateBinding { .. } => "revoke.delete-binding",
             Reversal::DeletePolicy { kind, .. } => kind.action(),
             Reversal::RemoveQuarantineLabel { .. } => "isolate.label-pod",
             Reversal::RestoreLabels { .. } => "isolate.orphan",
@@ -128,8 +196,14 @@ impl Reversal {
     }
 
     pub fn describe(&self) -> String {
-        let (namespace, pod, _) = self.pod();
+        let (namespace, pod, _) = self.pod_or_empty();
         match self {
+            Reversal::RestoreSubjects { binding, subjects } => {
+                format!("give {} back to {}", subjects_text(subjects), binding.describe())
+            }
+            Reversal::RecreateBinding { binding, subjects, .. } => {
+                format!("re-create {} for {}", binding.describe(), subjects_text(subjects))
+            }
             Reversal::DeletePolicy { kind, pod_uid, .. } => {
                 let at = kind.namespace(namespace).map(|n| format!("{n}/")).unwrap_or_default();
                 format!("delete {} {at}{}", kind.name(), quarantine_name(pod_uid))
@@ -344,14 +418,18 @@ pub async fn assess(
     // Most reversals of a case concern the same pod: it is read once.
     let mut pods: BTreeMap<(String, String), Option<Value>> = BTreeMap::new();
     for item in pending {
-        let (namespace, pod_name, _) = item.reversal.pod();
-        let key = (namespace.to_string(), pod_name.to_string());
-        let pod = match pods.get(&key) {
-            Some(pod) => pod.clone(),
-            None => {
-                let pod = found(cluster.get_object("v1", "Pod", Some(namespace), pod_name).await)?;
-                pods.insert(key, pod.clone());
-                pod
+        let pod = match item.reversal.pod() {
+            None => None,
+            Some((namespace, pod_name, _)) => {
+                let key = (namespace.to_string(), pod_name.to_string());
+                match pods.get(&key) {
+                    Some(pod) => pod.clone(),
+                    None => {
+                        let pod = found(cluster.get_object("v1", "Pod", Some(namespace), pod_name).await)?;
+                        pods.insert(key, pod.clone());
+                        pod
+                    }
+                }
             }
         };
         let live = Live { pod, other: read_other(cluster, &item.reversal).await? };
@@ -384,10 +462,20 @@ fn found(fetched: kir_cluster::Result<kir_cluster::objects::Fetched>) -> kir_clu
     }
 }
 
-/// The policy or node a reversal is about, beside its pod.
+/// The policy or node a reversal is about, beside its pod; the binding of a binding reversal.
 async fn read_other(cluster: &Cluster, reversal: &Reversal) -> Result<Option<Value>> {
-    let (namespace, _, pod_uid) = reversal.pod();
+    let (namespace, _, pod_uid) = reversal.pod_or_empty();
     Ok(match reversal {
+        Reversal::RestoreSubjects { binding, .. } | Reversal::RecreateBinding { binding, .. } => found(
+            cluster
+                .get_object(
+                    binding.api_version(),
+                    binding.kind_name(),
+                    binding.namespace.as_deref(),
+                    &binding.name,
+                )
+                .await,
+        )?,
         Reversal::DeletePolicy { kind, .. } => found(
             cluster
                 .get_object(
@@ -415,7 +503,7 @@ fn string_map(value: &Value, pointer: &str) -> Labels {
 /// ids to leave on the pod.
 fn judge(item: &Pending, case_id: &str, live: &Live, options: UndoOptions) -> (Verdict, String, Vec<String>) {
     let reversal = &item.reversal;
-    let (namespace, pod_name, pod_uid) = reversal.pod();
+    let (namespace, pod_name, pod_uid) = reversal.pod_or_empty();
     // The pod as kir changed it: same UID. A pod recreated under the name is another object.
     let pod = live.pod.as_ref().filter(|p| text_at(p, "/metadata/uid") == Some(pod_uid));
     let cases = pod.map(|p| cases_of(Some(&string_map(p, "/metadata/annotations")))).unwrap_or_default();
@@ -496,9 +584,38 @@ fn judge(item: &Pending, case_id: &str, live: &Live, options: UndoOptions) -> (V
             }
             Some(_) => Verdict::Reverse,
         },
+        Reversal::RestoreSubjects { binding, subjects } => match &live.other {
+            None => Verdict::Mismatch(format!(
+                "{} no longer exists: someone deleted it; kir does not re-create a binding it did not delete",
+                binding.describe()
+            )),
+            Some(live) if text_at(live, "/metadata/uid") != Some(binding.uid.as_str()) => Verdict::Mismatch(format!(
+                "{} was re-created by someone else (another UID): left alone",
+                binding.describe()
+            )),
+            Some(live) if missing_subjects(live, subjects).is_empty() => {
+                Verdict::AlreadyReversed(format!("{} names them again", binding.describe()))
+            }
+            Some(_) => Verdict::Reverse,
+        },
+        Reversal::RecreateBinding { binding, role_ref, subjects } => match &live.other {
+            None => Verdict::Reverse,
+            Some(live)
+                if live.get("roleRef") == Some(role_ref) && missing_subjects(live, subjects).is_empty() =>
+            {
+                Verdict::AlreadyReversed(format!("{} exists again as it was", binding.describe()))
+            }
+            Some(_) => Verdict::Mismatch(format!(
+                "another {} of that name exists now: not overwritten",
+                binding.describe()
+            )),
+        },
     };
     let live_uid = match reversal {
-        Reversal::DeletePolicy { .. } | Reversal::Uncordon { .. } => {
+        Reversal::DeletePolicy { .. }
+        | Reversal::Uncordon { .. }
+        | Reversal::RestoreSubjects { .. }
+        | Reversal::RecreateBinding { .. } => {
             live.other.as_ref().and_then(|o| text_at(o, "/metadata/uid")).unwrap_or_default().to_string()
         }
         _ => pod_uid.to_string(),
@@ -506,9 +623,27 @@ fn judge(item: &Pending, case_id: &str, live: &Live, options: UndoOptions) -> (V
     (verdict, live_uid, others)
 }
 
+/// The subjects of `subjects` the live binding does not name.
+fn missing_subjects<'s>(live: &Value, subjects: &'s [Subject]) -> Vec<&'s Subject> {
+    let names: Vec<Subject> =
+        live.get("subjects").and_then(|s| serde_json::from_value(s.clone()).ok()).unwrap_or_default();
+    subjects.iter().filter(|s| !names.contains(s)).collect()
+}
+
+fn subjects_text(subjects: &[Subject]) -> String {
+    subjects
+        .iter()
+        .map(|s| match &s.namespace {
+            Some(ns) if s.kind == "ServiceAccount" => format!("ServiceAccount {ns}/{}", s.name),
+            _ => format!("{} {}", s.kind, s.name),
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// Why a live policy is not the one kir created, if it is not.
 fn policy_mismatch(item: &Pending, kind: PolicyKind, live: &Value, case_id: &str) -> Option<String> {
-    let (namespace, pod, pod_uid) = item.reversal.pod();
+    let (namespace, pod, pod_uid) = item.reversal.pod_or_empty();
     let name = quarantine_name(pod_uid);
     let what = format!("{} {name}", kind.name());
     let uid = text_at(live, "/metadata/uid").unwrap_or_default();
@@ -618,9 +753,13 @@ pub async fn apply(
 /// "Reversed" is said only when the live state, read again, has nothing left to reverse;
 /// otherwise the reversal stays pending for the next run.
 async fn read_back(cluster: &Cluster, case_id: &str, item: &Assessed) -> (&'static str, Option<String>) {
-    let (namespace, pod_name, _) = item.reversal.pod();
     let live = async {
-        let pod = found(cluster.get_object("v1", "Pod", Some(namespace), pod_name).await)?;
+        let pod = match item.reversal.pod() {
+            Some((namespace, pod_name, _)) => {
+                found(cluster.get_object("v1", "Pod", Some(namespace), pod_name).await)?
+            }
+            None => None,
+        };
         Ok::<_, Error>(Live { pod, other: read_other(cluster, &item.reversal).await? })
     };
     let pending = Pending { undoes: item.undoes, reversal: item.reversal.clone(), made_uid: None };
@@ -649,8 +788,58 @@ async fn reverse(cluster: &Cluster, item: &Assessed) -> kir_cluster::Result<bool
         true => Value::Null,
         false => Value::String(item.remaining_cases.join(",")),
     };
-    let (namespace, pod, _) = item.reversal.pod();
+    let (namespace, pod, _) = item.reversal.pod_or_empty();
     let patch = match &item.reversal {
+        Reversal::RestoreSubjects { binding, subjects } => {
+            let live = found(
+                cluster
+                    .get_object(
+                        binding.api_version(),
+                        binding.kind_name(),
+                        binding.namespace.as_deref(),
+                        &binding.name,
+                    )
+                    .await,
+            )?;
+            let Some(live) = live else { return Ok(false) };
+            let mut names: Vec<Subject> =
+                live.get("subjects").and_then(|s| serde_json::from_value(s.clone()).ok()).unwrap_or_default();
+            names.extend(missing_subjects(&live, subjects).into_iter().cloned());
+            let patch = json!({
+                "metadata": {"uid": uid, "resourceVersion": text_at(&live, "/metadata/resourceVersion")},
+                "subjects": names,
+            });
+            return gone_is_false(
+                cluster
+                    .merge_patch(
+                        binding.api_version(),
+                        binding.kind_name(),
+                        binding.namespace.as_deref(),
+                        &binding.name,
+                        &patch,
+                    )
+                    .await,
+            );
+        }
+        Reversal::RecreateBinding { binding, role_ref, subjects } => {
+            let mut metadata = json!({"name": binding.name, "labels": {MANAGED_BY_LABEL: MANAGED_BY_VALUE}});
+            if let Some(ns) = &binding.namespace {
+                metadata["namespace"] = json!(ns);
+            }
+            let object = json!({
+                "apiVersion": binding.api_version(),
+                "kind": binding.kind_name(),
+                "metadata": metadata,
+                "roleRef": role_ref,
+                "subjects": subjects,
+            });
+            return match cluster.create_object(&object).await {
+                Ok(_) => Ok(true),
+                // Created meanwhile by someone else: the read-back says whether it is as it was.
+                Err(kir_cluster::Error::Api { code: 409, .. }) => Ok(false),
+                Err(error) => Err(error),
+            };
+        }
         Reversal::DeletePolicy { kind, pod_uid, .. } => {
             let name = quarantine_name(pod_uid);
             return cluster

@@ -9,7 +9,7 @@ use kir_evidence::JournalRecord;
 use kir_respond::creds::{self, CredentialInput, CredentialReport};
 
 use crate::{
-    cli::{CredsScopeArgs, CredsShowArgs, OutputFormat, WhoCanArgs},
+    cli::{CredsRevokeArgs, CredsScopeArgs, CredsShowArgs, OutputFormat, WhoCanArgs},
     commands::responder,
     output::{print_json, print_key_values, print_table, print_yaml, sanitize, table},
     settings::{Settings, UsageError},
@@ -329,4 +329,80 @@ fn rule_targets(rule: &k8s_openapi::api::rbac::v1::PolicyRule) -> String {
         text.push_str(&urls.join(","));
     }
     text
+}
+
+pub async fn revoke(args: &CredsRevokeArgs, settings: &Settings) -> anyhow::Result<u8> {
+    use kir_respond::revoke;
+    let subject = kir_rbac::SubjectRef::parse(&args.subject).map_err(|e| UsageError(e.to_string()))?;
+    revoke::refuse_everyone(&subject).map_err(usage_if_invalid)?;
+    let who = kir_rbac::Identity::for_subject(&subject).with_groups(args.group.iter().cloned());
+    let (entries, kept) = revoke::entries_to_revoke(&subject, &who, args.include_groups);
+    let responder = responder::connect(settings).await?;
+    let plan = revoke::plan_from_cluster(&responder.cluster, &who, &entries, kept).await?;
+    let mut text = format!("Plan to revoke {}:\n", args.subject);
+    for change in &plan.changes {
+        text.push_str(&format!("  - {}\n", change.describe()));
+    }
+    if plan.changes.is_empty() {
+        text.push_str("  no binding names it: nothing to change\n");
+    }
+    for group in &plan.kept_groups {
+        text.push_str(&format!(
+            "  kept: group {group} (not revoked; --include-groups takes the subject's own groups)\n"
+        ));
+    }
+    text.push_str(&format!(
+        "  then ask the API server about {} request(s) it could make, which must be denied\n",
+        plan.probes.len()
+    ));
+    let text = sanitize(&text).into_owned();
+    if args.confirm.dry_run || plan.changes.is_empty() {
+        match settings.output {
+            OutputFormat::Json => print_json(&plan)?,
+            OutputFormat::Yaml => print_yaml(&plan)?,
+            OutputFormat::Table => print!("{text}"),
+        }
+        return Ok(crate::exit::SUCCESS);
+    }
+    eprint!("{text}");
+    if responder::confirm(&args.confirm, "Revoke?")? == responder::Decision::DryRun {
+        return Ok(crate::exit::SUCCESS);
+    }
+    let case = responder::open_case(settings, &responder, format!("revocation of {}", args.subject)).await?;
+    let report = revoke::apply(&responder.cluster, &case, &responder.actor, plan).await?;
+    match settings.output {
+        OutputFormat::Json => print_json(&report)?,
+        OutputFormat::Yaml => print_yaml(&report)?,
+        OutputFormat::Table => {
+            let mut changes = table(&["change", "status", "detail"]);
+            for change in &report.changes {
+                changes.add_row(vec![
+                    Cell::new(&change.change),
+                    Cell::new(change.status),
+                    Cell::new(change.detail.clone().unwrap_or_default()),
+                ]);
+            }
+            print_table(&changes)?;
+            println!();
+            let mut probes = table(&["could before", "now"]);
+            for probe in &report.probes {
+                let now = match &probe.still_granted_by {
+                    None => "denied (SubjectAccessReview)".to_string(),
+                    Some(by) => format!("STILL ALLOWED by {by}"),
+                };
+                probes.add_row(vec![Cell::new(&probe.probe), Cell::new(now)]);
+            }
+            print_table(&probes)?;
+            println!(
+                "{}; case: {}",
+                if report.revoked {
+                    "revoked: every change read back, every request denied"
+                } else {
+                    "NOT fully revoked"
+                },
+                sanitize(&case.path().display().to_string())
+            );
+        }
+    }
+    Ok(if report.failed() || !report.revoked { crate::exit::FAILURE } else { crate::exit::SUCCESS })
 }
