@@ -828,3 +828,89 @@ async fn bob_may_exec(client: &Client, ns: &str) -> bool {
     let api: Api<SubjectAccessReview> = Api::all(client.clone());
     api.create(&PostParams::default(), &review).await.unwrap().status.unwrap().allowed
 }
+
+#[tokio::test]
+async fn rotate_writes_new_values_and_restarts_every_reader_until_it_runs_again() {
+    let tb = testbed();
+    let client = tb.client().await;
+    let ns = tb.namespace("creds-rotate").await;
+    let secrets: Api<Secret> = Api::namespaced(client.clone(), &ns);
+    let secret = Secret {
+        metadata: ObjectMeta { name: Some("db".into()), ..Default::default() },
+        string_data: Some(
+            [("password".to_string(), "old-password".to_string()), ("user".to_string(), "app".to_string())]
+                .into(),
+        ),
+        ..Default::default()
+    };
+    secrets.create(&PostParams::default(), &secret).await.unwrap();
+    let mut reader = crate::scene::deployment("api", 2, vec![container("api", "busybox:1.36")]);
+    let spec = reader.spec.as_mut().unwrap().template.spec.as_mut().unwrap();
+    spec.containers[0].env = Some(vec![
+        serde_json::from_value(json!({
+            "name": "PASSWORD", "valueFrom": {"secretKeyRef": {"name": "db", "key": "password"}}
+        }))
+        .unwrap(),
+    ]);
+    crate::scene::create_deployment(&client, &ns, &reader).await;
+    let before = running_pods(&client, &ns, "app=api", 2).await;
+    let version = secrets.get("db").await.unwrap().metadata.resource_version;
+
+    let target = format!("secret/{ns}/db");
+    let dry = run(kir_with(&tb.kubeconfig).args([
+        "creds",
+        "rotate",
+        &target,
+        "--generate",
+        "password",
+        "--dry-run",
+    ]))
+    .success();
+    assert!(dry.stdout.contains("restart Deployment api (reads it by env)"), "{}", dry.stdout);
+    assert_eq!(
+        secrets.get("db").await.unwrap().metadata.resource_version,
+        version,
+        "the dry run changed nothing"
+    );
+
+    let dir = tempfile::tempdir().unwrap();
+    let case = dir.path().join("case");
+    let out = run(kir_with(&tb.kubeconfig).arg("--case").arg(&case).args([
+        "creds",
+        "rotate",
+        &target,
+        "--generate",
+        "password",
+        "--yes",
+        "-o",
+        "json",
+    ]));
+    assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
+    let report = out.json();
+    assert_eq!(report["secretUpdated"], true);
+    assert_eq!(report["restarts"][0]["status"], "running again", "{report}");
+    let data = secrets.get("db").await.unwrap().data.unwrap();
+    let new = String::from_utf8(data["password"].0.clone()).unwrap();
+    assert_ne!(new, "old-password");
+    assert_eq!(data["user"].0, b"app", "other keys keep their values");
+    let after = running_pods(&client, &ns, "app=api", 2).await;
+    let old_names: Vec<_> = before.iter().map(|p| p.metadata.name.clone()).collect();
+    assert!(after.iter().all(|p| !old_names.contains(&p.metadata.name)), "every reader was replaced");
+    let journal = std::fs::read_to_string(case.join("journal.jsonl")).unwrap();
+    assert!(journal.contains("password") && !journal.contains(&new) && !out.stdout.contains(&new));
+
+    legacy_token(&client, &ns, "default").await;
+    let refused = run(kir_with(&tb.kubeconfig).args([
+        "creds",
+        "rotate",
+        &format!("secret/{ns}/default-token"),
+        "--generate",
+        "x",
+        "--yes",
+    ]));
+    assert_eq!(refused.code, 2, "{}", refused.stderr);
+    assert!(refused.stderr.contains("service-account token"), "{}", refused.stderr);
+    let bad = run(kir().args(["creds", "rotate", &target, "--from-literal", "no-equals-sign"]));
+    assert_eq!(bad.code, 2, "{}", bad.stderr);
+    assert!(!bad.stderr.contains("no-equals-sign") || bad.stderr.contains("KEY=VALUE"), "{}", bad.stderr);
+}

@@ -187,6 +187,28 @@ impl Cluster {
         Ok(names)
     }
 
+    /// Every object of a built-in namespaced kind in `namespace`, listed in pages.
+    pub async fn list_in<K>(&self, namespace: &str) -> Result<Vec<K>>
+    where
+        K: kube::Resource<DynamicType = (), Scope = k8s_openapi::NamespaceResourceScope>
+            + Clone
+            + DeserializeOwned
+            + std::fmt::Debug,
+    {
+        let api: Api<K> = Api::namespaced(self.client().clone(), namespace);
+        let mut items = Vec::new();
+        let mut params = ListParams::default().limit(PAGE);
+        loop {
+            let what = format!("list {} in {namespace}", K::plural(&()));
+            let page = self.call(what, api.list(&params)).await?;
+            items.extend(page.items);
+            match page.metadata.continue_.filter(|c| !c.is_empty()) {
+                Some(token) => params = params.continue_token(&token),
+                None => return Ok(items),
+            }
+        }
+    }
+
     async fn list_all<K>(&self, plural: &str) -> Result<Vec<K>>
     where
         K: kube::Resource<DynamicType = ()> + Clone + DeserializeOwned + std::fmt::Debug,

@@ -313,6 +313,20 @@ const REVOKE: &[Need] = &[
     ),
 ];
 
+const WHEN_READ: &str = "a workload of that kind reads the Secret";
+
+const ROTATE: &[Need] = &[
+    cluster("get", "", "secrets", "the Secret (its keys and type)"),
+    cluster("patch", "", "secrets", "write the new values"),
+    cluster("list", APPS, "deployments", "the workloads that read the Secret"),
+    cluster("list", APPS, "statefulsets", "the workloads that read the Secret"),
+    cluster("list", APPS, "daemonsets", "the workloads that read the Secret"),
+    cluster("list", "", "pods", "pods without a controller that read it; waiting for the restarts"),
+    cluster("patch", APPS, "deployments", "restart it (kubectl rollout restart)").only_when(WHEN_READ),
+    cluster("patch", APPS, "statefulsets", "restart it (kubectl rollout restart)").only_when(WHEN_READ),
+    cluster("patch", APPS, "daemonsets", "restart it (kubectl rollout restart)").only_when(WHEN_READ),
+];
+
 const WHEN_REVOKED: &str = "the case revoked bindings";
 
 const UNDO_REVOKE: &[Need] = &[
@@ -384,17 +398,7 @@ pub const COMMANDS: &[Command] = &[
     Command { name: "creds show", implemented: true, needs: CREDS_SHOW, steps: &[] },
     Command { name: "creds scope", implemented: true, needs: READ_RBAC, steps: &[] },
     Command { name: "creds who-can", implemented: true, needs: READ_RBAC, steps: &[] },
-    Command {
-        name: "creds rotate",
-        implemented: false,
-        needs: &[
-            ns("get", "", "secrets", "the credential"),
-            ns("create", "", "secrets", "its replacement"),
-            ns("delete", "", "secrets", "the old credential"),
-            ns("create", "", "serviceaccounts/token", "a new token"),
-        ],
-        steps: &[],
-    },
+    Command { name: "creds rotate", implemented: true, needs: ROTATE, steps: &[] },
     Command { name: "creds revoke", implemented: true, needs: REVOKE, steps: &["creds scope"] },
     Command {
         name: "respond stolen-credentials",

@@ -615,6 +615,16 @@ pub enum CredsCommand {
     )]
     Revoke(CredsRevokeArgs),
 
+    /// New values into a Secret, then every workload that reads it restarted and awaited
+    #[command(
+        after_help = "Workloads that read the Secret (env, envFrom, volumes, projected volumes, imagePullSecrets) are\n\
+                      restarted as `kubectl rollout restart` does and awaited until every pod runs with the new values.\n\
+                      No value is printed or written into the case: the journal names the keys. Not undoable.\n\n\
+                      Examples:\n  kir creds rotate secret/shop/db --generate password --dry-run\n  \
+                      kir creds rotate secret/shop/db --from-file password=./new-password --yes --case ./cases/INC-7"
+    )]
+    Rotate(CredsRotateArgs),
+
     /// Who may do VERB on RESOURCE, and which binding grants it
     #[command(
         name = "who-can",
@@ -685,6 +695,31 @@ pub struct CredsRevokeArgs {
     /// groups: system:authenticated, system:serviceaccounts)
     #[arg(long)]
     pub include_groups: bool,
+
+    #[command(flatten)]
+    pub confirm: ConfirmArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct CredsRotateArgs {
+    /// The Secret: secret/NAMESPACE/NAME
+    pub secret: String,
+
+    /// A new value given on the command line, KEY=VALUE (repeatable; it is in your shell history)
+    #[arg(long, value_name = "KEY=VALUE")]
+    pub from_literal: Vec<String>,
+
+    /// A new value read from a file, KEY=PATH (repeatable)
+    #[arg(long, value_name = "KEY=PATH")]
+    pub from_file: Vec<String>,
+
+    /// A new random value (32 characters) for KEY (repeatable); read it from the Secret afterwards
+    #[arg(long, value_name = "KEY")]
+    pub generate: Vec<String>,
+
+    /// How long to wait for each restarted workload to run again
+    #[arg(long, value_name = "DURATION", default_value = "2m", value_parser = parse_duration)]
+    pub wait: Duration,
 
     #[command(flatten)]
     pub confirm: ConfirmArgs,

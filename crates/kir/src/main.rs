@@ -99,6 +99,9 @@ fn run(cli: Cli, settings: Settings) -> anyhow::Result<u8> {
         Command::Creds(CredsCommand::Revoke(args)) => {
             return runtime()?.block_on(commands::creds::revoke(&args, &settings));
         }
+        Command::Creds(CredsCommand::Rotate(args)) => {
+            return runtime()?.block_on(commands::creds::rotate(&args, &settings));
+        }
         Command::Creds(CredsCommand::WhoCan(args)) => {
             return runtime()?.block_on(commands::creds::who_can(&args, &settings));
         }

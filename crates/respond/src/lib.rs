@@ -17,6 +17,7 @@ pub mod procfs;
 pub mod replace;
 pub mod respond;
 pub mod revoke;
+pub mod rotate;
 pub mod selector;
 pub mod snapshot;
 pub mod undo;

@@ -9,7 +9,7 @@ use kir_evidence::JournalRecord;
 use kir_respond::creds::{self, CredentialInput, CredentialReport};
 
 use crate::{
-    cli::{CredsRevokeArgs, CredsScopeArgs, CredsShowArgs, OutputFormat, WhoCanArgs},
+    cli::{CredsRevokeArgs, CredsRotateArgs, CredsScopeArgs, CredsShowArgs, OutputFormat, WhoCanArgs},
     commands::responder,
     output::{print_json, print_key_values, print_table, print_yaml, sanitize, table},
     settings::{Settings, UsageError},
@@ -405,4 +405,136 @@ pub async fn revoke(args: &CredsRevokeArgs, settings: &Settings) -> anyhow::Resu
         }
     }
     Ok(if report.failed() || !report.revoked { crate::exit::FAILURE } else { crate::exit::SUCCESS })
+}
+
+/// Bytes a value read with --from-file may have (a Secret holds at most 1 MiB in all).
+const VALUE_LIMIT: u64 = 1024 * 1024;
+
+/// The new values the flags give, each key once. Checked before anything is read.
+fn new_values(args: &CredsRotateArgs) -> Result<std::collections::BTreeMap<String, Vec<u8>>, UsageError> {
+    let mut values = std::collections::BTreeMap::new();
+    let valid_key = |key: &str| {
+        !key.is_empty()
+            && key.len() <= 253
+            && key.chars().all(|c| c.is_ascii_alphanumeric() || "-._".contains(c))
+    };
+    let mut add = |flag: &str, key: &str, value: Vec<u8>| {
+        if !valid_key(key) {
+            return Err(UsageError(format!(
+                "{flag}: {key:?} is not a Secret key (letters, digits, '-', '_' and '.')"
+            )));
+        }
+        if values.insert(key.to_string(), value).is_some() {
+            return Err(UsageError(format!("key {key} is given twice")));
+        }
+        Ok(())
+    };
+    for literal in &args.from_literal {
+        let Some((key, value)) = literal.split_once('=') else {
+            return Err(UsageError(format!(
+                "--from-literal {:?}: give KEY=VALUE",
+                sanitize(key_only(literal))
+            )));
+        };
+        add("--from-literal", key, value.as_bytes().to_vec())?;
+    }
+    for file in &args.from_file {
+        let Some((key, path)) = file.split_once('=') else {
+            return Err(UsageError(format!("--from-file {:?}: give KEY=PATH", sanitize(file))));
+        };
+        let value = read_capped(Path::new(path), VALUE_LIMIT, "--from-file")?;
+        add("--from-file", key, value)?;
+    }
+    for key in &args.generate {
+        add("--generate", key, kir_respond::rotate::generated_value().map_err(UsageError)?)?;
+    }
+    if values.is_empty() {
+        return Err(UsageError("no new value: give --from-literal, --from-file or --generate".to_string()));
+    }
+    Ok(values)
+}
+
+/// What a literal shows in an error: never its value.
+fn key_only(literal: &str) -> &str {
+    literal.split_once('=').map_or("(no '=')", |(key, _)| key)
+}
+
+pub async fn rotate(args: &CredsRotateArgs, settings: &Settings) -> anyhow::Result<u8> {
+    use kir_respond::rotate;
+    let Some((namespace, name)) = args
+        .secret
+        .strip_prefix("secret/")
+        .and_then(|rest| rest.split_once('/'))
+        .filter(|(ns, n)| !ns.is_empty() && !n.is_empty() && !n.contains('/'))
+    else {
+        return Err(
+            UsageError(format!("{:?}: the Secret is secret/NAMESPACE/NAME", sanitize(&args.secret))).into()
+        );
+    };
+    let values = new_values(args)?;
+    let responder = responder::connect(settings).await?;
+    let plan = rotate::plan(&responder.cluster, namespace, name, values.keys().cloned().collect())
+        .await
+        .map_err(usage_if_invalid)?;
+    let mut text =
+        format!("Plan to rotate Secret {namespace}/{name}:\n  - new values for {}\n", plan.keys.join(", "));
+    for consumer in &plan.consumers {
+        text.push_str(&format!(
+            "  - restart {} {} (reads it by {}) and wait until it runs again\n",
+            consumer.kind,
+            consumer.name,
+            consumer.uses.join(", ")
+        ));
+    }
+    if plan.consumers.is_empty() {
+        text.push_str("  no workload of the namespace reads it\n");
+    }
+    for warning in &plan.warnings {
+        text.push_str(&format!("warning: {warning}\n"));
+    }
+    let text = sanitize(&text).into_owned();
+    if args.confirm.dry_run {
+        match settings.output {
+            OutputFormat::Json => print_json(&plan)?,
+            OutputFormat::Yaml => print_yaml(&plan)?,
+            OutputFormat::Table => print!("{text}"),
+        }
+        return Ok(crate::exit::SUCCESS);
+    }
+    eprint!("{text}");
+    if responder::confirm(&args.confirm, "Rotate?")? == responder::Decision::DryRun {
+        return Ok(crate::exit::SUCCESS);
+    }
+    let case =
+        responder::open_case(settings, &responder, format!("rotation of Secret {namespace}/{name}")).await?;
+    let report = rotate::apply(&responder.cluster, &case, &responder.actor, plan, values, args.wait)
+        .await
+        .map_err(usage_if_invalid)?;
+    match settings.output {
+        OutputFormat::Json => print_json(&report)?,
+        OutputFormat::Yaml => print_yaml(&report)?,
+        OutputFormat::Table => {
+            let mut rows = table(&["workload", "status", "detail"]);
+            for restart in &report.restarts {
+                rows.add_row(vec![
+                    Cell::new(&restart.workload),
+                    Cell::new(restart.status),
+                    Cell::new(restart.detail.clone().unwrap_or_default()),
+                ]);
+            }
+            print_table(&rows)?;
+            println!(
+                "{}; case: {}",
+                match (report.secret_updated, report.complete()) {
+                    (false, _) => "the Secret read back does NOT hold the new values",
+                    (true, true) =>
+                        "rotated: the Secret holds the new values and every reader runs with them",
+                    (true, false) =>
+                        "the Secret holds the new values, but not every reader runs with them yet",
+                },
+                sanitize(&case.path().display().to_string())
+            );
+        }
+    }
+    Ok(if report.complete() { crate::exit::SUCCESS } else { crate::exit::FAILURE })
 }
