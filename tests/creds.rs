@@ -914,3 +914,154 @@ async fn rotate_writes_new_values_and_restarts_every_reader_until_it_runs_again(
     assert_eq!(bad.code, 2, "{}", bad.stderr);
     assert!(!bad.stderr.contains("no-equals-sign") || bad.stderr.contains("KEY=VALUE"), "{}", bad.stderr);
 }
+
+/// Whether the API server accepts `token` now (asked by the admin).
+async fn accepted(client: &Client, token: &str) -> bool {
+    use k8s_openapi::api::authentication::v1::{TokenReview, TokenReviewSpec};
+    let review = TokenReview {
+        spec: TokenReviewSpec { token: Some(token.into()), ..Default::default() },
+        ..Default::default()
+    };
+    let api: Api<TokenReview> = Api::all(client.clone());
+    api.create(&PostParams::default(), &review).await.unwrap().status.unwrap().authenticated.unwrap_or(false)
+}
+
+fn respond_stolen(kubeconfig: &Path, case: &Path, args: &[&str]) -> crate::util::Run {
+    run(kir_with(kubeconfig)
+        .arg("--case")
+        .arg(case)
+        .args(["respond", "stolen-credentials", "--yes", "-o", "json", "--wait", "60s"])
+        .args(args))
+}
+
+#[tokio::test]
+async fn stolen_tokens_are_killed_for_their_type_and_proved_dead() {
+    let tb = testbed();
+    let client = tb.client().await;
+    let ns = tb.namespace("creds-stolen").await;
+    let dir = tempfile::tempdir().unwrap();
+    let file = |name: &str, token: &str| {
+        let path = dir.path().join(name);
+        std::fs::write(&path, token).unwrap();
+        path
+    };
+    service_account(
+        &client,
+        &ns,
+        "ci",
+        &[("iam.gke.io/gcp-service-account", "ci@project.iam.gserviceaccount.com")],
+    )
+    .await;
+    service_account(&client, &ns, "bystander", &[]).await;
+    let mut builder = crate::scene::deployment("builder", 1, vec![container("b", "busybox:1.36")]);
+    builder.spec.as_mut().unwrap().template.spec.as_mut().unwrap().service_account_name = Some("ci".into());
+    crate::scene::create_deployment(&client, &ns, &builder).await;
+    let before = running_pods(&client, &ns, "app=builder", 1).await;
+    let bystander = request_token(&client, &ns, "bystander", None).await;
+
+    // A token from the TokenRequest API, bound to nothing: the account is recreated.
+    let unbound = request_token(&client, &ns, "ci", None).await;
+    let old_uid =
+        Api::<ServiceAccount>::namespaced(client.clone(), &ns).get("ci").await.unwrap().metadata.uid;
+    let leaked = file("unbound", &unbound);
+    let dry = run(kir_with(&tb.kubeconfig)
+        .args(["respond", "stolen-credentials", "--token-file"])
+        .arg(&leaked)
+        .arg("--dry-run"));
+    assert_eq!(dry.code, 0, "{}", dry.stderr);
+    assert!(
+        dry.stdout.contains("recreate ServiceAccount") && dry.stdout.contains("Google service account"),
+        "{}",
+        dry.stdout
+    );
+    assert!(accepted(&client, &unbound).await, "the dry run changed nothing");
+    let case = dir.path().join("case-unbound");
+    let out = respond_stolen(&tb.kubeconfig, &case, &["--token-file", leaked.to_str().unwrap()]);
+    assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
+    let report = out.json();
+    assert_eq!(report["dead"], true, "{report}");
+    assert!(!out.stdout.contains(&unbound) && !out.stderr.contains(&unbound), "the token is never printed");
+    assert!(!accepted(&client, &unbound).await, "the stolen token is dead");
+    assert!(accepted(&client, &bystander).await, "an unrelated credential still works");
+    let new_uid =
+        Api::<ServiceAccount>::namespaced(client.clone(), &ns).get("ci").await.unwrap().metadata.uid;
+    assert_ne!(new_uid, old_uid);
+    let after = running_pods(&client, &ns, "app=builder", 1).await;
+    assert_ne!(after[0].metadata.name, before[0].metadata.name, "the workload runs again with a fresh token");
+    assert!(report["plan"]["residual"].to_string().contains("Google service account"), "{report}");
+    let artifacts = std::fs::read_to_string(case.join("manifest.json")).unwrap();
+    assert!(artifacts.contains("credential.json") && artifacts.contains("scope.json"), "{artifacts}");
+    // Run again with the same case: the kill is not made twice.
+    let again = respond_stolen(&tb.kubeconfig, &case, &["--token-file", leaked.to_str().unwrap()]).json();
+    assert_eq!(again["kill"][0]["status"], "done earlier", "{again}");
+
+    // A legacy token dies with its Secret.
+    let legacy = legacy_token(&client, &ns, "bystander").await;
+    let case = dir.path().join("case-legacy");
+    let report =
+        respond_stolen(&tb.kubeconfig, &case, &["--token-file", file("legacy", &legacy).to_str().unwrap()])
+            .json();
+    assert_eq!(report["dead"], true, "{report}");
+    assert!(
+        Api::<Secret>::namespaced(client.clone(), &ns).get_opt("bystander-token").await.unwrap().is_none()
+    );
+    assert!(!accepted(&client, &legacy).await);
+
+    // A token bound to a pod: the pod is captured, then replaced by its controller.
+    let pod = running_pods(&client, &ns, "app=builder", 1).await.remove(0);
+    let bound = BoundObjectReference {
+        api_version: Some("v1".into()),
+        kind: Some("Pod".into()),
+        name: pod.metadata.name.clone(),
+        uid: pod.metadata.uid.clone(),
+    };
+    let pod_token = request_token(&client, &ns, "ci", Some(bound)).await;
+    let case = dir.path().join("case-pod");
+    let report =
+        respond_stolen(&tb.kubeconfig, &case, &["--token-file", file("pod", &pod_token).to_str().unwrap()])
+            .json();
+    assert_eq!(report["dead"], true, "{report}");
+    let manifest = std::fs::read_to_string(case.join("manifest.json")).unwrap();
+    assert!(
+        manifest.contains(&format!("pods/{ns}/{}", pod.metadata.name.clone().unwrap())),
+        "the pod was captured first"
+    );
+    let replacement = running_pods(&client, &ns, "app=builder", 1).await;
+    assert_ne!(replacement[0].metadata.name, pod.metadata.name);
+}
+
+#[tokio::test]
+async fn a_stolen_certificate_loses_its_bindings_and_what_stays_open_is_said() {
+    use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
+    let tb = testbed();
+    let client = tb.client().await;
+    let ns = tb.namespace("creds-cert").await;
+    let dir = tempfile::tempdir().unwrap();
+    let user = format!("trent-{ns}");
+    let certificate = client_certificate(&client, dir.path(), &user, &["dev"]).await;
+    let role: Role = serde_json::from_value(json!({"metadata": {"name": "reader"}, "rules": [{"apiGroups": [""], "resources": ["secrets"], "verbs": ["get", "list"]}]})).unwrap();
+    Api::<Role>::namespaced(client.clone(), &ns).create(&PostParams::default(), &role).await.unwrap();
+    let binding: RoleBinding = serde_json::from_value(json!({
+        "metadata": {"name": "trent"},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "reader"},
+        "subjects": [{"kind": "User", "apiGroup": "rbac.authorization.k8s.io", "name": user}],
+    }))
+    .unwrap();
+    Api::<RoleBinding>::namespaced(client.clone(), &ns)
+        .create(&PostParams::default(), &binding)
+        .await
+        .unwrap();
+    let groups = vec!["dev".to_string(), "system:authenticated".to_string()];
+    eventually("the binding reached the authorizer", Duration::from_secs(30), || {
+        let (client, user, groups, ns) = (client.clone(), user.clone(), groups.clone(), ns.clone());
+        async move { may(&client, &user, &groups, "get", "secrets", Some(&ns)).await }
+    })
+    .await;
+    let case = dir.path().join("case");
+    let out = respond_stolen(&tb.kubeconfig, &case, &["--cert", certificate.to_str().unwrap()]);
+    let report = out.json();
+    assert_eq!(report["dead"], true, "{report}");
+    assert!(report["plan"]["residual"].to_string().contains("cannot be revoked"), "{report}");
+    assert!(!may(&client, &user, &groups, "get", "secrets", Some(&ns)).await);
+    assert!(Api::<RoleBinding>::namespaced(client.clone(), &ns).get_opt("trent").await.unwrap().is_none());
+}

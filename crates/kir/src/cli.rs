@@ -305,6 +305,30 @@ pub enum RespondCommand {
         after_help = "Examples:\n  kir respond compromised-pod shop/web-7d9f-abcde --dry-run\n  kir respond compromised-pod shop/web-7d9f-abcde --yes --replace"
     )]
     CompromisedPod(RespondPodArgs),
+
+    /// Evidence, the kill switch that works for the credential's type, and proof that it is dead
+    #[command(
+        after_help = "The credential is given as to `kir creds show`. Legacy token: its Secret is deleted; token bound\n\
+                      to a pod: the pod is captured and replaced; token bound to nothing: the service account is\n\
+                      recreated (a new UID) and its workloads restarted; certificate or other user: its bindings are\n\
+                      revoked, and what no action can kill is said. Then TokenReview and SubjectAccessReview confirm.\n\n\
+                      Examples:\n  kir respond stolen-credentials --token-file leaked.txt --dry-run\n  \
+                      kir respond stolen-credentials system:serviceaccount:shop:deployer --yes --case ./cases/INC-7"
+    )]
+    StolenCredentials(RespondStolenArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct RespondStolenArgs {
+    #[command(flatten)]
+    pub credential: CredsShowArgs,
+
+    /// How long to wait for restarted workloads
+    #[arg(long, value_name = "DURATION", default_value = "2m", value_parser = parse_duration)]
+    pub wait: Duration,
+
+    #[command(flatten)]
+    pub confirm: ConfirmArgs,
 }
 
 #[derive(Debug, Args)]

@@ -20,6 +20,7 @@ pub mod revoke;
 pub mod rotate;
 pub mod selector;
 pub mod snapshot;
+pub mod stolen;
 pub mod undo;
 
 pub use error::{Error, Result};

@@ -34,7 +34,7 @@ pub struct Consumer {
 }
 
 impl Consumer {
-    fn restartable(&self) -> bool {
+    pub fn restartable(&self) -> bool {
         self.kind != "Pod"
     }
 }
@@ -125,6 +125,37 @@ pub async fn plan(cluster: &Cluster, namespace: &str, name: &str, keys: Vec<Stri
              the Secret kills the token (kir creds show secret/{namespace}/{name} says how it dies)"
         )));
     }
+    let consumers = consumers(cluster, namespace, |spec| uses_of(spec, name)).await?;
+    let mut warnings = Vec::new();
+    for consumer in consumers.iter().filter(|c| !c.restartable()) {
+        warnings.push(format!(
+            "pod {namespace}/{} has no controller: kir cannot restart it; it keeps the old values until it is \
+             recreated",
+            consumer.name
+        ));
+    }
+    let existing: Vec<&String> = secret.data.iter().flatten().map(|(k, _)| k).collect();
+    for key in keys.iter().filter(|k| !existing.contains(k)) {
+        warnings.push(format!("key {key} is new in the Secret: no workload read it before"));
+    }
+    Ok(RotatePlan {
+        namespace: namespace.into(),
+        secret: name.into(),
+        keys,
+        consumers,
+        warnings,
+        uid: secret.metadata.uid.unwrap_or_default(),
+        resource_version: secret.metadata.resource_version.unwrap_or_default(),
+    })
+}
+
+/// The workloads of `namespace` whose pod template `uses` something (a non-empty answer): the
+/// Deployments, StatefulSets and DaemonSets (running or not), and pods without a controller.
+pub(crate) async fn consumers(
+    cluster: &Cluster,
+    namespace: &str,
+    uses: impl Fn(&PodSpec) -> Vec<String>,
+) -> Result<Vec<Consumer>> {
     let (deployments, statefulsets, daemonsets, pods) = tokio::try_join!(
         cluster.list_in::<Deployment>(namespace),
         cluster.list_in::<StatefulSet>(namespace),
@@ -133,7 +164,7 @@ pub async fn plan(cluster: &Cluster, namespace: &str, name: &str, keys: Vec<Stri
     )?;
     let mut consumers = Vec::new();
     let mut consider = |kind: &str, object_name: Option<&String>, spec: Option<&PodSpec>| {
-        let uses = spec.map(|s| uses_of(s, name)).unwrap_or_default();
+        let uses = spec.map(&uses).unwrap_or_default();
         if !uses.is_empty() {
             consumers.push(Consumer {
                 kind: kind.into(),
@@ -166,27 +197,7 @@ pub async fn plan(cluster: &Cluster, namespace: &str, name: &str, keys: Vec<Stri
     for pod in pods.iter().filter(|p| p.metadata.owner_references.as_ref().is_none_or(|o| o.is_empty())) {
         consider("Pod", pod.metadata.name.as_ref(), pod.spec.as_ref());
     }
-    let mut warnings = Vec::new();
-    for consumer in consumers.iter().filter(|c| !c.restartable()) {
-        warnings.push(format!(
-            "pod {namespace}/{} has no controller: kir cannot restart it; it keeps the old values until it is \
-             recreated",
-            consumer.name
-        ));
-    }
-    let existing: Vec<&String> = secret.data.iter().flatten().map(|(k, _)| k).collect();
-    for key in keys.iter().filter(|k| !existing.contains(k)) {
-        warnings.push(format!("key {key} is new in the Secret: no workload read it before"));
-    }
-    Ok(RotatePlan {
-        namespace: namespace.into(),
-        secret: name.into(),
-        keys,
-        consumers,
-        warnings,
-        uid: secret.metadata.uid.unwrap_or_default(),
-        resource_version: secret.metadata.resource_version.unwrap_or_default(),
-    })
+    Ok(consumers)
 }
 
 /// Write the new values (bound to the Secret's UID and the resourceVersion planned from),
@@ -258,7 +269,7 @@ pub async fn apply(
 
 /// Restart one workload as `kubectl rollout restart` does (an annotation on its pod template),
 /// then wait until every pod of it was created after the restart and runs.
-async fn restart(
+pub(crate) async fn restart(
     cluster: &Cluster,
     case: &Case,
     actor: &str,

@@ -9,7 +9,10 @@ use kir_evidence::JournalRecord;
 use kir_respond::creds::{self, CredentialInput, CredentialReport};
 
 use crate::{
-    cli::{CredsRevokeArgs, CredsRotateArgs, CredsScopeArgs, CredsShowArgs, OutputFormat, WhoCanArgs},
+    cli::{
+        CredsRevokeArgs, CredsRotateArgs, CredsScopeArgs, CredsShowArgs, OutputFormat, RespondStolenArgs,
+        WhoCanArgs,
+    },
     commands::responder,
     output::{print_json, print_key_values, print_table, print_yaml, sanitize, table},
     settings::{Settings, UsageError},
@@ -537,4 +540,75 @@ pub async fn rotate(args: &CredsRotateArgs, settings: &Settings) -> anyhow::Resu
         }
     }
     Ok(if report.complete() { crate::exit::SUCCESS } else { crate::exit::FAILURE })
+}
+
+pub async fn stolen(args: &RespondStolenArgs, settings: &Settings) -> anyhow::Result<u8> {
+    use kir_respond::stolen;
+    let input = credential_input(&args.credential, settings)?;
+    let token = match &input {
+        CredentialInput::Token(token) => Some(token.clone()),
+        _ => None,
+    };
+    let responder = responder::connect(settings).await?;
+    let report = creds::show(&responder.cluster, input).await.map_err(usage_if_invalid)?;
+    let plan = stolen::plan(report);
+    let mut text = format!("Plan for stolen credentials: {}\n", plan.credential.kind);
+    text.push_str("  evidence  what it is (fingerprint, never the token), its reach in every namespace, the bindings that grant it\n");
+    for switch in &plan.kill {
+        text.push_str(&format!("  kill      {}\n", switch.describe()));
+    }
+    text.push_str("  confirm   TokenReview refuses the token, SubjectAccessReview denies its reach, workloads run again\n");
+    for residual in &plan.residual {
+        text.push_str(&format!("warning: {residual}\n"));
+    }
+    let text = sanitize(&text).into_owned();
+    if args.confirm.dry_run {
+        match settings.output {
+            OutputFormat::Json => print_json(&plan)?,
+            OutputFormat::Yaml => print_yaml(&plan)?,
+            OutputFormat::Table => print!("{text}"),
+        }
+        return Ok(crate::exit::SUCCESS);
+    }
+    eprint!("{text}");
+    if responder::confirm(&args.confirm, "Kill this credential?")? == responder::Decision::DryRun {
+        return Ok(crate::exit::SUCCESS);
+    }
+    let case = responder::open_case(settings, &responder, "stolen credentials".to_string()).await?;
+    let options = stolen::StolenOptions { wait: args.wait, token };
+    let report = stolen::run(&responder.cluster, &case, &responder.actor, plan, &options).await?;
+    match settings.output {
+        OutputFormat::Json => print_json(&report)?,
+        OutputFormat::Yaml => print_yaml(&report)?,
+        OutputFormat::Table => {
+            let mut kills = table(&["kill", "status", "detail"]);
+            for kill in &report.kill {
+                kills.add_row(vec![
+                    Cell::new(&kill.action),
+                    Cell::new(kill.status),
+                    Cell::new(kill.detail.clone().unwrap_or_default()),
+                ]);
+            }
+            print_table(&kills)?;
+            println!();
+            let mut checks = table(&["checked", "holds", "detail"]);
+            for check in &report.confirmations {
+                checks.add_row(vec![
+                    Cell::new(&check.check),
+                    crate::output::yes_no(check.holds),
+                    Cell::new(&check.detail),
+                ]);
+            }
+            print_table(&checks)?;
+            for residual in &report.plan.residual {
+                println!("{}", sanitize(&format!("still open: {residual}")));
+            }
+            println!(
+                "{}; case: {}",
+                if report.dead { "dead: every kill made and every check holds" } else { "NOT proved dead" },
+                sanitize(&case.path().display().to_string())
+            );
+        }
+    }
+    Ok(if report.dead { crate::exit::SUCCESS } else { crate::exit::FAILURE })
 }
