@@ -327,6 +327,24 @@ const ROTATE: &[Need] = &[
     cluster("patch", APPS, "daemonsets", "restart it (kubectl rollout restart)").only_when(WHEN_READ),
 ];
 
+const WHEN_RECREATED: &str = "a token bound to no object, or a service account named";
+
+const STOLEN: &[Need] = &[
+    cluster("delete", "", "secrets", "kill a legacy token, or a token bound to a Secret")
+        .only_when("a legacy or Secret-bound token"),
+    cluster("get", "", "serviceaccounts", "the account to recreate, as it is").only_when(WHEN_RECREATED),
+    cluster("delete", "", "serviceaccounts", "kill every token of the account (bound to its UID)")
+        .only_when(WHEN_RECREATED),
+    cluster("create", "", "serviceaccounts", "the account again, with a new UID").only_when(WHEN_RECREATED),
+    cluster("list", APPS, "deployments", "the workloads that run as the account").only_when(WHEN_RECREATED),
+    cluster("list", APPS, "statefulsets", "the workloads that run as the account").only_when(WHEN_RECREATED),
+    cluster("list", APPS, "daemonsets", "the workloads that run as the account").only_when(WHEN_RECREATED),
+    cluster("list", "", "pods", "pods that run as the account; waiting for the restarts").only_when(WHEN_RECREATED),
+    cluster("patch", APPS, "deployments", "restart it for a fresh token").only_when(WHEN_RECREATED),
+    cluster("patch", APPS, "statefulsets", "restart it for a fresh token").only_when(WHEN_RECREATED),
+    cluster("patch", APPS, "daemonsets", "restart it for a fresh token").only_when(WHEN_RECREATED),
+];
+
 const WHEN_REVOKED: &str = "the case revoked bindings";
 
 const UNDO_REVOKE: &[Need] = &[
@@ -402,9 +420,9 @@ pub const COMMANDS: &[Command] = &[
     Command { name: "creds revoke", implemented: true, needs: REVOKE, steps: &["creds scope"] },
     Command {
         name: "respond stolen-credentials",
-        implemented: false,
-        needs: &[],
-        steps: &["creds show", "creds revoke"],
+        implemented: true,
+        needs: STOLEN,
+        steps: &["creds show", "creds revoke", "capture pod", "replace pod"],
     },
     Command {
         name: "drill",
