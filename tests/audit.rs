@@ -1,9 +1,31 @@
 //! `kir audit`, `kir detect` and `kir baseline` on files: outputs, filters, exit codes and
-//! the report of skipped records.
+//! the report of skipped records; `kir audit timeline --credential-id` on the testbed API
+//! server's own audit log.
 
-use std::{io::Write, path::PathBuf};
+use std::{
+    io::Write,
+    path::{Path, PathBuf},
+    time::Duration,
+};
 
-use crate::util::{kir, run};
+use base64::Engine;
+use k8s_openapi::api::{
+    authentication::v1::{TokenRequest, TokenRequestSpec},
+    core::v1::{ConfigMap, Secret, ServiceAccount},
+};
+use kube::{
+    Api, Client, Config,
+    api::{ObjectMeta, PostParams},
+    config::{KubeConfigOptions, Kubeconfig},
+};
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+use crate::{
+    scene::eventually,
+    testbed::{Testbed, testbed},
+    util::{kir, run},
+};
 
 fn fixtures() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
@@ -108,7 +130,14 @@ fn bad_flags_and_inputs_are_named() {
         (&["audit", "search", "x.log", "--since", "yesterday"], 2, "--since"),
         (&["audit", "search", "x.log", "--code", "abc"], 2, "--code"),
         (&["audit", "search", "x.log", "--since", "1h", "--until", "2h"], 2, "after --until"),
-        (&["audit", "timeline", "x.log"], 2, "--user"),
+        (&["audit", "timeline", "x.log"], 2, "--user or --credential-id"),
+        (&["audit", "timeline", "x.log", "--credential-id", "JTI="], 2, "--credential-id"),
+        (&["audit", "search", "x.log", "--credential-id", "X509SHA256=abc"], 2, "X509SHA256=<64 hex digits>"),
+        (
+            &["audit", "stats", "x.log", "--credential-id", "system:serviceaccount:ci:x"],
+            2,
+            "bare JTI (a UUID)",
+        ),
         (&["audit", "search", "/no/such/audit.log"], 1, "/no/such/audit.log"),
         (&["audit", "search"], 2, "FILE"),
         (&["detect", "audit", "x.log", "--rules", "/no/such/rules"], 1, "/no/such/rules"),
@@ -553,7 +582,9 @@ fn audit_output_carries_no_raw_terminal_controls() {
     let event = serde_json::json!({
         "kind": "Event", "apiVersion": "audit.k8s.io/v1", "auditID": "c1-1", "stage": "ResponseComplete",
         "requestURI": "/api/v1/namespaces/prod/pods/x", "verb": "get",
-        "user": {"username": "mallory\u{9b}2J\u{202e}gpj.exe"},
+        "user": {"username": "mallory\u{9b}2J\u{202e}gpj.exe",
+                 "extra": {"authentication.kubernetes.io/credential-id": ["JTI=c1\u{9b}2J\u{202e}"]}},
+        "annotations": {"authentication.k8s.io/legacy-token-manual-secret": "tok\u{1b}]0;x\u{7}\u{2066}"},
         "sourceIPs": ["10.0.0.9"], "userAgent": "curl\u{9d}0;title\u{9c}\u{7f}",
         "objectRef": {"resource": "pods", "namespace": "prod", "name": "x\u{2066}y"},
         "responseStatus": {"code": 200}, "stageTimestamp": "2026-11-27T10:00:00Z"
@@ -573,6 +604,7 @@ fn audit_output_carries_no_raw_terminal_controls() {
         ("stats", "yaml"),
         ("stats", "table"),
         ("timeline", "json"),
+        ("timeline", "yaml"),
         ("timeline", "table"),
     ] {
         let mut kir = kir();
@@ -590,4 +622,212 @@ fn audit_output_carries_no_raw_terminal_controls() {
     }
     let out = run(kir().args(["audit", "search", "-o", "json"]).arg(&log)).success();
     assert_eq!(json_lines(&out.stdout), [event], "the same values, escaped");
+    let out = run(kir().args(["audit", "timeline", "--user", "mallory*"]).arg(&log)).success();
+    for shown in ["JTI=c1\\u{9b}2J\\u{202e}", "secret: tok\\u{1b}]0;x\\u{7}\\u{2066}"] {
+        assert!(out.stdout.contains(shown), "{shown}: {}", out.stdout);
+    }
+}
+
+/// A kube client that authenticates with `token` alone, through a kubeconfig of its own (the
+/// testbed's server and CA) as a leaked token would be used.
+async fn client_with_token(tb: &Testbed, token: &str, dir: &Path, name: &str) -> Client {
+    let admin = std::fs::read_to_string(&tb.kubeconfig).unwrap();
+    let field = |key: &str| admin.lines().find_map(|l| l.trim().strip_prefix(key)).unwrap().to_string();
+    let (server, ca) = (field("server: "), field("certificate-authority-data: "));
+    let path = dir.join(format!("{name}.kubeconfig"));
+    std::fs::write(
+        &path,
+        format!(
+            "apiVersion: v1\nkind: Config\ncurrent-context: t\nclusters:\n- name: c\n  cluster: {{server: \"{server}\", \
+             certificate-authority-data: {ca}}}\ncontexts:\n- name: t\n  context: {{cluster: c, user: t}}\n\
+             users:\n- name: t\n  user: {{token: {token}}}\n"
+        ),
+    )
+    .unwrap();
+    let kubeconfig = Kubeconfig::read_from(&path).unwrap();
+    Client::try_from(Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default()).await.unwrap())
+        .unwrap()
+}
+
+/// A TokenRequest token of `account`, bound to no object.
+async fn request_token(client: &Client, ns: &str, account: &str) -> String {
+    let request = TokenRequest {
+        spec: TokenRequestSpec { audiences: vec![], expiration_seconds: Some(3600), ..Default::default() },
+        ..Default::default()
+    };
+    let token: TokenRequest = Api::<ServiceAccount>::namespaced(client.clone(), ns)
+        .create_subresource("token", account, &PostParams::default(), &request)
+        .await
+        .unwrap();
+    token.status.unwrap().token
+}
+
+/// The `jti` claim of a JWT, read from its payload.
+fn jti_of(token: &str) -> String {
+    let payload = token.split('.').nth(1).unwrap();
+    let claims: Value =
+        serde_json::from_slice(&base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(payload).unwrap())
+            .unwrap();
+    claims["jti"].as_str().expect("the API server gives its tokens a jti").to_string()
+}
+
+/// A GET of a ConfigMap by `client`: refused (the account may read nothing), and logged.
+async fn probe(client: &Client, ns: &str, name: &str) {
+    let refused = Api::<ConfigMap>::namespaced(client.clone(), ns).get(name).await;
+    assert!(matches!(refused, Err(kube::Error::Api(ref e)) if e.code == 403), "{refused:?}");
+}
+
+/// The audit ids of the testbed's events by `user` on the object `name`, once there are any.
+async fn logged(tb: &Testbed, user: &str, name: &str) -> Vec<String> {
+    let find = || -> Vec<String> {
+        tb.audit_events()
+            .into_iter()
+            .filter(|e| e["user"]["username"] == user && e["objectRef"]["name"] == name)
+            .map(|e| e["auditID"].as_str().unwrap().to_string())
+            .collect()
+    };
+    eventually(
+        &format!("{user}'s request for {name} reaches the audit log"),
+        Duration::from_secs(20),
+        || {
+            let found = !find().is_empty();
+            async move { found }
+        },
+    )
+    .await;
+    find()
+}
+
+fn timeline(tb: &Testbed, args: &[&str]) -> Vec<Value> {
+    let out = run(kir().args(["audit", "timeline", "-o", "json"]).arg(&tb.audit_log).args(args)).success();
+    json_lines(&out.stdout)
+}
+
+/// Two TokenRequest tokens of one service account, each used for one request: the timeline of
+/// one token's credential id (as `kir creds show` prints it, or bare) is that request alone,
+/// although the user is the same. The admin's client certificate is found by its fingerprint.
+#[tokio::test]
+async fn a_token_is_followed_by_its_credential_id_not_by_its_user() {
+    let tb = testbed();
+    let admin = tb.client().await;
+    let ns = tb.namespace("audit-jti").await;
+    let dir = tempfile::tempdir().unwrap();
+    let account = ServiceAccount {
+        metadata: ObjectMeta { name: Some("deployer".into()), ..Default::default() },
+        ..Default::default()
+    };
+    Api::<ServiceAccount>::namespaced(admin.clone(), &ns)
+        .create(&PostParams::default(), &account)
+        .await
+        .unwrap();
+    let user = format!("system:serviceaccount:{ns}:deployer");
+    let leaked = request_token(&admin, &ns, "deployer").await;
+    let other = request_token(&admin, &ns, "deployer").await;
+    probe(&client_with_token(tb, &leaked, dir.path(), "leaked").await, &ns, "probe-leaked").await;
+    probe(&client_with_token(tb, &other, dir.path(), "other").await, &ns, "probe-other").await;
+    let leaked_request = logged(tb, &user, "probe-leaked").await;
+    let other_request = logged(tb, &user, "probe-other").await;
+
+    let jti = jti_of(&leaked);
+    let credential_id = format!("JTI={jti}");
+    for given in [credential_id.as_str(), jti.as_str()] {
+        let entries = timeline(tb, &["--credential-id", given]);
+        let ids: Vec<&str> = entries.iter().map(|e| e["auditID"].as_str().unwrap()).collect();
+        assert_eq!(ids, leaked_request, "{given}: exactly the leaked token's request");
+        assert_eq!(entries[0]["credentialId"], credential_id.as_str());
+        assert_eq!(entries[0]["user"], user.as_str());
+        assert_eq!(entries[0]["category"], "denied");
+    }
+    let entries = timeline(tb, &["--credential-id", &format!("JTI={}", jti_of(&other))]);
+    let ids: Vec<&str> = entries.iter().map(|e| e["auditID"].as_str().unwrap()).collect();
+    assert_eq!(ids, other_request, "the other token's request alone");
+    // By user, both, each with its own credential id.
+    let by_user = timeline(tb, &["--user", &user, "--resource", "configmaps"]);
+    let mut credentials: Vec<&str> = by_user.iter().map(|e| e["credentialId"].as_str().unwrap()).collect();
+    credentials.sort();
+    let mut expected = vec![credential_id.clone(), format!("JTI={}", jti_of(&other))];
+    expected.sort();
+    assert_eq!(credentials, expected);
+    let table = run(kir().args(["audit", "timeline", "--user", &user]).arg(&tb.audit_log)).success();
+    assert!(table.stdout.contains("CREDENTIAL") && table.stdout.contains(&credential_id), "{}", table.stdout);
+
+    // The admin's client certificate, by the fingerprint of its DER, as `kir creds show` names it.
+    let admin_kubeconfig = std::fs::read_to_string(&tb.kubeconfig).unwrap();
+    let pem =
+        admin_kubeconfig.lines().find_map(|l| l.trim().strip_prefix("client-certificate-data: ")).unwrap();
+    let pem = String::from_utf8(base64::engine::general_purpose::STANDARD.decode(pem).unwrap()).unwrap();
+    let body: String = pem.lines().filter(|l| !l.starts_with("-----")).collect();
+    let der = base64::engine::general_purpose::STANDARD.decode(body).unwrap();
+    let fingerprint: String = Sha256::digest(&der).iter().map(|b| format!("{b:02x}")).collect();
+    let entries = timeline(tb, &["-n", &ns, "--credential-id", &fingerprint.to_uppercase()]);
+    assert!(entries.iter().any(|e| e["resource"] == "serviceaccounts/token"), "the admin issued the tokens");
+    for entry in &entries {
+        assert_eq!(entry["credentialId"], format!("X509SHA256={fingerprint}"), "{entry}");
+        assert_eq!(entry["user"], "testbed-admin", "{entry}");
+    }
+}
+
+/// A legacy token Secret used for a request: the API server annotates the event
+/// (`authentication.k8s.io/legacy-token` with the subject, `-manual-secret` with the Secret),
+/// and the timeline and the statistics show it.
+#[tokio::test]
+async fn a_legacy_token_is_marked_in_the_timeline_and_counted_in_stats() {
+    let tb = testbed();
+    let admin = tb.client().await;
+    let ns = tb.namespace("audit-legacy").await;
+    let dir = tempfile::tempdir().unwrap();
+    let account = ServiceAccount {
+        metadata: ObjectMeta { name: Some("old".into()), ..Default::default() },
+        ..Default::default()
+    };
+    Api::<ServiceAccount>::namespaced(admin.clone(), &ns)
+        .create(&PostParams::default(), &account)
+        .await
+        .unwrap();
+    let secret = Secret {
+        metadata: ObjectMeta {
+            name: Some("old-token".into()),
+            annotations: Some([("kubernetes.io/service-account.name".to_string(), "old".to_string())].into()),
+            ..Default::default()
+        },
+        type_: Some("kubernetes.io/service-account-token".into()),
+        ..Default::default()
+    };
+    let secrets: Api<Secret> = Api::namespaced(admin.clone(), &ns);
+    secrets.create(&PostParams::default(), &secret).await.unwrap();
+    let mut token = None;
+    for _ in 0..150 {
+        let data = secrets.get("old-token").await.unwrap().data.unwrap_or_default();
+        token = data.get("token").map(|t| String::from_utf8(t.0.clone()).unwrap());
+        if token.is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let token = token.expect("the token controller fills the legacy token Secret in");
+    let user = format!("system:serviceaccount:{ns}:old");
+    probe(&client_with_token(tb, &token, dir.path(), "legacy").await, &ns, "probe-legacy").await;
+    let request = logged(tb, &user, "probe-legacy").await;
+
+    let entries = timeline(tb, &["--user", &user]);
+    let entry = entries.iter().find(|e| e["auditID"] == request[0].as_str()).unwrap();
+    assert_eq!(
+        entry["tokenMarkers"],
+        serde_json::json!([
+            {"marker": "legacy-token", "annotation": "authentication.k8s.io/legacy-token", "value": user},
+            {"marker": "legacy-token", "annotation": "authentication.k8s.io/legacy-token-manual-secret", "value": "old-token"},
+        ]),
+        "{entry}"
+    );
+    assert!(entry.get("credentialId").is_none(), "legacy tokens have no jti: {entry}");
+    let table = run(kir().args(["audit", "timeline", "--user", &user]).arg(&tb.audit_log)).success();
+    assert!(table.stdout.contains(&format!("legacy token: {user}; secret: old-token")), "{}", table.stdout);
+    let stats =
+        run(kir().args(["audit", "stats", "-o", "json", "--user", &user]).arg(&tb.audit_log)).success();
+    let users = stats.json()["users"].clone();
+    assert_eq!(
+        (users[0]["legacyTokens"].as_u64(), users[0]["staleTokens"].as_u64()),
+        (Some(1), Some(0)),
+        "{users}"
+    );
 }

@@ -9,7 +9,7 @@ use std::fmt;
 use serde::{Deserialize, Deserializer, Serialize, de};
 use serde_json::value::RawValue;
 
-use crate::text::Text;
+use crate::{credential::CREDENTIAL_ID_KEY, text::Text};
 
 /// One `audit.k8s.io/v1` Event.
 #[derive(Debug, Default, Deserialize, Serialize)]
@@ -74,7 +74,8 @@ pub struct UserInfo<'a> {
     pub uid: Text<'a>,
     #[serde(borrow, default, skip_serializing_if = "Vec::is_empty")]
     pub groups: Vec<Text<'a>>,
-    #[serde(borrow, default, skip_serializing_if = "Pairs::is_empty")]
+    /// Lists of strings; read leniently (see [`lenient_extra`]).
+    #[serde(borrow, default, deserialize_with = "lenient_extra", skip_serializing_if = "Pairs::is_empty")]
     pub extra: Pairs<'a, Vec<Text<'a>>>,
 }
 
@@ -106,9 +107,6 @@ pub struct ResponseStatus<'a> {
     #[serde(borrow, default, skip_serializing_if = "str::is_empty")]
     pub status: Text<'a>,
 }
-
-/// The credential id the API server records for tokens and certificates (Kubernetes 1.29+).
-pub const CREDENTIAL_ID_KEY: &str = "authentication.kubernetes.io/credential-id";
 
 impl<'a> Event<'a> {
     /// The identity the request acted as: the impersonated user when there was one.
@@ -196,6 +194,8 @@ impl<'a> Event<'a> {
         self.source_ips.last().map_or("", |ip| ip.as_str())
     }
 
+    /// The credential ids of `user.extra` (see [`crate::credential`]): one, when the API server
+    /// recorded it.
     pub fn credential_ids(&self) -> impl Iterator<Item = &str> {
         self.user.extra.get(CREDENTIAL_ID_KEY).into_iter().flatten().map(|t| t.as_str())
     }
@@ -286,6 +286,107 @@ impl<'de: 'a, 'a, V: Deserialize<'de>> Deserialize<'de> for Pairs<'a, V> {
     }
 }
 
+/// `user.extra` as authenticators write it, an object of string lists, read without failing
+/// the event when it is not: a lone string is one value, other values (numbers, objects, nested
+/// lists) and an `extra` that is no object hold none. The event's other fields still count.
+fn lenient_extra<'de: 'a, 'a, D: Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Pairs<'a, Vec<Text<'a>>>, D::Error> {
+    struct ExtraVisitor<'a>(std::marker::PhantomData<&'a ()>);
+    impl<'de: 'a, 'a> de::Visitor<'de> for ExtraVisitor<'a> {
+        type Value = Pairs<'a, Vec<Text<'a>>>;
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("an object of string lists")
+        }
+        fn visit_map<M: de::MapAccess<'de>>(self, mut map: M) -> Result<Self::Value, M::Error> {
+            let mut pairs = Vec::with_capacity(map.size_hint().unwrap_or(2));
+            while let Some(key) = map.next_key::<Text<'a>>()? {
+                pairs.push((key, map.next_value_seed(Strings { in_list: false })?));
+            }
+            Ok(Pairs(pairs))
+        }
+        fn visit_seq<S: de::SeqAccess<'de>>(self, mut seq: S) -> Result<Self::Value, S::Error> {
+            while seq.next_element::<de::IgnoredAny>()?.is_some() {}
+            Ok(Pairs::default())
+        }
+        fn visit_str<E: de::Error>(self, _: &str) -> Result<Self::Value, E> {
+            Ok(Pairs::default())
+        }
+        fn visit_bool<E: de::Error>(self, _: bool) -> Result<Self::Value, E> {
+            Ok(Pairs::default())
+        }
+        fn visit_i64<E: de::Error>(self, _: i64) -> Result<Self::Value, E> {
+            Ok(Pairs::default())
+        }
+        fn visit_u64<E: de::Error>(self, _: u64) -> Result<Self::Value, E> {
+            Ok(Pairs::default())
+        }
+        fn visit_f64<E: de::Error>(self, _: f64) -> Result<Self::Value, E> {
+            Ok(Pairs::default())
+        }
+        fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+            Ok(Pairs::default())
+        }
+    }
+    deserializer.deserialize_any(ExtraVisitor(std::marker::PhantomData))
+}
+
+/// The strings of one `user.extra` value: the value itself when it is a string, the string
+/// elements of a list (`in_list` is false), nothing else.
+struct Strings {
+    in_list: bool,
+}
+
+impl<'de> de::DeserializeSeed<'de> for Strings {
+    type Value = Vec<Text<'de>>;
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
+        deserializer.deserialize_any(self)
+    }
+}
+
+impl<'de> de::Visitor<'de> for Strings {
+    type Value = Vec<Text<'de>>;
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a list of strings")
+    }
+    fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
+        Ok(vec![Text::borrowed(v)])
+    }
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+        Ok(vec![Text::owned(v.to_string())])
+    }
+    fn visit_seq<S: de::SeqAccess<'de>>(self, mut seq: S) -> Result<Self::Value, S::Error> {
+        let mut strings = Vec::new();
+        if self.in_list {
+            while seq.next_element::<de::IgnoredAny>()?.is_some() {}
+        } else {
+            while let Some(mut more) = seq.next_element_seed(Strings { in_list: true })? {
+                strings.append(&mut more);
+            }
+        }
+        Ok(strings)
+    }
+    fn visit_map<M: de::MapAccess<'de>>(self, mut map: M) -> Result<Self::Value, M::Error> {
+        while map.next_entry::<de::IgnoredAny, de::IgnoredAny>()?.is_some() {}
+        Ok(Vec::new())
+    }
+    fn visit_bool<E: de::Error>(self, _: bool) -> Result<Self::Value, E> {
+        Ok(Vec::new())
+    }
+    fn visit_i64<E: de::Error>(self, _: i64) -> Result<Self::Value, E> {
+        Ok(Vec::new())
+    }
+    fn visit_u64<E: de::Error>(self, _: u64) -> Result<Self::Value, E> {
+        Ok(Vec::new())
+    }
+    fn visit_f64<E: de::Error>(self, _: f64) -> Result<Self::Value, E> {
+        Ok(Vec::new())
+    }
+    fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+        Ok(Vec::new())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -300,5 +401,33 @@ mod tests {
         assert_eq!(sources_display::<&str>(&[]), "");
         let forged: Vec<String> = (0..10).map(|i| format!("1.1.1.{i}")).chain(["10.0.0.9".into()]).collect();
         assert_eq!(sources_display(&forged), "10.0.0.9 (xff 1.1.1.0, 1.1.1.1, 1.1.1.2, 7 more)");
+    }
+
+    fn extra_of(extra: &str) -> Vec<String> {
+        let line = format!(r#"{{"auditID":"1","verb":"get","user":{{"username":"alice","extra":{extra}}}}}"#);
+        let event: Event<'_> = serde_json::from_str(&line).unwrap_or_else(|e| panic!("{extra}: {e}"));
+        assert_eq!(event.user.username.as_str(), "alice", "{extra}: the rest of the event is read");
+        event.credential_ids().map(str::to_string).collect()
+    }
+
+    #[test]
+    fn extra_that_is_no_list_of_strings_costs_the_event_nothing() {
+        let key = CREDENTIAL_ID_KEY;
+        assert_eq!(extra_of(&format!(r#"{{"{key}":["JTI=a"]}}"#)), ["JTI=a"]);
+        assert_eq!(extra_of(&format!(r#"{{"{key}":"JTI=a"}}"#)), ["JTI=a"], "a lone string is one value");
+        assert_eq!(
+            extra_of(&format!(r#"{{"{key}":["JTI=a",7,{{"x":["JTI=b"]}},["JTI=c"],null,"JTI=\u0064"]}}"#)),
+            ["JTI=a", "JTI=d"],
+            "only the strings of the list"
+        );
+        for odd in ["7", "null", "true", r#"{"JTI":"x"}"#, "[]"] {
+            assert!(extra_of(&format!(r#"{{"{key}":{odd}}}"#)).is_empty(), "{odd}");
+        }
+        for odd in ["7", "null", r#""JTI=a""#, r#"["JTI=a"]"#, "[[1,[2]],{}]"] {
+            assert!(extra_of(odd).is_empty(), "extra {odd}");
+        }
+        let huge = format!("JTI={}", "a".repeat(1 << 20));
+        assert_eq!(extra_of(&format!(r#"{{"{key}":["{huge}"]}}"#)), [huge]);
+        assert_eq!(extra_of(&format!(r#"{{"{key}":["JTI=\u001b]0;x\u0007"]}}"#)), ["JTI=\u{1b}]0;x\u{7}"]);
     }
 }

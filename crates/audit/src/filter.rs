@@ -5,6 +5,7 @@
 //! [`Filter::matches`]. Time is filtered apart, by [`crate::window`], for every command alike.
 
 use crate::{
+    credential::CredentialId,
     event::Event,
     pattern::{Cidr, Glob},
 };
@@ -24,7 +25,8 @@ pub struct Filter {
     pub codes: Vec<CodeMatch>,
     /// Case-insensitive substrings of the user agent.
     pub user_agents: Vec<String>,
-    pub credential_ids: Vec<String>,
+    /// Compared exactly with `user.extra["authentication.kubernetes.io/credential-id"]`.
+    pub credential_ids: Vec<CredentialId>,
 }
 
 /// `403`, or a class like `4xx`.
@@ -97,7 +99,7 @@ impl Filter {
             candidates.extend(one.text_prefix());
         }
         if let [one] = self.credential_ids.as_slice() {
-            candidates.push(one.clone());
+            candidates.push(one.to_string());
         }
         if let [one] = self.resources.as_slice() {
             candidates.push(one.split('/').next().unwrap_or_default().to_string());
@@ -152,7 +154,7 @@ impl Filter {
             }
         }
         if !self.credential_ids.is_empty()
-            && !event.credential_ids().any(|id| self.credential_ids.iter().any(|c| c == id))
+            && !event.credential_ids().any(|id| self.credential_ids.iter().any(|c| c.as_str() == id))
         {
             return false;
         }
@@ -199,7 +201,7 @@ mod tests {
             ("code class", Box::new(|f| f.codes = vec!["1xx".parse().unwrap()]), true),
             ("code", Box::new(|f| f.codes = vec!["403".parse().unwrap()]), false),
             ("agent", Box::new(|f| f.user_agents = vec!["KUBECTL".into()]), true),
-            ("credential", Box::new(|f| f.credential_ids = vec!["JTI=abc".into()]), true),
+            ("credential", Box::new(|f| f.credential_ids = vec!["JTI=abc".parse().unwrap()]), true),
         ];
         for (what, set, expected) in checks {
             let mut one = Filter::default();
@@ -220,6 +222,44 @@ mod tests {
         assert_eq!(f.literal(), None);
         let f = Filter { ips: vec!["10.1.0.0/16".parse().unwrap()], ..Filter::default() };
         assert_eq!(f.literal().as_deref(), Some("10.1."));
+    }
+
+    #[test]
+    fn credential_ids_match_exactly_and_skip_lines_without_them() {
+        const JTI: &str = "JTI=5c1b6d4e-8a51-4b0e-9d3a-2f0e5c7b9a11";
+        let line = |extra: &str| {
+            format!(
+                r#"{{"auditID":"1","verb":"get","user":{{"username":"system:serviceaccount:ci:deployer","extra":{{"authentication.kubernetes.io/credential-id":{extra}}}}}}}"#
+            )
+        };
+        let one = Filter { credential_ids: vec![JTI.parse().unwrap()], ..Filter::default() };
+        assert_eq!(one.literal().as_deref(), Some(JTI), "the scanner looks for the id before decoding");
+        assert!(one.matches(&event(&line(&format!(r#"["{JTI}"]"#)))));
+        assert!(one.matches(&event(&line(&format!(r#""{JTI}""#)))), "a lone string, not a list");
+        for other in [
+            format!(r#"["{JTI}0"]"#),
+            format!(r#"["{}"]"#, &JTI[..JTI.len() - 1]),
+            format!(r#"["{}"]"#, JTI.to_uppercase()),
+            format!(r#"[{{"id":"{JTI}"}}]"#),
+            "[]".to_string(),
+            format!(r#"["{JTI}{}"]"#, "0".repeat(1 << 20)),
+        ] {
+            assert!(!one.matches(&event(&line(&other))), "{}", &other[..other.len().min(80)]);
+        }
+        // The token's issue names the id in an annotation; its use is what the filter finds.
+        let issued = format!(
+            r#"{{"auditID":"2","verb":"create","user":{{"username":"admin"}},"annotations":{{"authentication.kubernetes.io/issued-credential-id":"{JTI}"}}}}"#
+        );
+        assert!(!one.matches(&event(&issued)));
+        let two = Filter {
+            credential_ids: [JTI.to_string(), format!("X509SHA256={}", "ab".repeat(32))]
+                .iter()
+                .map(|id| id.parse().unwrap())
+                .collect(),
+            ..Filter::default()
+        };
+        assert_eq!(two.literal(), None, "alternatives imply no single string");
+        assert!(two.matches(&event(&line(&format!(r#"["{JTI}"]"#)))));
     }
 
     #[test]

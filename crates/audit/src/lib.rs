@@ -1,6 +1,7 @@
 //! Kubernetes audit logs at grep speed.
 //!
 //! - [`event`]: the audit event, decoded without copying where possible;
+//! - [`credential`]: the credential id a request used and the token annotations of its use;
 //! - [`envelope`]: one record (a line or a document) to its events, whatever the envelope
 //!   (plain, EventList, GKE, AKS, CloudWatch);
 //! - [`input`] and [`scan`]: files, directories and stdin, plain, gzip or zstd, read on all
@@ -11,6 +12,7 @@
 //!
 //! No Kubernetes client here: audit logs are files.
 
+pub mod credential;
 pub mod envelope;
 pub mod event;
 pub mod filter;

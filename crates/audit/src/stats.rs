@@ -4,7 +4,10 @@ use std::collections::{BTreeMap, HashMap};
 
 use serde::Serialize;
 
-use crate::event::Event;
+use crate::{
+    credential::{TokenMarker, has_marker},
+    event::Event,
+};
 
 /// Per-identity and per-address summaries. Built per block and merged, so it works in
 /// parallel; memory grows with the number of distinct users, addresses and agents only.
@@ -28,6 +31,11 @@ pub struct UserStats {
     pub hours: [u64; 24],
     /// Responses 401 and 403.
     pub denied: u64,
+    /// Events whose service-account token the API server marked stale: used past the time it
+    /// would have expired, had admission not extended it.
+    pub stale_tokens: u64,
+    /// Events that used a legacy Secret-based token, which never expires.
+    pub legacy_tokens: u64,
 }
 
 #[derive(Debug, Default, Clone, Serialize)]
@@ -98,6 +106,8 @@ impl Stats {
         if matches!(event.code(), Some(401 | 403)) {
             user.denied += 1;
         }
+        user.stale_tokens += u64::from(has_marker(event, TokenMarker::StaleToken));
+        user.legacy_tokens += u64::from(has_marker(event, TokenMarker::LegacyToken));
         if !peer.is_empty() {
             let stats = match self.ips.get_mut(peer) {
                 Some(stats) => stats,
@@ -130,6 +140,8 @@ impl Stats {
                 ours.hours[hour] += count;
             }
             ours.denied += theirs.denied;
+            ours.stale_tokens += theirs.stale_tokens;
+            ours.legacy_tokens += theirs.legacy_tokens;
         }
         for (ip, theirs) in other.ips {
             let ours = self.ips.entry(ip).or_default();
@@ -177,5 +189,28 @@ mod tests {
         assert_eq!(a.users["bob"].source_ips.keys().collect::<Vec<_>>(), ["10.0.0.1"]);
         assert!(!a.ips.contains_key("198.51.100.9"));
         assert_eq!((a.ips["10.0.0.1"].events, a.ips["10.0.0.1"].forwarded), (3, 1));
+    }
+
+    #[test]
+    fn stale_and_legacy_token_uses_are_counted_per_user_once_per_event() {
+        let lines = [
+            r#"{"auditID":"1","verb":"get","user":{"username":"system:serviceaccount:ci:old"},"annotations":{"authentication.k8s.io/legacy-token":"system:serviceaccount:ci:old","authentication.k8s.io/legacy-token-manual-secret":"old-token"}}"#,
+            r#"{"auditID":"2","verb":"get","user":{"username":"system:serviceaccount:ci:old"},"annotations":{"authentication.k8s.io/legacy-token":"system:serviceaccount:ci:old"}}"#,
+            r#"{"auditID":"3","verb":"get","user":{"username":"system:serviceaccount:prod:web"},"annotations":{"authentication.k8s.io/stale-token":"subject: system:serviceaccount:prod:web, seconds after warning threshold: 61"}}"#,
+            r#"{"auditID":"4","verb":"get","user":{"username":"system:serviceaccount:prod:web"}}"#,
+        ];
+        let mut a = Stats::default();
+        let mut b = Stats::default();
+        a.add(&serde_json::from_str(lines[0]).unwrap());
+        a.add(&serde_json::from_str(lines[2]).unwrap());
+        b.add(&serde_json::from_str(lines[1]).unwrap());
+        b.add(&serde_json::from_str(lines[3]).unwrap());
+        a.merge(b);
+        let old = &a.users["system:serviceaccount:ci:old"];
+        assert_eq!((old.events, old.legacy_tokens, old.stale_tokens), (2, 2, 0));
+        let web = &a.users["system:serviceaccount:prod:web"];
+        assert_eq!((web.events, web.legacy_tokens, web.stale_tokens), (2, 0, 1));
+        let json = serde_json::to_value(web).unwrap();
+        assert_eq!((json["staleTokens"].as_u64(), json["legacyTokens"].as_u64()), (Some(1), Some(0)));
     }
 }

@@ -1,8 +1,12 @@
-//! `kir audit timeline --user U`: what one credential did, the actions that matter first.
+//! `kir audit timeline --user U` or `--credential-id ID`: what one user or credential did, the
+//! actions that matter first.
 
 use serde::Serialize;
 
-use crate::event::Event;
+use crate::{
+    credential::{TokenNote, token_notes},
+    event::Event,
+};
 
 /// How much an action matters to a responder reviewing a stolen credential (step S3), most
 /// important first. The order of the variants is the order of the report.
@@ -101,6 +105,23 @@ pub struct Entry {
     pub user_agent: String,
     #[serde(rename = "auditID")]
     pub audit_id: String,
+    /// The credential id the request authenticated with, when the API server recorded one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub credential_id: Option<String>,
+    /// What the API server noted of the service-account token used: stale, legacy.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub token_markers: Vec<TokenNote>,
+}
+
+/// The longest credential id or annotation value an entry keeps, in characters: real ones are
+/// far shorter, and a forged log must not flood the report.
+const LONGEST_KEPT: usize = 256;
+
+fn clipped(text: &str) -> String {
+    match text.char_indices().nth(LONGEST_KEPT) {
+        None => text.to_string(),
+        Some((cut, _)) => format!("{}… ({} more bytes)", &text[..cut], text.len() - cut),
+    }
 }
 
 impl Entry {
@@ -116,6 +137,14 @@ impl Entry {
             source_ips: event.source_ips.iter().map(|s| s.to_string()).collect(),
             user_agent: event.user_agent.to_string(),
             audit_id: event.audit_id.to_string(),
+            credential_id: {
+                let ids: Vec<&str> = event.credential_ids().collect();
+                (!ids.is_empty()).then(|| clipped(&ids.join(", ")))
+            },
+            token_markers: token_notes(event)
+                .into_iter()
+                .map(|note| TokenNote { value: clipped(&note.value), ..note })
+                .collect(),
         }
     }
 }
@@ -157,5 +186,34 @@ mod tests {
             order,
             [Category::BindingWritten, Category::SecretRead, Category::WorkloadCreated, Category::Read]
         );
+    }
+
+    #[test]
+    fn entries_carry_the_credential_and_its_token_markers_clipped() {
+        let line = serde_json::json!({
+            "auditID": "1", "verb": "get",
+            "user": {"username": "system:serviceaccount:ci:deployer",
+                     "extra": {"authentication.kubernetes.io/credential-id": ["JTI=abc"]}},
+            "annotations": {
+                "authentication.k8s.io/legacy-token": "system:serviceaccount:ci:deployer",
+                "authentication.k8s.io/legacy-token-manual-secret": format!("\u{1b}[2J{}", "é".repeat(100_000)),
+            }
+        })
+        .to_string();
+        let entry = Entry::of(&serde_json::from_str(&line).unwrap());
+        assert_eq!(entry.credential_id.as_deref(), Some("JTI=abc"));
+        let secret = &entry.token_markers[1];
+        let cut = "… (199496 more bytes)";
+        assert!(secret.value.starts_with("\u{1b}[2Jéé") && secret.value.ends_with(cut));
+        assert_eq!(secret.value.chars().count(), 256 + cut.chars().count());
+        assert_eq!(secret.to_string(), format!("secret: {}", secret.value));
+        let json = serde_json::to_value(&entry).unwrap();
+        assert_eq!(json["credentialId"], "JTI=abc");
+        assert_eq!(json["tokenMarkers"][0]["marker"], "legacy-token");
+        assert_eq!(json["tokenMarkers"][0]["value"], "system:serviceaccount:ci:deployer");
+
+        let plain = Entry::of(&serde_json::from_str(r#"{"auditID":"2","verb":"get"}"#).unwrap());
+        let json = serde_json::to_value(&plain).unwrap();
+        assert!(json.get("credentialId").is_none() && json.get("tokenMarkers").is_none(), "{json}");
     }
 }

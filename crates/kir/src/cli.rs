@@ -3,7 +3,7 @@
 use std::{path::PathBuf, time::Duration};
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use kir_audit::TimeSpec;
+use kir_audit::{TimeSpec, credential::CredentialId};
 
 use crate::settings::{parse_duration, parse_size};
 
@@ -483,9 +483,9 @@ pub struct AuditFilterArgs {
     #[arg(long = "user-agent", value_name = "TEXT")]
     pub user_agent: Vec<String>,
 
-    /// Credential id recorded in user.extra (authentication.kubernetes.io/credential-id), e.g. JTI=...
+    /// Credential id the API server recorded for the request (user.extra authentication.kubernetes.io/credential-id), as `kir creds show` prints it: JTI=<jti> for a service-account token, X509SHA256=<64 hex> for a client certificate. A bare JTI (a UUID) or a bare 64-hex fingerprint is read as JTI=... or X509SHA256=...
     #[arg(long = "credential-id", value_name = "ID")]
-    pub credential_id: Vec<String>,
+    pub credential_id: Vec<CredentialId>,
 
     #[command(flatten)]
     pub time: TimeArgs,
@@ -534,8 +534,14 @@ pub enum AuditCommand {
         filters: AuditFilterArgs,
     },
 
-    /// What one credential did, the writes that matter first (bindings, secrets, pods, exec)
-    #[command(after_help = "Example:\n  kir audit timeline audit/ --user system:serviceaccount:prod:web")]
+    /// What one user or credential did, the writes that matter first (bindings, secrets, pods, exec)
+    #[command(
+        after_help = "Needs --user or --credential-id. Each action shows the credential id it used and \
+        the API server's stale-token and legacy-token annotations.\n\nExamples:\n  \
+        kir audit timeline audit/ --user system:serviceaccount:prod:web\n\n  \
+        # every use of one leaked token, as `kir creds show` named it\n  \
+        kir audit timeline audit/ --credential-id JTI=5c1b6d4e-8a51-4b0e-9d3a-2f0e5c7b9a11"
+    )]
     Timeline {
         #[arg(required = true, value_name = "FILE")]
         inputs: Vec<PathBuf>,

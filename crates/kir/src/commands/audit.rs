@@ -33,8 +33,11 @@ pub fn run(command: AuditCommand, settings: &Settings) -> anyhow::Result<u8> {
             stats(&paths, &filter(&filters, namespace)?, window(&filters.time)?, settings)
         }
         AuditCommand::Timeline { inputs: paths, filters } => {
-            if filters.user.is_empty() {
-                return Err(UsageError("audit timeline needs --user: whose actions to review".into()).into());
+            if filters.user.is_empty() && filters.credential_id.is_empty() {
+                return Err(UsageError(
+                    "audit timeline needs --user or --credential-id: whose actions to review".into(),
+                )
+                .into());
             }
             timeline(&paths, &filter(&filters, namespace)?, window(&filters.time)?, &filters, settings)
         }
@@ -259,6 +262,8 @@ fn print_stats(report: &StatsReport) -> anyhow::Result<()> {
         "source ips",
         "user agents",
         "verbs",
+        "stale tokens",
+        "legacy tokens",
         "first",
         "last",
         "hours (utc 0-23)",
@@ -272,6 +277,8 @@ fn print_stats(report: &StatsReport) -> anyhow::Result<()> {
             Cell::new(top(&s.source_ips, 3)),
             Cell::new(top(&s.user_agents, 2)),
             Cell::new(top(&s.verbs, 4)),
+            Cell::new(s.stale_tokens),
+            Cell::new(s.legacy_tokens),
             Cell::new(s.first.as_deref().unwrap_or("")),
             Cell::new(s.last.as_deref().unwrap_or("")),
             Cell::new(hour_bars(&s.hours)),
@@ -347,40 +354,71 @@ fn timeline(
             out.flush()?;
         }
         OutputFormat::Yaml => print_yaml(&entries)?,
-        OutputFormat::Table => {
-            println!(
-                "Timeline of {} ({} actions), most important first",
-                sanitize(&args.user.join(", ")),
-                entries.len()
-            );
-            let mut current = None;
-            let mut section =
-                table(&["time", "user", "verb", "resource", "namespace/name", "code", "source ip"]);
-            for entry in &entries {
-                if current != Some(entry.category) {
-                    if current.is_some() {
-                        print_table(&section)?;
-                    }
-                    let count = entries.iter().filter(|e| e.category == entry.category).count();
-                    println!("\n== {} ({count})", entry.category.title());
-                    section =
-                        table(&["time", "user", "verb", "resource", "namespace/name", "code", "source ip"]);
-                    current = Some(entry.category);
-                }
-                section.add_row(vec![
-                    entry.time.clone(),
-                    entry.user.clone(),
-                    entry.verb.clone(),
-                    entry.resource.clone(),
-                    entry.object.clone(),
-                    entry.code.map(|c| c.to_string()).unwrap_or_default(),
-                    sources_display(&entry.source_ips),
-                ]);
-            }
+        OutputFormat::Table => print_timeline(&entries, args)?,
+    }
+    Ok(report_skips(&report))
+}
+
+/// Whose timeline: the users, the credential ids, or both.
+fn timeline_subject(args: &AuditFilterArgs) -> String {
+    let users = args.user.join(", ");
+    let credentials: Vec<String> = args.credential_id.iter().map(|id| id.to_string()).collect();
+    match (users.is_empty(), credentials.is_empty()) {
+        (_, true) => users,
+        (true, false) => format!("credential {}", credentials.join(", ")),
+        (false, false) => format!("{users} with credential {}", credentials.join(", ")),
+    }
+}
+
+fn print_timeline(entries: &[Entry], args: &AuditFilterArgs) -> anyhow::Result<()> {
+    println!(
+        "Timeline of {} ({} action{}), most important first",
+        sanitize(&timeline_subject(args)),
+        entries.len(),
+        if entries.len() == 1 { "" } else { "s" }
+    );
+    // The credential of each action tells which token or certificate of a user did it; when
+    // the timeline is of one credential, the title names it.
+    let show_credential = args.credential_id.len() != 1 && entries.iter().any(|e| e.credential_id.is_some());
+    let show_markers = entries.iter().any(|e| !e.token_markers.is_empty());
+    let mut headers = vec!["time", "user", "verb", "resource", "namespace/name", "code", "source ip"];
+    if show_credential {
+        headers.push("credential");
+    }
+    if show_markers {
+        headers.push("token");
+    }
+    let mut current = None;
+    let mut section = table(&headers);
+    for entry in entries {
+        if current != Some(entry.category) {
             if current.is_some() {
                 print_table(&section)?;
             }
+            let count = entries.iter().filter(|e| e.category == entry.category).count();
+            println!("\n== {} ({count})", entry.category.title());
+            section = table(&headers);
+            current = Some(entry.category);
         }
+        let mut row = vec![
+            entry.time.clone(),
+            entry.user.clone(),
+            entry.verb.clone(),
+            entry.resource.clone(),
+            entry.object.clone(),
+            entry.code.map(|c| c.to_string()).unwrap_or_default(),
+            sources_display(&entry.source_ips),
+        ];
+        if show_credential {
+            row.push(entry.credential_id.clone().unwrap_or_default());
+        }
+        if show_markers {
+            row.push(entry.token_markers.iter().map(|m| m.to_string()).collect::<Vec<_>>().join("; "));
+        }
+        section.add_row(row);
     }
-    Ok(report_skips(&report))
+    if current.is_some() {
+        print_table(&section)?;
+    }
+    Ok(())
 }
