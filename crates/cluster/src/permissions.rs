@@ -339,7 +339,8 @@ const STOLEN: &[Need] = &[
     cluster("list", APPS, "deployments", "the workloads that run as the account").only_when(WHEN_RECREATED),
     cluster("list", APPS, "statefulsets", "the workloads that run as the account").only_when(WHEN_RECREATED),
     cluster("list", APPS, "daemonsets", "the workloads that run as the account").only_when(WHEN_RECREATED),
-    cluster("list", "", "pods", "pods that run as the account; waiting for the restarts").only_when(WHEN_RECREATED),
+    cluster("list", "", "pods", "pods that run as the account; waiting for the restarts")
+        .only_when(WHEN_RECREATED),
     cluster("patch", APPS, "deployments", "restart it for a fresh token").only_when(WHEN_RECREATED),
     cluster("patch", APPS, "statefulsets", "restart it for a fresh token").only_when(WHEN_RECREATED),
     cluster("patch", APPS, "daemonsets", "restart it for a fresh token").only_when(WHEN_RECREATED),
