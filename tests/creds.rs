@@ -975,8 +975,16 @@ async fn stolen_tokens_are_killed_for_their_type_and_proved_dead() {
         dry.stdout
     );
     assert!(accepted(&client, &unbound).await, "the dry run changed nothing");
+    // The intruder used it: its requests are in the audit log under its credential id.
+    let intruder = token_kubeconfig(&tb.kubeconfig, &unbound, &dir.path().join("intruder.kubeconfig"));
+    run(kir_with(&intruder).args(["creds", "who-can", "get", "secrets", "-n", &ns]));
     let case = dir.path().join("case-unbound");
-    let out = respond_stolen(&tb.kubeconfig, &case, &["--token-file", leaked.to_str().unwrap()]);
+    let audit_log = tb.audit_log.to_str().unwrap().to_string();
+    let out = respond_stolen(
+        &tb.kubeconfig,
+        &case,
+        &["--token-file", leaked.to_str().unwrap(), "--audit-log", &audit_log],
+    );
     assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
     let report = out.json();
     assert_eq!(report["dead"], true, "{report}");
@@ -991,6 +999,11 @@ async fn stolen_tokens_are_killed_for_their_type_and_proved_dead() {
     assert!(report["plan"]["residual"].to_string().contains("Google service account"), "{report}");
     let artifacts = std::fs::read_to_string(case.join("manifest.json")).unwrap();
     assert!(artifacts.contains("credential.json") && artifacts.contains("scope.json"), "{artifacts}");
+    let activity = std::fs::read_to_string(case.join("evidence/credentials/activity.json")).unwrap();
+    assert!(
+        activity.contains("rolebindings") && activity.contains("denied"),
+        "what the token did: {activity}"
+    );
     // Run again with the same case: the kill is not made twice.
     let again = respond_stolen(&tb.kubeconfig, &case, &["--token-file", leaked.to_str().unwrap()]).json();
     assert_eq!(again["kill"][0]["status"], "done earlier", "{again}");
@@ -1064,4 +1077,21 @@ async fn a_stolen_certificate_loses_its_bindings_and_what_stays_open_is_said() {
     assert!(report["plan"]["residual"].to_string().contains("cannot be revoked"), "{report}");
     assert!(!may(&client, &user, &groups, "get", "secrets", Some(&ns)).await);
     assert!(Api::<RoleBinding>::namespaced(client.clone(), &ns).get_opt("trent").await.unwrap().is_none());
+}
+
+/// A kubeconfig that authenticates with `token` to the testbed `admin` points at.
+fn token_kubeconfig(admin: &Path, token: &str, path: &Path) -> std::path::PathBuf {
+    let admin = std::fs::read_to_string(admin).unwrap();
+    let field = |key: &str| admin.lines().find_map(|l| l.trim().strip_prefix(key)).unwrap().to_string();
+    let (server, ca) = (field("server: "), field("certificate-authority-data: "));
+    std::fs::write(
+        path,
+        format!(
+            "apiVersion: v1\nkind: Config\ncurrent-context: t\nclusters:\n- name: c\n  cluster: {{server: \"{server}\", \
+             certificate-authority-data: {ca}}}\ncontexts:\n- name: t\n  context: {{cluster: c, user: t}}\n\
+             users:\n- name: t\n  user: {{token: {token}}}\n"
+        ),
+    )
+    .unwrap();
+    path.to_path_buf()
 }

@@ -323,6 +323,11 @@ pub struct RespondStolenArgs {
     #[command(flatten)]
     pub credential: CredsShowArgs,
 
+    /// Audit logs (files or folders, plain, gzip or zstd) to read what the credential did:
+    /// its actions go into the case, writes and persistence first (repeatable)
+    #[arg(long, value_name = "PATH")]
+    pub audit_log: Vec<PathBuf>,
+
     /// How long to wait for restarted workloads
     #[arg(long, value_name = "DURATION", default_value = "2m", value_parser = parse_duration)]
     pub wait: Duration,

@@ -7,7 +7,7 @@ use std::{
 
 use comfy_table::Cell;
 use kir_audit::{
-    Event, Format, Processor, ScanOptions, Window, Windowed,
+    Event, Format, Processor, ScanOptions, ScanReport, Window, Windowed,
     event::sources_display,
     filter::Filter,
     scan,
@@ -329,6 +329,28 @@ fn timeline(
     args: &AuditFilterArgs,
     settings: &Settings,
 ) -> anyhow::Result<u8> {
+    let (entries, report) = timeline_entries(paths, filter, window)?;
+    match settings.output {
+        OutputFormat::Json => {
+            let mut out = io::BufWriter::new(io::stdout().lock());
+            for entry in &entries {
+                writeln!(out, "{}", sanitize_json(&serde_json::to_string(entry)?))?;
+            }
+            out.flush()?;
+        }
+        OutputFormat::Yaml => print_yaml(&entries)?,
+        OutputFormat::Table => print_timeline(&entries, args)?,
+    }
+    Ok(report_skips(&report))
+}
+
+/// The actions of the events `filter` keeps in `paths`, most important first, each request
+/// once; and how the reading went.
+pub fn timeline_entries(
+    paths: &[std::path::PathBuf],
+    filter: &Filter,
+    window: Window,
+) -> anyhow::Result<(Vec<Entry>, ScanReport)> {
     let inputs = inputs(paths)?;
     let progress = Progress::new(&inputs, "reading");
     let mut entries = Vec::new();
@@ -345,18 +367,7 @@ fn timeline(
     let mut seen = std::collections::HashSet::new();
     entries.retain(|e| e.audit_id.is_empty() || seen.insert(e.audit_id.clone()));
     arrange(&mut entries);
-    match settings.output {
-        OutputFormat::Json => {
-            let mut out = io::BufWriter::new(io::stdout().lock());
-            for entry in &entries {
-                writeln!(out, "{}", sanitize_json(&serde_json::to_string(entry)?))?;
-            }
-            out.flush()?;
-        }
-        OutputFormat::Yaml => print_yaml(&entries)?,
-        OutputFormat::Table => print_timeline(&entries, args)?,
-    }
-    Ok(report_skips(&report))
+    Ok((entries, report))
 }
 
 /// Whose timeline: the users, the credential ids, or both.

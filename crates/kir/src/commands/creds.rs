@@ -206,8 +206,9 @@ pub async fn scope(args: &CredsScopeArgs, settings: &Settings) -> anyhow::Result
     let who = kir_rbac::Identity::parse(&args.subject)
         .map_err(|e| UsageError(e.to_string()))?
         .with_groups(args.group.iter().cloned());
-    let responder = responder::connect(settings).await?;
-    let snapshot = creds::rbac_snapshot(&responder.cluster).await?;
+    // Read only: no actor to journal, so no SelfSubjectReview before the lists.
+    let cluster = kir_cluster::Cluster::connect(&settings.connect).await?;
+    let snapshot = creds::rbac_snapshot(&cluster).await?;
     let report = creds::scope(&snapshot, &who);
     match settings.output {
         OutputFormat::Json => print_json(&report)?,
@@ -254,8 +255,8 @@ pub async fn who_can(args: &WhoCanArgs, settings: &Settings) -> anyhow::Result<u
     }
     let request = creds::request_of(&args.verb, &args.resource, args.name.as_deref(), namespace)
         .map_err(usage_if_invalid)?;
-    let responder = responder::connect(settings).await?;
-    let snapshot = creds::rbac_snapshot(&responder.cluster).await?;
+    let cluster = kir_cluster::Cluster::connect(&settings.connect).await?;
+    let snapshot = creds::rbac_snapshot(&cluster).await?;
     let holders: Vec<kir_rbac::Holder> = if args.all_namespaces {
         // Any namespace: every RoleBinding's namespace is asked about.
         let mut namespaces: Vec<&str> =
@@ -575,6 +576,9 @@ pub async fn stolen(args: &RespondStolenArgs, settings: &Settings) -> anyhow::Re
         return Ok(crate::exit::SUCCESS);
     }
     let case = responder::open_case(settings, &responder, "stolen credentials".to_string()).await?;
+    if !args.audit_log.is_empty() {
+        review_activity(&args.audit_log, &plan.credential, &case).await?;
+    }
     let options = stolen::StolenOptions { wait: args.wait, token };
     let report = stolen::run(&responder.cluster, &case, &responder.actor, plan, &options).await?;
     match settings.output {
@@ -611,4 +615,73 @@ pub async fn stolen(args: &RespondStolenArgs, settings: &Settings) -> anyhow::Re
         }
     }
     Ok(if report.dead { crate::exit::SUCCESS } else { crate::exit::FAILURE })
+}
+
+/// What the credential did, from the audit logs: by its credential id when the report has one
+/// (one token or certificate), else by its user. Into the case, and the writes that may be
+/// persistence (bindings, accounts, tokens, workloads, webhooks, secrets read) as follow-ups.
+async fn review_activity(
+    paths: &[std::path::PathBuf],
+    report: &CredentialReport,
+    case: &kir_evidence::Case,
+) -> anyhow::Result<()> {
+    use kir_audit::{filter::Filter, pattern::Glob, timeline::Category};
+    let mut filter = Filter::default();
+    let by = match (&report.credential_id, &report.user) {
+        (Some(id), _) => {
+            filter.credential_ids.push(id.parse().map_err(|e| anyhow::anyhow!("credential id {id}: {e}"))?);
+            format!("credential {id}")
+        }
+        (None, Some(user)) => {
+            filter.users.push(Glob::new(user));
+            format!("user {user}")
+        }
+        (None, None) => {
+            eprintln!("the audit logs are not read: kir knows neither the credential id nor the user");
+            return Ok(());
+        }
+    };
+    let (entries, _) = super::audit::timeline_entries(paths, &filter, kir_audit::Window::default())?;
+    let mut bytes = serde_json::to_vec_pretty(&entries)?;
+    bytes.push(b'\n');
+    let source = format!(
+        "kir audit timeline --credential-id or --user, of {by}, over {} audit log path(s)",
+        paths.len()
+    );
+    let stored = {
+        let case = case.clone();
+        kir_respond::blocking::blocking(move || {
+            case.store_bytes("credentials/activity.json", &source, &bytes)
+        })
+        .await
+    };
+    match stored {
+        Ok(_) => {}
+        Err(kir_evidence::Error::AlreadyCollected { .. }) => {
+            eprintln!("the activity is in the case from an earlier run (credentials/activity.json)");
+        }
+        Err(error) => eprintln!("the activity could not be kept in the case: {error}"),
+    }
+    let follow_up = [
+        Category::BindingWritten,
+        Category::PrivilegeWritten,
+        Category::PodAccess,
+        Category::SecretRead,
+        Category::WorkloadCreated,
+    ];
+    eprintln!("{} action(s) of {} in the audit logs", entries.len(), sanitize(&by));
+    for entry in entries.iter().filter(|e| follow_up.contains(&e.category)).take(20) {
+        eprintln!(
+            "{}",
+            sanitize(&format!(
+                "  follow up: {} {} {} {} ({})",
+                entry.time,
+                entry.verb,
+                entry.resource,
+                entry.object,
+                entry.category.title()
+            ))
+        );
+    }
+    Ok(())
 }
