@@ -123,11 +123,11 @@ impl JournalKey {
     /// without replacing anything, then reads what is in place.
     pub fn load_or_create(path: impl AsRef<Path>) -> Result<JournalKey> {
         let path = path.as_ref();
-        match JournalKey::load(path) {
-            Err(Error::Key { .. }) if fs::symlink_metadata(path).is_err() => {}
-            loaded => return loaded,
+        // Whether the file exists is asked once: a process that found none creates one (the link
+        // keeps a key another process put in place meanwhile) and then reads what is there.
+        if fs::symlink_metadata(path).is_err() {
+            create_key_file(path)?;
         }
-        create_key_file(path)?;
         JournalKey::load(path)
     }
 
