@@ -81,6 +81,22 @@ impl Cluster {
         })
     }
 
+    /// A short-lived token of service account `namespace/name`, bound to nothing (TokenRequest):
+    /// to show that the account authenticates again. Kept in memory only.
+    pub async fn request_token(&self, namespace: &str, name: &str, seconds: i64) -> Result<String> {
+        use k8s_openapi::api::authentication::v1::{TokenRequest, TokenRequestSpec};
+        let api: Api<k8s_openapi::api::core::v1::ServiceAccount> =
+            Api::namespaced(self.client().clone(), namespace);
+        let request = TokenRequest {
+            spec: TokenRequestSpec { expiration_seconds: Some(seconds), ..Default::default() },
+            ..Default::default()
+        };
+        let what = format!("create serviceaccounts/token {namespace}/{name}");
+        let answer: TokenRequest =
+            self.call(what, api.create_subresource("token", name, &PostParams::default(), &request)).await?;
+        Ok(answer.status.map(|s| s.token).unwrap_or_default())
+    }
+
     /// Ask every authorizer whether `user` (with `groups`) may do `check`.
     pub async fn review_access(
         &self,

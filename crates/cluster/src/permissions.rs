@@ -344,6 +344,8 @@ const STOLEN: &[Need] = &[
     cluster("patch", APPS, "deployments", "restart it for a fresh token").only_when(WHEN_RECREATED),
     cluster("patch", APPS, "statefulsets", "restart it for a fresh token").only_when(WHEN_RECREATED),
     cluster("patch", APPS, "daemonsets", "restart it for a fresh token").only_when(WHEN_RECREATED),
+    cluster("create", "", "serviceaccounts/token", "show that a token issued now for the account works")
+        .only_when(WHEN_RECREATED),
 ];
 
 const WHEN_REVOKED: &str = "the case revoked bindings";

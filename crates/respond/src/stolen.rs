@@ -594,6 +594,20 @@ async fn confirm(
                 account.uid.clone().unwrap_or_default()
             ),
         });
+        // The kill took the stolen tokens, not the account: a token issued now works.
+        let fresh = match cluster.request_token(&account.namespace, &account.name, 600).await {
+            Ok(token) => cluster.review_token(&token, &[]).await.map(|v| v.authenticated),
+            Err(error) => Err(error),
+        };
+        confirmations.push(Confirmation {
+            check: format!("a token issued now for {}/{} is accepted", account.namespace, account.name),
+            holds: matches!(fresh, Ok(true)),
+            detail: match fresh {
+                Ok(true) => "TokenRequest, then TokenReview: accepted".into(),
+                Ok(false) => "TokenReview refuses a token issued now".into(),
+                Err(error) => error.to_string(),
+            },
+        });
     }
     Ok(confirmations)
 }
