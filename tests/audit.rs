@@ -9,10 +9,7 @@ use std::{
 };
 
 use base64::Engine;
-use k8s_openapi::api::{
-    authentication::v1::{TokenRequest, TokenRequestSpec},
-    core::v1::{ConfigMap, Secret, ServiceAccount},
-};
+use k8s_openapi::api::core::v1::{ConfigMap, Secret, ServiceAccount};
 use kube::{
     Api, Client, Config,
     api::{ObjectMeta, PostParams},
@@ -631,35 +628,10 @@ fn audit_output_carries_no_raw_terminal_controls() {
 /// A kube client that authenticates with `token` alone, through a kubeconfig of its own (the
 /// testbed's server and CA) as a leaked token would be used.
 async fn client_with_token(tb: &Testbed, token: &str, dir: &Path, name: &str) -> Client {
-    let admin = std::fs::read_to_string(&tb.kubeconfig).unwrap();
-    let field = |key: &str| admin.lines().find_map(|l| l.trim().strip_prefix(key)).unwrap().to_string();
-    let (server, ca) = (field("server: "), field("certificate-authority-data: "));
-    let path = dir.join(format!("{name}.kubeconfig"));
-    std::fs::write(
-        &path,
-        format!(
-            "apiVersion: v1\nkind: Config\ncurrent-context: t\nclusters:\n- name: c\n  cluster: {{server: \"{server}\", \
-             certificate-authority-data: {ca}}}\ncontexts:\n- name: t\n  context: {{cluster: c, user: t}}\n\
-             users:\n- name: t\n  user: {{token: {token}}}\n"
-        ),
-    )
-    .unwrap();
+    let path = crate::scene::token_kubeconfig(&tb.kubeconfig, token, &dir.join(format!("{name}.kubeconfig")));
     let kubeconfig = Kubeconfig::read_from(&path).unwrap();
     Client::try_from(Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default()).await.unwrap())
         .unwrap()
-}
-
-/// A TokenRequest token of `account`, bound to no object.
-async fn request_token(client: &Client, ns: &str, account: &str) -> String {
-    let request = TokenRequest {
-        spec: TokenRequestSpec { audiences: vec![], expiration_seconds: Some(3600), ..Default::default() },
-        ..Default::default()
-    };
-    let token: TokenRequest = Api::<ServiceAccount>::namespaced(client.clone(), ns)
-        .create_subresource("token", account, &PostParams::default(), &request)
-        .await
-        .unwrap();
-    token.status.unwrap().token
 }
 
 /// The `jti` claim of a JWT, read from its payload.
@@ -721,8 +693,8 @@ async fn a_token_is_followed_by_its_credential_id_not_by_its_user() {
         .await
         .unwrap();
     let user = format!("system:serviceaccount:{ns}:deployer");
-    let leaked = request_token(&admin, &ns, "deployer").await;
-    let other = request_token(&admin, &ns, "deployer").await;
+    let leaked = crate::scene::request_token(&admin, &ns, "deployer", None).await;
+    let other = crate::scene::request_token(&admin, &ns, "deployer", None).await;
     probe(&client_with_token(tb, &leaked, dir.path(), "leaked").await, &ns, "probe-leaked").await;
     probe(&client_with_token(tb, &other, dir.path(), "other").await, &ns, "probe-other").await;
     let leaked_request = logged(tb, &user, "probe-leaked").await;

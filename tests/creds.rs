@@ -5,7 +5,7 @@
 use std::{path::Path, process::Stdio, time::Duration};
 
 use k8s_openapi::api::{
-    authentication::v1::{BoundObjectReference, TokenRequest, TokenRequestSpec},
+    authentication::v1::BoundObjectReference,
     certificates::v1::CertificateSigningRequest,
     core::v1::{Pod, Secret, ServiceAccount},
 };
@@ -17,7 +17,7 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
 use crate::{
-    scene::{bare_pod, container, eventually, running_pods},
+    scene::{bare_pod, container, eventually, request_token, running_pods, token_kubeconfig},
     testbed::testbed,
     util::{kir, kir_with, run},
 };
@@ -44,24 +44,6 @@ async fn service_account(
         .create(&PostParams::default(), &account)
         .await
         .unwrap()
-}
-
-/// A token of `account` from the TokenRequest API, bound to `bound` when given.
-async fn request_token(
-    client: &Client,
-    ns: &str,
-    account: &str,
-    bound: Option<BoundObjectReference>,
-) -> String {
-    let request = TokenRequest {
-        spec: TokenRequestSpec { audiences: vec![], expiration_seconds: Some(3600), bound_object_ref: bound },
-        ..Default::default()
-    };
-    let token: TokenRequest = Api::<ServiceAccount>::namespaced(client.clone(), ns)
-        .create_subresource("token", account, &PostParams::default(), &request)
-        .await
-        .unwrap();
-    token.status.unwrap().token
 }
 
 /// The legacy token Secret of `account`, once the token controller has filled it in.
@@ -357,12 +339,7 @@ const QUESTIONS: &[Question<'static>] = &[
 
 #[tokio::test]
 async fn scope_and_who_can_agree_with_the_api_server() {
-    use k8s_openapi::api::{
-        authorization::v1::{
-            NonResourceAttributes, ResourceAttributes, SubjectAccessReview, SubjectAccessReviewSpec,
-        },
-        rbac::v1::{ClusterRole, ClusterRoleBinding, Role, RoleBinding},
-    };
+    use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, Role, RoleBinding};
     let tb = testbed();
     let client = tb.client().await;
     let ns = tb.namespace("creds-scope").await;
@@ -497,42 +474,15 @@ async fn scope_and_who_can_agree_with_the_api_server() {
     assert!(subjects.len() >= 20);
 
     let sar = |user: &str, groups: &[String], question: &Question| {
-        let (resource_attributes, non_resource_attributes) = if question.target.starts_with('/') {
-            (
-                None,
-                Some(NonResourceAttributes {
-                    path: Some(question.target.into()),
-                    verb: Some(question.verb.into()),
-                }),
-            )
-        } else {
-            let (qualified, subresource) = question.target.split_once('/').unwrap_or((question.target, ""));
-            let (resource, group) = qualified.split_once('.').unwrap_or((qualified, ""));
-            (
-                Some(ResourceAttributes {
-                    verb: Some(question.verb.into()),
-                    group: Some(group.into()),
-                    resource: Some(resource.into()),
-                    subresource: Some(subresource.to_string()).filter(|s| !s.is_empty()),
-                    name: question.name.map(String::from),
-                    namespace: question.namespaced.then(|| ns.clone()),
-                    ..Default::default()
-                }),
-                None,
-            )
-        };
-        let review = SubjectAccessReview {
-            spec: SubjectAccessReviewSpec {
-                user: Some(user.into()),
-                groups: Some(groups.to_vec()),
-                resource_attributes,
-                non_resource_attributes,
-                ..Default::default()
-            },
-            ..Default::default()
-        };
-        let api: Api<SubjectAccessReview> = Api::all(client.clone());
-        async move { api.create(&PostParams::default(), &review).await.unwrap().status.unwrap().allowed }
+        let ns = question.namespaced.then(|| ns.clone());
+        let (client, user, groups) = (client.clone(), user.to_string(), groups.to_vec());
+        let (verb, target, name) =
+            (question.verb.to_string(), question.target.to_string(), question.name.map(String::from));
+        async move {
+            let question =
+                Question { verb: &verb, target: &target, name: name.as_deref(), namespaced: ns.is_some() };
+            allowed(&client, &user, &groups, &question, ns.as_deref()).await
+        }
     };
     // RBAC reaches the authorizer a moment after it is written: wait for the last binding.
     eventually("the test's RBAC reached the authorizer", Duration::from_secs(30), || {
@@ -630,7 +580,50 @@ async fn scope_and_who_can_agree_with_the_api_server() {
     }
 }
 
-/// Whether the API server's authorizer lets `user` (a service account) `verb` `resource` in `ns`.
+/// Whether the API server's authorizer lets `user` (in `groups`) make `question` (in `ns`).
+async fn allowed(
+    client: &Client,
+    user: &str,
+    groups: &[String],
+    question: &Question<'_>,
+    ns: Option<&str>,
+) -> bool {
+    use k8s_openapi::api::authorization::v1::{
+        NonResourceAttributes, ResourceAttributes, SubjectAccessReview, SubjectAccessReviewSpec,
+    };
+    let (resource_attributes, non_resource_attributes) = if question.target.starts_with('/') {
+        let url =
+            NonResourceAttributes { path: Some(question.target.into()), verb: Some(question.verb.into()) };
+        (None, Some(url))
+    } else {
+        let (qualified, subresource) = question.target.split_once('/').unwrap_or((question.target, ""));
+        let (resource, group) = qualified.split_once('.').unwrap_or((qualified, ""));
+        let attributes = ResourceAttributes {
+            verb: Some(question.verb.into()),
+            group: Some(group.into()),
+            resource: Some(resource.into()),
+            subresource: Some(subresource.to_string()).filter(|s| !s.is_empty()),
+            name: question.name.map(String::from),
+            namespace: ns.map(String::from),
+            ..Default::default()
+        };
+        (Some(attributes), None)
+    };
+    let review = SubjectAccessReview {
+        spec: SubjectAccessReviewSpec {
+            user: Some(user.into()),
+            groups: Some(groups.to_vec()),
+            resource_attributes,
+            non_resource_attributes,
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    let api: Api<SubjectAccessReview> = Api::all(client.clone());
+    api.create(&PostParams::default(), &review).await.unwrap().status.unwrap().allowed
+}
+
+/// [`allowed`] for `verb` on `resource` (no name).
 async fn may(
     client: &Client,
     user: &str,
@@ -639,25 +632,8 @@ async fn may(
     resource: &str,
     ns: Option<&str>,
 ) -> bool {
-    use k8s_openapi::api::authorization::v1::{
-        ResourceAttributes, SubjectAccessReview, SubjectAccessReviewSpec,
-    };
-    let review = SubjectAccessReview {
-        spec: SubjectAccessReviewSpec {
-            user: Some(user.into()),
-            groups: Some(groups.to_vec()),
-            resource_attributes: Some(ResourceAttributes {
-                verb: Some(verb.into()),
-                resource: Some(resource.into()),
-                namespace: ns.map(String::from),
-                ..Default::default()
-            }),
-            ..Default::default()
-        },
-        ..Default::default()
-    };
-    let api: Api<SubjectAccessReview> = Api::all(client.clone());
-    api.create(&PostParams::default(), &review).await.unwrap().status.unwrap().allowed
+    let question = Question { verb, target: resource, name: None, namespaced: ns.is_some() };
+    allowed(client, user, groups, &question, ns).await
 }
 
 #[tokio::test]
@@ -770,8 +746,8 @@ async fn revoke_takes_a_subject_out_of_every_binding_proves_it_and_undo_gives_it
     assert!(!may(&client, &user, &groups, "get", "secrets", Some(&ns)).await);
     assert!(!may(&client, &user, &groups, "get", "nodes", None).await);
     // Bob, who shared a binding with the intruder, keeps his access.
-    let exec = bob_may_exec(&client, &ns).await;
-    assert!(exec, "bob may still exec");
+    let bob = ["system:authenticated".to_string()];
+    assert!(may(&client, "bob", &bob, "create", "pods/exec", Some(&ns)).await, "bob may still exec");
 
     // Undo gives every binding back as it was, and the access returns.
     let undone = run(kir_with(&tb.kubeconfig).args(["undo", "--yes", "-o", "json"]).arg(&case)).success();
@@ -803,30 +779,6 @@ async fn revoke_takes_a_subject_out_of_every_binding_proves_it_and_undo_gives_it
     let _ = Api::<ClusterRole>::all(client.clone())
         .delete(&format!("{prefix}-nodes"), &DeleteParams::default())
         .await;
-}
-
-/// Whether bob may still create pods/exec in `ns` (the subresource asked as the API server does).
-async fn bob_may_exec(client: &Client, ns: &str) -> bool {
-    use k8s_openapi::api::authorization::v1::{
-        ResourceAttributes, SubjectAccessReview, SubjectAccessReviewSpec,
-    };
-    let review = SubjectAccessReview {
-        spec: SubjectAccessReviewSpec {
-            user: Some("bob".into()),
-            groups: Some(vec!["system:authenticated".into()]),
-            resource_attributes: Some(ResourceAttributes {
-                verb: Some("create".into()),
-                resource: Some("pods".into()),
-                subresource: Some("exec".into()),
-                namespace: Some(ns.into()),
-                ..Default::default()
-            }),
-            ..Default::default()
-        },
-        ..Default::default()
-    };
-    let api: Api<SubjectAccessReview> = Api::all(client.clone());
-    api.create(&PostParams::default(), &review).await.unwrap().status.unwrap().allowed
 }
 
 #[tokio::test]
@@ -1101,21 +1053,4 @@ async fn a_stolen_certificate_loses_its_bindings_and_what_stays_open_is_said() {
     assert!(report["plan"]["residual"].to_string().contains("cannot be revoked"), "{report}");
     assert!(!may(&client, &user, &groups, "get", "secrets", Some(&ns)).await);
     assert!(Api::<RoleBinding>::namespaced(client.clone(), &ns).get_opt("trent").await.unwrap().is_none());
-}
-
-/// A kubeconfig that authenticates with `token` to the testbed `admin` points at.
-fn token_kubeconfig(admin: &Path, token: &str, path: &Path) -> std::path::PathBuf {
-    let admin = std::fs::read_to_string(admin).unwrap();
-    let field = |key: &str| admin.lines().find_map(|l| l.trim().strip_prefix(key)).unwrap().to_string();
-    let (server, ca) = (field("server: "), field("certificate-authority-data: "));
-    std::fs::write(
-        path,
-        format!(
-            "apiVersion: v1\nkind: Config\ncurrent-context: t\nclusters:\n- name: c\n  cluster: {{server: \"{server}\", \
-             certificate-authority-data: {ca}}}\ncontexts:\n- name: t\n  context: {{cluster: c, user: t}}\n\
-             users:\n- name: t\n  user: {{token: {token}}}\n"
-        ),
-    )
-    .unwrap();
-    path.to_path_buf()
 }

@@ -6,7 +6,6 @@
 use std::path::Path;
 
 use k8s_openapi::api::{
-    authentication::v1::{TokenRequest, TokenRequestSpec},
     core::v1::{EnvVar, EnvVarSource, Pod, Secret, SecretKeySelector, ServiceAccount},
     networking::v1::NetworkPolicy,
     rbac::v1::{ClusterRole, ClusterRoleBinding, Role, RoleBinding},
@@ -199,28 +198,9 @@ async fn as_user(
     }
     let parts: Vec<&str> = user.split(':').collect();
     let (ns, account) = (parts[2], parts[3]);
-    let request = TokenRequest {
-        spec: TokenRequestSpec { audiences: vec![], expiration_seconds: Some(600), ..Default::default() },
-        ..Default::default()
-    };
-    let token: TokenRequest = Api::<ServiceAccount>::namespaced(client.clone(), ns)
-        .create_subresource("token", account, &PostParams::default(), &request)
-        .await
-        .unwrap();
-    let token = token.status.unwrap().token;
-    let admin = std::fs::read_to_string(&tb.kubeconfig).unwrap();
-    let field = |key: &str| admin.lines().find_map(|l| l.trim().strip_prefix(key)).unwrap().to_string();
-    let (server, ca) = (field("server: "), field("certificate-authority-data: "));
-    let kubeconfig = case.with_extension("kubeconfig");
-    std::fs::write(
-        &kubeconfig,
-        format!(
-            "apiVersion: v1\nkind: Config\ncurrent-context: sa\nclusters:\n- name: c\n  cluster: {{server: \"{server}\", \
-             certificate-authority-data: {ca}}}\ncontexts:\n- name: sa\n  context: {{cluster: c, user: sa}}\n\
-             users:\n- name: sa\n  user: {{token: {token}}}\n"
-        ),
-    )
-    .unwrap();
+    let token = crate::scene::request_token(client, ns, account, None).await;
+    let kubeconfig =
+        crate::scene::token_kubeconfig(&tb.kubeconfig, &token, &case.with_extension("kubeconfig"));
     run(kir_with(&kubeconfig).arg("--case").arg(case).args(args))
 }
 

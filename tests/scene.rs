@@ -287,3 +287,43 @@ pub async fn remove_crd(client: &Client, name: &str) {
     })
     .await;
 }
+
+/// A kubeconfig at `path` that authenticates with `token` alone to the server (and CA) of the
+/// kubeconfig `admin`, as a leaked token would be used.
+pub fn token_kubeconfig(admin: &std::path::Path, token: &str, path: &std::path::Path) -> std::path::PathBuf {
+    let admin = std::fs::read_to_string(admin).unwrap();
+    let field = |key: &str| admin.lines().find_map(|l| l.trim().strip_prefix(key)).unwrap().to_string();
+    let (server, ca) = (field("server: "), field("certificate-authority-data: "));
+    std::fs::write(
+        path,
+        format!(
+            "apiVersion: v1\nkind: Config\ncurrent-context: t\nclusters:\n- name: c\n  cluster: {{server: \"{server}\", \
+             certificate-authority-data: {ca}}}\ncontexts:\n- name: t\n  context: {{cluster: c, user: t}}\n\
+             users:\n- name: t\n  user: {{token: {token}}}\n"
+        ),
+    )
+    .unwrap();
+    path.to_path_buf()
+}
+
+/// A TokenRequest token of service account `account`, valid an hour, bound to `bound` when given.
+pub async fn request_token(
+    client: &Client,
+    ns: &str,
+    account: &str,
+    bound: Option<k8s_openapi::api::authentication::v1::BoundObjectReference>,
+) -> String {
+    use k8s_openapi::api::{
+        authentication::v1::{TokenRequest, TokenRequestSpec},
+        core::v1::ServiceAccount,
+    };
+    let request = TokenRequest {
+        spec: TokenRequestSpec { audiences: vec![], expiration_seconds: Some(3600), bound_object_ref: bound },
+        ..Default::default()
+    };
+    let token: TokenRequest = Api::<ServiceAccount>::namespaced(client.clone(), ns)
+        .create_subresource("token", account, &PostParams::default(), &request)
+        .await
+        .unwrap();
+    token.status.unwrap().token
+}

@@ -7,8 +7,8 @@
 use k8s_openapi::api::rbac::v1::{PolicyRule, Subject};
 use kir_cluster::{Cluster, probe::AccessCheck};
 use kir_evidence::{Case, JournalRecord};
-use kir_rbac::{BindingKind, Grant, Identity, RbacSnapshot, SubjectRef};
-use serde::{Deserialize, Serialize};
+use kir_rbac::{BindingKind, Grant, Identity, RbacSnapshot, Request, SubjectRef};
+use serde::Serialize;
 use serde_json::{Value, json};
 
 use crate::{
@@ -63,37 +63,31 @@ impl BindingChange {
 }
 
 /// A request the subject could make before, to ask the authorizer about afterwards.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 #[serde(rename_all = "camelCase")]
 pub struct Probe {
-    pub verb: String,
-    pub group: String,
-    pub resource: String,
-    pub subresource: String,
-    pub name: Option<String>,
-    pub namespace: Option<String>,
-    /// Set for a non-resource URL (then the resource fields are empty).
-    pub url: Option<String>,
+    pub request: Request,
     /// The binding that granted it.
     pub granted_by: String,
 }
 
 impl Probe {
     pub fn describe(&self) -> String {
-        if let Some(url) = &self.url {
-            return format!("{} {url}", self.verb);
+        let request = &self.request;
+        if let Some(url) = &request.non_resource_url {
+            return format!("{} {url}", request.verb);
         }
-        let mut text = format!("{} {}", self.verb, self.resource);
-        if !self.subresource.is_empty() {
-            text.push_str(&format!("/{}", self.subresource));
+        let mut text = format!("{} {}", request.verb, request.resource);
+        if !request.subresource.is_empty() {
+            text.push_str(&format!("/{}", request.subresource));
         }
-        if !self.group.is_empty() {
-            text.push_str(&format!(".{}", self.group));
+        if !request.group.is_empty() {
+            text.push_str(&format!(".{}", request.group));
         }
-        if let Some(name) = &self.name {
+        if let Some(name) = &request.name {
             text.push_str(&format!(" {name}"));
         }
-        match &self.namespace {
+        match &request.namespace {
             Some(ns) => format!("{text} in {ns}"),
             None => format!("{text} (cluster-wide)"),
         }
@@ -284,29 +278,23 @@ fn probes_of(rule: &PolicyRule, namespace: Option<&str>, granted_by: &str) -> Ve
                 if url.is_empty() || url.ends_with('/') { format!("{url}healthz") } else { url.to_string() };
             let url = if url.starts_with('/') { url } else { format!("/{url}") };
             probes.push(Probe {
-                verb: verb.clone(),
-                group: String::new(),
-                resource: String::new(),
-                subresource: String::new(),
-                name: None,
-                namespace: None,
-                url: Some(url),
+                request: Request::non_resource(&verb, url),
                 granted_by: granted_by.to_string(),
             });
         }
         for group in rule.api_groups.iter().flatten() {
             for resource in rule.resources.iter().flatten() {
                 let (resource, subresource) = resource.split_once('/').unwrap_or((resource, ""));
-                probes.push(Probe {
-                    verb: verb.clone(),
-                    group: concrete(group, ""),
-                    resource: concrete(resource, if subresource.is_empty() { "configmaps" } else { "pods" }),
-                    subresource: subresource.to_string(),
-                    name: rule.resource_names.as_ref().and_then(|n| n.first().cloned()),
-                    namespace: namespace.map(str::to_string),
-                    url: None,
-                    granted_by: granted_by.to_string(),
-                });
+                let resource = concrete(resource, if subresource.is_empty() { "configmaps" } else { "pods" });
+                let mut request =
+                    Request::resource(&verb, concrete(group, ""), resource).subresource(subresource);
+                if let Some(name) = rule.resource_names.as_ref().and_then(|n| n.first()) {
+                    request = request.named(name);
+                }
+                if let Some(namespace) = namespace {
+                    request = request.in_namespace(namespace);
+                }
+                probes.push(Probe { request, granted_by: granted_by.to_string() });
             }
         }
     }
@@ -392,7 +380,7 @@ pub async fn apply(cluster: &Cluster, case: &Case, actor: &str, plan: RevokePlan
     let deadline = tokio::time::Instant::now() + AUTHORIZER_LAG;
     let mut probes = Vec::new();
     for probe in &plan.probes {
-        let request = request_of_probe(probe);
+        let request = probe.request.clone();
         let granted_now = snapshot
             .who_can(&request)
             .iter()
@@ -422,36 +410,20 @@ const AUTHORIZER_LAG: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// The authorizer's answer to `probe` for `who`.
 async fn ask(cluster: &Cluster, who: &Identity, probe: &Probe) -> Result<bool> {
-    let decision = match &probe.url {
-        Some(url) => cluster.review_url_access(&who.user, &who.groups, &probe.verb, url).await?,
+    let request = &probe.request;
+    let decision = match &request.non_resource_url {
+        Some(url) => cluster.review_url_access(&who.user, &who.groups, &request.verb, url).await?,
         None => {
-            let mut check = AccessCheck::new(&probe.verb, &probe.group, &probe.resource);
-            check.subresource = probe.subresource.clone();
-            check.name = probe.name.clone();
-            if let Some(ns) = &probe.namespace {
+            let mut check = AccessCheck::new(&request.verb, &request.group, &request.resource);
+            check.subresource = request.subresource.clone();
+            check.name = request.name.clone();
+            if let Some(ns) = &request.namespace {
                 check = check.in_namespace(ns);
             }
             cluster.review_access(&who.user, &who.groups, &check).await?
         }
     };
     Ok(decision.allowed)
-}
-
-fn request_of_probe(probe: &Probe) -> kir_rbac::Request {
-    match &probe.url {
-        Some(url) => kir_rbac::Request::non_resource(&probe.verb, url),
-        None => {
-            let mut request = kir_rbac::Request::resource(&probe.verb, &probe.group, &probe.resource)
-                .subresource(&probe.subresource);
-            if let Some(name) = &probe.name {
-                request = request.named(name);
-            }
-            if let Some(ns) = &probe.namespace {
-                request = request.in_namespace(ns);
-            }
-            request
-        }
-    }
 }
 
 /// Delete the binding (bound to its UID) or write its remaining subjects (bound to its UID and

@@ -129,6 +129,15 @@ impl BindingRecord {
         }
     }
 
+    /// The binding of this name as it is now, or `None`.
+    async fn read(&self, cluster: &Cluster) -> kir_cluster::Result<Option<Value>> {
+        found(
+            cluster
+                .get_object(self.api_version(), self.kind_name(), self.namespace.as_deref(), &self.name)
+                .await,
+        )
+    }
+
     /// `RoleBinding shop/deployers`, `ClusterRoleBinding ops`.
     pub fn describe(&self) -> String {
         match &self.namespace {
@@ -466,16 +475,9 @@ fn found(fetched: kir_cluster::Result<kir_cluster::objects::Fetched>) -> kir_clu
 async fn read_other(cluster: &Cluster, reversal: &Reversal) -> Result<Option<Value>> {
     let (namespace, _, pod_uid) = reversal.pod_or_empty();
     Ok(match reversal {
-        Reversal::RestoreSubjects { binding, .. } | Reversal::RecreateBinding { binding, .. } => found(
-            cluster
-                .get_object(
-                    binding.api_version(),
-                    binding.kind_name(),
-                    binding.namespace.as_deref(),
-                    &binding.name,
-                )
-                .await,
-        )?,
+        Reversal::RestoreSubjects { binding, .. } | Reversal::RecreateBinding { binding, .. } => {
+            binding.read(cluster).await?
+        }
         Reversal::DeletePolicy { kind, .. } => found(
             cluster
                 .get_object(
@@ -791,16 +793,7 @@ async fn reverse(cluster: &Cluster, item: &Assessed) -> kir_cluster::Result<bool
     let (namespace, pod, _) = item.reversal.pod_or_empty();
     let patch = match &item.reversal {
         Reversal::RestoreSubjects { binding, subjects } => {
-            let live = found(
-                cluster
-                    .get_object(
-                        binding.api_version(),
-                        binding.kind_name(),
-                        binding.namespace.as_deref(),
-                        &binding.name,
-                    )
-                    .await,
-            )?;
+            let live = binding.read(cluster).await?;
             let Some(live) = live else { return Ok(false) };
             let mut names: Vec<Subject> =
                 live.get("subjects").and_then(|s| serde_json::from_value(s.clone()).ok()).unwrap_or_default();
