@@ -284,6 +284,7 @@ async fn show_token(cluster: &Cluster, token: &str, from_secret: Option<String>)
                 .into(),
         );
     }
+    audit_note(&mut report);
     cloud_notes(&mut report);
     report.accepted = Some(accepted);
     report.token = Some(info);
@@ -305,7 +306,7 @@ fn show_certificate(bytes: &[u8]) -> Result<CredentialReport> {
                 .into(),
         );
     }
-    Ok(CredentialReport {
+    let mut report = CredentialReport {
         kind: format!("x509 client certificate of user {:?}, issued by {:?}", info.user, info.issuer),
         fingerprint: Some(info.fingerprint.clone()),
         credential_id: Some(info.credential_id.clone()),
@@ -315,7 +316,16 @@ fn show_certificate(bytes: &[u8]) -> Result<CredentialReport> {
         kill,
         certificate: Some(info),
         ..Default::default()
-    })
+    };
+    audit_note(&mut report);
+    Ok(report)
+}
+
+/// Where to find what the credential did: every request it made carries its id in the audit log.
+fn audit_note(report: &mut CredentialReport) {
+    if let Some(id) = &report.credential_id {
+        report.notes.push(format!("what it did: kir audit timeline AUDIT_LOG_PATH --credential-id {id}"));
+    }
 }
 
 async fn show_subject(cluster: &Cluster, spec: &str) -> Result<CredentialReport> {

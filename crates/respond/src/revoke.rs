@@ -322,6 +322,7 @@ pub async fn plan_from_cluster(
 
 /// Make the changes of `plan`, each journaled with its reversal, then prove them.
 pub async fn apply(cluster: &Cluster, case: &Case, actor: &str, plan: RevokePlan) -> Result<RevokeReport> {
+    preflight(cluster, &plan).await?;
     let mut outcomes = Vec::new();
     for change in &plan.changes {
         let reversal = if change.delete {
@@ -403,6 +404,42 @@ pub async fn apply(cluster: &Cluster, case: &Case, actor: &str, plan: RevokePlan
     };
     let revoked = outcomes.iter().all(|o| o.status == "done") && probes.iter().all(kept_explains);
     Ok(RevokeReport { plan, changes: outcomes, probes, revoked })
+}
+
+/// Refuse before changing anything when the responder may not make every change of `plan` and
+/// the reviews that prove it: a revocation made but not proved, or half made, helps no one.
+async fn preflight(cluster: &Cluster, plan: &RevokePlan) -> Result<()> {
+    let mut checks = vec![AccessCheck::new("create", "authorization.k8s.io", "subjectaccessreviews")];
+    for change in &plan.changes {
+        let resource = match change.binding.kind {
+            BindingKind::RoleBinding => "rolebindings",
+            BindingKind::ClusterRoleBinding => "clusterrolebindings",
+        };
+        let verb = if change.delete { "delete" } else { "patch" };
+        let mut check = AccessCheck::new(verb, "rbac.authorization.k8s.io", resource);
+        check.name = Some(change.binding.name.clone());
+        if let Some(ns) = &change.binding.namespace {
+            check = check.in_namespace(ns);
+        }
+        if !checks.contains(&check) {
+            checks.push(check);
+        }
+    }
+    let denied: Vec<String> = cluster
+        .can_i(&checks)
+        .await?
+        .into_iter()
+        .filter(|d| !d.allowed)
+        .map(|d| d.check.describe())
+        .collect();
+    if denied.is_empty() {
+        return Ok(());
+    }
+    Err(Error::Invalid(format!(
+        "forbidden: you may not {} (SelfSubjectAccessReview); nothing was changed: grant it, or run kir doctor \
+         --rbac \"creds revoke\" for the permissions the command needs",
+        denied.join(", ")
+    )))
 }
 
 /// How long the authorizer may lag behind the bindings read back.
