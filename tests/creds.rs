@@ -675,7 +675,7 @@ async fn revoke_takes_a_subject_out_of_every_binding_proves_it_and_undo_gives_it
         ),
     ] {
         let binding: RoleBinding = serde_json::from_value(json!({
-            "metadata": {"name": name},
+            "metadata": {"name": name, "labels": {"team": "red"}, "annotations": {"owner": "platform"}},
             "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": role},
             "subjects": subjects,
         }))
@@ -753,6 +753,8 @@ async fn revoke_takes_a_subject_out_of_every_binding_proves_it_and_undo_gives_it
     let undone = run(kir_with(&tb.kubeconfig).args(["undo", "--yes", "-o", "json"]).arg(&case)).success();
     assert!(!undone.stdout.contains("unconfirmed"), "{}", undone.stdout);
     let solo = bindings.get("solo").await.unwrap();
+    assert_eq!(solo.metadata.labels.unwrap()["team"], "red", "re-created with its labels");
+    assert_eq!(solo.metadata.annotations.unwrap()["owner"], "platform", "and its annotations");
     assert_eq!(solo.subjects.unwrap()[0].name, "intruder");
     let shared = bindings.get("shared").await.unwrap();
     assert_eq!(shared.subjects.unwrap().len(), 2);

@@ -36,6 +36,11 @@ pub struct BindingChange {
     pub remaining: Vec<Subject>,
     #[serde(skip)]
     role_ref: Value,
+    /// The binding's own labels and annotations, for undo to re-create it as it was.
+    #[serde(skip)]
+    labels: std::collections::BTreeMap<String, String>,
+    #[serde(skip)]
+    annotations: std::collections::BTreeMap<String, String>,
     #[serde(skip)]
     resource_version: String,
 }
@@ -216,6 +221,8 @@ pub fn plan(
             removed,
             remaining,
             role_ref: serde_json::to_value(role_ref).unwrap_or_default(),
+            labels: metadata.labels.clone().unwrap_or_default(),
+            annotations: metadata.annotations.clone().unwrap_or_default(),
             resource_version: metadata.resource_version.clone().unwrap_or_default(),
         });
     }
@@ -330,6 +337,8 @@ pub async fn apply(cluster: &Cluster, case: &Case, actor: &str, plan: RevokePlan
                 binding: change.binding.clone(),
                 role_ref: change.role_ref.clone(),
                 subjects: change.removed.clone(),
+                labels: change.labels.clone(),
+                annotations: change.annotations.clone(),
             }
         } else {
             Reversal::RestoreSubjects { binding: change.binding.clone(), subjects: change.removed.clone() }

@@ -102,9 +102,18 @@ pub enum Reversal {
     /// Give back the subjects `kir creds revoke` took out of a binding that kept others.
     #[serde(rename_all = "camelCase")]
     RestoreSubjects { binding: BindingRecord, subjects: Vec<Subject> },
-    /// Re-create a binding `kir creds revoke` deleted, with the roleRef and subjects it had.
+    /// Re-create a binding `kir creds revoke` deleted, with the roleRef, subjects, labels and
+    /// annotations it had.
     #[serde(rename_all = "camelCase")]
-    RecreateBinding { binding: BindingRecord, role_ref: Value, subjects: Vec<Subject> },
+    RecreateBinding {
+        binding: BindingRecord,
+        role_ref: Value,
+        subjects: Vec<Subject>,
+        #[serde(default, skip_serializing_if = "Labels::is_empty")]
+        labels: Labels,
+        #[serde(default, skip_serializing_if = "Labels::is_empty")]
+        annotations: Labels,
+    },
 }
 
 /// A RoleBinding or ClusterRoleBinding kir changed: which one, and the UID it had.
@@ -600,7 +609,7 @@ fn judge(item: &Pending, case_id: &str, live: &Live, options: UndoOptions) -> (V
             }
             Some(_) => Verdict::Reverse,
         },
-        Reversal::RecreateBinding { binding, role_ref, subjects } => match &live.other {
+        Reversal::RecreateBinding { binding, role_ref, subjects, .. } => match &live.other {
             None => Verdict::Reverse,
             Some(live)
                 if live.get("roleRef") == Some(role_ref) && missing_subjects(live, subjects).is_empty() =>
@@ -814,8 +823,8 @@ async fn reverse(cluster: &Cluster, item: &Assessed) -> kir_cluster::Result<bool
                     .await,
             );
         }
-        Reversal::RecreateBinding { binding, role_ref, subjects } => {
-            let mut metadata = json!({"name": binding.name, "labels": {MANAGED_BY_LABEL: MANAGED_BY_VALUE}});
+        Reversal::RecreateBinding { binding, role_ref, subjects, labels, annotations } => {
+            let mut metadata = json!({"name": binding.name, "labels": labels, "annotations": annotations});
             if let Some(ns) = &binding.namespace {
                 metadata["namespace"] = json!(ns);
             }
