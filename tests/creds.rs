@@ -820,7 +820,11 @@ async fn rotate_writes_new_values_and_restarts_every_reader_until_it_runs_again(
         "--dry-run",
     ]))
     .success();
-    assert!(dry.stdout.contains("restart Deployment api (reads it by env)"), "{}", dry.stdout);
+    assert!(
+        dry.stdout.contains("restart Deployment api (reads it by env PASSWORD of container api)"),
+        "{}",
+        dry.stdout
+    );
     assert_eq!(
         secrets.get("db").await.unwrap().metadata.resource_version,
         version,

@@ -105,17 +105,8 @@ impl Cluster {
         groups: &[String],
         check: &AccessCheck,
     ) -> Result<SubjectDecision> {
-        let attributes = ResourceAttributes {
-            verb: Some(check.verb.clone()),
-            group: Some(check.group.clone()),
-            resource: Some(check.resource.clone()),
-            subresource: Some(check.subresource.clone()).filter(|s| !s.is_empty()),
-            namespace: check.namespace.clone(),
-            name: check.name.clone(),
-            ..Default::default()
-        };
         let what = format!("create subjectaccessreviews (may {user} {})", check.describe());
-        self.subject_review(what, user, groups, Some(attributes), None).await
+        self.subject_review(what, user, groups, Some(check.resource_attributes()), None).await
     }
 
     /// Ask every authorizer whether `user` (with `groups`) may `verb` the non-resource `path`.

@@ -62,6 +62,19 @@ impl AccessCheck {
         }
     }
 
+    /// The question as an access review asks it.
+    pub(crate) fn resource_attributes(&self) -> ResourceAttributes {
+        ResourceAttributes {
+            verb: Some(self.verb.clone()),
+            group: Some(self.group.clone()),
+            resource: Some(self.resource.clone()),
+            subresource: Some(self.subresource.clone()).filter(|s| !s.is_empty()),
+            namespace: self.namespace.clone(),
+            name: self.name.clone(),
+            ..Default::default()
+        }
+    }
+
     pub fn in_namespace(mut self, namespace: &str) -> Self {
         self.namespace = Some(namespace.to_string());
         self
@@ -192,15 +205,7 @@ impl Cluster {
             let api = api.clone();
             let review = SelfSubjectAccessReview {
                 spec: SelfSubjectAccessReviewSpec {
-                    resource_attributes: Some(ResourceAttributes {
-                        verb: Some(check.verb.clone()),
-                        group: Some(check.group.clone()),
-                        resource: Some(check.resource.clone()),
-                        subresource: Some(check.subresource.clone()).filter(|s| !s.is_empty()),
-                        namespace: check.namespace.clone(),
-                        name: check.name.clone(),
-                        ..Default::default()
-                    }),
+                    resource_attributes: Some(check.resource_attributes()),
                     ..Default::default()
                 },
                 ..Default::default()

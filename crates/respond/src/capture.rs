@@ -371,13 +371,17 @@ pub struct Reference {
 /// Every Secret and ConfigMap the pod references: volumes (also projected), env, envFrom,
 /// image pull secrets.
 pub fn references_of(pod: &Pod) -> Vec<Reference> {
+    pod.spec.as_ref().map(references_in).unwrap_or_default()
+}
+
+/// [`references_of`] for a pod spec (a pod's, or a controller's template).
+pub fn references_in(spec: &k8s_openapi::api::core::v1::PodSpec) -> Vec<Reference> {
     let mut found = Vec::new();
     let mut add = |kind: &'static str, name: Option<&String>, used_as: String| {
         if let Some(name) = name.filter(|n| !n.is_empty()) {
             found.push(Reference { kind, name: name.clone(), used_as });
         }
     };
-    let Some(spec) = pod.spec.as_ref() else { return Vec::new() };
     for volume in spec.volumes.iter().flatten() {
         let at = format!("volume {}", volume.name);
         add("Secret", volume.secret.as_ref().and_then(|s| s.secret_name.as_ref()), at.clone());

@@ -20,7 +20,7 @@ use kir_evidence::{Case, JournalRecord};
 use serde::Serialize;
 use serde_json::{Value, json};
 
-use crate::{Error, Result, blocking::record};
+use crate::{Error, Result, blocking::record, capture::references_in};
 
 /// How a workload reads the Secret.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
@@ -82,33 +82,13 @@ impl RotateReport {
     }
 }
 
-/// What a pod spec takes from Secret `name`.
+/// How a pod spec takes Secret `name`: `volume data`, `env PASSWORD of container app`, ...
 pub fn uses_of(spec: &PodSpec, name: &str) -> Vec<String> {
-    let mut uses = Vec::new();
-    let containers = spec.containers.iter().chain(spec.init_containers.iter().flatten());
-    for container in containers {
-        let env = container.env.iter().flatten();
-        if env.filter_map(|e| e.value_from.as_ref()?.secret_key_ref.as_ref()).any(|r| r.name == name) {
-            uses.push("env".to_string());
-        }
-        if container.env_from.iter().flatten().filter_map(|e| e.secret_ref.as_ref()).any(|r| r.name == name) {
-            uses.push("envFrom".to_string());
-        }
-    }
-    for volume in spec.volumes.iter().flatten() {
-        if volume.secret.as_ref().and_then(|s| s.secret_name.as_deref()) == Some(name) {
-            uses.push("volume".to_string());
-        }
-        let projected = volume.projected.as_ref().and_then(|p| p.sources.as_ref()).into_iter().flatten();
-        if projected.filter_map(|s| s.secret.as_ref()).any(|s| s.name == name) {
-            uses.push("projected volume".to_string());
-        }
-    }
-    if spec.image_pull_secrets.iter().flatten().any(|r| r.name == name) {
-        uses.push("imagePullSecrets".to_string());
-    }
-    uses.dedup();
-    uses
+    references_in(spec)
+        .into_iter()
+        .filter(|r| r.kind == "Secret" && r.name == name)
+        .map(|r| r.used_as)
+        .collect()
 }
 
 /// Read the Secret and find who reads it: the pod templates of the namespace's Deployments,
@@ -417,7 +397,13 @@ mod tests {
         };
         assert_eq!(
             uses_of(&spec, "db"),
-            ["env", "envFrom", "volume", "projected volume", "imagePullSecrets"]
+            [
+                "env PASSWORD of container app",
+                "envFrom of container app",
+                "imagePullSecrets",
+                "volume a",
+                "volume b (projected)"
+            ]
         );
         assert!(uses_of(&spec, "other").is_empty());
     }
