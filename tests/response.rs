@@ -1196,7 +1196,13 @@ async fn an_api_server_restart_never_deletes_a_pod_with_incomplete_evidence_and_
             run(kir_in(tb, &case).args(["respond", "compromised-pod", &target, "--yes", "--replace"]));
         assert_eq!(again.code, 0, "re-run after {moment:?}:\n{}\n{}", again.stdout, again.stderr);
         let missing = lacking(&reference, &case, &ns, name);
-        assert!(missing.is_empty(), "interrupted at {moment:?}, the re-run lacks {missing:?}");
+        assert!(
+            missing.is_empty(),
+            "interrupted at {moment:?}, the re-run lacks {missing:?}\nfirst run:\n{stderr}\nre-run:\n{}\n{}\njournal:\n{}",
+            again.stdout,
+            again.stderr,
+            std::fs::read_to_string(case.join("journal.jsonl")).unwrap_or_default()
+        );
         eventually("the suspect is gone", Duration::from_secs(30), || {
             let (pods, name) = (pods.clone(), name.clone());
             async move {

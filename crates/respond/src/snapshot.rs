@@ -240,7 +240,7 @@ impl Runner<'_> {
         const RELATIVE: &str = "proc.raw";
         let source = self.source(&argv);
         let end = format!("\n--kir-{nonce} end\n").into_bytes();
-        let mut retry = Retry::new();
+        let mut retry = Tries::default();
         loop {
             let max_bytes = self.options.max_bytes;
             let Some(attempt) = self
@@ -281,7 +281,7 @@ impl Runner<'_> {
         let note = format!(
             "{FROM_CONTAINER}; an uncompressed tar of /etc compressed by kir (zstd); never extracted"
         );
-        let mut retry = Retry::new();
+        let mut retry = Tries::default();
         loop {
             let max_bytes = self.options.max_bytes;
             let Some(attempt) =
@@ -327,11 +327,11 @@ impl Runner<'_> {
         note: &str,
         outcome: kir_cluster::Result<ExecOutcome>,
         framing: Framing,
-        retry: &mut Retry,
+        retry: &mut Tries,
     ) -> Option<bool> {
         let outcome = match outcome {
             Err(error) if error.is_transient() => {
-                if retry.again(&error).await {
+                if retry.backoff.again(&error).await {
                     attempt.abandon().await;
                     return None;
                 }
@@ -340,6 +340,9 @@ impl Runner<'_> {
             }
             Err(error) => {
                 attempt.abandon().await;
+                if error.missing_permission().is_none() && retry.confirm().await {
+                    return None;
+                }
                 if error.missing_permission().is_some() {
                     self.collector.gap_error(relative, source, &error).await;
                 } else {
@@ -352,6 +355,9 @@ impl Runner<'_> {
         };
         if outcome.stdout_bytes == 0 && !outcome.succeeded() {
             attempt.abandon().await;
+            if retry.confirm().await {
+                return None;
+            }
             self.collector.gap(relative, source, &describe_failure(&outcome)).await;
             return Some(false);
         }
@@ -366,7 +372,7 @@ impl Runner<'_> {
             Framing::Whole => {}
             Framing::Malformed(why) => remarks.push(why),
             Framing::Cut(why) => {
-                if retry.pause().await {
+                if retry.backoff.pause().await {
                     attempt.abandon().await;
                     return None;
                 }
@@ -387,6 +393,27 @@ impl Runner<'_> {
             writer.note(format!("{note}; {}", remarks.join("; ")))
         };
         Some(self.collector.finish(writer, source).await != Stored::Missing)
+    }
+}
+
+/// The tries of one command. Transient failures are tried again after a backoff. A failure
+/// that would be recorded as a fact about the container (it lacks the command, the runtime
+/// refused it) is first seen twice: an API server going away can end a session the same way,
+/// and a fact is not collected again by a later run.
+#[derive(Default)]
+struct Tries {
+    backoff: Retry,
+    confirmed: bool,
+}
+
+impl Tries {
+    /// Whether to try once more before taking a failure as a fact; waits the backoff first.
+    async fn confirm(&mut self) -> bool {
+        if self.confirmed {
+            return false;
+        }
+        self.confirmed = true;
+        self.backoff.pause().await
     }
 }
 
