@@ -258,3 +258,108 @@ fn check_pattern_registry(registry: &str) -> Result<(), ImageRefError> {
         Err(ImageRefError::Registry { registry: quoted(registry) })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const HEX: &str = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+    const OTHER: &str = "fedcba9876543210fedcba9876543210fedcba9876543210fedcba9876543210";
+
+    fn pattern(text: &str) -> Pattern {
+        Pattern::parse(&text.replace("HEX", HEX)).unwrap()
+    }
+
+    fn digest(hex: &str) -> Digest {
+        Digest::parse(&format!("sha256:{hex}")).unwrap()
+    }
+
+    #[test]
+    fn patterns_are_read_by_what_they_name() {
+        assert_eq!(pattern("nginx").to_string(), "docker.io/library/nginx");
+        assert!(matches!(pattern("nginx:1.25"), Pattern::Tag { resolved: None, .. }));
+        assert!(matches!(pattern("nginx@sha256:HEX"), Pattern::Digest { .. }));
+        assert_eq!(pattern("nginx:1.25@sha256:HEX"), pattern("nginx@sha256:HEX"));
+        assert_eq!(pattern("sha256:HEX"), Pattern::AnyDigest { digest: digest(HEX) });
+        assert_eq!(
+            pattern("registry.evil.io/"),
+            Pattern::Prefix { registry: "registry.evil.io".into(), path: None }
+        );
+        assert_eq!(pattern("ghcr.io/team/*").to_string(), "ghcr.io/team/");
+        assert_eq!(pattern("index.docker.io/team/").to_string(), "docker.io/team/");
+        assert_eq!(pattern("team/").to_string(), "docker.io/team/");
+        assert_eq!(pattern("localhost:5000/").to_string(), "localhost:5000/");
+    }
+
+    #[test]
+    fn bad_patterns_say_what_is_wrong() {
+        let error = |text: &str| Pattern::parse(text).unwrap_err();
+        assert_eq!(error("sha512:abc"), ImageRefError::DigestAlgorithm { algorithm: "sha512".into() });
+        assert!(matches!(error("sha256:abc"), ImageRefError::DigestHex { .. }));
+        assert!(matches!(error("ghcr.io/team:1/"), ImageRefError::PrefixWithTagOrDigest { .. }));
+        assert!(matches!(error("ghcr.io/a@sha256:x/"), ImageRefError::PrefixWithTagOrDigest { .. }));
+        assert_eq!(error("/"), ImageRefError::EmptyRepository);
+        assert_eq!(error("Registry/app"), ImageRefError::Registry { registry: "Registry".into() });
+        assert_eq!(error("ghcr.io/*/app"), ImageRefError::RepositoryComponent { component: "*".into() });
+        assert_eq!(
+            pattern("nginx").with_resolved_digest(digest(HEX)),
+            Err(ImageRefError::ResolvedDigestWithoutTag)
+        );
+    }
+
+    #[test]
+    fn a_running_digest_is_found_whatever_the_spec_says() {
+        let running = format!("docker-pullable://nginx@sha256:{HEX}");
+        let blocked = pattern("nginx@sha256:HEX");
+        assert_eq!(blocked.matches("nginx:1.25", Some(&running)), Match::RunningDigest);
+        assert_eq!(blocked.matches("nginx:1.25", Some(&format!("sha256:{OTHER}"))), Match::NoMatch);
+        assert_eq!(
+            blocked.matches("mirror.io/nginx:1", Some(&format!("containerd://sha256:{HEX}"))),
+            Match::NoMatch
+        );
+        assert_eq!(
+            pattern("sha256:HEX").matches("mirror.io/x:1", Some(&format!("sha256:{HEX}"))),
+            Match::RunningDigest
+        );
+        assert_eq!(pattern("sha256:HEX").matches("not an image", Some(&running)), Match::RunningDigest);
+        assert_eq!(blocked.matches("nginx:", Some(&running)), Match::RunningDigest);
+        assert_eq!(blocked.matches("nginx:", None), Match::Unparseable);
+    }
+
+    #[test]
+    fn a_tag_also_catches_the_digest_it_resolved_to() {
+        let blocked = pattern("nginx:1.25").with_resolved_digest(digest(OTHER)).unwrap();
+        assert_eq!(blocked.matches("docker.io/library/nginx:1.25", None), Match::Tag);
+        assert_eq!(blocked.matches(&format!("nginx@sha256:{OTHER}"), None), Match::ResolvedDigest);
+        let running = format!("docker.io/library/nginx@sha256:{OTHER}");
+        assert_eq!(blocked.matches("nginx:1.25-retagged", Some(&running)), Match::ResolvedDigest);
+        assert_eq!(blocked.matches("other:1.25", Some(&format!("sha256:{OTHER}"))), Match::NoMatch);
+        assert!(blocked.describe().contains(OTHER));
+    }
+
+    #[test]
+    fn prefixes_stop_at_a_slash() {
+        let team = pattern("ghcr.io/team/");
+        assert_eq!(team.matches("ghcr.io/team/app:1", None), Match::Prefix);
+        assert_eq!(team.matches("ghcr.io/teamx/app", None), Match::NoMatch);
+        assert_eq!(team.matches("ghcr.io/team", None), Match::NoMatch);
+        assert_eq!(pattern("ghcr.io/").matches("GHCR.IO/any/thing", None), Match::Prefix);
+        assert_eq!(pattern("docker.io/library/").matches("nginx", None), Match::Prefix);
+        assert_eq!(team.matches("", None), Match::Unparseable);
+    }
+
+    #[test]
+    fn every_match_is_described() {
+        for found in [
+            Match::Repository,
+            Match::Tag,
+            Match::Digest,
+            Match::RunningDigest,
+            Match::ResolvedDigest,
+            Match::Prefix,
+        ] {
+            assert!(found.is_match() && !found.describe().is_empty());
+        }
+        assert!(!Match::NoMatch.is_match() && !Match::Unparseable.is_match());
+    }
+}
