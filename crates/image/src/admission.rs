@@ -363,14 +363,22 @@ fn literal(text: &str) -> String {
     text.replace('.', "[.]")
 }
 
-/// A registry host, in any case.
+/// A registry host in any case, as host names are. Each letter is a class of its two cases
+/// rather than `(?i)`, which also folds the Kelvin sign into `k` and the long s into `s`.
 fn host_regex(registry: &str) -> String {
-    format!("(?i:{})", literal(registry))
+    registry
+        .chars()
+        .map(|c| match c {
+            '.' => "[.]".to_owned(),
+            c if c.is_ascii_alphabetic() => format!("[{}{}]", c.to_ascii_lowercase(), c.to_ascii_uppercase()),
+            c => c.to_string(),
+        })
+        .collect()
 }
 
 fn docker_hub_regex() -> String {
-    let hosts: Vec<String> = DOCKER_HUB_ALIASES.iter().map(|alias| literal(alias)).collect();
-    format!("(?i:{})", hosts.join("|"))
+    let hosts: Vec<String> = DOCKER_HUB_ALIASES.iter().map(|alias| host_regex(alias)).collect();
+    format!("(?:{})", hosts.join("|"))
 }
 
 fn any_path_regex() -> String {

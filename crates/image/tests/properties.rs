@@ -18,6 +18,8 @@ fn spelled_reference() -> impl Strategy<Value = String> {
         "docker.io/",
         "index.docker.io/",
         "Registry-1.Docker.IO/",
+        "doc\u{212A}er.io/",
+        "GHCR.\u{131}o/",
         "ghcr.io/",
         "GHCR.io/",
         "registry.evil.io/",
