@@ -11,52 +11,58 @@ const OTHER: &str = "fedcba9876543210fedcba9876543210fedcba9876543210fedcba98765
 /// Characters references are made of, and a few they are not.
 const REFERENCE_CHARS: &str = "[a-zA-Z0-9./:@_*-]{0,40}";
 
+/// Registries as a pod spec may spell them, some invalid or lookalikes.
+const REGISTRIES: [&str; 16] = [
+    "",
+    "docker.io/",
+    "index.docker.io/",
+    "Registry-1.Docker.IO/",
+    "doc\u{212A}er.io/",
+    "ghcr.io/",
+    "GHCR.io/",
+    "GHCR.\u{131}o/",
+    "registry.evil.io/",
+    "registry.evil.io.example/",
+    "localhost/",
+    "LocalHost/",
+    "localhost:5000/",
+    "my.org/",
+    "Host/",
+    "bad_host.io/",
+];
+const LIBRARY: [&str; 2] = ["", "library/"];
+const PATHS: [&str; 15] = [
+    "nginx",
+    "nginx-x",
+    "team/app",
+    "teamx/app",
+    "team/app/sub",
+    "team",
+    "localhost/app",
+    "localhostx/app",
+    "localhos/app",
+    "my.org/app",
+    "a.b",
+    "x__y/z",
+    "Nginx",
+    "a..b",
+    "",
+];
+const TAGS: [&str; 7] = ["", ":latest", ":1.25", ":1.24", ":v1_x", ":", ":-x"];
+
+fn digests() -> [String; 4] {
+    [String::new(), format!("@sha256:{HEX}"), format!("@sha256:{OTHER}"), "@md5:00".to_owned()]
+}
+
 /// A reference spelled the many ways a pod spec may, some of them invalid.
 fn spelled_reference() -> impl Strategy<Value = String> {
-    let registry = prop::sample::select(vec![
-        "",
-        "docker.io/",
-        "index.docker.io/",
-        "Registry-1.Docker.IO/",
-        "doc\u{212A}er.io/",
-        "GHCR.\u{131}o/",
-        "ghcr.io/",
-        "GHCR.io/",
-        "registry.evil.io/",
-        "registry.evil.io.example/",
-        "localhost/",
-        "LocalHost/",
-        "localhost:5000/",
-        "my.org/",
-        "Host/",
-        "bad_host.io/",
-    ]);
-    let library = prop::sample::select(vec!["", "library/"]);
-    let path = prop::sample::select(vec![
-        "nginx",
-        "nginx-x",
-        "team/app",
-        "teamx/app",
-        "team/app/sub",
-        "team",
-        "localhost/app",
-        "localhostx/app",
-        "localhos/app",
-        "my.org/app",
-        "a.b",
-        "x__y/z",
-        "Nginx",
-        "a..b",
-        "",
-    ]);
-    let tag = prop::sample::select(vec!["", ":latest", ":1.25", ":1.24", ":v1_x", ":", ":-x"]);
-    let digest = prop::sample::select(vec![
-        "".to_owned(),
-        format!("@sha256:{HEX}"),
-        format!("@sha256:{OTHER}"),
-        "@md5:00".to_owned(),
-    ]);
-    (registry, library, path, tag, digest)
+    (
+        prop::sample::select(REGISTRIES.to_vec()),
+        prop::sample::select(LIBRARY.to_vec()),
+        prop::sample::select(PATHS.to_vec()),
+        prop::sample::select(TAGS.to_vec()),
+        prop::sample::select(digests().to_vec()),
+    )
         .prop_map(|(registry, library, path, tag, digest)| format!("{registry}{library}{path}{tag}{digest}"))
 }
 
@@ -69,39 +75,82 @@ fn any_spec() -> impl Strategy<Value = String> {
     ]
 }
 
-fn pattern() -> impl Strategy<Value = Pattern> {
-    let texts = vec![
-        "nginx".to_owned(),
-        "nginx:1.25".to_owned(),
-        "nginx:latest".to_owned(),
-        "library/nginx:1.24".to_owned(),
-        "team/app".to_owned(),
-        "team/app:1.25".to_owned(),
-        "a.b".to_owned(),
+/// Patterns of every kind, near the spellings above.
+fn pattern_texts() -> Vec<String> {
+    let mut texts: Vec<String> = [
+        "nginx",
+        "nginx:1.25",
+        "nginx:latest",
+        "library/nginx:1.24",
+        "team/app",
+        "team/app:1.25",
+        "a.b",
+        "ghcr.io/team/",
+        "ghcr.io/",
+        "ghcr.io/team/*",
+        "docker.io/",
+        "docker.io/library/",
+        "team/",
+        "localhost:5000/",
+        "localhost/",
+        "docker.io/my.org/app",
+        "docker.io/localhost/app",
+        "my.org/",
+        "registry.evil.io/*",
+    ]
+    .map(str::to_owned)
+    .to_vec();
+    texts.extend([
         format!("nginx@sha256:{HEX}"),
         format!("nginx:1.25@sha256:{HEX}"),
         format!("sha256:{HEX}"),
-        "ghcr.io/team/".to_owned(),
-        "ghcr.io/".to_owned(),
-        "ghcr.io/team/*".to_owned(),
-        "docker.io/".to_owned(),
-        "docker.io/library/".to_owned(),
-        "team/".to_owned(),
-        "localhost:5000/".to_owned(),
-        "localhost/".to_owned(),
-        "docker.io/my.org/app".to_owned(),
-        "docker.io/localhost/app".to_owned(),
-        "my.org/".to_owned(),
-        "registry.evil.io/*".to_owned(),
-    ];
-    (prop::sample::select(texts), prop::bool::ANY).prop_map(|(text, resolve)| {
+    ]);
+    texts
+}
+
+/// Each pattern as typed, and tag patterns also with the digest their tag resolved to.
+fn patterns() -> Vec<Pattern> {
+    let resolved = Digest::parse(&format!("sha256:{OTHER}")).unwrap();
+    let mut patterns = Vec::new();
+    for text in pattern_texts() {
         let pattern = Pattern::parse(&text).unwrap();
-        let resolved = Digest::parse(&format!("sha256:{OTHER}")).unwrap();
-        match pattern.clone().with_resolved_digest(resolved) {
-            Ok(with_digest) if resolve => with_digest,
-            _ => pattern,
+        if let Ok(with_digest) = pattern.clone().with_resolved_digest(resolved.clone()) {
+            patterns.push(with_digest);
         }
-    })
+        patterns.push(pattern);
+    }
+    patterns
+}
+
+fn pattern() -> impl Strategy<Value = Pattern> {
+    prop::sample::select(patterns())
+}
+
+/// Every spelling above against every pattern: the regex and `matches` agree, and both select
+/// thousands of them (the comparison is not vacuous).
+#[test]
+fn the_regex_selects_what_matches_selects_for_every_spelling() {
+    let mut selected = 0;
+    let mut compared = 0;
+    for pattern in patterns() {
+        let regex = regex::Regex::new(&image_regex(&pattern)).unwrap();
+        for registry in REGISTRIES {
+            for library in LIBRARY {
+                for path in PATHS {
+                    for tag in TAGS {
+                        for digest in digests() {
+                            let spec = format!("{registry}{library}{path}{tag}{digest}");
+                            let matched = pattern.matches(&spec, None).is_match();
+                            assert_eq!(regex.is_match(&spec), matched, "{pattern} on {spec:?}: {regex}");
+                            selected += usize::from(matched);
+                            compared += 1;
+                        }
+                    }
+                }
+            }
+        }
+    }
+    assert!(selected > 1_000, "{selected} of {compared} selected");
 }
 
 proptest! {
