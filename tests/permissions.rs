@@ -909,3 +909,85 @@ async fn creds_scope_and_revoke_need_exactly_their_declared_permissions() {
         }
     }
 }
+
+#[tokio::test]
+async fn image_find_and_block_need_exactly_their_declared_permissions() {
+    use k8s_openapi::api::admissionregistration::v1::ValidatingAdmissionPolicy;
+    let tb = testbed();
+    let client = tb.client().await;
+    let ns = tb.namespace("perm-image").await;
+    let find = required("image find", &[]);
+    let block = required("image block", &[]);
+    let find_users = identities(&client, &ns, "image find", &find).await;
+    let block_users = identities(&client, &ns, "image block", &block).await;
+    let dir = tempfile::tempdir().unwrap();
+    let image = format!("{ns}/miner:1");
+    for (i, (need, user)) in find_users.iter().enumerate() {
+        let case = dir.path().join(format!("find-{i}"));
+        let out = as_user(tb, &client, &case, user, need.as_ref(), &["image", "find", &image, "-A"]).await;
+        let said = format!("{}{}", out.stdout, out.stderr);
+        match need {
+            None => assert_eq!(out.code, 0, "image find with its declared permissions:\n{said}"),
+            Some(need) => {
+                assert_ne!(out.code, 0, "image find without {} succeeded:\n{said}", need.describe());
+                assert_names(&said, need);
+            }
+        }
+    }
+    // A search that could not read one kind of controller says so, and exits 5.
+    let degrading = permissions::command("image find").unwrap().all_needs();
+    let daemonsets = degrading.iter().find(|n| n.resource == "daemonsets").unwrap();
+    let mut objects = generated("image find", &ns, "imagefind-nods");
+    for object in objects.iter_mut().filter(|o| o.get("rules").is_some()) {
+        object["rules"] = without(&object["rules"], daemonsets, &ns);
+    }
+    let user = apply(&client, &ns, &objects).await;
+    let out =
+        as_user(tb, &client, &dir.path().join("find-nods"), &user, None, &["image", "find", &image, "-A"])
+            .await;
+    assert_eq!(out.code, 5, "{}{}", out.stdout, out.stderr);
+    assert!(out.stderr.contains("not searched: list daemonsets.apps"), "{}", out.stderr);
+    assert_eq!(doctor_degraded(tb, &ns, &user, "image find"), ["list daemonsets.apps (cluster-wide)"]);
+
+    let policies: Api<ValidatingAdmissionPolicy> = Api::all(client.clone());
+    for (i, (need, user)) in block_users.iter().enumerate() {
+        let case = dir.path().join(format!("block-{i}"));
+        // One image per identity: each block is a cluster-wide policy of its own.
+        let image = format!("{ns}/miner-{i}:1");
+        let out = as_user(
+            tb,
+            &client,
+            &case,
+            user,
+            need.as_ref(),
+            &["image", "block", &image, "-n", &ns, "--yes", "-o", "json"],
+        )
+        .await;
+        let said = format!("{}{}", out.stdout, out.stderr);
+        match need {
+            None => {
+                assert_eq!(out.code, 0, "image block with its declared permissions:\n{said}");
+                assert_eq!(out.json()["blocked"], true);
+                let undo = run(kir_with(&tb.kubeconfig).arg("undo").arg(&case).arg("--yes"));
+                assert_eq!(undo.code, 0, "{}{}", undo.stdout, undo.stderr);
+            }
+            Some(need) => {
+                assert_ne!(out.code, 0, "image block without {} succeeded:\n{said}", need.describe());
+                assert_names(&said, need);
+                // Every permission is asked before the first change: no policy was made.
+                let made = policies
+                    .list(&ListParams::default())
+                    .await
+                    .unwrap()
+                    .items
+                    .into_iter()
+                    .filter(|p| {
+                        p.metadata.annotations.as_ref().and_then(|a| a.get("kir.dev/image-pattern"))
+                            == Some(&format!("docker.io/{image}"))
+                    })
+                    .count();
+                assert_eq!(made, 0, "a policy was made without {}", need.describe());
+            }
+        }
+    }
+}

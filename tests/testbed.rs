@@ -180,6 +180,33 @@ impl Testbed {
         name
     }
 
+    /// The testbed's OCI registry, `127.0.0.1:PORT`.
+    pub fn registry(&self) -> String {
+        let state = self.kubeconfig.parent().expect("kubeconfig lives in the testbed state directory");
+        std::fs::read_to_string(state.join("registry"))
+            .expect("the testbed runs a registry")
+            .trim()
+            .to_string()
+    }
+
+    /// `testbed/push-image REPO:TAG ARGS...`: a new image with a digest of its own, pushed to
+    /// the registry; its `REGISTRY/REPO@sha256:...` reference.
+    pub fn push_image(&self, repository_tag: &str, args: &[&str]) -> String {
+        let state = self.kubeconfig.parent().expect("kubeconfig lives in the testbed state directory");
+        let output = Command::new(repo_root().join("testbed/push-image"))
+            .arg(repository_tag)
+            .args(args)
+            .env("KIR_TESTBED_STATE", state)
+            .output()
+            .expect("testbed/push-image can be run");
+        assert!(
+            output.status.success(),
+            "push-image {repository_tag}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8(output.stdout).expect("a reference").trim().to_string()
+    }
+
     /// The text of the audit log as it is now.
     pub fn audit_events(&self) -> Vec<serde_json::Value> {
         let text = std::fs::read_to_string(&self.audit_log).expect("audit log is readable");

@@ -40,3 +40,6 @@ mod case;
 
 // Stolen credentials: what a credential is, its reach, who can do what.
 mod creds;
+
+// The malicious image: find it everywhere, block it at admission.
+mod image;

@@ -9,6 +9,7 @@ mod connect;
 pub mod credentials;
 mod error;
 pub mod exec;
+pub mod images;
 pub mod objects;
 pub mod permissions;
 pub mod pods;

@@ -151,6 +151,49 @@ impl Cluster {
         Ok(serde_json::to_value(created).unwrap_or_default())
     }
 
+    /// Ask the API server to admit `object` without storing it (a server-side dry-run): the
+    /// answer is what validation and admission decide, with nothing created.
+    pub async fn dry_run_create(&self, object: &Value) -> Result<Value> {
+        let (api, resolved, name) = self.dynamic_api(object).await?;
+        let object: DynamicObject = serde_json::from_value(object.clone())
+            .map_err(|e| Error::Other { what: format!("dry-run create {name}"), detail: e.to_string() })?;
+        let what = format!("dry-run create {} {name}", resolved.resource.kind);
+        let params = PostParams { dry_run: true, ..Default::default() };
+        let admitted = self.call(what, api.create(&params, &object)).await?;
+        Ok(serde_json::to_value(admitted).unwrap_or_default())
+    }
+
+    /// Dry-run a merge patch of an object or one of its subresources (`ephemeralcontainers`):
+    /// what admission decides about the change, with nothing changed.
+    pub async fn dry_run_patch(
+        &self,
+        api_version: &str,
+        kind: &str,
+        namespace: Option<&str>,
+        name: &str,
+        subresource: Option<&str>,
+        patch: &Value,
+    ) -> Result<Value> {
+        let resolved = self.resolve_kind(api_version, kind).await?;
+        let api: Api<DynamicObject> = match namespace.filter(|_| resolved.namespaced) {
+            Some(ns) => Api::namespaced_with(self.client().clone(), ns, &resolved.resource),
+            None => Api::all_with(self.client().clone(), &resolved.resource),
+        };
+        let target = format!("{kind} {}{name}", namespace.map(|n| format!("{n}/")).unwrap_or_default());
+        let params = PatchParams { dry_run: true, ..Default::default() };
+        let patched = match subresource {
+            Some(sub) => {
+                let what = format!("dry-run patch {target}/{sub}");
+                self.call(what, api.patch_subresource(sub, name, &params, &Patch::Merge(patch))).await?
+            }
+            None => {
+                self.call(format!("dry-run patch {target}"), api.patch(name, &params, &Patch::Merge(patch)))
+                    .await?
+            }
+        };
+        Ok(serde_json::to_value(patched).unwrap_or_default())
+    }
+
     /// Delete the object named by `apiVersion`, `kind`, namespace and name that has this UID.
     /// A 404 is `Ok(false)`; an object of that name with another UID (recreated since it was
     /// read) is not deleted: the API server answers 409.

@@ -362,6 +362,65 @@ const UNDO_REVOKE: &[Need] = &[
     cluster("bind", RBAC, "clusterroles", BIND_CHECK).only_when(WHEN_REVOKED),
 ];
 
+const TEMPLATES_UNSEARCHED: &str =
+    "controllers of that kind that would start the image again are not searched";
+
+const IMAGE_FIND: &[Need] = &[
+    cluster("list", "", "pods", "pods using the image: every container kind, the digest running, node"),
+    cluster("list", APPS, "deployments", "Deployments whose template uses the image")
+        .degrades(TEMPLATES_UNSEARCHED),
+    cluster("list", APPS, "replicasets", "ReplicaSets whose template uses the image, and pods' owner chains")
+        .degrades(TEMPLATES_UNSEARCHED),
+    cluster("list", APPS, "statefulsets", "StatefulSets whose template uses the image")
+        .degrades(TEMPLATES_UNSEARCHED),
+    cluster("list", APPS, "daemonsets", "DaemonSets whose template uses the image")
+        .degrades(TEMPLATES_UNSEARCHED),
+    cluster("list", BATCH, "jobs", "Jobs whose template uses the image").degrades(TEMPLATES_UNSEARCHED),
+    cluster("list", BATCH, "cronjobs", "CronJobs whose job template uses the image")
+        .degrades(TEMPLATES_UNSEARCHED),
+    cluster("list", "", "replicationcontrollers", "ReplicationControllers whose template uses the image")
+        .degrades(TEMPLATES_UNSEARCHED),
+];
+
+const DRY_RUN: &str = "a server-side dry-run proving the block (nothing is created)";
+
+const IMAGE_BLOCK: &[Need] = &[
+    cluster("get", ADMISSION, "validatingadmissionpolicies", "whether the block is in place; its read-back"),
+    cluster("create", ADMISSION, "validatingadmissionpolicies", "the policy denying the image"),
+    cluster(
+        "get",
+        ADMISSION,
+        "validatingadmissionpolicybindings",
+        "whether the binding is in place; its read-back",
+    ),
+    cluster("create", ADMISSION, "validatingadmissionpolicybindings", "its binding (Deny)"),
+    ns("create", "", "pods", DRY_RUN),
+    ns("create", APPS, "deployments", DRY_RUN),
+    ns("create", APPS, "replicasets", DRY_RUN),
+    ns("create", APPS, "statefulsets", DRY_RUN),
+    ns("create", APPS, "daemonsets", DRY_RUN),
+    ns("create", BATCH, "jobs", DRY_RUN),
+    ns("create", BATCH, "cronjobs", DRY_RUN),
+    ns("create", "", "replicationcontrollers", DRY_RUN),
+];
+
+const WHEN_BLOCKED: &str = "the case blocked an image";
+
+const UNDO_BLOCK: &[Need] = &[
+    cluster("get", ADMISSION, "validatingadmissionpolicies", "check the policy is the one kir created")
+        .only_when(WHEN_BLOCKED),
+    cluster("delete", ADMISSION, "validatingadmissionpolicies", "lift the block").only_when(WHEN_BLOCKED),
+    cluster(
+        "get",
+        ADMISSION,
+        "validatingadmissionpolicybindings",
+        "check the binding is the one kir created",
+    )
+    .only_when(WHEN_BLOCKED),
+    cluster("delete", ADMISSION, "validatingadmissionpolicybindings", "lift the block")
+        .only_when(WHEN_BLOCKED),
+];
+
 /// Every command and its declared needs, in the order doctor shows them.
 pub const COMMANDS: &[Command] = &[
     Command { name: "capture pod", implemented: true, needs: CAPTURE, steps: &[] },
@@ -382,28 +441,21 @@ pub const COMMANDS: &[Command] = &[
         needs: &[],
         steps: &["capture pod", "snapshot pod", "isolate pod", "replace pod"],
     },
-    Command { name: "undo", implemented: true, needs: UNDO_REVOKE, steps: &["release pod (cordoned node)"] },
     Command {
-        name: "image find",
-        implemented: false,
-        needs: &[cluster("list", "", "pods", "pods running the image, in every namespace")],
-        steps: &[],
+        name: "undo",
+        implemented: true,
+        needs: UNDO_REVOKE,
+        steps: &["release pod (cordoned node)", "undo (image block)"],
     },
+    Command { name: "undo (image block)", implemented: true, needs: UNDO_BLOCK, steps: &[] },
+    Command { name: "image find", implemented: true, needs: IMAGE_FIND, steps: &[] },
     Command {
         name: "image purge",
         implemented: false,
         needs: &[ns("delete", "", "pods", "delete the pods running the image")],
         steps: &["image find"],
     },
-    Command {
-        name: "image block",
-        implemented: false,
-        needs: &[
-            cluster("create", ADMISSION, "validatingadmissionpolicies", "the policy refusing the image"),
-            cluster("create", ADMISSION, "validatingadmissionpolicybindings", "its binding"),
-        ],
-        steps: &[],
-    },
+    Command { name: "image block", implemented: true, needs: IMAGE_BLOCK, steps: &[] },
     Command {
         name: "respond malicious-image",
         implemented: false,

@@ -109,6 +109,10 @@ pub enum Command {
     #[command(subcommand)]
     Creds(CredsCommand),
 
+    /// Malicious image: find every pod and controller using it, block it at admission
+    #[command(subcommand)]
+    Image(ImageCommand),
+
     /// Search, summarise and review Kubernetes audit logs at grep speed
     #[command(subcommand)]
     Audit(AuditCommand),
@@ -618,6 +622,54 @@ pub enum Shell {
     Bash,
     Zsh,
     Fish,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ImageCommand {
+    /// Every pod container (init and ephemeral too) and every controller template using an image
+    #[command(
+        after_help = "REF is matched by meaning, not spelling: nginx, docker.io/library/nginx and nginx:latest are one\n\
+                      image. A repository (nginx) matches every tag and digest of it, a tag (nginx:1.25) that tag, a\n\
+                      digest (nginx@sha256:..., or sha256:... alone) that digest wherever it runs, and a prefix ending\n\
+                      in / (registry.evil.io/ or ghcr.io/team/) every repository under it.\n\n\
+                      Examples:\n  kir image find nginx:1.25 -A\n  kir image find registry.evil.io/ -o json\n  \
+                      kir image find sha256:4c5f... -n shop"
+    )]
+    Find(ImageFindArgs),
+
+    /// Deny an image at admission (ValidatingAdmissionPolicy), then prove it by dry-runs
+    #[command(
+        after_help = "Pods (created, or updated to run it, ephemeral containers included) and the pod templates of\n\
+                      Deployments, ReplicaSets, StatefulSets, DaemonSets, Jobs, CronJobs and ReplicationControllers are\n\
+                      denied. Updates of objects that already run the image are let through, so that containment and\n\
+                      scaling to zero still work. kir then asks the API server to admit (server-side dry-run) a pod and\n\
+                      a Deployment with every spelling of REF, which must be denied, and with a control image, which\n\
+                      must be allowed. `kir undo CASE` lifts the block.\n\n\
+                      Examples:\n  kir image block nginx:1.25 --dry-run\n  kir image block registry.evil.io/ --yes\n  \
+                      kir image block nginx:1.25 -o yaml > block.yaml   # for GitOps: prints, applies nothing"
+    )]
+    Block(ImageBlockArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ImageFindArgs {
+    /// The image: a reference, a digest, or a registry/repository prefix ending in /
+    #[arg(value_name = "REF")]
+    pub image: String,
+
+    /// Every namespace (the default unless -n is given)
+    #[arg(short = 'A', long)]
+    pub all_namespaces: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ImageBlockArgs {
+    /// The image: a reference, a digest, or a registry/repository prefix ending in /
+    #[arg(value_name = "REF")]
+    pub image: String,
+
+    #[command(flatten)]
+    pub confirm: ConfirmArgs,
 }
 
 #[derive(Debug, Subcommand)]

@@ -11,8 +11,8 @@ use std::process::ExitCode;
 
 use crate::{
     cli::{
-        CaptureCommand, Cli, Command, CredsCommand, IsolateCommand, ReleaseCommand, ReplaceCommand,
-        RespondCommand, SnapshotCommand,
+        CaptureCommand, Cli, Command, CredsCommand, ImageCommand, IsolateCommand, ReleaseCommand,
+        ReplaceCommand, RespondCommand, SnapshotCommand,
     },
     settings::{Settings, UsageError},
 };
@@ -91,6 +91,12 @@ fn run(cli: Cli, settings: Settings) -> anyhow::Result<u8> {
         }
         Command::Respond(RespondCommand::StolenCredentials(args)) => {
             return runtime()?.block_on(commands::creds::stolen(&args, &settings));
+        }
+        Command::Image(ImageCommand::Find(args)) => {
+            return runtime()?.block_on(commands::image::find(&args, &settings));
+        }
+        Command::Image(ImageCommand::Block(args)) => {
+            return runtime()?.block_on(commands::image::block(&args, &settings));
         }
         Command::Undo(args) => return runtime()?.block_on(commands::undo::run(&args, &settings)),
         Command::Creds(CredsCommand::Show(args)) => {

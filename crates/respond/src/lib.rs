@@ -2,6 +2,7 @@
 //! (the case). The decisions — what to select, what to create, what a result means — are pure
 //! functions in their own modules, tested without a cluster.
 
+pub mod block;
 pub mod blocking;
 pub mod capture;
 pub mod collect;
@@ -10,6 +11,7 @@ pub mod creds;
 pub mod enforcement;
 mod error;
 pub mod findings;
+pub mod image;
 pub mod isolate;
 pub mod netpol;
 pub mod observe;

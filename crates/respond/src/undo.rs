@@ -19,8 +19,11 @@ use kir_rbac::BindingKind;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
+use kir_image::{Pattern, admission};
+
 use crate::{
     Error, Result,
+    block::{self, BlockKind, CASE_LABEL as BLOCK_CASE_LABEL},
     blocking::{blocking, record},
     contain::{CORDONED_BY_ANNOTATION, REMOVED_LABELS_ANNOTATION},
     isolate::{CASE_ANNOTATION, cases_of},
@@ -114,6 +117,10 @@ pub enum Reversal {
         #[serde(default, skip_serializing_if = "Labels::is_empty")]
         annotations: Labels,
     },
+    /// Delete an admission object `kir image block` created for the pattern; its name and the
+    /// spec it must have are derived from the pattern.
+    #[serde(rename_all = "camelCase")]
+    LiftImageBlock { kind: BlockKind, pattern: String },
 }
 
 /// A RoleBinding or ClusterRoleBinding kir changed: which one, and the UID it had.
@@ -173,8 +180,18 @@ impl Reversal {
             | Reversal::RestoreLabels { namespace, pod, pod_uid, .. }
             | Reversal::Uncordon { namespace, pod, pod_uid, .. }
             | Reversal::LeaveCase { namespace, pod, pod_uid } => Some((namespace, pod, pod_uid)),
-            Reversal::RestoreSubjects { .. } | Reversal::RecreateBinding { .. } => None,
+            Reversal::RestoreSubjects { .. }
+            | Reversal::RecreateBinding { .. }
+            | Reversal::LiftImageBlock { .. } => None,
         }
+    }
+
+    /// The admission object of an image block, and the policy name the pattern gives.
+    fn image_block(&self) -> Option<(BlockKind, Pattern, String)> {
+        let Reversal::LiftImageBlock { kind, pattern } = self else { return None };
+        let pattern = Pattern::parse(pattern).ok()?;
+        let name = admission::policy_name(&pattern);
+        Some((*kind, pattern, name))
     }
 
     fn binding(&self) -> Option<&BindingRecord> {
@@ -196,7 +213,7 @@ impl Reversal {
         match (self.pod(), self.binding()) {
             (Some((namespace, pod, _)), _) => format!("pod/{namespace}/{pod}"),
             (None, Some(binding)) => binding.target(),
-            (None, None) => String::new(),
+            (None, None) => self.image_block().map(|(kind, _, name)| kind.target(&name)).unwrap_or_default(),
         }
     }
 
@@ -210,6 +227,7 @@ impl Reversal {
             Reversal::RestoreLabels { .. } => "isolate.orphan",
             Reversal::Uncordon { .. } => "isolate.cordon-node",
             Reversal::LeaveCase { .. } => "isolate.join-case",
+            Reversal::LiftImageBlock { kind, .. } => kind.action(),
         }
     }
 
@@ -235,6 +253,10 @@ impl Reversal {
             ),
             Reversal::Uncordon { node, .. } => format!("uncordon node {node}"),
             Reversal::LeaveCase { .. } => format!("remove this case's id from pod {namespace}/{pod}"),
+            Reversal::LiftImageBlock { kind, pattern } => {
+                let name = self.image_block().map(|(_, _, name)| name).unwrap_or_default();
+                format!("delete {} {name} (the block of {pattern})", kind.name())
+            }
         }
     }
 }
@@ -498,6 +520,12 @@ async fn read_other(cluster: &Cluster, reversal: &Reversal) -> Result<Option<Val
                 .await,
         )?,
         Reversal::Uncordon { node, .. } => found(cluster.get_object("v1", "Node", None, node).await)?,
+        Reversal::LiftImageBlock { .. } => match reversal.image_block() {
+            Some((kind, _, name)) => {
+                found(cluster.get_object(kind.api_version(), kind.name(), None, &name).await)?
+            }
+            None => None,
+        },
         _ => None,
     })
 }
@@ -621,17 +649,45 @@ fn judge(item: &Pending, case_id: &str, live: &Live, options: UndoOptions) -> (V
                 binding.describe()
             )),
         },
+        Reversal::LiftImageBlock { .. } => image_block_verdict(item, case_id, live.other.as_ref()),
     };
     let live_uid = match reversal {
         Reversal::DeletePolicy { .. }
         | Reversal::Uncordon { .. }
         | Reversal::RestoreSubjects { .. }
-        | Reversal::RecreateBinding { .. } => {
+        | Reversal::RecreateBinding { .. }
+        | Reversal::LiftImageBlock { .. } => {
             live.other.as_ref().and_then(|o| text_at(o, "/metadata/uid")).unwrap_or_default().to_string()
         }
         _ => pod_uid.to_string(),
     };
     (verdict, live_uid, others)
+}
+
+/// Whether the live admission object is the one kir created for this case's block.
+fn image_block_verdict(item: &Pending, case_id: &str, live: Option<&Value>) -> Verdict {
+    let Some((kind, pattern, name)) = item.reversal.image_block() else {
+        return Verdict::Mismatch("its pattern is not a valid image reference".into());
+    };
+    let what = format!("{} {name}", kind.name());
+    let Some(live) = live else {
+        return Verdict::AlreadyReversed(format!("{what} no longer exists"));
+    };
+    let uid = text_at(live, "/metadata/uid").unwrap_or_default();
+    if item.made_uid.as_deref().is_some_and(|made| made != uid) {
+        return Verdict::Mismatch(format!(
+            "{what} has another UID than kir created: it was re-created by someone else"
+        ));
+    }
+    if string_map(live, "/metadata/labels").get(BLOCK_CASE_LABEL).map(String::as_str) != Some(case_id) {
+        return Verdict::Mismatch(format!(
+            "{what} does not carry this case's id: another case or someone else made it"
+        ));
+    }
+    match block::foreign(&kind.object(&pattern, case_id), live) {
+        Some(why) => Verdict::Mismatch(format!("{what}: {why} since kir created it")),
+        None => Verdict::Reverse,
+    }
 }
 
 /// The subjects of `subjects` the live binding does not name.
@@ -847,6 +903,10 @@ async fn reverse(cluster: &Cluster, item: &Assessed) -> kir_cluster::Result<bool
             return cluster
                 .delete_object(kind.api_version(), kind.name(), kind.namespace(namespace), &name, uid)
                 .await;
+        }
+        Reversal::LiftImageBlock { .. } => {
+            let Some((kind, _, name)) = item.reversal.image_block() else { return Ok(false) };
+            return cluster.delete_object(kind.api_version(), kind.name(), None, &name, uid).await;
         }
         Reversal::Uncordon { node, .. } => {
             let patch = json!({

@@ -363,7 +363,7 @@ pub async fn revoke(args: &CredsRevokeArgs, settings: &Settings) -> anyhow::Resu
         print!("{}", sanitize(&text));
         return Ok(crate::exit::SUCCESS);
     }
-    if !plan_confirmed(&plan, &text, &args.confirm, "Revoke?", settings)? {
+    if !responder::plan_confirmed(&plan, &text, &args.confirm, "Revoke?", settings)? {
         return Ok(crate::exit::SUCCESS);
     }
     let case = responder::open_case(settings, &responder, format!("revocation of {}", args.subject)).await?;
@@ -490,7 +490,7 @@ pub async fn rotate(args: &CredsRotateArgs, settings: &Settings) -> anyhow::Resu
     for warning in &plan.warnings {
         text.push_str(&format!("warning: {warning}\n"));
     }
-    if !plan_confirmed(&plan, &text, &args.confirm, "Rotate?", settings)? {
+    if !responder::plan_confirmed(&plan, &text, &args.confirm, "Rotate?", settings)? {
         return Ok(crate::exit::SUCCESS);
     }
     let case =
@@ -546,7 +546,7 @@ pub async fn stolen(args: &RespondStolenArgs, settings: &Settings) -> anyhow::Re
     for residual in &plan.residual {
         text.push_str(&format!("warning: {residual}\n"));
     }
-    if !plan_confirmed(&plan, &text, &args.confirm, "Kill this credential?", settings)? {
+    if !responder::plan_confirmed(&plan, &text, &args.confirm, "Kill this credential?", settings)? {
         return Ok(crate::exit::SUCCESS);
     }
     let case = responder::open_case(settings, &responder, "stolen credentials".to_string()).await?;
@@ -658,26 +658,4 @@ async fn review_activity(
         );
     }
     Ok(())
-}
-
-/// Show `plan` (as text, or as JSON/YAML with `--dry-run`) and ask for confirmation. `true`:
-/// go ahead; `false`: a dry run, nothing to do.
-fn plan_confirmed<T: serde::Serialize>(
-    plan: &T,
-    text: &str,
-    confirm: &crate::cli::ConfirmArgs,
-    question: &str,
-    settings: &Settings,
-) -> anyhow::Result<bool> {
-    let text = sanitize(text).into_owned();
-    if confirm.dry_run {
-        match settings.output {
-            OutputFormat::Json => print_json(plan)?,
-            OutputFormat::Yaml => print_yaml(plan)?,
-            OutputFormat::Table => print!("{text}"),
-        }
-        return Ok(false);
-    }
-    eprint!("{text}");
-    Ok(responder::confirm(confirm, question)? == responder::Decision::Apply)
 }

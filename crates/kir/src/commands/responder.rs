@@ -143,3 +143,25 @@ pub fn confirm(args: &ConfirmArgs, question: &str) -> anyhow::Result<Decision> {
         anyhow::bail!("not confirmed: nothing was changed")
     }
 }
+
+/// Show `plan` (as text, or as JSON/YAML with `--dry-run`) and ask for confirmation. `true`:
+/// go ahead; `false`: a dry run, nothing to do.
+pub fn plan_confirmed<T: serde::Serialize>(
+    plan: &T,
+    text: &str,
+    confirm: &crate::cli::ConfirmArgs,
+    question: &str,
+    settings: &Settings,
+) -> anyhow::Result<bool> {
+    let text = sanitize(text).into_owned();
+    if confirm.dry_run {
+        match settings.output {
+            crate::cli::OutputFormat::Json => crate::output::print_json(plan)?,
+            crate::cli::OutputFormat::Yaml => crate::output::print_yaml(plan)?,
+            crate::cli::OutputFormat::Table => print!("{text}"),
+        }
+        return Ok(false);
+    }
+    eprint!("{text}");
+    Ok(self::confirm(confirm, question)? == Decision::Apply)
+}

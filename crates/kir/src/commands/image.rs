@@ -1,0 +1,215 @@
+//! `kir image`: where a malicious image runs or would run again (`find`), and keeping it out
+//! (`block`).
+
+use comfy_table::Cell;
+use kir_image::Pattern;
+use kir_respond::{
+    block::{self, Admission, BlockReport},
+    image::{ContainerHit, FindReport},
+};
+
+use crate::{
+    cli::{ImageBlockArgs, ImageFindArgs, OutputFormat},
+    commands::responder,
+    output::{print_json, print_table, print_yaml, sanitize, table},
+    settings::{Settings, UsageError},
+};
+
+/// The image argument, checked before anything is asked of the cluster.
+fn pattern(text: &str) -> Result<Pattern, UsageError> {
+    Pattern::parse(text).map_err(|e| UsageError(format!("image {:?}: {e}", sanitize(text))))
+}
+
+pub async fn find(args: &ImageFindArgs, settings: &Settings) -> anyhow::Result<u8> {
+    let pattern = pattern(&args.image)?;
+    let namespace = settings.connect.namespace.as_deref();
+    if args.all_namespaces && namespace.is_some() {
+        return Err(UsageError("-A and -n name different scopes: give one of them".into()).into());
+    }
+    let responder = responder::connect(settings).await?;
+    let report = kir_respond::image::find(&responder.cluster, &pattern, namespace).await?;
+    match settings.output {
+        OutputFormat::Json => print_json(&report)?,
+        OutputFormat::Yaml => print_yaml(&report)?,
+        OutputFormat::Table => print_found(&report)?,
+    }
+    for unread in &report.unread {
+        eprintln!("warning: not searched: {}", sanitize(unread));
+    }
+    if report.unparseable > 0 {
+        eprintln!(
+            "warning: {} container image reference(s) are not valid references and were not matched, e.g. {}",
+            report.unparseable,
+            sanitize(&report.unparseable_examples.join(", "))
+        );
+    }
+    Ok(if report.complete() { crate::exit::SUCCESS } else { crate::exit::INCOMPLETE })
+}
+
+fn print_found(report: &FindReport) -> anyhow::Result<()> {
+    let scope =
+        report.namespace.as_deref().map_or("every namespace".to_string(), |ns| format!("namespace {ns}"));
+    if !report.pods.is_empty() {
+        let mut pods = table(&["pod", "container", "image", "running", "match", "node", "started by"]);
+        for pod in &report.pods {
+            let mut name = format!("{}/{}", pod.namespace, pod.name);
+            if pod.mirror {
+                name.push_str(" (static: mirror pod)");
+            }
+            if pod.terminating {
+                name.push_str(" (terminating)");
+            }
+            for hit in &pod.containers {
+                pods.add_row(vec![
+                    Cell::new(&name),
+                    Cell::new(container_name(hit)),
+                    Cell::new(&hit.container.image),
+                    Cell::new(hit.container.image_id.as_deref().unwrap_or("-")),
+                    Cell::new(hit.matched),
+                    Cell::new(pod.node.as_deref().unwrap_or("-")),
+                    Cell::new(owners(&pod.owners)),
+                ]);
+            }
+        }
+        print_table(&pods)?;
+        println!();
+    }
+    if !report.templates.is_empty() {
+        let mut templates = table(&["controller", "container", "image", "match", "replicas", "owned by"]);
+        for template in &report.templates {
+            let mut name = format!("{} {}/{}", template.kind.name(), template.namespace, template.name);
+            if template.suspended {
+                name.push_str(" (suspended)");
+            }
+            for hit in &template.containers {
+                templates.add_row(vec![
+                    Cell::new(&name),
+                    Cell::new(container_name(hit)),
+                    Cell::new(&hit.container.image),
+                    Cell::new(hit.matched),
+                    Cell::new(template.replicas.map_or("-".to_string(), |r| r.to_string())),
+                    Cell::new(owners(&template.owners)),
+                ]);
+            }
+        }
+        print_table(&templates)?;
+        println!();
+    }
+    let mirrors = report.pods.iter().filter(|p| p.mirror).count();
+    println!(
+        "{}: {} pod(s) ({} running) and {} controller template(s) use it; searched {} pods ({} containers) and {} templates in {scope}",
+        sanitize(&report.pattern),
+        report.pods.len(),
+        report.running_pods().count(),
+        report.templates.len(),
+        report.searched.pods,
+        report.searched.containers,
+        report.searched.templates,
+    );
+    if mirrors > 0 {
+        println!(
+            "{mirrors} of them are static pods: the kubelet runs them from a manifest file on the node; deleting them through the API does not stop them"
+        );
+    }
+    Ok(())
+}
+
+fn container_name(hit: &ContainerHit) -> String {
+    use kir_cluster::images::ContainerKind;
+    match hit.container.kind {
+        ContainerKind::Container => hit.container.name.clone(),
+        ContainerKind::Init => format!("{} (init)", hit.container.name),
+        ContainerKind::Ephemeral => format!("{} (ephemeral)", hit.container.name),
+    }
+}
+
+fn owners(owners: &[String]) -> String {
+    if owners.is_empty() { "-".to_string() } else { owners.join(" < ") }
+}
+
+pub async fn block(args: &ImageBlockArgs, settings: &Settings) -> anyhow::Result<u8> {
+    let pattern = pattern(&args.image)?;
+    if settings.output == OutputFormat::Yaml && !args.confirm.dry_run {
+        // For GitOps: the objects, applied by whoever commits them. Nothing is asked of the
+        // cluster, so nothing is proved; the case label says no case made them.
+        let plan = block::plan(&pattern, "none", "default");
+        for (index, object) in plan.objects.iter().enumerate() {
+            if index > 0 {
+                println!("---");
+            }
+            print_yaml(object)?;
+        }
+        return Ok(crate::exit::SUCCESS);
+    }
+    let responder = responder::connect(settings).await?;
+    let namespace =
+        settings.connect.namespace.clone().unwrap_or_else(|| responder.cluster.namespace().to_string());
+    // The case id is known only once the case is open; the plan shown names objects by the
+    // pattern, which does not depend on it.
+    let preview = block::plan(&pattern, "CASE", &namespace);
+    let mut text = format!("Plan to block {}:\n", preview.pattern);
+    text.push_str(&format!(
+        "  - create ValidatingAdmissionPolicy {0} and its binding {0} (Deny): pods, ephemeral containers and the pod templates of every controller kind\n",
+        preview.policy
+    ));
+    text.push_str(&format!(
+        "  - prove it in namespace {namespace} by server-side dry-runs (nothing is created): {} spelling(s) denied ({}), the control image {} allowed\n",
+        preview.spellings.len(),
+        preview.spellings.join(", "),
+        preview.control
+    ));
+    if !responder::plan_confirmed(&preview, &text, &args.confirm, "Block?", settings)? {
+        return Ok(crate::exit::SUCCESS);
+    }
+    let case =
+        responder::open_case(settings, &responder, format!("malicious image {}", preview.pattern)).await?;
+    let plan = block::plan(&pattern, case.id(), &namespace);
+    let report = block::apply(&responder.cluster, &case, &responder.actor, &plan).await?;
+    match settings.output {
+        OutputFormat::Json => print_json(&report)?,
+        OutputFormat::Yaml => print_yaml(&report)?,
+        OutputFormat::Table => print_blocked(&report, &case.path().display().to_string())?,
+    }
+    Ok(if report.blocked { crate::exit::SUCCESS } else { crate::exit::FAILURE })
+}
+
+fn print_blocked(report: &BlockReport, case: &str) -> anyhow::Result<()> {
+    let mut objects = table(&["object", "status", "read back", "detail"]);
+    for object in &report.objects {
+        objects.add_row(vec![
+            Cell::new(format!("{} {}", object.kind.name(), object.name)),
+            Cell::new(object.status),
+            Cell::new(if object.read_back { "as generated" } else { "NO" }),
+            Cell::new(object.detail.clone().unwrap_or_default()),
+        ]);
+    }
+    print_table(&objects)?;
+    println!();
+    let mut proofs = table(&["dry-run", "expected", "answered"]);
+    let word = |a: Option<Admission>| match a {
+        Some(Admission::Denied) => "denied",
+        Some(Admission::Allowed) => "allowed",
+        None => "no answer",
+    };
+    for proof in &report.proofs {
+        proofs.add_row(vec![
+            Cell::new(&proof.request),
+            Cell::new(word(Some(proof.expected))),
+            Cell::new(word(proof.answered)),
+        ]);
+    }
+    print_table(&proofs)?;
+    for unknown in &report.unknown {
+        println!("unknown: {}", sanitize(unknown));
+    }
+    println!(
+        "{}; case: {}",
+        if report.blocked {
+            "blocked: the policy and binding read back as generated, every spelling denied, the control allowed"
+        } else {
+            "NOT proved blocked"
+        },
+        sanitize(case)
+    );
+    Ok(())
+}

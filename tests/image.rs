@@ -1,0 +1,590 @@
+//! The malicious-image incident on the testbed: `kir image find` against a reference computed
+//! from the raw API objects (every container kind, every controller kind, digests, spellings),
+//! `kir image block` proved by the API server itself, undo, and bad input.
+
+use std::{collections::BTreeSet, path::Path, time::Duration};
+
+use k8s_openapi::api::{
+    admissionregistration::v1::{ValidatingAdmissionPolicy, ValidatingAdmissionPolicyBinding},
+    apps::v1::{DaemonSet, Deployment, ReplicaSet, StatefulSet},
+    batch::v1::{CronJob, Job},
+    core::v1::{Pod, ReplicationController},
+};
+use kube::{
+    Client,
+    api::{Api, ListParams, Patch, PatchParams, PostParams},
+};
+use serde::de::DeserializeOwned;
+use serde_json::{Value, json};
+
+use crate::{
+    scene::{eventually, running_pods},
+    testbed::testbed,
+    util::{kir_with, run},
+};
+
+const DIGEST_ZERO: &str = "sha256:0000000000000000000000000000000000000000000000000000000000000000";
+
+async fn create<K>(client: &Client, ns: &str, object: Value) -> K
+where
+    K: kube::Resource<Scope = k8s_openapi::NamespaceResourceScope>
+        + Clone
+        + DeserializeOwned
+        + serde::Serialize
+        + std::fmt::Debug,
+    K::DynamicType: Default,
+{
+    let object: K = serde_json::from_value(object).unwrap();
+    Api::<K>::namespaced(client.clone(), ns).create(&PostParams::default(), &object).await.unwrap()
+}
+
+fn pod_spec(containers: Value) -> Value {
+    json!({"containers": containers})
+}
+
+fn template(app: &str, spec: Value) -> Value {
+    json!({"metadata": {"labels": {"app": app}}, "spec": spec})
+}
+
+fn controller(kind: &str, api_version: &str, name: &str, spec: Value) -> Value {
+    json!({"apiVersion": api_version, "kind": kind, "metadata": {"name": name}, "spec": spec})
+}
+
+/// The canonical `registry/repository:tag` of the spellings this file uses: Docker Hub's
+/// defaults written out, `:latest` when no tag or digest is given. The digest is dropped: the
+/// tests compare what a reference names by tag.
+fn canonical(image: &str) -> String {
+    let (name, _digest) = image.split_once('@').unwrap_or((image, ""));
+    let last = name.rsplit('/').next().unwrap();
+    let (name, tag) = match last.split_once(':') {
+        Some((_, tag)) => (&name[..name.len() - tag.len() - 1], tag),
+        None => (name, "latest"),
+    };
+    let first = name.split('/').next().unwrap();
+    let has_registry =
+        name.contains('/') && (first.contains('.') || first.contains(':') || first == "localhost");
+    let name = if has_registry {
+        name.replace("index.docker.io/", "docker.io/")
+    } else if name.contains('/') {
+        format!("docker.io/{name}")
+    } else {
+        format!("docker.io/library/{name}")
+    };
+    format!("{name}:{tag}")
+}
+
+/// Every container of the namespace's pods and templates, as the raw objects say:
+/// `Kind/name kind:container image imageID`.
+async fn raw_containers(client: &Client, ns: &str) -> Vec<(String, String, String, Option<String>)> {
+    let mut all = Vec::new();
+    let mut add = |owner: String, spec: &Value, status: Option<&Value>| {
+        for (field, statuses, kind) in [
+            ("initContainers", "initContainerStatuses", "init"),
+            ("containers", "containerStatuses", "container"),
+            ("ephemeralContainers", "ephemeralContainerStatuses", "ephemeral"),
+        ] {
+            for container in spec[field].as_array().into_iter().flatten() {
+                let name = container["name"].as_str().unwrap().to_string();
+                let image_id = status
+                    .and_then(|s| s[statuses].as_array())
+                    .into_iter()
+                    .flatten()
+                    .find(|s| s["name"] == name.as_str())
+                    .and_then(|s| s["imageID"].as_str())
+                    .filter(|id| !id.is_empty())
+                    .map(str::to_string);
+                all.push((
+                    owner.clone(),
+                    format!("{kind}:{name}"),
+                    container["image"].as_str().unwrap().to_string(),
+                    image_id,
+                ));
+            }
+        }
+    };
+    let list = ListParams::default();
+    for pod in Api::<Pod>::namespaced(client.clone(), ns).list(&list).await.unwrap() {
+        let value = serde_json::to_value(&pod).unwrap();
+        add(format!("Pod/{}", pod.metadata.name.unwrap()), &value["spec"], Some(&value["status"]));
+    }
+    macro_rules! templates {
+        ($($kind:ty => $pointer:literal),*) => {$(
+            for object in Api::<$kind>::namespaced(client.clone(), ns).list(&list).await.unwrap() {
+                let value = serde_json::to_value(&object).unwrap();
+                let kind = stringify!($kind);
+                add(format!("{kind}/{}", value["metadata"]["name"].as_str().unwrap()), value.pointer($pointer).unwrap(), None);
+            }
+        )*};
+    }
+    templates!(
+        Deployment => "/spec/template/spec",
+        ReplicaSet => "/spec/template/spec",
+        StatefulSet => "/spec/template/spec",
+        DaemonSet => "/spec/template/spec",
+        Job => "/spec/template/spec",
+        CronJob => "/spec/jobTemplate/spec/template/spec",
+        ReplicationController => "/spec/template/spec"
+    );
+    all
+}
+
+/// What `kir image find -o json` reported, in the same form as [`raw_containers`].
+fn reported(report: &Value) -> BTreeSet<(String, String, String)> {
+    let mut found = BTreeSet::new();
+    for pod in report["pods"].as_array().unwrap() {
+        for c in pod["containers"].as_array().unwrap() {
+            found.insert((
+                format!("Pod/{}", pod["name"].as_str().unwrap()),
+                format!("{}:{}", c["kind"].as_str().unwrap(), c["name"].as_str().unwrap()),
+                c["image"].as_str().unwrap().to_string(),
+            ));
+        }
+    }
+    for template in report["templates"].as_array().unwrap() {
+        for c in template["containers"].as_array().unwrap() {
+            found.insert((
+                format!("{}/{}", template["kind"].as_str().unwrap(), template["name"].as_str().unwrap()),
+                format!("{}:{}", c["kind"].as_str().unwrap(), c["name"].as_str().unwrap()),
+                c["image"].as_str().unwrap().to_string(),
+            ));
+        }
+    }
+    found
+}
+
+fn find(kubeconfig: &Path, ns: &str, image: &str) -> Value {
+    run(kir_with(kubeconfig).args(["image", "find", image, "-n", ns, "-o", "json"])).success().json()
+}
+
+/// A scene using one image in every place a pod can name it, under several spellings, beside
+/// look-alikes that must not match.
+async fn image_everywhere(client: &Client, ns: &str, bad: &str, look_alike: &str) {
+    let c = |name: &str, image: &str| json!({"name": name, "image": image});
+    create::<Deployment>(
+        client,
+        ns,
+        controller(
+            "Deployment",
+            "apps/v1",
+            "web",
+            json!({
+                "replicas": 2, "selector": {"matchLabels": {"app": "web"}},
+                "template": template("web", pod_spec(json!([c("app", bad)])))
+            }),
+        ),
+    )
+    .await;
+    create::<Deployment>(
+        client,
+        ns,
+        controller(
+            "Deployment",
+            "apps/v1",
+            "look-alike",
+            json!({
+                "replicas": 1, "selector": {"matchLabels": {"app": "look-alike"}},
+                "template": template("look-alike", pod_spec(json!([c("app", look_alike)])))
+            }),
+        ),
+    )
+    .await;
+    create::<StatefulSet>(client, ns, controller("StatefulSet", "apps/v1", "db", json!({
+        "replicas": 0, "serviceName": "db", "selector": {"matchLabels": {"app": "db"}},
+        "template": template("db", json!({"initContainers": [c("migrate", bad)], "containers": [c("db", "postgres:16")]}))
+    }))).await;
+    create::<DaemonSet>(
+        client,
+        ns,
+        controller(
+            "DaemonSet",
+            "apps/v1",
+            "agent",
+            json!({
+                "selector": {"matchLabels": {"app": "agent"}},
+                "template": template("agent", pod_spec(json!([c("agent", bad)])))
+            }),
+        ),
+    )
+    .await;
+    create::<CronJob>(client, ns, controller("CronJob", "batch/v1", "nightly", json!({
+        "schedule": "0 3 * * *", "suspend": true,
+        "jobTemplate": {"spec": {"template": {"spec": {"restartPolicy": "Never", "containers": [c("job", bad)]}}}}
+    }))).await;
+    create::<Job>(client, ns, controller("Job", "batch/v1", "once", json!({
+        "suspend": true, "template": {"spec": {"restartPolicy": "Never", "containers": [c("job", bad)]}}
+    }))).await;
+    create::<ReplicationController>(client, ns, controller("ReplicationController", "v1", "legacy", json!({
+        "replicas": 0, "selector": {"app": "legacy"}, "template": template("legacy", pod_spec(json!([c("app", bad)])))
+    }))).await;
+    create::<Pod>(
+        client,
+        ns,
+        json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "debug"},
+        "spec": {"initContainers": [c("fetch", bad)], "containers": [c("main", "busybox:1.36")]}}),
+    )
+    .await;
+    // A static pod's mirror, as a kubelet posts it: bound to its node.
+    let nodes = Api::<k8s_openapi::api::core::v1::Node>::all(client.clone())
+        .list(&ListParams::default())
+        .await
+        .unwrap();
+    let node = nodes.items[0].metadata.name.clone().unwrap();
+    create::<Pod>(
+        client,
+        ns,
+        json!({"apiVersion": "v1", "kind": "Pod",
+        "metadata": {"name": "static-web-node1", "annotations": {"kubernetes.io/config.mirror": "x"}},
+        "spec": {"nodeName": node, "containers": [c("web", bad)]}}),
+    )
+    .await;
+    let victim = create::<Pod>(
+        client,
+        ns,
+        json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "victim"},
+        "spec": {"containers": [c("main", "busybox:1.36")]}}),
+    )
+    .await;
+    let _ = victim;
+    Api::<Pod>::namespaced(client.clone(), ns)
+        .patch_subresource(
+            "ephemeralcontainers",
+            "victim",
+            &PatchParams::default(),
+            &Patch::Strategic(json!({"spec": {"ephemeralContainers": [c("debugger", bad)]}})),
+        )
+        .await
+        .unwrap();
+    running_pods(client, ns, "app=web", 2).await;
+}
+
+#[tokio::test]
+async fn image_find_finds_every_container_kind_and_controller_as_the_raw_objects_say() {
+    let tb = testbed();
+    let client = tb.client().await;
+    let ns = tb.namespace("image-find").await;
+    let registry = tb.registry();
+    let first = tb.push_image("shop/web:1", &[]);
+    let bad = format!("{registry}/shop/web:1");
+    // The tag moves: what runs is the first digest, what the tag names now is the second.
+    let moved = tb.push_image("shop/web:1", &[]);
+    assert_ne!(first, moved);
+    image_everywhere(&client, &ns, &bad, &format!("{registry}/shop/webapp:1")).await;
+    // What a kubelet reports for a container it pulled: the digest, whatever the tag said.
+    let pods = running_pods(&client, &ns, "app=web", 2).await;
+    let running = pods[0].metadata.name.clone().unwrap();
+    Api::<Pod>::namespaced(client.clone(), &ns)
+        .patch_status(
+            &running,
+            &PatchParams::default(),
+            &Patch::Json::<()>(
+                serde_json::from_value(json!([
+                    {"op": "replace", "path": "/status/containerStatuses/0/imageID", "value": first}
+                ]))
+                .unwrap(),
+            ),
+        )
+        .await
+        .unwrap();
+
+    let raw = raw_containers(&client, &ns).await;
+    let expected: BTreeSet<_> = raw
+        .iter()
+        .filter(|(_, _, image, _)| canonical(image) == canonical(&bad))
+        .map(|(owner, container, image, _)| (owner.clone(), container.clone(), image.clone()))
+        .collect();
+    // Every container kind and every controller kind is in the reference.
+    for needed in [
+        "Deployment/web",
+        "ReplicaSet/",
+        "StatefulSet/db",
+        "DaemonSet/agent",
+        "CronJob/nightly",
+        "Job/once",
+        "ReplicationController/legacy",
+        "Pod/debug",
+        "Pod/victim",
+        "Pod/static-web-node1",
+    ] {
+        assert!(expected.iter().any(|(owner, _, _)| owner.starts_with(needed)), "{needed} in {expected:?}");
+    }
+    let report = find(&tb.kubeconfig, &ns, &bad);
+    assert_eq!(reported(&report), expected, "{report:#}");
+
+    let pod =
+        |name: &str| report["pods"].as_array().unwrap().iter().find(|p| p["name"] == name).cloned().unwrap();
+    assert_eq!(pod("static-web-node1")["mirror"], true);
+    assert_eq!(pod("victim")["containers"][0]["kind"], "ephemeral");
+    assert_eq!(pod("debug")["containers"][0]["kind"], "init");
+    let web = pod(&running);
+    assert_eq!(web["containers"][0]["imageID"], first.as_str());
+    assert_eq!(web["owners"][1], "Deployment web", "{web:#}");
+    assert!(web["owners"][0].as_str().unwrap().starts_with("ReplicaSet web-"));
+    assert!(web["node"].is_string() && web["serviceAccount"] == "default");
+    let cron = report["templates"].as_array().unwrap().iter().find(|t| t["kind"] == "CronJob").unwrap();
+    assert_eq!(cron["suspended"], true);
+
+    // The digest that runs finds the pod whose spec names only the tag.
+    let digest = first.rsplit_once('@').unwrap().1;
+    let by_digest = find(&tb.kubeconfig, &ns, digest);
+    let names: Vec<_> =
+        by_digest["pods"].as_array().unwrap().iter().map(|p| p["name"].as_str().unwrap()).collect();
+    assert_eq!(names, [running.as_str()]);
+    assert_eq!(by_digest["pods"][0]["containers"][0]["matched"], "runningDigest");
+
+    // A repository prefix on a `/` boundary: shop/ takes webapp too, shop/web (a repository)
+    // does not.
+    let prefix = find(&tb.kubeconfig, &ns, &format!("{registry}/shop/"));
+    let repository = find(&tb.kubeconfig, &ns, &format!("{registry}/shop/web"));
+    let images = |r: &Value| reported(r).into_iter().map(|(_, _, image)| image).collect::<BTreeSet<_>>();
+    assert!(images(&prefix).contains(&format!("{registry}/shop/webapp:1")));
+    assert!(!images(&repository).contains(&format!("{registry}/shop/webapp:1")));
+    assert_eq!(reported(&repository), expected);
+}
+
+#[tokio::test]
+async fn image_find_matches_every_spelling_of_a_docker_hub_image() {
+    let tb = testbed();
+    let client = tb.client().await;
+    let ns = tb.namespace("image-spelling").await;
+    let spellings = [
+        "nginx".to_string(),
+        "nginx:latest".to_string(),
+        "docker.io/nginx".to_string(),
+        "docker.io/library/nginx:latest".to_string(),
+        "index.docker.io/library/nginx".to_string(),
+        format!("nginx:latest@{DIGEST_ZERO}"),
+    ];
+    let others = [
+        "nginx:1.27",
+        "nginxinc/nginx-unprivileged:latest",
+        "ghcr.io/library/nginx:latest",
+        "my.registry/nginx",
+    ];
+    let containers: Vec<Value> = spellings
+        .iter()
+        .map(String::as_str)
+        .chain(others)
+        .enumerate()
+        .map(|(i, image)| json!({"name": format!("c{i}"), "image": image}))
+        .collect();
+    create::<Pod>(
+        &client,
+        &ns,
+        json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "many"},
+        "spec": {"containers": containers}}),
+    )
+    .await;
+    for pattern in ["nginx:latest", "docker.io/library/nginx", "index.docker.io/nginx:latest"] {
+        let report = find(&tb.kubeconfig, &ns, pattern);
+        let images: BTreeSet<String> = reported(&report).into_iter().map(|(_, _, image)| image).collect();
+        let mut expected: BTreeSet<String> = spellings.iter().cloned().collect();
+        if !pattern.contains(":latest") {
+            // A repository: every tag of it.
+            expected.insert("nginx:1.27".into());
+        }
+        assert_eq!(images, expected, "{pattern}");
+    }
+}
+
+#[tokio::test]
+async fn bad_image_references_are_usage_errors_naming_the_reference() {
+    let tb = testbed();
+    for (bad, says) in [("::", "\"::\""), ("nginx:", "tag"), ("nginx@md5:abc", "sha256"), ("Nginx", "")] {
+        for command in ["find", "block"] {
+            let out = run(kir_with(&tb.kubeconfig).args(
+                ["image", command, bad, "--dry-run"]
+                    .iter()
+                    .filter(|a| command == "block" || **a != "--dry-run"),
+            ));
+            assert_eq!(out.code, 2, "image {command} {bad}: {}", out.stderr);
+            assert!(out.stderr.contains(says), "image {command} {bad}: {}", out.stderr);
+            assert!(out.stdout.is_empty());
+        }
+    }
+}
+
+/// A dry-run creation as the admin: `Err(message)` when admission denied it.
+async fn dry_run<K>(client: &Client, ns: &str, object: Value) -> Result<(), String>
+where
+    K: kube::Resource<Scope = k8s_openapi::NamespaceResourceScope>
+        + Clone
+        + DeserializeOwned
+        + serde::Serialize
+        + std::fmt::Debug,
+    K::DynamicType: Default,
+{
+    let object: K = serde_json::from_value(object).unwrap();
+    let params = PostParams { dry_run: true, ..Default::default() };
+    Api::<K>::namespaced(client.clone(), ns)
+        .create(&params, &object)
+        .await
+        .map(|_| ())
+        .map_err(|e| e.to_string())
+}
+
+#[tokio::test]
+async fn image_block_denies_every_spelling_everywhere_allows_the_rest_and_undo_lifts_it() {
+    let tb = testbed();
+    let client = tb.client().await;
+    let ns = tb.namespace("image-block").await;
+    // A Docker Hub image no other test uses: the policy is cluster-wide.
+    let bad = format!("{ns}/miner:1");
+    // Already running before the block: containment must still be able to label it.
+    create::<Pod>(
+        &client,
+        &ns,
+        json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "running"},
+        "spec": {"containers": [{"name": "m", "image": bad}]}}),
+    )
+    .await;
+    create::<Pod>(
+        &client,
+        &ns,
+        json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "bystander"},
+        "spec": {"containers": [{"name": "b", "image": "busybox:1.36"}]}}),
+    )
+    .await;
+    let case = tempfile::tempdir().unwrap();
+    let case_dir = case.path().join("case");
+
+    let dry = run(kir_with(&tb.kubeconfig).args(["image", "block", &bad, "-n", &ns, "--dry-run"]));
+    assert_eq!(dry.code, 0, "{}", dry.stderr);
+    assert!(dry.stdout.contains("ValidatingAdmissionPolicy kir-block-image-"), "{}", dry.stdout);
+    let name = dry.stdout.split_whitespace().find(|w| w.starts_with("kir-block-image-")).unwrap().to_string();
+    let policies: Api<ValidatingAdmissionPolicy> = Api::all(client.clone());
+    assert!(policies.get_opt(&name).await.unwrap().is_none(), "--dry-run created nothing");
+
+    let yaml = run(kir_with(&tb.kubeconfig).args(["image", "block", &bad, "-o", "yaml"])).success();
+    assert!(yaml.stdout.contains("kind: ValidatingAdmissionPolicyBinding") && yaml.stdout.contains("---"));
+    assert!(policies.get_opt(&name).await.unwrap().is_none(), "-o yaml applies nothing");
+
+    let blocked = run(kir_with(&tb.kubeconfig)
+        .args(["image", "block", &bad, "-n", &ns, "--yes", "-o", "json", "--case"])
+        .arg(&case_dir));
+    assert_eq!(blocked.code, 0, "{}\n{}", blocked.stdout, blocked.stderr);
+    let report = blocked.json();
+    assert_eq!(report["blocked"], true, "{report:#}");
+    assert!(report["proofs"].as_array().unwrap().len() >= 10);
+
+    // Beyond kir's own proof: each spelling in each place, as the admin (not kir) sees it.
+    let spellings = [
+        bad.clone(),
+        format!("docker.io/{bad}"),
+        format!("index.docker.io/{bad}"),
+        format!("{bad}@{DIGEST_ZERO}"),
+    ];
+    let c = |image: &str| json!([{"name": "c", "image": image}]);
+    for image in &spellings {
+        let denied = |result: Result<(), String>, what: &str| {
+            let message = result.expect_err(&format!("{what} with {image} is admitted"));
+            assert!(message.contains(&name), "{what}: {message}");
+        };
+        denied(dry_run::<Pod>(&client, &ns, json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"}, "spec": {"containers": c(image)}})).await, "pod");
+        for (kind, api_version, spec) in [
+            (
+                "Deployment",
+                "apps/v1",
+                json!({"selector": {"matchLabels": {"app": "b"}}, "template": template("b", pod_spec(c(image)))}),
+            ),
+            (
+                "ReplicaSet",
+                "apps/v1",
+                json!({"selector": {"matchLabels": {"app": "b"}}, "template": template("b", pod_spec(c(image)))}),
+            ),
+            (
+                "DaemonSet",
+                "apps/v1",
+                json!({"selector": {"matchLabels": {"app": "b"}}, "template": template("b", pod_spec(c(image)))}),
+            ),
+            (
+                "StatefulSet",
+                "apps/v1",
+                json!({"serviceName": "s", "selector": {"matchLabels": {"app": "b"}}, "template": template("b", pod_spec(c(image)))}),
+            ),
+            (
+                "Job",
+                "batch/v1",
+                json!({"template": {"spec": {"restartPolicy": "Never", "containers": c(image)}}}),
+            ),
+            (
+                "CronJob",
+                "batch/v1",
+                json!({"schedule": "* * * * *", "jobTemplate": {"spec": {"template": {"spec": {"restartPolicy": "Never", "containers": c(image)}}}}}),
+            ),
+            (
+                "ReplicationController",
+                "v1",
+                json!({"selector": {"app": "b"}, "template": template("b", pod_spec(c(image)))}),
+            ),
+        ] {
+            let object =
+                json!({"apiVersion": api_version, "kind": kind, "metadata": {"name": "x"}, "spec": spec});
+            let result = match kind {
+                "Deployment" => dry_run::<Deployment>(&client, &ns, object).await,
+                "ReplicaSet" => dry_run::<ReplicaSet>(&client, &ns, object).await,
+                "DaemonSet" => dry_run::<DaemonSet>(&client, &ns, object).await,
+                "StatefulSet" => dry_run::<StatefulSet>(&client, &ns, object).await,
+                "Job" => dry_run::<Job>(&client, &ns, object).await,
+                "CronJob" => dry_run::<CronJob>(&client, &ns, object).await,
+                _ => dry_run::<ReplicationController>(&client, &ns, object).await,
+            };
+            denied(result, kind);
+        }
+        let dry = PatchParams { dry_run: true, ..Default::default() };
+        let pods: Api<Pod> = Api::namespaced(client.clone(), &ns);
+        let ephemeral = pods
+            .patch_subresource(
+                "ephemeralcontainers",
+                "bystander",
+                &dry,
+                &Patch::Strategic(json!({"spec": {"ephemeralContainers": [{"name": "e", "image": image}]}})),
+            )
+            .await;
+        denied(ephemeral.map(|_| ()).map_err(|e| e.to_string()), "an ephemeral container");
+        let update = pods
+            .patch(
+                "bystander",
+                &dry,
+                &Patch::Strategic(json!({"spec": {"containers": [{"name": "b", "image": image}]}})),
+            )
+            .await;
+        denied(update.map(|_| ()).map_err(|e| e.to_string()), "a pod update");
+    }
+    // The rest is admitted: another image, and a change of a pod that already ran the image.
+    dry_run::<Pod>(
+        &client,
+        &ns,
+        json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"},
+        "spec": {"containers": c(&format!("{ns}/miner-helper:1"))}}),
+    )
+    .await
+    .unwrap();
+    Api::<Pod>::namespaced(client.clone(), &ns)
+        .patch(
+            "running",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"metadata": {"labels": {"quarantine": "yes"}}})),
+        )
+        .await
+        .expect("a running pod with the image can still be labelled");
+
+    let undo = run(kir_with(&tb.kubeconfig).arg("undo").arg(&case_dir).args(["--yes"]));
+    assert_eq!(undo.code, 0, "{}\n{}", undo.stdout, undo.stderr);
+    assert!(policies.get_opt(&name).await.unwrap().is_none());
+    let bindings: Api<ValidatingAdmissionPolicyBinding> = Api::all(client.clone());
+    assert!(bindings.get_opt(&name).await.unwrap().is_none());
+    eventually("the image is admitted again", Duration::from_secs(20), || {
+        let (client, ns, bad) = (client.clone(), ns.clone(), bad.clone());
+        async move {
+            dry_run::<Pod>(
+                &client,
+                &ns,
+                json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"},
+                "spec": {"containers": [{"name": "c", "image": bad}]}}),
+            )
+            .await
+            .is_ok()
+        }
+    })
+    .await;
+}
