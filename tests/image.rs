@@ -588,3 +588,153 @@ async fn image_block_denies_every_spelling_everywhere_allows_the_rest_and_undo_l
     })
     .await;
 }
+
+/// A namespace where `bad` runs under a Deployment, a ReplicationController, a DaemonSet and a
+/// bare pod, and waits in a suspended CronJob. Returns the bare pod's UID.
+async fn purge_scene(client: &Client, ns: &str, bad: &str) -> String {
+    let c = |name: &str| json!([{"name": name, "image": bad}]);
+    create::<Deployment>(client, ns, controller("Deployment", "apps/v1", "web", json!({
+        "replicas": 2, "selector": {"matchLabels": {"app": "web"}}, "template": template("web", pod_spec(c("app")))
+    }))).await;
+    create::<ReplicationController>(client, ns, controller("ReplicationController", "v1", "legacy", json!({
+        "replicas": 1, "selector": {"app": "legacy"}, "template": template("legacy", pod_spec(c("app")))
+    }))).await;
+    create::<DaemonSet>(client, ns, controller("DaemonSet", "apps/v1", "agent", json!({
+        "selector": {"matchLabels": {"app": "agent"}}, "template": template("agent", pod_spec(c("agent")))
+    }))).await;
+    create::<CronJob>(client, ns, controller("CronJob", "batch/v1", "nightly", json!({
+        "schedule": "0 3 * * *", "suspend": true,
+        "jobTemplate": {"spec": {"template": {"spec": {"restartPolicy": "Never", "containers": c("job")}}}}
+    }))).await;
+    let loose = create::<Pod>(
+        client,
+        ns,
+        json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "loose"},
+        "spec": {"containers": c("main")}}),
+    )
+    .await;
+    running_pods(client, ns, "app=web", 2).await;
+    running_pods(client, ns, "app=legacy", 1).await;
+    running_pods(client, ns, "app=agent", 2).await;
+    loose.metadata.uid.unwrap()
+}
+
+fn running_with(report: &Value) -> Vec<String> {
+    report["pods"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|p| p["terminating"] == false && p["phase"] == "Running")
+        .map(|p| p["name"].as_str().unwrap().to_string())
+        .collect()
+}
+
+#[tokio::test]
+async fn image_purge_scale_to_zero_captures_bare_pods_and_leaves_no_running_pod() {
+    let tb = testbed();
+    let client = tb.client().await;
+    let ns = tb.namespace("image-purge-zero").await;
+    let bad = format!("{ns}/miner:1");
+    let loose_uid = purge_scene(&client, &ns, &bad).await;
+    assert_eq!(running_with(&find(&tb.kubeconfig, &ns, &bad)).len(), 6);
+
+    let dry = run(kir_with(&tb.kubeconfig).args([
+        "image",
+        "purge",
+        &bad,
+        "-n",
+        &ns,
+        "--scale-to-zero",
+        "--dry-run",
+    ]));
+    assert_eq!(dry.code, 0, "{}", dry.stderr);
+    assert!(
+        dry.stdout.contains("Deployment")
+            && dry.stdout.contains("scale to 0")
+            && dry.stdout.contains("capture, then delete pod")
+    );
+
+    let case = tempfile::tempdir().unwrap();
+    let out = run(kir_with(&tb.kubeconfig)
+        .args(["image", "purge", &bad, "-n", &ns, "--scale-to-zero", "--yes", "-o", "json", "--case"])
+        .arg(case.path().join("c")));
+    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    let report = out.json();
+    assert_eq!(report["purged"], true, "{report:#}");
+    assert!(running_with(&find(&tb.kubeconfig, &ns, &bad)).is_empty());
+    let deployment = Api::<Deployment>::namespaced(client.clone(), &ns).get("web").await.unwrap();
+    assert_eq!(deployment.spec.unwrap().replicas, Some(0));
+    let agent = Api::<DaemonSet>::namespaced(client.clone(), &ns).get("agent").await.unwrap();
+    assert!(
+        agent
+            .spec
+            .unwrap()
+            .template
+            .spec
+            .unwrap()
+            .node_selector
+            .unwrap()
+            .contains_key("kir.dev/purged-by-case")
+    );
+    // The bare pod is in the case before it is gone.
+    let captured = case.path().join("c").join(format!("evidence/pods/{ns}/loose/{loose_uid}/pod.json"));
+    assert!(captured.exists(), "{} missing", captured.display());
+}
+
+#[tokio::test]
+async fn image_purge_set_image_rolls_out_and_deletes_what_does_not_roll() {
+    let tb = testbed();
+    let client = tb.client().await;
+    let ns = tb.namespace("image-purge-set").await;
+    let bad = format!("{ns}/miner:1");
+    let good = format!("{ns}/clean:2");
+    purge_scene(&client, &ns, &bad).await;
+    let same = run(kir_with(&tb.kubeconfig).args([
+        "image",
+        "purge",
+        &bad,
+        "-n",
+        &ns,
+        "--set-image",
+        &format!("docker.io/{bad}"),
+        "--yes",
+    ]));
+    assert_eq!(same.code, 2, "a replacement the pattern names is refused: {}", same.stderr);
+
+    let out = run(kir_with(&tb.kubeconfig)
+        .args(["image", "purge", &bad, "-n", &ns, "--set-image", &good, "--yes", "-o", "json", "--case"])
+        .arg(tempfile::tempdir().unwrap().path().join("c")));
+    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    assert_eq!(out.json()["purged"], true);
+    let deployment = Api::<Deployment>::namespaced(client.clone(), &ns).get("web").await.unwrap();
+    let image = deployment.spec.unwrap().template.spec.unwrap().containers[0].image.clone();
+    assert_eq!(image.as_deref(), Some(good.as_str()));
+    // The ReplicationController's new pod runs the new image.
+    let pods = running_pods(&client, &ns, "app=legacy", 1).await;
+    assert_eq!(pods[0].spec.as_ref().unwrap().containers[0].image.as_deref(), Some(good.as_str()));
+}
+
+#[tokio::test]
+async fn image_purge_of_pods_only_holds_once_the_image_is_blocked() {
+    let tb = testbed();
+    let client = tb.client().await;
+    let ns = tb.namespace("image-purge-pods").await;
+    let bad = format!("{ns}/miner:1");
+    purge_scene(&client, &ns, &bad).await;
+    let dir = tempfile::tempdir().unwrap();
+    let case = dir.path().join("c");
+    let plan = run(kir_with(&tb.kubeconfig).args(["image", "purge", &bad, "-n", &ns, "--dry-run"]));
+    assert!(plan.stdout.contains("block it first"), "{}", plan.stdout);
+    run(kir_with(&tb.kubeconfig).args(["image", "block", &bad, "-n", &ns, "--yes", "--case"]).arg(&case))
+        .success();
+    let plan = run(kir_with(&tb.kubeconfig).args(["image", "purge", &bad, "-n", &ns, "--dry-run"]));
+    assert!(plan.stdout.contains("keeps it from starting them again"), "{}", plan.stdout);
+    let out = run(kir_with(&tb.kubeconfig)
+        .args(["image", "purge", &bad, "-n", &ns, "--yes", "--timeout", "30s", "-o", "json", "--case"])
+        .arg(&case));
+    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    assert_eq!(out.json()["purged"], true);
+    // The controllers try, and admission refuses them.
+    assert!(running_with(&find(&tb.kubeconfig, &ns, &bad)).is_empty());
+    run(kir_with(&tb.kubeconfig).arg("undo").arg(&case).arg("--yes")).success();
+}

@@ -163,15 +163,14 @@ impl Cluster {
         Ok(serde_json::to_value(admitted).unwrap_or_default())
     }
 
-    /// Dry-run a merge patch of an object or one of its subresources (`ephemeralcontainers`):
-    /// what admission decides about the change, with nothing changed.
-    pub async fn dry_run_patch(
+    /// Strategic-merge-patch a built-in object: lists of containers are merged by name, so a
+    /// patch names only the containers it changes.
+    pub async fn strategic_patch(
         &self,
         api_version: &str,
         kind: &str,
         namespace: Option<&str>,
         name: &str,
-        subresource: Option<&str>,
         patch: &Value,
     ) -> Result<Value> {
         let resolved = self.resolve_kind(api_version, kind).await?;
@@ -179,18 +178,9 @@ impl Cluster {
             Some(ns) => Api::namespaced_with(self.client().clone(), ns, &resolved.resource),
             None => Api::all_with(self.client().clone(), &resolved.resource),
         };
-        let target = format!("{kind} {}{name}", namespace.map(|n| format!("{n}/")).unwrap_or_default());
-        let params = PatchParams { dry_run: true, ..Default::default() };
-        let patched = match subresource {
-            Some(sub) => {
-                let what = format!("dry-run patch {target}/{sub}");
-                self.call(what, api.patch_subresource(sub, name, &params, &Patch::Merge(patch))).await?
-            }
-            None => {
-                self.call(format!("dry-run patch {target}"), api.patch(name, &params, &Patch::Merge(patch)))
-                    .await?
-            }
-        };
+        let what = format!("patch {kind} {}{name}", namespace.map(|n| format!("{n}/")).unwrap_or_default());
+        let patched =
+            self.call(what, api.patch(name, &PatchParams::default(), &Patch::Strategic(patch))).await?;
         Ok(serde_json::to_value(patched).unwrap_or_default())
     }
 

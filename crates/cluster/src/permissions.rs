@@ -404,6 +404,29 @@ const IMAGE_BLOCK: &[Need] = &[
     ns("create", "", "replicationcontrollers", DRY_RUN),
 ];
 
+const WHEN_SET_IMAGE: &str = "--set-image, or --scale-to-zero";
+
+const IMAGE_PURGE: &[Need] = &[
+    cluster("delete", "", "pods", "delete the pods using the image"),
+    cluster(
+        "get",
+        ADMISSION,
+        "validatingadmissionpolicies",
+        "whether kir's block keeps controllers from recreating them",
+    )
+    .degrades("whether deleted pods come back is not known"),
+    cluster("get", ADMISSION, "validatingadmissionpolicybindings", "whether kir's block is bound")
+        .degrades("whether deleted pods come back is not known"),
+    cluster("patch", APPS, "deployments", "new image or zero replicas").only_when(WHEN_SET_IMAGE),
+    cluster("patch", APPS, "statefulsets", "new image or zero replicas").only_when(WHEN_SET_IMAGE),
+    cluster("patch", APPS, "daemonsets", "new image, or its pods kept off every node")
+        .only_when(WHEN_SET_IMAGE),
+    cluster("patch", APPS, "replicasets", "new image or zero replicas").only_when(WHEN_SET_IMAGE),
+    cluster("patch", "", "replicationcontrollers", "new image or zero replicas").only_when(WHEN_SET_IMAGE),
+    cluster("patch", BATCH, "jobs", "suspended (a Job's template cannot change)").only_when(WHEN_SET_IMAGE),
+    cluster("patch", BATCH, "cronjobs", "new image, or suspended").only_when(WHEN_SET_IMAGE),
+];
+
 const WHEN_BLOCKED: &str = "the case blocked an image";
 
 const UNDO_BLOCK: &[Need] = &[
@@ -451,9 +474,9 @@ pub const COMMANDS: &[Command] = &[
     Command { name: "image find", implemented: true, needs: IMAGE_FIND, steps: &[] },
     Command {
         name: "image purge",
-        implemented: false,
-        needs: &[ns("delete", "", "pods", "delete the pods running the image")],
-        steps: &["image find"],
+        implemented: true,
+        needs: IMAGE_PURGE,
+        steps: &["image find", "capture pod"],
     },
     Command { name: "image block", implemented: true, needs: IMAGE_BLOCK, steps: &[] },
     Command {

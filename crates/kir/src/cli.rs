@@ -649,6 +649,47 @@ pub enum ImageCommand {
                       kir image block nginx:1.25 -o yaml > block.yaml   # for GitOps: prints, applies nothing"
     )]
     Block(ImageBlockArgs),
+
+    /// Remove an image from every workload using it, then confirm no running pod uses it
+    #[command(after_help = "Choose what happens to the workloads that use the image:\n\
+                      \x20 --set-image IMAGE   their templates get IMAGE (Deployments, StatefulSets and DaemonSets roll\n\
+                      \x20                     out; pods of ReplicaSets and ReplicationControllers are deleted; Jobs, whose\n\
+                      \x20                     template cannot change, are suspended)\n\
+                      \x20 --scale-to-zero     replicas to 0, CronJobs and Jobs suspended, DaemonSets kept off every node\n\
+                      \x20 (neither)           only the pods are deleted: their controllers start them again unless the\n\
+                      \x20                     image is blocked first (kir image block)\n\
+                      Pods without a controller are captured into the case before they are deleted. Static pods\n\
+                      cannot be removed through the API: their nodes are named. Then kir searches again until no\n\
+                      running pod uses the image (--timeout).\n\n\
+                      Examples:\n  kir image purge registry.evil.io/miner:2.1 --scale-to-zero --dry-run\n  \
+                      kir image purge shop/web:1.4 --set-image shop/web:1.5 --yes")]
+    Purge(ImagePurgeArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ImagePurgeArgs {
+    /// The image: a reference, a digest, or a registry/repository prefix ending in /
+    #[arg(value_name = "REF")]
+    pub image: String,
+
+    /// Put this image in the templates instead
+    #[arg(long, value_name = "IMAGE", conflicts_with = "scale_to_zero")]
+    pub set_image: Option<String>,
+
+    /// Scale the workloads to zero (suspend CronJobs and Jobs)
+    #[arg(long)]
+    pub scale_to_zero: bool,
+
+    /// Every namespace (the default unless -n is given)
+    #[arg(short = 'A', long)]
+    pub all_namespaces: bool,
+
+    /// How long to wait until no running pod uses the image
+    #[arg(long, value_name = "DURATION", default_value = "120s", value_parser = parse_duration)]
+    pub timeout: Duration,
+
+    #[command(flatten)]
+    pub confirm: ConfirmArgs,
 }
 
 #[derive(Debug, Args)]

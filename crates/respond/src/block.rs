@@ -368,6 +368,23 @@ async fn ensure(
     Ok(outcome("created", uid, read_back, detail))
 }
 
+/// Whether kir's block of `pattern` is in place: both objects exist with kir's label and the
+/// spec kir generates (any case's).
+pub async fn in_place(cluster: &Cluster, pattern: &Pattern) -> Result<bool> {
+    let name = admission::policy_name(pattern);
+    for kind in KINDS {
+        let Some(live) = read(cluster, kind, &name).await? else { return Ok(false) };
+        let case = live
+            .pointer(&format!("/metadata/labels/{}", CASE_LABEL.replace('/', "~1")))
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        if foreign(&kind.object(pattern, case), &live).is_some() {
+            return Ok(false);
+        }
+    }
+    Ok(true)
+}
+
 async fn read(cluster: &Cluster, kind: BlockKind, name: &str) -> Result<Option<Value>> {
     match cluster.get_object(kind.api_version(), kind.name(), None, name).await {
         Ok(fetched) => Ok(Some(fetched.value)),

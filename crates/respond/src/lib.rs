@@ -16,6 +16,7 @@ pub mod isolate;
 pub mod netpol;
 pub mod observe;
 pub mod procfs;
+pub mod purge;
 pub mod replace;
 pub mod respond;
 pub mod revoke;

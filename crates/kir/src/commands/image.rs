@@ -1,5 +1,5 @@
-//! `kir image`: where a malicious image runs or would run again (`find`), and keeping it out
-//! (`block`).
+//! `kir image`: where a malicious image runs or would run again (`find`), keeping it out
+//! (`block`), and removing it (`purge`).
 
 use comfy_table::Cell;
 use kir_image::Pattern;
@@ -9,7 +9,7 @@ use kir_respond::{
 };
 
 use crate::{
-    cli::{ImageBlockArgs, ImageFindArgs, OutputFormat},
+    cli::{ImageBlockArgs, ImageFindArgs, ImagePurgeArgs, OutputFormat},
     commands::responder,
     output::{print_json, print_table, print_yaml, sanitize, table},
     settings::{Settings, UsageError},
@@ -212,4 +212,115 @@ fn print_blocked(report: &BlockReport, case: &str) -> anyhow::Result<()> {
         sanitize(case)
     );
     Ok(())
+}
+
+pub async fn purge(args: &ImagePurgeArgs, settings: &Settings) -> anyhow::Result<u8> {
+    use kir_respond::purge::{self, Remedy};
+    let pattern = pattern(&args.image)?;
+    let namespace = settings.connect.namespace.as_deref();
+    if args.all_namespaces && namespace.is_some() {
+        return Err(UsageError("-A and -n name different scopes: give one of them".into()).into());
+    }
+    let remedy = match &args.set_image {
+        Some(image) => {
+            kir_image::ImageRef::parse(image)
+                .map_err(|e| UsageError(format!("--set-image {:?}: {e}", sanitize(image))))?;
+            if pattern.matches(image, None).is_match() {
+                return Err(UsageError(format!(
+                    "--set-image {:?} is itself an image {} names: choose another image",
+                    sanitize(image),
+                    sanitize(&pattern.to_string())
+                ))
+                .into());
+            }
+            Remedy::SetImage(image.clone())
+        }
+        None if args.scale_to_zero => Remedy::ScaleToZero,
+        None => Remedy::DeletePods,
+    };
+    let responder = responder::connect(settings).await?;
+    let found = kir_respond::image::find(&responder.cluster, &pattern, namespace).await?;
+    let blocked = match kir_respond::block::in_place(&responder.cluster, &pattern).await {
+        Ok(blocked) => blocked,
+        Err(error) => {
+            eprintln!("warning: whether the image is blocked is unknown: {}", sanitize(&error.to_string()));
+            false
+        }
+    };
+    let plan = purge::plan(&found, &pattern, &remedy, blocked);
+    let mut text = format!("Plan to purge {}:\n", plan.pattern);
+    for change in &plan.workloads {
+        text.push_str(&format!(
+            "  - {} {}/{}: {}\n",
+            change.kind.name(),
+            change.namespace,
+            change.name,
+            change.change
+        ));
+    }
+    for pod in &plan.pods {
+        let how = if pod.bare { "capture, then delete" } else { "delete" };
+        text.push_str(&format!("  - {how} pod {}/{}\n", pod.namespace, pod.name));
+    }
+    if plan.is_empty() {
+        text.push_str("  nothing to change: no running pod or controller template uses it\n");
+    }
+    text.push_str(&format!(
+        "  then search again until no running pod uses it (at most {}s)\n",
+        args.timeout.as_secs()
+    ));
+    for static_pod in &plan.static_pods {
+        text.push_str(&format!("  static pod (not removable through the API): {static_pod}\n"));
+    }
+    for note in plan.notes.iter().chain(&found.unread) {
+        text.push_str(&format!("  note: {note}\n"));
+    }
+    if !responder::plan_confirmed(&plan, &text, &args.confirm, "Purge?", settings)? {
+        return Ok(crate::exit::SUCCESS);
+    }
+    let case =
+        responder::open_case(settings, &responder, format!("malicious image {}", plan.pattern)).await?;
+    let report =
+        purge::apply(&responder.cluster, &case, &responder.actor, &pattern, namespace, &plan, args.timeout)
+            .await?;
+    match settings.output {
+        OutputFormat::Json => print_json(&report)?,
+        OutputFormat::Yaml => print_yaml(&report)?,
+        OutputFormat::Table => {
+            let mut steps = table(&["step", "status", "detail"]);
+            for step in &report.steps {
+                steps.add_row(vec![
+                    Cell::new(&step.what),
+                    Cell::new(step.status),
+                    Cell::new(step.detail.clone().unwrap_or_default()),
+                ]);
+            }
+            print_table(&steps)?;
+            for pod in &report.still_running {
+                println!("still running the image: {}", sanitize(pod));
+            }
+            for static_pod in &report.static_pods {
+                println!("static pod, remove it on its node: {}", sanitize(static_pod));
+            }
+            for unread in &report.unread {
+                println!("not searched: {}", sanitize(unread));
+            }
+            println!(
+                "{}; case: {}",
+                match report.purged_after_seconds {
+                    Some(seconds) =>
+                        format!("purged: no running pod uses the image (searched again after {seconds:.1}s)"),
+                    None => "NOT purged".to_string(),
+                },
+                sanitize(&case.path().display().to_string())
+            );
+        }
+    }
+    Ok(if report.failed() || (!report.purged && !report.evidence_incomplete()) {
+        crate::exit::FAILURE
+    } else if report.evidence_incomplete() {
+        crate::exit::INCOMPLETE
+    } else {
+        crate::exit::SUCCESS
+    })
 }
