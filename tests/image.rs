@@ -738,3 +738,80 @@ async fn image_purge_of_pods_only_holds_once_the_image_is_blocked() {
     assert!(running_with(&find(&tb.kubeconfig, &ns, &bad)).is_empty());
     run(kir_with(&tb.kubeconfig).arg("undo").arg(&case).arg("--yes")).success();
 }
+
+#[tokio::test]
+async fn respond_malicious_image_keeps_the_evidence_blocks_purges_and_resumes() {
+    let tb = testbed();
+    let client = tb.client().await;
+    let ns = tb.namespace("image-respond").await;
+    let bad = format!("{ns}/miner:1");
+    purge_scene(&client, &ns, &bad).await;
+    let policies: Api<ValidatingAdmissionPolicy> = Api::all(client.clone());
+    let dir = tempfile::tempdir().unwrap();
+    let case = dir.path().join("c");
+
+    let dry = run(kir_with(&tb.kubeconfig).args([
+        "respond",
+        "malicious-image",
+        &bad,
+        "-n",
+        &ns,
+        "--scale-to-zero",
+        "--dry-run",
+        "-o",
+        "json",
+    ]));
+    assert_eq!(dry.code, 0, "{}", dry.stderr);
+    let plan = dry.json();
+    let policy = plan["block"]["policy"].as_str().unwrap().to_string();
+    assert!(plan["purge"]["workloads"].as_array().unwrap().len() >= 4, "{plan:#}");
+    assert!(policies.get_opt(&policy).await.unwrap().is_none(), "--dry-run changes nothing");
+
+    let respond = |case: &Path| {
+        run(kir_with(&tb.kubeconfig)
+            .args(["respond", "malicious-image", &bad, "-n", &ns, "--scale-to-zero", "--yes", "-o", "json"])
+            .arg("--case")
+            .arg(case)
+            .arg("--audit-log")
+            .arg(&tb.audit_log))
+    };
+    let out = respond(&case);
+    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    let report = out.json();
+    assert_eq!(report["contained"], true, "{report:#}");
+    assert_eq!(report["block"]["blocked"], true);
+    assert_eq!(report["evidence"]["captured"].as_array().unwrap().len(), 6, "{report:#}");
+    assert!(running_with(&find(&tb.kubeconfig, &ns, &bad)).is_empty());
+
+    let evidence = case.join("evidence/image");
+    let searches: Vec<_> = std::fs::read_dir(&evidence)
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with("find-"))
+        .collect();
+    assert_eq!(searches.len(), 1);
+    assert!(evidence.join(format!("templates/{ns}/deployments")).is_dir());
+    // Who created the Deployment is named, from the testbed's own audit log.
+    let introduced: Value =
+        serde_json::from_slice(&std::fs::read(evidence.join("introduced-by.json")).unwrap()).unwrap();
+    assert!(
+        introduced.as_array().unwrap().iter().any(|e| e["verb"] == "create"
+            && e["object"] == format!("{ns}/web")
+            && e["resource"] == "deployments"),
+        "{introduced:#}"
+    );
+
+    // Again with the same case: everything is in place, nothing is done twice.
+    let again = respond(&case);
+    assert_eq!(again.code, 0, "{}\n{}", again.stdout, again.stderr);
+    let again = again.json();
+    assert_eq!(again["contained"], true);
+    assert!(
+        again["block"]["objects"].as_array().unwrap().iter().all(|o| o["status"] == "in place"),
+        "{again:#}"
+    );
+
+    run(kir_with(&tb.kubeconfig).arg("undo").arg(&case).arg("--yes")).success();
+    assert!(policies.get_opt(&policy).await.unwrap().is_none());
+    assert_eq!(run(kir_with(&tb.kubeconfig).arg("case").arg("verify").arg(&case)).code, 0);
+}

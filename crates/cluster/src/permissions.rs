@@ -481,9 +481,9 @@ pub const COMMANDS: &[Command] = &[
     Command { name: "image block", implemented: true, needs: IMAGE_BLOCK, steps: &[] },
     Command {
         name: "respond malicious-image",
-        implemented: false,
+        implemented: true,
         needs: &[],
-        steps: &["image find", "image block"],
+        steps: &["image find", "capture pod", "image block", "image purge"],
     },
     Command {
         name: "prepare inventory",

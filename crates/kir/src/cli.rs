@@ -320,6 +320,34 @@ pub enum RespondCommand {
                       kir respond stolen-credentials system:serviceaccount:shop:deployer --yes --case ./cases/INC-7"
     )]
     StolenCredentials(RespondStolenArgs),
+
+    /// Find a malicious image, keep the evidence, block it at admission, purge it, confirm
+    #[command(
+        after_help = "Evidence first: the search (pods and controller templates) is kept in the case, the affected\n\
+                      running pods are captured (--capture-limit), the templates that start them kept as read, and\n\
+                      with --audit-log the identities that created or changed them. Then `kir image block` (proved by\n\
+                      dry-runs) and `kir image purge` with the remedy chosen (pods only are purged once the block\n\
+                      is proved), confirmed by searching again. Running it again with the same --case resumes it;\n\
+                      `kir undo CASE` lifts the block.\n\n\
+                      Examples:\n  kir respond malicious-image registry.evil.io/miner:2.1 --dry-run\n  \
+                      kir respond malicious-image shop/web:1.4 --set-image shop/web:1.5 --yes --case ./cases/INC-9"
+    )]
+    MaliciousImage(RespondImageArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct RespondImageArgs {
+    #[command(flatten)]
+    pub purge: ImagePurgeArgs,
+
+    /// Affected running pods captured at most (the others are named in the case)
+    #[arg(long, value_name = "N", default_value_t = 50)]
+    pub capture_limit: usize,
+
+    /// Audit logs (files or folders, plain, gzip or zstd) to read who created or changed the
+    /// affected pods and templates (repeatable)
+    #[arg(long, value_name = "PATH")]
+    pub audit_log: Vec<PathBuf>,
 }
 
 #[derive(Debug, Args)]

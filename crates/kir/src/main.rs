@@ -89,6 +89,9 @@ fn run(cli: Cli, settings: Settings) -> anyhow::Result<u8> {
         Command::Respond(RespondCommand::CompromisedPod(args)) => {
             return runtime()?.block_on(commands::respond::compromised_pod(&args, &settings));
         }
+        Command::Respond(RespondCommand::MaliciousImage(args)) => {
+            return runtime()?.block_on(commands::image::respond(&args, &settings));
+        }
         Command::Respond(RespondCommand::StolenCredentials(args)) => {
             return runtime()?.block_on(commands::creds::stolen(&args, &settings));
         }

@@ -13,6 +13,7 @@ mod error;
 pub mod findings;
 pub mod image;
 pub mod isolate;
+pub mod malicious;
 pub mod netpol;
 pub mod observe;
 pub mod procfs;

@@ -9,7 +9,7 @@ use kir_respond::{
 };
 
 use crate::{
-    cli::{ImageBlockArgs, ImageFindArgs, ImagePurgeArgs, OutputFormat},
+    cli::{ImageBlockArgs, ImageFindArgs, ImagePurgeArgs, OutputFormat, RespondImageArgs},
     commands::responder,
     output::{print_json, print_table, print_yaml, sanitize, table},
     settings::{Settings, UsageError},
@@ -214,12 +214,16 @@ fn print_blocked(report: &BlockReport, case: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
-pub async fn purge(args: &ImagePurgeArgs, settings: &Settings) -> anyhow::Result<u8> {
-    use kir_respond::purge::{self, Remedy};
+/// The scope and remedy of `purge` and the playbook, checked before the cluster is asked.
+fn purge_settings<'s>(
+    args: &ImagePurgeArgs,
+    settings: &'s Settings,
+) -> Result<(Pattern, Option<&'s str>, kir_respond::purge::Remedy), UsageError> {
+    use kir_respond::purge::Remedy;
     let pattern = pattern(&args.image)?;
     let namespace = settings.connect.namespace.as_deref();
     if args.all_namespaces && namespace.is_some() {
-        return Err(UsageError("-A and -n name different scopes: give one of them".into()).into());
+        return Err(UsageError("-A and -n name different scopes: give one of them".into()));
     }
     let remedy = match &args.set_image {
         Some(image) => {
@@ -230,25 +234,23 @@ pub async fn purge(args: &ImagePurgeArgs, settings: &Settings) -> anyhow::Result
                     "--set-image {:?} is itself an image {} names: choose another image",
                     sanitize(image),
                     sanitize(&pattern.to_string())
-                ))
-                .into());
+                )));
             }
             Remedy::SetImage(image.clone())
         }
         None if args.scale_to_zero => Remedy::ScaleToZero,
         None => Remedy::DeletePods,
     };
-    let responder = responder::connect(settings).await?;
-    let found = kir_respond::image::find(&responder.cluster, &pattern, namespace).await?;
-    let blocked = match kir_respond::block::in_place(&responder.cluster, &pattern).await {
-        Ok(blocked) => blocked,
-        Err(error) => {
-            eprintln!("warning: whether the image is blocked is unknown: {}", sanitize(&error.to_string()));
-            false
-        }
-    };
-    let plan = purge::plan(&found, &pattern, &remedy, blocked);
-    let mut text = format!("Plan to purge {}:\n", plan.pattern);
+    Ok((pattern, namespace, remedy))
+}
+
+/// The purge plan in words.
+fn purge_text(
+    plan: &kir_respond::purge::PurgePlan,
+    unread: &[String],
+    timeout: std::time::Duration,
+) -> String {
+    let mut text = String::new();
     for change in &plan.workloads {
         text.push_str(&format!(
             "  - {} {}/{}: {}\n",
@@ -267,14 +269,31 @@ pub async fn purge(args: &ImagePurgeArgs, settings: &Settings) -> anyhow::Result
     }
     text.push_str(&format!(
         "  then search again until no running pod uses it (at most {}s)\n",
-        args.timeout.as_secs()
+        timeout.as_secs()
     ));
     for static_pod in &plan.static_pods {
         text.push_str(&format!("  static pod (not removable through the API): {static_pod}\n"));
     }
-    for note in plan.notes.iter().chain(&found.unread) {
+    for note in plan.notes.iter().chain(unread) {
         text.push_str(&format!("  note: {note}\n"));
     }
+    text
+}
+
+pub async fn purge(args: &ImagePurgeArgs, settings: &Settings) -> anyhow::Result<u8> {
+    use kir_respond::purge;
+    let (pattern, namespace, remedy) = purge_settings(args, settings)?;
+    let responder = responder::connect(settings).await?;
+    let found = kir_respond::image::find(&responder.cluster, &pattern, namespace).await?;
+    let blocked = match kir_respond::block::in_place(&responder.cluster, &pattern).await {
+        Ok(blocked) => blocked,
+        Err(error) => {
+            eprintln!("warning: whether the image is blocked is unknown: {}", sanitize(&error.to_string()));
+            false
+        }
+    };
+    let plan = purge::plan(&found, &pattern, &remedy, blocked);
+    let text = format!("Plan to purge {}:\n{}", plan.pattern, purge_text(&plan, &found.unread, args.timeout));
     if !responder::plan_confirmed(&plan, &text, &args.confirm, "Purge?", settings)? {
         return Ok(crate::exit::SUCCESS);
     }
@@ -287,24 +306,7 @@ pub async fn purge(args: &ImagePurgeArgs, settings: &Settings) -> anyhow::Result
         OutputFormat::Json => print_json(&report)?,
         OutputFormat::Yaml => print_yaml(&report)?,
         OutputFormat::Table => {
-            let mut steps = table(&["step", "status", "detail"]);
-            for step in &report.steps {
-                steps.add_row(vec![
-                    Cell::new(&step.what),
-                    Cell::new(step.status),
-                    Cell::new(step.detail.clone().unwrap_or_default()),
-                ]);
-            }
-            print_table(&steps)?;
-            for pod in &report.still_running {
-                println!("still running the image: {}", sanitize(pod));
-            }
-            for static_pod in &report.static_pods {
-                println!("static pod, remove it on its node: {}", sanitize(static_pod));
-            }
-            for unread in &report.unread {
-                println!("not searched: {}", sanitize(unread));
-            }
+            print_purged(&report)?;
             println!(
                 "{}; case: {}",
                 match report.purged_after_seconds {
@@ -323,4 +325,206 @@ pub async fn purge(args: &ImagePurgeArgs, settings: &Settings) -> anyhow::Result
     } else {
         crate::exit::SUCCESS
     })
+}
+
+fn print_purged(report: &kir_respond::purge::PurgeReport) -> anyhow::Result<()> {
+    let mut steps = table(&["step", "status", "detail"]);
+    for step in &report.steps {
+        steps.add_row(vec![
+            Cell::new(&step.what),
+            Cell::new(step.status),
+            Cell::new(step.detail.clone().unwrap_or_default()),
+        ]);
+    }
+    print_table(&steps)?;
+    for pod in &report.still_running {
+        println!("still running the image: {}", sanitize(pod));
+    }
+    for static_pod in &report.static_pods {
+        println!("static pod, remove it on its node: {}", sanitize(static_pod));
+    }
+    for unread in &report.unread {
+        println!("not searched: {}", sanitize(unread));
+    }
+    Ok(())
+}
+
+pub async fn respond(args: &RespondImageArgs, settings: &Settings) -> anyhow::Result<u8> {
+    use kir_respond::{malicious, purge};
+    let (pattern, namespace, remedy) = purge_settings(&args.purge, settings)?;
+    let responder = responder::connect(settings).await?;
+    let found = kir_respond::image::find(&responder.cluster, &pattern, namespace).await?;
+    let proof_namespace =
+        settings.connect.namespace.clone().unwrap_or_else(|| responder.cluster.namespace().to_string());
+    let block_plan = block::plan(&pattern, "CASE", &proof_namespace);
+    let purge_plan = purge::plan(&found, &pattern, &remedy, true);
+    let running = found.running_pods().filter(|p| !p.mirror).count();
+    let mut text = format!("Plan for the malicious image {}:\n", found.pattern);
+    text.push_str(&format!(
+        "  evidence  the search ({} pod(s), {} controller template(s)) kept; {} running pod(s) captured (at most {}); the templates kept as read{}\n",
+        found.pods.len(),
+        found.templates.len(),
+        running.min(args.capture_limit),
+        args.capture_limit,
+        if args.audit_log.is_empty() { "" } else { "; who created or changed them, from the audit logs" }
+    ));
+    text.push_str(&format!(
+        "  block     ValidatingAdmissionPolicy and binding {}, proved by dry-runs of {} spelling(s) and a control image\n",
+        block_plan.policy,
+        block_plan.spellings.len()
+    ));
+    text.push_str("  purge\n");
+    text.push_str(&purge_text(&purge_plan, &found.unread, args.purge.timeout));
+    #[derive(serde::Serialize)]
+    struct Plan<'p> {
+        found: &'p kir_respond::image::FindReport,
+        block: &'p block::BlockPlan,
+        purge: &'p purge::PurgePlan,
+    }
+    let plan = Plan { found: &found, block: &block_plan, purge: &purge_plan };
+    if !responder::plan_confirmed(&plan, &text, &args.purge.confirm, "Respond?", settings)? {
+        return Ok(crate::exit::SUCCESS);
+    }
+    let case =
+        responder::open_case(settings, &responder, format!("malicious image {}", found.pattern)).await?;
+    if !args.audit_log.is_empty() {
+        introduced_by(&args.audit_log, &found, &case).await?;
+    }
+    let options = malicious::PlaybookOptions {
+        remedy,
+        capture_limit: args.capture_limit,
+        proof_namespace,
+        wait: args.purge.timeout,
+    };
+    let report =
+        malicious::run(&responder.cluster, &case, &responder.actor, &pattern, namespace, &found, &options)
+            .await?;
+    match settings.output {
+        OutputFormat::Json => print_json(&report)?,
+        OutputFormat::Yaml => print_yaml(&report)?,
+        OutputFormat::Table => {
+            let evidence = &report.evidence;
+            println!(
+                "evidence: {} pod(s) captured, {} template(s) kept",
+                evidence.captured.len(),
+                evidence.templates.len()
+            );
+            for missing in &evidence.not_captured {
+                println!("not captured: {}", sanitize(missing));
+            }
+            println!();
+            print_blocked(&report.block, &case.path().display().to_string())?;
+            println!();
+            match &report.purge {
+                Some(purged) => print_purged(purged)?,
+                None => println!(
+                    "purge not made: deleting the pods would only have their controllers start them again while the block is not proved"
+                ),
+            }
+            let t = &report.timings;
+            println!(
+                "{} (evidence {} ms, block {} ms, purge {} ms, total {} ms); case: {}",
+                if report.contained {
+                    "contained: blocked, and no running pod uses the image"
+                } else {
+                    "NOT contained"
+                },
+                t.evidence_ms,
+                t.block_ms,
+                t.purge_ms,
+                t.total_ms,
+                sanitize(&case.path().display().to_string())
+            );
+        }
+    }
+    let incomplete = report.purge.as_ref().is_some_and(|p| p.evidence_incomplete());
+    Ok(if report.contained {
+        crate::exit::SUCCESS
+    } else if incomplete {
+        crate::exit::INCOMPLETE
+    } else {
+        crate::exit::FAILURE
+    })
+}
+
+/// Who created or changed the affected pods and templates, from the audit logs: into the case,
+/// and each identity named with what it did.
+async fn introduced_by(
+    paths: &[std::path::PathBuf],
+    found: &kir_respond::image::FindReport,
+    case: &kir_evidence::Case,
+) -> anyhow::Result<()> {
+    use std::collections::{BTreeMap, BTreeSet};
+
+    use kir_audit::{filter::Filter, pattern::Glob};
+    let objects: BTreeSet<(String, String)> = found
+        .pods
+        .iter()
+        .map(|p| ("pods".to_string(), format!("{}/{}", p.namespace, p.name)))
+        .chain(
+            found
+                .templates
+                .iter()
+                .map(|t| (t.kind.plural().to_string(), format!("{}/{}", t.namespace, t.name))),
+        )
+        .collect();
+    let mut filter =
+        Filter { verbs: ["create", "update", "patch"].map(String::from).to_vec(), ..Filter::default() };
+    let namespaces: BTreeSet<&str> =
+        objects.iter().filter_map(|(_, object)| object.split_once('/').map(|(ns, _)| ns)).collect();
+    filter.namespaces = namespaces.into_iter().map(Glob::new).collect();
+    let (entries, _) = super::audit::timeline_entries(paths, &filter, kir_audit::Window::default())?;
+    let entries: Vec<_> = entries
+        .into_iter()
+        .filter(|e| {
+            let resource = e.resource.split('/').next().unwrap_or_default().to_string();
+            objects.contains(&(resource, e.object.clone()))
+        })
+        .collect();
+    let mut bytes = serde_json::to_vec_pretty(&entries)?;
+    bytes.push(b'\n');
+    let source = format!(
+        "kir audit timeline: create, update and patch of the {} pod(s) and template(s) using the image, over {} audit log path(s)",
+        objects.len(),
+        paths.len()
+    );
+    let stored = {
+        let case = case.clone();
+        kir_respond::blocking::blocking(move || case.store_bytes("image/introduced-by.json", &source, &bytes))
+            .await
+    };
+    match stored {
+        Ok(_) => {}
+        Err(kir_evidence::Error::AlreadyCollected { .. }) => {
+            eprintln!(
+                "who introduced the image is in the case from an earlier run (image/introduced-by.json)"
+            );
+        }
+        Err(error) => eprintln!("who introduced the image could not be kept in the case: {error}"),
+    }
+    let mut by_user: BTreeMap<&str, BTreeSet<String>> = BTreeMap::new();
+    for entry in &entries {
+        by_user
+            .entry(entry.user.as_str())
+            .or_default()
+            .insert(format!("{} {} {}", entry.verb, entry.resource, entry.object));
+    }
+    eprintln!(
+        "{} write(s) of the affected objects in the audit logs, by {} identit(ies)",
+        entries.len(),
+        by_user.len()
+    );
+    for (user, actions) in by_user {
+        let shown: Vec<&String> = actions.iter().take(5).collect();
+        let more = actions.len().saturating_sub(shown.len());
+        eprintln!(
+            "{}",
+            sanitize(&format!(
+                "  {user}: {}{}",
+                shown.iter().map(|a| a.as_str()).collect::<Vec<_>>().join("; "),
+                if more > 0 { format!(" (and {more} more)") } else { String::new() }
+            ))
+        );
+    }
+    Ok(())
 }
