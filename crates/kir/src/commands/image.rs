@@ -477,8 +477,10 @@ async fn introduced_by(
     let entries: Vec<_> = entries
         .into_iter()
         .filter(|e| {
-            let resource = e.resource.split('/').next().unwrap_or_default().to_string();
-            objects.contains(&(resource, e.object.clone()))
+            let (resource, subresource) = e.resource.split_once('/').unwrap_or((&e.resource, ""));
+            // Status and binding writes (kubelet, scheduler, controllers) never name an image.
+            matches!(subresource, "" | "ephemeralcontainers")
+                && objects.contains(&(resource.to_string(), e.object.clone()))
         })
         .collect();
     let mut bytes = serde_json::to_vec_pretty(&entries)?;
