@@ -152,8 +152,15 @@ fn reported(report: &Value) -> BTreeSet<(String, String, String)> {
     found
 }
 
+/// `kir image find -o json`. Tags of the testbed's registry are resolved; Docker Hub, which
+/// not every test machine reaches, is not asked.
 fn find(kubeconfig: &Path, ns: &str, image: &str) -> Value {
-    run(kir_with(kubeconfig).args(["image", "find", image, "-n", ns, "-o", "json"])).success().json()
+    let mut command = kir_with(kubeconfig);
+    command.args(["image", "find", image, "-n", ns, "-o", "json"]);
+    if !image.starts_with("127.0.0.1:") {
+        command.arg("--no-resolve");
+    }
+    run(&mut command).success().json()
 }
 
 /// A scene using one image in every place a pod can name it, under several spellings, beside
@@ -286,8 +293,17 @@ async fn image_find_finds_every_container_kind_and_controller_as_the_raw_objects
         .await
         .unwrap();
 
+    // Pinned to the digest the tag points to now: only asking the registry finds it.
+    create::<Pod>(
+        &client,
+        &ns,
+        json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "pinned"},
+        "spec": {"containers": [{"name": "main", "image": moved}]}}),
+    )
+    .await;
+
     let raw = raw_containers(&client, &ns).await;
-    let expected: BTreeSet<_> = raw
+    let mut expected: BTreeSet<_> = raw
         .iter()
         .filter(|(_, _, image, _)| canonical(image) == canonical(&bad))
         .map(|(owner, container, image, _)| (owner.clone(), container.clone(), image.clone()))
@@ -307,14 +323,17 @@ async fn image_find_finds_every_container_kind_and_controller_as_the_raw_objects
     ] {
         assert!(expected.iter().any(|(owner, _, _)| owner.starts_with(needed)), "{needed} in {expected:?}");
     }
+    expected.insert(("Pod/pinned".to_string(), "container:main".to_string(), moved.clone()));
     let report = find(&tb.kubeconfig, &ns, &bad);
     assert_eq!(reported(&report), expected, "{report:#}");
+    assert_eq!(report["resolved"], moved.rsplit_once('@').unwrap().1);
 
     let pod =
         |name: &str| report["pods"].as_array().unwrap().iter().find(|p| p["name"] == name).cloned().unwrap();
     assert_eq!(pod("static-web-node1")["mirror"], true);
     assert_eq!(pod("victim")["containers"][0]["kind"], "ephemeral");
     assert_eq!(pod("debug")["containers"][0]["kind"], "init");
+    assert_eq!(pod("pinned")["containers"][0]["matched"], "resolvedDigest");
     let web = pod(&running);
     assert_eq!(web["containers"][0]["imageID"], first.as_str());
     assert_eq!(web["owners"][1], "Deployment web", "{web:#}");
@@ -447,7 +466,8 @@ async fn image_block_denies_every_spelling_everywhere_allows_the_rest_and_undo_l
     let case = tempfile::tempdir().unwrap();
     let case_dir = case.path().join("case");
 
-    let dry = run(kir_with(&tb.kubeconfig).args(["image", "block", &bad, "-n", &ns, "--dry-run"]));
+    let dry =
+        run(kir_with(&tb.kubeconfig).args(["image", "block", &bad, "-n", &ns, "--dry-run", "--no-resolve"]));
     assert_eq!(dry.code, 0, "{}", dry.stderr);
     assert!(dry.stdout.contains("ValidatingAdmissionPolicy kir-block-image-"), "{}", dry.stdout);
     let name = dry.stdout.split_whitespace().find(|w| w.starts_with("kir-block-image-")).unwrap().to_string();
@@ -459,7 +479,7 @@ async fn image_block_denies_every_spelling_everywhere_allows_the_rest_and_undo_l
     assert!(policies.get_opt(&name).await.unwrap().is_none(), "-o yaml applies nothing");
 
     let blocked = run(kir_with(&tb.kubeconfig)
-        .args(["image", "block", &bad, "-n", &ns, "--yes", "-o", "json", "--case"])
+        .args(["image", "block", &bad, "-n", &ns, "--yes", "--no-resolve", "-o", "json", "--case"])
         .arg(&case_dir));
     assert_eq!(blocked.code, 0, "{}\n{}", blocked.stdout, blocked.stderr);
     let report = blocked.json();
@@ -656,7 +676,19 @@ async fn image_purge_scale_to_zero_captures_bare_pods_and_leaves_no_running_pod(
 
     let case = tempfile::tempdir().unwrap();
     let out = run(kir_with(&tb.kubeconfig)
-        .args(["image", "purge", &bad, "-n", &ns, "--scale-to-zero", "--yes", "-o", "json", "--case"])
+        .args([
+            "image",
+            "purge",
+            &bad,
+            "-n",
+            &ns,
+            "--scale-to-zero",
+            "--yes",
+            "--no-resolve",
+            "-o",
+            "json",
+            "--case",
+        ])
         .arg(case.path().join("c")));
     assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
     let report = out.json();
@@ -702,7 +734,20 @@ async fn image_purge_set_image_rolls_out_and_deletes_what_does_not_roll() {
     assert_eq!(same.code, 2, "a replacement the pattern names is refused: {}", same.stderr);
 
     let out = run(kir_with(&tb.kubeconfig)
-        .args(["image", "purge", &bad, "-n", &ns, "--set-image", &good, "--yes", "-o", "json", "--case"])
+        .args([
+            "image",
+            "purge",
+            &bad,
+            "-n",
+            &ns,
+            "--set-image",
+            &good,
+            "--yes",
+            "--no-resolve",
+            "-o",
+            "json",
+            "--case",
+        ])
         .arg(tempfile::tempdir().unwrap().path().join("c")));
     assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
     assert_eq!(out.json()["purged"], true);
@@ -723,14 +768,31 @@ async fn image_purge_of_pods_only_holds_once_the_image_is_blocked() {
     purge_scene(&client, &ns, &bad).await;
     let dir = tempfile::tempdir().unwrap();
     let case = dir.path().join("c");
-    let plan = run(kir_with(&tb.kubeconfig).args(["image", "purge", &bad, "-n", &ns, "--dry-run"]));
+    let plan =
+        run(kir_with(&tb.kubeconfig).args(["image", "purge", &bad, "-n", &ns, "--dry-run", "--no-resolve"]));
     assert!(plan.stdout.contains("block it first"), "{}", plan.stdout);
-    run(kir_with(&tb.kubeconfig).args(["image", "block", &bad, "-n", &ns, "--yes", "--case"]).arg(&case))
-        .success();
-    let plan = run(kir_with(&tb.kubeconfig).args(["image", "purge", &bad, "-n", &ns, "--dry-run"]));
+    run(kir_with(&tb.kubeconfig)
+        .args(["image", "block", &bad, "-n", &ns, "--yes", "--no-resolve", "--case"])
+        .arg(&case))
+    .success();
+    let plan =
+        run(kir_with(&tb.kubeconfig).args(["image", "purge", &bad, "-n", &ns, "--dry-run", "--no-resolve"]));
     assert!(plan.stdout.contains("keeps it from starting them again"), "{}", plan.stdout);
     let out = run(kir_with(&tb.kubeconfig)
-        .args(["image", "purge", &bad, "-n", &ns, "--yes", "--timeout", "30s", "-o", "json", "--case"])
+        .args([
+            "image",
+            "purge",
+            &bad,
+            "-n",
+            &ns,
+            "--yes",
+            "--no-resolve",
+            "--timeout",
+            "30s",
+            "-o",
+            "json",
+            "--case",
+        ])
         .arg(&case));
     assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
     assert_eq!(out.json()["purged"], true);
@@ -769,7 +831,18 @@ async fn respond_malicious_image_keeps_the_evidence_blocks_purges_and_resumes() 
 
     let respond = |case: &Path| {
         run(kir_with(&tb.kubeconfig)
-            .args(["respond", "malicious-image", &bad, "-n", &ns, "--scale-to-zero", "--yes", "-o", "json"])
+            .args([
+                "respond",
+                "malicious-image",
+                &bad,
+                "-n",
+                &ns,
+                "--scale-to-zero",
+                "--yes",
+                "--no-resolve",
+                "-o",
+                "json",
+            ])
             .arg("--case")
             .arg(case)
             .arg("--audit-log")
@@ -814,4 +887,33 @@ async fn respond_malicious_image_keeps_the_evidence_blocks_purges_and_resumes() 
     run(kir_with(&tb.kubeconfig).arg("undo").arg(&case).arg("--yes")).success();
     assert!(policies.get_opt(&policy).await.unwrap().is_none());
     assert_eq!(run(kir_with(&tb.kubeconfig).arg("case").arg("verify").arg(&case)).code, 0);
+}
+
+#[tokio::test]
+async fn a_block_of_a_resolved_tag_denies_its_digest_too_and_undo_lifts_it() {
+    let tb = testbed();
+    let client = tb.client().await;
+    let ns = tb.namespace("image-block-resolved").await;
+    let pushed = tb.push_image(&format!("{ns}/miner:1"), &[]);
+    let tag = format!("{}/{ns}/miner:1", tb.registry());
+    let dir = tempfile::tempdir().unwrap();
+    let case = dir.path().join("c");
+    let out = run(kir_with(&tb.kubeconfig)
+        .args(["image", "block", &tag, "-n", &ns, "--yes", "-o", "json", "--case"])
+        .arg(&case));
+    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    let report = out.json();
+    assert_eq!(report["blocked"], true, "{report:#}");
+    assert!(
+        report["proofs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p["request"].as_str().unwrap().contains(&pushed) && p["answered"] == "denied"),
+        "the digest the tag points to is denied: {report:#}"
+    );
+    let name = report["policy"].as_str().unwrap().to_string();
+    let undo = run(kir_with(&tb.kubeconfig).arg("undo").arg(&case).arg("--yes"));
+    assert_eq!(undo.code, 0, "{}\n{}", undo.stdout, undo.stderr);
+    assert!(Api::<ValidatingAdmissionPolicy>::all(client.clone()).get_opt(&name).await.unwrap().is_none());
 }

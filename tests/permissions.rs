@@ -924,7 +924,15 @@ async fn image_find_and_block_need_exactly_their_declared_permissions() {
     let image = format!("{ns}/miner:1");
     for (i, (need, user)) in find_users.iter().enumerate() {
         let case = dir.path().join(format!("find-{i}"));
-        let out = as_user(tb, &client, &case, user, need.as_ref(), &["image", "find", &image, "-A"]).await;
+        let out = as_user(
+            tb,
+            &client,
+            &case,
+            user,
+            need.as_ref(),
+            &["image", "find", &image, "-A", "--no-resolve"],
+        )
+        .await;
         let said = format!("{}{}", out.stdout, out.stderr);
         match need {
             None => assert_eq!(out.code, 0, "image find with its declared permissions:\n{said}"),
@@ -942,9 +950,15 @@ async fn image_find_and_block_need_exactly_their_declared_permissions() {
         object["rules"] = without(&object["rules"], daemonsets, &ns);
     }
     let user = apply(&client, &ns, &objects).await;
-    let out =
-        as_user(tb, &client, &dir.path().join("find-nods"), &user, None, &["image", "find", &image, "-A"])
-            .await;
+    let out = as_user(
+        tb,
+        &client,
+        &dir.path().join("find-nods"),
+        &user,
+        None,
+        &["image", "find", &image, "-A", "--no-resolve"],
+    )
+    .await;
     assert_eq!(out.code, 5, "{}{}", out.stdout, out.stderr);
     assert!(out.stderr.contains("not searched: list daemonsets.apps"), "{}", out.stderr);
     assert_eq!(doctor_degraded(tb, &ns, &user, "image find"), ["list daemonsets.apps (cluster-wide)"]);
@@ -960,7 +974,7 @@ async fn image_find_and_block_need_exactly_their_declared_permissions() {
             &case,
             user,
             need.as_ref(),
-            &["image", "block", &image, "-n", &ns, "--yes", "-o", "json"],
+            &["image", "block", &image, "-n", &ns, "--yes", "--no-resolve", "-o", "json"],
         )
         .await;
         let said = format!("{}{}", out.stdout, out.stderr);

@@ -110,6 +110,28 @@ impl Pattern {
         }
     }
 
+    /// The digest a tag pattern was resolved to, if it was.
+    pub fn resolved_digest(&self) -> Option<&Digest> {
+        match self {
+            Pattern::Tag { resolved, .. } => resolved.as_ref(),
+            _ => None,
+        }
+    }
+
+    /// The pattern as the user wrote it, without a resolved digest: what [`Pattern::parse`]
+    /// reads back from its text.
+    pub fn unresolved(&self) -> Pattern {
+        match self {
+            Pattern::Tag { registry, repository, tag, .. } => Pattern::Tag {
+                registry: registry.clone(),
+                repository: repository.clone(),
+                tag: tag.clone(),
+                resolved: None,
+            },
+            other => other.clone(),
+        }
+    }
+
     /// Whether a container matches: `spec_image` as its pod (or template) spec writes it,
     /// `image_id` as its status reports it (`None` for templates and waiting containers).
     pub fn matches(&self, spec_image: &str, image_id: Option<&str>) -> Match {

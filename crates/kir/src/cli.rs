@@ -700,6 +700,9 @@ pub struct ImagePurgeArgs {
     #[arg(value_name = "REF")]
     pub image: String,
 
+    #[command(flatten)]
+    pub resolve: ResolveArgs,
+
     /// Put this image in the templates instead
     #[arg(long, value_name = "IMAGE", conflicts_with = "scale_to_zero")]
     pub set_image: Option<String>,
@@ -720,11 +723,29 @@ pub struct ImagePurgeArgs {
     pub confirm: ConfirmArgs,
 }
 
+/// How a tag is resolved to the digest it points to.
+#[derive(Debug, Args, Clone)]
+pub struct ResolveArgs {
+    /// Do not ask the registry what the tag points to (pods that name the image by digest are
+    /// then found only by the digest they run)
+    #[arg(long)]
+    pub no_resolve: bool,
+
+    /// Registry credentials for resolving the tag: a docker config file (what docker login
+    /// writes, or a dockerconfigjson Secret's content). Default: $DOCKER_CONFIG/config.json or
+    /// ~/.docker/config.json when it exists, else anonymous
+    #[arg(long, value_name = "PATH")]
+    pub registry_config: Option<PathBuf>,
+}
+
 #[derive(Debug, Args)]
 pub struct ImageFindArgs {
     /// The image: a reference, a digest, or a registry/repository prefix ending in /
     #[arg(value_name = "REF")]
     pub image: String,
+
+    #[command(flatten)]
+    pub resolve: ResolveArgs,
 
     /// Every namespace (the default unless -n is given)
     #[arg(short = 'A', long)]
@@ -736,6 +757,9 @@ pub struct ImageBlockArgs {
     /// The image: a reference, a digest, or a registry/repository prefix ending in /
     #[arg(value_name = "REF")]
     pub image: String,
+
+    #[command(flatten)]
+    pub resolve: ResolveArgs,
 
     #[command(flatten)]
     pub confirm: ConfirmArgs,

@@ -87,6 +87,8 @@ pub struct BlockPlan {
     pub control: String,
     /// Where the dry-run proofs are made.
     pub namespace: String,
+    #[serde(skip)]
+    parsed: Pattern,
 }
 
 /// The objects and proof of blocking `pattern`, for case `case_id`, proved in `namespace`.
@@ -103,6 +105,7 @@ pub fn plan(pattern: &Pattern, case_id: &str, namespace: &str) -> BlockPlan {
         spellings: spellings(pattern),
         control,
         namespace: namespace.to_string(),
+        parsed: pattern.clone(),
     }
 }
 
@@ -140,6 +143,9 @@ fn spellings(pattern: &Pattern) -> Vec<String> {
             let mut spelled: Vec<String> = names.iter().map(|n| format!("{n}:{tag}")).collect();
             if tag == "latest" {
                 spelled.push(names[0].clone());
+            }
+            if let Some(digest) = pattern.resolved_digest() {
+                spelled.push(format!("{}@{digest}", names[0]));
             }
             spelled.push(format!("{}:{tag}@{ANY_DIGEST}", names[0]));
             spelled
@@ -335,7 +341,11 @@ async fn ensure(
             ),
         });
     }
-    let reversal = Reversal::LiftImageBlock { kind, pattern: plan.pattern.clone() };
+    let reversal = Reversal::LiftImageBlock {
+        kind,
+        pattern: plan.parsed.unresolved().to_string(),
+        resolved: plan.parsed.resolved_digest().map(ToString::to_string),
+    };
     let intent = record(
         case,
         JournalRecord::new(actor, kind.action())

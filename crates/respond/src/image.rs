@@ -85,6 +85,9 @@ pub struct Searched {
 pub struct FindReport {
     /// The reference as kir understood it.
     pub pattern: String,
+    /// The digest the registry said the tag points to, also searched for.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub resolved: Option<String>,
     /// A namespace, or every namespace.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub namespace: Option<String>,
@@ -163,6 +166,7 @@ pub async fn find(cluster: &Cluster, pattern: &Pattern, namespace: Option<&str>)
     template_hits.sort_by(|a, b| (&a.namespace, a.kind, &a.name).cmp(&(&b.namespace, b.kind, &b.name)));
     Ok(FindReport {
         pattern: pattern.to_string(),
+        resolved: pattern.resolved_digest().map(ToString::to_string),
         namespace: namespace.map(str::to_string),
         pods,
         templates: template_hits,

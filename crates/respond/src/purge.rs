@@ -490,6 +490,7 @@ mod tests {
     fn found() -> FindReport {
         FindReport {
             pattern: "docker.io/library/evil:1".into(),
+            resolved: None,
             namespace: None,
             pods: vec![
                 pod("web-1-a", &["ReplicaSet web-1", "Deployment web"]),

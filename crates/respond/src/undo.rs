@@ -120,7 +120,14 @@ pub enum Reversal {
     /// Delete an admission object `kir image block` created for the pattern; its name and the
     /// spec it must have are derived from the pattern.
     #[serde(rename_all = "camelCase")]
-    LiftImageBlock { kind: BlockKind, pattern: String },
+    LiftImageBlock {
+        kind: BlockKind,
+        /// As [`Pattern::parse`] reads it.
+        pattern: String,
+        /// The digest its tag was resolved to when the block was made.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        resolved: Option<String>,
+    },
 }
 
 /// A RoleBinding or ClusterRoleBinding kir changed: which one, and the UID it had.
@@ -188,8 +195,11 @@ impl Reversal {
 
     /// The admission object of an image block, and the policy name the pattern gives.
     fn image_block(&self) -> Option<(BlockKind, Pattern, String)> {
-        let Reversal::LiftImageBlock { kind, pattern } = self else { return None };
-        let pattern = Pattern::parse(pattern).ok()?;
+        let Reversal::LiftImageBlock { kind, pattern, resolved } = self else { return None };
+        let mut pattern = Pattern::parse(pattern).ok()?;
+        if let Some(digest) = resolved {
+            pattern = pattern.with_resolved_digest(kir_image::Digest::parse(digest).ok()?).ok()?;
+        }
         let name = admission::policy_name(&pattern);
         Some((*kind, pattern, name))
     }
@@ -253,10 +263,10 @@ impl Reversal {
             ),
             Reversal::Uncordon { node, .. } => format!("uncordon node {node}"),
             Reversal::LeaveCase { .. } => format!("remove this case's id from pod {namespace}/{pod}"),
-            Reversal::LiftImageBlock { kind, pattern } => {
-                let name = self.image_block().map(|(_, _, name)| name).unwrap_or_default();
-                format!("delete {} {name} (the block of {pattern})", kind.name())
-            }
+            Reversal::LiftImageBlock { kind, .. } => match self.image_block() {
+                Some((_, pattern, name)) => format!("delete {} {name} (the block of {pattern})", kind.name()),
+                None => format!("delete a {} of an unreadable pattern", kind.name()),
+            },
         }
     }
 }

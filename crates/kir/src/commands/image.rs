@@ -9,7 +9,7 @@ use kir_respond::{
 };
 
 use crate::{
-    cli::{ImageBlockArgs, ImageFindArgs, ImagePurgeArgs, OutputFormat, RespondImageArgs},
+    cli::{ImageBlockArgs, ImageFindArgs, ImagePurgeArgs, OutputFormat, ResolveArgs, RespondImageArgs},
     commands::responder,
     output::{print_json, print_table, print_yaml, sanitize, table},
     settings::{Settings, UsageError},
@@ -20,8 +20,75 @@ fn pattern(text: &str) -> Result<Pattern, UsageError> {
     Pattern::parse(text).map_err(|e| UsageError(format!("image {:?}: {e}", sanitize(text))))
 }
 
+/// How long the registry may take to say what a tag points to.
+const REGISTRY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// The registry credentials `--registry-config` names, else docker's own file if there is one.
+fn registry_config(args: &ResolveArgs) -> Result<Option<kir_registry::DockerConfig>, UsageError> {
+    let (path, explicit) = match &args.registry_config {
+        Some(path) => (path.clone(), true),
+        None => {
+            let dir = std::env::var_os("DOCKER_CONFIG").map(std::path::PathBuf::from).or_else(|| {
+                std::env::var_os("HOME").map(|home| std::path::PathBuf::from(home).join(".docker"))
+            });
+            match dir.map(|d| d.join("config.json")).filter(|p| p.is_file()) {
+                Some(path) => (path, false),
+                None => return Ok(None),
+            }
+        }
+    };
+    let shown = sanitize(&path.display().to_string()).into_owned();
+    let bytes = std::fs::read(&path)
+        .map_err(|e| UsageError(format!("--registry-config {shown}: cannot read it: {e}")));
+    let parsed = bytes.and_then(|b| {
+        kir_registry::DockerConfig::parse(&b)
+            .map_err(|e| UsageError(format!("--registry-config {shown}: {e}")))
+    });
+    match parsed {
+        Ok(config) => Ok(Some(config)),
+        Err(error) if explicit => Err(error),
+        Err(error) => {
+            eprintln!("warning: {}; resolving anonymously", error.0);
+            Ok(None)
+        }
+    }
+}
+
+/// A tag pattern with the digest the registry says the tag points to now, so that pods naming
+/// that content by digest are found (and blocked) too. Without an answer, the tag alone, said.
+async fn resolved(pattern: Pattern, args: &ResolveArgs) -> Result<Pattern, UsageError> {
+    if args.no_resolve || !matches!(pattern, Pattern::Tag { .. }) {
+        return Ok(pattern);
+    }
+    let config = registry_config(args)?;
+    let Ok(image) = kir_image::ImageRef::parse(&pattern.to_string()) else { return Ok(pattern) };
+    let answer = match kir_registry::Registry::new(REGISTRY_TIMEOUT) {
+        Ok(registry) => {
+            registry.resolve(&image, config.as_ref().and_then(|c| c.for_registry(image.registry()))).await
+        }
+        Err(error) => Err(error),
+    };
+    match answer {
+        Ok(digest) => {
+            eprintln!(
+                "{} points to {digest} in its registry: searched for too",
+                sanitize(&image.to_string())
+            );
+            Ok(pattern.clone().with_resolved_digest(digest).unwrap_or(pattern))
+        }
+        Err(error) => {
+            eprintln!(
+                "warning: the tag is not resolved ({}): pods naming the image by digest are found only by the digest they run",
+                sanitize(&error.to_string())
+            );
+            Ok(pattern)
+        }
+    }
+}
+
 pub async fn find(args: &ImageFindArgs, settings: &Settings) -> anyhow::Result<u8> {
     let pattern = pattern(&args.image)?;
+    let pattern = resolved(pattern, &args.resolve).await?;
     let namespace = settings.connect.namespace.as_deref();
     if args.all_namespaces && namespace.is_some() {
         return Err(UsageError("-A and -n name different scopes: give one of them".into()).into());
@@ -141,6 +208,7 @@ pub async fn block(args: &ImageBlockArgs, settings: &Settings) -> anyhow::Result
         }
         return Ok(crate::exit::SUCCESS);
     }
+    let pattern = resolved(pattern, &args.resolve).await?;
     let responder = responder::connect(settings).await?;
     let namespace =
         settings.connect.namespace.clone().unwrap_or_else(|| responder.cluster.namespace().to_string());
@@ -283,6 +351,7 @@ fn purge_text(
 pub async fn purge(args: &ImagePurgeArgs, settings: &Settings) -> anyhow::Result<u8> {
     use kir_respond::purge;
     let (pattern, namespace, remedy) = purge_settings(args, settings)?;
+    let pattern = resolved(pattern, &args.resolve).await?;
     let responder = responder::connect(settings).await?;
     let found = kir_respond::image::find(&responder.cluster, &pattern, namespace).await?;
     let blocked = match kir_respond::block::in_place(&responder.cluster, &pattern).await {
@@ -352,6 +421,7 @@ fn print_purged(report: &kir_respond::purge::PurgeReport) -> anyhow::Result<()> 
 pub async fn respond(args: &RespondImageArgs, settings: &Settings) -> anyhow::Result<u8> {
     use kir_respond::{malicious, purge};
     let (pattern, namespace, remedy) = purge_settings(&args.purge, settings)?;
+    let pattern = resolved(pattern, &args.purge.resolve).await?;
     let responder = responder::connect(settings).await?;
     let found = kir_respond::image::find(&responder.cluster, &pattern, namespace).await?;
     let proof_namespace =
