@@ -5,6 +5,9 @@ KIR_TESTBED_KWOK_VERSION="${KIR_TESTBED_KWOK_VERSION:-v0.8.0}"
 # crane (github.com/google/go-containerregistry/cmd/crane): the testbed's image registry and the
 # client testbed/push-image pushes with.
 KIR_TESTBED_CRANE_VERSION="${KIR_TESTBED_CRANE_VERSION:-v0.22.1}"
+# trivy (github.com/aquasecurity/trivy/cmd/trivy): the scanner `kir image scan` runs. Its tests use
+# the secret scanner, which needs no vulnerability database (that one needs the internet).
+KIR_TESTBED_TRIVY_VERSION="${KIR_TESTBED_TRIVY_VERSION:-v0.74.0}"
 TESTBED_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 CACHE="${KIR_TESTBED_CACHE:-$HOME/.cache/kir/testbed/$KIR_TESTBED_K8S_VERSION}"
 BIN="$CACHE/bin"
@@ -12,11 +15,13 @@ BIN="$CACHE/bin"
 STATE="${KIR_TESTBED_STATE:-$HOME/.cache/kir/testbed/state/default}"
 BINARIES=(etcd kube-apiserver kube-controller-manager kube-scheduler kubectl kwok kwokctl)
 
-# crane has a stamp of its own, so that a new crane version (or a cache from before crane) builds
-# only crane, never the control plane again.
-crane_up_to_date() {
-  [[ -x "$BIN/crane" && "$(cat "$CACHE/crane-stamp" 2>/dev/null)" == "$KIR_TESTBED_CRANE_VERSION" ]]
+# crane and trivy have stamps of their own, so that a new version of one (or a cache from before
+# it) builds only that tool, never the control plane again.
+tool_up_to_date() { # NAME VERSION
+  [[ -x "$BIN/$1" && "$(cat "$CACHE/$1-stamp" 2>/dev/null)" == "$2" ]]
 }
+crane_up_to_date() { tool_up_to_date crane "$KIR_TESTBED_CRANE_VERSION"; }
+trivy_up_to_date() { tool_up_to_date trivy "$KIR_TESTBED_TRIVY_VERSION"; }
 
 log() { echo "testbed/$(basename "$0"): $*" >&2; }
 die() { log "error: $*"; exit 1; }

@@ -917,3 +917,59 @@ async fn a_block_of_a_resolved_tag_denies_its_digest_too_and_undo_lifts_it() {
     assert_eq!(undo.code, 0, "{}\n{}", undo.stdout, undo.stderr);
     assert!(Api::<ValidatingAdmissionPolicy>::all(client.clone()).get_opt(&name).await.unwrap().is_none());
 }
+
+#[tokio::test]
+async fn image_scan_finds_a_planted_key_offline_and_reads_existing_reports() {
+    let tb = testbed();
+    let client = tb.client().await;
+    let ns = tb.namespace("image-scan").await;
+    let leaky = tb.push_image(&format!("{ns}/leaky:1"), &["--secret"]);
+    let clean = tb.push_image(&format!("{ns}/clean:1"), &[]);
+    for (name, image) in [("leaky-a", &leaky), ("leaky-b", &leaky), ("clean", &clean)] {
+        create::<Pod>(
+            &client,
+            &ns,
+            json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name, "labels": {"app": "scan"}},
+            "spec": {"containers": [{"name": "c", "image": image}]}}),
+        )
+        .await;
+    }
+    running_pods(&client, &ns, "app=scan", 3).await;
+    let dir = tempfile::tempdir().unwrap();
+    let case = dir.path().join("c");
+    let trivy = tb.trivy();
+    let out = run(kir_with(&tb.kubeconfig)
+        .args(["image", "scan", "-n", &ns, "--scanners", "secret", "-o", "json", "--trivy"])
+        .arg(&trivy)
+        .arg("--case")
+        .arg(&case));
+    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    let scans = out.json();
+    let scans = scans.as_array().unwrap();
+    assert_eq!(scans.len(), 2, "one scan per distinct image: {scans:#?}");
+    let of = |image: &str| scans.iter().find(|s| s["reference"] == image).unwrap().clone();
+    let leaky_scan = of(&leaky);
+    assert_eq!(leaky_scan["pods"].as_array().unwrap().len(), 2);
+    let secrets = leaky_scan["summary"]["secrets"].as_array().unwrap();
+    assert!(!secrets.is_empty(), "the planted key is found: {leaky_scan:#}");
+    assert!(of(&clean)["summary"]["secrets"].as_array().unwrap().is_empty());
+    // The report is in the case; the key itself is nowhere in kir's output.
+    let report = case.join("evidence").join(leaky_scan["report"].as_str().unwrap());
+    assert!(report.is_file(), "{}", report.display());
+    assert!(!out.stdout.contains("PRIVATE KEY-----\n"), "no secret text in the summary");
+
+    // A report trivy wrote before is read, not rescanned.
+    let again = run(kir_with(&tb.kubeconfig)
+        .args(["image", "scan", "-o", "json", "--from"])
+        .arg(&report)
+        .arg("--case")
+        .arg(dir.path().join("imported")));
+    assert_eq!(again.code, 0, "{}", again.stderr);
+    assert_eq!(again.json()[0]["summary"]["secrets"].as_array().unwrap().len(), secrets.len());
+
+    // Without trivy: what to do.
+    let missing =
+        run(kir_with(&tb.kubeconfig).args(["image", "scan", "-n", &ns, "--trivy", "/nonexistent/trivy"]));
+    assert_eq!(missing.code, 2, "{}", missing.stderr);
+    assert!(missing.stderr.contains("install trivy"), "{}", missing.stderr);
+}

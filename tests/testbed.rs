@@ -189,6 +189,14 @@ impl Testbed {
             .to_string()
     }
 
+    /// The trivy the testbed built.
+    pub fn trivy(&self) -> PathBuf {
+        let state = self.kubeconfig.parent().expect("kubeconfig lives in the testbed state directory");
+        PathBuf::from(
+            std::fs::read_to_string(state.join("trivy")).expect("the testbed names its trivy").trim(),
+        )
+    }
+
     /// `testbed/push-image REPO:TAG ARGS...`: a new image with a digest of its own, pushed to
     /// the registry; its `REGISTRY/REPO@sha256:...` reference.
     pub fn push_image(&self, repository_tag: &str, args: &[&str]) -> String {

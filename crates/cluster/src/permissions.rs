@@ -480,6 +480,12 @@ pub const COMMANDS: &[Command] = &[
     },
     Command { name: "image block", implemented: true, needs: IMAGE_BLOCK, steps: &[] },
     Command {
+        name: "image scan",
+        implemented: true,
+        needs: &[cluster("list", "", "pods", "the images running, and the pods running each")],
+        steps: &[],
+    },
+    Command {
         name: "respond malicious-image",
         implemented: true,
         needs: &[],

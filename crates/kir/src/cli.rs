@@ -692,6 +692,50 @@ pub enum ImageCommand {
                       Examples:\n  kir image purge registry.evil.io/miner:2.1 --scale-to-zero --dry-run\n  \
                       kir image purge shop/web:1.4 --set-image shop/web:1.5 --yes")]
     Purge(ImagePurgeArgs),
+
+    /// Scan every distinct image running in the cluster with trivy, into the case
+    #[command(
+        after_help = "Images are counted once by the digest their runtime reports (else by reference) and scanned\n\
+                      --parallel at a time; with --like REF, those of the same repository or registry namespace go\n\
+                      first. Each report is kept in the case and summarised with the pods that run the image; --from\n\
+                      reads reports trivy already wrote (image, k8s --report all or summary) instead of scanning.\n\
+                      Vulnerability scanning needs trivy's database (downloaded by trivy, or pointed to with\n\
+                      TRIVY_CACHE_DIR and --skip-db-update in TRIVY_* settings); --scanners secret needs none.\n\n\
+                      Examples:\n  kir image scan --like registry.evil.io/miner:2.1\n  \
+                      kir image scan -n shop --scanners secret\n  kir image scan --from trivy-k8s.json"
+    )]
+    Scan(ImageScanArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ImageScanArgs {
+    /// Scan first the images of this image's repository or registry namespace
+    #[arg(long, value_name = "REF")]
+    pub like: Option<String>,
+
+    /// Every namespace (the default unless -n is given)
+    #[arg(short = 'A', long)]
+    pub all_namespaces: bool,
+
+    /// Read these trivy JSON reports instead of scanning (repeatable)
+    #[arg(long, value_name = "FILE")]
+    pub from: Vec<PathBuf>,
+
+    /// The trivy program (default: trivy on PATH)
+    #[arg(long, value_name = "PATH", env = "KIR_TRIVY")]
+    pub trivy: Option<PathBuf>,
+
+    /// What trivy looks for: vuln, secret, misconfig (comma-separated)
+    #[arg(long, value_name = "LIST", default_value = "vuln,secret")]
+    pub scanners: String,
+
+    /// Images scanned at once
+    #[arg(long, value_name = "N", default_value_t = 2, value_parser = clap::value_parser!(u16).range(1..=32))]
+    pub parallel: u16,
+
+    /// Time one image's scan may take
+    #[arg(long, value_name = "DURATION", default_value = "5m", value_parser = parse_duration)]
+    pub timeout: Duration,
 }
 
 #[derive(Debug, Args)]

@@ -101,6 +101,9 @@ fn run(cli: Cli, settings: Settings) -> anyhow::Result<u8> {
         Command::Image(ImageCommand::Purge(args)) => {
             return runtime()?.block_on(commands::image::purge(&args, &settings));
         }
+        Command::Image(ImageCommand::Scan(args)) => {
+            return runtime()?.block_on(commands::image::scan(&args, &settings));
+        }
         Command::Image(ImageCommand::Block(args)) => {
             return runtime()?.block_on(commands::image::block(&args, &settings));
         }

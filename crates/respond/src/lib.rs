@@ -12,6 +12,7 @@ pub mod enforcement;
 mod error;
 pub mod findings;
 pub mod image;
+pub mod imagescan;
 pub mod isolate;
 pub mod malicious;
 pub mod netpol;

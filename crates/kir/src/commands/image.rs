@@ -9,7 +9,10 @@ use kir_respond::{
 };
 
 use crate::{
-    cli::{ImageBlockArgs, ImageFindArgs, ImagePurgeArgs, OutputFormat, ResolveArgs, RespondImageArgs},
+    cli::{
+        ImageBlockArgs, ImageFindArgs, ImagePurgeArgs, ImageScanArgs, OutputFormat, ResolveArgs,
+        RespondImageArgs,
+    },
     commands::responder,
     output::{print_json, print_table, print_yaml, sanitize, table},
     settings::{Settings, UsageError},
@@ -599,4 +602,126 @@ async fn introduced_by(
         );
     }
     Ok(())
+}
+
+/// The trivy program: `--trivy`/`KIR_TRIVY`, else `trivy` on PATH.
+fn trivy_program(args: &ImageScanArgs) -> Result<std::path::PathBuf, UsageError> {
+    let install = "install trivy (https://trivy.dev, or: GOEXPERIMENT=jsonv2 go install github.com/aquasecurity/trivy/cmd/trivy@v0.74.0) \
+                   or name it with --trivy PATH";
+    if let Some(path) = &args.trivy {
+        if path.is_file() {
+            return Ok(path.clone());
+        }
+        return Err(UsageError(format!(
+            "--trivy {}: no such file: {install}",
+            sanitize(&path.display().to_string())
+        )));
+    }
+    std::env::var_os("PATH")
+        .iter()
+        .flat_map(std::env::split_paths)
+        .map(|dir| dir.join("trivy"))
+        .find(|p| p.is_file())
+        .ok_or_else(|| UsageError(format!("trivy is not on PATH: {install}")))
+}
+
+pub async fn scan(args: &ImageScanArgs, settings: &Settings) -> anyhow::Result<u8> {
+    use kir_respond::imagescan::{self, TrivyOptions};
+    let like = args.like.as_deref().map(pattern).transpose()?;
+    let namespace = settings.connect.namespace.as_deref();
+    if args.all_namespaces && namespace.is_some() {
+        return Err(UsageError("-A and -n name different scopes: give one of them".into()).into());
+    }
+    if let Some(bad) =
+        args.scanners.split(',').find(|s| !["vuln", "secret", "misconfig", "license"].contains(&s.trim()))
+    {
+        return Err(UsageError(format!(
+            "--scanners {:?}: {:?} is not a trivy scanner (vuln, secret, misconfig, license)",
+            sanitize(&args.scanners),
+            sanitize(bad)
+        ))
+        .into());
+    }
+    for file in &args.from {
+        if !file.is_file() {
+            return Err(UsageError(format!(
+                "--from {}: no such file",
+                sanitize(&file.display().to_string())
+            ))
+            .into());
+        }
+    }
+    let program = if args.from.is_empty() { Some(trivy_program(args)?) } else { None };
+    let responder = responder::connect(settings).await?;
+    let case = responder::open_case(settings, &responder, "image scan".to_string()).await?;
+    let scans = match program {
+        None => imagescan::ingest(&case, &responder.actor, &args.from).await?,
+        Some(program) => {
+            let pods = imagescan::running_pods(&responder.cluster, namespace).await?;
+            let targets = imagescan::targets(&pods, like.as_ref());
+            let total = targets.len();
+            eprintln!(
+                "{total} distinct image(s) running; scanning {} at a time with {}",
+                args.parallel,
+                sanitize(&program.display().to_string())
+            );
+            let options = TrivyOptions {
+                program,
+                scanners: args.scanners.clone(),
+                parallel: usize::from(args.parallel),
+                timeout: args.timeout,
+            };
+            let count = std::sync::atomic::AtomicUsize::new(0);
+            let progress = |scan: &imagescan::ImageScan| {
+                let n = count.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+                let how = match (&scan.summary, &scan.error) {
+                    (_, Some(error)) => format!("failed: {error}"),
+                    (Some(summary), None) => format!(
+                        "{} critical, {} high, {} secret(s)",
+                        summary.vulnerabilities.critical,
+                        summary.vulnerabilities.high,
+                        summary.secrets.len()
+                    ),
+                    (None, None) => "no report".to_string(),
+                };
+                eprintln!("{}", sanitize(&format!("[{n}/{total}] {}: {how}", scan.target.reference)));
+            };
+            imagescan::scan(&case, &responder.actor, targets, &options, &progress).await?
+        }
+    };
+    match settings.output {
+        OutputFormat::Json => print_json(&scans)?,
+        OutputFormat::Yaml => print_yaml(&scans)?,
+        OutputFormat::Table => {
+            let mut rows = table(&["image", "critical", "high", "medium", "low", "secrets", "pods", "note"]);
+            for scan in &scans {
+                // Without the vulnerability scanner there are no counts, not zero of each.
+                let vulnerabilities_scanned =
+                    !args.from.is_empty() || args.scanners.split(',').any(|s| s.trim() == "vuln");
+                let counts =
+                    scan.summary.as_ref().filter(|_| vulnerabilities_scanned).map(|s| &s.vulnerabilities);
+                let count = |f: fn(&kir_image::trivy::SeverityCounts) -> u64| {
+                    counts.map_or("-".to_string(), |c| f(c).to_string())
+                };
+                let pods = match scan.target.pods.len() {
+                    0 => "-".to_string(),
+                    1..=2 => scan.target.pods.join(", "),
+                    n => format!("{}, {} and {} more", scan.target.pods[0], scan.target.pods[1], n - 2),
+                };
+                rows.add_row(vec![
+                    Cell::new(&scan.target.reference),
+                    Cell::new(count(|c| c.critical)),
+                    Cell::new(count(|c| c.high)),
+                    Cell::new(count(|c| c.medium)),
+                    Cell::new(count(|c| c.low)),
+                    Cell::new(scan.summary.as_ref().map_or("-".to_string(), |s| s.secrets.len().to_string())),
+                    Cell::new(pods),
+                    Cell::new(scan.error.clone().unwrap_or_default()),
+                ]);
+            }
+            print_table(&rows)?;
+            println!("case: {}", sanitize(&case.path().display().to_string()));
+        }
+    }
+    Ok(if scans.iter().any(|s| s.error.is_some()) { crate::exit::FAILURE } else { crate::exit::SUCCESS })
 }
