@@ -973,3 +973,85 @@ async fn image_scan_finds_a_planted_key_offline_and_reads_existing_reports() {
     assert_eq!(missing.code, 2, "{}", missing.stderr);
     assert!(missing.stderr.contains("install trivy"), "{}", missing.stderr);
 }
+
+#[tokio::test]
+async fn a_kyverno_policy_is_made_and_read_back_but_never_called_a_block_without_kyverno() {
+    let _exclusive = crate::scene::exclusive_cluster().await;
+    let tb = testbed();
+    let client = tb.client().await;
+    let ns = tb.namespace("image-kyverno").await;
+    let bad = format!("{ns}/miner:1");
+    crate::scene::install_crd(&client, "kyverno.io", "v1", "ClusterPolicy", "clusterpolicies", false).await;
+    let dir = tempfile::tempdir().unwrap();
+    let case = dir.path().join("c");
+
+    // Its API alone is no proof that Kyverno runs: auto keeps the built-in engine.
+    let auto = run(kir_with(&tb.kubeconfig).args([
+        "image",
+        "block",
+        &bad,
+        "-n",
+        &ns,
+        "--dry-run",
+        "--no-resolve",
+        "-o",
+        "json",
+    ]));
+    assert_eq!(auto.code, 0, "{}", auto.stderr);
+    assert_eq!(auto.json()["engine"], "ValidatingAdmissionPolicy");
+
+    let out = run(kir_with(&tb.kubeconfig)
+        .args([
+            "image",
+            "block",
+            &bad,
+            "-n",
+            &ns,
+            "--engine",
+            "kyverno",
+            "--yes",
+            "--no-resolve",
+            "-o",
+            "json",
+            "--case",
+        ])
+        .arg(&case));
+    let report = out.json();
+    assert_eq!(out.code, 1, "{report:#}\n{}", out.stderr);
+    assert_eq!(report["objects"][0]["kind"], "KyvernoClusterPolicy");
+    assert_eq!(report["objects"][0]["readBack"], true, "{report:#}");
+    assert_eq!(report["blocked"], false, "nothing enforces it: {report:#}");
+    assert!(
+        report["unknown"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|u| u.as_str().unwrap().contains("allowed, the block does not hold"))
+    );
+
+    let undo = run(kir_with(&tb.kubeconfig).arg("undo").arg(&case).arg("--yes"));
+    assert_eq!(undo.code, 0, "{}\n{}", undo.stdout, undo.stderr);
+    let policies = kube::Api::<kube::api::DynamicObject>::all_with(
+        client.clone(),
+        &kube::api::ApiResource::from_gvk_with_plural(
+            &kube::api::GroupVersionKind::gvk("kyverno.io", "v1", "ClusterPolicy"),
+            "clusterpolicies",
+        ),
+    );
+    let name = report["policy"].as_str().unwrap();
+    assert!(policies.get_opt(name).await.unwrap().is_none(), "undo deleted it");
+    crate::scene::remove_crd(&client, "clusterpolicies.kyverno.io").await;
+
+    // For GitOps, each engine's objects.
+    let gatekeeper =
+        run(kir_with(&tb.kubeconfig).args(["image", "block", &bad, "--engine", "gatekeeper", "-o", "yaml"]))
+            .success();
+    assert!(
+        gatekeeper.stdout.contains("kind: ConstraintTemplate")
+            && gatekeeper.stdout.contains("kind: KirBlockedImage")
+    );
+    let kyverno =
+        run(kir_with(&tb.kubeconfig).args(["image", "block", &bad, "--engine", "kyverno", "-o", "yaml"]))
+            .success();
+    assert!(kyverno.stdout.contains("kind: ClusterPolicy"));
+}

@@ -917,7 +917,8 @@ async fn image_find_and_block_need_exactly_their_declared_permissions() {
     let client = tb.client().await;
     let ns = tb.namespace("perm-image").await;
     let find = required("image find", &[]);
-    let block = required("image block", &[]);
+    let block =
+        required("image block", &["validatingadmissionpolicies", "validatingadmissionpolicybindings"]);
     let find_users = identities(&client, &ns, "image find", &find).await;
     let block_users = identities(&client, &ns, "image block", &block).await;
     let dir = tempfile::tempdir().unwrap();

@@ -384,16 +384,45 @@ const IMAGE_FIND: &[Need] = &[
 
 const DRY_RUN: &str = "a server-side dry-run proving the block (nothing is created)";
 
+/// `image block`'s engine (`--engine`, or what `auto` found).
+pub const WHEN_VAP: &str = "the engine is ValidatingAdmissionPolicy (the default)";
+pub const WHEN_KYVERNO: &str = "the engine is Kyverno";
+pub const WHEN_GATEKEEPER: &str = "the engine is Gatekeeper";
+const KYVERNO: &str = "kyverno.io";
+const GATEKEEPER_TEMPLATES: &str = "templates.gatekeeper.sh";
+const GATEKEEPER_CONSTRAINTS: &str = "constraints.gatekeeper.sh";
+const READ_BACK: &str = "whether the block is in place; its read-back";
+
 const IMAGE_BLOCK: &[Need] = &[
-    cluster("get", ADMISSION, "validatingadmissionpolicies", "whether the block is in place; its read-back"),
-    cluster("create", ADMISSION, "validatingadmissionpolicies", "the policy denying the image"),
+    cluster("get", ADMISSION, "validatingadmissionpolicies", READ_BACK).only_when(WHEN_VAP),
+    cluster("create", ADMISSION, "validatingadmissionpolicies", "the policy denying the image")
+        .only_when(WHEN_VAP),
+    cluster("get", ADMISSION, "validatingadmissionpolicybindings", READ_BACK).only_when(WHEN_VAP),
+    cluster("create", ADMISSION, "validatingadmissionpolicybindings", "its binding (Deny)")
+        .only_when(WHEN_VAP),
+    cluster("get", KYVERNO, "clusterpolicies", READ_BACK).only_when(WHEN_KYVERNO).if_served(),
+    cluster("create", KYVERNO, "clusterpolicies", "the policy denying the image")
+        .only_when(WHEN_KYVERNO)
+        .if_served(),
+    cluster("get", GATEKEEPER_TEMPLATES, "constrainttemplates", "whether kir's template is there")
+        .only_when(WHEN_GATEKEEPER)
+        .if_served(),
+    cluster("create", GATEKEEPER_TEMPLATES, "constrainttemplates", "kir's template, when missing")
+        .only_when(WHEN_GATEKEEPER)
+        .if_served(),
+    cluster("get", GATEKEEPER_CONSTRAINTS, "kirblockedimage", READ_BACK)
+        .only_when(WHEN_GATEKEEPER)
+        .if_served(),
+    cluster("create", GATEKEEPER_CONSTRAINTS, "kirblockedimage", "the constraint denying the image")
+        .only_when(WHEN_GATEKEEPER)
+        .if_served(),
     cluster(
-        "get",
+        "list",
         ADMISSION,
-        "validatingadmissionpolicybindings",
-        "whether the binding is in place; its read-back",
-    ),
-    cluster("create", ADMISSION, "validatingadmissionpolicybindings", "its binding (Deny)"),
+        "validatingwebhookconfigurations",
+        "whether Kyverno or Gatekeeper is registered",
+    )
+    .degrades("--engine auto uses ValidatingAdmissionPolicy"),
     ns("create", "", "pods", DRY_RUN),
     ns("create", APPS, "deployments", DRY_RUN),
     ns("create", APPS, "replicasets", DRY_RUN),
@@ -430,6 +459,16 @@ const IMAGE_PURGE: &[Need] = &[
 const WHEN_BLOCKED: &str = "the case blocked an image";
 
 const UNDO_BLOCK: &[Need] = &[
+    cluster("get", KYVERNO, "clusterpolicies", "check the policy is the one kir created")
+        .only_when(WHEN_BLOCKED)
+        .if_served(),
+    cluster("delete", KYVERNO, "clusterpolicies", "lift the block").only_when(WHEN_BLOCKED).if_served(),
+    cluster("get", GATEKEEPER_CONSTRAINTS, "kirblockedimage", "check the constraint is the one kir created")
+        .only_when(WHEN_BLOCKED)
+        .if_served(),
+    cluster("delete", GATEKEEPER_CONSTRAINTS, "kirblockedimage", "lift the block")
+        .only_when(WHEN_BLOCKED)
+        .if_served(),
     cluster("get", ADMISSION, "validatingadmissionpolicies", "check the policy is the one kir created")
         .only_when(WHEN_BLOCKED),
     cluster("delete", ADMISSION, "validatingadmissionpolicies", "lift the block").only_when(WHEN_BLOCKED),

@@ -240,6 +240,16 @@ impl Cluster {
         Ok(inventory_of(groups.items))
     }
 
+    /// The names of the validating admission webhooks registered (admission engines such as
+    /// Kyverno and Gatekeeper register one).
+    pub async fn validating_webhooks(&self) -> Result<Vec<String>> {
+        use k8s_openapi::api::admissionregistration::v1::ValidatingWebhookConfiguration;
+        let api: Api<ValidatingWebhookConfiguration> = Api::all(self.client().clone());
+        let list =
+            self.call("list validatingwebhookconfigurations", api.list_metadata(&Default::default())).await?;
+        Ok(list.items.into_iter().filter_map(|w| w.metadata.name).collect())
+    }
+
     /// DaemonSets in all namespaces, metadata only (runtime sensors run as DaemonSets).
     pub async fn daemonsets(&self) -> Result<Vec<WorkloadRef>> {
         let api: Api<DaemonSet> = Api::all(self.client().clone());

@@ -340,6 +340,10 @@ pub struct RespondImageArgs {
     #[command(flatten)]
     pub purge: ImagePurgeArgs,
 
+    /// What enforces the block
+    #[arg(long, value_enum, default_value_t = EngineArg::Auto)]
+    pub engine: EngineArg,
+
     /// Affected running pods captured at most (the others are named in the case)
     #[arg(long, value_name = "N", default_value_t = 50)]
     pub capture_limit: usize,
@@ -796,11 +800,28 @@ pub struct ImageFindArgs {
     pub all_namespaces: bool,
 }
 
+/// What enforces an image block.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum EngineArg {
+    /// Kyverno or Gatekeeper when its API is served and its webhook registered, else vap
+    Auto,
+    /// A ValidatingAdmissionPolicy and its binding (built in, Kubernetes 1.30+)
+    Vap,
+    /// A Kyverno ClusterPolicy
+    Kyverno,
+    /// A Gatekeeper constraint (and kir's ConstraintTemplate when missing)
+    Gatekeeper,
+}
+
 #[derive(Debug, Args)]
 pub struct ImageBlockArgs {
     /// The image: a reference, a digest, or a registry/repository prefix ending in /
     #[arg(value_name = "REF")]
     pub image: String,
+
+    /// What enforces the block
+    #[arg(long, value_enum, default_value_t = EngineArg::Auto)]
+    pub engine: EngineArg,
 
     #[command(flatten)]
     pub resolve: ResolveArgs,

@@ -33,17 +33,27 @@ const PROOF_NAME: &str = "kir-block-proof";
 pub enum BlockKind {
     ValidatingAdmissionPolicy,
     ValidatingAdmissionPolicyBinding,
+    KyvernoClusterPolicy,
+    GatekeeperConstraint,
 }
 
 impl BlockKind {
     pub fn api_version(self) -> &'static str {
-        "admissionregistration.k8s.io/v1"
+        match self {
+            BlockKind::ValidatingAdmissionPolicy | BlockKind::ValidatingAdmissionPolicyBinding => {
+                "admissionregistration.k8s.io/v1"
+            }
+            BlockKind::KyvernoClusterPolicy => "kyverno.io/v1",
+            BlockKind::GatekeeperConstraint => "constraints.gatekeeper.sh/v1beta1",
+        }
     }
 
     pub fn name(self) -> &'static str {
         match self {
             BlockKind::ValidatingAdmissionPolicy => "ValidatingAdmissionPolicy",
             BlockKind::ValidatingAdmissionPolicyBinding => "ValidatingAdmissionPolicyBinding",
+            BlockKind::KyvernoClusterPolicy => "ClusterPolicy",
+            BlockKind::GatekeeperConstraint => admission::GATEKEEPER_KIND,
         }
     }
 
@@ -52,6 +62,8 @@ impl BlockKind {
         match self {
             BlockKind::ValidatingAdmissionPolicy => "image.block.create-policy",
             BlockKind::ValidatingAdmissionPolicyBinding => "image.block.create-binding",
+            BlockKind::KyvernoClusterPolicy => "image.block.create-kyverno-policy",
+            BlockKind::GatekeeperConstraint => "image.block.create-gatekeeper-constraint",
         }
     }
 
@@ -66,19 +78,85 @@ impl BlockKind {
             BlockKind::ValidatingAdmissionPolicyBinding => {
                 admission::validating_admission_policy_binding(pattern, case_id)
             }
+            BlockKind::KyvernoClusterPolicy => admission::kyverno_cluster_policy(pattern, case_id),
+            BlockKind::GatekeeperConstraint => admission::gatekeeper_constraint(pattern, case_id),
         }
     }
 }
 
-/// The two objects, policy first: a binding of a missing policy does nothing.
-const KINDS: [BlockKind; 2] =
-    [BlockKind::ValidatingAdmissionPolicy, BlockKind::ValidatingAdmissionPolicyBinding];
+/// What enforces the block.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub enum Engine {
+    /// Built into the API server (Kubernetes 1.30 and newer).
+    ValidatingAdmissionPolicy,
+    Kyverno,
+    Gatekeeper,
+}
+
+impl Engine {
+    /// The objects of a block, in the order they are made: a binding of a missing policy does
+    /// nothing.
+    pub fn kinds(self) -> &'static [BlockKind] {
+        match self {
+            Engine::ValidatingAdmissionPolicy => {
+                &[BlockKind::ValidatingAdmissionPolicy, BlockKind::ValidatingAdmissionPolicyBinding]
+            }
+            Engine::Kyverno => &[BlockKind::KyvernoClusterPolicy],
+            Engine::Gatekeeper => &[BlockKind::GatekeeperConstraint],
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Engine::ValidatingAdmissionPolicy => "ValidatingAdmissionPolicy",
+            Engine::Kyverno => "Kyverno",
+            Engine::Gatekeeper => "Gatekeeper",
+        }
+    }
+
+    /// What the API server's denial names when this block denied a request.
+    fn denial(self, policy: &str) -> String {
+        match self {
+            Engine::ValidatingAdmissionPolicy => format!("ValidatingAdmissionPolicy '{policy}'"),
+            Engine::Kyverno => format!("{policy}:"),
+            Engine::Gatekeeper => format!("[{policy}]"),
+        }
+    }
+
+    /// The declared permissions' condition that names this engine.
+    pub fn condition(self) -> &'static str {
+        match self {
+            Engine::ValidatingAdmissionPolicy => kir_cluster::permissions::WHEN_VAP,
+            Engine::Kyverno => kir_cluster::permissions::WHEN_KYVERNO,
+            Engine::Gatekeeper => kir_cluster::permissions::WHEN_GATEKEEPER,
+        }
+    }
+}
+
+/// The engine a cluster uses: Kyverno or Gatekeeper when its API is served and its admission
+/// webhook is registered, else the built-in ValidatingAdmissionPolicy. Why, in words.
+pub async fn detect_engine(cluster: &Cluster) -> Result<(Engine, String)> {
+    let inventory = cluster.api_group_inventory().await?;
+    // Without the list, an engine's presence is not proved: the built-in one is used.
+    let webhooks = cluster.validating_webhooks().await.unwrap_or_default();
+    let registered = |word: &str| webhooks.iter().any(|name| name.contains(word));
+    if inventory.has_resource("kyverno.io", Some("v1"), "clusterpolicies") && registered("kyverno") {
+        return Ok((Engine::Kyverno, "Kyverno's API is served and its webhook registered".into()));
+    }
+    if inventory.has_resource("templates.gatekeeper.sh", Some("v1"), "constrainttemplates")
+        && registered("gatekeeper")
+    {
+        return Ok((Engine::Gatekeeper, "Gatekeeper's API is served and its webhook registered".into()));
+    }
+    Ok((Engine::ValidatingAdmissionPolicy, "no Kyverno or Gatekeeper webhook is registered".into()))
+}
 
 /// What blocking would create and how it is proved.
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct BlockPlan {
     pub pattern: String,
+    pub engine: Engine,
     pub policy: String,
     pub objects: Vec<Value>,
     /// The references a pod or a Deployment is tried with: each must be denied.
@@ -91,8 +169,9 @@ pub struct BlockPlan {
     parsed: Pattern,
 }
 
-/// The objects and proof of blocking `pattern`, for case `case_id`, proved in `namespace`.
-pub fn plan(pattern: &Pattern, case_id: &str, namespace: &str) -> BlockPlan {
+/// The objects and proof of blocking `pattern` with `engine`, for case `case_id`, proved in
+/// `namespace`.
+pub fn plan(pattern: &Pattern, engine: Engine, case_id: &str, namespace: &str) -> BlockPlan {
     let control = CONTROL_IMAGES
         .iter()
         .find(|image| !pattern.matches(image, None).is_match())
@@ -100,8 +179,9 @@ pub fn plan(pattern: &Pattern, case_id: &str, namespace: &str) -> BlockPlan {
         .to_string();
     BlockPlan {
         pattern: pattern.to_string(),
+        engine,
         policy: admission::policy_name(pattern),
-        objects: KINDS.iter().map(|k| k.object(pattern, case_id)).collect(),
+        objects: engine.kinds().iter().map(|k| k.object(pattern, case_id)).collect(),
         spellings: spellings(pattern),
         control,
         namespace: namespace.to_string(),
@@ -232,9 +312,13 @@ pub struct BlockReport {
 /// Create the policy and its binding (or find kir's own in place), journal each with its
 /// reversal, read them back, and prove the block by dry-runs.
 pub async fn apply(cluster: &Cluster, case: &Case, actor: &str, plan: &BlockPlan) -> Result<BlockReport> {
-    preflight(cluster, &plan.namespace).await?;
+    preflight(cluster, plan.engine, &plan.namespace).await?;
+    if plan.engine == Engine::Gatekeeper {
+        gatekeeper_template(cluster, case, actor).await?;
+    }
+    let kinds = plan.engine.kinds();
     let mut objects = Vec::new();
-    for (kind, object) in KINDS.iter().zip(&plan.objects) {
+    for (kind, object) in kinds.iter().zip(&plan.objects) {
         let outcome = ensure(cluster, case, actor, plan, *kind, object).await?;
         let failed = outcome.status == "failed";
         objects.push(outcome);
@@ -245,7 +329,7 @@ pub async fn apply(cluster: &Cluster, case: &Case, actor: &str, plan: &BlockPlan
         }
     }
     let mut unknown = Vec::new();
-    let objects_ok = objects.len() == KINDS.len() && objects.iter().all(|o| o.read_back);
+    let objects_ok = objects.len() == kinds.len() && objects.iter().all(|o| o.read_back);
     let proofs = if objects_ok {
         prove(cluster, plan).await
     } else {
@@ -284,13 +368,63 @@ pub async fn apply(cluster: &Cluster, case: &Case, actor: &str, plan: &BlockPlan
     })
 }
 
+/// How long Gatekeeper may take to serve the constraint kind of a new template.
+const TEMPLATE_WAIT: Duration = Duration::from_secs(60);
+
+/// Gatekeeper's template of kir's constraints, created when missing (journaled; it denies
+/// nothing alone, and other blocks' constraints use it, so undo leaves it), then awaited until
+/// Gatekeeper serves its constraint kind.
+async fn gatekeeper_template(cluster: &Cluster, case: &Case, actor: &str) -> Result<()> {
+    let template = admission::gatekeeper_constraint_template();
+    let name = admission::GATEKEEPER_KIND.to_ascii_lowercase();
+    match cluster.get_object("templates.gatekeeper.sh/v1", "ConstraintTemplate", None, &name).await {
+        Ok(_) => {}
+        Err(kir_cluster::Error::NotFound { .. }) => {
+            let created = cluster.create_object(&template).await;
+            record(
+                case,
+                JournalRecord::new(actor, "image.block.create-gatekeeper-template")
+                    .target(format!("constrainttemplate/{name}"))
+                    .result(match &created {
+                        Ok(_) => json!({"status": "created"}),
+                        Err(error) => json!({"status": "failed", "detail": error.to_string()}),
+                    }),
+            )
+            .await?;
+            created?;
+        }
+        Err(error) => return Err(Error::Cluster(error)),
+    }
+    let started = tokio::time::Instant::now();
+    loop {
+        match cluster
+            .resolve_kind(BlockKind::GatekeeperConstraint.api_version(), admission::GATEKEEPER_KIND)
+            .await
+        {
+            Ok(_) => return Ok(()),
+            Err(_) if started.elapsed() < TEMPLATE_WAIT => tokio::time::sleep(Duration::from_secs(1)).await,
+            Err(error) => {
+                return Err(Error::Invalid(format!(
+                    "Gatekeeper does not serve the constraint kind {} of template {name} after {}s ({error}): is Gatekeeper running?",
+                    admission::GATEKEEPER_KIND,
+                    TEMPLATE_WAIT.as_secs()
+                )));
+            }
+        }
+    }
+}
+
 /// Refuse before creating anything when the responder may not make every request of the
 /// block and of its proof (the command's declared permissions): a block made but not proved
 /// helps no one.
-async fn preflight(cluster: &Cluster, namespace: &str) -> Result<()> {
+async fn preflight(cluster: &Cluster, engine: Engine, namespace: &str) -> Result<()> {
     let Some(command) = kir_cluster::permissions::command("image block") else { return Ok(()) };
-    let checks: Vec<_> =
-        command.all_needs().iter().filter(|n| n.required()).map(|n| n.check(namespace)).collect();
+    let checks: Vec<_> = command
+        .all_needs()
+        .iter()
+        .filter(|n| n.required() && n.when.is_none_or(|when| when == engine.condition()))
+        .map(|n| n.check(namespace))
+        .collect();
     let denied: Vec<String> = cluster
         .can_i(&checks)
         .await?
@@ -378,11 +512,24 @@ async fn ensure(
     Ok(outcome("created", uid, read_back, detail))
 }
 
-/// Whether kir's block of `pattern` is in place: both objects exist with kir's label and the
-/// spec kir generates (any case's).
+/// Whether kir's block of `pattern` is in place, with any engine: its objects exist with kir's
+/// label and the spec kir generates (any case's).
 pub async fn in_place(cluster: &Cluster, pattern: &Pattern) -> Result<bool> {
+    if in_place_with(cluster, pattern, Engine::ValidatingAdmissionPolicy).await? {
+        return Ok(true);
+    }
+    for engine in [Engine::Kyverno, Engine::Gatekeeper] {
+        // An engine whose API is not served (or not readable) holds no block of kir's.
+        if in_place_with(cluster, pattern, engine).await.unwrap_or(false) {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
+async fn in_place_with(cluster: &Cluster, pattern: &Pattern, engine: Engine) -> Result<bool> {
     let name = admission::policy_name(pattern);
-    for kind in KINDS {
+    for kind in engine.kinds().iter().copied() {
         let Some(live) = read(cluster, kind, &name).await? else { return Ok(false) };
         let case = live
             .pointer(&format!("/metadata/labels/{}", CASE_LABEL.replace('/', "~1")))
@@ -479,7 +626,7 @@ async fn prove(cluster: &Cluster, plan: &BlockPlan) -> Vec<Proof> {
         let object = target.object(&plan.namespace, &image);
         let request = format!("create {} with {image} in {}", target.kind_name(), plan.namespace);
         loop {
-            let (answered, detail) = admit(cluster, &object, &plan.policy).await;
+            let (answered, detail) = admit(cluster, &object, &plan.engine.denial(&plan.policy)).await;
             let waiting = expected == Admission::Denied
                 && answered == Some(Admission::Allowed)
                 && started.elapsed() < ENFORCEMENT_WAIT;
@@ -496,11 +643,11 @@ async fn prove(cluster: &Cluster, plan: &BlockPlan) -> Vec<Proof> {
 
 /// The API server's answer to a dry-run creation: denied by this policy, allowed, or no
 /// answer (denied for another reason, or an error).
-async fn admit(cluster: &Cluster, object: &Value, policy: &str) -> (Option<Admission>, Option<String>) {
+async fn admit(cluster: &Cluster, object: &Value, denial: &str) -> (Option<Admission>, Option<String>) {
     match cluster.dry_run_create(object).await {
         Ok(_) => (Some(Admission::Allowed), None),
-        // A denial by this policy, whichever status the API server gave it.
-        Err(error) if error.to_string().contains(&format!("ValidatingAdmissionPolicy '{policy}'")) => {
+        // A denial by this block, whichever status the API server gave it.
+        Err(error) if error.to_string().contains(denial) => {
             (Some(Admission::Denied), Some(error.to_string()))
         }
         Err(error) => (None, Some(error.to_string())),
@@ -582,7 +729,7 @@ mod tests {
     #[test]
     fn the_control_image_is_one_the_pattern_does_not_match() {
         let pattern = Pattern::parse("registry.k8s.io/pause").unwrap();
-        let plan = plan(&pattern, "case-1", "default");
+        let plan = plan(&pattern, Engine::ValidatingAdmissionPolicy, "case-1", "default");
         assert!(!pattern.matches(&plan.control, None).is_match());
         assert!(plan.spellings.iter().all(|s| pattern.matches(s, None).is_match()));
     }

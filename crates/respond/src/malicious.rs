@@ -28,6 +28,7 @@ const CAPTURES_AT_ONCE: usize = 4;
 #[derive(Debug, Clone)]
 pub struct PlaybookOptions {
     pub remedy: Remedy,
+    pub engine: block::Engine,
     /// Affected pods captured at most (the others are named in the case, not captured).
     pub capture_limit: usize,
     /// Where the block is proved.
@@ -88,7 +89,7 @@ pub async fn run(
     let evidence_ms = started.elapsed().as_millis();
 
     let blocking_started = Instant::now();
-    let block_plan = block::plan(pattern, case.id(), &options.proof_namespace);
+    let block_plan = block::plan(pattern, options.engine, case.id(), &options.proof_namespace);
     let block = block::apply(cluster, case, actor, &block_plan).await?;
     let block_ms = blocking_started.elapsed().as_millis();
 

@@ -10,7 +10,7 @@ use kir_respond::{
 
 use crate::{
     cli::{
-        ImageBlockArgs, ImageFindArgs, ImagePurgeArgs, ImageScanArgs, OutputFormat, ResolveArgs,
+        EngineArg, ImageBlockArgs, ImageFindArgs, ImagePurgeArgs, ImageScanArgs, OutputFormat, ResolveArgs,
         RespondImageArgs,
     },
     commands::responder,
@@ -197,13 +197,51 @@ fn owners(owners: &[String]) -> String {
     if owners.is_empty() { "-".to_string() } else { owners.join(" < ") }
 }
 
+/// The engine `--engine` names, or what the cluster uses (`auto`), and why.
+async fn engine(
+    choice: EngineArg,
+    cluster: &kir_cluster::Cluster,
+) -> anyhow::Result<(block::Engine, String)> {
+    Ok(match choice {
+        EngineArg::Auto => block::detect_engine(cluster).await?,
+        EngineArg::Vap => (block::Engine::ValidatingAdmissionPolicy, "--engine vap".into()),
+        EngineArg::Kyverno => (block::Engine::Kyverno, "--engine kyverno".into()),
+        EngineArg::Gatekeeper => (block::Engine::Gatekeeper, "--engine gatekeeper".into()),
+    })
+}
+
+/// The block's objects in words.
+fn block_text(plan: &block::BlockPlan, why: &str) -> String {
+    let objects = match plan.engine {
+        block::Engine::ValidatingAdmissionPolicy => {
+            format!("ValidatingAdmissionPolicy {0} and its binding {0} (Deny)", plan.policy)
+        }
+        block::Engine::Kyverno => format!("Kyverno ClusterPolicy {} (Enforce)", plan.policy),
+        block::Engine::Gatekeeper => format!(
+            "Gatekeeper constraint {} {} (and kir's ConstraintTemplate when missing)",
+            kir_image::admission::GATEKEEPER_KIND,
+            plan.policy
+        ),
+    };
+    format!("{objects}, engine {} ({why})", plan.engine.name())
+}
+
 pub async fn block(args: &ImageBlockArgs, settings: &Settings) -> anyhow::Result<u8> {
     let pattern = pattern(&args.image)?;
     if settings.output == OutputFormat::Yaml && !args.confirm.dry_run {
         // For GitOps: the objects, applied by whoever commits them. Nothing is asked of the
         // cluster, so nothing is proved; the case label says no case made them.
-        let plan = block::plan(&pattern, "none", "default");
-        for (index, object) in plan.objects.iter().enumerate() {
+        let engine = match args.engine {
+            EngineArg::Kyverno => block::Engine::Kyverno,
+            EngineArg::Gatekeeper => block::Engine::Gatekeeper,
+            EngineArg::Auto | EngineArg::Vap => block::Engine::ValidatingAdmissionPolicy,
+        };
+        let plan = block::plan(&pattern, engine, "none", "default");
+        let mut objects = plan.objects.clone();
+        if engine == block::Engine::Gatekeeper {
+            objects.insert(0, kir_image::admission::gatekeeper_constraint_template());
+        }
+        for (index, object) in objects.iter().enumerate() {
             if index > 0 {
                 println!("---");
             }
@@ -213,15 +251,16 @@ pub async fn block(args: &ImageBlockArgs, settings: &Settings) -> anyhow::Result
     }
     let pattern = resolved(pattern, &args.resolve).await?;
     let responder = responder::connect(settings).await?;
+    let (engine, why) = engine(args.engine, &responder.cluster).await?;
     let namespace =
         settings.connect.namespace.clone().unwrap_or_else(|| responder.cluster.namespace().to_string());
     // The case id is known only once the case is open; the plan shown names objects by the
     // pattern, which does not depend on it.
-    let preview = block::plan(&pattern, "CASE", &namespace);
+    let preview = block::plan(&pattern, engine, "CASE", &namespace);
     let mut text = format!("Plan to block {}:\n", preview.pattern);
     text.push_str(&format!(
-        "  - create ValidatingAdmissionPolicy {0} and its binding {0} (Deny): pods, ephemeral containers and the pod templates of every controller kind\n",
-        preview.policy
+        "  - create {}: pods, ephemeral containers and the pod templates of every controller kind\n",
+        block_text(&preview, &why)
     ));
     text.push_str(&format!(
         "  - prove it in namespace {namespace} by server-side dry-runs (nothing is created): {} spelling(s) denied ({}), the control image {} allowed\n",
@@ -234,7 +273,7 @@ pub async fn block(args: &ImageBlockArgs, settings: &Settings) -> anyhow::Result
     }
     let case =
         responder::open_case(settings, &responder, format!("malicious image {}", preview.pattern)).await?;
-    let plan = block::plan(&pattern, case.id(), &namespace);
+    let plan = block::plan(&pattern, engine, case.id(), &namespace);
     let report = block::apply(&responder.cluster, &case, &responder.actor, &plan).await?;
     match settings.output {
         OutputFormat::Json => print_json(&report)?,
@@ -429,7 +468,8 @@ pub async fn respond(args: &RespondImageArgs, settings: &Settings) -> anyhow::Re
     let found = kir_respond::image::find(&responder.cluster, &pattern, namespace).await?;
     let proof_namespace =
         settings.connect.namespace.clone().unwrap_or_else(|| responder.cluster.namespace().to_string());
-    let block_plan = block::plan(&pattern, "CASE", &proof_namespace);
+    let (engine, why) = engine(args.engine, &responder.cluster).await?;
+    let block_plan = block::plan(&pattern, engine, "CASE", &proof_namespace);
     let purge_plan = purge::plan(&found, &pattern, &remedy, true);
     let running = found.running_pods().filter(|p| !p.mirror).count();
     let mut text = format!("Plan for the malicious image {}:\n", found.pattern);
@@ -442,8 +482,8 @@ pub async fn respond(args: &RespondImageArgs, settings: &Settings) -> anyhow::Re
         if args.audit_log.is_empty() { "" } else { "; who created or changed them, from the audit logs" }
     ));
     text.push_str(&format!(
-        "  block     ValidatingAdmissionPolicy and binding {}, proved by dry-runs of {} spelling(s) and a control image\n",
-        block_plan.policy,
+        "  block     {}, proved by dry-runs of {} spelling(s) and a control image\n",
+        block_text(&block_plan, &why),
         block_plan.spellings.len()
     ));
     text.push_str("  purge\n");
@@ -465,6 +505,7 @@ pub async fn respond(args: &RespondImageArgs, settings: &Settings) -> anyhow::Re
     }
     let options = malicious::PlaybookOptions {
         remedy,
+        engine,
         capture_limit: args.capture_limit,
         proof_namespace,
         wait: args.purge.timeout,
