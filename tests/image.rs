@@ -302,6 +302,22 @@ async fn image_find_finds_every_container_kind_and_controller_as_the_raw_objects
     )
     .await;
 
+    // A pull secret of the namespace's service account: read to ask the registry, never shown.
+    let password = "pull-secret-password-not-to-be-printed";
+    let auth =
+        base64::Engine::encode(&base64::engine::general_purpose::STANDARD, format!("robot:{password}"));
+    create::<k8s_openapi::api::core::v1::Secret>(&client, &ns, json!({"apiVersion": "v1", "kind": "Secret",
+        "metadata": {"name": "registry"}, "type": "kubernetes.io/dockerconfigjson",
+        "stringData": {".dockerconfigjson": json!({"auths": {registry.clone(): {"auth": auth}}}).to_string()}})).await;
+    Api::<k8s_openapi::api::core::v1::ServiceAccount>::namespaced(client.clone(), &ns)
+        .patch(
+            "default",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"imagePullSecrets": [{"name": "registry"}]})),
+        )
+        .await
+        .unwrap();
+
     let raw = raw_containers(&client, &ns).await;
     let mut expected: BTreeSet<_> = raw
         .iter()
@@ -324,7 +340,10 @@ async fn image_find_finds_every_container_kind_and_controller_as_the_raw_objects
         assert!(expected.iter().any(|(owner, _, _)| owner.starts_with(needed)), "{needed} in {expected:?}");
     }
     expected.insert(("Pod/pinned".to_string(), "container:main".to_string(), moved.clone()));
-    let report = find(&tb.kubeconfig, &ns, &bad);
+    let out = run(kir_with(&tb.kubeconfig).args(["image", "find", &bad, "-n", &ns, "-o", "json"]));
+    assert!(!out.stdout.contains(password) && !out.stderr.contains(password));
+    assert!(out.stderr.contains("points to"), "{}", out.stderr);
+    let report = out.success().json();
     assert_eq!(reported(&report), expected, "{report:#}");
     assert_eq!(report["resolved"], moved.rsplit_once('@').unwrap().1);
 

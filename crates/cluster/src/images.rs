@@ -200,6 +200,29 @@ impl Cluster {
         .await
     }
 
+    /// The registry credentials of `namespace`'s service accounts: the content of each image
+    /// pull Secret they name (`.dockerconfigjson`, or the older `.dockercfg`). Never logged.
+    pub async fn pull_secret_configs(&self, namespace: &str) -> Result<Vec<Vec<u8>>> {
+        use k8s_openapi::api::core::v1::{Secret, ServiceAccount};
+        let accounts: Vec<ServiceAccount> = self.list_in(namespace).await?;
+        let names: std::collections::BTreeSet<String> = accounts
+            .iter()
+            .flat_map(|account| account.image_pull_secrets.iter().flatten().map(|r| r.name.clone()))
+            .collect();
+        let mut configs = Vec::new();
+        for name in names {
+            let Some(secret) = self.get_typed::<Secret>(namespace, &name).await? else { continue };
+            let data = secret.data.unwrap_or_default();
+            configs.extend(
+                [".dockerconfigjson", ".dockercfg"]
+                    .iter()
+                    .filter_map(|key| data.get(*key))
+                    .map(|b| b.0.clone()),
+            );
+        }
+        Ok(configs)
+    }
+
     /// `GET path` in pages of [`PAGE`], each decoded into `T` and handed to `page`.
     async fn pages<T: serde::de::DeserializeOwned>(
         &self,

@@ -57,18 +57,52 @@ fn registry_config(args: &ResolveArgs) -> Result<Option<kir_registry::DockerConf
     }
 }
 
+/// The credentials for `registry`: `--registry-config`'s; else those of the pull Secrets of the
+/// namespace's service accounts (with `-n`); else docker's own file's; else none.
+async fn credentials(
+    registry: &str,
+    args: &ResolveArgs,
+    cluster: &kir_cluster::Cluster,
+    namespace: Option<&str>,
+) -> Result<Option<kir_registry::Basic>, UsageError> {
+    if args.registry_config.is_some() {
+        return Ok(registry_config(args)?.and_then(|c| c.for_registry(registry).cloned()));
+    }
+    if let Some(namespace) = namespace {
+        match cluster.pull_secret_configs(namespace).await {
+            Ok(configs) => {
+                let found = configs
+                    .iter()
+                    .filter_map(|bytes| kir_registry::DockerConfig::parse(bytes).ok())
+                    .find_map(|c| c.for_registry(registry).cloned());
+                if found.is_some() {
+                    return Ok(found);
+                }
+            }
+            Err(error) => eprintln!(
+                "warning: the pull secrets of namespace {namespace} cannot be read ({}): the registry is asked without them",
+                sanitize(&error.to_string())
+            ),
+        }
+    }
+    Ok(registry_config(args)?.and_then(|c| c.for_registry(registry).cloned()))
+}
+
 /// A tag pattern with the digest the registry says the tag points to now, so that pods naming
 /// that content by digest are found (and blocked) too. Without an answer, the tag alone, said.
-async fn resolved(pattern: Pattern, args: &ResolveArgs) -> Result<Pattern, UsageError> {
+async fn resolved(
+    pattern: Pattern,
+    args: &ResolveArgs,
+    cluster: &kir_cluster::Cluster,
+    namespace: Option<&str>,
+) -> Result<Pattern, UsageError> {
     if args.no_resolve || !matches!(pattern, Pattern::Tag { .. }) {
         return Ok(pattern);
     }
-    let config = registry_config(args)?;
     let Ok(image) = kir_image::ImageRef::parse(&pattern.to_string()) else { return Ok(pattern) };
+    let basic = credentials(image.registry(), args, cluster, namespace).await?;
     let answer = match kir_registry::Registry::new(REGISTRY_TIMEOUT) {
-        Ok(registry) => {
-            registry.resolve(&image, config.as_ref().and_then(|c| c.for_registry(image.registry()))).await
-        }
+        Ok(registry) => registry.resolve(&image, basic.as_ref()).await,
         Err(error) => Err(error),
     };
     match answer {
@@ -91,12 +125,12 @@ async fn resolved(pattern: Pattern, args: &ResolveArgs) -> Result<Pattern, Usage
 
 pub async fn find(args: &ImageFindArgs, settings: &Settings) -> anyhow::Result<u8> {
     let pattern = pattern(&args.image)?;
-    let pattern = resolved(pattern, &args.resolve).await?;
     let namespace = settings.connect.namespace.as_deref();
     if args.all_namespaces && namespace.is_some() {
         return Err(UsageError("-A and -n name different scopes: give one of them".into()).into());
     }
     let responder = responder::connect(settings).await?;
+    let pattern = resolved(pattern, &args.resolve, &responder.cluster, namespace).await?;
     let report = kir_respond::image::find(&responder.cluster, &pattern, namespace).await?;
     match settings.output {
         OutputFormat::Json => print_json(&report)?,
@@ -249,8 +283,9 @@ pub async fn block(args: &ImageBlockArgs, settings: &Settings) -> anyhow::Result
         }
         return Ok(crate::exit::SUCCESS);
     }
-    let pattern = resolved(pattern, &args.resolve).await?;
     let responder = responder::connect(settings).await?;
+    let pattern =
+        resolved(pattern, &args.resolve, &responder.cluster, settings.connect.namespace.as_deref()).await?;
     let (engine, why) = engine(args.engine, &responder.cluster).await?;
     let namespace =
         settings.connect.namespace.clone().unwrap_or_else(|| responder.cluster.namespace().to_string());
@@ -393,8 +428,8 @@ fn purge_text(
 pub async fn purge(args: &ImagePurgeArgs, settings: &Settings) -> anyhow::Result<u8> {
     use kir_respond::purge;
     let (pattern, namespace, remedy) = purge_settings(args, settings)?;
-    let pattern = resolved(pattern, &args.resolve).await?;
     let responder = responder::connect(settings).await?;
+    let pattern = resolved(pattern, &args.resolve, &responder.cluster, namespace).await?;
     let found = kir_respond::image::find(&responder.cluster, &pattern, namespace).await?;
     let blocked = match kir_respond::block::in_place(&responder.cluster, &pattern).await {
         Ok(blocked) => blocked,
@@ -463,8 +498,8 @@ fn print_purged(report: &kir_respond::purge::PurgeReport) -> anyhow::Result<()> 
 pub async fn respond(args: &RespondImageArgs, settings: &Settings) -> anyhow::Result<u8> {
     use kir_respond::{malicious, purge};
     let (pattern, namespace, remedy) = purge_settings(&args.purge, settings)?;
-    let pattern = resolved(pattern, &args.purge.resolve).await?;
     let responder = responder::connect(settings).await?;
+    let pattern = resolved(pattern, &args.purge.resolve, &responder.cluster, namespace).await?;
     let found = kir_respond::image::find(&responder.cluster, &pattern, namespace).await?;
     let proof_namespace =
         settings.connect.namespace.clone().unwrap_or_else(|| responder.cluster.namespace().to_string());
