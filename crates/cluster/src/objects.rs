@@ -173,11 +173,7 @@ impl Cluster {
         name: &str,
         patch: &Value,
     ) -> Result<Value> {
-        let resolved = self.resolve_kind(api_version, kind).await?;
-        let api: Api<DynamicObject> = match namespace.filter(|_| resolved.namespaced) {
-            Some(ns) => Api::namespaced_with(self.client().clone(), ns, &resolved.resource),
-            None => Api::all_with(self.client().clone(), &resolved.resource),
-        };
+        let api = self.api_for(api_version, kind, namespace).await?;
         let what = format!("patch {kind} {}{name}", namespace.map(|n| format!("{n}/")).unwrap_or_default());
         let patched =
             self.call(what, api.patch(name, &PatchParams::default(), &Patch::Strategic(patch))).await?;
@@ -195,11 +191,7 @@ impl Cluster {
         name: &str,
         uid: &str,
     ) -> Result<bool> {
-        let resolved = self.resolve_kind(api_version, kind).await?;
-        let api: Api<DynamicObject> = match namespace.filter(|_| resolved.namespaced) {
-            Some(ns) => Api::namespaced_with(self.client().clone(), ns, &resolved.resource),
-            None => Api::all_with(self.client().clone(), &resolved.resource),
-        };
+        let api = self.api_for(api_version, kind, namespace).await?;
         let params = DeleteParams {
             preconditions: Some(Preconditions { uid: Some(uid.to_string()), resource_version: None }),
             ..Default::default()
@@ -222,14 +214,24 @@ impl Cluster {
         name: &str,
         patch: &P,
     ) -> Result<Value> {
-        let resolved = self.resolve_kind(api_version, kind).await?;
-        let api: Api<DynamicObject> = match namespace.filter(|_| resolved.namespaced) {
-            Some(ns) => Api::namespaced_with(self.client().clone(), ns, &resolved.resource),
-            None => Api::all_with(self.client().clone(), &resolved.resource),
-        };
+        let api = self.api_for(api_version, kind, namespace).await?;
         let what = format!("patch {kind} {}{name}", namespace.map(|n| format!("{n}/")).unwrap_or_default());
         let patched = self.call(what, api.patch(name, &PatchParams::default(), &Patch::Merge(patch))).await?;
         Ok(serde_json::to_value(patched).unwrap_or_default())
+    }
+
+    /// The API of a kind, in `namespace` when the kind is namespaced.
+    async fn api_for(
+        &self,
+        api_version: &str,
+        kind: &str,
+        namespace: Option<&str>,
+    ) -> Result<Api<DynamicObject>> {
+        let resolved = self.resolve_kind(api_version, kind).await?;
+        Ok(match namespace.filter(|_| resolved.namespaced) {
+            Some(ns) => Api::namespaced_with(self.client().clone(), ns, &resolved.resource),
+            None => Api::all_with(self.client().clone(), &resolved.resource),
+        })
     }
 
     async fn dynamic_api(&self, object: &Value) -> Result<(Api<DynamicObject>, ResolvedKind, String)> {

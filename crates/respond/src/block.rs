@@ -425,21 +425,8 @@ async fn preflight(cluster: &Cluster, engine: Engine, namespace: &str) -> Result
         .filter(|n| n.required() && n.when.is_none_or(|when| when == engine.condition()))
         .map(|n| n.check(namespace))
         .collect();
-    let denied: Vec<String> = cluster
-        .can_i(&checks)
-        .await?
-        .into_iter()
-        .filter(|d| !d.allowed)
-        .map(|d| d.check.describe())
-        .collect();
-    if denied.is_empty() {
-        return Ok(());
-    }
-    Err(Error::Invalid(format!(
-        "forbidden: you may not {} (SelfSubjectAccessReview); nothing was changed: grant it, or run kir doctor \
-         --rbac \"image block\" -n {namespace} for the permissions the command needs",
-        denied.join(", ")
-    )))
+    crate::preflight::refuse_unless_allowed(cluster, &checks, &format!("\"image block\" -n {namespace}"))
+        .await
 }
 
 /// Create one object, or accept kir's own identical one, and read it back.

@@ -17,6 +17,7 @@ pub mod isolate;
 pub mod malicious;
 pub mod netpol;
 pub mod observe;
+mod preflight;
 pub mod procfs;
 pub mod purge;
 pub mod replace;

@@ -434,21 +434,7 @@ async fn preflight(cluster: &Cluster, plan: &RevokePlan) -> Result<()> {
             checks.push(check);
         }
     }
-    let denied: Vec<String> = cluster
-        .can_i(&checks)
-        .await?
-        .into_iter()
-        .filter(|d| !d.allowed)
-        .map(|d| d.check.describe())
-        .collect();
-    if denied.is_empty() {
-        return Ok(());
-    }
-    Err(Error::Invalid(format!(
-        "forbidden: you may not {} (SelfSubjectAccessReview); nothing was changed: grant it, or run kir doctor \
-         --rbac \"creds revoke\" for the permissions the command needs",
-        denied.join(", ")
-    )))
+    crate::preflight::refuse_unless_allowed(cluster, &checks, "\"creds revoke\"").await
 }
 
 /// How long the authorizer may lag behind the bindings read back.
