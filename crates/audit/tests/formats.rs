@@ -1,14 +1,14 @@
-//! The envelopes seen in the wild (Elastic's fixtures: raw, GKE, AKS object and AKS string)
-//! decode to the event fields, and wrapping one event in each envelope changes nothing.
+//! The envelopes audit events come in (raw, GKE Cloud Logging, AKS with the event as an object
+//! and as a string; fixtures written here from the documented formats) decode to the event
+//! fields, and wrapping one event in each envelope changes nothing.
 
 use std::path::PathBuf;
 
 use kir_audit::{Format, decode};
 
 fn fixture(name: &str) -> String {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../tests/fixtures/elastic-audit-formats")
-        .join(name);
+    let path =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/audit-envelopes").join(name);
     std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
@@ -58,11 +58,10 @@ fn fields_of(line: &str) -> Vec<Fields> {
 }
 
 #[test]
-fn elastic_fixtures_decode_in_every_envelope() {
-    let audit = fixture("packages_kubernetes_data_stream_audit_logs__dev_test_pipeline_test-audit.log");
-    let kube_audit =
-        fixture("packages_kubernetes_data_stream_audit_logs__dev_test_pipeline_test-kube-audit.log");
-    let events: Vec<Fields> = audit.lines().chain(kube_audit.lines()).flat_map(fields_of).collect();
+fn fixtures_decode_in_every_envelope() {
+    let raw = fixture("raw.log");
+    let cloud = fixture("cloud.log");
+    let events: Vec<Fields> = raw.lines().chain(cloud.lines()).flat_map(fields_of).collect();
     let formats: Vec<Format> = events.iter().map(|f| f.format).collect();
     assert_eq!(
         formats,
@@ -76,26 +75,32 @@ fn elastic_fixtures_decode_in_every_envelope() {
     let gke = &events[3];
     assert_eq!(
         (gke.user.as_str(), gke.verb.as_str(), gke.uri.as_str(), gke.code),
-        ("system:gke-master-healthcheck", "get", "/readyz", Some(200))
+        (
+            "release@example-project.iam.gserviceaccount.com",
+            "get",
+            "/api/v1/namespaces/shop/pods/web-1",
+            Some(200)
+        )
     );
-    assert_eq!((gke.ips[0].as_str(), gke.agent.as_str()), ("67.43.156.1", "gke-master-healthcheck"));
+    assert_eq!(
+        (gke.ips[0].as_str(), gke.agent.as_str(), gke.namespace.as_str(), gke.name.as_str()),
+        ("203.0.113.7", "kubectl/v1.36.3 (linux/amd64)", "shop", "web-1")
+    );
+    assert_eq!(gke.audit_id, "7c1f0e2d-4b3a-4968-8f7e-6d5c4b3a2918");
     let aks_object = &events[4];
     assert_eq!(
         (aks_object.user.as_str(), aks_object.verb.as_str(), aks_object.resource.as_str()),
-        ("aksService", "update", "leases")
+        ("masterclient", "update", "leases")
     );
     assert_eq!(aks_object.groups, ["system:masters", "system:authenticated"]);
     let aks_string = &events[5];
-    assert_eq!(
-        (aks_string.name.as_str(), aks_string.namespace.as_str()),
-        ("kubelet-serving-csr-approver", "kube-system")
-    );
-    assert_eq!(aks_string.audit_id, "ad26f7bc-f1c6-4097-90f1-e0924e12f257");
+    assert_eq!((aks_string.name.as_str(), aks_string.namespace.as_str()), ("csr-approver", "kube-system"));
+    assert_eq!(aks_string.audit_id, "a1b2c3d4-e5f6-4a7b-8c9d-0e1f2a3b4c5d");
 }
 
 #[test]
 fn one_event_reads_the_same_in_every_envelope() {
-    let audit = fixture("packages_kubernetes_data_stream_audit_logs__dev_test_pipeline_test-audit.log");
+    let audit = fixture("raw.log");
     let raw = audit.lines().nth(2).unwrap();
     let escaped = serde_json::to_string(raw).unwrap();
     let wrapped = [
