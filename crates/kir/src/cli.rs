@@ -676,7 +676,9 @@ pub enum ImageCommand {
                       denied. Updates of objects that already run the image are let through, so that containment and\n\
                       scaling to zero still work. kir then asks the API server to admit (server-side dry-run) a pod and\n\
                       a Deployment with every spelling of REF, which must be denied, and with a control image, which\n\
-                      must be allowed. `kir undo CASE` lifts the block.\n\n\
+                      must be allowed. `kir undo CASE` lifts the block. --engine kyverno|gatekeeper makes the block a\n\
+                      Kyverno ClusterPolicy or a Gatekeeper constraint instead (auto: when that engine's webhook\n\
+                      is registered), proved the same way.\n\n\
                       Examples:\n  kir image block nginx:1.25 --dry-run\n  kir image block registry.evil.io/ --yes\n  \
                       kir image block nginx:1.25 -o yaml > block.yaml   # for GitOps: prints, applies nothing"
     )]
