@@ -37,3 +37,15 @@ fn as_a_kubectl_plugin_it_calls_itself_kubectl_ir() {
     let out = run(&mut command).success();
     assert!(out.stdout.contains("Usage: kubectl ir"), "{}", out.stdout);
 }
+
+#[test]
+fn the_version_is_printed_for_people_scripts_and_the_kubectl_plugin() {
+    let version = env!("CARGO_PKG_VERSION");
+    assert_eq!(run(kir().arg("version")).success().stdout.trim(), format!("kir {version}"));
+    assert_eq!(run(kir().args(["version", "-o", "json"])).success().json()["version"], version);
+    let dir = tempfile::tempdir().unwrap();
+    let plugin = dir.path().join("kubectl-ir");
+    std::os::unix::fs::symlink(env!("CARGO_BIN_EXE_kir"), &plugin).unwrap();
+    let out = run(std::process::Command::new(&plugin).arg("version")).success();
+    assert!(out.stdout.contains(version), "{}", out.stdout);
+}

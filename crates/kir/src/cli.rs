@@ -125,6 +125,9 @@ pub enum Command {
     #[command(subcommand)]
     Baseline(BaselineCommand),
 
+    /// Print kir's version (with -o json: for scripts and case records)
+    Version,
+
     /// Print a shell completion script
     #[command(
         after_help = "Example:\n  # load completions into the current bash session\n  source <(kir completion bash)"

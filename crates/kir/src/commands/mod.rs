@@ -16,3 +16,4 @@ pub mod responder;
 mod scan;
 pub mod snapshot;
 pub mod undo;
+pub mod version;
