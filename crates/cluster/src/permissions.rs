@@ -369,18 +369,23 @@ const WHEN_TAG: &str = "-n is given and the image is a tag";
 const NO_PULL_SECRETS: &str =
     "a private registry's tag is resolved only with --registry-config or docker's own file";
 
-const IMAGE_FIND: &[Need] = &[
-    ns(
-        "list",
-        "",
-        "serviceaccounts",
-        "the image pull Secrets they name, to ask the registry what the tag points to",
-    )
-    .only_when(WHEN_TAG)
-    .degrades(NO_PULL_SECRETS),
+/// What resolving a tag with the namespace's pull Secrets reads (find, block).
+const PULL_SECRET_NAMES: Need = ns(
+    "list",
+    "",
+    "serviceaccounts",
+    "the image pull Secrets they name, to ask the registry what the tag points to",
+)
+.only_when(WHEN_TAG)
+.degrades(NO_PULL_SECRETS);
+const PULL_SECRETS: Need =
     ns("get", "", "secrets", "the image pull Secrets' credentials (never stored or printed)")
         .only_when(WHEN_TAG)
-        .degrades(NO_PULL_SECRETS),
+        .degrades(NO_PULL_SECRETS);
+
+const IMAGE_FIND: &[Need] = &[
+    PULL_SECRET_NAMES,
+    PULL_SECRETS,
     cluster("list", "", "pods", "pods using the image: every container kind, the digest running, node"),
     cluster("list", APPS, "deployments", "Deployments whose template uses the image")
         .degrades(TEMPLATES_UNSEARCHED),
@@ -409,17 +414,8 @@ const GATEKEEPER_CONSTRAINTS: &str = "constraints.gatekeeper.sh";
 const READ_BACK: &str = "whether the block is in place; its read-back";
 
 const IMAGE_BLOCK: &[Need] = &[
-    ns(
-        "list",
-        "",
-        "serviceaccounts",
-        "the image pull Secrets they name, to ask the registry what the tag points to",
-    )
-    .only_when(WHEN_TAG)
-    .degrades(NO_PULL_SECRETS),
-    ns("get", "", "secrets", "the image pull Secrets' credentials (never stored or printed)")
-        .only_when(WHEN_TAG)
-        .degrades(NO_PULL_SECRETS),
+    PULL_SECRET_NAMES,
+    PULL_SECRETS,
     cluster("get", ADMISSION, "validatingadmissionpolicies", READ_BACK).only_when(WHEN_VAP),
     cluster("create", ADMISSION, "validatingadmissionpolicies", "the policy denying the image")
         .only_when(WHEN_VAP),

@@ -177,11 +177,7 @@ impl Registry {
         scope: &str,
         credentials: Option<&Basic>,
     ) -> Result<String, RegistryError> {
-        let mut url = format!("{realm}?scope={}", encode(scope));
-        if let Some(service) = service {
-            url.push_str(&format!("&service={}", encode(service)));
-        }
-        let mut request = Request::builder().method(Method::GET).uri(&url);
+        let mut request = Request::builder().method(Method::GET).uri(token_url(realm, service, scope));
         if let Some(basic) = credentials {
             request = request.header(header::AUTHORIZATION, basic.header());
         }
@@ -227,16 +223,14 @@ fn base_url(registry: &str) -> String {
     format!("{}://{host}", if loopback { "http" } else { "https" })
 }
 
-fn encode(value: &str) -> String {
-    value
-        .bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' | b':' | b'/' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
+/// The token service's URL for a pull of `scope`.
+fn token_url(realm: &str, service: Option<&str>, scope: &str) -> String {
+    let mut query = form_urlencoded::Serializer::new(String::new());
+    query.append_pair("scope", scope);
+    if let Some(service) = service {
+        query.append_pair("service", service);
+    }
+    format!("{realm}?{}", query.finish())
 }
 
 /// The error and its causes in one line.
@@ -265,7 +259,9 @@ mod tests {
 
     #[test]
     fn scopes_are_encoded_for_the_query() {
-        assert_eq!(encode("repository:team/app:pull"), "repository:team/app:pull");
-        assert_eq!(encode("a b&c"), "a%20b%26c");
+        assert_eq!(
+            token_url("https://auth.example/token", Some("registry example"), "repository:team/app:pull"),
+            "https://auth.example/token?scope=repository%3Ateam%2Fapp%3Apull&service=registry+example"
+        );
     }
 }

@@ -15,7 +15,7 @@ use serde_json::{Value, json};
 use crate::{
     Error, Result,
     blocking::record,
-    netpol::{MANAGED_BY_LABEL, MANAGED_BY_VALUE},
+    netpol::{self, MANAGED_BY_LABEL, MANAGED_BY_VALUE},
     undo::Reversal,
 };
 
@@ -560,17 +560,7 @@ pub fn foreign(expected: &Value, live: &Value) -> Option<String> {
 /// A spec without the values the API server fills in when they are not given (and without
 /// empty values): what remains is what the writer chose.
 fn without_defaults(value: &Value) -> Value {
-    match value {
-        Value::Object(map) => Value::Object(
-            map.iter()
-                .filter(|(key, value)| !is_default(key, value))
-                .map(|(key, value)| (key.clone(), without_defaults(value)))
-                .filter(|(_, value)| !is_empty(value))
-                .collect(),
-        ),
-        Value::Array(items) => Value::Array(items.iter().map(without_defaults).collect()),
-        other => other.clone(),
-    }
+    netpol::normalized_without(value, &is_default)
 }
 
 fn is_default(key: &str, value: &Value) -> bool {
@@ -578,15 +568,6 @@ fn is_default(key: &str, value: &Value) -> bool {
         (key, value.as_str()),
         ("matchPolicy", Some("Equivalent")) | ("scope", Some("*")) | ("failurePolicy", Some("Fail"))
     )
-}
-
-fn is_empty(value: &Value) -> bool {
-    match value {
-        Value::Null => true,
-        Value::Object(map) => map.is_empty(),
-        Value::Array(items) => items.is_empty(),
-        _ => false,
-    }
 }
 
 /// Ask the API server to admit, without storing anything, a pod and a Deployment with each

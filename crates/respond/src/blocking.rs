@@ -37,6 +37,16 @@ pub async fn record(case: &Case, record: JournalRecord) -> kir_evidence::Result<
     blocking(move || case.record(record)).await
 }
 
+/// [`Case::store_bytes`] off the async workers; what an earlier run stored under the path
+/// stays (a resumed run keeps the first copy).
+pub async fn store_once(case: &Case, path: &str, source: &str, bytes: Vec<u8>) -> crate::Result<()> {
+    let (case, path, source) = (case.clone(), path.to_string(), source.to_string());
+    match blocking(move || case.store_bytes(&path, &source, &bytes)).await {
+        Ok(_) | Err(kir_evidence::Error::AlreadyCollected { .. }) => Ok(()),
+        Err(error) => Err(crate::Error::Case(error)),
+    }
+}
+
 /// [`Case::entries`] off the async workers.
 pub async fn entries(case: &Case) -> kir_evidence::Result<Vec<JournalEntry>> {
     let case = case.clone();

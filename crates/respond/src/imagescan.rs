@@ -20,7 +20,7 @@ use tokio::io::AsyncReadExt;
 
 use crate::{
     Error, Result,
-    blocking::{blocking, record},
+    blocking::{record, store_once},
 };
 
 /// The most of one trivy report kept (and read); a larger one is refused, not cut.
@@ -180,7 +180,7 @@ pub async fn ingest(case: &Case, actor: &str, files: &[PathBuf]) -> Result<Vec<I
             .map_err(|e| Error::Invalid(format!("--from {}: {e}", file.display())))?;
         let digest = hex(&bytes);
         let path = format!("image/scans/imported-{}.json", &digest[..16]);
-        store(case, &path, &format!("trivy report read from {}", file.display()), bytes).await?;
+        store_once(case, &path, &format!("trivy report read from {}", file.display()), bytes).await?;
         for artifact in report.artifacts {
             let target = ScanTarget {
                 reference: artifact.name.clone(),
@@ -249,7 +249,7 @@ async fn keep(case: &Case, target: &ScanTarget, bytes: Vec<u8>, how: &str) -> Im
         .unwrap_or_else(|| hex(target.reference.as_bytes()));
     let path = format!("image/scans/{}.json", &name[..name.len().min(64)]);
     let summary = trivy::parse_report(&bytes).map(|r| r.artifacts.into_iter().next());
-    let stored = store(case, &path, &format!("{how} {}", target.reference), bytes).await;
+    let stored = store_once(case, &path, &format!("{how} {}", target.reference), bytes).await;
     let target = target.clone();
     match (summary, stored) {
         (Ok(Some(summary)), Ok(())) => {
@@ -270,15 +270,6 @@ async fn keep(case: &Case, target: &ScanTarget, bytes: Vec<u8>, how: &str) -> Im
             report: None,
             error: Some(format!("not kept in the case: {error}")),
         },
-    }
-}
-
-/// Keep `bytes` under `path`; a report an earlier run kept stays.
-async fn store(case: &Case, path: &str, source: &str, bytes: Vec<u8>) -> Result<()> {
-    let (case, path, source) = (case.clone(), path.to_string(), source.to_string());
-    match blocking(move || case.store_bytes(&path, &source, &bytes)).await {
-        Ok(_) | Err(kir_evidence::Error::AlreadyCollected { .. }) => Ok(()),
-        Err(error) => Err(Error::Case(error)),
     }
 }
 

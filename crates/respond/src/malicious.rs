@@ -15,7 +15,7 @@ use serde_json::json;
 use crate::{
     Error, Result,
     block::{self, BlockReport},
-    blocking::{blocking, record},
+    blocking::{record, store_once},
     capture::{CaptureOptions, capture_pod},
     image::FindReport,
     observe::observe_pod,
@@ -126,7 +126,7 @@ async fn evidence(
 ) -> Result<EvidenceReport> {
     let stamp = jiff::Timestamp::now().strftime("%Y%m%dT%H%M%SZ").to_string();
     let search = serde_json::to_vec_pretty(found).map_err(|e| Error::Invalid(format!("the search: {e}")))?;
-    store(
+    store_once(
         case,
         &format!("image/find-{stamp}.json"),
         "kir image find (pods and controller templates)",
@@ -152,7 +152,7 @@ async fn evidence(
             Ok(fetched) => {
                 let object = kir_cluster::pods::redact_metadata(fetched.value);
                 let bytes = serde_json::to_vec_pretty(&object).unwrap_or_default();
-                store(case, &path, &source, bytes).await?;
+                store_once(case, &path, &source, bytes).await?;
                 templates.push(format!("{} {}/{}", kind.name(), template.namespace, template.name));
             }
             // Gone since the search: nothing left to keep.
@@ -199,13 +199,4 @@ async fn evidence(
     )
     .await?;
     Ok(EvidenceReport { captured, not_captured, templates })
-}
-
-/// Keep `bytes` in the case; what an earlier run kept under the path stays.
-async fn store(case: &Case, path: &str, source: &str, bytes: Vec<u8>) -> Result<()> {
-    let (case, path, source) = (case.clone(), path.to_string(), source.to_string());
-    match blocking(move || case.store_bytes(&path, &source, &bytes)).await {
-        Ok(_) | Err(kir_evidence::Error::AlreadyCollected { .. }) => Ok(()),
-        Err(error) => Err(Error::Case(error)),
-    }
 }

@@ -117,11 +117,21 @@ pub fn same_spec(expected: &Value, live: &Value) -> bool {
 
 /// A value without nulls, empty arrays and empty objects.
 fn normalized(value: &Value) -> Value {
+    normalized_without(value, &|_, _| false)
+}
+
+/// [`normalized`], also without the fields `dropped` names (a key and its value): defaults a
+/// server fills in, for instance.
+pub(crate) fn normalized_without(value: &Value, dropped: &dyn Fn(&str, &Value) -> bool) -> Value {
     match value {
         Value::Object(map) => Value::Object(
-            map.iter().map(|(k, v)| (k.clone(), normalized(v))).filter(|(_, v)| !is_empty(v)).collect(),
+            map.iter()
+                .filter(|(k, v)| !dropped(k, v))
+                .map(|(k, v)| (k.clone(), normalized_without(v, dropped)))
+                .filter(|(_, v)| !is_empty(v))
+                .collect(),
         ),
-        Value::Array(items) => Value::Array(items.iter().map(normalized).collect()),
+        Value::Array(items) => Value::Array(items.iter().map(|v| normalized_without(v, dropped)).collect()),
         other => other.clone(),
     }
 }
