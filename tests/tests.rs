@@ -43,3 +43,6 @@ mod creds;
 
 // The malicious image: find it everywhere, block it at admission.
 mod image;
+
+// Practice incidents, end to end, and the consent they need.
+mod drill;

@@ -123,6 +123,23 @@ impl Cluster {
         Ok(Cluster { client, config, ..self.clone() })
     }
 
+    /// The same API server, authenticated only by `token`: no client certificate, no
+    /// impersonation, no exec plugin of the kubeconfig. What the API server lets this
+    /// connection do is what the token holder could do.
+    pub fn with_token(&self, token: &str) -> Result<Cluster> {
+        let mut config = self.config.clone();
+        config.auth_info =
+            kube::config::AuthInfo { token: Some(token.to_string().into()), ..Default::default() };
+        let config_error = |e: kube::Error| Error::Config {
+            source_name: self.target.kubeconfig_display(),
+            detail: e.to_string(),
+        };
+        // A pool of its own: the connections of `self` carry its client certificate.
+        let transport = crate::transport::Transport::new(&config).map_err(config_error)?;
+        let client = transport.client(&config).map_err(config_error)?;
+        Ok(Cluster { client, transport, config, ..self.clone() })
+    }
+
     /// The underlying kube client, for the modules of this crate.
     pub(crate) fn client(&self) -> &Client {
         &self.client

@@ -7,6 +7,7 @@
 
 mod connect;
 pub mod credentials;
+mod drill;
 mod error;
 pub mod exec;
 pub mod images;

@@ -125,6 +125,19 @@ pub enum Command {
     #[command(subcommand)]
     Baseline(BaselineCommand),
 
+    /// Practise an incident on a cluster that consents: stage it, detect, respond, check, clean up, score
+    #[command(
+        after_help = "A drill stages a real attack in a namespace of its own (an intruder's exec into a miner pod; a\n\
+                      leaked CI token that reads secrets and binds cluster-admin; a bad image in a Deployment, a\n\
+                      DaemonSet and a CronJob), runs `kir detect audit` and the response playbook as a responder\n\
+                      would, reads the outcome back from the cluster, cleans up and scores. It runs only on a cluster\n\
+                      whose namespace kir-drills is labelled ir.kir.dev/drills=allowed, or with --i-own-this-cluster.\n\
+                      Exit status: 0 every check passed, 1 a check failed or the drill could not run.\n\n\
+                      Examples:\n  kir drill all --audit-log /var/log/kubernetes/audit/audit.log --i-own-this-cluster\n  \
+                      kir drill compromised-pod --audit-log audit.log --out ./drills/monday -o json"
+    )]
+    Drill(DrillArgs),
+
     /// Print kir's version (with -o json: for scripts and case records)
     Version,
 
@@ -405,6 +418,37 @@ pub struct RespondPodArgs {
 
     #[command(flatten)]
     pub confirm: ConfirmArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct DrillArgs {
+    /// The practice incident
+    #[arg(value_enum)]
+    pub scenario: DrillScenario,
+
+    /// The API server's audit log (file or folder), for the detection step
+    #[arg(long, value_name = "PATH")]
+    pub audit_log: Option<PathBuf>,
+
+    /// Run on this cluster although it is not marked for drills
+    #[arg(long)]
+    pub i_own_this_cluster: bool,
+
+    /// Leave the staged namespaces and objects in place afterwards
+    #[arg(long)]
+    pub keep: bool,
+
+    /// The folder for the cases and the scorecard (default: ./drills/<time>-<id>); must not exist or be empty
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum DrillScenario {
+    CompromisedPod,
+    StolenCredentials,
+    MaliciousImage,
+    All,
 }
 
 #[derive(Debug, Args)]

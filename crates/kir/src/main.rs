@@ -66,6 +66,7 @@ fn run(cli: Cli, settings: Settings) -> anyhow::Result<u8> {
     match cli.command {
         Command::Completion { shell } => commands::completion::run(shell)?,
         Command::Version => commands::version::run(&settings)?,
+        Command::Drill(args) => return runtime()?.block_on(commands::drill::run(&args, &settings)),
         Command::Doctor(args) if !args.rbac.is_empty() => return commands::doctor::rbac(&args, &settings),
         Command::Doctor(_) => runtime()?.block_on(commands::doctor::run(&settings))?,
         Command::Audit(command) => return commands::audit::run(command, &settings),

@@ -8,6 +8,7 @@ pub mod completion;
 pub mod creds;
 pub mod detect;
 pub mod doctor;
+pub mod drill;
 pub mod image;
 pub mod isolate;
 pub mod replace;

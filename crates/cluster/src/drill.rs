@@ -1,0 +1,45 @@
+//! What a practice incident needs from the API beyond the response commands: reading a
+//! namespace's labels (the drill consent), seeing which pods of a selector run, and clearing
+//! the drill's namespace away.
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::api::core::v1::{Namespace, Pod};
+use kube::api::{Api, DeleteParams, ListParams};
+
+use crate::{Cluster, Error, Result};
+
+impl Cluster {
+    /// The labels of namespace `name`, `None` when it does not exist.
+    pub async fn namespace_labels(&self, name: &str) -> Result<Option<BTreeMap<String, String>>> {
+        let api: Api<Namespace> = Api::all(self.client().clone());
+        let found = self.call(format!("get namespace {name}"), api.get_opt(name)).await?;
+        Ok(found.map(|ns| ns.metadata.labels.unwrap_or_default()))
+    }
+
+    /// Names of the pods of `namespace` matching `selector` whose phase is Running.
+    pub async fn running_pod_names(&self, namespace: &str, selector: &str) -> Result<Vec<String>> {
+        let api: Api<Pod> = Api::namespaced(self.client().clone(), namespace);
+        let params = ListParams::default().labels(selector);
+        let pods = self.call(format!("list pods -l {selector} in {namespace}"), api.list(&params)).await?;
+        Ok(pods
+            .items
+            .into_iter()
+            .filter(|p| p.metadata.deletion_timestamp.is_none())
+            .filter(|p| p.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Running"))
+            .filter_map(|p| p.metadata.name)
+            .collect())
+    }
+
+    /// Delete namespace `name` (and with it everything in it); `Ok(false)` when it is gone
+    /// already.
+    pub async fn delete_namespace(&self, name: &str) -> Result<bool> {
+        let api: Api<Namespace> = Api::all(self.client().clone());
+        match self.call(format!("delete namespace {name}"), api.delete(name, &DeleteParams::default())).await
+        {
+            Ok(_) => Ok(true),
+            Err(Error::NotFound { .. }) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+}

@@ -1,0 +1,181 @@
+//! `kir drill`: the practice incidents run end to end on the testbed, the consent they need,
+//! and what they leave behind (nothing but the drill's folder).
+
+use k8s_openapi::api::{
+    admissionregistration::v1::ValidatingAdmissionPolicy,
+    core::v1::Namespace,
+    rbac::v1::{ClusterRole, ClusterRoleBinding},
+};
+use kube::{
+    Client,
+    api::{Api, DeleteParams, ListParams, PostParams},
+};
+use serde_json::Value;
+
+use crate::{
+    testbed::testbed,
+    util::{kir_with, run},
+};
+
+/// Everything any drill `id` created that is still there (namespaces being deleted count as
+/// gone).
+async fn left_behind(client: &Client, id: &str) -> Vec<String> {
+    let selector = ListParams::default().labels(&format!("ir.kir.dev/drill={id}"));
+    let mut left = Vec::new();
+    for ns in Api::<Namespace>::all(client.clone()).list(&selector).await.unwrap() {
+        if ns.metadata.deletion_timestamp.is_none() {
+            left.push(format!("namespace {}", ns.metadata.name.unwrap()));
+        }
+    }
+    for role in Api::<ClusterRole>::all(client.clone()).list(&selector).await.unwrap() {
+        left.push(format!("clusterrole {}", role.metadata.name.unwrap()));
+    }
+    for binding in Api::<ClusterRoleBinding>::all(client.clone()).list(&selector).await.unwrap() {
+        left.push(format!("clusterrolebinding {}", binding.metadata.name.unwrap()));
+    }
+    for policy in
+        Api::<ValidatingAdmissionPolicy>::all(client.clone()).list(&ListParams::default()).await.unwrap()
+    {
+        if serde_json::to_string(&policy.spec).unwrap().contains(&format!("kir-drill-{id}")) {
+            left.push(format!("validatingadmissionpolicy {}", policy.metadata.name.unwrap()));
+        }
+    }
+    left
+}
+
+#[tokio::test]
+async fn every_drill_passes_on_the_testbed_and_leaves_only_its_folder() {
+    let tb = testbed();
+    let client = tb.client().await;
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("drill");
+    let ran = run(kir_with(&tb.kubeconfig)
+        .args(["drill", "all", "--i-own-this-cluster", "-o", "json", "--audit-log"])
+        .arg(&tb.audit_log)
+        .arg("--out")
+        .arg(&out));
+    let card: Value = ran.json();
+    assert_eq!(ran.code, 0, "{card:#}\n{}", ran.stderr);
+    let scenarios = card["scenarios"].as_array().unwrap();
+    let names: Vec<&str> = scenarios.iter().map(|s| s["scenario"].as_str().unwrap()).collect();
+    assert_eq!(names, ["compromised-pod", "stolen-credentials", "malicious-image"]);
+    for score in scenarios {
+        let checks: Vec<&str> =
+            score["checks"].as_array().unwrap().iter().map(|c| c["name"].as_str().unwrap()).collect();
+        for expected in ["staged", "detected", "evidence verifies", "cleaned up"] {
+            assert!(checks.contains(&expected), "{expected} checked: {score:#}");
+        }
+        for measure in ["timeToDetectMs", "timeToContainMs", "timeToRecoverMs", "evidenceItems"] {
+            assert!(score[measure].as_u64().is_some(), "{measure} measured: {score:#}");
+        }
+        let case = std::path::Path::new(score["case"].as_str().unwrap());
+        assert!(case.starts_with(&out), "the case is in the drill's folder: {}", case.display());
+        let verified = run(kir_with(&tb.kubeconfig).args(["case", "verify", "-o", "json"]).arg(case));
+        assert_eq!(verified.json()["intact"], true, "{}", verified.stdout);
+    }
+    let by_name = |name: &str| scenarios.iter().find(|s| s["scenario"] == name).unwrap().to_string();
+    assert!(by_name("compromised-pod").contains("kir-audit-exec-suspicious-command"));
+    assert!(by_name("stolen-credentials").contains("TokenReview refuses the leaked token"));
+    assert!(by_name("malicious-image").contains("admission denies a pod with the image"));
+
+    let saved: Value = serde_json::from_slice(&std::fs::read(out.join("scorecard.json")).unwrap()).unwrap();
+    assert_eq!(saved, card, "the saved scorecard is the printed one");
+    let markdown = std::fs::read_to_string(out.join("scorecard.md")).unwrap();
+    assert!(
+        markdown
+            .starts_with(&format!("# kir drill {}: PASSED (3/3 scenarios)", card["drill"].as_str().unwrap()))
+    );
+    assert!(!out.join("stolen-credentials-leaked-token").exists(), "the leaked token is not kept");
+    assert_eq!(left_behind(&client, card["drill"].as_str().unwrap()).await, Vec::<String>::new());
+}
+
+#[tokio::test]
+async fn a_drill_needs_the_clusters_consent_and_says_what_it_could_not_check() {
+    let tb = testbed();
+    let client = tb.client().await;
+    let dir = tempfile::tempdir().unwrap();
+    let namespaces = Api::<Namespace>::all(client.clone());
+    let before = namespaces.list(&ListParams::default()).await.unwrap().items.len();
+
+    let refused = run(kir_with(&tb.kubeconfig)
+        .args(["drill", "compromised-pod", "--out"])
+        .arg(dir.path().join("refused")));
+    assert_eq!(refused.code, 1, "{}", refused.stderr);
+    assert!(
+        refused.stderr.contains("not marked for drills")
+            && refused.stderr.contains("kubectl label namespace kir-drills ir.kir.dev/drills=allowed")
+            && refused.stderr.contains("--i-own-this-cluster"),
+        "{}",
+        refused.stderr
+    );
+    assert!(refused.stdout.is_empty());
+    assert!(!dir.path().join("refused").exists(), "nothing written without consent");
+    assert_eq!(namespaces.list(&ListParams::default()).await.unwrap().items.len(), before, "nothing staged");
+
+    // The owner marks the cluster; without an audit log, detection is a failed check, not a
+    // silent pass, and everything else still runs and is cleaned up.
+    let consent: Namespace = serde_json::from_value(serde_json::json!({
+        "metadata": {"name": "kir-drills", "labels": {"ir.kir.dev/drills": "allowed"}}
+    }))
+    .unwrap();
+    // A rerun may find the last run's consent namespace still terminating.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while let Err(e) = namespaces.create(&PostParams::default(), &consent).await {
+        assert!(std::time::Instant::now() < deadline, "cannot create the consent namespace: {e}");
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    }
+    let out = dir.path().join("consented");
+    let ran = run(kir_with(&tb.kubeconfig).args(["drill", "compromised-pod", "--out"]).arg(&out));
+    namespaces.delete("kir-drills", &DeleteParams::default()).await.unwrap();
+    assert_eq!(ran.code, 1, "{}\n{}", ran.stdout, ran.stderr);
+    assert!(
+        ran.stderr.contains("consent: namespace kir-drills labelled ir.kir.dev/drills=allowed"),
+        "{}",
+        ran.stderr
+    );
+    assert!(
+        ran.stdout.contains("compromised-pod: detected: no audit log given (--audit-log)"),
+        "{}",
+        ran.stdout
+    );
+    let card: Value = serde_json::from_slice(&std::fs::read(out.join("scorecard.json")).unwrap()).unwrap();
+    let checks = card["scenarios"][0]["checks"].as_array().unwrap();
+    let failed: Vec<&str> =
+        checks.iter().filter(|c| c["passed"] == false).map(|c| c["name"].as_str().unwrap()).collect();
+    assert_eq!(failed, ["detected"], "{card:#}");
+    assert!(std::fs::read_to_string(out.join("scorecard.md")).unwrap().contains("FAILED (0/1 scenarios)"));
+    assert_eq!(left_behind(&client, card["drill"].as_str().unwrap()).await, Vec::<String>::new());
+}
+
+#[tokio::test]
+async fn bad_drill_input_is_refused_before_anything_is_staged() {
+    let tb = testbed();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("earlier"), "x").unwrap();
+    let busy =
+        run(kir_with(&tb.kubeconfig).args(["drill", "all", "--i-own-this-cluster", "--out"]).arg(dir.path()));
+    assert_eq!(busy.code, 2, "{}", busy.stderr);
+    assert!(busy.stderr.contains("--out") && busy.stderr.contains("not empty"), "{}", busy.stderr);
+
+    let missing = run(kir_with(&tb.kubeconfig).args([
+        "drill",
+        "all",
+        "--i-own-this-cluster",
+        "--audit-log",
+        "/nonexistent/audit.log",
+    ]));
+    assert_eq!(missing.code, 2, "{}", missing.stderr);
+    assert!(
+        missing.stderr.contains("--audit-log /nonexistent/audit.log: no such file"),
+        "{}",
+        missing.stderr
+    );
+
+    let unknown = run(kir_with(&tb.kubeconfig).args(["drill", "miner"]));
+    assert_eq!(unknown.code, 2);
+    assert!(
+        unknown.stderr.contains("compromised-pod") && unknown.stderr.contains("all"),
+        "{}",
+        unknown.stderr
+    );
+}
