@@ -505,6 +505,34 @@ const UNDO_BLOCK: &[Need] = &[
         .only_when(WHEN_BLOCKED),
 ];
 
+/// What `kir drill` stages, checks and clears away, beside the playbooks it runs. Its
+/// namespaces are new for each drill, so everything is granted cluster-wide: a drill is an
+/// administrator's exercise on a cluster that consented.
+const DRILL: &[Need] = &[
+    cluster("get", "", "namespaces", "the drill consent label on namespace kir-drills"),
+    cluster("create", "", "namespaces", "a namespace of its own per scenario"),
+    cluster("delete", "", "namespaces", "clean up"),
+    cluster("create", "", "serviceaccounts", "the intruder and the CI account"),
+    cluster("create", "", "serviceaccounts/token", "the intruder's token and the leaked one"),
+    cluster("create", "", "secrets", "the fake secrets the thief reads"),
+    cluster("create", "rbac.authorization.k8s.io", "roles", "what the intruder and the CI account may do"),
+    cluster("create", "rbac.authorization.k8s.io", "rolebindings", "what the intruder and the CI account may do"),
+    cluster("create", "rbac.authorization.k8s.io", "clusterroles", "the CI account may bind cluster-admin"),
+    cluster("create", "rbac.authorization.k8s.io", "clusterrolebindings", "the CI account may bind cluster-admin"),
+    cluster("bind", "rbac.authorization.k8s.io", "clusterroles", "grant the CI account the binding of cluster-admin"),
+    cluster("get", "rbac.authorization.k8s.io", "clusterroles", "clean up"),
+    cluster("delete", "rbac.authorization.k8s.io", "clusterroles", "clean up"),
+    cluster("get", "rbac.authorization.k8s.io", "clusterrolebindings", "clean up, with the thief's backdoor"),
+    cluster("delete", "rbac.authorization.k8s.io", "clusterrolebindings", "clean up, with the thief's backdoor"),
+    cluster("create", "apps", "deployments", "the miner, the bad image's and the clean workloads"),
+    cluster("create", "apps", "daemonsets", "the bad image in a DaemonSet"),
+    cluster("create", "batch", "cronjobs", "the bad image in a CronJob"),
+    cluster("list", "", "pods", "wait until the staged workloads run, and the clean replacement"),
+    cluster("get", "", "pods", "the suspect is gone"),
+    cluster("create", "", "pods", "server-side dry-runs: the block denies the image, admits a clean one"),
+    cluster("create", "authentication.k8s.io", "tokenreviews", "the leaked token is refused, a new one accepted"),
+];
+
 /// Every command and its declared needs, in the order doctor shows them.
 pub const COMMANDS: &[Command] = &[
     Command { name: "capture pod", implemented: true, needs: CAPTURE, steps: &[] },
@@ -571,9 +599,15 @@ pub const COMMANDS: &[Command] = &[
     },
     Command {
         name: "drill",
-        implemented: false,
-        needs: &[ns("create", "", "serviceaccounts/token", "a short-lived token for the drill identity")],
-        steps: &[],
+        implemented: true,
+        needs: DRILL,
+        steps: &[
+            "respond compromised-pod",
+            "respond stolen-credentials",
+            "respond malicious-image",
+            "image find",
+            "undo (image block)",
+        ],
     },
 ];
 
@@ -761,7 +795,8 @@ mod tests {
                 "release pod",
                 "release pod (cordoned node)",
                 "respond compromised-pod",
-                "undo"
+                "undo",
+                "drill"
             ]
         );
     }
