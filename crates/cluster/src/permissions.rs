@@ -659,12 +659,20 @@ pub struct Rule {
     pub verbs: Vec<String>,
 }
 
-/// The rules granting exactly `needs` of `scope`: the verbs of a resource together, then
-/// resources with the same verbs in one rule.
+/// The rules granting exactly `needs` of `scope` for acting in `namespace`.
 pub fn rules(needs: &[Need], scope: Scope, namespace: &str) -> Vec<Rule> {
+    rules_for(needs, scope, &[namespace])
+}
+
+/// The rules granting exactly `needs` of `scope` for acting in any of `namespaces` (names that
+/// depend on the namespace are granted for each): the verbs of a resource together, then
+/// resources with the same verbs in one rule.
+pub fn rules_for(needs: &[Need], scope: Scope, namespaces: &[&str]) -> Vec<Rule> {
     let mut verbs: BTreeMap<(&str, &str, Option<String>), BTreeSet<&str>> = BTreeMap::new();
     for need in needs.iter().filter(|n| n.scope == scope) {
-        verbs.entry((need.group, need.resource, need.name_in(namespace))).or_default().insert(need.verb);
+        for namespace in namespaces {
+            verbs.entry((need.group, need.resource, need.name_in(namespace))).or_default().insert(need.verb);
+        }
     }
     // (group, verbs, names restricted) -> (resources, names)
     type Granted = (Vec<String>, BTreeSet<String>);
@@ -725,16 +733,7 @@ pub fn least_privilege(commands: &[&str], namespace: &str, account: &str) -> Res
         if scope == Scope::Namespace {
             metadata["namespace"] = json!(namespace);
         }
-        let rules: Vec<Value> = rules
-            .iter()
-            .map(|r| {
-                let mut rule = json!({"apiGroups": [r.group], "resources": r.resources, "verbs": r.verbs});
-                if !r.names.is_empty() {
-                    rule["resourceNames"] = json!(r.names);
-                }
-                rule
-            })
-            .collect();
+        let rules: Vec<Value> = rules.iter().map(rule_json).collect();
         objects.push(json!({
             "apiVersion": "rbac.authorization.k8s.io/v1",
             "kind": role_kind,
@@ -750,6 +749,92 @@ pub fn least_privilege(commands: &[&str], namespace: &str, account: &str) -> Res
         }));
     }
     Ok(objects)
+}
+
+fn rule_json(rule: &Rule) -> Value {
+    let mut json = json!({"apiGroups": [rule.group], "resources": rule.resources, "verbs": rule.verbs});
+    if !rule.names.is_empty() {
+        json["resourceNames"] = json!(rule.names);
+    }
+    json
+}
+
+/// The responder's RBAC (`kir prepare responder`): a ServiceAccount `account_namespace/account`
+/// and, for each of `commands`, a ClusterRole `kir:responder:COMMAND` with what it needs in a
+/// namespace, bound in each of `namespaces` by a RoleBinding, and a ClusterRole
+/// `kir:responder:COMMAND:cluster` with what it needs cluster-wide, bound by a
+/// ClusterRoleBinding. Removing a command's bindings takes exactly that command away.
+pub fn responder_rbac(
+    commands: &[&str],
+    namespaces: &[&str],
+    account_namespace: &str,
+    account: &str,
+) -> Result<Vec<Value>, String> {
+    if namespaces.is_empty() {
+        return Err("no namespace to respond in".to_string());
+    }
+    let labels = json!({"app.kubernetes.io/managed-by": "kir", "app.kubernetes.io/component": "responder"});
+    let subject = json!([{"kind": "ServiceAccount", "name": account, "namespace": account_namespace}]);
+    let mut objects = vec![json!({
+        "apiVersion": "v1",
+        "kind": "ServiceAccount",
+        "metadata": {"name": account, "namespace": account_namespace, "labels": labels},
+    })];
+    for name in commands {
+        let declared = command(name).ok_or_else(|| {
+            let known: Vec<&str> = COMMANDS.iter().filter(|c| c.implemented).map(|c| c.name).collect();
+            format!("no command {name:?}: kir declares permissions for {}", known.join(", "))
+        })?;
+        let needs = declared.all_needs();
+        let slug: String =
+            name.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' { c } else { '-' }).collect();
+        let slug = slug.split('-').filter(|p| !p.is_empty()).collect::<Vec<_>>().join("-");
+        let annotations = json!({"ir.kir.dev/command": name});
+        let role = |role_name: &str, rules: Vec<Rule>| {
+            json!({
+                "apiVersion": "rbac.authorization.k8s.io/v1",
+                "kind": "ClusterRole",
+                "metadata": {"name": role_name, "labels": labels, "annotations": annotations},
+                "rules": rules.iter().map(rule_json).collect::<Vec<_>>(),
+            })
+        };
+        let role_ref = |role_name: &str| {
+            json!({"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": role_name})
+        };
+        let in_namespace = rules_for(&needs, Scope::Namespace, namespaces);
+        if !in_namespace.is_empty() {
+            let role_name = format!("kir:responder:{slug}");
+            objects.push(role(&role_name, in_namespace));
+            for namespace in namespaces {
+                objects.push(json!({
+                    "apiVersion": "rbac.authorization.k8s.io/v1",
+                    "kind": "RoleBinding",
+                    "metadata": {"name": role_name, "namespace": namespace, "labels": labels, "annotations": annotations},
+                    "roleRef": role_ref(&role_name),
+                    "subjects": subject,
+                }));
+            }
+        }
+        let cluster_wide = rules_for(&needs, Scope::Cluster, namespaces);
+        if !cluster_wide.is_empty() {
+            let role_name = format!("kir:responder:{slug}:cluster");
+            objects.push(role(&role_name, cluster_wide));
+            objects.push(json!({
+                "apiVersion": "rbac.authorization.k8s.io/v1",
+                "kind": "ClusterRoleBinding",
+                "metadata": {"name": format!("{role_name}:{account_namespace}:{account}"), "labels": labels, "annotations": annotations},
+                "roleRef": role_ref(&role_name),
+                "subjects": subject,
+            }));
+        }
+    }
+    Ok(objects)
+}
+
+/// The commands `kir prepare responder` grants by default: every implemented one but `drill`,
+/// which stages attacks and is an administrator's exercise, not a responder's tool.
+pub fn responder_commands() -> Vec<&'static str> {
+    COMMANDS.iter().filter(|c| c.implemented && c.name != "drill").map(|c| c.name).collect()
 }
 
 #[cfg(test)]
@@ -916,5 +1001,65 @@ mod tests {
         assert_eq!(objects[2]["subjects"][0]["namespace"], "shop");
         let error = least_privilege(&["capture pods"], "shop", "responder").unwrap_err();
         assert!(error.contains("\"capture pods\"") && error.contains("capture pod,"), "{error}");
+    }
+
+    #[test]
+    fn the_responder_gets_one_role_per_command_bound_in_each_namespace() {
+        let objects = responder_rbac(&["snapshot pod", "creds scope"], &["shop", "web"], "kir-system", "ir").unwrap();
+        let summary: Vec<String> = objects
+            .iter()
+            .map(|o| {
+                let ns = o["metadata"]["namespace"].as_str().map(|n| format!("{n}/")).unwrap_or_default();
+                format!("{} {ns}{}", o["kind"].as_str().unwrap(), o["metadata"]["name"].as_str().unwrap())
+            })
+            .collect();
+        assert_eq!(
+            summary,
+            [
+                "ServiceAccount kir-system/ir",
+                "ClusterRole kir:responder:snapshot-pod",
+                "RoleBinding shop/kir:responder:snapshot-pod",
+                "RoleBinding web/kir:responder:snapshot-pod",
+                "ClusterRole kir:responder:creds-scope:cluster",
+                "ClusterRoleBinding kir:responder:creds-scope:cluster:kir-system:ir",
+            ]
+        );
+        assert_eq!(
+            objects[1]["rules"],
+            json!([
+                {"apiGroups": [""], "resources": ["pods/exec"], "verbs": ["create", "get"]},
+                {"apiGroups": [""], "resources": ["pods"], "verbs": ["get"]}
+            ])
+        );
+        for binding in &objects[2..4] {
+            assert_eq!(binding["roleRef"]["kind"], "ClusterRole");
+            assert_eq!(binding["subjects"][0], json!({"kind": "ServiceAccount", "name": "ir", "namespace": "kir-system"}));
+        }
+    }
+
+    #[test]
+    fn names_that_depend_on_the_namespace_are_granted_for_each_namespace_only() {
+        let objects = responder_rbac(&["capture pod"], &["shop", "web"], "kir-system", "ir").unwrap();
+        let cluster = objects.iter().find(|o| o["metadata"]["name"] == "kir:responder:capture-pod:cluster").unwrap();
+        let groups = cluster["rules"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["resources"] == json!(["groups"]))
+            .unwrap();
+        assert_eq!(
+            groups["resourceNames"],
+            json!([
+                "system:authenticated",
+                "system:serviceaccounts",
+                "system:serviceaccounts:shop",
+                "system:serviceaccounts:web"
+            ])
+        );
+        assert!(responder_rbac(&["capture pod"], &[], "kir-system", "ir").is_err());
+        let unknown = responder_rbac(&["drill it"], &["shop"], "kir-system", "ir").unwrap_err();
+        assert!(unknown.contains("\"drill it\"") && unknown.contains("respond compromised-pod"), "{unknown}");
+        assert!(!responder_commands().contains(&"drill"));
+        assert!(responder_commands().contains(&"respond stolen-credentials"));
     }
 }
