@@ -81,6 +81,11 @@ pub fn parse(name: &str, text: &str) -> RuleFile {
     RuleFile::parse(text, name).unwrap_or_else(|e| panic!("built-in rule {name} is broken: {e}"))
 }
 
+/// Every built-in audit rule as written (with its example events).
+pub fn audit_rule_files() -> Vec<RuleFile> {
+    AUDIT_RULE_FILES.iter().map(|(name, text)| parse(name, text)).collect()
+}
+
 /// Every built-in audit rule, compiled.
 pub fn audit_rules() -> Vec<Rule<AuditField>> {
     AUDIT_RULE_FILES

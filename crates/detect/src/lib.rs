@@ -11,6 +11,7 @@
 
 pub mod audit;
 pub mod audit_engine;
+pub mod audit_policy;
 pub mod baseline;
 pub mod builtin;
 pub mod detection;
