@@ -516,21 +516,46 @@ const DRILL: &[Need] = &[
     cluster("create", "", "serviceaccounts/token", "the intruder's token and the leaked one"),
     cluster("create", "", "secrets", "the fake secrets the thief reads"),
     cluster("create", "rbac.authorization.k8s.io", "roles", "what the intruder and the CI account may do"),
-    cluster("create", "rbac.authorization.k8s.io", "rolebindings", "what the intruder and the CI account may do"),
+    cluster(
+        "create",
+        "rbac.authorization.k8s.io",
+        "rolebindings",
+        "what the intruder and the CI account may do",
+    ),
     cluster("create", "rbac.authorization.k8s.io", "clusterroles", "the CI account may bind cluster-admin"),
-    cluster("create", "rbac.authorization.k8s.io", "clusterrolebindings", "the CI account may bind cluster-admin"),
-    cluster("bind", "rbac.authorization.k8s.io", "clusterroles", "grant the CI account the binding of cluster-admin"),
+    cluster(
+        "create",
+        "rbac.authorization.k8s.io",
+        "clusterrolebindings",
+        "the CI account may bind cluster-admin",
+    ),
+    cluster(
+        "bind",
+        "rbac.authorization.k8s.io",
+        "clusterroles",
+        "grant the CI account the binding of cluster-admin",
+    ),
     cluster("get", "rbac.authorization.k8s.io", "clusterroles", "clean up"),
     cluster("delete", "rbac.authorization.k8s.io", "clusterroles", "clean up"),
     cluster("get", "rbac.authorization.k8s.io", "clusterrolebindings", "clean up, with the thief's backdoor"),
-    cluster("delete", "rbac.authorization.k8s.io", "clusterrolebindings", "clean up, with the thief's backdoor"),
+    cluster(
+        "delete",
+        "rbac.authorization.k8s.io",
+        "clusterrolebindings",
+        "clean up, with the thief's backdoor",
+    ),
     cluster("create", "apps", "deployments", "the miner, the bad image's and the clean workloads"),
     cluster("create", "apps", "daemonsets", "the bad image in a DaemonSet"),
     cluster("create", "batch", "cronjobs", "the bad image in a CronJob"),
     cluster("list", "", "pods", "wait until the staged workloads run, and the clean replacement"),
     cluster("get", "", "pods", "the suspect is gone"),
     cluster("create", "", "pods", "server-side dry-runs: the block denies the image, admits a clean one"),
-    cluster("create", "authentication.k8s.io", "tokenreviews", "the leaked token is refused, a new one accepted"),
+    cluster(
+        "create",
+        "authentication.k8s.io",
+        "tokenreviews",
+        "the leaked token is refused, a new one accepted",
+    ),
 ];
 
 /// Every command and its declared needs, in the order doctor shows them.
@@ -798,9 +823,7 @@ pub fn responder_rbac(
                 "rules": rules.iter().map(rule_json).collect::<Vec<_>>(),
             })
         };
-        let role_ref = |role_name: &str| {
-            json!({"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": role_name})
-        };
+        let role_ref = |role_name: &str| json!({"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": role_name});
         let in_namespace = rules_for(&needs, Scope::Namespace, namespaces);
         if !in_namespace.is_empty() {
             let role_name = format!("kir:responder:{slug}");
@@ -1005,7 +1028,8 @@ mod tests {
 
     #[test]
     fn the_responder_gets_one_role_per_command_bound_in_each_namespace() {
-        let objects = responder_rbac(&["snapshot pod", "creds scope"], &["shop", "web"], "kir-system", "ir").unwrap();
+        let objects =
+            responder_rbac(&["snapshot pod", "creds scope"], &["shop", "web"], "kir-system", "ir").unwrap();
         let summary: Vec<String> = objects
             .iter()
             .map(|o| {
@@ -1033,14 +1057,18 @@ mod tests {
         );
         for binding in &objects[2..4] {
             assert_eq!(binding["roleRef"]["kind"], "ClusterRole");
-            assert_eq!(binding["subjects"][0], json!({"kind": "ServiceAccount", "name": "ir", "namespace": "kir-system"}));
+            assert_eq!(
+                binding["subjects"][0],
+                json!({"kind": "ServiceAccount", "name": "ir", "namespace": "kir-system"})
+            );
         }
     }
 
     #[test]
     fn names_that_depend_on_the_namespace_are_granted_for_each_namespace_only() {
         let objects = responder_rbac(&["capture pod"], &["shop", "web"], "kir-system", "ir").unwrap();
-        let cluster = objects.iter().find(|o| o["metadata"]["name"] == "kir:responder:capture-pod:cluster").unwrap();
+        let cluster =
+            objects.iter().find(|o| o["metadata"]["name"] == "kir:responder:capture-pod:cluster").unwrap();
         let groups = cluster["rules"]
             .as_array()
             .unwrap()

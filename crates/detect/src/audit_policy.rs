@@ -202,6 +202,46 @@ pub fn coverage(policy: &Policy) -> Vec<RuleCoverage> {
     all
 }
 
+/// One built-in rule, as a sample of a real audit log shows the requests it looks at.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SampleCoverage {
+    pub rule: String,
+    pub title: String,
+    pub needs: Level,
+    /// The lowest level the sample holds such requests at; `None` when it holds none of them
+    /// (the policy may drop them, or nobody made one while the sample was written).
+    pub seen: Option<Level>,
+    pub example: String,
+}
+
+/// Every built-in audit rule against the events of a log sample, gaps first, then the rules
+/// whose requests the sample does not hold.
+pub fn sample_coverage(events: &[Value]) -> Vec<SampleCoverage> {
+    let shape = |event: &Value| -> (String, String, String) {
+        let text = |pointer: &str| event.pointer(pointer).and_then(Value::as_str).unwrap_or("").to_string();
+        (text("/verb"), text("/objectRef/resource"), text("/objectRef/subresource"))
+    };
+    let mut all: Vec<SampleCoverage> = builtin::audit_rule_files()
+        .into_iter()
+        .filter_map(|file| {
+            let needs = level_needed(&file.detection);
+            let examples: Vec<&Value> = file.tests.matching.iter().chain(&file.tests.attempt).collect();
+            let first = *examples.first()?;
+            let shapes: Vec<_> =
+                examples.iter().map(|e| shape(e)).filter(|(_, r, _)| !r.is_empty()).collect();
+            let seen = events
+                .iter()
+                .filter(|e| shapes.contains(&shape(e)))
+                .filter_map(|e| e.get("level").cloned().and_then(|l| serde_json::from_value::<Level>(l).ok()))
+                .min();
+            Some(SampleCoverage { rule: file.id, title: file.title, needs, seen, example: describe(first) })
+        })
+        .collect();
+    all.sort_by_key(|c| (c.seen.map_or(1, |seen| if seen >= c.needs { 2 } else { 0 }), c.rule.clone()));
+    all
+}
+
 fn describe(event: &Value) -> String {
     let text = |pointer: &str| event.pointer(pointer).and_then(Value::as_str).unwrap_or("");
     let mut what = format!("{} {}", text("/verb"), text("/objectRef/resource"));
@@ -220,6 +260,22 @@ mod tests {
 
     const TESTBED: &str = include_str!("../../../testbed/audit-policy.yaml");
 
+    #[test]
+    fn a_sample_shows_requests_logged_too_thinly_and_says_what_it_never_saw() {
+        let events = [
+            serde_json::json!({"level": "Metadata", "verb": "create",
+                "objectRef": {"resource": "clusterrolebindings", "apiGroup": "rbac.authorization.k8s.io"}}),
+            serde_json::json!({"level": "RequestResponse", "verb": "create",
+                "objectRef": {"resource": "pods", "subresource": "exec"}}),
+        ];
+        let all = sample_coverage(&events);
+        let of = |rule: &str| all.iter().find(|c| c.rule == rule).unwrap();
+        assert_eq!(of("kir-audit-cluster-admin-binding").seen, Some(Level::Metadata));
+        assert_eq!(of("kir-audit-exec-into-pod").seen, Some(Level::RequestResponse));
+        assert_eq!(of("kir-audit-csr-approved").seen, None);
+        assert_eq!(all[0].seen, Some(Level::Metadata), "gaps first: {:?}", all[0]);
+    }
+
     /// The testbed logs ConfigMaps as metadata only, by choice (their values would be in the
     /// log): the one rule that reads ConfigMap bodies cannot fire there, and the check says so.
     #[test]
@@ -230,16 +286,23 @@ mod tests {
             .filter(|c| !c.covered())
             .map(|c| format!("{} needs {:?}, logged {:?} ({})", c.rule, c.needs, c.logged, c.example))
             .collect();
-        assert_eq!(gaps, ["kir-audit-configmap-with-credentials needs Request, logged Metadata (create configmaps)"]);
+        assert_eq!(
+            gaps,
+            ["kir-audit-configmap-with-credentials needs Request, logged Metadata (create configmaps)"]
+        );
     }
 
     #[test]
     fn a_metadata_only_policy_loses_the_rules_that_read_bodies() {
-        let policy = Policy::parse("apiVersion: audit.k8s.io/v1\nkind: Policy\nrules:\n- level: Metadata\n").unwrap();
+        let policy =
+            Policy::parse("apiVersion: audit.k8s.io/v1\nkind: Policy\nrules:\n- level: Metadata\n").unwrap();
         let all = coverage(&policy);
         let binding = all.iter().find(|c| c.rule == "kir-audit-cluster-admin-binding").unwrap();
         assert!(!binding.covered());
-        assert_eq!((binding.needs, binding.logged, binding.decided_by), (Level::Request, Level::Metadata, Some(0)));
+        assert_eq!(
+            (binding.needs, binding.logged, binding.decided_by),
+            (Level::Request, Level::Metadata, Some(0))
+        );
         let exec = all.iter().find(|c| c.rule == "kir-audit-exec-into-pod").unwrap();
         assert!(exec.covered(), "exec is seen in metadata");
         assert!(!all[0].covered(), "gaps come first");
@@ -265,9 +328,13 @@ mod tests {
         let binding = serde_json::json!({"verb": "create", "user": {"username": "eve"},
             "objectRef": {"resource": "clusterrolebindings", "apiGroup": "rbac.authorization.k8s.io"}});
         assert_eq!(event(binding), (Level::Request, Some(2)));
-        let health = serde_json::json!({"verb": "get", "requestURI": "/healthz/ready", "user": {"username": "x"}});
+        let health =
+            serde_json::json!({"verb": "get", "requestURI": "/healthz/ready", "user": {"username": "x"}});
         assert_eq!(event(health), (Level::Metadata, Some(3)));
-        assert!(matches!(Policy::parse("kind: Deployment\napiVersion: apps/v1\n"), Err(PolicyError::NotAPolicy { .. })));
+        assert!(matches!(
+            Policy::parse("kind: Deployment\napiVersion: apps/v1\n"),
+            Err(PolicyError::NotAPolicy { .. })
+        ));
         assert!(matches!(Policy::parse("rules: [\n"), Err(PolicyError::Yaml(_))));
     }
 }
