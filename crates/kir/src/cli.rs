@@ -125,6 +125,10 @@ pub enum Command {
     #[command(subcommand)]
     Baseline(BaselineCommand),
 
+    /// Before the incident: readiness of signals and tools, the responder's RBAC
+    #[command(subcommand)]
+    Prepare(PrepareCommand),
+
     /// Practise an incident on a cluster that consents: stage it, detect, respond, check, clean up, score
     #[command(
         after_help = "A drill stages a real attack in a namespace of its own (an intruder's exec into a miner pod; a\n\
@@ -449,6 +453,57 @@ pub enum DrillScenario {
     StolenCredentials,
     MaliciousImage,
     All,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PrepareCommand {
+    /// Is everything the playbook relies on there? Audit log and policy, sensors, tools, cases
+    #[command(after_help = "Every gap comes with its fix. Exit status: 0 ready, 1 a gap was found.\n\n\
+                      Examples:\n  kir prepare check --audit-log /var/log/kubernetes/audit/ --audit-policy /etc/kubernetes/audit-policy.yaml\n  \
+                      kir prepare check --sign-key ~/.config/kir/signing.key -o json")]
+    Check(PrepareCheckArgs),
+
+    /// Least-privilege RBAC for running kir: one ClusterRole per command, as YAML
+    #[command(
+        after_help = "Built from the permissions each command declares (the lists kir doctor checks).\n\n\
+                      Examples:\n  kir prepare responder --namespaces shop,payments | kubectl apply -f -\n  \
+                      kir prepare responder --namespaces shop --for 'respond compromised-pod,undo' --service-account ir/oncall"
+    )]
+    Responder(PrepareResponderArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct PrepareCheckArgs {
+    /// The API server's audit log (file or folder): is it there, recent, and does it hold what the rules read
+    #[arg(long, value_name = "PATH")]
+    pub audit_log: Option<PathBuf>,
+
+    /// The API server's audit policy file (--audit-policy-file): does it log what every rule reads
+    #[arg(long, value_name = "FILE")]
+    pub audit_policy: Option<PathBuf>,
+
+    /// Where cases will be written
+    #[arg(long, value_name = "DIR", default_value = "cases")]
+    pub cases: PathBuf,
+
+    /// The minisign key cases are signed with (`kir case keygen`); KIR_SIGN_PASSWORD unlocks it
+    #[arg(long, value_name = "FILE")]
+    pub sign_key: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct PrepareResponderArgs {
+    /// The namespaces the responder may act in (comma-separated or repeated)
+    #[arg(long = "namespaces", value_name = "NS", value_delimiter = ',', required = true)]
+    pub namespaces: Vec<String>,
+
+    /// The commands to grant, as `kir doctor` names them (default: every command but drill)
+    #[arg(long = "for", value_name = "COMMANDS", value_delimiter = ',')]
+    pub commands: Vec<String>,
+
+    /// The responder's ServiceAccount, NS/NAME
+    #[arg(long, value_name = "NS/NAME", default_value = "kir-system/kir-responder")]
+    pub service_account: String,
 }
 
 #[derive(Debug, Args)]

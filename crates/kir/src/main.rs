@@ -11,8 +11,8 @@ use std::process::ExitCode;
 
 use crate::{
     cli::{
-        CaptureCommand, Cli, Command, CredsCommand, ImageCommand, IsolateCommand, ReleaseCommand,
-        ReplaceCommand, RespondCommand, SnapshotCommand,
+        CaptureCommand, Cli, Command, CredsCommand, ImageCommand, IsolateCommand, PrepareCommand,
+        ReleaseCommand, ReplaceCommand, RespondCommand, SnapshotCommand,
     },
     settings::{Settings, UsageError},
 };
@@ -66,6 +66,12 @@ fn run(cli: Cli, settings: Settings) -> anyhow::Result<u8> {
     match cli.command {
         Command::Completion { shell } => commands::completion::run(shell)?,
         Command::Version => commands::version::run(&settings)?,
+        Command::Prepare(PrepareCommand::Check(args)) => {
+            return runtime()?.block_on(commands::prepare_check::run(&args, &settings));
+        }
+        Command::Prepare(PrepareCommand::Responder(args)) => {
+            return commands::prepare_responder::run(&args, &settings);
+        }
         Command::Drill(args) => return runtime()?.block_on(commands::drill::run(&args, &settings)),
         Command::Doctor(args) if !args.rbac.is_empty() => return commands::doctor::rbac(&args, &settings),
         Command::Doctor(_) => runtime()?.block_on(commands::doctor::run(&settings))?,
