@@ -46,3 +46,6 @@ mod image;
 
 // Practice incidents, end to end, and the consent they need.
 mod drill;
+
+// Before the incident: the responder's RBAC, readiness of signals and tools.
+mod prepare;

@@ -241,12 +241,17 @@ fn policy_coverage(policy: &Policy, checks: &mut Vec<Check>) {
             )),
         );
     }
-    checks.push(check(
+    let summary = check(
         "audit",
         "audit policy",
         if covered == all.len() { Status::Ready } else { Status::Gap },
         format!("{covered} of {} built-in rules see what they read", all.len()),
-    ));
+    );
+    checks.push(if covered == all.len() {
+        summary
+    } else {
+        summary.fix("change the policy as the rows above say")
+    });
 }
 
 fn sample_coverage(events: &[Value], checks: &mut Vec<Check>) {
