@@ -8,7 +8,7 @@ use k8s_openapi::api::{
 };
 use kube::{
     Client,
-    api::{Api, DeleteParams, ListParams, PostParams},
+    api::{Api, ListParams, Patch, PatchParams, PostParams},
 };
 use serde_json::Value;
 
@@ -49,10 +49,9 @@ async fn every_drill_passes_on_the_testbed_and_leaves_only_its_folder() {
     let client = tb.client().await;
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("drill");
+    // The testbed's audit log is found beside its kubeconfig.
     let ran = run(kir_with(&tb.kubeconfig)
-        .args(["drill", "all", "--i-own-this-cluster", "-o", "json", "--audit-log"])
-        .arg(&tb.audit_log)
-        .arg("--out")
+        .args(["drill", "all", "--i-own-this-cluster", "-o", "json", "--out"])
         .arg(&out));
     let card: Value = ran.json();
     assert_eq!(ran.code, 0, "{card:#}\n{}", ran.stderr);
@@ -95,11 +94,25 @@ async fn a_drill_needs_the_clusters_consent_and_says_what_it_could_not_check() {
     let client = tb.client().await;
     let dir = tempfile::tempdir().unwrap();
     let namespaces = Api::<Namespace>::all(client.clone());
-    let before = namespaces.list(&ListParams::default()).await.unwrap().items.len();
 
+    // The testbed consents (testbed/up labels kir-drills); take the label away for a moment.
+    let mark = |value: Option<&str>| {
+        let namespaces = namespaces.clone();
+        let patch = serde_json::json!({"metadata": {"labels": {"ir.kir.dev/drills": value}}});
+        async move {
+            let consent: Namespace =
+                serde_json::from_value(serde_json::json!({"metadata": {"name": "kir-drills"}})).unwrap();
+            if namespaces.get_opt("kir-drills").await.unwrap().is_none() {
+                namespaces.create(&PostParams::default(), &consent).await.unwrap();
+            }
+            namespaces.patch("kir-drills", &PatchParams::default(), &Patch::Merge(&patch)).await.unwrap();
+        }
+    };
+    mark(None).await;
     let refused = run(kir_with(&tb.kubeconfig)
         .args(["drill", "compromised-pod", "--out"])
         .arg(dir.path().join("refused")));
+    mark(Some("allowed")).await;
     assert_eq!(refused.code, 1, "{}", refused.stderr);
     assert!(
         refused.stderr.contains("not marked for drills")
@@ -110,23 +123,13 @@ async fn a_drill_needs_the_clusters_consent_and_says_what_it_could_not_check() {
     );
     assert!(refused.stdout.is_empty());
     assert!(!dir.path().join("refused").exists(), "nothing written without consent");
-    assert_eq!(namespaces.list(&ListParams::default()).await.unwrap().items.len(), before, "nothing staged");
 
-    // The owner marks the cluster; without an audit log, detection is a failed check, not a
-    // silent pass, and everything else still runs and is cleaned up.
-    let consent: Namespace = serde_json::from_value(serde_json::json!({
-        "metadata": {"name": "kir-drills", "labels": {"ir.kir.dev/drills": "allowed"}}
-    }))
-    .unwrap();
-    // A rerun may find the last run's consent namespace still terminating.
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-    while let Err(e) = namespaces.create(&PostParams::default(), &consent).await {
-        assert!(std::time::Instant::now() < deadline, "cannot create the consent namespace: {e}");
-        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
-    }
+    // With the label, and a kubeconfig with no audit log beside it: detection is a failed
+    // check, not a silent pass, and everything else still runs and is cleaned up.
+    let elsewhere = dir.path().join("kubeconfig");
+    std::fs::copy(&tb.kubeconfig, &elsewhere).unwrap();
     let out = dir.path().join("consented");
-    let ran = run(kir_with(&tb.kubeconfig).args(["drill", "compromised-pod", "--out"]).arg(&out));
-    namespaces.delete("kir-drills", &DeleteParams::default()).await.unwrap();
+    let ran = run(kir_with(&elsewhere).args(["drill", "compromised-pod", "--out"]).arg(&out));
     assert_eq!(ran.code, 1, "{}\n{}", ran.stdout, ran.stderr);
     assert!(
         ran.stderr.contains("consent: namespace kir-drills labelled ir.kir.dev/drills=allowed"),
@@ -178,4 +181,54 @@ async fn bad_drill_input_is_refused_before_anything_is_staged() {
         "{}",
         unknown.stderr
     );
+}
+
+/// Stops a testbed started by the test, however the test ends.
+struct StopOnDrop(std::path::PathBuf);
+
+impl Drop for StopOnDrop {
+    fn drop(&mut self) {
+        crate::testbed::down(&self.0);
+    }
+}
+
+#[test]
+fn with_no_cluster_named_a_drill_starts_the_testbed_and_practises_there() {
+    let root = crate::testbed::repo_root();
+    let cache = std::process::Command::new("bash")
+        .arg("-c")
+        .arg("source testbed/lib.sh && echo \"$CACHE\"")
+        .current_dir(root)
+        .output()
+        .unwrap();
+    let cache = String::from_utf8(cache.stdout).unwrap().trim().to_string();
+    let home = tempfile::tempdir().unwrap();
+    let state = home.path().join("testbed-state");
+    let _stop = StopOnDrop(state.clone());
+    // A home without ~/.kube/config, and no KUBECONFIG (kir() removes it): no cluster named.
+    let ran = run(crate::util::kir()
+        .args(["drill", "compromised-pod", "-o", "json"])
+        .current_dir(home.path())
+        .env("HOME", home.path())
+        .env("KIR_TESTBED_STATE", &state)
+        .env("KIR_TESTBED_CACHE", &cache)
+        .env_remove("KUBERNETES_SERVICE_HOST"));
+    assert_eq!(ran.code, 0, "{}\n{}", ran.stdout, ran.stderr);
+    assert!(ran.stderr.contains("no kubeconfig: starting the testbed"), "{}", ran.stderr);
+    assert!(
+        ran.stderr.contains("consent: namespace kir-drills labelled ir.kir.dev/drills=allowed"),
+        "the testbed consents: {}",
+        ran.stderr
+    );
+    assert!(
+        ran.stderr.contains(&format!("audit log {}", state.join("audit/audit.log").display())),
+        "{}",
+        ran.stderr
+    );
+    let card = ran.json();
+    assert_eq!(
+        card["scenarios"][0]["checks"].as_array().unwrap().iter().filter(|c| c["passed"] == false).count(),
+        0
+    );
+    assert!(home.path().join("drills").is_dir(), "the drill's folder is under the working directory");
 }

@@ -28,7 +28,7 @@ static TESTBED: OnceLock<Testbed> = OnceLock::new();
 /// The state directory of a testbed this binary started, to stop at exit.
 static OWNED_STATE: Mutex<Option<PathBuf>> = Mutex::new(None);
 
-fn repo_root() -> &'static Path {
+pub fn repo_root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
 }
 
@@ -70,7 +70,7 @@ fn up(state: &Path) -> PathBuf {
     )
 }
 
-fn down(state: &Path) {
+pub fn down(state: &Path) {
     let _ = Command::new(repo_root().join("testbed/down")).env("KIR_TESTBED_STATE", state).output();
 }
 

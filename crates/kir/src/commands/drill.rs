@@ -3,7 +3,7 @@
 use std::{ffi::OsString, path::PathBuf};
 
 use anyhow::Context;
-use kir_cluster::Cluster;
+use kir_cluster::{Cluster, ConnectOptions};
 use kir_drill::{Drill, Kir, Scenario, ScenarioScore, Scorecard};
 
 use crate::{
@@ -29,15 +29,24 @@ pub async fn run(args: &DrillArgs, settings: &Settings) -> anyhow::Result<u8> {
         DrillScenario::MaliciousImage => vec![Scenario::MaliciousImage],
         DrillScenario::All => Scenario::ALL.to_vec(),
     };
-    let cluster = Cluster::connect(&settings.connect).await?;
+    let mut connect = settings.connect.clone();
+    if no_kubeconfig(&connect) {
+        connect.kubeconfig = Some(start_testbed()?);
+    }
+    let cluster = Cluster::connect(&connect).await?;
     let consent = kir_drill::consent(&cluster, args.i_own_this_cluster).await?;
+    let audit_log = args.audit_log.clone().or_else(|| testbed_audit_log(&cluster));
     let id = kir_drill::new_id();
     let started = jiff::Timestamp::now();
     let folder = folder(args, &id, started)?;
     let server = cluster.target().server.clone();
     eprintln!(
-        "drill {id} on {} (consent: {consent}); cases and scorecard in {}",
+        "drill {id} on {} (consent: {consent}); audit log {}; cases and scorecard in {}",
         sanitize(&server),
+        audit_log
+            .as_ref()
+            .map_or("none (detection is not exercised)".into(), |p| sanitize(&p.display().to_string())
+                .into_owned()),
         sanitize(&folder.display().to_string())
     );
     let progress = |line: &str| eprintln!("  {}", sanitize(line));
@@ -45,11 +54,11 @@ pub async fn run(args: &DrillArgs, settings: &Settings) -> anyhow::Result<u8> {
         cluster: &cluster,
         kir: Kir {
             exe: std::env::current_exe().context("cannot find kir's own executable")?,
-            connection: connection(settings),
+            connection: connection(&connect),
         },
         id: id.clone(),
         folder: folder.clone(),
-        audit_log: args.audit_log.clone(),
+        audit_log,
         keep: args.keep,
         progress: &progress,
     };
@@ -106,9 +115,53 @@ fn folder(args: &DrillArgs, id: &str, started: jiff::Timestamp) -> anyhow::Resul
     Ok(folder)
 }
 
+/// Nothing says which cluster to use: no --kubeconfig, no KUBECONFIG, no ~/.kube/config, and
+/// not in a pod.
+fn no_kubeconfig(connect: &ConnectOptions) -> bool {
+    let home_config = std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".kube/config"));
+    connect.kubeconfig.is_none()
+        && std::env::var_os("KUBECONFIG").is_none_or(|k| k.is_empty())
+        && !home_config.is_some_and(|c| c.exists())
+        && std::env::var_os("KUBERNETES_SERVICE_HOST").is_none()
+}
+
+/// Start kir's testbed (from `KIR_TESTBED_DIR`, or the checkout kir was built in) and return
+/// its kubeconfig: a drill with no cluster named practises on the testbed.
+fn start_testbed() -> anyhow::Result<PathBuf> {
+    let exe = std::env::current_exe().context("cannot find kir's own executable")?;
+    let dir = std::env::var_os("KIR_TESTBED_DIR")
+        .map(PathBuf::from)
+        .or_else(|| exe.ancestors().map(|a| a.join("testbed")).find(|t| t.join("up").is_file()))
+        .ok_or_else(|| {
+            UsageError(
+                "no cluster to drill on: no kubeconfig, and no kir testbed found (set KIR_TESTBED_DIR to a checkout's \
+                 testbed/ folder, or give --kubeconfig)"
+                    .to_string(),
+            )
+        })?;
+    eprintln!("no kubeconfig: starting the testbed ({})", sanitize(&dir.display().to_string()));
+    let output = std::process::Command::new(dir.join("up"))
+        .stderr(std::process::Stdio::inherit())
+        .output()
+        .with_context(|| format!("cannot run {}", dir.join("up").display()))?;
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    match stdout.trim().strip_prefix("export KUBECONFIG=") {
+        Some(path) if output.status.success() => Ok(PathBuf::from(path)),
+        _ => anyhow::bail!("testbed/up failed ({}); see its messages above", output.status),
+    }
+}
+
+/// The testbed writes its audit log's path beside its kubeconfig: a drill there needs no
+/// --audit-log.
+fn testbed_audit_log(cluster: &Cluster) -> Option<PathBuf> {
+    let kubeconfig = cluster.target().kubeconfig.first()?;
+    let named = std::fs::read_to_string(kubeconfig.parent()?.join("audit-log-path")).ok()?;
+    let path = PathBuf::from(named.trim());
+    path.exists().then_some(path)
+}
+
 /// The connection flags kir was given, for the kir commands the drill runs.
-fn connection(settings: &Settings) -> Vec<OsString> {
-    let connect = &settings.connect;
+fn connection(connect: &ConnectOptions) -> Vec<OsString> {
     let mut args: Vec<OsString> = Vec::new();
     if let Some(kubeconfig) = &connect.kubeconfig {
         args.extend(["--kubeconfig".into(), kubeconfig.into()]);
