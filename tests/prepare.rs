@@ -15,7 +15,7 @@ use serde_json::Value;
 use crate::{
     scene::{
         container, create_deployment, deployment, request_token, running_pods, token_kubeconfig,
-        wait_until_allowed,
+        wait_until_allowed, wait_until_denied,
     },
     testbed::testbed,
     util::{kir, kir_with, run},
@@ -53,40 +53,6 @@ async fn apply(client: &Client, objects: &[Value]) {
             }
             other => panic!("unexpected kind {other}"),
         }
-    }
-}
-
-/// The opposite of `wait_until_allowed`: a grant just deleted leaves the authorizer's cache a
-/// moment later.
-async fn wait_until_denied(admin: &Client, user: &str, ns: &str, group: &str, resource: &str, verb: &str) {
-    use k8s_openapi::api::authorization::v1::{
-        ResourceAttributes, SubjectAccessReview, SubjectAccessReviewSpec,
-    };
-    let review = SubjectAccessReview {
-        spec: SubjectAccessReviewSpec {
-            user: Some(user.to_string()),
-            resource_attributes: Some(ResourceAttributes {
-                namespace: Some(ns.to_string()),
-                group: Some(group.to_string()),
-                resource: Some(resource.to_string()),
-                verb: Some(verb.to_string()),
-                ..Default::default()
-            }),
-            ..Default::default()
-        },
-        ..Default::default()
-    };
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-    loop {
-        let answer = Api::<SubjectAccessReview>::all(admin.clone())
-            .create(&PostParams::default(), &review)
-            .await
-            .unwrap();
-        if answer.status.is_some_and(|s| !s.allowed) {
-            return;
-        }
-        assert!(std::time::Instant::now() < deadline, "{user} may still {verb} {resource} in {ns}");
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
 }
 

@@ -170,6 +170,28 @@ pub async fn wait_until_allowed(
     resource: &str,
     verb: &str,
 ) {
+    wait_for_access(admin, user, (ns, group, resource, verb), true).await;
+}
+
+/// The opposite of [`wait_until_allowed`]: a grant just deleted leaves the authorizer's cache a
+/// moment later.
+pub async fn wait_until_denied(
+    admin: &Client,
+    user: &str,
+    ns: &str,
+    group: &str,
+    resource: &str,
+    verb: &str,
+) {
+    wait_for_access(admin, user, (ns, group, resource, verb), false).await;
+}
+
+async fn wait_for_access(
+    admin: &Client,
+    user: &str,
+    (ns, group, resource, verb): (&str, &str, &str, &str),
+    allowed: bool,
+) {
     let review = SubjectAccessReview {
         spec: SubjectAccessReviewSpec {
             user: Some(user.to_string()),
@@ -190,10 +212,11 @@ pub async fn wait_until_allowed(
             .create(&PostParams::default(), &review)
             .await
             .unwrap();
-        if answer.status.is_some_and(|s| s.allowed) {
+        if answer.status.is_some_and(|s| s.allowed == allowed) {
             return;
         }
-        assert!(tokio::time::Instant::now() < deadline, "{user} is allowed to {verb} {resource} in {ns}");
+        let state = if allowed { "allowed" } else { "denied" };
+        assert!(tokio::time::Instant::now() < deadline, "{user} is {state} to {verb} {resource} in {ns}");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
