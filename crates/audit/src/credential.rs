@@ -29,7 +29,7 @@ impl fmt::Display for CredentialIdError {
             f,
             "{}: use JTI=<jti> (a service-account token), X509SHA256=<64 hex digits> (a client \
              certificate), a bare JTI (a UUID) or a bare 64-hex-digit certificate fingerprint, as \
-             `kir creds show` prints it",
+             `kir creds show CREDENTIAL` prints it",
             self.0
         )
     }

@@ -166,7 +166,7 @@ pub fn baseline_rules() -> Vec<RuleMeta> {
         description: description.to_string(),
         severity,
         attack: attack.iter().map(|s| s.to_string()).collect(),
-        response: "kir audit timeline --user {user}".to_string(),
+        response: "kir audit timeline {logs} --user {user}".to_string(),
         // A denied call still used the credential from there.
         denied: Denied::Signal,
         origin: Origin::Baseline,

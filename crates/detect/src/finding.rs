@@ -10,7 +10,7 @@ use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
 
 use serde::Serialize;
 
-use crate::rule::{Denied, Distinct, RuleMeta, Severity, Threshold, fill_response};
+use crate::rule::{Denied, Distinct, Fill, RuleMeta, Severity, Threshold, fill_response};
 
 /// A finding lists at most this many audit IDs; `auditIDsLeftOut` counts its other events.
 pub const MAX_AUDIT_IDS: usize = 10_000;
@@ -141,6 +141,8 @@ pub struct Grouped {
 pub struct Grouping {
     rules: Vec<Grouped>,
     subject_is_user: bool,
+    /// The audit logs read, for the suggested responses that read them again.
+    logs: Vec<String>,
     /// Per rule, per outcome (done, attempt), per subject.
     groups: Vec<[HashMap<String, Group>; 2]>,
 }
@@ -149,7 +151,13 @@ impl Grouping {
     /// `rules[i]` says how rule `i` groups (rules past its end: no threshold, denials are
     /// attempts); audit findings name their subject as the user and say their outcome.
     pub fn new(rules: Vec<Grouped>, subject_is_user: bool) -> Grouping {
-        Grouping { rules, subject_is_user, groups: Vec::new() }
+        Grouping { rules, subject_is_user, logs: Vec::new(), groups: Vec::new() }
+    }
+
+    /// Name `logs` (as the command line gave them) in the responses that read the logs again.
+    pub fn with_logs(mut self, logs: Vec<String>) -> Grouping {
+        self.logs = logs;
+        self
     }
 
     pub fn add(&mut self, hit: Hit) {
@@ -176,7 +184,7 @@ impl Grouping {
             for (index, by_subject) in outcomes.into_iter().enumerate() {
                 let outcome = self.subject_is_user.then_some([Outcome::Done, Outcome::Attempt][index]);
                 for (subject, group) in by_subject {
-                    if let Some(finding) = group.finding(rules[rule], &subject, outcome) {
+                    if let Some(finding) = group.finding(rules[rule], &subject, outcome, &self.logs) {
                         found.push((subject, finding));
                     }
                 }
@@ -308,7 +316,13 @@ impl Group {
     }
 
     /// The finding of the group; `outcome` is `None` for runtime findings.
-    fn finding(self, meta: &RuleMeta, subject: &str, outcome: Option<Outcome>) -> Option<Finding> {
+    fn finding(
+        self,
+        meta: &RuleMeta,
+        subject: &str,
+        outcome: Option<Outcome>,
+        logs: &[String],
+    ) -> Option<Finding> {
         let (namespace, name, node) = self.example?;
         let truncated = [
             ("sourceIPs", &self.source_ips),
@@ -339,7 +353,10 @@ impl Group {
             first: self.first,
             last: self.last,
             count: self.count,
-            suggested_response: fill_response(&meta.response, subject, &namespace, &name),
+            suggested_response: fill_response(
+                &meta.response,
+                &Fill { user: subject, namespace: &namespace, name: &name, logs },
+            ),
             description: meta.description.clone(),
         })
     }
@@ -444,7 +461,7 @@ mod tests {
             description: "d".into(),
             severity: Severity::High,
             attack: vec!["T1".into()],
-            response: "kir audit timeline --user {user}".into(),
+            response: "kir audit timeline {logs} --user {user}".into(),
             denied: Denied::Attempt,
             origin: Origin::Builtin,
         }
@@ -506,7 +523,7 @@ mod tests {
         assert_eq!(eve.count, 2);
         assert_eq!(eve.source_ips, ["1.1.1.1", "2.2.2.2"]);
         assert_eq!((eve.first.as_str(), eve.last.as_str()), ("2026-01-01T00:00:01Z", "2026-01-01T00:00:02Z"));
-        assert_eq!(eve.suggested_response, "kir audit timeline --user eve");
+        assert_eq!(eve.suggested_response, "kir audit timeline AUDIT-LOG --user eve");
         assert_eq!(found[0].user.as_deref(), Some("eve"), "the earlier finding first");
     }
 

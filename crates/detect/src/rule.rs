@@ -311,7 +311,7 @@ pub fn load_sigma<F>(
             description: file.description.unwrap_or_default().trim().to_string(),
             severity,
             attack,
-            response: "kir audit timeline --user {user}".to_string(),
+            response: "kir audit timeline {logs} --user {user}".to_string(),
             denied,
             origin: Origin::Sigma(source_name.clone()),
         },
@@ -357,26 +357,56 @@ fn fix_allow_quirk(detection: &mut Value) {
     }
 }
 
-/// Fill the response template of a finding.
-pub fn fill_response(template: &str, user: &str, namespace: &str, name: &str) -> String {
+/// What a finding's response template is filled with.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Fill<'a> {
+    pub user: &'a str,
+    pub namespace: &'a str,
+    pub name: &'a str,
+    /// The audit logs the finding was read from, as the command line named them.
+    pub logs: &'a [String],
+}
+
+/// Fill the response template of a finding: `{user}`, `{namespace}`, `{name}`, `{object}`,
+/// `{pod}` and `{logs}`. One pass over the template, so a value that holds a placeholder's
+/// spelling stays a value.
+pub fn fill_response(template: &str, fill: &Fill<'_>) -> String {
     // A name still unknown (or only a generateName prefix) cannot be acted on: leave the
     // placeholder for the responder to fill. The same for a request that named no user.
-    let name = if name.is_empty() || name.ends_with('*') { "NAME" } else { name };
-    let user = if user.is_empty() { "USER" } else { user };
-    let object = if namespace.is_empty() { name.to_string() } else { format!("{namespace}/{name}") };
-    // Values come from the log, which an attacker may have shaped: quoted, they can be
-    // pasted into a shell as the arguments they are and nothing more.
-    template
-        .replace("{user}", &shell_word(user))
-        .replace("{namespace}", &shell_word(namespace))
-        .replace("{name}", &shell_word(name))
-        .replace("{object}", &shell_word(&object))
-        .replace("{pod}", &shell_word(&object))
+    let name = if fill.name.is_empty() || fill.name.ends_with('*') { "NAME" } else { fill.name };
+    let user = if fill.user.is_empty() { "USER" } else { fill.user };
+    let object =
+        if fill.namespace.is_empty() { name.to_string() } else { format!("{}/{name}", fill.namespace) };
+    let logs = if fill.logs.is_empty() {
+        "AUDIT-LOG".to_string()
+    } else {
+        fill.logs.iter().map(|l| shell_word(l)).collect::<Vec<_>>().join(" ")
+    };
+    let mut out = String::with_capacity(template.len() + 32);
+    let mut rest = template;
+    while let Some(open) = rest.find('{') {
+        out.push_str(&rest[..open]);
+        let after = &rest[open..];
+        let close = after.find('}').map(|c| c + 1).unwrap_or(after.len());
+        // Values come from the log, which an attacker may have shaped: quoted, they can be
+        // pasted into a shell as the arguments they are and nothing more.
+        match &after[..close] {
+            "{user}" => out.push_str(&shell_word(user)),
+            "{namespace}" => out.push_str(&shell_word(fill.namespace)),
+            "{name}" => out.push_str(&shell_word(name)),
+            "{object}" | "{pod}" => out.push_str(&shell_word(&object)),
+            "{logs}" => out.push_str(&logs),
+            other => out.push_str(other),
+        }
+        rest = &after[close..];
+    }
+    out.push_str(rest);
+    out
 }
 
 /// `text` as one shell word: unchanged when it holds only characters no shell treats
 /// specially, else single-quoted.
-fn shell_word(text: &str) -> String {
+pub fn shell_word(text: &str) -> String {
     let plain = |c: char| c.is_ascii_alphanumeric() || "@%+=:,./_-".contains(c);
     if !text.is_empty() && text.chars().all(plain) {
         text.to_string()
@@ -387,24 +417,43 @@ fn shell_word(text: &str) -> String {
 
 #[cfg(test)]
 mod response_tests {
-    use super::fill_response;
+    use super::{Fill, fill_response};
+
+    fn user(user: &str) -> Fill<'_> {
+        Fill { user, ..Default::default() }
+    }
 
     #[test]
     fn suggested_commands_quote_what_the_log_supplied() {
-        let template = "kir audit timeline --user {user}";
+        let template = "kir audit timeline {logs} --user {user}";
         assert_eq!(
-            fill_response(template, "system:serviceaccount:ns:sa", "", ""),
-            "kir audit timeline --user system:serviceaccount:ns:sa"
+            fill_response(template, &user("system:serviceaccount:ns:sa")),
+            "kir audit timeline AUDIT-LOG --user system:serviceaccount:ns:sa"
         );
-        assert_eq!(fill_response(template, "", "", ""), "kir audit timeline --user USER");
+        assert_eq!(fill_response(template, &user("")), "kir audit timeline AUDIT-LOG --user USER");
         assert_eq!(
-            fill_response(template, "eve; rm -rf ~", "", ""),
-            "kir audit timeline --user 'eve; rm -rf ~'"
+            fill_response(template, &user("eve; rm -rf ~")),
+            "kir audit timeline AUDIT-LOG --user 'eve; rm -rf ~'"
         );
-        assert_eq!(fill_response(template, "o'brien", "", ""), "kir audit timeline --user 'o'\\''brien'");
         assert_eq!(
-            fill_response("kir respond compromised-pod {pod}", "", "shop", "web-1"),
+            fill_response(template, &user("o'brien")),
+            "kir audit timeline AUDIT-LOG --user 'o'\\''brien'"
+        );
+        let pod = Fill { namespace: "shop", name: "web-1", ..Default::default() };
+        assert_eq!(
+            fill_response("kir respond compromised-pod {pod}", &pod),
             "kir respond compromised-pod shop/web-1"
         );
+    }
+
+    #[test]
+    fn the_logs_read_are_named_and_a_value_never_becomes_a_placeholder() {
+        let logs = ["/var/log/audit.log".to_string(), "my logs/old.log".to_string()];
+        let fill = Fill { user: "{logs}", namespace: "{user}", name: "x", logs: &logs };
+        assert_eq!(
+            fill_response("kir audit timeline {logs} --user {user} -n {namespace} {unknown}", &fill),
+            "kir audit timeline /var/log/audit.log 'my logs/old.log' --user '{logs}' -n '{user}' {unknown}"
+        );
+        assert_eq!(fill_response("unclosed {user", &fill), "unclosed {user");
     }
 }

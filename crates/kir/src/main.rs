@@ -6,6 +6,8 @@ mod commands;
 mod exit;
 mod output;
 mod settings;
+#[cfg(test)]
+mod suggestions;
 
 use std::process::ExitCode;
 

@@ -11,6 +11,7 @@ use kir_cluster::{
     credentials::{RbacObjects, TokenVerdict},
 };
 use kir_credential::{CertificateInfo, TokenInfo, TokenKind};
+use kir_detect::rule::shell_word;
 use kir_rbac::{Grant, Holder, Identity, RbacSnapshot, Request};
 use serde::Serialize;
 
@@ -110,7 +111,7 @@ pub async fn show(cluster: &Cluster, input: CredentialInput) -> Result<Credentia
             kind: format!("a credential issued on demand by {how}"),
             kill: vec![
                 "revoke it where it is issued (the cloud's IAM or the identity provider), then remove the \
-                 user's bindings (kir creds revoke)"
+                 user's bindings (kir creds revoke user:NAME)"
                     .into(),
             ],
             notes: vec![format!("kir does not run {how}: it would run whatever the kubeconfig names")],
@@ -244,7 +245,7 @@ async fn show_token(cluster: &Cluster, token: &str, from_secret: Option<String>)
             let issuer = info.claims.as_ref().and_then(|c| c.issuer.clone()).unwrap_or_default();
             report.kind = format!("a JWT of issuer {issuer:?} (an OIDC identity, not a service account)");
             report.kill.push(
-                "revoke the session at the identity provider, then remove the user's bindings (kir creds revoke)"
+                "revoke the session at the identity provider, then remove the user's bindings (kir creds revoke user:NAME)"
                     .into(),
             );
         }
@@ -296,8 +297,12 @@ fn show_certificate(bytes: &[u8]) -> Result<CredentialReport> {
         .map_err(|e| Error::Invalid(format!("the certificate: {e}")))?;
     let mut kill = vec![format!(
         "an x509 client certificate cannot be revoked: remove the bindings of user {:?} and its groups (kir creds \
-         revoke); it stays valid for authentication until {}",
-        info.user, info.not_after
+         revoke {}{}); it stays valid for authentication until {}",
+        info.user,
+        shell_word(&format!("user:{}", info.user)),
+        info.groups.iter().map(|g| format!(" --group {}", shell_word(g))).collect::<String>()
+            + if info.groups.is_empty() { "" } else { " --include-groups" },
+        info.not_after
     )];
     if info.groups.iter().any(|g| g == "system:masters") {
         kill.push(
@@ -353,16 +358,18 @@ async fn show_subject(cluster: &Cluster, spec: &str) -> Result<CredentialReport>
         }
         None if who.user.is_empty() => {
             report.kind = format!("group {}", who.groups.join(", "));
-            report.kill.push(
-                "remove the group from the bindings that name it (kir creds revoke --include-groups)".into(),
-            );
+            report.kill.push(format!(
+                "remove the group from the bindings that name it (kir creds revoke {})",
+                shell_word(&format!("group:{}", who.groups.first().map(String::as_str).unwrap_or("NAME")))
+            ));
         }
         None => {
             report.kind = format!("user {}", who.user);
             report.kill.push(format!(
-                "remove the bindings of user {} (kir creds revoke); a client certificate or token of the user stays \
+                "remove the bindings of user {} (kir creds revoke {}); a client certificate or token of the user stays \
                  valid for authentication until it expires",
-                who.user
+                who.user,
+                shell_word(&format!("user:{}", who.user))
             ));
         }
     }

@@ -383,7 +383,7 @@ pub fn plan(pod: &PodState, around: &Surroundings, options: IsolateOptions) -> I
         warnings.push(format!(
             "pod {}/{} uses its node's network (hostNetwork): no NetworkPolicy, Cilium or AdminNetworkPolicy \
              selector applies to it, so kir cannot cut its traffic. What works: cordon its node (--cordon) so nothing \
-             new lands there, delete it once its evidence is in (kir replace pod, or respond --replace), and isolate \
+             new lands there, delete it once its evidence is in (`kir replace pod NS/POD`, or `kir respond compromised-pod NS/POD --replace`), and isolate \
              the node itself at the infrastructure level (security group, firewall)",
             pod.namespace, pod.name
         ));

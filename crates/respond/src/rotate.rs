@@ -102,7 +102,7 @@ pub async fn plan(cluster: &Cluster, namespace: &str, name: &str, keys: Vec<Stri
     if kind == "kubernetes.io/service-account-token" {
         return Err(Error::Invalid(format!(
             "Secret {namespace}/{name} holds a service-account token: new values would not make a token; deleting \
-             the Secret kills the token (kir creds show secret/{namespace}/{name} says how it dies)"
+             the Secret kills the token (`kir creds show secret/{namespace}/{name}` says how it dies)"
         )));
     }
     let consumers = consumers(cluster, namespace, |spec| uses_of(spec, name)).await?;

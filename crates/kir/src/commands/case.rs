@@ -27,22 +27,27 @@ const RESULT_WIDTH: usize = 80;
 pub fn run(command: CaseCommand, settings: &Settings) -> anyhow::Result<u8> {
     match command {
         CaseCommand::Open { name, dir, responder } => open(&name, dir, responder, settings),
-        CaseCommand::Show { dir } => show(&case_path(dir, settings, "show DIR")?, settings),
-        CaseCommand::Verify { path, pubkey } => {
-            verify(&case_path(path, settings, "verify DIR|ARCHIVE")?, pubkey.as_deref(), settings)
-        }
-        CaseCommand::Export { dir, to, sign_key } => {
-            export(&case_path(dir, settings, "export DIR --to FILE")?, &to, sign_key.as_deref(), settings)
-        }
+        CaseCommand::Show { dir } => show(&case_path(dir, settings, "`kir case show DIR`")?, settings),
+        CaseCommand::Verify { path, pubkey } => verify(
+            &case_path(path, settings, "`kir case verify DIR` or `kir case verify ARCHIVE`")?,
+            pubkey.as_deref(),
+            settings,
+        ),
+        CaseCommand::Export { dir, to, sign_key } => export(
+            &case_path(dir, settings, "`kir case export DIR --to FILE`")?,
+            &to,
+            sign_key.as_deref(),
+            settings,
+        ),
         CaseCommand::Keygen { prefix } => keygen(&prefix, settings),
     }
 }
 
 /// The case named on the command line, else `--case`/`KIR_CASE`.
 fn case_path(given: Option<PathBuf>, settings: &Settings, usage: &str) -> Result<PathBuf, UsageError> {
-    given.or_else(|| settings.case.clone()).ok_or_else(|| {
-        UsageError(format!("no case given: name it (kir case {usage}) or set --case / KIR_CASE"))
-    })
+    given
+        .or_else(|| settings.case.clone())
+        .ok_or_else(|| UsageError(format!("no case given: name it ({usage}) or set --case / KIR_CASE")))
 }
 
 /// A path that does not exist is a mistake on the command line (exit 2), not a broken case.
@@ -332,7 +337,7 @@ fn what_it_proves(report: &VerifyReport) -> Vec<String> {
              journal up to the entry it names, is the one the holder of key {key_id} signed"
         ),
         SignatureStatus::Absent => {
-            "the case is not signed: nothing proves whose manifest it is (kir case export --sign-key signs it)"
+            "the case is not signed: nothing proves whose manifest it is (`kir case export DIR --to FILE --sign-key KEY` signs it)"
                 .to_string()
         }
         SignatureStatus::NotChecked => {

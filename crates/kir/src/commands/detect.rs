@@ -59,7 +59,10 @@ fn detect_audit(
     let progress = Progress::new(&inputs, "detecting");
     // Hits are grouped block by block as they come: a flood of matching events costs counts,
     // not memory.
-    let mut grouping = detector.grouping();
+    // Standard input cannot be read again: its responses keep the AUDIT-LOG placeholder.
+    let logs =
+        paths.iter().filter(|p| p.as_os_str() != "-").map(|p| p.to_string_lossy().into_owned()).collect();
+    let mut grouping = detector.grouping().with_logs(logs);
     let windowed = Windowed::new(&detector, window);
     let report =
         scan(&inputs, &ScanOptions::default(), &windowed, &|done| progress.update(done), &mut |hits| {

@@ -311,7 +311,7 @@ async fn cluster_tools(settings: &Settings, checks: &mut Vec<Check>) {
                     Status::Unknown,
                     format!("cannot ask the cluster: {e}"),
                 )
-                .fix("run with a kubeconfig that reaches the cluster (kir doctor says what is wrong)"),
+                .fix("run with a kubeconfig that reaches the cluster (`kir doctor` says what is wrong)"),
             );
             return;
         }
@@ -335,7 +335,7 @@ async fn cluster_tools(settings: &Settings, checks: &mut Vec<Check>) {
         ));
     }
     for (name, label, fix) in [
-        ("trivy", "trivy", "install trivy on this machine's PATH (kir image scan uses it)"),
+        ("trivy", "trivy", "install trivy on this machine's PATH (`kir image scan` uses it)"),
         (
             "inspektorGadget",
             "Inspektor Gadget",
