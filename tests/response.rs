@@ -951,6 +951,50 @@ async fn replace_needs_evidence_and_says_when_nothing_replaces_the_pod() {
     assert!(missing.stderr.contains(&format!("pod {ns}/lonely not found")), "{}", missing.stderr);
 }
 
+/// The plan says what `--replace` means before anything is done: a bare pod is not replaced,
+/// and the quarantine policy stays behind; the run says the latter again once it is so.
+#[tokio::test]
+async fn the_respond_plan_says_what_replacing_a_bare_pod_leaves() {
+    let tb = testbed();
+    let client = tb.client().await;
+    let ns = tb.namespace("plan-bare").await;
+    let pods: Api<Pod> = Api::namespaced(client.clone(), &ns);
+    pods.create(&PostParams::default(), &bare_pod("loner", vec![container("app", "busybox:1.36")]))
+        .await
+        .unwrap();
+    running_pods(&client, &ns, "", 1).await;
+    let (_keep, case) = case_dir("plan-bare-case");
+    let target = format!("{ns}/loner");
+    let plan = run(kir_in(tb, &case).args(["respond", "compromised-pod", &target, "--replace", "--dry-run"]))
+        .success();
+    let replace_line =
+        plan.stdout.lines().find(|l| l.trim_start().starts_with("replace")).unwrap_or_default();
+    assert!(
+        replace_line.contains("no controller: nothing will replace it")
+            && replace_line.contains("kir-quarantine-")
+            && replace_line.contains("stay"),
+        "{}",
+        plan.stdout
+    );
+    assert!(pods.get_opt("loner").await.unwrap().is_some(), "a dry run changes nothing");
+    let done = run(kir_in(tb, &case).args([
+        "respond",
+        "compromised-pod",
+        &target,
+        "--replace",
+        "--yes",
+        "-o",
+        "json",
+    ]))
+    .success()
+    .json();
+    let warnings = done["replace"]["warnings"].to_string();
+    assert!(
+        warnings.contains("nothing will replace it") && warnings.contains("kir undo removes them"),
+        "{done}"
+    );
+}
+
 /// The whole artifacts of one pod in a case, relative to the pod's folder (UID left out): what
 /// an uninterrupted run collects. Partial artifacts kept beside a cut stream are left out, and
 /// no whole one may be marked truncated (the scene's output is far below every limit).

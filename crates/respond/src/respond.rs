@@ -19,7 +19,7 @@ use crate::{
     capture::{CaptureOptions, capture_pod_signalling},
     collect::Collected,
     contain::{self, IsolationReport},
-    isolate::{self, IsolateOptions, IsolationPlan, Surroundings},
+    isolate::{self, Change, IsolateOptions, IsolationPlan, Surroundings},
     observe::{ObservedPod, observe_with_surroundings},
     replace::{ReplaceReport, assess, replace_pod},
     snapshot::{SnapshotOptions, SnapshotReport, choose_container, snapshot_pod_signalling},
@@ -129,14 +129,26 @@ impl Playbook {
             });
         }
         if self.options.replace {
-            lines.push(PlanLine {
-                step: "replace",
-                action: if self.options.accept_incomplete_evidence {
-                    format!("delete pod {pod}, even if some of its evidence could not be collected")
-                } else {
-                    format!("delete pod {pod} once its evidence is complete in the case (kept otherwise)")
-                },
-            });
+            let mut action = if self.options.accept_incomplete_evidence {
+                format!("delete pod {pod}, even if some of its evidence could not be collected")
+            } else {
+                format!("delete pod {pod} once its evidence is complete in the case (kept otherwise)")
+            };
+            let controlled = self
+                .observed
+                .pod
+                .metadata
+                .owner_references
+                .iter()
+                .flatten()
+                .any(|o| o.controller == Some(true));
+            if !controlled {
+                action.push_str("; the pod has no controller: nothing will replace it, its workload stops");
+            }
+            if let Some(left) = left_behind(&self.isolation) {
+                action.push_str(&format!("; {left}"));
+            }
+            lines.push(PlanLine { step: "replace", action });
         }
         lines
     }
@@ -374,7 +386,12 @@ impl Playbook {
                     match replace_pod(cluster, case, actor, state, assessment, options.grace_seconds, true)
                         .await
                     {
-                        Ok(replaced) => {
+                        Ok(mut replaced) => {
+                            if replaced.deleted
+                                && let Some(left) = left_behind(&plan)
+                            {
+                                replaced.warnings.push(left);
+                            }
                             let mut detail =
                                 if replaced.deleted { "suspect deleted" } else { "already gone" }.to_string();
                             if !missing_evidence.is_empty() {
@@ -539,6 +556,27 @@ impl StepOutcome {
             },
         }
     }
+}
+
+/// What deleting the suspect leaves of its isolation: the quarantine policies, which then
+/// select no pod and stay until `kir undo` removes them.
+fn left_behind(plan: &IsolationPlan) -> Option<String> {
+    let policies: Vec<&str> = plan
+        .changes
+        .iter()
+        .filter_map(|c| match &c.change {
+            Change::CreateNetworkPolicy { object }
+            | Change::CreateCiliumPolicy { object }
+            | Change::CreateAdminNetworkPolicy { object } => object["metadata"]["name"].as_str(),
+            _ => None,
+        })
+        .collect();
+    (!policies.is_empty()).then(|| {
+        format!(
+            "the quarantine policies ({}) stay, selecting no pod once it is gone (kir undo removes them)",
+            policies.join(", ")
+        )
+    })
 }
 
 #[derive(Debug, Clone, Serialize)]
