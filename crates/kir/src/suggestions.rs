@@ -107,11 +107,12 @@ fn every_kir_command_the_sources_print_parses() {
         Cli::command().get_subcommands().map(|s| s.get_name().to_string()).collect()
     };
     let placeholder = regex::Regex::new(r"\{[^}]*\}").unwrap();
+    let continuation = regex::Regex::new(r"\\\n\s*").unwrap();
     let mut checked = 0;
     let mut failures = Vec::new();
     for (file, code) in sources() {
         // Joined as the compiler joins `\` continuations of string literals.
-        let code = regex::Regex::new(r"\\\n\s*").unwrap().replace_all(&code, "");
+        let code = continuation.replace_all(&code, "");
         for found in command.captures_iter(&code) {
             let text = found.get(1).or_else(|| found.get(2)).unwrap().as_str();
             let first = text.split_whitespace().nth(1).unwrap_or_default();
