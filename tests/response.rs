@@ -990,7 +990,7 @@ async fn the_respond_plan_says_what_replacing_a_bare_pod_leaves() {
     .json();
     let warnings = done["replace"]["warnings"].to_string();
     assert!(
-        warnings.contains("nothing will replace it") && warnings.contains("kir undo removes them"),
+        warnings.contains("nothing will replace it") && warnings.contains("`kir undo CASE` removes them"),
         "{done}"
     );
 }

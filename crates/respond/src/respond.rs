@@ -573,7 +573,7 @@ fn left_behind(plan: &IsolationPlan) -> Option<String> {
         .collect();
     (!policies.is_empty()).then(|| {
         format!(
-            "the quarantine policies ({}) stay, selecting no pod once it is gone (kir undo removes them)",
+            "the quarantine policies ({}) stay, selecting no pod once it is gone (`kir undo CASE` removes them)",
             policies.join(", ")
         )
     })
