@@ -43,3 +43,6 @@ mod creds;
 
 // The malicious image: find it everywhere, block it at admission.
 mod image;
+
+// `kir report`: the post-incident report of a real response, rendered by headless Chromium.
+mod report;

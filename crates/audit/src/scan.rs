@@ -446,12 +446,16 @@ impl<P: Processor> Scanner<'_, P> {
             let mut text = Vec::new();
             let limit = self.options.max_record_bytes as u64;
             let mut reader = reader;
-            (&mut reader).take(limit + 1).read_to_end(&mut text).map_err(|e| Failure::Input(e.to_string()))?;
+            (&mut reader)
+                .take(limit + 1)
+                .read_to_end(&mut text)
+                .map_err(|e| Failure::Input(e.to_string()))?;
             self.report.bytes += text.len() as u64;
             if text.len() as u64 > limit {
                 // The rest is skipped unread into memory, but still counted: the report says
                 // how much input there was.
-                let rest = io::copy(&mut reader, &mut io::sink()).map_err(|e| Failure::Input(e.to_string()))?;
+                let rest =
+                    io::copy(&mut reader, &mut io::sink()).map_err(|e| Failure::Input(e.to_string()))?;
                 self.report.bytes += rest;
                 self.document_too_large(name);
                 return Ok(());

@@ -11,6 +11,7 @@ pub mod doctor;
 pub mod image;
 pub mod isolate;
 pub mod replace;
+pub mod report;
 pub mod respond;
 pub mod responder;
 mod scan;
