@@ -184,7 +184,7 @@ pub fn report_of(source: &CaseSource, now: Timestamp) -> Report {
     timeline.extend(events);
     let timeline_left_out = timeline.len().saturating_sub(MAX_TIMELINE);
     timeline.truncate(MAX_TIMELINE);
-    timeline.sort_by(|a, b| (a.time, a.kind, a.seq).cmp(&(b.time, b.kind, b.seq)));
+    timeline.sort_by_key(|item| (item.time, item.kind, item.seq));
 
     let evidence = source
         .artifacts
