@@ -348,3 +348,76 @@ proptest! {
         prop_assert_eq!(circle.matches('<').count(), 3, "{}", circle);
     }
 }
+
+/// A real case folder, written by kir-evidence: a pod, its events and an isolation.
+fn real_case(dir: &std::path::Path) -> PathBuf {
+    let key = kir_evidence::JournalKey::load_or_create(dir.join("journal.key")).unwrap();
+    let case = kir_evidence::Case::create_with_key(dir.join("case"), CaseInfo::new("real"), key).unwrap();
+    let pod = serde_json::to_vec(&pod()).unwrap();
+    case.store_bytes("pods/prod/web-1/u1/pod.json", "GET pod", &pod).unwrap();
+    case.store_bytes(
+        "pods/prod/web-1/u1/events/pod.json",
+        "list events",
+        &serde_json::to_vec(&events()).unwrap(),
+    )
+    .unwrap();
+    case.record(
+        kir_evidence::JournalRecord::new("alice", "isolate.label-pod")
+            .target("pod/prod/web-1")
+            .result(json!({"status": "applied"})),
+    )
+    .unwrap();
+    let root = case.path().to_path_buf();
+    drop(case);
+    root
+}
+
+#[test]
+fn a_real_case_is_read_with_its_evidence() {
+    let dir = tempfile::tempdir().unwrap();
+    let case = real_case(dir.path());
+    let source = CaseSource::read(&case).unwrap();
+    assert!(source.integrity.intact, "{:?}", source.integrity);
+    assert_eq!(source.documents.len(), 2, "{:?}", source.unread);
+    let report = report_of(&source, now());
+    assert_eq!(report.timeline.iter().filter(|i| i.kind == TimelineKind::Event).count(), 2);
+    assert!(report.post_mortem.contained.is_some());
+}
+
+#[test]
+fn links_and_altered_evidence_are_never_used() {
+    let dir = tempfile::tempdir().unwrap();
+    let case = real_case(dir.path());
+    let pod = case.join("evidence/pods/prod/web-1/u1/pod.json");
+    std::fs::remove_file(&pod).unwrap();
+    std::os::unix::fs::symlink("/etc/passwd", &pod).unwrap();
+    let events = case.join("evidence/pods/prod/web-1/u1/events/pod.json");
+    let mut altered = std::fs::read(&events).unwrap();
+    altered[0] = b' ';
+    std::fs::write(&events, altered).unwrap();
+
+    let source = CaseSource::read(&case).unwrap();
+    assert!(!source.integrity.intact);
+    assert!(source.documents.is_empty(), "{:?}", source.documents);
+    let unread = source.unread.join("\n");
+    assert!(unread.contains("is a link or special file: not followed"), "{unread}");
+    assert!(unread.contains("not the ones journal entry 3 recorded"), "{unread}");
+    let md = markdown::render(&report_of(&source, now()));
+    assert!(md.starts_with("**WARNING: this case does not verify: "), "{md}");
+}
+
+#[test]
+fn a_folder_that_is_not_a_case_is_an_error_naming_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let error = CaseSource::read(dir.path()).unwrap_err().to_string();
+    assert!(
+        error.contains(&dir.path().display().to_string()) && error.contains("journal.jsonl is missing"),
+        "{error}"
+    );
+    std::fs::write(dir.path().join("journal.jsonl"), "").unwrap();
+    let error = CaseSource::read(dir.path()).unwrap_err().to_string();
+    assert!(error.contains("does not start with the open-case entry"), "{error}");
+    let file = dir.path().join("journal.jsonl");
+    assert!(CaseSource::read(&file).unwrap_err().to_string().contains("it is a file, not a folder"));
+    assert!(matches!(CaseSource::read(&dir.path().join("nope")), Err(crate::Error::NotFound { .. })));
+}
