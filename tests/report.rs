@@ -90,6 +90,9 @@ async fn report_of_a_real_response_in_every_format_leaves_the_case_untouched() {
     let inside = run(kir().arg("report").arg(&case).arg("--out").arg(case.join("report.md")));
     assert_eq!(inside.code, 2, "{}", inside.stderr);
     assert!(inside.stderr.contains("inside the case folder"), "{}", inside.stderr);
+    let inside = run(kir().arg("report").arg(&case).arg("--out").arg(case.join("evidence/new/")));
+    assert_eq!(inside.code, 2, "{}", inside.stderr);
+    assert!(!case.join("evidence/new").exists(), "no folder made in the case");
 
     let verified = run(kir().args(["case", "verify", "-o", "json"]).arg(&case)).success().json();
     assert_eq!(verified["intact"], true, "the report wrote nothing into the case: {verified}");

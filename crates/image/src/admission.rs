@@ -662,6 +662,25 @@ mod tests {
     }
 
     #[test]
+    fn the_allowlist_admits_only_its_registries_and_what_an_object_already_ran() {
+        let allowed = [Pattern::parse("ghcr.io/acme/").unwrap(), Pattern::parse("docker.io/").unwrap()];
+        let policy = allowed_images_policy(&allowed, "kir-allowed-registries", "case-1");
+        let expression = policy["spec"]["validations"][0]["expression"].as_str().unwrap();
+        assert!(expression.starts_with("variables.images.all(image, image.matches('"), "{expression}");
+        assert!(expression.ends_with("|| image in variables.oldImages)"), "{expression}");
+        let regexes: Vec<regex::Regex> =
+            allowed.iter().map(|p| regex::Regex::new(&image_regex(p)).unwrap()).collect();
+        let admitted = |image: &str| regexes.iter().any(|r| r.is_match(image));
+        assert!(admitted("ghcr.io/acme/web:1.2") && admitted("nginx:1.27") && admitted("docker.io/team/app"));
+        assert!(!admitted("ghcr.io/other/web:1.2") && !admitted("evil.example/miner:latest"));
+        assert_eq!(policy["metadata"]["name"], "kir-allowed-registries");
+        assert_eq!(
+            policy_binding("kir-allowed-registries", "case-1")["spec"]["policyName"],
+            "kir-allowed-registries"
+        );
+    }
+
+    #[test]
     fn admission_objects() {
         let pattern = Pattern::parse("nginx:1.25").unwrap();
         let case = "20261206-120000-a1b2c3";

@@ -421,3 +421,13 @@ fn a_folder_that_is_not_a_case_is_an_error_naming_it() {
     assert!(CaseSource::read(&file).unwrap_err().to_string().contains("it is a file, not a folder"));
     assert!(matches!(CaseSource::read(&dir.path().join("nope")), Err(crate::Error::NotFound { .. })));
 }
+
+#[test]
+fn the_html_page_loads_nothing_and_runs_nothing() {
+    let page = html::render(&report_of(&fixture(), now()));
+    for forbidden in ["<script", "src=", "href=", "url(", "@import", "<link", "<iframe", "<object"] {
+        assert!(!page.contains(forbidden), "{forbidden} in the page");
+    }
+    assert!(page.contains("default-src 'none'"), "a CSP forbids every fetch");
+    assert_eq!(page.matches("class=\"mark action\"").count(), 7, "one mark per journal action");
+}

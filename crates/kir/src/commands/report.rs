@@ -135,8 +135,8 @@ fn write_folder(
     report: &Report,
     prevent: bool,
 ) -> anyhow::Result<()> {
+    refuse_inside_case(dir, case)?;
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create folder {}", dir.display()))?;
-    refuse_inside_case(&dir.join("report"), case)?;
     let files: Vec<(&str, Rendering)> = if prevent {
         vec![("prevent.yaml", Rendering::Prevent)]
     } else {
@@ -155,13 +155,9 @@ fn write_folder(
 }
 
 /// The case folder is evidence: a report written into it would be an extra file that makes it
-/// fail verification.
+/// fail verification. Checked before anything is created.
 fn refuse_inside_case(out: &Path, case: &Path) -> Result<(), UsageError> {
-    let absolute = |path: &Path| -> Option<PathBuf> {
-        let parent = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-        Some(parent.canonicalize().ok()?.join(path.file_name()?))
-    };
-    let (Some(out), Ok(case)) = (absolute(out), case.canonicalize()) else { return Ok(()) };
+    let (Some(out), Ok(case)) = (resolved(out), case.canonicalize()) else { return Ok(()) };
     if out.starts_with(&case) {
         return Err(UsageError(format!(
             "{} is inside the case folder {}: the case is evidence and kir writes no report into it; choose --out elsewhere",
@@ -170,6 +166,20 @@ fn refuse_inside_case(out: &Path, case: &Path) -> Result<(), UsageError> {
         )));
     }
     Ok(())
+}
+
+/// `path` made absolute through its nearest existing ancestor, links in that ancestor resolved.
+fn resolved(path: &Path) -> Option<PathBuf> {
+    let absolute = std::path::absolute(path).ok()?;
+    let mut existing = absolute.as_path();
+    let mut rest = Vec::new();
+    while !existing.exists() {
+        rest.push(existing.file_name()?);
+        existing = existing.parent()?;
+    }
+    let mut resolved = existing.canonicalize().ok()?;
+    resolved.extend(rest.into_iter().rev());
+    Some(resolved)
 }
 
 /// Create `path` (never over an existing file) with `text`.
