@@ -15,7 +15,7 @@ vertical-align:top;text-align:left;overflow-wrap:anywhere}th{background:#f3f3f3}
 .warning{background:#b00020;color:#fff;padding:.8em;font-weight:bold}\
 .detection td{background:#fff1f0}.event td{color:#555}\
 .risk{color:#b00020;font-weight:bold}.check{color:#a15c00;font-weight:bold}.unknown{color:#555;font-weight:bold}\
-#timeline td:nth-child(-n+5){white-space:nowrap}code{font-size:.9em}svg{width:100%;height:auto;border:1px solid #ddd}";
+#timeline th,#timeline td:nth-child(-n+5){white-space:nowrap}#timeline td:nth-child(6){min-width:18em}code{font-size:.9em}svg{width:100%;height:auto;border:1px solid #ddd}";
 
 const WIDTH: f64 = 1000.0;
 const MARGIN: f64 = 20.0;
