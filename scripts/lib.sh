@@ -11,6 +11,7 @@ ensure_packages() {
   command -v setsid >/dev/null || missing+=(util-linux)
   command -v jq >/dev/null || missing+=(jq)
   command -v zstd >/dev/null || missing+=(zstd)
+  command -v chromium >/dev/null || missing+=(chromium)
   if [[ ${#missing[@]} -gt 0 ]]; then
     say "installing ${missing[*]}"
     local sudo=()

@@ -49,3 +49,6 @@ mod drill;
 
 // Before the incident: the responder's RBAC, readiness of signals and tools.
 mod prepare;
+
+// `kir report`: the post-incident report of a real response, rendered by headless Chromium.
+mod report;

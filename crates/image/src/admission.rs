@@ -83,10 +83,24 @@ pub fn validating_admission_policy(pattern: &Pattern, case_id: &str) -> Value {
     let expression = format!(
         "!variables.images.exists(image, image.matches('{regex}') && !(image in variables.oldImages))"
     );
+    pod_admission_policy(
+        metadata(pattern, case_id),
+        json!({
+            "expression": expression,
+            "message": denial_message(pattern, case_id),
+            "reason": "Forbidden",
+        }),
+    )
+}
+
+/// A ValidatingAdmissionPolicy with one `validation` over the images of pods and pod templates
+/// (every workload kind, and ephemeral containers): `variables.images` are the images the
+/// object brings, `variables.oldImages` those it had before the update.
+fn pod_admission_policy(metadata: Value, validation: Value) -> Value {
     json!({
         "apiVersion": "admissionregistration.k8s.io/v1",
         "kind": "ValidatingAdmissionPolicy",
-        "metadata": metadata(pattern, case_id),
+        "metadata": metadata,
         "spec": {
             "failurePolicy": "Fail",
             "matchConstraints": {
@@ -126,11 +140,7 @@ pub fn validating_admission_policy(pattern: &Pattern, case_id: &str) -> Value {
                 { "name": "images", "expression": images_cel("variables.podSpecs") },
                 { "name": "oldImages", "expression": images_cel("variables.oldPodSpecs") },
             ],
-            "validations": [{
-                "expression": expression,
-                "message": denial_message(pattern, case_id),
-                "reason": "Forbidden",
-            }],
+            "validations": [validation],
         },
     })
 }
@@ -311,6 +321,41 @@ pub fn gatekeeper_constraint(pattern: &Pattern, case_id: &str) -> Value {
                 "pattern": pattern.to_string(),
             },
         },
+    })
+}
+
+/// A ValidatingAdmissionPolicy that admits pods and pod templates only with images from
+/// `allowed` (registry or path prefixes, see [`Pattern::Prefix`]): the preventive twin of
+/// [`validating_admission_policy`]. Like it, an update that keeps the images an object already
+/// had is let through. Named `name`, labelled with `case_id`; other patterns than prefixes are
+/// allowed by their own regular expression too.
+pub fn allowed_images_policy(allowed: &[Pattern], name: &str, case_id: &str) -> Value {
+    let alternatives: Vec<String> =
+        allowed.iter().map(|pattern| format!("image.matches('{}')", image_regex(pattern))).collect();
+    let allowed_expression =
+        if alternatives.is_empty() { "false".to_string() } else { alternatives.join(" || ") };
+    let described: Vec<String> = allowed.iter().map(Pattern::to_string).collect();
+    pod_admission_policy(
+        json!({ "name": name, "labels": { MANAGED_BY_LABEL: "kir", CASE_LABEL: case_id } }),
+        json!({
+            "expression": format!("variables.images.all(image, {allowed_expression} || image in variables.oldImages)"),
+            "message": format!(
+                "kir case {case_id} allows images only from {}; objects that already run another image may be \
+                 updated but not given a new one",
+                described.join(", ")
+            ),
+            "reason": "Forbidden",
+        }),
+    )
+}
+
+/// The binding that makes the policy `name` deny, in every namespace.
+pub fn policy_binding(name: &str, case_id: &str) -> Value {
+    json!({
+        "apiVersion": "admissionregistration.k8s.io/v1",
+        "kind": "ValidatingAdmissionPolicyBinding",
+        "metadata": { "name": name, "labels": { MANAGED_BY_LABEL: "kir", CASE_LABEL: case_id } },
+        "spec": { "policyName": name, "validationActions": ["Deny"] },
     })
 }
 
@@ -614,6 +659,25 @@ mod tests {
 
     fn yaml(value: &Value) -> String {
         serde_saphyr::to_string(value).unwrap()
+    }
+
+    #[test]
+    fn the_allowlist_admits_only_its_registries_and_what_an_object_already_ran() {
+        let allowed = [Pattern::parse("ghcr.io/acme/").unwrap(), Pattern::parse("docker.io/").unwrap()];
+        let policy = allowed_images_policy(&allowed, "kir-allowed-registries", "case-1");
+        let expression = policy["spec"]["validations"][0]["expression"].as_str().unwrap();
+        assert!(expression.starts_with("variables.images.all(image, image.matches('"), "{expression}");
+        assert!(expression.ends_with("|| image in variables.oldImages)"), "{expression}");
+        let regexes: Vec<regex::Regex> =
+            allowed.iter().map(|p| regex::Regex::new(&image_regex(p)).unwrap()).collect();
+        let admitted = |image: &str| regexes.iter().any(|r| r.is_match(image));
+        assert!(admitted("ghcr.io/acme/web:1.2") && admitted("nginx:1.27") && admitted("docker.io/team/app"));
+        assert!(!admitted("ghcr.io/other/web:1.2") && !admitted("evil.example/miner:latest"));
+        assert_eq!(policy["metadata"]["name"], "kir-allowed-registries");
+        assert_eq!(
+            policy_binding("kir-allowed-registries", "case-1")["spec"]["policyName"],
+            "kir-allowed-registries"
+        );
     }
 
     #[test]

@@ -142,6 +142,9 @@ pub enum Command {
     )]
     Drill(DrillArgs),
 
+    /// Post-incident report of a case (Markdown, JSON, HTML), or the preventive controls it calls for
+    Report(ReportArgs),
+
     /// Print kir's version (with -o json: for scripts and case records)
     Version,
 
@@ -523,6 +526,29 @@ pub struct UndoArgs {
 
     #[command(flatten)]
     pub confirm: ConfirmArgs,
+}
+
+#[derive(Debug, Args)]
+#[command(
+    after_help = "Examples:\n  kir report ./cases/20261127-184200-3fa9c1 > report.md\n  kir report CASE --out /tmp/inc-42/           # report.md, report.json and report.html\n  kir report CASE --format html --out inc-42.html\n  kir report CASE --prevent > controls.yaml     # review, then kubectl apply -f"
+)]
+pub struct ReportArgs {
+    /// The case folder (default: --case or KIR_CASE); it is only read
+    pub case: Option<PathBuf>,
+
+    /// Report format (default: markdown; -o json and -o yaml select those too)
+    #[arg(long, value_enum)]
+    pub format: Option<crate::commands::report::ReportFormat>,
+
+    /// Write into FILE, or into DIR (an existing folder, or a path ending in /): report.md,
+    /// report.json and report.html (prevent.yaml with --prevent). Never into the case folder;
+    /// never over an existing file. Default: stdout
+    #[arg(long, value_name = "FILE-or-DIR")]
+    pub out: Option<PathBuf>,
+
+    /// Print the preventive controls the case calls for (reviewable YAML) instead of the report
+    #[arg(long)]
+    pub prevent: bool,
 }
 
 #[derive(Debug, Subcommand)]

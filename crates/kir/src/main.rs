@@ -80,6 +80,7 @@ fn run(cli: Cli, settings: Settings) -> anyhow::Result<u8> {
         Command::Audit(command) => return commands::audit::run(command, &settings),
         Command::Detect(command) => return commands::detect::run(command, &settings),
         Command::Baseline(command) => return commands::baseline::run(command, &settings),
+        Command::Report(args) => return commands::report::run(&args, &settings),
         Command::Case(command) => return commands::case::run(command, &settings),
         Command::Capture(CaptureCommand::Pod(args)) => {
             return runtime()?.block_on(commands::capture::pod(&args, &settings));

@@ -14,6 +14,7 @@ pub mod isolate;
 pub mod prepare_check;
 pub mod prepare_responder;
 pub mod replace;
+pub mod report;
 pub mod respond;
 pub mod responder;
 mod scan;
