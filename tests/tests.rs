@@ -43,3 +43,6 @@ mod creds;
 
 // The malicious image: find it everywhere, block it at admission.
 mod image;
+
+// `kir prepare inventory`: the architecture document, saved and compared.
+mod inventory;

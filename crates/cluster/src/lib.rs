@@ -10,6 +10,7 @@ pub mod credentials;
 mod error;
 pub mod exec;
 pub mod images;
+pub mod inventory;
 pub mod objects;
 pub mod permissions;
 pub mod pods;

@@ -10,6 +10,7 @@ pub mod detect;
 pub mod doctor;
 pub mod image;
 pub mod isolate;
+pub mod prepare;
 pub mod replace;
 pub mod respond;
 pub mod responder;

@@ -1,0 +1,766 @@
+//! What the architecture document of a cluster is made of (`kir prepare inventory`): every
+//! kind read in pages and decoded into only the fields the document shows, so a large cluster
+//! is read in bounded memory. A kind the API server refuses to list, or does not serve, is a
+//! gap in the inventory, not a failure of the whole read.
+
+use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, Role, RoleBinding};
+use kir_inventory::{Gap, Observed};
+
+use crate::{Cluster, Error, Result, credentials::RbacObjects};
+
+const GATEWAY_GROUP: &str = "gateway.networking.k8s.io";
+
+/// An inventory's reads: the objects, and the RBAC objects its facts are derived from.
+#[derive(Debug, Default)]
+pub struct InventoryRead {
+    pub observed: Observed,
+    pub rbac: RbacObjects,
+}
+
+/// A collection's path: `/api/v1` or `/apis/GROUP/VERSION`, in `namespace` or all.
+fn collection(group: &str, version: &str, resource: &str, namespace: Option<&str>) -> String {
+    let base = if group.is_empty() { format!("/api/{version}") } else { format!("/apis/{group}/{version}") };
+    match namespace {
+        Some(ns) => format!("{base}/namespaces/{ns}/{resource}"),
+        None => format!("{base}/{resource}"),
+    }
+}
+
+/// `resource[.group]`, the way RBAC and kir's messages name a kind.
+fn kind_name(group: &str, resource: &str) -> String {
+    if group.is_empty() { resource.to_string() } else { format!("{resource}.{group}") }
+}
+
+impl Cluster {
+    /// Read everything the inventory shows, in `namespace` (or all; nodes and RBAC are always
+    /// read cluster-wide). `progress` hears the name of each kind before it is read. A kind the
+    /// server answered with an error (forbidden, not found) becomes a gap; a server that cannot
+    /// be reached fails the read.
+    pub async fn inventory(
+        &self,
+        namespace: Option<&str>,
+        mut progress: impl FnMut(&str),
+    ) -> Result<InventoryRead> {
+        let mut read = InventoryRead::default();
+        let observed = &mut read.observed;
+        observed.namespace = namespace.map(str::to_string);
+        let mut gaps: Vec<Gap> = Vec::new();
+        let mut gap = |group: &str, resource: &str, error: Error| -> Result<()> {
+            if error.status_code().is_none() {
+                return Err(error);
+            }
+            gaps.push(Gap { kind: kind_name(group, resource), reason: error.to_string() });
+            Ok(())
+        };
+
+        match namespace {
+            Some(ns) => observed
+                .namespaces
+                .push(kir_inventory::Namespace { name: ns.to_string(), ..Default::default() }),
+            None => {
+                progress("namespaces");
+                let path = collection("", "v1", "namespaces", None);
+                let mut found = Vec::new();
+                let outcome = self
+                    .pages::<wire::Namespace>(&path, |items| {
+                        found.extend(items.into_iter().map(wire::Namespace::into_model))
+                    })
+                    .await;
+                match outcome {
+                    Ok(()) => observed.namespaces = found,
+                    Err(error) => gap("", "namespaces", error)?,
+                }
+            }
+        }
+
+        for (group, resource, kind) in [
+            ("apps", "deployments", "Deployment"),
+            ("apps", "statefulsets", "StatefulSet"),
+            ("apps", "daemonsets", "DaemonSet"),
+            ("batch", "jobs", "Job"),
+            ("batch", "cronjobs", "CronJob"),
+            ("", "pods", "Pod"),
+        ] {
+            progress(resource);
+            let path = collection(group, "v1", resource, namespace);
+            let mut found = Vec::new();
+            let outcome = self
+                .pages::<wire::Workload>(&path, |items| {
+                    // What a controller owns is shown as its controller: pods of a ReplicaSet,
+                    // Jobs of a CronJob.
+                    found.extend(items.into_iter().filter(|w| !w.owned()).map(|w| w.into_model(kind)))
+                })
+                .await;
+            match outcome {
+                Ok(()) => observed.workloads.extend(found),
+                Err(error) => gap(group, resource, error)?,
+            }
+        }
+
+        progress("services");
+        let path = collection("", "v1", "services", namespace);
+        let mut found = Vec::new();
+        let outcome = self
+            .pages::<wire::Service>(&path, |items| {
+                found.extend(items.into_iter().map(wire::Service::into_model))
+            })
+            .await;
+        match outcome {
+            Ok(()) => observed.services = found,
+            Err(error) => gap("", "services", error)?,
+        }
+
+        progress("ingresses");
+        let path = collection("networking.k8s.io", "v1", "ingresses", namespace);
+        let mut found = Vec::new();
+        let outcome = self
+            .pages::<wire::Ingress>(&path, |items| {
+                found.extend(items.into_iter().map(wire::Ingress::into_model))
+            })
+            .await;
+        match outcome {
+            Ok(()) => observed.ingresses = found,
+            Err(error) => gap("networking.k8s.io", "ingresses", error)?,
+        }
+
+        progress("networkpolicies");
+        let path = collection("networking.k8s.io", "v1", "networkpolicies", namespace);
+        let mut found = Vec::new();
+        let outcome = self
+            .pages::<wire::NetworkPolicy>(&path, |items| {
+                found.extend(items.into_iter().map(wire::NetworkPolicy::into_model))
+            })
+            .await;
+        match outcome {
+            Ok(()) => observed.network_policies = found,
+            Err(error) => gap("networking.k8s.io", "networkpolicies", error)?,
+        }
+
+        progress("nodes");
+        let path = collection("", "v1", "nodes", None);
+        let mut found = Vec::new();
+        let outcome = self
+            .pages::<wire::Node>(&path, |items| found.extend(items.into_iter().map(wire::Node::into_model)))
+            .await;
+        match outcome {
+            Ok(()) => observed.nodes = found,
+            Err(error) => gap("", "nodes", error)?,
+        }
+
+        progress("Gateway API discovery");
+        match self.api_group_inventory().await {
+            Ok(apis) => {
+                for resource in ["gateways", "httproutes"] {
+                    let versions = apis.versions_of(GATEWAY_GROUP, resource);
+                    // v1 when served, else the newest the server lists first.
+                    let Some(version) = versions.iter().find(|v| *v == "v1").or(versions.first()).cloned()
+                    else {
+                        observed.not_served.push(kind_name(GATEWAY_GROUP, resource));
+                        continue;
+                    };
+                    progress(resource);
+                    let path = collection(GATEWAY_GROUP, &version, resource, namespace);
+                    let outcome = match resource {
+                        "gateways" => {
+                            let mut found = Vec::new();
+                            let outcome = self
+                                .pages::<wire::Gateway>(&path, |items| {
+                                    found.extend(items.into_iter().map(wire::Gateway::into_model))
+                                })
+                                .await;
+                            observed.gateways = found;
+                            outcome
+                        }
+                        _ => {
+                            let mut found = Vec::new();
+                            let outcome = self
+                                .pages::<wire::HttpRoute>(&path, |items| {
+                                    found.extend(items.into_iter().map(wire::HttpRoute::into_model))
+                                })
+                                .await;
+                            observed.http_routes = found;
+                            outcome
+                        }
+                    };
+                    if let Err(error) = outcome {
+                        gap(GATEWAY_GROUP, resource, error)?;
+                    }
+                }
+            }
+            Err(error) => gap(GATEWAY_GROUP, "gateways", error)?,
+        }
+
+        const RBAC: &str = "rbac.authorization.k8s.io";
+        progress("RBAC");
+        match self.list_all::<ClusterRole>("clusterroles").await {
+            Ok(items) => read.rbac.cluster_roles = items,
+            Err(error) => gap(RBAC, "clusterroles", error)?,
+        }
+        match self.list_all::<Role>("roles").await {
+            Ok(items) => read.rbac.roles = items,
+            Err(error) => gap(RBAC, "roles", error)?,
+        }
+        match self.list_all::<ClusterRoleBinding>("clusterrolebindings").await {
+            Ok(items) => read.rbac.cluster_role_bindings = items,
+            Err(error) => gap(RBAC, "clusterrolebindings", error)?,
+        }
+        match self.list_all::<RoleBinding>("rolebindings").await {
+            Ok(items) => read.rbac.role_bindings = items,
+            Err(error) => gap(RBAC, "rolebindings", error)?,
+        }
+        read.observed.gaps = gaps;
+        Ok(read)
+    }
+}
+
+/// Only the fields the inventory shows; serde skips the rest of each object unparsed.
+mod wire {
+    use std::collections::BTreeMap;
+
+    use kir_inventory as model;
+    use serde::Deserialize;
+
+    #[derive(Deserialize, Default)]
+    #[serde(rename_all = "camelCase")]
+    pub struct Meta {
+        #[serde(default)]
+        name: String,
+        #[serde(default)]
+        namespace: String,
+        #[serde(default)]
+        labels: BTreeMap<String, String>,
+        #[serde(default)]
+        owner_references: Vec<serde::de::IgnoredAny>,
+    }
+
+    #[derive(Deserialize)]
+    pub struct Namespace {
+        #[serde(default)]
+        metadata: Meta,
+    }
+
+    impl Namespace {
+        pub fn into_model(self) -> model::Namespace {
+            model::Namespace { name: self.metadata.name, labels: self.metadata.labels }
+        }
+    }
+
+    #[derive(Deserialize, Default)]
+    #[serde(rename_all = "camelCase")]
+    struct SecurityContext {
+        privileged: Option<bool>,
+    }
+
+    #[derive(Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    struct Container {
+        #[serde(default)]
+        name: String,
+        #[serde(default)]
+        image: String,
+        #[serde(default)]
+        security_context: SecurityContext,
+    }
+
+    #[derive(Deserialize)]
+    struct HostPath {
+        #[serde(default)]
+        path: String,
+    }
+
+    #[derive(Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    struct Volume {
+        host_path: Option<HostPath>,
+    }
+
+    #[derive(Deserialize, Default)]
+    #[serde(rename_all = "camelCase")]
+    struct PodSpec {
+        #[serde(default)]
+        containers: Vec<Container>,
+        #[serde(default)]
+        init_containers: Vec<Container>,
+        #[serde(default)]
+        ephemeral_containers: Vec<Container>,
+        #[serde(default)]
+        volumes: Vec<Volume>,
+        service_account_name: Option<String>,
+        #[serde(default)]
+        host_network: bool,
+        #[serde(default, rename = "hostPID")]
+        host_pid: bool,
+        #[serde(default, rename = "hostIPC")]
+        host_ipc: bool,
+    }
+
+    #[derive(Deserialize, Default)]
+    struct PodTemplate {
+        #[serde(default)]
+        metadata: Meta,
+        #[serde(default)]
+        spec: PodSpec,
+    }
+
+    #[derive(Deserialize, Default)]
+    struct JobSpec {
+        #[serde(default)]
+        template: PodTemplate,
+    }
+
+    #[derive(Deserialize, Default)]
+    struct JobTemplate {
+        #[serde(default)]
+        spec: JobSpec,
+    }
+
+    /// A controller's spec or a pod's: the fields of both kinds, each optional.
+    #[derive(Deserialize, Default)]
+    #[serde(rename_all = "camelCase")]
+    struct Spec {
+        replicas: Option<i64>,
+        template: Option<PodTemplate>,
+        job_template: Option<JobTemplate>,
+        #[serde(flatten)]
+        pod: PodSpec,
+    }
+
+    #[derive(Deserialize)]
+    pub struct Workload {
+        #[serde(default)]
+        metadata: Meta,
+        #[serde(default)]
+        spec: Spec,
+    }
+
+    impl Workload {
+        pub fn owned(&self) -> bool {
+            !self.metadata.owner_references.is_empty()
+        }
+
+        pub fn into_model(self, kind: &str) -> model::Workload {
+            let Workload { metadata, spec } = self;
+            let (labels, pod) = match (spec.job_template, spec.template) {
+                (Some(job), _) => (job.spec.template.metadata.labels, job.spec.template.spec),
+                (None, Some(template)) => (template.metadata.labels, template.spec),
+                (None, None) => (metadata.labels, spec.pod),
+            };
+            let containers =
+                || pod.init_containers.iter().chain(&pod.containers).chain(&pod.ephemeral_containers);
+            let host = model::HostAccess {
+                privileged: containers()
+                    .filter(|c| c.security_context.privileged == Some(true))
+                    .map(|c| c.name.clone())
+                    .collect(),
+                host_paths: pod
+                    .volumes
+                    .iter()
+                    .filter_map(|v| v.host_path.as_ref())
+                    .map(|h| h.path.clone())
+                    .collect(),
+                host_network: pod.host_network,
+                host_pid: pod.host_pid,
+                host_ipc: pod.host_ipc,
+            };
+            let mut images: Vec<String> = containers().map(|c| c.image.clone()).collect();
+            images.sort();
+            images.dedup();
+            model::Workload {
+                kind: kind.to_string(),
+                namespace: metadata.namespace,
+                name: metadata.name,
+                service_account: pod.service_account_name.clone().unwrap_or_else(|| "default".to_string()),
+                labels,
+                images,
+                replicas: spec.replicas,
+                host,
+            }
+        }
+    }
+
+    #[derive(Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    struct Port {
+        #[serde(default)]
+        port: i32,
+        node_port: Option<i32>,
+        #[serde(default)]
+        protocol: String,
+    }
+
+    #[derive(Deserialize, Default)]
+    #[serde(rename_all = "camelCase")]
+    struct ServiceSpec {
+        #[serde(default, rename = "type")]
+        kind: String,
+        #[serde(default)]
+        selector: BTreeMap<String, String>,
+        #[serde(default)]
+        ports: Vec<Port>,
+        #[serde(default, rename = "externalIPs")]
+        external_ips: Vec<String>,
+    }
+
+    #[derive(Deserialize, Default)]
+    struct LoadBalancerAddress {
+        ip: Option<String>,
+        hostname: Option<String>,
+    }
+
+    #[derive(Deserialize, Default)]
+    struct LoadBalancerStatus {
+        #[serde(default)]
+        ingress: Vec<LoadBalancerAddress>,
+    }
+
+    #[derive(Deserialize, Default)]
+    #[serde(rename_all = "camelCase")]
+    struct ServiceStatus {
+        #[serde(default)]
+        load_balancer: LoadBalancerStatus,
+    }
+
+    #[derive(Deserialize)]
+    pub struct Service {
+        #[serde(default)]
+        metadata: Meta,
+        #[serde(default)]
+        spec: ServiceSpec,
+        #[serde(default)]
+        status: ServiceStatus,
+    }
+
+    impl Service {
+        pub fn into_model(self) -> model::Service {
+            let Service { metadata, spec, status } = self;
+            let balancer = status.load_balancer.ingress.into_iter().filter_map(|a| a.ip.or(a.hostname));
+            model::Service {
+                namespace: metadata.namespace,
+                name: metadata.name,
+                kind: if spec.kind.is_empty() { "ClusterIP".to_string() } else { spec.kind },
+                selector: spec.selector,
+                ports: spec
+                    .ports
+                    .into_iter()
+                    .map(|p| model::ServicePort {
+                        port: p.port,
+                        node_port: p.node_port,
+                        protocol: p.protocol,
+                    })
+                    .collect(),
+                external: spec.external_ips.into_iter().chain(balancer).collect(),
+            }
+        }
+    }
+
+    #[derive(Deserialize, Default)]
+    struct ServiceBackend {
+        #[serde(default)]
+        name: String,
+    }
+
+    #[derive(Deserialize, Default)]
+    struct Backend {
+        service: Option<ServiceBackend>,
+    }
+
+    #[derive(Deserialize)]
+    struct HttpPath {
+        #[serde(default)]
+        backend: Backend,
+    }
+
+    #[derive(Deserialize, Default)]
+    struct HttpRule {
+        #[serde(default)]
+        paths: Vec<HttpPath>,
+    }
+
+    #[derive(Deserialize)]
+    struct IngressRule {
+        host: Option<String>,
+        #[serde(default)]
+        http: HttpRule,
+    }
+
+    #[derive(Deserialize, Default)]
+    #[serde(rename_all = "camelCase")]
+    struct IngressSpec {
+        ingress_class_name: Option<String>,
+        default_backend: Option<Backend>,
+        #[serde(default)]
+        rules: Vec<IngressRule>,
+        #[serde(default)]
+        tls: Vec<serde::de::IgnoredAny>,
+    }
+
+    #[derive(Deserialize)]
+    pub struct Ingress {
+        #[serde(default)]
+        metadata: Meta,
+        #[serde(default)]
+        spec: IngressSpec,
+    }
+
+    impl Ingress {
+        pub fn into_model(self) -> model::Ingress {
+            let Ingress { metadata, spec } = self;
+            let mut backends: Vec<String> = spec
+                .rules
+                .iter()
+                .flat_map(|r| &r.http.paths)
+                .map(|p| &p.backend)
+                .chain(spec.default_backend.as_ref())
+                .filter_map(|b| b.service.as_ref().map(|s| s.name.clone()))
+                .collect();
+            backends.sort();
+            backends.dedup();
+            model::Ingress {
+                namespace: metadata.namespace,
+                name: metadata.name,
+                class: spec.ingress_class_name,
+                hosts: spec.rules.into_iter().filter_map(|r| r.host).collect(),
+                backends,
+                tls: !spec.tls.is_empty(),
+            }
+        }
+    }
+
+    #[derive(Deserialize, Default)]
+    #[serde(rename_all = "camelCase")]
+    struct PodSelector {
+        #[serde(default)]
+        match_labels: BTreeMap<String, String>,
+        #[serde(default)]
+        match_expressions: Vec<serde::de::IgnoredAny>,
+    }
+
+    #[derive(Deserialize, Default)]
+    #[serde(rename_all = "camelCase")]
+    struct PolicySpec {
+        #[serde(default)]
+        pod_selector: PodSelector,
+        #[serde(default)]
+        policy_types: Vec<String>,
+        ingress: Option<Vec<serde::de::IgnoredAny>>,
+        egress: Option<Vec<serde::de::IgnoredAny>>,
+    }
+
+    #[derive(Deserialize)]
+    pub struct NetworkPolicy {
+        #[serde(default)]
+        metadata: Meta,
+        #[serde(default)]
+        spec: PolicySpec,
+    }
+
+    impl NetworkPolicy {
+        pub fn into_model(self) -> model::NetworkPolicy {
+            let NetworkPolicy { metadata, spec } = self;
+            let egress_rules = spec.egress.map_or(0, |rules| rules.len());
+            let mut policy_types = spec.policy_types;
+            // The API server's default: Ingress always, Egress when there are egress rules.
+            if policy_types.is_empty() {
+                policy_types.push("Ingress".to_string());
+                if egress_rules > 0 {
+                    policy_types.push("Egress".to_string());
+                }
+            }
+            model::NetworkPolicy {
+                namespace: metadata.namespace,
+                name: metadata.name,
+                selects_all: spec.pod_selector.match_labels.is_empty()
+                    && spec.pod_selector.match_expressions.is_empty(),
+                policy_types,
+                ingress_rules: spec.ingress.map_or(0, |rules| rules.len()),
+                egress_rules,
+            }
+        }
+    }
+
+    #[derive(Deserialize, Default)]
+    struct NodeSpec {
+        #[serde(default)]
+        unschedulable: bool,
+    }
+
+    #[derive(Deserialize, Default)]
+    #[serde(rename_all = "camelCase")]
+    struct NodeInfo {
+        #[serde(default)]
+        kubelet_version: String,
+        #[serde(default)]
+        os_image: String,
+        #[serde(default)]
+        container_runtime_version: String,
+    }
+
+    #[derive(Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    struct Address {
+        #[serde(rename = "type", default)]
+        kind: String,
+        #[serde(default)]
+        address: String,
+    }
+
+    #[derive(Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    struct Condition {
+        #[serde(rename = "type", default)]
+        kind: String,
+        #[serde(default)]
+        status: String,
+    }
+
+    #[derive(Deserialize, Default)]
+    #[serde(rename_all = "camelCase")]
+    struct NodeStatus {
+        #[serde(default)]
+        node_info: NodeInfo,
+        #[serde(default)]
+        addresses: Vec<Address>,
+        #[serde(default)]
+        conditions: Vec<Condition>,
+    }
+
+    #[derive(Deserialize)]
+    pub struct Node {
+        #[serde(default)]
+        metadata: Meta,
+        #[serde(default)]
+        spec: NodeSpec,
+        #[serde(default)]
+        status: NodeStatus,
+    }
+
+    impl Node {
+        pub fn into_model(self) -> model::Node {
+            let Node { metadata, spec, status } = self;
+            let roles = metadata
+                .labels
+                .keys()
+                .filter_map(|k| k.strip_prefix("node-role.kubernetes.io/"))
+                .map(str::to_string)
+                .collect();
+            model::Node {
+                name: metadata.name,
+                roles,
+                kubelet_version: status.node_info.kubelet_version,
+                os_image: status.node_info.os_image,
+                container_runtime: status.node_info.container_runtime_version,
+                addresses: status
+                    .addresses
+                    .into_iter()
+                    .map(|a| format!("{} {}", a.kind, a.address))
+                    .collect(),
+                ready: status.conditions.iter().any(|c| c.kind == "Ready" && c.status == "True"),
+                unschedulable: spec.unschedulable,
+            }
+        }
+    }
+
+    #[derive(Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    struct Listener {
+        #[serde(default)]
+        protocol: String,
+        #[serde(default)]
+        port: i32,
+        hostname: Option<String>,
+    }
+
+    #[derive(Deserialize, Default)]
+    #[serde(rename_all = "camelCase")]
+    struct GatewaySpec {
+        #[serde(default)]
+        gateway_class_name: String,
+        #[serde(default)]
+        listeners: Vec<Listener>,
+    }
+
+    #[derive(Deserialize)]
+    pub struct Gateway {
+        #[serde(default)]
+        metadata: Meta,
+        #[serde(default)]
+        spec: GatewaySpec,
+    }
+
+    impl Gateway {
+        pub fn into_model(self) -> model::Gateway {
+            let Gateway { metadata, spec } = self;
+            model::Gateway {
+                namespace: metadata.namespace,
+                name: metadata.name,
+                class: spec.gateway_class_name,
+                listeners: spec
+                    .listeners
+                    .into_iter()
+                    .map(|l| match l.hostname {
+                        Some(host) => format!("{}:{} {host}", l.protocol, l.port),
+                        None => format!("{}:{}", l.protocol, l.port),
+                    })
+                    .collect(),
+            }
+        }
+    }
+
+    #[derive(Deserialize)]
+    struct ObjectRef {
+        #[serde(default)]
+        name: String,
+        namespace: Option<String>,
+        kind: Option<String>,
+    }
+
+    #[derive(Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    struct RouteRule {
+        #[serde(default)]
+        backend_refs: Vec<ObjectRef>,
+    }
+
+    #[derive(Deserialize, Default)]
+    #[serde(rename_all = "camelCase")]
+    struct RouteSpec {
+        #[serde(default)]
+        hostnames: Vec<String>,
+        #[serde(default)]
+        parent_refs: Vec<ObjectRef>,
+        #[serde(default)]
+        rules: Vec<RouteRule>,
+    }
+
+    #[derive(Deserialize)]
+    pub struct HttpRoute {
+        #[serde(default)]
+        metadata: Meta,
+        #[serde(default)]
+        spec: RouteSpec,
+    }
+
+    impl HttpRoute {
+        pub fn into_model(self) -> model::HttpRoute {
+            let HttpRoute { metadata, spec } = self;
+            let namespace = metadata.namespace;
+            let in_namespace = |r: &ObjectRef| r.namespace.clone().unwrap_or_else(|| namespace.clone());
+            let mut backends: Vec<model::BackendRef> = spec
+                .rules
+                .iter()
+                .flat_map(|rule| &rule.backend_refs)
+                .filter(|r| r.kind.as_deref().is_none_or(|k| k == "Service"))
+                .map(|r| model::BackendRef { namespace: in_namespace(r), name: r.name.clone() })
+                .collect();
+            backends.sort();
+            backends.dedup();
+            model::HttpRoute {
+                parents: spec.parent_refs.iter().map(|p| format!("{}/{}", in_namespace(p), p.name)).collect(),
+                namespace: namespace.clone(),
+                name: metadata.name,
+                hostnames: spec.hostnames,
+                backends,
+            }
+        }
+    }
+}
