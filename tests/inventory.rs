@@ -115,8 +115,11 @@ async fn inventory_finds_coverage_host_access_exposure_and_admins() {
     assert_eq!(miner["reasons"], json!(["privileged container main"]));
     let agent = find(host, "workload", &format!("DaemonSet/{open}/agent")).expect("the hostPath DaemonSet");
     assert_eq!(agent["reasons"], json!(["hostPath /var/log"]));
-    let exposure = find(&found["facts"]["exposures"], "name", "web")
-        .filter(|e| e["namespace"] == open.as_str())
+    let exposure = found["facts"]["exposures"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["namespace"] == open.as_str() && e["name"] == "web")
         .expect("the NodePort Service");
     assert_eq!(exposure["via"], "NodePort");
     assert_eq!(exposure["workloads"], json!([format!("Deployment/{open}/web")]));

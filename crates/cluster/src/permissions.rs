@@ -533,10 +533,10 @@ const INVENTORY: &[Need] = &[
     cluster("list", GATEWAY, "httproutes", "HTTPRoutes and the workloads they reach")
         .if_served()
         .degrades(INVENTORY_GAP),
-    cluster("list", RBAC, "clusterroles", "cluster admins and Secret readers").degrades(RBAC_GAP),
     cluster("list", RBAC, "roles", "cluster admins and Secret readers").degrades(RBAC_GAP),
-    cluster("list", RBAC, "clusterrolebindings", "cluster admins and Secret readers").degrades(RBAC_GAP),
+    cluster("list", RBAC, "clusterroles", "cluster admins and Secret readers").degrades(RBAC_GAP),
     cluster("list", RBAC, "rolebindings", "cluster admins and Secret readers").degrades(RBAC_GAP),
+    cluster("list", RBAC, "clusterrolebindings", "cluster admins and Secret readers").degrades(RBAC_GAP),
 ];
 
 /// Every command and its declared needs, in the order doctor shows them.

@@ -35,6 +35,31 @@ fn list(items: &[String]) -> String {
     }
 }
 
+/// Each section's sources: a note when one of them could not be read, since "None." would then
+/// not be known.
+fn incomplete(out: &mut String, inventory: &Inventory, kinds: &[&str]) {
+    let missing: Vec<String> = inventory
+        .gaps
+        .iter()
+        .filter(|gap| kinds.iter().any(|kind| gap.kind == *kind))
+        .map(|gap| gap.kind.clone())
+        .collect();
+    if !missing.is_empty() {
+        let _ = writeln!(out, "**Incomplete**: {} could not be read.\n", list(&missing));
+    }
+}
+
+const WORKLOAD_KINDS: &[&str] =
+    &["deployments.apps", "statefulsets.apps", "daemonsets.apps", "jobs.batch", "cronjobs.batch", "pods"];
+const EXPOSURE_KINDS: &[&str] =
+    &["services", "ingresses.networking.k8s.io", "httproutes.gateway.networking.k8s.io"];
+const RBAC_KINDS: &[&str] = &[
+    "clusterroles.rbac.authorization.k8s.io",
+    "roles.rbac.authorization.k8s.io",
+    "clusterrolebindings.rbac.authorization.k8s.io",
+    "rolebindings.rbac.authorization.k8s.io",
+];
+
 fn holder_rows(holders: &[Holder]) -> Vec<Vec<String>> {
     holders
         .iter()
@@ -89,6 +114,7 @@ pub fn markdown(inventory: &Inventory) -> String {
     out.push_str(
         "## Exposure\n\nWays in from outside the cluster network, and the workloads they reach.\n\n",
     );
+    incomplete(&mut out, inventory, &[EXPOSURE_KINDS, WORKLOAD_KINDS].concat());
     let rows = inventory
         .facts
         .exposures
@@ -100,10 +126,12 @@ pub fn markdown(inventory: &Inventory) -> String {
     table(&mut out, &["via", "object", "reaches", "workloads"], rows);
 
     out.push_str("## Privileged and host access\n\n");
+    incomplete(&mut out, inventory, WORKLOAD_KINDS);
     let rows = inventory.facts.host_access.iter().map(|h| vec![md(&h.workload), list(&h.reasons)]).collect();
     table(&mut out, &["workload", "reaches the node through"], rows);
 
     out.push_str("## Network policy coverage\n\n");
+    incomplete(&mut out, inventory, &["namespaces", "networkpolicies.networking.k8s.io"]);
     let rows = inventory
         .facts
         .coverage
@@ -120,11 +148,14 @@ pub fn markdown(inventory: &Inventory) -> String {
     table(&mut out, &["namespace", "policies", "default-deny ingress", "default-deny egress"], rows);
 
     out.push_str("## Cluster admins\n\nEverything on everything: bound to `cluster-admin` or a role with `*` verbs on `*` resources.\n\n");
+    incomplete(&mut out, inventory, RBAC_KINDS);
     table(&mut out, &["subject", "where", "binding", "role"], holder_rows(&inventory.facts.admins));
     out.push_str("## Secret readers\n\nMay get or list Secrets.\n\n");
+    incomplete(&mut out, inventory, RBAC_KINDS);
     table(&mut out, &["subject", "where", "binding", "role"], holder_rows(&inventory.facts.secret_readers));
 
     out.push_str("## Workloads\n\n");
+    incomplete(&mut out, inventory, WORKLOAD_KINDS);
     let rows = inventory
         .workloads
         .iter()

@@ -267,6 +267,28 @@ fn one_namespace_keeps_its_own_and_cluster_wide_holders() {
 }
 
 #[test]
+fn a_section_whose_source_was_not_read_says_so() {
+    let mut observed = observed();
+    observed.gaps.push(Gap {
+        kind: "clusterrolebindings.rbac.authorization.k8s.io".into(),
+        reason: "forbidden".into(),
+    });
+    let text = markdown(&assemble(observed, &RbacSnapshot::default()));
+    let admins = &text[text.find("## Cluster admins").unwrap()..text.find("## Workloads").unwrap()];
+    assert_eq!(
+        admins
+            .matches(
+                "**Incomplete**: clusterrolebindings\\.rbac\\.authorization\\.k8s\\.io could not be read."
+            )
+            .count(),
+        2
+    );
+    let workloads = &text[text.find("## Workloads").unwrap()..];
+    assert!(!workloads[..200].contains("Incomplete"));
+    assert!(text.contains("## Not read (the inventory is incomplete)"));
+}
+
+#[test]
 fn markdown_snapshot() {
     insta::assert_snapshot!(markdown(&inventory()));
 }
