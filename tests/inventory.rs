@@ -234,6 +234,8 @@ async fn a_diff_of_what_is_not_an_inventory_names_the_file_and_the_problem() {
     let out = inventory(&tb.kubeconfig, &["--diff", dir.path().to_str().unwrap()]);
     assert_eq!(out.code, 1);
     assert!(out.stderr.contains("inventory.json") && out.stderr.contains("cannot read it"), "{}", out.stderr);
+    let out = inventory(&tb.kubeconfig, &["--diff", pod.to_str().unwrap(), "-o", "svg"]);
+    assert_eq!(out.code, 2, "a drift is no diagram: {}", out.stderr);
     let out = run(kir_with(&tb.kubeconfig).args(["doctor", "-o", "svg"]));
     assert_eq!(out.code, 2, "other commands refuse document formats: {}", out.stderr);
 }

@@ -764,3 +764,110 @@ mod wire {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn a_workload_reports_every_way_its_pods_reach_the_node() {
+        let daemonset: wire::Workload = serde_json::from_value(json!({
+            "metadata": {"name": "agent", "namespace": "ops"},
+            "spec": {"template": {"metadata": {"labels": {"app": "agent"}}, "spec": {
+                "serviceAccountName": "agent", "hostNetwork": true, "hostPID": true, "hostIPC": true,
+                "initContainers": [{"name": "setup", "image": "busybox", "securityContext": {"privileged": true}}],
+                "containers": [{"name": "agent", "image": "agent:1", "securityContext": {"privileged": false}}],
+                "volumes": [{"name": "root", "hostPath": {"path": "/"}}, {"name": "tmp", "emptyDir": {}}]}}}
+        }))
+        .unwrap();
+        let workload = daemonset.into_model("DaemonSet");
+        assert_eq!(workload.service_account, "agent");
+        assert_eq!(workload.labels.get("app").map(String::as_str), Some("agent"));
+        assert_eq!(workload.images, ["agent:1", "busybox"]);
+        assert_eq!(
+            workload.host.reasons(),
+            ["privileged container setup", "hostPath /", "hostNetwork", "hostPID", "hostIPC"]
+        );
+    }
+
+    #[test]
+    fn a_cronjob_is_read_from_its_job_template_and_a_pod_from_its_own_spec() {
+        let cron: wire::Workload = serde_json::from_value(json!({
+            "metadata": {"name": "nightly", "namespace": "ops"},
+            "spec": {"jobTemplate": {"spec": {"template": {"metadata": {"labels": {"job": "nightly"}},
+                "spec": {"containers": [{"name": "backup", "image": "backup:2"}]}}}}}
+        }))
+        .unwrap();
+        let cron = cron.into_model("CronJob");
+        assert_eq!(
+            (cron.service_account.as_str(), cron.images.as_slice()),
+            ("default", &["backup:2".to_string()][..])
+        );
+        let pod: wire::Workload = serde_json::from_value(json!({
+            "metadata": {"name": "miner", "namespace": "x", "labels": {"app": "miner"}, "ownerReferences": []},
+            "spec": {"containers": [{"name": "main", "image": "xmrig", "securityContext": {"privileged": true}}]}
+        }))
+        .unwrap();
+        assert!(!pod.owned());
+        let pod = pod.into_model("Pod");
+        assert_eq!(pod.labels.get("app").map(String::as_str), Some("miner"));
+        assert_eq!(pod.host.privileged, ["main"]);
+    }
+
+    #[test]
+    fn a_policy_without_types_gets_the_servers_default() {
+        let policy: wire::NetworkPolicy = serde_json::from_value(json!({
+            "metadata": {"name": "deny", "namespace": "shop"},
+            "spec": {"podSelector": {}, "egress": [{"to": []}]}
+        }))
+        .unwrap();
+        let policy = policy.into_model();
+        assert_eq!(policy.policy_types, ["Ingress", "Egress"]);
+        assert!(policy.denies_all_ingress() && !policy.denies_all_egress());
+        let some: wire::NetworkPolicy = serde_json::from_value(json!({
+            "metadata": {"name": "some", "namespace": "shop"},
+            "spec": {"podSelector": {"matchExpressions": [{"key": "a", "operator": "Exists"}]}, "policyTypes": ["Ingress"]}
+        }))
+        .unwrap();
+        assert!(!some.into_model().selects_all);
+    }
+
+    #[test]
+    fn routes_and_ingresses_name_their_service_backends() {
+        let ingress: wire::Ingress = serde_json::from_value(json!({
+            "metadata": {"name": "site", "namespace": "shop"},
+            "spec": {"tls": [{"hosts": ["shop.example"]}], "defaultBackend": {"service": {"name": "fallback"}},
+                "rules": [{"host": "shop.example", "http": {"paths": [
+                    {"path": "/", "backend": {"service": {"name": "web", "port": {"number": 80}}}},
+                    {"path": "/static", "backend": {"resource": {"kind": "StorageBucket", "name": "b"}}}]}}]}
+        }))
+        .unwrap();
+        let ingress = ingress.into_model();
+        assert_eq!(ingress.backends, ["fallback", "web"]);
+        assert!(ingress.tls);
+        let route: wire::HttpRoute = serde_json::from_value(json!({
+            "metadata": {"name": "r", "namespace": "shop"},
+            "spec": {"parentRefs": [{"name": "edge", "namespace": "infra"}], "hostnames": ["a.example"],
+                "rules": [{"backendRefs": [{"name": "web", "port": 80}, {"name": "api", "namespace": "api", "port": 80},
+                    {"kind": "Bucket", "group": "x", "name": "b"}]}]}
+        }))
+        .unwrap();
+        let route = route.into_model();
+        assert_eq!(route.parents, ["infra/edge"]);
+        let backends: Vec<String> =
+            route.backends.iter().map(|b| format!("{}/{}", b.namespace, b.name)).collect();
+        assert_eq!(backends, ["api/api", "shop/web"]);
+    }
+
+    #[test]
+    fn collection_paths_follow_group_version_and_namespace() {
+        assert_eq!(collection("", "v1", "pods", None), "/api/v1/pods");
+        assert_eq!(
+            collection("gateway.networking.k8s.io", "v1", "httproutes", Some("shop")),
+            "/apis/gateway.networking.k8s.io/v1/namespaces/shop/httproutes"
+        );
+        assert_eq!(kind_name("apps", "deployments"), "deployments.apps");
+    }
+}

@@ -26,6 +26,9 @@ pub async fn inventory(args: &InventoryArgs, settings: &Settings) -> anyhow::Res
     if args.all_namespaces && namespace.is_some() {
         return Err(UsageError("-A and -n name different scopes: give one of them".into()).into());
     }
+    if args.diff.is_some() && matches!(settings.output_arg, OutputArg::Dot | OutputArg::Svg) {
+        return Err(UsageError("--diff prints markdown, json or yaml, not a diagram".into()).into());
+    }
     // A bad --diff input is said before the cluster is read.
     let old = args.diff.as_deref().map(read_saved).transpose()?;
     let responder = responder::connect(settings).await?;
@@ -94,12 +97,10 @@ fn print_drift(drift: &Drift, settings: &Settings) -> anyhow::Result<()> {
     match settings.output_arg {
         OutputArg::Json => print_json(drift),
         OutputArg::Yaml => print_yaml(drift),
-        OutputArg::Table | OutputArg::Markdown => {
+        // Diagram formats were refused before the cluster was read.
+        OutputArg::Table | OutputArg::Markdown | OutputArg::Dot | OutputArg::Svg => {
             std::io::stdout().lock().write_all(kir_inventory::drift_markdown(drift).as_bytes())?;
             Ok(())
-        }
-        OutputArg::Dot | OutputArg::Svg => {
-            Err(UsageError("--diff prints markdown or json (-o markdown, -o json)".into()).into())
         }
     }
 }
