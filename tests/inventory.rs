@@ -236,6 +236,19 @@ async fn a_diff_of_what_is_not_an_inventory_names_the_file_and_the_problem() {
     assert!(out.stderr.contains("inventory.json") && out.stderr.contains("cannot read it"), "{}", out.stderr);
     let out = inventory(&tb.kubeconfig, &["--diff", pod.to_str().unwrap(), "-o", "svg"]);
     assert_eq!(out.code, 2, "a drift is no diagram: {}", out.stderr);
+    // Graphviz's layout needs `dot`: without it on PATH, the error says what is missing.
+    let out = run(kir_with(&tb.kubeconfig).env("PATH", dir.path()).args([
+        "prepare",
+        "inventory",
+        "-n",
+        "default",
+        "-o",
+        "svg",
+        "--layout",
+        "graphviz",
+    ]));
+    assert_eq!(out.code, 1, "{}", out.stderr);
+    assert!(out.stderr.contains("dot -Tsvg") && out.stderr.contains("Graphviz"), "{}", out.stderr);
     let out = run(kir_with(&tb.kubeconfig).args(["doctor", "-o", "svg"]));
     assert_eq!(out.code, 2, "other commands refuse document formats: {}", out.stderr);
 }
