@@ -6,7 +6,7 @@
 use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, Role, RoleBinding};
 use kir_inventory::{Gap, Observed};
 
-use crate::{Cluster, Error, Result, credentials::RbacObjects};
+use crate::{Cluster, Result, credentials::RbacObjects};
 
 const GATEWAY_GROUP: &str = "gateway.networking.k8s.io";
 
@@ -26,6 +26,19 @@ fn collection(group: &str, version: &str, resource: &str, namespace: Option<&str
     }
 }
 
+/// The objects read; or, when the server answered with an error (forbidden, not found), a gap
+/// for the kind and none. A server that cannot be reached is an error.
+fn kept<T>(gaps: &mut Vec<Gap>, group: &str, resource: &str, outcome: Result<Vec<T>>) -> Result<Vec<T>> {
+    match outcome {
+        Ok(items) => Ok(items),
+        Err(error) if error.status_code().is_some() => {
+            gaps.push(Gap { kind: kind_name(group, resource), reason: error.to_string() });
+            Ok(Vec::new())
+        }
+        Err(error) => Err(error),
+    }
+}
+
 /// `resource[.group]`, the way RBAC and kir's messages name a kind.
 fn kind_name(group: &str, resource: &str) -> String {
     if group.is_empty() { resource.to_string() } else { format!("{resource}.{group}") }
@@ -42,37 +55,19 @@ impl Cluster {
         mut progress: impl FnMut(&str),
     ) -> Result<InventoryRead> {
         let mut read = InventoryRead::default();
+        let mut gaps: Vec<Gap> = Vec::new();
         let observed = &mut read.observed;
         observed.namespace = namespace.map(str::to_string);
-        let mut gaps: Vec<Gap> = Vec::new();
-        let mut gap = |group: &str, resource: &str, error: Error| -> Result<()> {
-            if error.status_code().is_none() {
-                return Err(error);
-            }
-            gaps.push(Gap { kind: kind_name(group, resource), reason: error.to_string() });
-            Ok(())
-        };
 
-        match namespace {
-            Some(ns) => observed
-                .namespaces
-                .push(kir_inventory::Namespace { name: ns.to_string(), ..Default::default() }),
+        observed.namespaces = match namespace {
+            Some(ns) => vec![kir_inventory::Namespace { name: ns.to_string(), ..Default::default() }],
             None => {
                 progress("namespaces");
                 let path = collection("", "v1", "namespaces", None);
-                let mut found = Vec::new();
-                let outcome = self
-                    .pages::<wire::Namespace>(&path, |items| {
-                        found.extend(items.into_iter().map(wire::Namespace::into_model))
-                    })
-                    .await;
-                match outcome {
-                    Ok(()) => observed.namespaces = found,
-                    Err(error) => gap("", "namespaces", error)?,
-                }
+                let outcome = self.read_all(&path, |n: wire::Namespace| Some(n.into_model())).await;
+                kept(&mut gaps, "", "namespaces", outcome)?
             }
-        }
-
+        };
         for (group, resource, kind) in [
             ("apps", "deployments", "Deployment"),
             ("apps", "statefulsets", "StatefulSet"),
@@ -83,132 +78,88 @@ impl Cluster {
         ] {
             progress(resource);
             let path = collection(group, "v1", resource, namespace);
-            let mut found = Vec::new();
-            let outcome = self
-                .pages::<wire::Workload>(&path, |items| {
-                    // What a controller owns is shown as its controller: pods of a ReplicaSet,
-                    // Jobs of a CronJob.
-                    found.extend(items.into_iter().filter(|w| !w.owned()).map(|w| w.into_model(kind)))
-                })
-                .await;
-            match outcome {
-                Ok(()) => observed.workloads.extend(found),
-                Err(error) => gap(group, resource, error)?,
-            }
+            // What a controller owns is shown as its controller: pods of a ReplicaSet, Jobs of
+            // a CronJob.
+            let outcome =
+                self.read_all(&path, |w: wire::Workload| (!w.owned()).then(|| w.into_model(kind))).await;
+            observed.workloads.extend(kept(&mut gaps, group, resource, outcome)?);
         }
-
         progress("services");
         let path = collection("", "v1", "services", namespace);
-        let mut found = Vec::new();
-        let outcome = self
-            .pages::<wire::Service>(&path, |items| {
-                found.extend(items.into_iter().map(wire::Service::into_model))
-            })
-            .await;
-        match outcome {
-            Ok(()) => observed.services = found,
-            Err(error) => gap("", "services", error)?,
-        }
-
+        let outcome = self.read_all(&path, |s: wire::Service| Some(s.into_model())).await;
+        observed.services = kept(&mut gaps, "", "services", outcome)?;
         progress("ingresses");
         let path = collection("networking.k8s.io", "v1", "ingresses", namespace);
-        let mut found = Vec::new();
-        let outcome = self
-            .pages::<wire::Ingress>(&path, |items| {
-                found.extend(items.into_iter().map(wire::Ingress::into_model))
-            })
-            .await;
-        match outcome {
-            Ok(()) => observed.ingresses = found,
-            Err(error) => gap("networking.k8s.io", "ingresses", error)?,
-        }
-
+        let outcome = self.read_all(&path, |i: wire::Ingress| Some(i.into_model())).await;
+        observed.ingresses = kept(&mut gaps, "networking.k8s.io", "ingresses", outcome)?;
         progress("networkpolicies");
         let path = collection("networking.k8s.io", "v1", "networkpolicies", namespace);
-        let mut found = Vec::new();
-        let outcome = self
-            .pages::<wire::NetworkPolicy>(&path, |items| {
-                found.extend(items.into_iter().map(wire::NetworkPolicy::into_model))
-            })
-            .await;
-        match outcome {
-            Ok(()) => observed.network_policies = found,
-            Err(error) => gap("networking.k8s.io", "networkpolicies", error)?,
-        }
-
+        let outcome = self.read_all(&path, |p: wire::NetworkPolicy| Some(p.into_model())).await;
+        observed.network_policies = kept(&mut gaps, "networking.k8s.io", "networkpolicies", outcome)?;
         progress("nodes");
         let path = collection("", "v1", "nodes", None);
-        let mut found = Vec::new();
-        let outcome = self
-            .pages::<wire::Node>(&path, |items| found.extend(items.into_iter().map(wire::Node::into_model)))
-            .await;
-        match outcome {
-            Ok(()) => observed.nodes = found,
-            Err(error) => gap("", "nodes", error)?,
-        }
+        let outcome = self.read_all(&path, |n: wire::Node| Some(n.into_model())).await;
+        observed.nodes = kept(&mut gaps, "", "nodes", outcome)?;
 
         progress("Gateway API discovery");
         match self.api_group_inventory().await {
             Ok(apis) => {
-                for resource in ["gateways", "httproutes"] {
+                // v1 when served, else the newest the server lists first.
+                let version = |resource: &str| {
                     let versions = apis.versions_of(GATEWAY_GROUP, resource);
-                    // v1 when served, else the newest the server lists first.
-                    let Some(version) = versions.iter().find(|v| *v == "v1").or(versions.first()).cloned()
-                    else {
-                        observed.not_served.push(kind_name(GATEWAY_GROUP, resource));
-                        continue;
-                    };
-                    progress(resource);
-                    let path = collection(GATEWAY_GROUP, &version, resource, namespace);
-                    let outcome = match resource {
-                        "gateways" => {
-                            let mut found = Vec::new();
-                            let outcome = self
-                                .pages::<wire::Gateway>(&path, |items| {
-                                    found.extend(items.into_iter().map(wire::Gateway::into_model))
-                                })
-                                .await;
-                            observed.gateways = found;
-                            outcome
-                        }
-                        _ => {
-                            let mut found = Vec::new();
-                            let outcome = self
-                                .pages::<wire::HttpRoute>(&path, |items| {
-                                    found.extend(items.into_iter().map(wire::HttpRoute::into_model))
-                                })
-                                .await;
-                            observed.http_routes = found;
-                            outcome
-                        }
-                    };
-                    if let Err(error) = outcome {
-                        gap(GATEWAY_GROUP, resource, error)?;
+                    versions.iter().find(|v| *v == "v1").or(versions.first()).cloned()
+                };
+                match version("gateways") {
+                    Some(version) => {
+                        progress("gateways");
+                        let path = collection(GATEWAY_GROUP, &version, "gateways", namespace);
+                        let outcome = self.read_all(&path, |g: wire::Gateway| Some(g.into_model())).await;
+                        observed.gateways = kept(&mut gaps, GATEWAY_GROUP, "gateways", outcome)?;
                     }
+                    None => observed.not_served.push(kind_name(GATEWAY_GROUP, "gateways")),
+                }
+                match version("httproutes") {
+                    Some(version) => {
+                        progress("httproutes");
+                        let path = collection(GATEWAY_GROUP, &version, "httproutes", namespace);
+                        let outcome = self.read_all(&path, |r: wire::HttpRoute| Some(r.into_model())).await;
+                        observed.http_routes = kept(&mut gaps, GATEWAY_GROUP, "httproutes", outcome)?;
+                    }
+                    None => observed.not_served.push(kind_name(GATEWAY_GROUP, "httproutes")),
                 }
             }
-            Err(error) => gap(GATEWAY_GROUP, "gateways", error)?,
+            // Whether the Gateway API is served is not known: a gap, like a refused list.
+            Err(error) => {
+                kept::<()>(&mut gaps, GATEWAY_GROUP, "gateways", Err(error))?;
+            }
         }
 
         const RBAC: &str = "rbac.authorization.k8s.io";
         progress("RBAC");
-        match self.list_all::<ClusterRole>("clusterroles").await {
-            Ok(items) => read.rbac.cluster_roles = items,
-            Err(error) => gap(RBAC, "clusterroles", error)?,
-        }
-        match self.list_all::<Role>("roles").await {
-            Ok(items) => read.rbac.roles = items,
-            Err(error) => gap(RBAC, "roles", error)?,
-        }
-        match self.list_all::<ClusterRoleBinding>("clusterrolebindings").await {
-            Ok(items) => read.rbac.cluster_role_bindings = items,
-            Err(error) => gap(RBAC, "clusterrolebindings", error)?,
-        }
-        match self.list_all::<RoleBinding>("rolebindings").await {
-            Ok(items) => read.rbac.role_bindings = items,
-            Err(error) => gap(RBAC, "rolebindings", error)?,
-        }
+        read.rbac.roles = kept(&mut gaps, RBAC, "roles", self.list_all::<Role>("roles").await)?;
+        read.rbac.cluster_roles =
+            kept(&mut gaps, RBAC, "clusterroles", self.list_all::<ClusterRole>("clusterroles").await)?;
+        read.rbac.role_bindings =
+            kept(&mut gaps, RBAC, "rolebindings", self.list_all::<RoleBinding>("rolebindings").await)?;
+        read.rbac.cluster_role_bindings = kept(
+            &mut gaps,
+            RBAC,
+            "clusterrolebindings",
+            self.list_all::<ClusterRoleBinding>("clusterrolebindings").await,
+        )?;
         read.observed.gaps = gaps;
+        Ok(read)
+    }
+
+    /// Every object at `path`, read in pages, each decoded into `T` and converted by `keep`
+    /// (which drops what it answers `None` for).
+    async fn read_all<T: serde::de::DeserializeOwned, M>(
+        &self,
+        path: &str,
+        mut keep: impl FnMut(T) -> Option<M>,
+    ) -> Result<Vec<M>> {
+        let mut read = Vec::new();
+        self.pages::<T>(path, |items| read.extend(items.into_iter().filter_map(&mut keep))).await?;
         Ok(read)
     }
 }
