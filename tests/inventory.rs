@@ -17,7 +17,10 @@ use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
 use crate::{
-    scene::{container, create_deployment, deployment},
+    scene::{
+        container, create_deployment, deployment, eventually, exclusive_cluster, install_crd, plain_cluster,
+        remove_crd,
+    },
     testbed::testbed,
     util::{kir_with, run},
 };
@@ -65,6 +68,8 @@ fn find<'a>(list: &'a Value, field: &str, value: &str) -> Option<&'a Value> {
 
 #[tokio::test]
 async fn inventory_finds_coverage_host_access_exposure_and_admins() {
+    // Expects the Gateway API not to be served.
+    let _plain = plain_cluster().await;
     let tb = testbed();
     let client = tb.client().await;
     let denied = tb.namespace("inv-deny").await;
@@ -251,4 +256,71 @@ async fn a_diff_of_what_is_not_an_inventory_names_the_file_and_the_problem() {
     assert!(out.stderr.contains("dot -Tsvg") && out.stderr.contains("Graphviz"), "{}", out.stderr);
     let out = run(kir_with(&tb.kubeconfig).args(["doctor", "-o", "svg"]));
     assert_eq!(out.code, 2, "other commands refuse document formats: {}", out.stderr);
+}
+
+const GATEWAY: &str = "gateway.networking.k8s.io";
+
+async fn create_gateway_object(client: &Client, ns: &str, kind: &str, plural: &str, object: Value) {
+    use kube::{
+        api::{ApiResource, DynamicObject},
+        core::GroupVersionKind,
+    };
+    let resource = ApiResource::from_gvk_with_plural(&GroupVersionKind::gvk(GATEWAY, "v1", kind), plural);
+    let api: Api<DynamicObject> = Api::namespaced_with(client.clone(), ns, &resource);
+    let mut object: DynamicObject = serde_json::from_value(object).unwrap();
+    object.types = Some(kube::core::TypeMeta { api_version: format!("{GATEWAY}/v1"), kind: kind.into() });
+    api.create(&PostParams::default(), &object).await.unwrap();
+}
+
+#[tokio::test]
+async fn where_the_gateway_api_is_served_routes_are_exposures() {
+    let _exclusive = exclusive_cluster().await;
+    let tb = testbed();
+    let client = tb.client().await;
+    let ns = tb.namespace("inv-gateway").await;
+    install_crd(&client, GATEWAY, "v1", "Gateway", "gateways", true).await;
+    install_crd(&client, GATEWAY, "v1", "HTTPRoute", "httproutes", true).await;
+    let outcome = async {
+        eventually("discovery serves the Gateway API", std::time::Duration::from_secs(30), || async {
+            let out = inventory(&tb.kubeconfig, &["-n", &ns, "-o", "json"]);
+            out.code == 0 && out.json()["notServed"] == json!([])
+        })
+        .await;
+        create_deployment(&client, &ns, &deployment("web", 1, vec![container("web", "nginx:1.27")])).await;
+        create::<Service>(
+            &client,
+            &ns,
+            json!({"metadata": {"name": "web"}, "spec": {"selector": {"app": "web"}, "ports": [{"port": 80}]}}),
+        )
+        .await;
+        create_gateway_object(
+            &client,
+            &ns,
+            "Gateway",
+            "gateways",
+            json!({"metadata": {"name": "edge"}, "spec": {"gatewayClassName": "public",
+                "listeners": [{"name": "http", "protocol": "HTTP", "port": 80}]}}),
+        )
+        .await;
+        create_gateway_object(
+            &client,
+            &ns,
+            "HTTPRoute",
+            "httproutes",
+            json!({"metadata": {"name": "shop"}, "spec": {"parentRefs": [{"name": "edge"}],
+                "hostnames": ["shop.example"], "rules": [{"backendRefs": [{"name": "web", "port": 80}]}]}}),
+        )
+        .await;
+        inventory(&tb.kubeconfig, &["-n", &ns, "-o", "json"])
+    }
+    .await;
+    remove_crd(&client, &format!("httproutes.{GATEWAY}")).await;
+    remove_crd(&client, &format!("gateways.{GATEWAY}")).await;
+    let found = outcome.success().json();
+    assert_eq!(found["gateways"][0]["listeners"], json!(["HTTP:80"]));
+    let exposures = found["facts"]["exposures"].as_array().unwrap();
+    assert_eq!(exposures.len(), 1, "a ClusterIP Service is no exposure: {exposures:?}");
+    assert_eq!(exposures[0]["via"], "HTTPRoute");
+    assert_eq!(exposures[0]["detail"], format!("shop.example via {ns}/edge"));
+    assert_eq!(exposures[0]["workloads"], json!([format!("Deployment/{ns}/web")]));
 }

@@ -1009,12 +1009,13 @@ async fn image_find_and_block_need_exactly_their_declared_permissions() {
 
 #[tokio::test]
 async fn prepare_inventory_needs_exactly_its_declared_permissions() {
+    // Expects the Gateway API not to be served: its needs are never reached.
+    let _plain = crate::scene::plain_cluster().await;
     let tb = testbed();
     let client = tb.client().await;
     let ns = tb.namespace("perm-inventory").await;
     // Every need only degrades the inventory: with all of them it is complete (exit 0); with
-    // one taken away, that kind is a gap, named, and the exit code says incomplete (5). The
-    // Gateway API is not served on the testbed: its needs are never reached.
+    // one taken away, that kind is a gap, named, and the exit code says incomplete (5).
     let needs: Vec<Need> = permissions::command("prepare inventory")
         .unwrap()
         .all_needs()
