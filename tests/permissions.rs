@@ -1006,3 +1006,53 @@ async fn image_find_and_block_need_exactly_their_declared_permissions() {
         }
     }
 }
+
+#[tokio::test]
+async fn prepare_inventory_needs_exactly_its_declared_permissions() {
+    // Expects the Gateway API not to be served: its needs are never reached.
+    let _plain = crate::scene::plain_cluster().await;
+    let tb = testbed();
+    let client = tb.client().await;
+    let ns = tb.namespace("perm-inventory").await;
+    // Every need only degrades the inventory: with all of them it is complete (exit 0); with
+    // one taken away, that kind is a gap, named, and the exit code says incomplete (5).
+    let needs: Vec<Need> = permissions::command("prepare inventory")
+        .unwrap()
+        .all_needs()
+        .into_iter()
+        .filter(|n| !n.if_served)
+        .collect();
+    assert!(needs.iter().all(|n| !n.required()));
+    let users = identities(&client, &ns, "prepare inventory", &needs).await;
+    let dir = tempfile::tempdir().unwrap();
+    for (i, (need, user)) in users.iter().enumerate() {
+        let case = dir.path().join(format!("inventory-{i}"));
+        let out =
+            as_user(tb, &client, &case, user, need.as_ref(), &["prepare", "inventory", "-A", "-o", "json"])
+                .await;
+        let said = format!("{}{}", out.stdout, out.stderr);
+        match need {
+            None => {
+                assert_eq!(out.code, 0, "prepare inventory with its declared permissions:\n{said}");
+                assert_eq!(out.json()["gaps"], json!([]));
+            }
+            Some(need) => {
+                assert_eq!(out.code, 5, "prepare inventory without {}:\n{said}", need.describe());
+                let kind = if need.group.is_empty() {
+                    need.resource.to_string()
+                } else {
+                    format!("{}.{}", need.resource, need.group)
+                };
+                assert!(out.stderr.contains(&format!("not read: list {kind}")), "{}", out.stderr);
+                assert_names(&said, need);
+                let gaps: Vec<String> = out.json()["gaps"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|g| g["kind"].as_str().unwrap().into())
+                    .collect();
+                assert_eq!(gaps, [kind]);
+            }
+        }
+    }
+}

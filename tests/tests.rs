@@ -52,3 +52,6 @@ mod prepare;
 
 // `kir report`: the post-incident report of a real response, rendered by headless Chromium.
 mod report;
+
+// `kir prepare inventory`: the architecture document, saved and compared.
+mod inventory;

@@ -207,7 +207,7 @@ impl Cluster {
         self.list_pages(&api, &format!("list {} in {namespace}", K::plural(&()))).await
     }
 
-    async fn list_all<K>(&self, plural: &str) -> Result<Vec<K>>
+    pub(crate) async fn list_all<K>(&self, plural: &str) -> Result<Vec<K>>
     where
         K: kube::Resource<DynamicType = ()> + Clone + DeserializeOwned + std::fmt::Debug,
     {

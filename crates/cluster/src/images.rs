@@ -224,7 +224,7 @@ impl Cluster {
     }
 
     /// `GET path` in pages of [`PAGE`], each decoded into `T` and handed to `page`.
-    async fn pages<T: serde::de::DeserializeOwned>(
+    pub(crate) async fn pages<T: serde::de::DeserializeOwned>(
         &self,
         path: &str,
         mut page: impl FnMut(Vec<T>),

@@ -11,6 +11,7 @@ mod drill;
 mod error;
 pub mod exec;
 pub mod images;
+pub mod inventory;
 pub mod objects;
 pub mod permissions;
 pub mod pods;

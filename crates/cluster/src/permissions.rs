@@ -558,6 +558,40 @@ const DRILL: &[Need] = &[
     ),
 ];
 
+const GATEWAY: &str = "gateway.networking.k8s.io";
+const INVENTORY_GAP: &str = "a gap in the inventory, named (exit 5)";
+const RBAC_GAP: &str = "a gap: who holds cluster-admin or reads Secrets is not fully known (exit 5)";
+
+const INVENTORY: &[Need] = &[
+    cluster("list", "", "namespaces", "every namespace and its labels").degrades(INVENTORY_GAP),
+    cluster("list", APPS, "deployments", "workloads, their service accounts and host access")
+        .degrades(INVENTORY_GAP),
+    cluster("list", APPS, "statefulsets", "workloads, their service accounts and host access")
+        .degrades(INVENTORY_GAP),
+    cluster("list", APPS, "daemonsets", "workloads, their service accounts and host access")
+        .degrades(INVENTORY_GAP),
+    cluster("list", BATCH, "jobs", "workloads, their service accounts and host access")
+        .degrades(INVENTORY_GAP),
+    cluster("list", BATCH, "cronjobs", "workloads, their service accounts and host access")
+        .degrades(INVENTORY_GAP),
+    cluster("list", "", "pods", "pods no controller owns").degrades(INVENTORY_GAP),
+    cluster("list", "", "services", "LoadBalancer and NodePort Services, and what Ingresses route to")
+        .degrades(INVENTORY_GAP),
+    cluster("list", NETWORKING, "ingresses", "Ingresses and the workloads they reach")
+        .degrades(INVENTORY_GAP),
+    cluster("list", NETWORKING, "networkpolicies", "network policy coverage of each namespace")
+        .degrades(INVENTORY_GAP),
+    cluster("list", "", "nodes", "nodes, their versions and addresses").degrades(INVENTORY_GAP),
+    cluster("list", GATEWAY, "gateways", "Gateway API gateways").if_served().degrades(INVENTORY_GAP),
+    cluster("list", GATEWAY, "httproutes", "HTTPRoutes and the workloads they reach")
+        .if_served()
+        .degrades(INVENTORY_GAP),
+    cluster("list", RBAC, "roles", "cluster admins and Secret readers").degrades(RBAC_GAP),
+    cluster("list", RBAC, "clusterroles", "cluster admins and Secret readers").degrades(RBAC_GAP),
+    cluster("list", RBAC, "rolebindings", "cluster admins and Secret readers").degrades(RBAC_GAP),
+    cluster("list", RBAC, "clusterrolebindings", "cluster admins and Secret readers").degrades(RBAC_GAP),
+];
+
 /// Every command and its declared needs, in the order doctor shows them.
 pub const COMMANDS: &[Command] = &[
     Command { name: "capture pod", implemented: true, needs: CAPTURE, steps: &[] },
@@ -605,12 +639,7 @@ pub const COMMANDS: &[Command] = &[
         needs: &[],
         steps: &["image find", "capture pod", "image block", "image purge"],
     },
-    Command {
-        name: "prepare inventory",
-        implemented: false,
-        needs: &[cluster("list", "", "pods", "every pod and its images")],
-        steps: &[],
-    },
+    Command { name: "prepare inventory", implemented: true, needs: INVENTORY, steps: &[] },
     Command { name: "creds show", implemented: true, needs: CREDS_SHOW, steps: &[] },
     Command { name: "creds scope", implemented: true, needs: READ_RBAC, steps: &[] },
     Command { name: "creds who-can", implemented: true, needs: READ_RBAC, steps: &[] },

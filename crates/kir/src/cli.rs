@@ -41,9 +41,9 @@ pub struct GlobalArgs {
     #[arg(long = "as-group", global = true, value_name = "GROUP")]
     pub as_group: Vec<String>,
 
-    /// Output format
-    #[arg(short = 'o', long, global = true, value_enum, default_value_t = OutputFormat::Table)]
-    pub output: OutputFormat,
+    /// Output format (markdown, dot and svg: `prepare inventory` only)
+    #[arg(short = 'o', long, global = true, value_enum, default_value_t = OutputArg::Table)]
+    pub output: OutputArg,
 
     /// Incident case folder to record into
     #[arg(long = "case", global = true, env = "KIR_CASE", value_name = "DIR")]
@@ -67,6 +67,17 @@ pub enum OutputFormat {
     Table,
     Json,
     Yaml,
+}
+
+/// `-o` as given: the formats of every command, and those only a document has.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OutputArg {
+    Table,
+    Json,
+    Yaml,
+    Markdown,
+    Dot,
+    Svg,
 }
 
 #[derive(Debug, Subcommand)]
@@ -125,7 +136,7 @@ pub enum Command {
     #[command(subcommand)]
     Baseline(BaselineCommand),
 
-    /// Before the incident: readiness of signals and tools, the responder's RBAC
+    /// Before the incident: the architecture inventory, readiness of signals and tools, the responder's RBAC
     #[command(subcommand)]
     Prepare(PrepareCommand),
 
@@ -460,6 +471,15 @@ pub enum DrillScenario {
 
 #[derive(Debug, Subcommand)]
 pub enum PrepareCommand {
+    /// The architecture document of the cluster: workloads, exposure, network policy coverage,
+    /// host access, admins, nodes (-o markdown, json, dot or svg)
+    #[command(after_help = "Examples:\n  \
+        kir prepare inventory > inventory.md\n  \
+        kir prepare inventory -o svg > inventory.svg\n  \
+        kir prepare inventory --out inventories        # saves inventory.{json,md,dot,svg}\n  \
+        kir prepare inventory --diff inventories/inventory-20260101T000000Z")]
+    Inventory(InventoryArgs),
+
     /// Is everything the playbook relies on there? Audit log and policy, sensors, tools, cases
     #[command(after_help = "Every gap comes with its fix. Exit status: 0 ready, 1 a gap was found.\n\n\
                       Examples:\n  kir prepare check --audit-log /var/log/kubernetes/audit/ --audit-policy /etc/kubernetes/audit-policy.yaml\n  \
@@ -1098,4 +1118,30 @@ pub struct CredsRotateArgs {
 
     #[command(flatten)]
     pub confirm: ConfirmArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct InventoryArgs {
+    /// Every namespace (the default); -n NS documents one
+    #[arg(short = 'A', long)]
+    pub all_namespaces: bool,
+
+    /// Save inventory.json, .md, .dot and .svg into DIR; when DIR exists, into a new folder
+    /// inventory-<UTC time> inside it (the folder written is printed)
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+
+    /// Print what changed since OLD: a saved inventory.json, or the folder holding it
+    #[arg(long, value_name = "OLD")]
+    pub diff: Option<PathBuf>,
+
+    /// How the SVG is laid out: by kir itself, or by Graphviz (`dot -Tsvg`, which must be on PATH)
+    #[arg(long, value_enum, default_value_t = SvgLayout::Kir)]
+    pub layout: SvgLayout,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SvgLayout {
+    Kir,
+    Graphviz,
 }

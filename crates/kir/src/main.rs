@@ -13,7 +13,7 @@ use std::process::ExitCode;
 
 use crate::{
     cli::{
-        CaptureCommand, Cli, Command, CredsCommand, ImageCommand, IsolateCommand, PrepareCommand,
+        CaptureCommand, Cli, Command, CredsCommand, ImageCommand, IsolateCommand, OutputArg, PrepareCommand,
         ReleaseCommand, ReplaceCommand, RespondCommand, SnapshotCommand,
     },
     settings::{Settings, UsageError},
@@ -65,6 +65,14 @@ fn parse_command_line() -> Cli {
 }
 
 fn run(cli: Cli, settings: Settings) -> anyhow::Result<u8> {
+    let document_only = matches!(settings.output_arg, OutputArg::Markdown | OutputArg::Dot | OutputArg::Svg);
+    if document_only && !matches!(cli.command, Command::Prepare(PrepareCommand::Inventory(_))) {
+        return Err(UsageError(
+            "-o markdown, dot and svg are formats of `kir prepare inventory`; this command prints table, json or yaml"
+                .into(),
+        )
+        .into());
+    }
     match cli.command {
         Command::Completion { shell } => commands::completion::run(shell)?,
         Command::Version => commands::version::run(&settings)?,
@@ -117,6 +125,9 @@ fn run(cli: Cli, settings: Settings) -> anyhow::Result<u8> {
         }
         Command::Image(ImageCommand::Block(args)) => {
             return runtime()?.block_on(commands::image::block(&args, &settings));
+        }
+        Command::Prepare(PrepareCommand::Inventory(args)) => {
+            return runtime()?.block_on(commands::prepare::inventory(&args, &settings));
         }
         Command::Undo(args) => return runtime()?.block_on(commands::undo::run(&args, &settings)),
         Command::Creds(CredsCommand::Show(args)) => {

@@ -9,7 +9,7 @@ use jiff::{Timestamp, tz::TimeZone};
 use kir_audit::{TimeSpec, Window};
 use kir_cluster::ConnectOptions;
 
-use crate::cli::{GlobalArgs, OutputFormat, TimeArgs};
+use crate::cli::{GlobalArgs, OutputArg, OutputFormat, TimeArgs};
 
 /// A mistake on the command line: reported with exit code 2.
 #[derive(Debug, thiserror::Error)]
@@ -21,6 +21,9 @@ pub struct UsageError(pub String);
 pub struct Settings {
     pub connect: ConnectOptions,
     pub output: OutputFormat,
+    /// `-o` as given: `prepare inventory` also writes markdown, dot and svg (`output` is then
+    /// `Table`, and other commands refuse them).
+    pub output_arg: OutputArg,
     /// `--case` or `KIR_CASE`: the case folder to record into.
     pub case: Option<PathBuf>,
     /// When kir started: "contained after N ms" counts from here.
@@ -42,7 +45,14 @@ impl Settings {
                 impersonate_groups: args.as_group.clone(),
                 request_timeout,
             },
-            output: args.output,
+            output: match args.output {
+                OutputArg::Json => OutputFormat::Json,
+                OutputArg::Yaml => OutputFormat::Yaml,
+                OutputArg::Table | OutputArg::Markdown | OutputArg::Dot | OutputArg::Svg => {
+                    OutputFormat::Table
+                }
+            },
+            output_arg: args.output,
             case: args.case.clone(),
             started: Instant::now(),
         })
