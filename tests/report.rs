@@ -105,6 +105,40 @@ async fn report_of_a_real_response_in_every_format_leaves_the_case_untouched() {
     dry_run_apply(&testbed().client().await, &prevent.stdout).await;
 }
 
+/// With the cluster reachable, containment is what the cluster shows now: each change kir made,
+/// read back; a quarantine policy deleted since is reported gone, and becomes a residual risk.
+#[tokio::test]
+async fn containment_is_re_checked_against_the_live_cluster() {
+    let tb = testbed();
+    let client = tb.client().await;
+    let (_dir, case, ns) = responded_case("report-live").await;
+    let live = run(kir_with(&tb.kubeconfig).args(["report", "-o", "json"]).arg(&case)).success().json();
+    let note = live["containment"]["note"].as_str().unwrap();
+    assert!(note.starts_with("re-checked against"), "{live:#}");
+    let changes = live["containment"]["changes"].as_array().unwrap();
+    let policy = changes
+        .iter()
+        .find(|c| c["change"].as_str().unwrap().contains("NetworkPolicy"))
+        .unwrap_or_else(|| panic!("{live:#}"));
+    assert_eq!(policy["state"], "in-place", "{policy}");
+    assert!(changes.iter().all(|c| c["state"] == "in-place"), "everything kir made holds: {live:#}");
+
+    let policies = Api::<k8s_openapi::api::networking::v1::NetworkPolicy>::namespaced(client.clone(), &ns);
+    for p in policies.list(&Default::default()).await.unwrap() {
+        let name = p.metadata.name.unwrap();
+        if name.starts_with("kir-quarantine-") {
+            policies.delete(&name, &Default::default()).await.unwrap();
+        }
+    }
+    let after = run(kir_with(&tb.kubeconfig).arg("report").arg(&case)).success();
+    assert!(after.stdout.contains("| gone |"), "{}", after.stdout);
+    assert!(after.stdout.contains("is gone now"), "a residual risk: {}", after.stdout);
+    let offline = run(kir_with(&tb.kubeconfig).args(["report", "--offline"]).arg(&case)).success();
+    assert!(offline.stdout.contains("(not re-checked live): --offline"), "{}", offline.stdout);
+    let verified = run(kir().args(["case", "verify", "-o", "json"]).arg(&case)).success().json();
+    assert_eq!(verified["intact"], true, "reading back wrote nothing into the case");
+}
+
 /// Every object of the preventive YAML, created with a server-side dry run: the API server
 /// (with its CEL compiler and validation) accepts them. Namespaces exist already: their labels
 /// are applied as a dry-run patch.

@@ -79,4 +79,4 @@ pub use manifest::{ArtifactRecord, JournalHead, Manifest, NotCollected};
 pub use metadata::{CaseInfo, CaseMetadata};
 pub use report::{Authentication, CaseForm, Finding, FindingKind, KeyLines, SignatureStatus, VerifyReport};
 pub use signing::{GeneratedKeys, SigningKey, VerifyingKey, generate_keys};
-pub use verify::{JournalReading, read_journal, verify, verify_with_journal_key};
+pub use verify::{JournalReading, read_authenticated_journal, read_journal, verify, verify_with_journal_key};

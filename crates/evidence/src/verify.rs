@@ -294,6 +294,38 @@ pub struct JournalReading {
     pub warnings: Vec<Finding>,
 }
 
+/// The journal of the case folder `dir`, read without opening the case for writing, provided
+/// it is intact and every line carries a MAC that verifies under `key`: what this user's kir
+/// provably wrote, for acting or reading back on it. Otherwise the error names the first line
+/// that is broken or not authenticated.
+pub fn read_authenticated_journal(dir: &Path, key: &JournalKey) -> Result<Vec<JournalEntry>> {
+    let journal_path = dir.join(JOURNAL_FILE);
+    let file = File::open(&journal_path).map_err(|e| match e.kind() {
+        io::ErrorKind::NotFound => {
+            Error::NotACase { path: dir.to_path_buf(), detail: "journal.jsonl is missing".into() }
+        }
+        _ => io_error("read", &journal_path)(e),
+    })?;
+    let size = file.metadata().map_err(io_error("inspect", &journal_path))?.len();
+    if size > MAX_JOURNAL {
+        return Err(Error::TooLarge { path: journal_path, size, limit: MAX_JOURNAL });
+    }
+    let parsed = read_journal_lines(file.take(size), Some(key)).map_err(io_error("read", &journal_path))?;
+    if let Some(problem) = parsed.problems.first() {
+        return Err(Error::BrokenJournal {
+            path: journal_path,
+            line: problem.line.unwrap_or_default(),
+            detail: problem.message.clone(),
+        });
+    }
+    if let Some((line, seq, detail)) =
+        parsed.auth.iter().find_map(|auth| Some((auth.line, auth.seq, auth.mac.problem(key)?)))
+    {
+        return Err(Error::Unauthenticated { line, seq, detail });
+    }
+    Ok(parsed.entries)
+}
+
 /// Read the journal of the case folder `dir` for display, line by line; a journal larger than
 /// [`MAX_JOURNAL`] is refused unread.
 pub fn read_journal(dir: &Path) -> Result<JournalReading> {

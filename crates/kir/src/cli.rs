@@ -569,6 +569,11 @@ pub struct ReportArgs {
     /// Print the preventive controls the case calls for (reviewable YAML) instead of the report
     #[arg(long)]
     pub prevent: bool,
+
+    /// Do not ask the cluster: containment is reported as the case recorded it (by default the
+    /// changes kir made are read back live when the case's cluster is reachable)
+    #[arg(long)]
+    pub offline: bool,
 }
 
 #[derive(Debug, Subcommand)]

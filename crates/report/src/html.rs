@@ -72,7 +72,22 @@ fn write_report(out: &mut String, report: &Report) -> std::fmt::Result {
         writeln!(out, "<tr><th>{key}</th><td>{value}</td></tr>")?;
     }
     out.push_str("</table>\n");
-    writeln!(out, "<p>Containment: {}.</p>", text(report.containment_note))?;
+    writeln!(out, "<p>Containment: {}.</p>", text(&report.containment.note))?;
+    if !report.containment.changes.is_empty() {
+        out.push_str(
+            "<table id=\"containment\">\n<tr><th>kir's change (as undo reverses it)</th><th>now</th><th>detail</th></tr>\n",
+        );
+        for change in &report.containment.changes {
+            writeln!(
+                out,
+                "<tr><td>{}</td><td>{}</td><td>{}</td></tr>",
+                text(&change.change),
+                change.state.text(),
+                text(&change.detail)
+            )?;
+        }
+        out.push_str("</table>\n");
+    }
 
     if !report.verification.problems.is_empty() {
         out.push_str("<h2>Integrity problems</h2>\n<ul>\n");

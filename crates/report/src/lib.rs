@@ -22,8 +22,8 @@ mod source;
 use std::path::PathBuf;
 
 pub use model::{
-    Evidence, Measure, Point, PostMortem, Report, Risk, RiskLevel, Summary, Technique, TimelineItem,
-    TimelineKind, Verification, report_of,
+    Containment, Evidence, LiveChange, LiveState, Measure, Point, PostMortem, Report, Risk, RiskLevel,
+    Summary, Technique, TimelineItem, TimelineKind, Verification, report_of,
 };
 pub use source::{CaseSource, Gap, Integrity, RecordedArtifact};
 

@@ -50,8 +50,22 @@ fn write_report(out: &mut String, report: &Report) -> std::fmt::Result {
     )?;
     writeln!(out, "| report made | {} |", report.generated)?;
     writeln!(out)?;
-    writeln!(out, "Containment: {}.", report.containment_note)?;
+    writeln!(out, "Containment: {}.", text(&report.containment.note))?;
     writeln!(out)?;
+    if !report.containment.changes.is_empty() {
+        writeln!(out, "| kir's change (as undo reverses it) | now | detail |")?;
+        writeln!(out, "| --- | --- | --- |")?;
+        for change in &report.containment.changes {
+            writeln!(
+                out,
+                "| {} | {} | {} |",
+                text(&change.change),
+                change.state.text(),
+                text(&change.detail)
+            )?;
+        }
+        writeln!(out)?;
+    }
 
     if !report.verification.problems.is_empty() {
         writeln!(out, "## Integrity problems")?;

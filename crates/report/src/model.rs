@@ -1,7 +1,8 @@
 //! The report: what a case shows, as plain data. Rendering is in `markdown` and `html`.
 //!
 //! Only what the case records is claimed. Where the case cannot tell, the report says "check"
-//! or "unknown", and containment is the state the case recorded, never re-checked live.
+//! or "unknown". Containment is the state the case recorded unless the caller re-checked it
+//! against the live cluster ([`Report::with_live_containment`]).
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -25,7 +26,7 @@ const MAX_EVENTS: usize = 2000;
 pub struct Report {
     pub verification: Verification,
     pub summary: Summary,
-    pub containment_note: &'static str,
+    pub containment: Containment,
     pub timeline: Vec<TimelineItem>,
     /// Items left out of the timeline by its cap.
     pub timeline_left_out: usize,
@@ -36,6 +37,86 @@ pub struct Report {
     pub post_mortem: PostMortem,
     /// When the report was made.
     pub generated: Timestamp,
+}
+
+/// The changes the journal says kir made, as the cluster shows them now.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Containment {
+    /// When the cluster was asked; `None`: not re-checked (`note` says why).
+    pub checked: Option<Timestamp>,
+    pub note: String,
+    pub changes: Vec<LiveChange>,
+}
+
+/// One change kir made, read back now.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LiveChange {
+    /// The change, as undo describes its reversal.
+    pub change: String,
+    pub state: LiveState,
+    pub detail: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum LiveState {
+    /// The live object is the one kir made.
+    InPlace,
+    /// Nothing of it is left (deleted, or the object it was made on is gone).
+    Gone,
+    /// The live object is not what kir made.
+    Changed,
+}
+
+impl LiveState {
+    pub fn text(self) -> &'static str {
+        match self {
+            LiveState::InPlace => "in place",
+            LiveState::Gone => "gone",
+            LiveState::Changed => "changed",
+        }
+    }
+}
+
+impl Report {
+    /// Containment as the live cluster shows it at `checked`: the note and the residual risks
+    /// say what was found instead of "as recorded".
+    pub fn with_live_containment(
+        mut self,
+        checked: Timestamp,
+        server: &str,
+        changes: Vec<LiveChange>,
+    ) -> Report {
+        let in_place = changes.iter().filter(|c| c.state == LiveState::InPlace).count();
+        self.containment = Containment {
+            checked: Some(checked),
+            note: format!(
+                "re-checked against {server} at {checked}: {in_place} of {} recorded change(s) in place",
+                changes.len()
+            ),
+            changes,
+        };
+        self.residual_risks.retain(|r| !r.text.starts_with(CONTAINMENT_NOTE));
+        for change in self.containment.changes.iter().filter(|c| c.state != LiveState::InPlace) {
+            let level = if change.state == LiveState::Changed { RiskLevel::Risk } else { RiskLevel::Check };
+            self.residual_risks.insert(
+                0,
+                Risk {
+                    level,
+                    text: format!("{} is {} now: {}", change.change, change.state.text(), change.detail),
+                },
+            );
+        }
+        self
+    }
+
+    /// Containment stays as recorded, and why it was not re-checked.
+    pub fn without_live_containment(mut self, why: &str) -> Report {
+        self.containment.note = format!("{CONTAINMENT_NOTE}: {why}");
+        self
+    }
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -224,7 +305,7 @@ pub fn report_of(source: &CaseSource, now: Timestamp) -> Report {
         residual_risks: residual_risks(source, &detections, &post_mortem, now),
         techniques: techniques(&detections),
         summary,
-        containment_note: CONTAINMENT_NOTE,
+        containment: Containment { checked: None, note: CONTAINMENT_NOTE.to_string(), changes: Vec::new() },
         timeline,
         timeline_left_out,
         evidence,

@@ -247,6 +247,40 @@ fn residual_risks_claim_only_what_the_case_shows() {
 }
 
 #[test]
+fn live_containment_replaces_the_recorded_note_and_what_no_longer_holds_is_a_risk() {
+    use crate::{LiveChange, LiveState};
+    let recorded = report_of(&fixture(), now());
+    assert!(recorded.residual_risks.iter().any(|r| r.text.contains("not re-checked live")));
+    let changes = vec![
+        LiveChange {
+            change: "delete NetworkPolicy shop/kir-quarantine-1".into(),
+            state: LiveState::InPlace,
+            detail: "as kir made it".into(),
+        },
+        LiveChange {
+            change: "delete NetworkPolicy shop/kir-quarantine-2".into(),
+            state: LiveState::Changed,
+            detail: "its spec <is> not kir's".into(),
+        },
+    ];
+    let live = recorded.with_live_containment(now(), "https://10.0.0.1:6443", changes);
+    assert!(live.containment.note.starts_with("re-checked against https://10.0.0.1:6443"));
+    assert!(live.containment.note.ends_with("1 of 2 recorded change(s) in place"));
+    assert!(!live.residual_risks.iter().any(|r| r.text.contains("not re-checked live")));
+    let risk = &live.residual_risks[0];
+    assert_eq!(risk.level, crate::RiskLevel::Risk);
+    assert!(risk.text.contains("kir-quarantine-2 is changed now"), "{}", risk.text);
+    let md = markdown::render(&live);
+    assert!(
+        md.contains("| delete NetworkPolicy shop/kir-quarantine-2 | changed | its spec \\<is\\> not kir's |")
+            || md.contains("| changed |"),
+        "{md}"
+    );
+    let page = html::render(&live);
+    assert!(page.contains("<table id=\"containment\">") && page.contains("&lt;is&gt;"), "escaped: {page}");
+}
+
+#[test]
 fn a_case_that_does_not_verify_says_so_on_the_first_line() {
     let mut source = fixture();
     source.integrity = Integrity {

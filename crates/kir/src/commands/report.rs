@@ -48,6 +48,17 @@ pub fn run(args: &ReportArgs, settings: &Settings) -> anyhow::Result<u8> {
         other => anyhow::Error::from(other),
     })?;
     let report = kir_report::report_of(&source, Timestamp::now());
+    let report = if args.offline || args.prevent {
+        report.without_live_containment("--offline")
+    } else {
+        match crate::runtime()?.block_on(live_containment(settings, &source)) {
+            Ok((checked, server, changes)) => report.with_live_containment(checked, &server, changes),
+            Err(why) => {
+                eprintln!("{}", sanitize(&format!("containment not re-checked: {why}")));
+                report.without_live_containment(&why)
+            }
+        }
+    };
     match &args.out {
         Some(out) if is_folder(out) => write_folder(out, &case, &source, &report, args.prevent)?,
         Some(out) => {
@@ -196,4 +207,51 @@ fn write_new(path: &Path, text: &str) -> anyhow::Result<()> {
     })?;
     file.write_all(text.as_bytes()).with_context(|| format!("cannot write {}", path.display()))?;
     Ok(())
+}
+
+/// The changes the case's journal says kir made, read back from the live cluster the way
+/// `kir undo` reads them (it only reads here). Only a journal this user's kir provably wrote is
+/// followed, and only on the cluster the case was made on.
+async fn live_containment(
+    settings: &Settings,
+    source: &CaseSource,
+) -> Result<(Timestamp, String, Vec<kir_report::LiveChange>), String> {
+    use kir_report::{LiveChange, LiveState};
+    use kir_respond::undo::{self, Verdict};
+    let metadata = source.metadata.as_ref().ok_or("case.json is unreadable")?;
+    let key = kir_evidence::JournalKey::find()
+        .map_err(|e| e.to_string())?
+        .ok_or("no journal key on this machine: kir reads back only what its own key authenticates")?;
+    let entries = kir_evidence::read_authenticated_journal(&source.path, &key).map_err(|e| e.to_string())?;
+    let mut connect = settings.connect.clone();
+    if connect.request_timeout.is_zero() {
+        connect.request_timeout = std::time::Duration::from_secs(10);
+    }
+    let cluster = kir_cluster::Cluster::connect(&connect).await.map_err(|e| e.to_string())?;
+    let server = cluster.target().server.clone();
+    if let Some(made_on) = &metadata.info.cluster
+        && made_on.trim_end_matches('/') != server.trim_end_matches('/')
+    {
+        return Err(format!("the case was made on {made_on}; the current context points at {server}"));
+    }
+    let journaled = undo::pending(&entries, None);
+    let assessed = undo::assess(&cluster, &metadata.id, &journaled.pending, undo::UndoOptions::default())
+        .await
+        .map_err(|e| format!("the cluster could not be read: {e}"))?;
+    let changes = assessed
+        .into_iter()
+        .map(|a| {
+            let (state, detail) = match a.verdict {
+                Verdict::Reverse => (LiveState::InPlace, "as kir made it".to_string()),
+                Verdict::Shared(cases) => {
+                    (LiveState::InPlace, format!("as kir made it; cases {} rely on it too", cases.join(", ")))
+                }
+                Verdict::KeptOrphaned(why) => (LiveState::InPlace, why),
+                Verdict::AlreadyReversed(why) => (LiveState::Gone, why),
+                Verdict::Mismatch(why) => (LiveState::Changed, why),
+            };
+            LiveChange { change: a.description, state, detail }
+        })
+        .collect();
+    Ok((Timestamp::now(), server, changes))
 }
