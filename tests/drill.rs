@@ -61,7 +61,7 @@ async fn every_drill_passes_on_the_testbed_and_leaves_only_its_folder() {
     for score in scenarios {
         let checks: Vec<&str> =
             score["checks"].as_array().unwrap().iter().map(|c| c["name"].as_str().unwrap()).collect();
-        for expected in ["staged", "detected", "evidence verifies", "cleaned up"] {
+        for expected in ["staged", "detected", "evidence verifies", "report", "cleaned up"] {
             assert!(checks.contains(&expected), "{expected} checked: {score:#}");
         }
         for measure in ["timeToDetectMs", "timeToContainMs", "timeToRecoverMs", "evidenceItems"] {
@@ -85,6 +85,10 @@ async fn every_drill_passes_on_the_testbed_and_leaves_only_its_folder() {
             .starts_with(&format!("# kir drill {}: PASSED (3/3 scenarios)", card["drill"].as_str().unwrap()))
     );
     assert!(!out.join("stolen-credentials-leaked-token").exists(), "the leaked token is not kept");
+    for scenario in names {
+        let report = std::fs::read_to_string(out.join("reports").join(scenario).join("report.md")).unwrap();
+        assert!(report.contains("Containment: re-checked against"), "{scenario}: {report}");
+    }
     assert_eq!(left_behind(&client, card["drill"].as_str().unwrap()).await, Vec::<String>::new());
 }
 

@@ -149,6 +149,7 @@ impl Drill<'_> {
             }
             if case.join("manifest.json").exists() {
                 self.verify(&case, &mut score).await;
+                self.report(scenario, &case, &mut score).await;
             }
         }
         if self.keep {
@@ -531,6 +532,23 @@ impl Drill<'_> {
             } else {
                 format!("kir case verify: {}", ran.said())
             },
+        );
+    }
+
+    /// The post-incident report of the case, as the responder would write it next, with
+    /// containment read back from the cluster while the drill's objects still stand.
+    async fn report(&self, scenario: Scenario, case: &Path, score: &mut ScenarioScore) {
+        let out = self.folder.join("reports").join(scenario.name());
+        let mut out_arg = out.to_string_lossy().into_owned();
+        // A trailing separator asks for a folder: report.md, report.json, report.html.
+        out_arg.push(std::path::MAIN_SEPARATOR);
+        let ran = self.kir.run(&["report", &case.to_string_lossy(), "--out", &out_arg]).await;
+        let html = out.join("report.html");
+        let written = ran.code == 0 && html.is_file();
+        score.check(
+            "report",
+            written,
+            if written { format!("{}", html.display()) } else { format!("kir report: {}", ran.said()) },
         );
     }
 
