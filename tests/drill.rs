@@ -13,6 +13,7 @@ use kube::{
 use serde_json::Value;
 
 use crate::{
+    scene::exclusive_cluster,
     testbed::testbed,
     util::{kir_with, run},
 };
@@ -112,11 +113,14 @@ async fn a_drill_needs_the_clusters_consent_and_says_what_it_could_not_check() {
             namespaces.patch("kir-drills", &PatchParams::default(), &Patch::Merge(&patch)).await.unwrap();
         }
     };
+    // No other test may find the testbed without consent meanwhile (the README's drill).
+    let exclusive = exclusive_cluster().await;
     mark(None).await;
     let refused = run(kir_with(&tb.kubeconfig)
         .args(["drill", "compromised-pod", "--out"])
         .arg(dir.path().join("refused")));
     mark(Some("allowed")).await;
+    drop(exclusive);
     assert_eq!(refused.code, 1, "{}", refused.stderr);
     assert!(
         refused.stderr.contains("not marked for drills")

@@ -55,3 +55,6 @@ mod report;
 
 // `kir prepare inventory`: the architecture document, saved and compared.
 mod inventory;
+
+// The README's walkthrough, run as written.
+mod readme;
