@@ -407,3 +407,95 @@ async fn denied_attempts_are_reported_as_attempts_not_as_done() {
         .unwrap_or_else(|| panic!("{}", table.stdout));
     assert!(line.contains("attempt (403)") && line.contains("medium"), "{line}");
 }
+
+/// With `--case`, the requests the case's journal accounts for (the responder's snapshot exec,
+/// its reads and permission review) are reported apart as kir's own, and alone they make no
+/// finding; an intruder's exec into the same pod at the same time stays a finding. A forged
+/// journal is not believed.
+#[tokio::test]
+async fn the_responders_own_requests_are_told_apart_with_the_case() {
+    let tb = testbed();
+    let client = tb.client().await;
+    let ns = tb.namespace("footprint").await;
+    create_deployment(&client, &ns, &deployment("web", 2, vec![container("web", "nginx:1.27")])).await;
+    let pods = running_pods(&client, &ns, "app=web", 2).await;
+    let (suspect, other) = (pods[0].metadata.name.clone().unwrap(), pods[1].metadata.name.clone().unwrap());
+    let dir = tempfile::tempdir().unwrap();
+    let case = dir.path().join("case");
+    run(kir().arg("--kubeconfig").arg(&tb.kubeconfig).arg("--case").arg(&case).args([
+        "snapshot",
+        "pod",
+        &format!("{ns}/{suspect}"),
+    ]))
+    .success();
+    let intruder = format!("intruder-{ns}");
+    let mallory = client_as(tb, &intruder, &["system:masters"]).await;
+    let mut process = Api::<Pod>::namespaced(mallory, &ns)
+        .exec(&other, ["sh", "-c", "id"], &AttachParams::default().stderr(false))
+        .await
+        .unwrap();
+    let mut output = String::new();
+    process.stdout().unwrap().read_to_string(&mut output).await.unwrap();
+    process.take_status().unwrap().await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while audit_ids(tb, &intruder, |e| e["objectRef"]["subresource"] == "exec").is_empty() {
+        assert!(tokio::time::Instant::now() < deadline, "the intruder's exec reaches the audit log");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+
+    let exec_findings = |case: Option<&std::path::Path>| -> (i32, Vec<Value>, String) {
+        let mut command = kir();
+        command.args(["detect", "audit", "-o", "json"]).arg(&tb.audit_log);
+        if let Some(case) = case {
+            command.arg("--case").arg(case);
+        }
+        let out = run(&mut command);
+        let findings = out
+            .stdout
+            .lines()
+            .map(|l| serde_json::from_str::<Value>(l).unwrap())
+            .filter(|f| f["rule"]["id"] == "kir-audit-exec-into-pod")
+            .filter(|f| {
+                f["objects"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .any(|o| o.as_str().unwrap().starts_with(&format!("{ns}/")))
+            })
+            .collect();
+        (out.code, findings, out.stderr)
+    };
+    let (_, plain, _) = exec_findings(None);
+    assert!(
+        plain.iter().all(|f| f.get("responder").is_none()),
+        "without the case nothing is told apart: {plain:?}"
+    );
+    let (code, labelled, _) = exec_findings(Some(&case));
+    assert_eq!(code, 3, "the intruder's exec is still a finding");
+    let of = |responder: bool| -> Vec<&Value> {
+        labelled.iter().filter(|f| f.get("responder").is_some() == responder).collect()
+    };
+    assert_eq!(of(true).len(), 1, "the responder's snapshot exec: {labelled:?}");
+    assert!(of(true)[0]["objects"].to_string().contains(&suspect), "{labelled:?}");
+    assert!(
+        of(false).iter().any(|f| f["user"] == intruder.as_str()),
+        "the intruder's exec, at the same time in the same namespace, stays a finding: {labelled:?}"
+    );
+
+    // The timeline says which lines are kir's, and shows the user agent.
+    let timeline = run(kir()
+        .args(["audit", "timeline"])
+        .arg(&tb.audit_log)
+        .args(["--user", "testbed-admin", "--subresource", "exec", "--name", &suspect, "--case"])
+        .arg(&case));
+    let line = timeline.stdout.lines().find(|l| l.contains(&suspect)).unwrap_or_default();
+    assert!(line.contains("kir (--case)") && line.contains("kir/"), "{}", timeline.stdout);
+
+    // A journal line changed by hand: kir believes none of it.
+    let journal = case.join("journal.jsonl");
+    let text = std::fs::read_to_string(&journal).unwrap();
+    std::fs::write(&journal, text.replacen("snapshot.pod", "snapshot.pad", 1)).unwrap();
+    let (_, forged, stderr) = exec_findings(Some(&case));
+    assert!(forged.iter().all(|f| f.get("responder").is_none()), "{forged:?}");
+    assert!(stderr.contains("kir's own requests are not told apart"), "{stderr}");
+}

@@ -16,6 +16,7 @@ pub mod credential;
 pub mod envelope;
 pub mod event;
 pub mod filter;
+pub mod footprint;
 pub mod input;
 pub mod json;
 pub mod pattern;

@@ -111,6 +111,9 @@ pub struct Entry {
     /// What the API server noted of the service-account token used: stale, legacy.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub token_markers: Vec<TokenNote>,
+    /// A case's journal accounts for the request as kir's own (see [`crate::footprint`]).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub responder: bool,
 }
 
 /// The longest credential id or annotation value an entry keeps, in characters: real ones are
@@ -127,6 +130,7 @@ fn clipped(text: &str) -> String {
 impl Entry {
     pub fn of(event: &Event<'_>) -> Entry {
         Entry {
+            responder: false,
             category: Category::of(event),
             time: event.time_text().to_string(),
             user: event.effective_user().to_string(),

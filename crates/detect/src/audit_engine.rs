@@ -2,7 +2,7 @@
 
 use std::collections::HashMap;
 
-use kir_audit::{Event, Format, Processor};
+use kir_audit::{Event, Format, Processor, footprint::Footprint};
 
 use crate::{
     audit::{AuditField, AuditRecord},
@@ -19,6 +19,8 @@ pub struct AuditDetector {
     /// ...and the rules that may match any event. Most events concern a handful of busy
     /// resources (leases, nodes, endpoints) that few rules care about.
     any_resource: Vec<usize>,
+    /// kir's own requests, when a case says what they were (`--case`).
+    footprint: Option<Footprint>,
 }
 
 impl AuditDetector {
@@ -35,7 +37,19 @@ impl AuditDetector {
                 None => any_resource.push(index),
             }
         }
-        AuditDetector { rules, baseline: baseline.map(|b| (b, baseline_rules())), by_resource, any_resource }
+        AuditDetector {
+            rules,
+            baseline: baseline.map(|b| (b, baseline_rules())),
+            by_resource,
+            any_resource,
+            footprint: None,
+        }
+    }
+
+    /// Tell kir's own requests (as `footprint` accounts for them) apart from everyone else's.
+    pub fn with_footprint(mut self, footprint: Footprint) -> AuditDetector {
+        self.footprint = Some(footprint);
+        self
     }
 
     pub fn rules(&self) -> impl Iterator<Item = &RuleMeta> {
@@ -66,6 +80,7 @@ impl Processor for AuditDetector {
     fn event(&self, event: &Event<'_>, raw: Option<&str>, _format: Format, out: &mut Vec<Hit>) {
         // The same request is logged again with its answer (ResponseStarted, ResponseComplete),
         // and only the answer tells what was done from what was tried.
+        let responder = self.footprint.as_ref().is_some_and(|f| f.accounts_for(event));
         if &*event.stage != "RequestReceived" {
             let record = AuditRecord::new(event, raw);
             let resource = event.resource();
@@ -76,13 +91,13 @@ impl Processor for AuditDetector {
             };
             for &index in self.any_resource.iter().chain(specific.into_iter().flatten()) {
                 if self.rules[index].detection.matches(&record) {
-                    out.push(hit(index, event));
+                    out.push(hit(index, event, responder));
                 }
             }
         }
         if let Some((baseline, _)) = &self.baseline {
             for departure in baseline.departures(event) {
-                out.push(hit(self.rules.len() + departure, event));
+                out.push(hit(self.rules.len() + departure, event, responder));
             }
         }
     }
@@ -95,8 +110,9 @@ pub fn is_attempt(event: &Event<'_>) -> bool {
         || event.annotation("authorization.k8s.io/decision").is_some_and(|d| d.eq_ignore_ascii_case("forbid"))
 }
 
-fn hit(rule: usize, event: &Event<'_>) -> Hit {
+fn hit(rule: usize, event: &Event<'_>, responder: bool) -> Hit {
     Hit {
+        responder,
         attempt: is_attempt(event),
         code: event.code(),
         rule,

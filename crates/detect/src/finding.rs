@@ -53,6 +53,10 @@ pub struct RuleRef {
 #[serde(rename_all = "camelCase")]
 pub struct Finding {
     pub rule: RuleRef,
+    /// Every request of the finding is one a case's journal accounts for as kir's own
+    /// (`--case`): the responder at work, reported apart.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub responder: bool,
     /// The rule's severity; one lower for attempts.
     pub severity: Severity,
     /// Audit findings: `done`, or `attempt` when every request was denied or failed.
@@ -119,6 +123,8 @@ pub struct Hit {
     pub attempt: bool,
     /// The answer's status code, when the event has one.
     pub code: Option<i64>,
+    /// A case's journal accounts for the request as kir's own (see [`kir_audit::footprint`]).
+    pub responder: bool,
 }
 
 /// How the hits of one rule are grouped.
@@ -143,8 +149,8 @@ pub struct Grouping {
     subject_is_user: bool,
     /// The audit logs read, for the suggested responses that read them again.
     logs: Vec<String>,
-    /// Per rule, per outcome (done, attempt), per subject.
-    groups: Vec<[HashMap<String, Group>; 2]>,
+    /// Per rule, per outcome (done, attempt; then the same for kir's own requests), per subject.
+    groups: Vec<[HashMap<String, Group>; 4]>,
 }
 
 impl Grouping {
@@ -166,7 +172,7 @@ impl Grouping {
         }
         let rule = self.rules.get(hit.rule).copied().unwrap_or_default();
         let attempt = hit.attempt && rule.denied == Denied::Attempt;
-        let by_subject = &mut self.groups[hit.rule][usize::from(attempt)];
+        let by_subject = &mut self.groups[hit.rule][usize::from(attempt) + 2 * usize::from(hit.responder)];
         let group = match by_subject.get_mut(hit.subject.as_str()) {
             Some(group) => group,
             None => by_subject.entry(hit.subject.clone()).or_default(),
@@ -182,9 +188,10 @@ impl Grouping {
         let mut found: Vec<(String, Finding)> = Vec::new();
         for (rule, outcomes) in self.groups.into_iter().enumerate() {
             for (index, by_subject) in outcomes.into_iter().enumerate() {
-                let outcome = self.subject_is_user.then_some([Outcome::Done, Outcome::Attempt][index]);
+                let outcome = self.subject_is_user.then_some([Outcome::Done, Outcome::Attempt][index % 2]);
                 for (subject, group) in by_subject {
-                    if let Some(finding) = group.finding(rules[rule], &subject, outcome, &self.logs) {
+                    if let Some(mut finding) = group.finding(rules[rule], &subject, outcome, &self.logs) {
+                        finding.responder = index >= 2;
                         found.push((subject, finding));
                     }
                 }
@@ -337,6 +344,7 @@ impl Group {
         let attempt = outcome == Some(Outcome::Attempt);
         Some(Finding {
             rule: RuleRef { id: meta.id.clone(), title: meta.title.clone() },
+            responder: false,
             severity: if attempt { meta.severity.lower() } else { meta.severity },
             outcome,
             response_codes: self.codes.into_iter().collect(),
@@ -469,6 +477,7 @@ mod tests {
 
     fn hit(id: &str, user: &str, ip: &str, time: &str) -> Hit {
         Hit {
+            responder: false,
             rule: 0,
             subject: user.into(),
             source_ips: vec![ip.into()],

@@ -100,6 +100,7 @@ impl RuntimeDetector {
                     node: (!event.node.is_empty()).then(|| event.node.clone()),
                     attempt: false,
                     code: None,
+                    responder: false,
                 });
             }
         }

@@ -10,6 +10,7 @@ use kir_audit::{
     Event, Format, Processor, ScanOptions, ScanReport, Window, Windowed,
     event::sources_display,
     filter::Filter,
+    footprint::{Footprint, JournaledAction},
     scan,
     stats::{IpStats, Stats, UserStats},
     timeline::{Entry, arrange},
@@ -305,9 +306,9 @@ fn print_stats(report: &StatsReport) -> anyhow::Result<()> {
 }
 
 /// Timeline entries of the events the filter accepts.
-struct TimelineOf(Filter, Option<String>);
+struct TimelineOf<'a>(Filter, Option<String>, Option<&'a Footprint>);
 
-impl Processor for TimelineOf {
+impl Processor for TimelineOf<'_> {
     type Output = Vec<Entry>;
     fn output(&self) -> Vec<Entry> {
         Vec::new()
@@ -317,7 +318,9 @@ impl Processor for TimelineOf {
     }
     fn event(&self, event: &Event<'_>, _raw: Option<&str>, _format: Format, out: &mut Vec<Entry>) {
         if self.0.matches(event) {
-            out.push(Entry::of(event));
+            let mut entry = Entry::of(event);
+            entry.responder = self.2.is_some_and(|f| f.accounts_for(event));
+            out.push(entry);
         }
     }
 }
@@ -329,7 +332,8 @@ fn timeline(
     args: &AuditFilterArgs,
     settings: &Settings,
 ) -> anyhow::Result<u8> {
-    let (entries, report) = timeline_entries(paths, filter, window)?;
+    let footprint = case_footprint(settings);
+    let (entries, report) = timeline_entries(paths, filter, window, footprint.as_ref())?;
     match settings.output {
         OutputFormat::Json => {
             let mut out = io::BufWriter::new(io::stdout().lock());
@@ -350,11 +354,12 @@ pub fn timeline_entries(
     paths: &[std::path::PathBuf],
     filter: &Filter,
     window: Window,
+    footprint: Option<&Footprint>,
 ) -> anyhow::Result<(Vec<Entry>, ScanReport)> {
     let inputs = inputs(paths)?;
     let progress = Progress::new(&inputs, "reading");
     let mut entries = Vec::new();
-    let timeline_of = TimelineOf(filter.clone(), filter.literal());
+    let timeline_of = TimelineOf(filter.clone(), filter.literal(), footprint);
     let processor = Windowed::new(&timeline_of, window);
     let report =
         scan(&inputs, &ScanOptions::default(), &processor, &|done| progress.update(done), &mut |mut e| {
@@ -392,7 +397,12 @@ fn print_timeline(entries: &[Entry], args: &AuditFilterArgs) -> anyhow::Result<(
     // the timeline is of one credential, the title names it.
     let show_credential = args.credential_id.len() != 1 && entries.iter().any(|e| e.credential_id.is_some());
     let show_markers = entries.iter().any(|e| !e.token_markers.is_empty());
-    let mut headers = vec!["time", "user", "verb", "resource", "namespace/name", "code", "source ip"];
+    let show_responder = entries.iter().any(|e| e.responder);
+    let mut headers =
+        vec!["time", "user", "verb", "resource", "namespace/name", "code", "source ip", "user agent"];
+    if show_responder {
+        headers.push("by");
+    }
     if show_credential {
         headers.push("credential");
     }
@@ -419,7 +429,12 @@ fn print_timeline(entries: &[Entry], args: &AuditFilterArgs) -> anyhow::Result<(
             entry.object.clone(),
             entry.code.map(|c| c.to_string()).unwrap_or_default(),
             sources_display(&entry.source_ips),
+            // The agent's name and version; its comment (OS, build) rarely helps and takes room.
+            entry.user_agent.split(' ').next().unwrap_or_default().chars().take(40).collect(),
         ];
+        if show_responder {
+            row.push(if entry.responder { "kir (--case)".to_string() } else { String::new() });
+        }
         if show_credential {
             row.push(entry.credential_id.clone().unwrap_or_default());
         }
@@ -432,4 +447,35 @@ fn print_timeline(entries: &[Entry], args: &AuditFilterArgs) -> anyhow::Result<(
         print_table(&section)?;
     }
     Ok(())
+}
+
+/// kir's own requests, as the journal of `--case` accounts for them, so that detection and
+/// timelines tell them apart. Only a journal this machine's journal key authenticates is
+/// believed: a case folder is input too, and a forged one must not hide an attacker.
+pub fn case_footprint(settings: &Settings) -> Option<Footprint> {
+    let dir = settings.case.as_ref()?;
+    let shown = sanitize(&dir.display().to_string()).into_owned();
+    let authenticated = kir_evidence::JournalKey::find()
+        .map_err(|e| e.to_string())
+        .and_then(|key| key.ok_or_else(|| "no journal key on this machine".to_string()))
+        .and_then(|key| kir_evidence::read_authenticated_journal(dir, &key).map_err(|e| e.to_string()));
+    let entries = match authenticated {
+        Ok(entries) => entries,
+        Err(why) => {
+            eprintln!("warning: kir's own requests are not told apart: case {shown}: {}", sanitize(&why));
+            return None;
+        }
+    };
+    let responder = kir_evidence::read_journal(dir).ok().and_then(|r| r.case).and_then(|c| c.info.responder);
+    let actions: Vec<JournaledAction> = entries
+        .into_iter()
+        .map(|e| JournaledAction {
+            time: e.time,
+            actor: e.actor,
+            action: e.action,
+            target: e.target.unwrap_or_default(),
+        })
+        .collect();
+    let footprint = Footprint::from_journal(responder.as_deref(), &actions);
+    (!footprint.is_empty()).then_some(footprint)
 }

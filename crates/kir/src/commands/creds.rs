@@ -615,7 +615,7 @@ async fn review_activity(
             return Ok(());
         }
     };
-    let (entries, _) = super::audit::timeline_entries(paths, &filter, kir_audit::Window::default())?;
+    let (entries, _) = super::audit::timeline_entries(paths, &filter, kir_audit::Window::default(), None)?;
     let mut bytes = serde_json::to_vec_pretty(&entries)?;
     bytes.push(b'\n');
     let source = format!(

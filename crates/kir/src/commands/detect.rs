@@ -55,7 +55,10 @@ fn detect_audit(
         );
     }
     let inputs = inputs(paths)?;
-    let detector = AuditDetector::new(rules, baseline);
+    let mut detector = AuditDetector::new(rules, baseline);
+    if let Some(footprint) = super::audit::case_footprint(settings) {
+        detector = detector.with_footprint(footprint);
+    }
     let progress = Progress::new(&inputs, "detecting");
     // Hits are grouped block by block as they come: a flood of matching events costs counts,
     // not memory.
@@ -72,8 +75,21 @@ fn detect_audit(
     progress.finish();
     report_untimed(&windowed);
     let findings = detector.findings(grouping);
-    print_findings(&findings, settings, false)?;
-    Ok(status(&findings, report_skips(&report)))
+    // kir's own requests are reported apart, after everyone else's, and alone they are no
+    // finding for the exit status.
+    let (responder, others): (Vec<Finding>, Vec<Finding>) = findings.into_iter().partition(|f| f.responder);
+    if settings.output == OutputFormat::Table {
+        print_findings(&others, settings, false)?;
+        if !responder.is_empty() {
+            eprintln!("\nkir's own requests, as the case's journal accounts for them (not findings):");
+            print_findings(&responder, settings, false)?;
+        }
+    } else {
+        // One stream; each of kir's own carries `"responder": true`.
+        let all: Vec<Finding> = others.iter().chain(&responder).cloned().collect();
+        print_findings(&all, settings, false)?;
+    }
+    Ok(status(&others, report_skips(&report)))
 }
 
 fn status(findings: &[Finding], skipped: u8) -> u8 {

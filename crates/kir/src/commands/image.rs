@@ -622,7 +622,7 @@ async fn introduced_by(
     let namespaces: BTreeSet<&str> =
         objects.iter().filter_map(|(_, object)| object.split_once('/').map(|(ns, _)| ns)).collect();
     filter.namespaces = namespaces.into_iter().map(Glob::new).collect();
-    let (entries, _) = super::audit::timeline_entries(paths, &filter, kir_audit::Window::default())?;
+    let (entries, _) = super::audit::timeline_entries(paths, &filter, kir_audit::Window::default(), None)?;
     let entries: Vec<_> = entries
         .into_iter()
         .filter(|e| {
