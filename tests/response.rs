@@ -995,6 +995,43 @@ async fn the_respond_plan_says_what_replacing_a_bare_pod_leaves() {
     );
 }
 
+/// A replacement that cannot run (a quota refuses it) is explained while kir waits and when
+/// the wait ends, and the exit status says the workload is not running clean again.
+#[tokio::test]
+async fn waiting_for_a_replacement_that_cannot_run_says_why() {
+    let tb = testbed();
+    let client = tb.client().await;
+    let ns = tb.namespace("no-room").await;
+    let quota: k8s_openapi::api::core::v1::ResourceQuota = serde_json::from_value(serde_json::json!({
+        "metadata": {"name": "one-pod"},
+        "spec": {"hard": {"pods": "1"}}
+    }))
+    .unwrap();
+    Api::<k8s_openapi::api::core::v1::ResourceQuota>::namespaced(client.clone(), &ns)
+        .create(&PostParams::default(), &quota)
+        .await
+        .unwrap();
+    create_deployment(&client, &ns, &deployment("web", 1, vec![container("web", "nginx:1.27")])).await;
+    let name = running_pods(&client, &ns, "app=web", 1).await[0].metadata.name.clone().unwrap();
+    let (_keep, case) = case_dir("no-room-case");
+    let out = run(kir_in(tb, &case).args([
+        "isolate",
+        "pod",
+        &format!("{ns}/{name}"),
+        "--yes",
+        "--replacement-timeout",
+        "15s",
+        "-o",
+        "json",
+    ]));
+    assert_eq!(out.code, 6, "isolated, not replaced: {}\n{}", out.stdout, out.stderr);
+    let report = out.json();
+    let why = report["replacementMissing"].as_str().unwrap_or_default();
+    assert!(why.contains("not running after 15 s") && why.contains("quota"), "{report:#}");
+    assert!(out.stderr.contains("waiting for the replacement ("), "progress while waiting: {}", out.stderr);
+    assert!(report["isolatedAfterMs"].as_u64().is_some(), "the isolation itself holds: {report:#}");
+}
+
 /// The whole artifacts of one pod in a case, relative to the pod's folder (UID left out): what
 /// an uninterrupted run collects. Partial artifacts kept beside a cut stream are left out, and
 /// no whole one may be marked truncated (the scene's output is far below every limit).

@@ -270,3 +270,88 @@ mod tests {
         assert!(redacted["metadata"].get("managedFields").is_none());
     }
 }
+
+impl Cluster {
+    /// Why no pod of `selector` in `namespace` (other than `exclude_uid`) runs: the scheduler's
+    /// word on a Pending pod, a container's waiting reason (image pulls, configuration), or,
+    /// when no pod was created at all, the latest warning events of `owner` (quota, admission).
+    /// `None` when one runs, or nothing says why.
+    pub async fn why_not_running(
+        &self,
+        namespace: &str,
+        selector: &str,
+        exclude_uid: &str,
+        owner: Option<&str>,
+    ) -> Result<Option<String>> {
+        use k8s_openapi::api::core::v1::Event;
+        let pods: Api<Pod> = Api::namespaced(self.client().clone(), namespace);
+        let listed = self
+            .call(
+                format!("list pods -l {selector} in {namespace}"),
+                pods.list(&ListParams::default().labels(selector)),
+            )
+            .await?;
+        let candidates: Vec<&Pod> = listed
+            .items
+            .iter()
+            .filter(|p| {
+                p.metadata.uid.as_deref() != Some(exclude_uid) && p.metadata.deletion_timestamp.is_none()
+            })
+            .collect();
+        let mut reasons = Vec::new();
+        for pod in &candidates {
+            let name = pod.metadata.name.as_deref().unwrap_or_default();
+            let Some(status) = &pod.status else { continue };
+            if status.phase.as_deref() == Some("Running") {
+                return Ok(None);
+            }
+            let unscheduled =
+                status.conditions.iter().flatten().find(|c| c.type_ == "PodScheduled" && c.status == "False");
+            if let Some(condition) = unscheduled {
+                reasons.push(format!(
+                    "pod {name} is not scheduled: {} {}",
+                    condition.reason.as_deref().unwrap_or_default(),
+                    condition.message.as_deref().unwrap_or_default()
+                ));
+                continue;
+            }
+            let waiting = status
+                .init_container_statuses
+                .iter()
+                .chain(&status.container_statuses)
+                .flatten()
+                .find_map(|c| Some((c.name.as_str(), c.state.as_ref()?.waiting.as_ref()?)));
+            match waiting {
+                Some((container, waiting)) => reasons.push(format!(
+                    "pod {name}: container {container} waiting: {} {}",
+                    waiting.reason.as_deref().unwrap_or_default(),
+                    waiting.message.as_deref().unwrap_or_default()
+                )),
+                None => reasons
+                    .push(format!("pod {name} is {}", status.phase.as_deref().unwrap_or("in no phase yet"))),
+            }
+        }
+        if candidates.is_empty()
+            && let Some(owner) = owner
+        {
+            let events: Api<Event> = Api::namespaced(self.client().clone(), namespace);
+            let params = ListParams::default().fields(&format!("involvedObject.name={owner},type=Warning"));
+            let mut warnings = self
+                .call(format!("list events of {owner} in {namespace}"), events.list(&params))
+                .await?
+                .items;
+            warnings.sort_by_key(|e| e.last_timestamp.clone().map(|t| t.0));
+            if let Some(latest) = warnings.last() {
+                reasons.push(format!(
+                    "no pod created: {owner}: {} {}",
+                    latest.reason.as_deref().unwrap_or_default(),
+                    latest.message.as_deref().unwrap_or_default()
+                ));
+            } else {
+                reasons.push(format!("{owner} has created no pod yet"));
+            }
+        }
+        let text: Vec<String> = reasons.iter().map(|r| r.trim().chars().take(400).collect()).collect();
+        Ok((!text.is_empty()).then(|| text.join("; ")))
+    }
+}

@@ -17,3 +17,7 @@ pub const SKIPPED: u8 = 4;
 /// --replace` kept the suspect for it. Running the same command again with the same case
 /// collects what is missing; stderr names it.
 pub const INCOMPLETE: u8 = 5;
+/// `isolate` and `respond`: the pod is isolated, but the clean replacement its controller should
+/// start did not run within `--replacement-timeout`; stderr says why (scheduling, image pull,
+/// quota). 1 and 5 win over it.
+pub const NOT_REPLACED: u8 = 6;

@@ -101,6 +101,9 @@ pub struct IsolationReport {
     /// `isolated_after_ms`, when the policy's enforcement was seen; else `None`.
     pub contained_after_ms: Option<u128>,
     pub replacement: Option<Replacement>,
+    /// The replacement was awaited and did not run: why, as the cluster says.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub replacement_missing: Option<String>,
     pub in_place: InPlace,
     /// The read-back could not be made (a permission missing): what is in place is unknown.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
@@ -152,9 +155,10 @@ impl IsolationReport {
 
     /// Record the awaited replacement, or why it could not be awaited: the changes are made
     /// either way, so this is a note, not a failure of the isolation.
-    pub fn settle_replacement(&mut self, replacement: Result<Option<Replacement>>) {
+    pub fn settle_replacement(&mut self, replacement: Result<Awaited>) {
         match replacement {
-            Ok(replacement) => self.replacement = replacement,
+            Ok(Awaited::Running(replacement)) => self.replacement = Some(replacement),
+            Ok(Awaited::NotRunning(why)) => self.replacement_missing = Some(why),
             Err(error) => self.notes.push(format!("cannot wait for the replacement: {error}")),
         }
     }
@@ -189,12 +193,25 @@ impl IsolationReport {
     }
 }
 
+/// How waiting for the replacement ended.
+#[derive(Debug, Clone)]
+pub enum Awaited {
+    Running(Replacement),
+    /// Not running when the wait ended: why, as the cluster says.
+    NotRunning(String),
+}
+
+/// How often a wait that takes longer than expected says why.
+const EXPLAIN_EVERY: Duration = Duration::from_secs(10);
+
 /// A replacement the controller is expected to start: the pod of the controller's selector
 /// that appears after the orphaning patch.
 pub struct PendingReplacement {
     namespace: String,
     target: String,
     selector: String,
+    /// The controller, whose warning events say why it creates no pod.
+    owner: Option<String>,
     suspect_uid: String,
     /// The resourceVersion of the orphaning patch: the watch starts there.
     orphaned: String,
@@ -203,28 +220,63 @@ pub struct PendingReplacement {
 }
 
 impl PendingReplacement {
-    /// Wait (at most the timeout) for the replacement to run, and journal what was seen.
-    pub async fn wait(self, cluster: &Cluster, case: &Case, actor: &str) -> Result<Option<Replacement>> {
-        let found = cluster
-            .wait_for_new_pod(&self.namespace, &self.selector, &self.orphaned, self.timeout, |p| {
+    /// Wait (at most the timeout) for the replacement to run, and journal what was seen. A
+    /// wait that lasts says why every few seconds (a Pending pod's scheduling, an image pull, a
+    /// quota refusing the pod), and a replacement that never ran is reported with the reason.
+    pub async fn wait(self, cluster: &Cluster, case: &Case, actor: &str) -> Result<Awaited> {
+        let watch =
+            cluster.wait_for_new_pod(&self.namespace, &self.selector, &self.orphaned, self.timeout, |p| {
                 p.metadata.uid.as_ref().is_some_and(|uid| *uid != self.suspect_uid)
                     && p.metadata.deletion_timestamp.is_none()
                     && p.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Running")
-            })
-            .await?;
-        let replacement = found
-            .and_then(|p| p.metadata.name)
-            .map(|name| Replacement { name, running_after_ms: self.orphaned_at.elapsed().as_millis() });
-        let seen = match &replacement {
-            Some(r) => json!({"status": "running", "pod": r.name, "afterMs": r.running_after_ms}),
-            None => json!({"status": "not seen", "waitedSeconds": self.timeout.as_secs()}),
+            });
+        let explain = async {
+            loop {
+                tokio::time::sleep(EXPLAIN_EVERY).await;
+                if let Ok(Some(why)) = self.why_not_running(cluster).await {
+                    tracing::warn!(
+                        "waiting for the replacement ({} s of {} s): {why}",
+                        self.orphaned_at.elapsed().as_secs(),
+                        self.timeout.as_secs()
+                    );
+                }
+            }
+        };
+        let found = tokio::select! {
+            found = watch => found?,
+            () = explain => unreachable!("the explanations go on until the watch ends"),
+        };
+        let awaited = match found.and_then(|p| p.metadata.name) {
+            Some(name) => Awaited::Running(Replacement {
+                name,
+                running_after_ms: self.orphaned_at.elapsed().as_millis(),
+            }),
+            None => Awaited::NotRunning(match self.why_not_running(cluster).await {
+                Ok(Some(why)) => format!("not running after {} s: {why}", self.timeout.as_secs()),
+                Ok(None) => format!("not seen running within {} s", self.timeout.as_secs()),
+                Err(error) => {
+                    format!("not seen running within {} s (why is unknown: {error})", self.timeout.as_secs())
+                }
+            }),
+        };
+        let seen = match &awaited {
+            Awaited::Running(r) => json!({"status": "running", "pod": r.name, "afterMs": r.running_after_ms}),
+            Awaited::NotRunning(why) => {
+                json!({"status": "not seen", "waitedSeconds": self.timeout.as_secs(), "why": why})
+            }
         };
         blocking::record(
             case,
             JournalRecord::new(actor, "isolate.replacement").target(self.target.clone()).result(seen),
         )
         .await?;
-        Ok(replacement)
+        Ok(awaited)
+    }
+
+    async fn why_not_running(&self, cluster: &Cluster) -> Result<Option<String>> {
+        Ok(cluster
+            .why_not_running(&self.namespace, &self.selector, &self.suspect_uid, self.owner.as_deref())
+            .await?)
     }
 }
 
@@ -342,6 +394,7 @@ async fn apply(
                 namespace: pod.namespace.clone(),
                 target: target.clone(),
                 selector,
+                owner: plan.replaced_by.as_ref().map(|c| c.name.clone()),
                 suspect_uid: pod.uid.clone(),
                 orphaned,
                 orphaned_at,
@@ -363,6 +416,7 @@ async fn apply(
         isolated_after_ms,
         contained_after_ms,
         replacement: None,
+        replacement_missing: None,
         in_place: InPlace::default(),
         unconfirmed: false,
         notes,

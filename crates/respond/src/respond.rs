@@ -429,9 +429,10 @@ impl Playbook {
                 report.contained_after_ms = isolation.contained_after_ms;
                 report.isolated_after_ms = isolation.isolated_after_ms;
                 report.containment = isolation.containment();
-                let mut detail = match &isolation.replacement {
-                    Some(r) => format!("{}; replacement {} running", report.containment, r.name),
-                    None => report.containment.clone(),
+                let mut detail = match (&isolation.replacement, &isolation.replacement_missing) {
+                    (Some(r), _) => format!("{}; replacement {} running", report.containment, r.name),
+                    (None, Some(why)) => format!("{}; replacement {why}", report.containment),
+                    (None, None) => report.containment.clone(),
                 };
                 for failure in isolation.failures() {
                     detail.push_str(&format!("; {failure}"));
@@ -610,6 +611,11 @@ pub struct RespondReport {
 impl RespondReport {
     pub fn failed(&self) -> bool {
         self.steps.iter().any(|s| s.status == "failed")
+    }
+
+    /// The clean replacement was awaited and did not run (why is in the isolation report).
+    pub fn replacement_missing(&self) -> Option<&str> {
+        self.isolation.as_ref().and_then(|i| i.replacement_missing.as_deref())
     }
 
     /// Some evidence is missing (and, with `--replace`, the suspect was kept for it).

@@ -71,7 +71,13 @@ pub async fn pod(args: &IsolatePodArgs, settings: &Settings) -> anyhow::Result<u
             println!("case: {}", sanitize(&case.path().display().to_string()));
         }
     }
-    Ok(if report.failed() { crate::exit::FAILURE } else { crate::exit::SUCCESS })
+    Ok(if report.failed() {
+        crate::exit::FAILURE
+    } else if report.replacement_missing.is_some() {
+        crate::exit::NOT_REPLACED
+    } else {
+        crate::exit::SUCCESS
+    })
 }
 
 /// The plan as people read it: what will change, what is already in place, what still leaks.
@@ -130,8 +136,8 @@ pub fn print_report(report: &IsolationReport) -> anyhow::Result<()> {
             sanitize(&replacement.name),
             replacement.running_after_ms
         );
-    } else if report.plan.replaced_by.is_some() {
-        println!("  replacement: not seen running yet (check the controller)");
+    } else if let Some(why) = &report.replacement_missing {
+        println!("  replacement: {}", sanitize(why));
     }
     for warning in report.plan.warnings.iter().chain(&report.notes) {
         println!("warning: {}", sanitize(warning));

@@ -114,10 +114,15 @@ pub async fn compromised_pod(args: &RespondPodArgs, settings: &Settings) -> anyh
             sanitize(&report.case)
         );
     }
+    if let Some(why) = report.replacement_missing() {
+        eprintln!("the clean replacement is not running: {}", sanitize(why));
+    }
     Ok(if report.failed() {
         crate::exit::FAILURE
     } else if report.incomplete() {
         crate::exit::INCOMPLETE
+    } else if report.replacement_missing().is_some() {
+        crate::exit::NOT_REPLACED
     } else {
         crate::exit::SUCCESS
     })
