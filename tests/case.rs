@@ -225,6 +225,14 @@ fn signed_exports_verify_with_the_right_public_key_only() {
     let out = run(kir().args(["case", "keygen"]).arg(&signer).env_remove("KIR_SIGN_PASSWORD")).success();
     assert!(out.stderr.contains("not protected by a password"), "{}", out.stderr);
     run(kir().args(["case", "keygen"]).arg(&other)).success();
+    let again = run(kir().args(["case", "keygen"]).arg(&other));
+    assert_eq!(again.code, 1);
+    assert!(
+        again.stderr.contains("other.key: already exists: kir never overwrites a key")
+            && again.stderr.matches("exists").count() == 1,
+        "said plainly, once: {}",
+        again.stderr
+    );
 
     let archive = dir.path().join("signed.tar.zst");
     run(kir()

@@ -1014,7 +1014,8 @@ async fn waiting_for_a_replacement_that_cannot_run_says_why() {
     create_deployment(&client, &ns, &deployment("web", 1, vec![container("web", "nginx:1.27")])).await;
     let name = running_pods(&client, &ns, "app=web", 1).await[0].metadata.name.clone().unwrap();
     let (_keep, case) = case_dir("no-room-case");
-    let out = run(kir_in(tb, &case).args([
+    // Without NO_COLOR: a pipe gets no colour codes either.
+    let out = run(kir_in(tb, &case).env_remove("NO_COLOR").args([
         "isolate",
         "pod",
         &format!("{ns}/{name}"),
@@ -1024,6 +1025,7 @@ async fn waiting_for_a_replacement_that_cannot_run_says_why() {
         "-o",
         "json",
     ]));
+    assert!(!out.stderr.contains('\u{1b}'), "no escape codes on a pipe: {:?}", out.stderr);
     assert_eq!(out.code, 6, "isolated, not replaced: {}\n{}", out.stdout, out.stderr);
     let report = out.json();
     let why = report["replacementMissing"].as_str().unwrap_or_default();

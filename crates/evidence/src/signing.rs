@@ -104,6 +104,14 @@ pub fn generate_keys(prefix: &Path, password: Option<&str>) -> Result<GeneratedK
     let secret_path = with_extension(".key");
     let public_path = with_extension(".pub");
     let key_error = |path: &Path, detail: String| Error::Key { path: path.to_path_buf(), detail };
+    for path in [&secret_path, &public_path] {
+        if fs::symlink_metadata(path).is_ok() {
+            return Err(key_error(
+                path,
+                "already exists: kir never overwrites a key; choose another prefix, or move the old pair away".into(),
+            ));
+        }
+    }
     let pair = match password {
         Some(password) => KeyPair::generate_encrypted_keypair(Some(password.to_string())),
         None => KeyPair::generate_unencrypted_keypair(),

@@ -25,7 +25,7 @@ fn main() -> ExitCode {
     // SAFETY: resetting a signal disposition to its default, before any thread starts.
     unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
     let cli = parse_command_line();
-    init_logging(cli.global.verbose);
+    init_logging(cli.global.verbose, cli.global.no_color);
     let outcome =
         Settings::resolve(&cli.global).map_err(anyhow::Error::from).and_then(|settings| run(cli, settings));
     match outcome {
@@ -171,7 +171,7 @@ fn block_sigpipe() {
 /// `RUST_LOG` overrides everything. At `-vvv` everything traces except the WebSocket layer,
 /// whose trace prints every frame, payload and all: an exec session's output is the suspect
 /// container's (hostile, and `/etc` holds its secrets), and belongs in the case only.
-fn init_logging(verbosity: u8) {
+fn init_logging(verbosity: u8, no_color: bool) {
     let level = match verbosity {
         0 => "warn",
         1 => {
@@ -184,5 +184,14 @@ fn init_logging(verbosity: u8) {
     };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false).init();
+    // Colour only for a person at a terminal who did not ask for none.
+    let colour = !no_color
+        && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+        && std::io::IsTerminal::is_terminal(&std::io::stderr());
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .with_ansi(colour)
+        .init();
 }
