@@ -109,7 +109,7 @@ async fn without_a_deny_policy_the_pod_keeps_every_label() {
 
     let dir = tempfile::tempdir().unwrap();
     let case = dir.path().join("case");
-    let refused = run(kir_with(&tb.kubeconfig).arg("--case").arg(&case).args([
+    let refused = run(kir_with(&tb.kubeconfig).arg("--new-case").arg("--case").arg(&case).args([
         "isolate",
         "pod",
         &format!("{ns}/{name}"),
@@ -160,6 +160,7 @@ async fn a_namesake_that_allows_everything_is_not_counted_as_the_quarantine() {
     let isolate = |extra: &[&str]| {
         let mut command = kir_with(&tb.kubeconfig);
         command
+            .arg("--new-case")
             .arg("--case")
             .arg(&case)
             .args(["isolate", "pod", &format!("{ns}/{name}"), "--yes"])
@@ -199,13 +200,11 @@ async fn contained_is_claimed_only_with_a_running_enforcer() {
     let agents = start_network_agent(&client, &ns, "calico-node").await;
 
     let dir = tempfile::tempdir().unwrap();
-    let isolated = run(kir_with(&tb.kubeconfig).arg("--case").arg(dir.path().join("case")).args([
-        "isolate",
-        "pod",
-        &format!("{ns}/{name}"),
-        "--yes",
-        "--no-orphan",
-    ]))
+    let isolated = run(kir_with(&tb.kubeconfig)
+        .arg("--new-case")
+        .arg("--case")
+        .arg(dir.path().join("case"))
+        .args(["isolate", "pod", &format!("{ns}/{name}"), "--yes", "--no-orphan"]))
     .success();
     assert!(
         isolated.stdout.contains("contained after") && isolated.stdout.contains("Calico"),
@@ -229,11 +228,16 @@ async fn a_host_network_pod_is_never_called_contained() {
     let dir = tempfile::tempdir().unwrap();
     let case = dir.path().join("case");
     let target = format!("{ns}/node-agent");
-    let plan =
-        run(kir_with(&tb.kubeconfig).arg("--case").arg(&case).args(["isolate", "pod", &target, "--dry-run"]))
-            .success();
+    let plan = run(kir_with(&tb.kubeconfig).arg("--new-case").arg("--case").arg(&case).args([
+        "isolate",
+        "pod",
+        &target,
+        "--dry-run",
+    ]))
+    .success();
     assert!(plan.stdout.contains("hostNetwork") && plan.stdout.contains("--cordon"), "{}", plan.stdout);
     let isolated = run(kir_with(&tb.kubeconfig)
+        .arg("--new-case")
         .arg("--case")
         .arg(&case)
         .args(["isolate", "pod", &target, "--yes", "-o", "json"]))
@@ -241,7 +245,10 @@ async fn a_host_network_pod_is_never_called_contained() {
     .json();
     assert!(isolated["containedAfterMs"].is_null(), "{isolated}");
     assert_eq!(isolated["plan"]["enforcement"]["enforced"], false, "{isolated}");
-    let text =
-        run(kir_with(&tb.kubeconfig).arg("--case").arg(&case).args(["isolate", "pod", &target, "--yes"]));
+    let text = run(kir_with(&tb.kubeconfig)
+        .arg("--new-case")
+        .arg("--case")
+        .arg(&case)
+        .args(["isolate", "pod", &target, "--yes"]));
     assert!(text.stdout.contains("NOT network-contained"), "{}", text.stdout);
 }

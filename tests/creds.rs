@@ -172,8 +172,13 @@ async fn tokens_of_every_kind_are_told_apart_and_reviewed() {
     let case = dir.path().join("case");
     let file = dir.path().join("legacy");
     std::fs::write(&file, &legacy).unwrap();
-    run(kir_with(&tb.kubeconfig).arg("--case").arg(&case).args(["creds", "show", "--token-file"]).arg(&file))
-        .success();
+    run(kir_with(&tb.kubeconfig)
+        .arg("--new-case")
+        .arg("--case")
+        .arg(&case)
+        .args(["creds", "show", "--token-file"])
+        .arg(&file))
+    .success();
     let journal = std::fs::read_to_string(case.join("journal.jsonl")).unwrap();
     assert!(journal.contains(&sha256(legacy.as_bytes())) && !journal.contains(&legacy), "{journal}");
 }
@@ -731,6 +736,7 @@ async fn revoke_takes_a_subject_out_of_every_binding_proves_it_and_undo_gives_it
     let dir = tempfile::tempdir().unwrap();
     let case = dir.path().join("case");
     let report = run(kir_with(&tb.kubeconfig)
+        .arg("--new-case")
         .arg("--case")
         .arg(&case)
         .args(["creds", "revoke", &subject, "--yes", "-o", "json"]))
@@ -833,7 +839,7 @@ async fn rotate_writes_new_values_and_restarts_every_reader_until_it_runs_again(
 
     let dir = tempfile::tempdir().unwrap();
     let case = dir.path().join("case");
-    let out = run(kir_with(&tb.kubeconfig).arg("--case").arg(&case).args([
+    let out = run(kir_with(&tb.kubeconfig).arg("--new-case").arg("--case").arg(&case).args([
         "creds",
         "rotate",
         &target,
@@ -886,6 +892,7 @@ async fn accepted(client: &Client, token: &str) -> bool {
 
 fn respond_stolen(kubeconfig: &Path, case: &Path, args: &[&str]) -> crate::util::Run {
     run(kir_with(kubeconfig)
+        .arg("--new-case")
         .arg("--case")
         .arg(case)
         .args(["respond", "stolen-credentials", "--yes", "-o", "json", "--wait", "60s"])

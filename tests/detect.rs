@@ -422,7 +422,7 @@ async fn the_responders_own_requests_are_told_apart_with_the_case() {
     let (suspect, other) = (pods[0].metadata.name.clone().unwrap(), pods[1].metadata.name.clone().unwrap());
     let dir = tempfile::tempdir().unwrap();
     let case = dir.path().join("case");
-    run(kir().arg("--kubeconfig").arg(&tb.kubeconfig).arg("--case").arg(&case).args([
+    run(kir().arg("--kubeconfig").arg(&tb.kubeconfig).arg("--new-case").arg("--case").arg(&case).args([
         "snapshot",
         "pod",
         &format!("{ns}/{suspect}"),
@@ -447,7 +447,7 @@ async fn the_responders_own_requests_are_told_apart_with_the_case() {
         let mut command = kir();
         command.args(["detect", "audit", "-o", "json"]).arg(&tb.audit_log);
         if let Some(case) = case {
-            command.arg("--case").arg(case);
+            command.arg("--new-case").arg("--case").arg(case);
         }
         let out = run(&mut command);
         let findings = out
@@ -486,7 +486,16 @@ async fn the_responders_own_requests_are_told_apart_with_the_case() {
     let timeline = run(kir()
         .args(["audit", "timeline"])
         .arg(&tb.audit_log)
-        .args(["--user", "testbed-admin", "--subresource", "exec", "--name", &suspect, "--case"])
+        .args([
+            "--user",
+            "testbed-admin",
+            "--subresource",
+            "exec",
+            "--name",
+            &suspect,
+            "--new-case",
+            "--case",
+        ])
         .arg(&case));
     let line = timeline.stdout.lines().find(|l| l.contains(&suspect)).unwrap_or_default();
     assert!(line.contains("kir (--case)") && line.contains("kir/"), "{}", timeline.stdout);

@@ -498,7 +498,19 @@ async fn image_block_denies_every_spelling_everywhere_allows_the_rest_and_undo_l
     assert!(policies.get_opt(&name).await.unwrap().is_none(), "-o yaml applies nothing");
 
     let blocked = run(kir_with(&tb.kubeconfig)
-        .args(["image", "block", &bad, "-n", &ns, "--yes", "--no-resolve", "-o", "json", "--case"])
+        .args([
+            "image",
+            "block",
+            &bad,
+            "-n",
+            &ns,
+            "--yes",
+            "--no-resolve",
+            "-o",
+            "json",
+            "--new-case",
+            "--case",
+        ])
         .arg(&case_dir));
     assert_eq!(blocked.code, 0, "{}\n{}", blocked.stdout, blocked.stderr);
     let report = blocked.json();
@@ -706,6 +718,7 @@ async fn image_purge_scale_to_zero_captures_bare_pods_and_leaves_no_running_pod(
             "--no-resolve",
             "-o",
             "json",
+            "--new-case",
             "--case",
         ])
         .arg(case.path().join("c")));
@@ -765,6 +778,7 @@ async fn image_purge_set_image_rolls_out_and_deletes_what_does_not_roll() {
             "--no-resolve",
             "-o",
             "json",
+            "--new-case",
             "--case",
         ])
         .arg(tempfile::tempdir().unwrap().path().join("c")));
@@ -791,7 +805,7 @@ async fn image_purge_of_pods_only_holds_once_the_image_is_blocked() {
         run(kir_with(&tb.kubeconfig).args(["image", "purge", &bad, "-n", &ns, "--dry-run", "--no-resolve"]));
     assert!(plan.stdout.contains("block it first"), "{}", plan.stdout);
     run(kir_with(&tb.kubeconfig)
-        .args(["image", "block", &bad, "-n", &ns, "--yes", "--no-resolve", "--case"])
+        .args(["image", "block", &bad, "-n", &ns, "--yes", "--no-resolve", "--new-case", "--case"])
         .arg(&case))
     .success();
     let plan =
@@ -810,6 +824,7 @@ async fn image_purge_of_pods_only_holds_once_the_image_is_blocked() {
             "30s",
             "-o",
             "json",
+            "--new-case",
             "--case",
         ])
         .arg(&case));
@@ -862,6 +877,7 @@ async fn respond_malicious_image_keeps_the_evidence_blocks_purges_and_resumes() 
                 "-o",
                 "json",
             ])
+            .arg("--new-case")
             .arg("--case")
             .arg(case)
             .arg("--audit-log")
@@ -918,7 +934,7 @@ async fn a_block_of_a_resolved_tag_denies_its_digest_too_and_undo_lifts_it() {
     let dir = tempfile::tempdir().unwrap();
     let case = dir.path().join("c");
     let out = run(kir_with(&tb.kubeconfig)
-        .args(["image", "block", &tag, "-n", &ns, "--yes", "-o", "json", "--case"])
+        .args(["image", "block", &tag, "-n", &ns, "--yes", "-o", "json", "--new-case", "--case"])
         .arg(&case));
     assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
     let report = out.json();
@@ -960,6 +976,7 @@ async fn image_scan_finds_a_planted_key_offline_and_reads_existing_reports() {
     let out = run(kir_with(&tb.kubeconfig)
         .args(["image", "scan", "-n", &ns, "--scanners", "secret", "-o", "json", "--trivy"])
         .arg(&trivy)
+        .arg("--new-case")
         .arg("--case")
         .arg(&case));
     assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
@@ -981,6 +998,7 @@ async fn image_scan_finds_a_planted_key_offline_and_reads_existing_reports() {
     let again = run(kir_with(&tb.kubeconfig)
         .args(["image", "scan", "-o", "json", "--from"])
         .arg(&report)
+        .arg("--new-case")
         .arg("--case")
         .arg(dir.path().join("imported")));
     assert_eq!(again.code, 0, "{}", again.stderr);
@@ -1032,6 +1050,7 @@ async fn a_kyverno_policy_is_made_and_read_back_but_never_called_a_block_without
             "--no-resolve",
             "-o",
             "json",
+            "--new-case",
             "--case",
         ])
         .arg(&case));

@@ -194,14 +194,19 @@ async fn as_user(
     args: &[&str],
 ) -> crate::util::Run {
     if need.is_none_or(|n| n.verb != "impersonate") {
-        return run(kir_with(&tb.kubeconfig).arg("--case").arg(case).args(args).args(["--as", user]));
+        return run(kir_with(&tb.kubeconfig)
+            .arg("--new-case")
+            .arg("--case")
+            .arg(case)
+            .args(args)
+            .args(["--as", user]));
     }
     let parts: Vec<&str> = user.split(':').collect();
     let (ns, account) = (parts[2], parts[3]);
     let token = crate::scene::request_token(client, ns, account, None).await;
     let kubeconfig =
         crate::scene::token_kubeconfig(&tb.kubeconfig, &token, &case.with_extension("kubeconfig"));
-    run(kir_with(&kubeconfig).arg("--case").arg(case).args(args))
+    run(kir_with(&kubeconfig).arg("--new-case").arg("--case").arg(case).args(args))
 }
 
 #[test]
@@ -358,8 +363,12 @@ async fn isolate_and_release_need_exactly_their_declared_permissions() {
 
     for ((need, user), pod) in release_users.iter().zip(release_pods) {
         let case = dir.path().join(format!("release-{}", pod.replace('/', "-")));
-        run(kir_with(&tb.kubeconfig).arg("--case").arg(&case).args(["isolate", "pod", pod, "--yes"]))
-            .success();
+        run(kir_with(&tb.kubeconfig)
+            .arg("--new-case")
+            .arg("--case")
+            .arg(&case)
+            .args(["isolate", "pod", pod, "--yes"]))
+        .success();
         let expected: Vec<String> = need.iter().map(|n| n.describe_in(&ns)).collect();
         assert_eq!(doctor_missing(tb, &ns, user, "release pod"), expected, "{user}");
         let out = as_user(tb, &client, &case, user, need.as_ref(), &["release", "pod", pod, "--yes"]).await;
@@ -522,6 +531,7 @@ async fn cordon_release_of_the_node_and_undo_need_exactly_their_declared_permiss
             let pod = pods.next().unwrap();
             let case = trial.case_of("uncordon", &pod);
             run(kir_with(&tb.kubeconfig)
+                .arg("--new-case")
                 .arg("--case")
                 .arg(&case)
                 .args(["isolate", "pod", &pod, "--cordon", "--yes"]))
@@ -575,7 +585,12 @@ async fn replace_and_the_playbook_need_exactly_their_declared_permissions() {
 
     for ((need, user), pod) in replace_users.iter().zip(replace_pods) {
         let case = trial.case_of("replace", pod);
-        run(kir_with(&tb.kubeconfig).arg("--case").arg(&case).args(["capture", "pod", pod])).success();
+        run(kir_with(&tb.kubeconfig)
+            .arg("--new-case")
+            .arg("--case")
+            .arg(&case)
+            .args(["capture", "pod", pod]))
+        .success();
         trial.doctor_agrees(user, need.as_ref(), "replace pod");
         let out = as_user(tb, &client, &case, user, need.as_ref(), &["replace", "pod", pod, "--yes"]).await;
         trial.judge(&out, need.as_ref(), "replace");
@@ -822,8 +837,12 @@ async fn permissions_of_served_policy_apis_are_needed_where_they_are_served() {
         }
         for ((need, user), pod) in release_users.iter().zip(release_pods) {
             let case = trial.case_of("release", pod);
-            run(kir_with(&tb.kubeconfig).arg("--case").arg(&case).args(["isolate", "pod", pod, "--yes"]))
-                .success();
+            run(kir_with(&tb.kubeconfig)
+                .arg("--new-case")
+                .arg("--case")
+                .arg(&case)
+                .args(["isolate", "pod", pod, "--yes"]))
+            .success();
             trial.doctor_agrees(user, need.as_ref(), "release pod");
             let out =
                 as_user(tb, &client, &case, user, need.as_ref(), &["release", "pod", pod, "--yes"]).await;

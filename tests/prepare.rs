@@ -103,7 +103,15 @@ async fn every_playbook_runs_as_the_generated_responder_and_fails_cleanly_withou
     let names: Vec<String> = pods.iter().map(|p| p.metadata.name.clone().unwrap()).collect();
     let case = dir.path().join("pod-case");
     let pod = run(kir_with(&responder)
-        .args(["respond", "compromised-pod", &format!("{ns}/{}", names[0]), "--replace", "--yes", "--case"])
+        .args([
+            "respond",
+            "compromised-pod",
+            &format!("{ns}/{}", names[0]),
+            "--replace",
+            "--yes",
+            "--new-case",
+            "--case",
+        ])
         .arg(&case));
     assert_eq!(pod.code, 0, "{}\n{}", pod.stdout, pod.stderr);
 
@@ -122,6 +130,7 @@ async fn every_playbook_runs_as_the_generated_responder_and_fails_cleanly_withou
             "--no-resolve",
             "--scale-to-zero",
             "--yes",
+            "--new-case",
             "--case",
         ])
         .arg(&case));
@@ -143,6 +152,7 @@ async fn every_playbook_runs_as_the_generated_responder_and_fails_cleanly_withou
     let creds = run(kir_with(&responder)
         .args(["respond", "stolen-credentials", "--wait", "60s", "--yes", "-o", "json", "--token-file"])
         .arg(&leaked)
+        .arg("--new-case")
         .arg("--case")
         .arg(&case));
     assert_eq!(creds.code, 0, "{}\n{}", creds.stdout, creds.stderr);
@@ -155,7 +165,7 @@ async fn every_playbook_runs_as_the_generated_responder_and_fails_cleanly_withou
         .unwrap();
     wait_until_denied(&client, &user, &ns, "networking.k8s.io", "networkpolicies", "create").await;
     let denied = run(kir_with(&responder)
-        .args(["respond", "compromised-pod", &format!("{ns}/{}", names[1]), "--yes", "--case"])
+        .args(["respond", "compromised-pod", &format!("{ns}/{}", names[1]), "--yes", "--new-case", "--case"])
         .arg(dir.path().join("denied-case")));
     assert_ne!(denied.code, 0, "{}", denied.stdout);
     assert!(

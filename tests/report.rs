@@ -32,7 +32,7 @@ async fn responded_case(purpose: &str) -> (tempfile::TempDir, PathBuf, String) {
     let name = running_pods(&client, &ns, "app=web", 2).await[0].metadata.name.clone().unwrap();
     let dir = tempfile::tempdir().unwrap();
     let case = dir.path().join("case");
-    run(kir_with(&tb.kubeconfig).arg("--case").arg(&case).args([
+    run(kir_with(&tb.kubeconfig).arg("--new-case").arg("--case").arg(&case).args([
         "respond",
         "compromised-pod",
         &format!("{ns}/{name}"),

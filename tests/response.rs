@@ -29,7 +29,7 @@ use crate::{
         running_pods, start_network_agent, stop_network_agent,
     },
     testbed::{OwnTestbed, Testbed, testbed},
-    util::{Run, kir_with, run},
+    util::{Run, kir, kir_with, run},
 };
 
 fn case_dir(purpose: &str) -> (tempfile::TempDir, PathBuf) {
@@ -40,7 +40,7 @@ fn case_dir(purpose: &str) -> (tempfile::TempDir, PathBuf) {
 
 fn kir_in(tb: &Testbed, case: &Path) -> std::process::Command {
     let mut command = kir_with(&tb.kubeconfig);
-    command.arg("--case").arg(case);
+    command.arg("--new-case").arg("--case").arg(case);
     command
 }
 
@@ -1032,6 +1032,59 @@ async fn waiting_for_a_replacement_that_cannot_run_says_why() {
     assert!(why.contains("not running after 15 s") && why.contains("quota"), "{report:#}");
     assert!(out.stderr.contains("waiting for the replacement ("), "progress while waiting: {}", out.stderr);
     assert!(report["isolatedAfterMs"].as_u64().is_some(), "the isolation itself holds: {report:#}");
+}
+
+/// A mistyped `--case` is an error, not a second case; `--new-case` starts one; `kir case list`
+/// shows the cases of a folder.
+#[tokio::test]
+async fn a_case_is_started_only_on_purpose_and_listed() {
+    let tb = testbed();
+    let client = tb.client().await;
+    let ns = tb.namespace("new-case").await;
+    create_deployment(&client, &ns, &deployment("web", 1, vec![container("web", "nginx:1.27")])).await;
+    let name = running_pods(&client, &ns, "app=web", 1).await[0].metadata.name.clone().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let cases = dir.path().join("cases");
+    let typo = cases.join("INC-7-typo");
+    let refused = run(kir_with(&tb.kubeconfig).arg("--case").arg(&typo).args([
+        "capture",
+        "pod",
+        &format!("{ns}/{name}"),
+    ]));
+    assert_eq!(refused.code, 2, "{}", refused.stderr);
+    assert!(
+        refused.stderr.contains("there is no case there") && refused.stderr.contains("--new-case"),
+        "{}",
+        refused.stderr
+    );
+    assert!(!typo.exists(), "nothing created");
+    let from_env = run(kir_with(&tb.kubeconfig).env("KIR_CASE", &typo).args([
+        "capture",
+        "pod",
+        &format!("{ns}/{name}"),
+    ]));
+    assert_eq!(from_env.code, 2, "KIR_CASE too: {}", from_env.stderr);
+
+    let case = cases.join("INC-7");
+    run(kir_with(&tb.kubeconfig).args(["--new-case", "--case"]).arg(&case).args([
+        "capture",
+        "pod",
+        &format!("{ns}/{name}"),
+    ]))
+    .success();
+    run(kir_with(&tb.kubeconfig).arg("--case").arg(&case).args(["capture", "pod", &format!("{ns}/{name}")]))
+        .success();
+    std::fs::create_dir_all(cases.join("not-a-case")).unwrap();
+    let listed = run(kir().args(["case", "list", "-o", "json"]).arg(&cases)).success().json();
+    let listed = listed.as_array().unwrap();
+    assert_eq!(listed.len(), 1, "only case folders: {listed:?}");
+    assert_eq!(listed[0]["path"], case.display().to_string());
+    assert!(listed[0]["title"].as_str().unwrap().contains(&name), "{listed:?}");
+    assert!(listed[0]["journalEntries"].as_u64().unwrap() > 2);
+    let table = run(kir().args(["case", "list"]).arg(&cases)).success();
+    assert!(table.stdout.contains("INC-7") && table.stdout.contains("LAST ACTION"), "{}", table.stdout);
+    let missing = run(kir().args(["case", "list"]).arg(dir.path().join("nowhere")));
+    assert_eq!(missing.code, 2, "{}", missing.stderr);
 }
 
 /// The whole artifacts of one pod in a case, relative to the pod's folder (UID left out): what

@@ -25,7 +25,7 @@ use crate::{
 
 fn kir_in(tb: &Testbed, case: &Path) -> std::process::Command {
     let mut command = kir_with(&tb.kubeconfig);
-    command.arg("--case").arg(case);
+    command.arg("--new-case").arg("--case").arg(case);
     command
 }
 

@@ -222,6 +222,7 @@ impl Drill<'_> {
                 "--yes",
                 "-o",
                 "json",
+                "--new-case",
                 "--case",
                 &case_arg,
             ])
@@ -312,7 +313,7 @@ impl Drill<'_> {
         if let Some(log) = &log_arg {
             args.extend(["--audit-log", log]);
         }
-        args.extend(["--wait", "60s", "--yes", "-o", "json", "--case", &case_arg]);
+        args.extend(["--wait", "60s", "--yes", "-o", "json", "--new-case", "--case", &case_arg]);
         let respond_start = attack_end.elapsed();
         let ran = self.kir.run(&args).await;
         score.case = Some(case.display().to_string());
@@ -425,7 +426,7 @@ impl Drill<'_> {
         if let Some(log) = &log_arg {
             args.extend(["--audit-log", log]);
         }
-        args.extend(["--yes", "-o", "json", "--case", &case_arg]);
+        args.extend(["--yes", "-o", "json", "--new-case", "--case", &case_arg]);
         let ran = self.kir.run(&args).await;
         score.case = Some(case.display().to_string());
         let claimed = ran.json().is_some_and(|r| r["contained"] == true);

@@ -45,9 +45,14 @@ pub struct GlobalArgs {
     #[arg(short = 'o', long, global = true, value_enum, default_value_t = OutputArg::Table)]
     pub output: OutputArg,
 
-    /// Incident case folder to record into
+    /// Incident case folder to record into (it must exist, unless --new-case is given)
     #[arg(long = "case", global = true, env = "KIR_CASE", value_name = "DIR")]
     pub case: Option<PathBuf>,
+
+    /// With --case: start the case there if the folder does not exist yet (without it, a
+    /// mistyped --case is an error, not a second case)
+    #[arg(long, global = true)]
+    pub new_case: bool,
 
     /// How long one API request may take, e.g. 30s or 2m (0 = no limit)
     #[arg(long, global = true, value_name = "DURATION", default_value = "0", value_parser = parse_duration)]
@@ -578,6 +583,14 @@ pub struct ReportArgs {
 
 #[derive(Debug, Subcommand)]
 pub enum CaseCommand {
+    /// The cases under a folder: id, title, cluster, when, how much was journaled
+    #[command(after_help = "Examples:\n  kir case list\n  kir case list /evidence -o json")]
+    List {
+        /// The folder holding the cases
+        #[arg(default_value = "cases", value_name = "DIR")]
+        dir: PathBuf,
+    },
+
     /// Create a case folder and print its path
     #[command(after_help = "Examples:\n  \
         kir case open \"miner in prod/web\"                   # creates ./cases/<id>\n  \

@@ -26,6 +26,8 @@ pub struct Settings {
     pub output_arg: OutputArg,
     /// `--case` or `KIR_CASE`: the case folder to record into.
     pub case: Option<PathBuf>,
+    /// `--new-case`: a `--case` folder that does not exist yet may be created.
+    pub new_case: bool,
     /// When kir started: "contained after N ms" counts from here.
     pub started: Instant,
 }
@@ -54,6 +56,7 @@ impl Settings {
             },
             output_arg: args.output,
             case: args.case.clone(),
+            new_case: args.new_case,
             started: Instant::now(),
         })
     }

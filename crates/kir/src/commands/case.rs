@@ -26,6 +26,7 @@ const RESULT_WIDTH: usize = 80;
 
 pub fn run(command: CaseCommand, settings: &Settings) -> anyhow::Result<u8> {
     match command {
+        CaseCommand::List { dir } => list(&dir, settings),
         CaseCommand::Open { name, dir, responder } => open(&name, dir, responder, settings),
         CaseCommand::Show { dir } => show(&case_path(dir, settings, "`kir case show DIR`")?, settings),
         CaseCommand::Verify { path, pubkey } => verify(
@@ -404,4 +405,90 @@ fn print_keys(keys: &GeneratedKeys) -> anyhow::Result<()> {
         ("public key", keys.public_key.display().to_string()),
         ("key id", keys.key_id.clone()),
     ])
+}
+
+/// One case found by `kir case list`.
+#[derive(serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Listed {
+    path: String,
+    id: Option<String>,
+    title: Option<String>,
+    cluster: Option<String>,
+    created: Option<String>,
+    journal_entries: usize,
+    last_action: Option<String>,
+    /// Why the folder's journal could not be read, when it could not.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    problem: Option<String>,
+}
+
+/// The case folders directly under `dir` (a folder with a journal), newest first. Read only:
+/// listing never opens a case for writing.
+fn list(dir: &Path, settings: &Settings) -> anyhow::Result<u8> {
+    let shown = sanitize(&dir.display().to_string()).into_owned();
+    let entries = std::fs::read_dir(dir).map_err(|e| {
+        UsageError(format!("{shown}: cannot list it ({e}); give the folder that holds the cases"))
+    })?;
+    let mut cases: Vec<Listed> = Vec::new();
+    for entry in entries.flatten() {
+        let path = entry.path();
+        // Links are not followed: a case folder is evidence, and a link may point anywhere.
+        if !entry.file_type().is_ok_and(|t| t.is_dir()) || !path.join("journal.jsonl").is_file() {
+            continue;
+        }
+        let listed = match kir_evidence::read_journal(&path) {
+            Ok(reading) => {
+                let info = reading.case.as_ref();
+                Listed {
+                    path: path.display().to_string(),
+                    id: info.map(|c| c.id.clone()),
+                    title: info.map(|c| c.info.title.clone()),
+                    cluster: info.and_then(|c| c.info.cluster.clone()),
+                    created: reading.entries.first().map(|e| e.time.to_string()),
+                    journal_entries: reading.entries.len(),
+                    last_action: reading.entries.last().map(|e| format!("{} {}", e.time, e.action)),
+                    problem: reading.problems.first().map(|p| p.message.clone()),
+                }
+            }
+            Err(error) => Listed {
+                path: path.display().to_string(),
+                id: None,
+                title: None,
+                cluster: None,
+                created: None,
+                journal_entries: 0,
+                last_action: None,
+                problem: Some(error.to_string()),
+            },
+        };
+        cases.push(listed);
+    }
+    cases.sort_by(|a, b| b.created.cmp(&a.created).then_with(|| a.path.cmp(&b.path)));
+    match settings.output {
+        OutputFormat::Json => print_json(&cases)?,
+        OutputFormat::Yaml => print_yaml(&cases)?,
+        OutputFormat::Table => {
+            let mut rows = table(&["CASE", "TITLE", "CLUSTER", "CREATED", "ENTRIES", "LAST ACTION"]);
+            for case in &cases {
+                rows.add_row(vec![
+                    case.path.clone(),
+                    case.title.clone().unwrap_or_default(),
+                    case.cluster.clone().unwrap_or_default(),
+                    case.created.clone().unwrap_or_default(),
+                    case.journal_entries.to_string(),
+                    case.problem
+                        .clone()
+                        .map(|p| format!("unreadable: {p}"))
+                        .or(case.last_action.clone())
+                        .unwrap_or_default(),
+                ]);
+            }
+            print_table(&rows)?;
+            if cases.is_empty() {
+                eprintln!("no case under {shown}");
+            }
+        }
+    }
+    Ok(exit::SUCCESS)
 }

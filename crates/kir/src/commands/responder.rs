@@ -47,8 +47,8 @@ pub fn pod(settings: &Settings, cluster: &Cluster, arg: &str) -> Result<(String,
     pod_ref(arg, settings.connect.namespace.as_deref(), cluster.namespace())
 }
 
-/// The case to record into: `--case`/`KIR_CASE` (created if it does not exist yet, resumed if
-/// it does), else a new one under `./cases`, whose path is printed.
+/// The case to record into: `--case`/`KIR_CASE` (resumed when it exists, created only with
+/// `--new-case`), else a new one under `./cases`, whose path is printed.
 pub async fn open_case(settings: &Settings, responder: &Responder, title: String) -> anyhow::Result<Case> {
     let target = responder.cluster.target();
     let info = CaseInfo {
@@ -62,6 +62,14 @@ pub async fn open_case(settings: &Settings, responder: &Responder, title: String
         // Two commands starting at once on a new folder both record into one case: one creates
         // it, the other opens it.
         Some(dir) => {
+            if !settings.new_case && std::fs::symlink_metadata(dir).is_err() {
+                return Err(UsageError(format!(
+                    "--case {}: there is no case there; add --new-case to start one there, or check the path \
+                     (`kir case list` shows the cases under ./cases)",
+                    sanitize(&dir.display().to_string())
+                ))
+                .into());
+            }
             let folder = dir.clone();
             let (case, created) = blocking(move || Case::open_or_create(folder, info))
                 .await
