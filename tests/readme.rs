@@ -51,7 +51,9 @@ async fn the_readme_walkthrough_runs_as_written() {
         .unwrap();
     let bin = String::from_utf8(cache.stdout).unwrap().trim().to_string();
     let kir_dir = Path::new(env!("CARGO_BIN_EXE_kir")).parent().unwrap();
-    let id = std::process::id();
+    // Unique across runs on one testbed (process ids come back).
+    let id = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos()
+        % 1_000_000_000;
     let ns = format!("readme-{id}");
     let script: String = blocks
         .join("\n")

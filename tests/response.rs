@@ -1087,6 +1087,80 @@ async fn a_case_is_started_only_on_purpose_and_listed() {
     assert_eq!(missing.code, 2, "{}", missing.stderr);
 }
 
+/// Several pods, named as kubectl prints them or matched by a selector, are answered in one
+/// case after one confirmation, a few at a time, with a summary and the time by which all were
+/// isolated.
+#[tokio::test]
+async fn several_pods_are_answered_in_one_case_after_one_confirmation() {
+    let _plain = plain_cluster().await;
+    let tb = testbed();
+    let client = tb.client().await;
+    let ns = tb.namespace("many").await;
+    create_deployment(&client, &ns, &deployment("web", 3, vec![container("web", "nginx:1.27")])).await;
+    let pods = running_pods(&client, &ns, "app=web", 3).await;
+    let names: Vec<String> = pods.iter().map(|p| p.metadata.name.clone().unwrap()).collect();
+    let (_keep, case) = case_dir("many-case");
+
+    let plan = run(kir_with(&tb.kubeconfig).args([
+        "respond",
+        "compromised-pod",
+        "-n",
+        &ns,
+        &format!("pod/{}", names[0]),
+        &format!("pod/{}", names[1]),
+        "--dry-run",
+    ]))
+    .success();
+    assert!(plan.stdout.starts_with("Plan for 2 compromised pods"), "{}", plan.stdout);
+    assert!(plan.stdout.contains(&names[0]) && plan.stdout.contains(&names[1]), "{}", plan.stdout);
+    let no_tty =
+        run(kir_with(&tb.kubeconfig).args(["respond", "compromised-pod", "-n", &ns, "-l", "app=web"]));
+    assert_ne!(no_tty.code, 0, "one confirmation, which a pipe cannot give: {}", no_tty.stderr);
+
+    let out = run(kir_in(tb, &case).args([
+        "respond",
+        "compromised-pod",
+        "-n",
+        &ns,
+        "-l",
+        "app=web",
+        "--yes",
+        "-o",
+        "json",
+    ]));
+    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    let report = out.json();
+    let answered: Vec<&str> =
+        report["pods"].as_array().unwrap().iter().map(|p| p["pod"].as_str().unwrap()).collect();
+    let mut expected: Vec<String> = names.iter().map(|n| format!("{ns}/{n}")).collect();
+    expected.sort();
+    assert_eq!(answered, expected.iter().map(String::as_str).collect::<Vec<_>>());
+    let all = report["isolatedAllAfterMs"].as_u64().unwrap();
+    assert!(
+        report["pods"].as_array().unwrap().iter().all(|p| p["isolatedAfterMs"].as_u64().unwrap() <= all),
+        "{report:#}"
+    );
+    assert_eq!(report["case"], case.display().to_string(), "one case");
+    let api: Api<Pod> = Api::namespaced(client.clone(), &ns);
+    for name in &names {
+        let labels = api.get(name).await.unwrap().metadata.labels.unwrap_or_default();
+        assert!(labels.contains_key("ir.kir.dev/quarantine"), "{name}: {labels:?}");
+    }
+    assert_eq!(verify(tb, &case).success().json()["intact"], true);
+
+    let none = run(kir_with(&tb.kubeconfig).args([
+        "respond",
+        "compromised-pod",
+        "-n",
+        &ns,
+        "-l",
+        "app=nothing",
+        "--yes",
+    ]));
+    assert_eq!(none.code, 2);
+    assert!(none.stderr.contains("no pod matches -l app=nothing"), "{}", none.stderr);
+}
+
 /// The whole artifacts of one pod in a case, relative to the pod's folder (UID left out): what
 /// an uninterrupted run collects. Partial artifacts kept beside a cut stream are left out, and
 /// no whole one may be marked truncated (the scene's output is far below every limit).

@@ -1,6 +1,5 @@
-//! What a practice incident needs from the API beyond the response commands: reading a
-//! namespace's labels (the drill consent), seeing which pods of a selector run, and clearing
-//! the drill's namespace away.
+//! Pods by selector, as drills and responses to many pods need them; a namespace's labels (the
+//! drill consent); clearing a drill's namespace away.
 
 use std::collections::BTreeMap;
 
@@ -28,6 +27,28 @@ impl Cluster {
             .filter(|p| p.metadata.deletion_timestamp.is_none())
             .filter(|p| p.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Running"))
             .filter_map(|p| p.metadata.name)
+            .collect())
+    }
+
+    /// `(namespace, name)` of the pods matching `selector` in `namespace` (every namespace when
+    /// `None`) that are not being deleted.
+    pub async fn pods_matching(
+        &self,
+        namespace: Option<&str>,
+        selector: &str,
+    ) -> Result<Vec<(String, String)>> {
+        let api: Api<Pod> = match namespace {
+            Some(ns) => Api::namespaced(self.client().clone(), ns),
+            None => Api::all(self.client().clone()),
+        };
+        let params = ListParams::default().labels(selector);
+        let scope = namespace.map_or("every namespace".to_string(), |ns| ns.to_string());
+        let pods = self.call(format!("list pods -l {selector} in {scope}"), api.list(&params)).await?;
+        Ok(pods
+            .items
+            .into_iter()
+            .filter(|p| p.metadata.deletion_timestamp.is_none())
+            .filter_map(|p| Some((p.metadata.namespace?, p.metadata.name?)))
             .collect())
     }
 

@@ -345,7 +345,11 @@ pub struct ReplacePodArgs {
 pub enum RespondCommand {
     /// Capture, snapshot, isolate (with orphan) and, with --replace, delete the suspect
     #[command(
-        after_help = "Examples:\n  kir respond compromised-pod shop/web-7d9f-abcde --dry-run\n  kir respond compromised-pod shop/web-7d9f-abcde --yes --replace"
+        after_help = "Several pods (or -l SELECTOR) share one case and one confirmation, and are answered four at a\n\
+                      time; the summary gives the time by which all were isolated.\n\n\
+                      Examples:\n  kir respond compromised-pod shop/web-7d9f-abcde --dry-run\n  kir respond compromised-pod shop/web-7d9f-abcde --yes --replace\n  \
+                      kir respond compromised-pod -n shop -l app=web --yes\n  \
+                      kubectl get pods -n shop -o name | xargs kir respond compromised-pod -n shop --yes"
     )]
     CompromisedPod(RespondPodArgs),
 
@@ -413,8 +417,17 @@ pub struct RespondStolenArgs {
 
 #[derive(Debug, Args)]
 pub struct RespondPodArgs {
-    /// The pod: NS/NAME, or NAME with -n
-    pub pod: String,
+    /// The pods: NS/NAME, NAME with -n, or pod/NAME as `kubectl get pods -o name` prints it
+    #[arg(value_name = "POD", required_unless_present = "selector")]
+    pub pods: Vec<String>,
+
+    /// Every pod matching this label selector (in -n's namespace, or every namespace with -A)
+    #[arg(short = 'l', long, value_name = "SELECTOR", conflicts_with = "pods")]
+    pub selector: Option<String>,
+
+    /// With -l: the pods of every namespace
+    #[arg(short = 'A', long, requires = "selector")]
+    pub all_namespaces: bool,
 
     /// The container to snapshot
     #[arg(short = 'c', long)]

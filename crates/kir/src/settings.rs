@@ -145,6 +145,8 @@ pub fn pod_ref(
     flag_namespace: Option<&str>,
     default_namespace: &str,
 ) -> Result<(String, String), UsageError> {
+    // `pod/NAME`, as `kubectl get -o name` prints it, is the pod NAME.
+    let arg = arg.strip_prefix("pod/").or_else(|| arg.strip_prefix("pods/")).unwrap_or(arg);
     let (namespace, name) = match arg.split_once('/') {
         Some((ns, name)) => {
             if let Some(flag) = flag_namespace.filter(|f| *f != ns) {
@@ -226,6 +228,9 @@ mod tests {
         assert!(pod_ref("shop/Web_1", None, "default").unwrap_err().to_string().contains("invalid pod name"));
         assert!(pod_ref("Shop/web", None, "default").unwrap_err().to_string().contains("invalid namespace"));
         assert!(pod_ref("shop/", None, "default").is_err());
+        // As `kubectl get pods -o name` prints them.
+        assert_eq!(pod_ref("pod/web-1", Some("shop"), "shop").unwrap(), ("shop".into(), "web-1".into()));
+        assert_eq!(pod_ref("pods/web-1", None, "team").unwrap(), ("team".into(), "web-1".into()));
     }
 
     #[test]

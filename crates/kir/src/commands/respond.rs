@@ -18,7 +18,7 @@ use crate::{
         snapshot::print_findings,
     },
     output::{print_json, print_table, print_yaml, sanitize, table},
-    settings::Settings,
+    settings::{Settings, UsageError},
 };
 
 pub async fn compromised_pod(args: &RespondPodArgs, settings: &Settings) -> anyhow::Result<u8> {
@@ -35,7 +35,11 @@ pub async fn compromised_pod(args: &RespondPodArgs, settings: &Settings) -> anyh
         grace_seconds: None,
     };
     let cluster = Cluster::connect(&settings.connect).await?;
-    let (ns, name) = responder::pod(settings, &cluster, &args.pod)?;
+    let targets = targets(args, settings, &cluster).await?;
+    if targets.len() > 1 {
+        return many(args, settings, cluster, targets, options).await;
+    }
+    let (ns, name) = targets.into_iter().next().expect("one target at least");
     // Who acts is asked while the pod is read: neither needs the other.
     let (actor, prepared) =
         tokio::join!(responder::actor(&cluster), Playbook::prepare(&cluster, &ns, &name, options));
@@ -122,6 +126,199 @@ pub async fn compromised_pod(args: &RespondPodArgs, settings: &Settings) -> anyh
     } else if report.incomplete() {
         crate::exit::INCOMPLETE
     } else if report.replacement_missing().is_some() {
+        crate::exit::NOT_REPLACED
+    } else {
+        crate::exit::SUCCESS
+    })
+}
+
+/// How many pods are answered at once: enough to contain a handful in the time of one, few
+/// enough that the API server and the case's journal lock are not swamped.
+const AT_ONCE: usize = 4;
+
+/// The pods named on the command line, or matched by `-l`, each once.
+async fn targets(
+    args: &RespondPodArgs,
+    settings: &Settings,
+    cluster: &Cluster,
+) -> anyhow::Result<Vec<(String, String)>> {
+    let mut targets: Vec<(String, String)> = Vec::new();
+    match &args.selector {
+        Some(selector) => {
+            let namespace = if args.all_namespaces {
+                None
+            } else {
+                Some(settings.connect.namespace.clone().unwrap_or_else(|| cluster.namespace().to_string()))
+            };
+            targets = cluster.pods_matching(namespace.as_deref(), selector).await?;
+            if targets.is_empty() {
+                let scope = namespace.map_or("any namespace".to_string(), |ns| format!("namespace {ns}"));
+                return Err(UsageError(format!(
+                    "no pod matches -l {} in {scope}: nothing to respond to",
+                    sanitize(selector)
+                ))
+                .into());
+            }
+            targets.sort();
+        }
+        None => {
+            for pod in &args.pods {
+                let target = responder::pod(settings, cluster, pod)?;
+                if !targets.contains(&target) {
+                    targets.push(target);
+                }
+            }
+        }
+    }
+    Ok(targets)
+}
+
+/// Several pods: every plan, one confirmation, one case, [`AT_ONCE`] at a time, a summary.
+async fn many(
+    args: &RespondPodArgs,
+    settings: &Settings,
+    cluster: Cluster,
+    targets: Vec<(String, String)>,
+    options: RespondOptions,
+) -> anyhow::Result<u8> {
+    use futures::{StreamExt, TryStreamExt};
+    let actor = responder::actor(&cluster).await?;
+    let responder = Responder { cluster, actor };
+    let playbooks: Vec<Playbook> = futures::stream::iter(&targets)
+        .map(|(ns, name)| {
+            let (cluster, options) = (&responder.cluster, options.clone());
+            async move {
+                Playbook::prepare(cluster, ns, name, options)
+                    .await
+                    .map_err(|e| anyhow::anyhow!("pod {ns}/{name}: {e}; nothing was done to any pod"))
+            }
+        })
+        .buffered(AT_ONCE * 2)
+        .try_collect()
+        .await?;
+    let case_label = settings
+        .case
+        .as_ref()
+        .map(|c| c.display().to_string())
+        .unwrap_or_else(|| "a new case under ./cases".into());
+    let mut plan =
+        format!("Plan for {} compromised pods, {AT_ONCE} at a time, into one case:\n", targets.len());
+    for playbook in &playbooks {
+        let state = &playbook.observed.state;
+        plan.push_str(&format!("pod {}/{}:\n", state.namespace, state.name));
+        for line in playbook.describe(&case_label) {
+            plan.push_str(&format!("  {:<9} {}\n", line.step, line.action));
+        }
+        for warning in &playbook.isolation.warnings {
+            plan.push_str(&format!("  warning: {warning}\n"));
+        }
+    }
+    if args.confirm.dry_run {
+        let plans: Vec<serde_json::Value> = playbooks
+            .iter()
+            .map(|p| {
+                serde_json::json!({
+                    "pod": format!("{}/{}", p.observed.state.namespace, p.observed.state.name),
+                    "plan": p.describe(&case_label),
+                    "isolation": p.isolation,
+                })
+            })
+            .collect();
+        match settings.output {
+            OutputFormat::Json => print_json(&plans)?,
+            OutputFormat::Yaml => print_yaml(&plans)?,
+            OutputFormat::Table => print!("{}", sanitize(&plan)),
+        }
+        return Ok(crate::exit::SUCCESS);
+    }
+    eprint!("{}", sanitize(&plan));
+    if responder::confirm(&args.confirm, &format!("Run this response on {} pods?", targets.len()))?
+        == Decision::DryRun
+    {
+        return Ok(crate::exit::SUCCESS);
+    }
+    let names: Vec<String> = targets.iter().map(|(ns, name)| format!("{ns}/{name}")).collect();
+    let title = if names.len() <= 3 {
+        format!("compromised pods {}", names.join(", "))
+    } else {
+        format!("compromised pods {} and {} more", names[..3].join(", "), names.len() - 3)
+    };
+    let case = responder::open_case(settings, &responder, title).await?;
+    let reports: Vec<RespondReport> = futures::stream::iter(playbooks)
+        .map(|playbook| {
+            let (responder, case) = (&responder, &case);
+            let pod = format!("{}/{}", playbook.observed.state.namespace, playbook.observed.state.name);
+            async move {
+                let progress = |step: &StepReport| {
+                    let mut err = std::io::stderr().lock();
+                    let _ = writeln!(
+                        err,
+                        "{} [{}] {} in {} ms: {}",
+                        sanitize(&pod),
+                        step.step,
+                        step.status,
+                        step.millis,
+                        sanitize(&step.detail)
+                    );
+                };
+                playbook
+                    .run(&responder.cluster, case, &responder.actor, settings.started, &progress)
+                    .await
+                    .map_err(|e| anyhow::anyhow!("pod {pod}: {e}"))
+            }
+        })
+        .buffer_unordered(AT_ONCE)
+        .try_collect()
+        .await?;
+    let mut reports = reports;
+    reports.sort_by(|a, b| a.pod.cmp(&b.pod));
+    // The moment the last of them was isolated: unknown when one was not.
+    let isolated_all_after_ms = reports
+        .iter()
+        .map(|r| r.isolated_after_ms)
+        .collect::<Option<Vec<u128>>>()
+        .and_then(|all| all.into_iter().max());
+    match settings.output {
+        OutputFormat::Json => print_json(&serde_json::json!({
+            "case": case.path().display().to_string(),
+            "pods": reports,
+            "isolatedAllAfterMs": isolated_all_after_ms,
+        }))?,
+        OutputFormat::Yaml => print_yaml(&reports)?,
+        OutputFormat::Table => {
+            let mut summary = table(&["pod", "containment", "steps", "total ms"]);
+            for report in &reports {
+                let steps: Vec<String> =
+                    report.steps.iter().map(|s| format!("{} {}", s.step, s.status)).collect();
+                summary.add_row(vec![
+                    Cell::new(&report.pod),
+                    Cell::new(&report.containment),
+                    Cell::new(steps.join(", ")),
+                    Cell::new(report.total_ms),
+                ]);
+            }
+            print_table(&summary)?;
+            println!();
+            match isolated_all_after_ms {
+                Some(ms) => println!("all {} pods isolated after {ms} ms", reports.len()),
+                None => println!("NOT all pods are isolated: see the containment column"),
+            }
+            println!("case: {}", sanitize(&case.path().display().to_string()));
+        }
+    }
+    for report in &reports {
+        for missing in &report.missing_evidence {
+            eprintln!("{}: evidence incomplete: {}", sanitize(&report.pod), sanitize(missing));
+        }
+        if let Some(why) = report.replacement_missing() {
+            eprintln!("{}: the clean replacement is not running: {}", sanitize(&report.pod), sanitize(why));
+        }
+    }
+    Ok(if reports.iter().any(RespondReport::failed) {
+        crate::exit::FAILURE
+    } else if reports.iter().any(RespondReport::incomplete) {
+        crate::exit::INCOMPLETE
+    } else if reports.iter().any(|r| r.replacement_missing().is_some()) {
         crate::exit::NOT_REPLACED
     } else {
         crate::exit::SUCCESS
