@@ -482,6 +482,15 @@ async fn the_responders_own_requests_are_told_apart_with_the_case() {
         "the intruder's exec, at the same time in the same namespace, stays a finding: {labelled:?}"
     );
 
+    // The findings and the log lines they rest on are kept in the case, and the report draws
+    // its detections from them.
+    let manifest = std::fs::read_to_string(case.join("manifest.json")).unwrap();
+    assert!(manifest.contains("detections/audit-") && manifest.contains("-events.jsonl"), "{manifest}");
+    let verified = run(kir().args(["case", "verify", "-o", "json"]).arg(&case)).success().json();
+    assert_eq!(verified["intact"], true, "{verified}");
+    let report = run(kir().args(["report", "--offline"]).arg(&case)).success();
+    assert!(report.stdout.contains("detected kir-audit-exec-into-pod"), "{}", report.stdout);
+
     // The timeline says which lines are kir's, and shows the user agent.
     let timeline = run(kir()
         .args(["audit", "timeline"])
@@ -504,7 +513,9 @@ async fn the_responders_own_requests_are_told_apart_with_the_case() {
     let journal = case.join("journal.jsonl");
     let text = std::fs::read_to_string(&journal).unwrap();
     std::fs::write(&journal, text.replacen("snapshot.pod", "snapshot.pad", 1)).unwrap();
-    let (_, forged, stderr) = exec_findings(Some(&case));
-    assert!(forged.iter().all(|f| f.get("responder").is_none()), "{forged:?}");
+    let (code, forged, stderr) = exec_findings(Some(&case));
+    assert!(!forged.is_empty() && forged.iter().all(|f| f.get("responder").is_none()), "{forged:?}");
     assert!(stderr.contains("kir's own requests are not told apart"), "{stderr}");
+    assert_eq!(code, 1, "the findings are printed, and not kept in a case that is not intact: {stderr}");
+    assert!(stderr.contains("the findings are not kept in the case"), "{stderr}");
 }

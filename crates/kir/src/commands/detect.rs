@@ -54,6 +54,16 @@ fn detect_audit(
             UsageError("no rules to run: --no-builtin needs --rules DIR or --baseline FILE".into()).into()
         );
     }
+    if let Some(dir) = &settings.case
+        && !settings.new_case
+        && std::fs::symlink_metadata(dir).is_err()
+    {
+        return Err(UsageError(format!(
+            "--case {}: there is no case there; add --new-case to start one there, or check the path",
+            sanitize(&dir.display().to_string())
+        ))
+        .into());
+    }
     let inputs = inputs(paths)?;
     let mut detector = AuditDetector::new(rules, baseline);
     if let Some(footprint) = super::audit::case_footprint(settings) {
@@ -77,6 +87,8 @@ fn detect_audit(
     let findings = detector.findings(grouping);
     // kir's own requests are reported apart, after everyone else's, and alone they are no
     // finding for the exit status.
+    // A case that cannot take the findings must not cost them: they are printed either way.
+    let recorded = settings.case.is_some().then(|| record_in_case(settings, paths, &inputs, &findings));
     let (responder, others): (Vec<Finding>, Vec<Finding>) = findings.into_iter().partition(|f| f.responder);
     if settings.output == OutputFormat::Table {
         print_findings(&others, settings, false)?;
@@ -88,6 +100,10 @@ fn detect_audit(
         // One stream; each of kir's own carries `"responder": true`.
         let all: Vec<Finding> = others.iter().chain(&responder).cloned().collect();
         print_findings(&all, settings, false)?;
+    }
+    if let Some(Err(error)) = recorded {
+        eprintln!("error: the findings are not kept in the case: {}", sanitize(&format!("{error:#}")));
+        return Ok(exit::FAILURE);
     }
     Ok(status(&others, report_skips(&report)))
 }
@@ -308,4 +324,103 @@ fn list_rules(settings: &Settings) -> anyhow::Result<u8> {
         }
     }
     Ok(exit::SUCCESS)
+}
+
+/// The most findings one journal entry lists (all of them are in the artifact).
+const JOURNALED_FINDINGS: usize = 100;
+/// The most bytes of matching log lines kept in a case per run.
+const MATCHING_LINES_LIMIT: usize = 64 << 20;
+
+/// Keep what detection found in the case of `--case`: the findings and the log lines they rest
+/// on (by audit ID), hashed as evidence, and a journal entry listing the findings, from which
+/// `kir report` draws its detections and the time to detect.
+fn record_in_case(
+    settings: &Settings,
+    paths: &[PathBuf],
+    inputs: &[kir_audit::Input],
+    findings: &[Finding],
+) -> anyhow::Result<()> {
+    use kir_evidence::{Case, CaseInfo, JournalRecord};
+    let dir = settings.case.as_ref().expect("called with --case");
+    let shown = sanitize(&dir.display().to_string()).into_owned();
+    let case = if std::fs::symlink_metadata(dir).is_ok() {
+        Case::open(dir).with_context(|| format!("cannot open case {shown}"))?
+    } else if settings.new_case {
+        Case::create(dir, CaseInfo::new("detections in audit logs"))
+            .with_context(|| format!("cannot create case {shown}"))?
+    } else {
+        return Err(UsageError(format!(
+            "--case {shown}: there is no case there; add --new-case to start one there, or check the path"
+        ))
+        .into());
+    };
+    let stamp = jiff::Timestamp::now().strftime("%Y%m%dT%H%M%S%.3fZ").to_string();
+    let logs: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
+    let source = format!("kir detect audit over {}", logs.join(", "));
+    let findings_path = format!("detections/audit-{stamp}.json");
+    case.store_bytes(&findings_path, &source, &serde_json::to_vec_pretty(findings)?)?;
+
+    let wanted: std::collections::HashSet<&str> =
+        findings.iter().flat_map(|f| f.audit_ids.iter().map(String::as_str)).collect();
+    let lines_path = format!("detections/audit-{stamp}-events.jsonl");
+    let mut lines = Vec::new();
+    let mut truncated = false;
+    if !wanted.is_empty() {
+        let matching = MatchingLines(&wanted);
+        scan(inputs, &ScanOptions::default(), &matching, &|_| {}, &mut |found: Vec<String>| {
+            for line in found {
+                if lines.len() + line.len() + 1 > MATCHING_LINES_LIMIT {
+                    truncated = true;
+                    break;
+                }
+                lines.extend_from_slice(line.as_bytes());
+                lines.push(b'\n');
+            }
+            Ok(())
+        })?;
+        let source = format!("the audit log lines of the findings' audit IDs, from {}", logs.join(", "));
+        case.store_bytes(&lines_path, &source, &lines)?;
+    }
+    let actor =
+        std::env::var("USER").or_else(|_| std::env::var("LOGNAME")).unwrap_or_else(|_| "responder".into());
+    let listed: Vec<&Finding> = findings.iter().take(JOURNALED_FINDINGS).collect();
+    case.record(
+        JournalRecord::new(actor, "detect.audit").parameters(serde_json::json!({"logs": logs})).result(
+            serde_json::json!({
+                "count": findings.len(),
+                "findings": listed,
+                "artifacts": [findings_path, lines_path],
+                "linesTruncated": truncated,
+            }),
+        ),
+    )?;
+    eprintln!(
+        "{} finding(s) and {} byte(s) of matching log lines kept in case {shown}",
+        findings.len(),
+        lines.len()
+    );
+    Ok(())
+}
+
+/// The raw lines of the events whose audit ID is wanted.
+struct MatchingLines<'a>(&'a std::collections::HashSet<&'a str>);
+
+impl kir_audit::Processor for MatchingLines<'_> {
+    type Output = Vec<String>;
+
+    fn output(&self) -> Vec<String> {
+        Vec::new()
+    }
+
+    fn event(
+        &self,
+        event: &kir_audit::Event<'_>,
+        raw: Option<&str>,
+        _format: kir_audit::Format,
+        out: &mut Vec<String>,
+    ) {
+        if self.0.contains(&*event.audit_id) {
+            out.push(raw.map_or_else(|| serde_json::to_string(event).unwrap_or_default(), str::to_string));
+        }
+    }
 }
