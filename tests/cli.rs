@@ -49,3 +49,52 @@ fn the_version_is_printed_for_people_scripts_and_the_kubectl_plugin() {
     let out = run(std::process::Command::new(&plugin).arg("version")).success();
     assert!(out.stdout.contains(version), "{}", out.stdout);
 }
+
+/// `COMPLETE=fish kir -- kir ...` as the shell calls it while completing: the words so far,
+/// then the word being completed.
+fn complete(kubeconfig: &std::path::Path, dir: &std::path::Path, words: &[&str]) -> Vec<String> {
+    let out = run(kir()
+        .env("COMPLETE", "fish")
+        .env("KUBECONFIG", kubeconfig)
+        .current_dir(dir)
+        .arg("--")
+        .arg("kir")
+        .args(words));
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    out.stdout.lines().map(|l| l.split('\t').next().unwrap_or_default().to_string()).collect()
+}
+
+/// Completion knows the cluster: namespaces, pods as NS/NAME, and case folders; without a
+/// reachable cluster it offers nothing, quietly.
+#[tokio::test]
+async fn completion_offers_the_clusters_namespaces_pods_and_cases() {
+    use crate::{
+        scene::{container, create_deployment, deployment, running_pods},
+        testbed::testbed,
+    };
+    let tb = testbed();
+    let client = tb.client().await;
+    let ns = tb.namespace("complete").await;
+    create_deployment(&client, &ns, &deployment("web", 1, vec![container("web", "nginx:1.27")])).await;
+    let pod = running_pods(&client, &ns, "app=web", 1).await[0].metadata.name.clone().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+
+    let namespaces = complete(&tb.kubeconfig, dir.path(), &["capture", "pod", "-n", &ns[..ns.len() - 1]]);
+    assert!(namespaces.contains(&ns), "{namespaces:?}");
+    let by_namespace = complete(&tb.kubeconfig, dir.path(), &["capture", "pod", &ns]);
+    assert!(by_namespace.contains(&format!("{ns}/")), "{by_namespace:?}");
+    let pods = complete(&tb.kubeconfig, dir.path(), &["respond", "compromised-pod", &format!("{ns}/")]);
+    assert_eq!(pods, [format!("{ns}/{pod}")]);
+
+    std::fs::create_dir_all(dir.path().join("cases/INC-7")).unwrap();
+    std::fs::write(dir.path().join("cases/INC-7/journal.jsonl"), "").unwrap();
+    let cases = complete(&tb.kubeconfig, dir.path(), &["undo", "cases/"]);
+    assert_eq!(cases, ["cases/INC-7"]);
+    let cases = complete(&tb.kubeconfig, dir.path(), &["capture", "pod", "x", "--case", "cases/I"]);
+    assert_eq!(cases, ["cases/INC-7"]);
+
+    let started = std::time::Instant::now();
+    let nowhere = complete(&dir.path().join("no-kubeconfig"), dir.path(), &["capture", "pod", "w"]);
+    assert!(nowhere.is_empty(), "{nowhere:?}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(10), "quick when there is no cluster");
+}

@@ -52,6 +52,13 @@ impl Cluster {
             .collect())
     }
 
+    /// The names of every namespace.
+    pub async fn namespace_names(&self) -> Result<Vec<String>> {
+        let api: Api<Namespace> = Api::all(self.client().clone());
+        let listed = self.call("list namespaces", api.list(&ListParams::default())).await?;
+        Ok(listed.items.into_iter().filter_map(|ns| ns.metadata.name).collect())
+    }
+
     /// Delete namespace `name` (and with it everything in it); `Ok(false)` when it is gone
     /// already.
     pub async fn delete_namespace(&self, name: &str) -> Result<bool> {

@@ -3,6 +3,7 @@
 use std::{path::PathBuf, time::Duration};
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap_complete::engine::ArgValueCompleter;
 use kir_audit::{TimeSpec, credential::CredentialId};
 
 use crate::settings::{parse_duration, parse_size};
@@ -30,7 +31,7 @@ pub struct GlobalArgs {
     pub context: Option<String>,
 
     /// The namespace to act in (default: the context's namespace)
-    #[arg(short = 'n', long, global = true, value_name = "NS")]
+    #[arg(short = 'n', long, global = true, value_name = "NS", add = ArgValueCompleter::new(crate::complete::namespaces))]
     pub namespace: Option<String>,
 
     /// User to impersonate, e.g. system:serviceaccount:NS:NAME
@@ -46,7 +47,7 @@ pub struct GlobalArgs {
     pub output: OutputArg,
 
     /// Incident case folder to record into (it must exist, unless --new-case is given)
-    #[arg(long = "case", global = true, env = "KIR_CASE", value_name = "DIR")]
+    #[arg(long = "case", global = true, env = "KIR_CASE", value_name = "DIR", add = ArgValueCompleter::new(crate::complete::cases))]
     pub case: Option<PathBuf>,
 
     /// With --case: start the case there if the folder does not exist yet (without it, a
@@ -212,6 +213,7 @@ pub struct DoctorArgs {
 #[derive(Debug, Args)]
 pub struct CapturePodArgs {
     /// The pod: NS/NAME, or NAME with -n
+    #[arg(add = ArgValueCompleter::new(crate::complete::pods))]
     pub pod: String,
 
     /// Bytes kept of each container log, e.g. 64Mi
@@ -231,6 +233,7 @@ pub enum SnapshotCommand {
 #[derive(Debug, Args)]
 pub struct SnapshotPodArgs {
     /// The pod: NS/NAME, or NAME with -n
+    #[arg(add = ArgValueCompleter::new(crate::complete::pods))]
     pub pod: String,
 
     /// The container (default: the pod's default container, else the first)
@@ -259,6 +262,7 @@ pub enum IsolateCommand {
 #[derive(Debug, Args)]
 pub struct IsolatePodArgs {
     /// The pod: NS/NAME, or NAME with -n
+    #[arg(add = ArgValueCompleter::new(crate::complete::pods))]
     pub pod: String,
 
     #[command(flatten)]
@@ -298,6 +302,7 @@ pub enum ReleaseCommand {
 #[derive(Debug, Args)]
 pub struct ReleasePodArgs {
     /// The pod: NS/NAME, or NAME with -n
+    #[arg(add = ArgValueCompleter::new(crate::complete::pods))]
     pub pod: String,
 
     /// Also lift a quarantine that other cases of this pod rely on (default: kept, and those
@@ -323,6 +328,7 @@ pub enum ReplaceCommand {
 #[derive(Debug, Args)]
 pub struct ReplacePodArgs {
     /// The pod: NS/NAME, or NAME with -n
+    #[arg(add = ArgValueCompleter::new(crate::complete::pods))]
     pub pod: String,
 
     /// Seconds the pod gets to stop (default: its own terminationGracePeriodSeconds)
@@ -418,7 +424,7 @@ pub struct RespondStolenArgs {
 #[derive(Debug, Args)]
 pub struct RespondPodArgs {
     /// The pods: NS/NAME, NAME with -n, or pod/NAME as `kubectl get pods -o name` prints it
-    #[arg(value_name = "POD", required_unless_present = "selector")]
+    #[arg(value_name = "POD", required_unless_present = "selector", add = ArgValueCompleter::new(crate::complete::pods))]
     pub pods: Vec<String>,
 
     /// Every pod matching this label selector (in -n's namespace, or every namespace with -A)
@@ -550,6 +556,7 @@ pub struct PrepareResponderArgs {
 #[derive(Debug, Args)]
 pub struct UndoArgs {
     /// The case folder (default: --case or KIR_CASE)
+    #[arg(add = ArgValueCompleter::new(crate::complete::cases))]
     pub case: Option<PathBuf>,
 
     /// Also reverse what other cases that isolated the same pod rely on (default: kept, and
@@ -572,6 +579,7 @@ pub struct UndoArgs {
 )]
 pub struct ReportArgs {
     /// The case folder (default: --case or KIR_CASE); it is only read
+    #[arg(add = ArgValueCompleter::new(crate::complete::cases))]
     pub case: Option<PathBuf>,
 
     /// Report format (default: markdown; -o json and -o yaml select those too)

@@ -3,6 +3,7 @@
 
 mod cli;
 mod commands;
+mod complete;
 mod exit;
 mod output;
 mod settings;
@@ -24,6 +25,8 @@ fn main() -> ExitCode {
     // (`kir ... | head`) instead of failing on every later write.
     // SAFETY: resetting a signal disposition to its default, before any thread starts.
     unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
+    // `COMPLETE=bash kir` (and the shell calling back while completing): answers and exits.
+    clap_complete::CompleteEnv::with_factory(<Cli as clap::CommandFactory>::command).complete();
     let cli = parse_command_line();
     init_logging(cli.global.verbose, cli.global.no_color);
     let outcome =
