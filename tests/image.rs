@@ -14,29 +14,15 @@ use kube::{
     Client,
     api::{Api, ListParams, Patch, PatchParams, PostParams},
 };
-use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
 use crate::{
-    scene::{eventually, running_pods},
+    scene::{create, eventually, running_pods},
     testbed::testbed,
     util::{kir_with, run},
 };
 
 const DIGEST_ZERO: &str = "sha256:0000000000000000000000000000000000000000000000000000000000000000";
-
-async fn create<K>(client: &Client, ns: &str, object: Value) -> K
-where
-    K: kube::Resource<Scope = k8s_openapi::NamespaceResourceScope>
-        + Clone
-        + DeserializeOwned
-        + serde::Serialize
-        + std::fmt::Debug,
-    K::DynamicType: Default,
-{
-    let object: K = serde_json::from_value(object).unwrap();
-    Api::<K>::namespaced(client.clone(), ns).create(&PostParams::default(), &object).await.unwrap()
-}
 
 fn pod_spec(containers: Value) -> Value {
     json!({"containers": containers})
@@ -446,7 +432,7 @@ async fn dry_run<K>(client: &Client, ns: &str, object: Value) -> Result<(), Stri
 where
     K: kube::Resource<Scope = k8s_openapi::NamespaceResourceScope>
         + Clone
-        + DeserializeOwned
+        + serde::de::DeserializeOwned
         + serde::Serialize
         + std::fmt::Debug,
     K::DynamicType: Default,

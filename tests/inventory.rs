@@ -13,30 +13,16 @@ use kube::{
     Client,
     api::{Api, DeleteParams, PostParams},
 };
-use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
 use crate::{
     scene::{
-        container, create_deployment, deployment, eventually, exclusive_cluster, install_crd, plain_cluster,
-        remove_crd,
+        container, create, create_deployment, deployment, eventually, exclusive_cluster, install_crd,
+        plain_cluster, remove_crd,
     },
     testbed::testbed,
     util::{kir_with, run},
 };
-
-async fn create<K>(client: &Client, ns: &str, object: Value) -> K
-where
-    K: kube::Resource<Scope = k8s_openapi::NamespaceResourceScope>
-        + Clone
-        + DeserializeOwned
-        + serde::Serialize
-        + std::fmt::Debug,
-    K::DynamicType: Default,
-{
-    let object: K = serde_json::from_value(object).unwrap();
-    Api::<K>::namespaced(client.clone(), ns).create(&PostParams::default(), &object).await.unwrap()
-}
 
 async fn default_deny(client: &Client, ns: &str) {
     create::<NetworkPolicy>(

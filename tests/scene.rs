@@ -350,3 +350,17 @@ pub async fn request_token(
         .unwrap();
     token.status.unwrap().token
 }
+
+/// Create a namespaced object given as JSON, typed as `K`.
+pub async fn create<K>(client: &Client, ns: &str, object: serde_json::Value) -> K
+where
+    K: kube::Resource<Scope = k8s_openapi::NamespaceResourceScope>
+        + Clone
+        + serde::de::DeserializeOwned
+        + serde::Serialize
+        + std::fmt::Debug,
+    K::DynamicType: Default,
+{
+    let object: K = serde_json::from_value(object).unwrap();
+    Api::<K>::namespaced(client.clone(), ns).create(&PostParams::default(), &object).await.unwrap()
+}

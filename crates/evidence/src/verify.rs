@@ -294,11 +294,9 @@ pub struct JournalReading {
     pub warnings: Vec<Finding>,
 }
 
-/// The journal of the case folder `dir`, read without opening the case for writing, provided
-/// it is intact and every line carries a MAC that verifies under `key`: what this user's kir
-/// provably wrote, for acting or reading back on it. Otherwise the error names the first line
-/// that is broken or not authenticated.
-pub fn read_authenticated_journal(dir: &Path, key: &JournalKey) -> Result<Vec<JournalEntry>> {
+/// The journal file of the case folder `dir`, its path and size; one larger than
+/// [`MAX_JOURNAL`] is refused unread.
+fn open_journal(dir: &Path) -> Result<(std::path::PathBuf, File, u64)> {
     let journal_path = dir.join(JOURNAL_FILE);
     let file = File::open(&journal_path).map_err(|e| match e.kind() {
         io::ErrorKind::NotFound => {
@@ -310,6 +308,15 @@ pub fn read_authenticated_journal(dir: &Path, key: &JournalKey) -> Result<Vec<Jo
     if size > MAX_JOURNAL {
         return Err(Error::TooLarge { path: journal_path, size, limit: MAX_JOURNAL });
     }
+    Ok((journal_path, file, size))
+}
+
+/// The journal of the case folder `dir`, read without opening the case for writing, provided
+/// it is intact and every line carries a MAC that verifies under `key`: what this user's kir
+/// provably wrote, for acting or reading back on it. Otherwise the error names the first line
+/// that is broken or not authenticated.
+pub fn read_authenticated_journal(dir: &Path, key: &JournalKey) -> Result<Vec<JournalEntry>> {
+    let (journal_path, file, size) = open_journal(dir)?;
     let parsed = read_journal_lines(file.take(size), Some(key)).map_err(io_error("read", &journal_path))?;
     if let Some(problem) = parsed.problems.first() {
         return Err(Error::BrokenJournal {
@@ -336,17 +343,7 @@ pub fn read_journal(dir: &Path) -> Result<JournalReading> {
             Error::NotFound { path: dir.to_path_buf() }
         });
     }
-    let journal_path = dir.join(JOURNAL_FILE);
-    let file = File::open(&journal_path).map_err(|e| match e.kind() {
-        io::ErrorKind::NotFound => {
-            Error::NotACase { path: dir.to_path_buf(), detail: "journal.jsonl is missing".into() }
-        }
-        _ => io_error("read", &journal_path)(e),
-    })?;
-    let size = file.metadata().map_err(io_error("inspect", &journal_path))?.len();
-    if size > MAX_JOURNAL {
-        return Err(Error::TooLarge { path: journal_path, size, limit: MAX_JOURNAL });
-    }
+    let (journal_path, file, size) = open_journal(dir)?;
     let case = match read_path_capped(&dir.join(CASE_FILE), MAX_CASE_JSON) {
         Ok(Capped::Read(bytes)) => serde_json::from_slice(&bytes).ok(),
         _ => None,
