@@ -235,42 +235,6 @@ pub fn redact_metadata(mut object: Value) -> Value {
     object
 }
 
-#[cfg(test)]
-mod tests {
-    use serde_json::json;
-
-    use super::*;
-
-    #[test]
-    fn annotation_values_and_managed_fields_are_redacted() {
-        let applied = r#"{"apiVersion":"v1","kind":"Secret","stringData":{"password":"hunter2"}}"#;
-        let redacted = redact_metadata(json!({
-            "apiVersion": "meta.k8s.io/v1",
-            "kind": "PartialObjectMetadata",
-            "metadata": {
-                "name": "db",
-                "uid": "u-1",
-                "labels": {"app": "db"},
-                "annotations": {
-                    "kubectl.kubernetes.io/last-applied-configuration": applied,
-                    "kubernetes.io/service-account.name": "builder",
-                },
-                "managedFields": [{"manager": "kubectl"}],
-            },
-        }));
-        let text = redacted.to_string();
-        assert!(!text.contains("hunter2"), "{text}");
-        assert_eq!(redacted["metadata"]["name"], "db");
-        assert_eq!(redacted["metadata"]["labels"]["app"], "db");
-        assert_eq!(redacted["metadata"]["annotations"]["kubernetes.io/service-account.name"], "builder");
-        assert_eq!(
-            redacted["metadata"]["annotations"]["kubectl.kubernetes.io/last-applied-configuration"],
-            format!("<redacted by kir: {} bytes>", applied.len())
-        );
-        assert!(redacted["metadata"].get("managedFields").is_none());
-    }
-}
-
 impl Cluster {
     /// Why no pod of `selector` in `namespace` (other than `exclude_uid`) runs: the scheduler's
     /// word on a Pending pod, a container's waiting reason (image pulls, configuration), or,
@@ -353,5 +317,41 @@ impl Cluster {
         }
         let text: Vec<String> = reasons.iter().map(|r| r.trim().chars().take(400).collect()).collect();
         Ok((!text.is_empty()).then(|| text.join("; ")))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn annotation_values_and_managed_fields_are_redacted() {
+        let applied = r#"{"apiVersion":"v1","kind":"Secret","stringData":{"password":"hunter2"}}"#;
+        let redacted = redact_metadata(json!({
+            "apiVersion": "meta.k8s.io/v1",
+            "kind": "PartialObjectMetadata",
+            "metadata": {
+                "name": "db",
+                "uid": "u-1",
+                "labels": {"app": "db"},
+                "annotations": {
+                    "kubectl.kubernetes.io/last-applied-configuration": applied,
+                    "kubernetes.io/service-account.name": "builder",
+                },
+                "managedFields": [{"manager": "kubectl"}],
+            },
+        }));
+        let text = redacted.to_string();
+        assert!(!text.contains("hunter2"), "{text}");
+        assert_eq!(redacted["metadata"]["name"], "db");
+        assert_eq!(redacted["metadata"]["labels"]["app"], "db");
+        assert_eq!(redacted["metadata"]["annotations"]["kubernetes.io/service-account.name"], "builder");
+        assert_eq!(
+            redacted["metadata"]["annotations"]["kubectl.kubernetes.io/last-applied-configuration"],
+            format!("<redacted by kir: {} bytes>", applied.len())
+        );
+        assert!(redacted["metadata"].get("managedFields").is_none());
     }
 }
