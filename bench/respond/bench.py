@@ -103,7 +103,7 @@ def main():
     for run in range(-args.warmup, args.runs):
         pod = cluster.fresh_pod(used)
         case = os.path.join(work, f"case-{run}")
-        elapsed, done = timed([args.kir, "-n", ns, "--case", case, "respond", "compromised-pod", pod, "--yes", "--replace", "-o", "json"])
+        elapsed, done = timed([args.kir, "-n", ns, "--new-case", "--case", case, "respond", "compromised-pod", pod, "--yes", "--replace", "-o", "json"])
         report = json.loads(done.stdout)
         respond_ms.append(elapsed)
         contained_ms.append(report["isolatedAfterMs"])
@@ -122,7 +122,7 @@ def main():
 
         pod = cluster.fresh_pod(used)
         case = os.path.join(work, f"isolate-{run}")
-        elapsed, done = timed([args.kir, "-n", ns, "--case", case, "isolate", "pod", pod, "--yes", "--no-orphan", "-o", "json"])
+        elapsed, done = timed([args.kir, "-n", ns, "--new-case", "--case", case, "isolate", "pod", pod, "--yes", "--no-orphan", "-o", "json"])
         isolate_ms.append(elapsed)
         isolate_contained_ms.append(json.loads(done.stdout)["isolatedAfterMs"])
 
