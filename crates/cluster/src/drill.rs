@@ -16,15 +16,25 @@ impl Cluster {
         Ok(found.map(|ns| ns.metadata.labels.unwrap_or_default()))
     }
 
+    /// The pods matching `selector` in `namespace` (every namespace when `None`) that are not
+    /// being deleted.
+    pub(crate) async fn live_pods(&self, namespace: Option<&str>, selector: &str) -> Result<Vec<Pod>> {
+        let api: Api<Pod> = match namespace {
+            Some(ns) => Api::namespaced(self.client().clone(), ns),
+            None => Api::all(self.client().clone()),
+        };
+        let params = ListParams::default().labels(selector);
+        let scope = namespace.map_or("every namespace".to_string(), |ns| ns.to_string());
+        let pods = self.call(format!("list pods -l {selector} in {scope}"), api.list(&params)).await?;
+        Ok(pods.items.into_iter().filter(|p| p.metadata.deletion_timestamp.is_none()).collect())
+    }
+
     /// Names of the pods of `namespace` matching `selector` whose phase is Running.
     pub async fn running_pod_names(&self, namespace: &str, selector: &str) -> Result<Vec<String>> {
-        let api: Api<Pod> = Api::namespaced(self.client().clone(), namespace);
-        let params = ListParams::default().labels(selector);
-        let pods = self.call(format!("list pods -l {selector} in {namespace}"), api.list(&params)).await?;
-        Ok(pods
-            .items
+        Ok(self
+            .live_pods(Some(namespace), selector)
+            .await?
             .into_iter()
-            .filter(|p| p.metadata.deletion_timestamp.is_none())
             .filter(|p| p.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Running"))
             .filter_map(|p| p.metadata.name)
             .collect())
@@ -37,17 +47,10 @@ impl Cluster {
         namespace: Option<&str>,
         selector: &str,
     ) -> Result<Vec<(String, String)>> {
-        let api: Api<Pod> = match namespace {
-            Some(ns) => Api::namespaced(self.client().clone(), ns),
-            None => Api::all(self.client().clone()),
-        };
-        let params = ListParams::default().labels(selector);
-        let scope = namespace.map_or("every namespace".to_string(), |ns| ns.to_string());
-        let pods = self.call(format!("list pods -l {selector} in {scope}"), api.list(&params)).await?;
-        Ok(pods
-            .items
+        Ok(self
+            .live_pods(namespace, selector)
+            .await?
             .into_iter()
-            .filter(|p| p.metadata.deletion_timestamp.is_none())
             .filter_map(|p| Some((p.metadata.namespace?, p.metadata.name?)))
             .collect())
     }

@@ -248,20 +248,9 @@ impl Cluster {
         owner: Option<&str>,
     ) -> Result<Option<String>> {
         use k8s_openapi::api::core::v1::Event;
-        let pods: Api<Pod> = Api::namespaced(self.client().clone(), namespace);
-        let listed = self
-            .call(
-                format!("list pods -l {selector} in {namespace}"),
-                pods.list(&ListParams::default().labels(selector)),
-            )
-            .await?;
-        let candidates: Vec<&Pod> = listed
-            .items
-            .iter()
-            .filter(|p| {
-                p.metadata.uid.as_deref() != Some(exclude_uid) && p.metadata.deletion_timestamp.is_none()
-            })
-            .collect();
+        let listed = self.live_pods(Some(namespace), selector).await?;
+        let candidates: Vec<&Pod> =
+            listed.iter().filter(|p| p.metadata.uid.as_deref() != Some(exclude_uid)).collect();
         let mut reasons = Vec::new();
         for pod in &candidates {
             let name = pod.metadata.name.as_deref().unwrap_or_default();

@@ -178,7 +178,8 @@ impl Drill<'_> {
 
     async fn compromised_pod(&self, ns: &str, case: &Path, score: &mut ScenarioScore) {
         let selector = format!("app={MINER}");
-        let Some(suspect) = self.running(ns, &selector, 1).await.and_then(|p| p.into_iter().next()) else {
+        let Some(suspect) = self.running(ns, &selector, 1, None).await.and_then(|p| p.into_iter().next())
+        else {
             score.check("workload running", false, format!("no pod of {ns}/{MINER} ran within {SETTLE:?}"));
             return;
         };
@@ -189,16 +190,11 @@ impl Drill<'_> {
             let limits =
                 ExecLimits { max_stdout: 64 << 10, max_stderr: 4096, timeout: Duration::from_secs(20) };
             let command = scenario::intruder_command();
-            let deadline = Instant::now() + Duration::from_secs(15);
-            loop {
-                match intruder.exec_into(ns, &suspect, MINER, &command, &mut std::io::sink(), limits).await {
-                    // RBAC objects just created reach the authorizer's cache a moment later.
-                    Err(kir_cluster::Error::Forbidden { .. }) if Instant::now() < deadline => {
-                        tokio::time::sleep(Duration::from_millis(200)).await;
-                    }
-                    outcome => break outcome,
-                }
-            }
+            let (intruder, suspect, command) = (&intruder, &suspect, &command);
+            until_allowed(|| async move {
+                intruder.exec_into(ns, suspect, MINER, command, &mut std::io::sink(), limits).await
+            })
+            .await
         };
         if let Err(e) = attacked.await {
             score.check("attacked", false, format!("the intruder's exec failed: {e}"));
@@ -256,7 +252,8 @@ impl Drill<'_> {
                 format!("{object} still exists")
             },
         );
-        match self.running_other_than(ns, &selector, &suspect).await {
+        match self.running(ns, &selector, 1, Some(&suspect)).await.and_then(|names| names.into_iter().next())
+        {
             Some(clean) => {
                 score.time_to_recover_ms = Some(attack_end.elapsed().as_millis() as u64);
                 score.check("recovered", true, format!("{ns}/{clean} runs in its place"));
@@ -381,7 +378,7 @@ impl Drill<'_> {
 
     async fn malicious_image(&self, ns: &str, case: &Path, score: &mut ScenarioScore) {
         let scenario = Scenario::MaliciousImage;
-        if self.running(ns, "app=web", 2).await.is_none() {
+        if self.running(ns, "app=web", 2, None).await.is_none() {
             score.check(
                 "workload running",
                 false,
@@ -462,7 +459,7 @@ impl Drill<'_> {
                 None => format!("cannot search again ({})", still.said()),
             },
         );
-        match self.running(ns, "app=api", 1).await {
+        match self.running(ns, "app=api", 1, None).await {
             Some(_) => {
                 score.time_to_recover_ms = Some(attack_end.elapsed().as_millis() as u64);
                 score.check("clean workload untouched", true, format!("{ns}/api keeps running"));
@@ -605,27 +602,22 @@ impl Drill<'_> {
         self.cluster.delete_object(api_version, kind, None, name, uid).await.map(|_| ())
     }
 
-    /// At least `count` running pods of `selector`, waiting up to [`SETTLE`].
-    async fn running(&self, ns: &str, selector: &str, count: usize) -> Option<Vec<String>> {
+    /// At least `count` running pods of `selector` other than `except`, waiting up to
+    /// [`SETTLE`].
+    async fn running(
+        &self,
+        ns: &str,
+        selector: &str,
+        count: usize,
+        except: Option<&str>,
+    ) -> Option<Vec<String>> {
         let deadline = Instant::now() + SETTLE;
         while Instant::now() < deadline {
-            if let Ok(names) = self.cluster.running_pod_names(ns, selector).await
-                && names.len() >= count
-            {
-                return Some(names);
-            }
-            tokio::time::sleep(Duration::from_millis(250)).await;
-        }
-        None
-    }
-
-    async fn running_other_than(&self, ns: &str, selector: &str, suspect: &str) -> Option<String> {
-        let deadline = Instant::now() + SETTLE;
-        while Instant::now() < deadline {
-            if let Ok(names) = self.cluster.running_pod_names(ns, selector).await
-                && let Some(clean) = names.into_iter().find(|n| n != suspect)
-            {
-                return Some(clean);
+            if let Ok(mut names) = self.cluster.running_pod_names(ns, selector).await {
+                names.retain(|n| Some(n.as_str()) != except);
+                if names.len() >= count {
+                    return Some(names);
+                }
             }
             tokio::time::sleep(Duration::from_millis(250)).await;
         }

@@ -54,16 +54,7 @@ fn detect_audit(
             UsageError("no rules to run: --no-builtin needs --rules DIR or --baseline FILE".into()).into()
         );
     }
-    if let Some(dir) = &settings.case
-        && !settings.new_case
-        && std::fs::symlink_metadata(dir).is_err()
-    {
-        return Err(UsageError(format!(
-            "--case {}: there is no case there; add --new-case to start one there, or check the path",
-            sanitize(&dir.display().to_string())
-        ))
-        .into());
-    }
+    super::responder::case_may_be_opened(settings)?;
     let inputs = inputs(paths)?;
     let mut detector = AuditDetector::new(rules, baseline);
     if let Some(footprint) = super::audit::case_footprint(settings) {
@@ -343,16 +334,12 @@ fn record_in_case(
     use kir_evidence::{Case, CaseInfo, JournalRecord};
     let dir = settings.case.as_ref().expect("called with --case");
     let shown = sanitize(&dir.display().to_string()).into_owned();
+    // `case_may_be_opened` let a missing folder through only with --new-case.
     let case = if std::fs::symlink_metadata(dir).is_ok() {
         Case::open(dir).with_context(|| format!("cannot open case {shown}"))?
-    } else if settings.new_case {
+    } else {
         Case::create(dir, CaseInfo::new("detections in audit logs"))
             .with_context(|| format!("cannot create case {shown}"))?
-    } else {
-        return Err(UsageError(format!(
-            "--case {shown}: there is no case there; add --new-case to start one there, or check the path"
-        ))
-        .into());
     };
     let stamp = jiff::Timestamp::now().strftime("%Y%m%dT%H%M%S%.3fZ").to_string();
     let logs: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();

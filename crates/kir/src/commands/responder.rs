@@ -47,6 +47,22 @@ pub fn pod(settings: &Settings, cluster: &Cluster, arg: &str) -> Result<(String,
     pod_ref(arg, settings.connect.namespace.as_deref(), cluster.namespace())
 }
 
+/// A `--case` (or `KIR_CASE`) folder that does not exist is a mistyped path, not a new case,
+/// unless `--new-case` says so: checked before any work, so that nothing is collected for a case
+/// that cannot take it.
+pub fn case_may_be_opened(settings: &Settings) -> Result<(), UsageError> {
+    match &settings.case {
+        Some(dir) if !settings.new_case && std::fs::symlink_metadata(dir).is_err() => {
+            Err(UsageError(format!(
+                "--case {}: there is no case there; add --new-case to start one there, or check the path \
+             (`kir case list` shows the cases under ./cases)",
+                sanitize(&dir.display().to_string())
+            )))
+        }
+        _ => Ok(()),
+    }
+}
+
 /// The case to record into: `--case`/`KIR_CASE` (resumed when it exists, created only with
 /// `--new-case`), else a new one under `./cases`, whose path is printed.
 pub async fn open_case(settings: &Settings, responder: &Responder, title: String) -> anyhow::Result<Case> {
@@ -62,14 +78,7 @@ pub async fn open_case(settings: &Settings, responder: &Responder, title: String
         // Two commands starting at once on a new folder both record into one case: one creates
         // it, the other opens it.
         Some(dir) => {
-            if !settings.new_case && std::fs::symlink_metadata(dir).is_err() {
-                return Err(UsageError(format!(
-                    "--case {}: there is no case there; add --new-case to start one there, or check the path \
-                     (`kir case list` shows the cases under ./cases)",
-                    sanitize(&dir.display().to_string())
-                ))
-                .into());
-            }
+            case_may_be_opened(settings)?;
             let folder = dir.clone();
             let (case, created) = blocking(move || Case::open_or_create(folder, info))
                 .await
