@@ -131,9 +131,7 @@ pub fn plan(found: &FindReport, pattern: &Pattern, remedy: &Remedy, blocked: boo
                 w.namespace == pod.namespace
                     && format!("{} {}", w.kind.name(), w.name) == *top
                     && match remedy {
-                        Remedy::SetImage(_) => {
-                            !matches!(w.kind, TemplateKind::ReplicaSet | TemplateKind::ReplicationController)
-                        }
+                        Remedy::SetImage(_) => !without_rollout_kind(w.kind),
                         Remedy::ScaleToZero => true,
                         Remedy::DeletePods => false,
                     }
@@ -306,8 +304,31 @@ pub async fn apply(
 ) -> Result<PurgeReport> {
     let started = tokio::time::Instant::now();
     let mut steps = Vec::new();
+    let mut without_rollout = Vec::new();
     for workload in &plan.workloads {
-        steps.push(change_workload(cluster, case, actor, workload).await?);
+        let (step, generation) = change_workload(cluster, case, actor, workload).await?;
+        if let Some(generation) = generation.filter(|_| without_rollout_kind(workload.kind)) {
+            without_rollout.push((workload, generation));
+        }
+        steps.push(step);
+    }
+    // A controller that has not yet seen its new template would start the replacement of a
+    // deleted pod from the old one, with the image.
+    for (workload, generation) in without_rollout {
+        if let Err(why) =
+            template_seen(cluster, workload, generation, wait.saturating_sub(started.elapsed())).await
+        {
+            steps.push(Step {
+                what: format!(
+                    "{} {}/{}: wait for its controller",
+                    workload.kind.name(),
+                    workload.namespace,
+                    workload.name
+                ),
+                status: "failed",
+                detail: Some(why),
+            });
+        }
     }
     for pod in &plan.pods {
         steps.push(delete_pod(cluster, case, actor, pod).await?);
@@ -350,12 +371,52 @@ pub async fn apply(
     Ok(report)
 }
 
+/// Kinds whose pods keep the old template until they are deleted, and whose controllers
+/// report the spec generation they have seen.
+fn without_rollout_kind(kind: TemplateKind) -> bool {
+    matches!(kind, TemplateKind::ReplicaSet | TemplateKind::ReplicationController)
+}
+
+/// Wait up to `wait` for the controller of `workload` to reconcile `generation` of its spec;
+/// why it is not known to have, otherwise.
+async fn template_seen(
+    cluster: &Cluster,
+    workload: &WorkloadChange,
+    generation: i64,
+    wait: Duration,
+) -> std::result::Result<(), String> {
+    let deadline = tokio::time::Instant::now() + wait;
+    loop {
+        let fetched = cluster
+            .get_object(
+                workload.kind.api_version(),
+                workload.kind.name(),
+                Some(&workload.namespace),
+                &workload.name,
+            )
+            .await
+            .map_err(|error| format!("whether its controller saw the new template is not known: {error}"))?;
+        let observed = fetched.value.pointer("/status/observedGeneration").and_then(Value::as_i64);
+        if observed.is_some_and(|observed| observed >= generation) {
+            return Ok(());
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return Err(format!(
+                "its controller had not seen the new template (status.observedGeneration {} < {generation}): the pods it starts may still use the image",
+                observed.map_or_else(|| "unset".to_string(), |o| o.to_string())
+            ));
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Patch one workload; when it changed, the generation of its spec that holds the change.
 async fn change_workload(
     cluster: &Cluster,
     case: &Case,
     actor: &str,
     workload: &WorkloadChange,
-) -> Result<Step> {
+) -> Result<(Step, Option<i64>)> {
     let target =
         format!("{}/{}/{}", workload.kind.name().to_ascii_lowercase(), workload.namespace, workload.name);
     let what =
@@ -376,10 +437,10 @@ async fn change_workload(
     } else {
         cluster.merge_patch(kind.api_version(), kind.name(), namespace, &workload.name, &workload.patch).await
     };
-    let (status, detail) = match patched {
-        Ok(_) => ("changed", None),
-        Err(kir_cluster::Error::NotFound { .. }) => ("already gone", None),
-        Err(error) => ("failed", Some(error.to_string())),
+    let (status, detail, generation) = match patched {
+        Ok(stored) => ("changed", None, stored.pointer("/metadata/generation").and_then(Value::as_i64)),
+        Err(kir_cluster::Error::NotFound { .. }) => ("already gone", None, None),
+        Err(error) => ("failed", Some(error.to_string()), None),
     };
     record(
         case,
@@ -389,7 +450,7 @@ async fn change_workload(
             .result(json!({"status": status, "detail": detail})),
     )
     .await?;
-    Ok(Step { what, status, detail })
+    Ok((Step { what, status, detail }, generation))
 }
 
 /// Delete one pod by UID; a bare pod only once its capture is complete in the case.
