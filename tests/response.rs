@@ -1161,6 +1161,91 @@ async fn several_pods_are_answered_in_one_case_after_one_confirmation() {
     assert!(none.stderr.contains("no pod matches -l app=nothing"), "{}", none.stderr);
 }
 
+#[tokio::test]
+async fn capture_snapshot_isolate_and_replace_take_several_pods_into_one_case() {
+    let _plain = plain_cluster().await;
+    let tb = testbed();
+    let client = tb.client().await;
+    let ns = tb.namespace("many-steps").await;
+    create_deployment(&client, &ns, &deployment("web", 3, vec![container("web", "nginx:1.27")])).await;
+    let pods = running_pods(&client, &ns, "app=web", 3).await;
+    let mut names: Vec<String> = pods.iter().map(|p| p.metadata.name.clone().unwrap()).collect();
+    names.sort();
+    let qualified: Vec<String> = names.iter().map(|n| format!("{ns}/{n}")).collect();
+    let (_keep, case) = case_dir("many-steps-case");
+    let answered = |report: &Value| -> Vec<String> {
+        report["pods"].as_array().unwrap().iter().map(|p| p["pod"].as_str().unwrap().to_string()).collect()
+    };
+
+    // The form `kubectl get -o name` prints, twice the same pod: each pod once.
+    let capture = run(kir_in(tb, &case).args([
+        "capture",
+        "pod",
+        "-n",
+        &ns,
+        &format!("pod/{}", names[0]),
+        &names[1],
+        &format!("pod/{}", names[0]),
+        "-o",
+        "json",
+    ]));
+    assert_eq!(capture.code, 0, "{}\n{}", capture.stdout, capture.stderr);
+    let report = capture.json();
+    assert_eq!(answered(&report), qualified[..2]);
+    assert_eq!(report["case"], case.display().to_string(), "one case");
+    for pod in report["pods"].as_array().unwrap() {
+        assert!(!pod["artifacts"].as_array().unwrap().is_empty(), "{pod:#}");
+    }
+
+    let snapshot = run(kir_in(tb, &case).args(["snapshot", "pod", "-n", &ns, "-l", "app=web", "-o", "json"]));
+    assert!(matches!(snapshot.code, 0 | 5), "{}\n{}", snapshot.stdout, snapshot.stderr);
+    assert_eq!(answered(&snapshot.json()), qualified);
+
+    let plan =
+        run(kir_with(&tb.kubeconfig).args(["isolate", "pod", "-n", &ns, "-l", "app=web", "--dry-run"]))
+            .success();
+    for name in &qualified {
+        assert!(plan.stdout.contains(&format!("Plan to isolate pod {name}:")), "{}", plan.stdout);
+    }
+    let no_tty = run(kir_with(&tb.kubeconfig).args(["isolate", "pod", "-n", &ns, "-l", "app=web"]));
+    assert_eq!(no_tty.code, 2, "one confirmation, which a pipe cannot give: {}", no_tty.stderr);
+    let isolate =
+        run(kir_in(tb, &case).args(["isolate", "pod", "-n", &ns, "-l", "app=web", "--yes", "-o", "json"]));
+    assert_eq!(isolate.code, 0, "{}\n{}", isolate.stdout, isolate.stderr);
+    let report = isolate.json();
+    let all = report["isolatedAllAfterMs"].as_u64().expect("every pod isolated");
+    let isolated: Vec<&str> =
+        report["pods"].as_array().unwrap().iter().map(|p| p["pod"].as_str().unwrap()).collect();
+    assert_eq!(isolated, qualified);
+    assert!(report["pods"].as_array().unwrap().iter().all(|p| p["isolatedAfterMs"].as_u64().unwrap() <= all));
+    let api: Api<Pod> = Api::namespaced(client.clone(), &ns);
+    for name in &names {
+        let labels = api.get(name).await.unwrap().metadata.labels.unwrap_or_default();
+        assert!(labels.contains_key("ir.kir.dev/quarantine"), "{name}: {labels:?}");
+    }
+
+    // Two pods with their capture in the case, one without: the two are deleted, the third is
+    // kept and named, and the status says a pod was not.
+    let replace =
+        run(kir_in(tb, &case).args(["replace", "pod", "-n", &ns, &names[0], &names[1], &names[2], "--yes"]));
+    assert_eq!(replace.code, 1, "{}\n{}", replace.stdout, replace.stderr);
+    for name in &qualified {
+        assert!(replace.stderr.contains(&format!("Plan to replace pod {name}:")), "{}", replace.stderr);
+    }
+    for name in &qualified[..2] {
+        assert!(replace.stdout.contains(&format!("{name}  deleted")), "{}", replace.stdout);
+    }
+    assert!(replace.stdout.contains(&format!("{}  NOT DELETED", qualified[2])), "{}", replace.stdout);
+    for (name, kept) in names.iter().zip([false, false, true]) {
+        eventually(&format!("pod {name} deleted: {}", !kept), Duration::from_secs(30), || {
+            let api = api.clone();
+            async move { api.get_opt(name).await.unwrap().is_some() == kept }
+        })
+        .await;
+    }
+    assert_eq!(verify(tb, &case).success().json()["intact"], true);
+}
+
 /// The whole artifacts of one pod in a case, relative to the pod's folder (UID left out): what
 /// an uninterrupted run collects. Partial artifacts kept beside a cut stream are left out, and
 /// no whole one may be marked truncated (the scene's output is far below every limit).

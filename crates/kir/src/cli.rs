@@ -210,11 +210,26 @@ pub struct DoctorArgs {
     pub service_account: String,
 }
 
+/// The pods a pod command acts on: several share one case and one confirmation.
+#[derive(Debug, Args, Clone)]
+pub struct PodTargets {
+    /// The pods: NS/NAME, NAME with -n, or pod/NAME as `kubectl get pods -o name` prints it
+    #[arg(value_name = "POD", required_unless_present = "selector", add = ArgValueCompleter::new(crate::complete::pods))]
+    pub pods: Vec<String>,
+
+    /// Every pod matching this label selector (in -n's namespace, or every namespace with -A)
+    #[arg(short = 'l', long, value_name = "SELECTOR", conflicts_with = "pods")]
+    pub selector: Option<String>,
+
+    /// With -l: the pods of every namespace
+    #[arg(short = 'A', long, requires = "selector")]
+    pub all_namespaces: bool,
+}
+
 #[derive(Debug, Args)]
 pub struct CapturePodArgs {
-    /// The pod: NS/NAME, or NAME with -n
-    #[arg(add = ArgValueCompleter::new(crate::complete::pods))]
-    pub pod: String,
+    #[command(flatten)]
+    pub targets: PodTargets,
 
     /// Bytes kept of each container log, e.g. 64Mi
     #[arg(long, value_name = "SIZE", default_value = "64Mi", value_parser = parse_size)]
@@ -232,9 +247,8 @@ pub enum SnapshotCommand {
 
 #[derive(Debug, Args)]
 pub struct SnapshotPodArgs {
-    /// The pod: NS/NAME, or NAME with -n
-    #[arg(add = ArgValueCompleter::new(crate::complete::pods))]
-    pub pod: String,
+    #[command(flatten)]
+    pub targets: PodTargets,
 
     /// The container (default: the pod's default container, else the first)
     #[arg(short = 'c', long)]
@@ -261,9 +275,8 @@ pub enum IsolateCommand {
 
 #[derive(Debug, Args)]
 pub struct IsolatePodArgs {
-    /// The pod: NS/NAME, or NAME with -n
-    #[arg(add = ArgValueCompleter::new(crate::complete::pods))]
-    pub pod: String,
+    #[command(flatten)]
+    pub targets: PodTargets,
 
     #[command(flatten)]
     pub isolation: IsolationArgs,
@@ -327,9 +340,8 @@ pub enum ReplaceCommand {
 
 #[derive(Debug, Args)]
 pub struct ReplacePodArgs {
-    /// The pod: NS/NAME, or NAME with -n
-    #[arg(add = ArgValueCompleter::new(crate::complete::pods))]
-    pub pod: String,
+    #[command(flatten)]
+    pub targets: PodTargets,
 
     /// Seconds the pod gets to stop (default: its own terminationGracePeriodSeconds)
     #[arg(long, value_name = "SECONDS")]
@@ -423,17 +435,8 @@ pub struct RespondStolenArgs {
 
 #[derive(Debug, Args)]
 pub struct RespondPodArgs {
-    /// The pods: NS/NAME, NAME with -n, or pod/NAME as `kubectl get pods -o name` prints it
-    #[arg(value_name = "POD", required_unless_present = "selector", add = ArgValueCompleter::new(crate::complete::pods))]
-    pub pods: Vec<String>,
-
-    /// Every pod matching this label selector (in -n's namespace, or every namespace with -A)
-    #[arg(short = 'l', long, value_name = "SELECTOR", conflicts_with = "pods")]
-    pub selector: Option<String>,
-
-    /// With -l: the pods of every namespace
-    #[arg(short = 'A', long, requires = "selector")]
-    pub all_namespaces: bool,
+    #[command(flatten)]
+    pub targets: PodTargets,
 
     /// The container to snapshot
     #[arg(short = 'c', long)]

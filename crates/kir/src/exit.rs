@@ -21,3 +21,28 @@ pub const INCOMPLETE: u8 = 5;
 /// start did not run within `--replacement-timeout`; stderr says why (scheduling, image pull,
 /// quota). 1 and 5 win over it.
 pub const NOT_REPLACED: u8 = 6;
+
+/// The status of a command that acted on several pods: the one that needs the most attention
+/// (1 over 5 over 6 over 0, as for a single pod).
+pub fn worst(codes: impl IntoIterator<Item = u8>) -> u8 {
+    let rank = |code: u8| match code {
+        SUCCESS => 0,
+        NOT_REPLACED => 1,
+        INCOMPLETE => 2,
+        _ => 3,
+    };
+    codes.into_iter().max_by_key(|&code| rank(code)).unwrap_or(SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_worst_status_of_several_pods_wins() {
+        assert_eq!(worst([SUCCESS, NOT_REPLACED, SUCCESS]), NOT_REPLACED);
+        assert_eq!(worst([NOT_REPLACED, INCOMPLETE]), INCOMPLETE);
+        assert_eq!(worst([INCOMPLETE, FAILURE, NOT_REPLACED]), FAILURE);
+        assert_eq!(worst([]), SUCCESS);
+    }
+}

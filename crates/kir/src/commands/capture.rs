@@ -6,6 +6,7 @@ use kir_respond::{
     collect::Collected,
     observe::observe_pod,
 };
+use serde::Serialize;
 
 use crate::{
     cli::{CapturePodArgs, OutputFormat},
@@ -15,23 +16,104 @@ use crate::{
 };
 
 pub async fn pod(args: &CapturePodArgs, settings: &Settings) -> anyhow::Result<u8> {
-    let log_limit = args.log_limit;
+    let options = CaptureOptions { log_limit: args.log_limit };
     let responder = responder::connect(settings).await?;
-    let (ns, name) = responder::pod(settings, &responder.cluster, &args.pod)?;
-    let observed = observe_pod(&responder.cluster, &ns, &name).await?;
-    let case = responder::open_case(settings, &responder, format!("capture of pod {ns}/{name}")).await?;
-    let collected =
-        capture_pod(&responder.cluster, &case, &responder.actor, &observed, CaptureOptions { log_limit })
-            .await?;
+    let targets = responder::targets(&args.targets, settings, &responder.cluster).await?;
+    let title = responder::title_for("capture of", &targets);
+    if let [(ns, name)] = targets.as_slice() {
+        let observed = observe_pod(&responder.cluster, ns, name).await?;
+        let case = responder::open_case(settings, &responder, title).await?;
+        let collected = capture_pod(&responder.cluster, &case, &responder.actor, &observed, options).await?;
+        match settings.output {
+            OutputFormat::Json => print_json(&collected)?,
+            OutputFormat::Yaml => print_yaml(&collected)?,
+            OutputFormat::Table => {
+                print_collected(&collected)?;
+                println!("case: {}", sanitize(&case.path().display().to_string()));
+            }
+        }
+        return Ok(collected_status("capture", &collected));
+    }
+    let case = responder::open_case(settings, &responder, title).await?;
+    let results = responder::each_pod(&targets, |ns, name| {
+        let (responder, case) = (&responder, &case);
+        async move {
+            let observed = observe_pod(&responder.cluster, ns, name).await?;
+            capture_pod(&responder.cluster, case, &responder.actor, &observed, options).await
+        }
+    })
+    .await;
+    let per_pod: Vec<PodCollected> =
+        results.iter().map(|((ns, name), result)| PodCollected::new(ns, name, result)).collect();
     match settings.output {
-        OutputFormat::Json => print_json(&collected)?,
-        OutputFormat::Yaml => print_yaml(&collected)?,
+        OutputFormat::Json => print_json(&serde_json::json!({"case": case.path(), "pods": per_pod}))?,
+        OutputFormat::Yaml => print_yaml(&serde_json::json!({"case": case.path(), "pods": per_pod}))?,
         OutputFormat::Table => {
-            print_collected(&collected)?;
+            print_summary(&per_pod)?;
             println!("case: {}", sanitize(&case.path().display().to_string()));
         }
     }
-    Ok(collected_status("capture", &collected))
+    Ok(many_status("capture", &results, |c| c))
+}
+
+/// What a collecting command did for one of several pods.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PodCollected<'a> {
+    pub pod: String,
+    #[serde(skip_serializing_if = "Option::is_none", flatten)]
+    pub collected: Option<&'a Collected>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+impl<'a> PodCollected<'a> {
+    pub fn new(ns: &str, name: &str, result: &'a Result<Collected, kir_respond::Error>) -> Self {
+        let (collected, error) = match result {
+            Ok(collected) => (Some(collected), None),
+            Err(error) => (None, Some(error.to_string())),
+        };
+        PodCollected { pod: format!("{ns}/{name}"), collected, error }
+    }
+}
+
+/// One row per pod: what went into the case, and what did not.
+pub fn print_summary(pods: &[PodCollected]) -> anyhow::Result<()> {
+    let mut rows = table(&["pod", "artifacts", "size", "not collected"]);
+    for pod in pods {
+        let (artifacts, size, missing) = match (pod.collected, &pod.error) {
+            (Some(c), _) => (
+                (c.artifacts.len() + c.already_collected.len()).to_string(),
+                human_size(c.artifacts.iter().map(|a| a.size).sum()),
+                match c.describe_missing() {
+                    m if m.is_empty() => c.not_collected.len().to_string(),
+                    m => m,
+                },
+            ),
+            (None, error) => {
+                ("-".into(), "-".into(), format!("FAILED: {}", error.as_deref().unwrap_or_default()))
+            }
+        };
+        rows.add_row(vec![Cell::new(&pod.pod), Cell::new(artifacts), Cell::new(size), Cell::new(missing)]);
+    }
+    print_table(&rows)
+}
+
+/// What was done to one of several pods (namespace, name), or why it could not be.
+pub type PodResult<T> = ((String, String), Result<T, kir_respond::Error>);
+
+/// The status of a collecting command over several pods; each pod's trouble is said on stderr.
+pub fn many_status<T, F>(what: &str, results: &[PodResult<T>], collected: F) -> u8
+where
+    F: Fn(&T) -> &Collected,
+{
+    crate::exit::worst(results.iter().map(|((ns, name), result)| match result {
+        Ok(done) => collected_status(&format!("{what} of {ns}/{name}"), collected(done)),
+        Err(error) => {
+            eprintln!("{what} of {ns}/{name} failed: {}", sanitize(&error.to_string()));
+            crate::exit::FAILURE
+        }
+    }))
 }
 
 /// Exit status of a collecting command (`what`: "capture", "snapshot"): a failure when

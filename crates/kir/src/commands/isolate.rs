@@ -1,9 +1,10 @@
 //! `kir isolate pod` and `kir release pod`.
 
 use comfy_table::Cell;
+use kir_evidence::Case;
 use kir_respond::{
     contain::{self, IsolationReport, Outcome},
-    isolate::{self, IsolateOptions, IsolationPlan, OrphanChoice},
+    isolate::{self, IsolateOptions, IsolationPlan, OrphanChoice, PodState},
     observe::observe_with_surroundings,
     undo,
 };
@@ -11,7 +12,7 @@ use kir_respond::{
 use crate::{
     cli::{IsolatePodArgs, IsolationArgs, OutputFormat, ReleasePodArgs},
     commands::{
-        responder::{self, Decision},
+        responder::{self, Decision, Responder},
         undo::carry_out,
     },
     output::{print_json, print_table, print_yaml, sanitize, table},
@@ -31,8 +32,12 @@ pub async fn pod(args: &IsolatePodArgs, settings: &Settings) -> anyhow::Result<u
     let (options, replacement_timeout) =
         (isolation_options(&args.isolation), args.isolation.replacement_timeout);
     let responder = responder::connect(settings).await?;
-    let (ns, name) = responder::pod(settings, &responder.cluster, &args.pod)?;
-    let (observed, around) = observe_with_surroundings(&responder.cluster, &ns, &name).await?;
+    let targets = responder::targets(&args.targets, settings, &responder.cluster).await?;
+    if targets.len() > 1 {
+        return many(args, settings, &responder, &targets).await;
+    }
+    let (ns, name) = &targets[0];
+    let (observed, around) = observe_with_surroundings(&responder.cluster, ns, name).await?;
     let plan = isolate::plan(&observed.state, &around, options);
 
     if args.confirm.dry_run {
@@ -49,20 +54,9 @@ pub async fn pod(args: &IsolatePodArgs, settings: &Settings) -> anyhow::Result<u
     } else if responder::confirm(&args.confirm, "Isolate this pod?")? == Decision::DryRun {
         return Ok(crate::exit::SUCCESS);
     }
-    let case = responder::open_case(settings, &responder, format!("isolation of pod {ns}/{name}")).await?;
-    let mut report = contain::apply_and_wait(
-        &responder.cluster,
-        &case,
-        &responder.actor,
-        &observed.state,
-        plan,
-        settings.started,
-        replacement_timeout,
-        None,
-    )
-    .await?;
-    let in_place = contain::read_back(&responder.cluster, &observed.state, &report.plan).await;
-    report.settle_read_back(in_place);
+    let case =
+        responder::open_case(settings, &responder, responder::title_for("isolation of", &targets)).await?;
+    let report = isolate_one(&responder, &case, &observed.state, plan, settings, replacement_timeout).await?;
     match settings.output {
         OutputFormat::Json => print_json(&report)?,
         OutputFormat::Yaml => print_yaml(&report)?,
@@ -71,13 +65,139 @@ pub async fn pod(args: &IsolatePodArgs, settings: &Settings) -> anyhow::Result<u
             println!("case: {}", sanitize(&case.path().display().to_string()));
         }
     }
-    Ok(if report.failed() {
+    Ok(isolation_status(&report))
+}
+
+/// Apply `plan` to the pod, wait for its replacement, and read back what is in place.
+async fn isolate_one(
+    responder: &Responder,
+    case: &Case,
+    state: &PodState,
+    plan: IsolationPlan,
+    settings: &Settings,
+    replacement_timeout: std::time::Duration,
+) -> anyhow::Result<IsolationReport> {
+    let mut report = contain::apply_and_wait(
+        &responder.cluster,
+        case,
+        &responder.actor,
+        state,
+        plan,
+        settings.started,
+        replacement_timeout,
+        None,
+    )
+    .await?;
+    let in_place = contain::read_back(&responder.cluster, state, &report.plan).await;
+    report.settle_read_back(in_place);
+    Ok(report)
+}
+
+fn isolation_status(report: &IsolationReport) -> u8 {
+    if report.failed() {
         crate::exit::FAILURE
     } else if report.replacement_missing.is_some() {
         crate::exit::NOT_REPLACED
     } else {
         crate::exit::SUCCESS
-    })
+    }
+}
+
+/// Several pods: every plan, one confirmation, one case, a few at a time, a summary with the
+/// time by which all of them were isolated.
+async fn many(
+    args: &IsolatePodArgs,
+    settings: &Settings,
+    responder: &Responder,
+    targets: &[(String, String)],
+) -> anyhow::Result<u8> {
+    let (options, replacement_timeout) =
+        (isolation_options(&args.isolation), args.isolation.replacement_timeout);
+    let observed =
+        responder::each_pod(targets, |ns, name| observe_with_surroundings(&responder.cluster, ns, name))
+            .await;
+    let mut plans = Vec::new();
+    for ((ns, name), result) in observed {
+        let (observed, around) =
+            result.map_err(|e| anyhow::anyhow!("pod {ns}/{name}: {e}; nothing was done to any pod"))?;
+        let plan = isolate::plan(&observed.state, &around, options);
+        plans.push((observed.state, plan));
+    }
+    let text: String = plans
+        .iter()
+        .map(|(state, plan)| plan_text(&format!("{}/{}", state.namespace, state.name), plan))
+        .collect();
+    if args.confirm.dry_run {
+        match settings.output {
+            OutputFormat::Json => print_json(&plans.iter().map(|(_, plan)| plan).collect::<Vec<_>>())?,
+            OutputFormat::Yaml => print_yaml(&plans.iter().map(|(_, plan)| plan).collect::<Vec<_>>())?,
+            OutputFormat::Table => print!("{}", sanitize(&text)),
+        }
+        return Ok(crate::exit::SUCCESS);
+    }
+    eprint!("{}", sanitize(&text));
+    if plans.iter().all(|(_, plan)| plan.pending().count() == 0) {
+        eprintln!("all {} pods are already isolated: nothing to change", plans.len());
+    } else if responder::confirm(&args.confirm, &format!("Isolate these {} pods?", plans.len()))?
+        == Decision::DryRun
+    {
+        return Ok(crate::exit::SUCCESS);
+    }
+    let case =
+        responder::open_case(settings, responder, responder::title_for("isolation of", targets)).await?;
+    let reports: Vec<IsolationReport> = {
+        use futures::{StreamExt, TryStreamExt};
+        futures::stream::iter(plans)
+            .map(|(state, plan)| {
+                let case = &case;
+                async move {
+                    isolate_one(responder, case, &state, plan, settings, replacement_timeout)
+                        .await
+                        .map_err(|e| anyhow::anyhow!("pod {}/{}: {e}", state.namespace, state.name))
+                }
+            })
+            .buffered(responder::AT_ONCE)
+            .try_collect()
+            .await?
+    };
+    // The moment the last of them was isolated: unknown when one was not.
+    let isolated_all_after_ms = reports
+        .iter()
+        .map(|r| r.isolated_after_ms)
+        .collect::<Option<Vec<u128>>>()
+        .and_then(|all| all.into_iter().max());
+    match settings.output {
+        OutputFormat::Json => print_json(&serde_json::json!({
+            "case": case.path(), "pods": reports, "isolatedAllAfterMs": isolated_all_after_ms,
+        }))?,
+        OutputFormat::Yaml => print_yaml(&serde_json::json!({
+            "case": case.path(), "pods": reports, "isolatedAllAfterMs": isolated_all_after_ms,
+        }))?,
+        OutputFormat::Table => {
+            let mut rows = table(&["pod", "containment", "replacement", "failed changes"]);
+            for report in &reports {
+                let replacement = match (&report.replacement, &report.replacement_missing) {
+                    (Some(r), _) => format!("{} after {} ms", r.name, r.running_after_ms),
+                    (None, Some(why)) => format!("NOT RUNNING: {why}"),
+                    (None, None) => "-".to_string(),
+                };
+                rows.add_row(vec![
+                    Cell::new(&report.pod),
+                    Cell::new(report.containment()),
+                    Cell::new(replacement),
+                    Cell::new(report.failures().join("; ")),
+                ]);
+            }
+            print_table(&rows)?;
+            println!();
+            match isolated_all_after_ms {
+                Some(ms) => println!("all {} pods isolated after {ms} ms", reports.len()),
+                None => println!("NOT all pods are isolated: see the containment column"),
+            }
+            println!("case: {}", sanitize(&case.path().display().to_string()));
+        }
+    }
+    Ok(crate::exit::worst(reports.iter().map(isolation_status)))
 }
 
 /// The plan as people read it: what will change, what is already in place, what still leaks.

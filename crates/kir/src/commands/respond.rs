@@ -14,11 +14,11 @@ use crate::{
     cli::{OutputFormat, RespondPodArgs},
     commands::{
         isolate::isolation_options,
-        responder::{self, Decision, Responder},
+        responder::{self, AT_ONCE, Decision, Responder},
         snapshot::print_findings,
     },
     output::{print_json, print_table, print_yaml, sanitize, table},
-    settings::{Settings, UsageError},
+    settings::Settings,
 };
 
 pub async fn compromised_pod(args: &RespondPodArgs, settings: &Settings) -> anyhow::Result<u8> {
@@ -35,7 +35,7 @@ pub async fn compromised_pod(args: &RespondPodArgs, settings: &Settings) -> anyh
         grace_seconds: None,
     };
     let cluster = Cluster::connect(&settings.connect).await?;
-    let targets = targets(args, settings, &cluster).await?;
+    let targets = responder::targets(&args.targets, settings, &cluster).await?;
     if targets.len() > 1 {
         return many(args, settings, cluster, targets, options).await;
     }
@@ -132,47 +132,6 @@ pub async fn compromised_pod(args: &RespondPodArgs, settings: &Settings) -> anyh
     })
 }
 
-/// How many pods are answered at once: enough to contain a handful in the time of one, few
-/// enough that the API server and the case's journal lock are not swamped.
-const AT_ONCE: usize = 4;
-
-/// The pods named on the command line, or matched by `-l`, each once.
-async fn targets(
-    args: &RespondPodArgs,
-    settings: &Settings,
-    cluster: &Cluster,
-) -> anyhow::Result<Vec<(String, String)>> {
-    let mut targets: Vec<(String, String)> = Vec::new();
-    match &args.selector {
-        Some(selector) => {
-            let namespace = if args.all_namespaces {
-                None
-            } else {
-                Some(settings.connect.namespace.clone().unwrap_or_else(|| cluster.namespace().to_string()))
-            };
-            targets = cluster.pods_matching(namespace.as_deref(), selector).await?;
-            if targets.is_empty() {
-                let scope = namespace.map_or("any namespace".to_string(), |ns| format!("namespace {ns}"));
-                return Err(UsageError(format!(
-                    "no pod matches -l {} in {scope}: nothing to respond to",
-                    sanitize(selector)
-                ))
-                .into());
-            }
-            targets.sort();
-        }
-        None => {
-            for pod in &args.pods {
-                let target = responder::pod(settings, cluster, pod)?;
-                if !targets.contains(&target) {
-                    targets.push(target);
-                }
-            }
-        }
-    }
-    Ok(targets)
-}
-
 /// Several pods: every plan, one confirmation, one case, [`AT_ONCE`] at a time, a summary.
 async fn many(
     args: &RespondPodArgs,
@@ -237,12 +196,7 @@ async fn many(
     {
         return Ok(crate::exit::SUCCESS);
     }
-    let names: Vec<String> = targets.iter().map(|(ns, name)| format!("{ns}/{name}")).collect();
-    let title = if names.len() <= 3 {
-        format!("compromised pods {}", names.join(", "))
-    } else {
-        format!("compromised pods {} and {} more", names[..3].join(", "), names.len() - 3)
-    };
+    let title = responder::title_for("compromised", &targets);
     let case = responder::open_case(settings, &responder, title).await?;
     let reports: Vec<RespondReport> = futures::stream::iter(playbooks)
         .map(|playbook| {

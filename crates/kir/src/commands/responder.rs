@@ -12,7 +12,7 @@ use kir_evidence::{Case, CaseInfo};
 use kir_respond::blocking::blocking;
 
 use crate::{
-    cli::ConfirmArgs,
+    cli::{ConfirmArgs, PodTargets},
     output::sanitize,
     settings::{Settings, UsageError, pod_ref},
 };
@@ -45,6 +45,71 @@ pub async fn actor(cluster: &Cluster) -> anyhow::Result<String> {
 /// The pod argument resolved against `-n` and the context's namespace.
 pub fn pod(settings: &Settings, cluster: &Cluster, arg: &str) -> Result<(String, String), UsageError> {
     pod_ref(arg, settings.connect.namespace.as_deref(), cluster.namespace())
+}
+
+/// How many pods are answered at once: enough to act on a handful in the time of one, few
+/// enough that the API server and the case's journal lock are not swamped.
+pub const AT_ONCE: usize = 4;
+
+/// The pods named on the command line, or matched by `-l`, each once.
+pub async fn targets(
+    args: &PodTargets,
+    settings: &Settings,
+    cluster: &Cluster,
+) -> anyhow::Result<Vec<(String, String)>> {
+    let Some(selector) = &args.selector else {
+        let mut targets: Vec<(String, String)> = Vec::new();
+        for arg in &args.pods {
+            let target = pod(settings, cluster, arg)?;
+            if !targets.contains(&target) {
+                targets.push(target);
+            }
+        }
+        return Ok(targets);
+    };
+    let namespace = if args.all_namespaces {
+        None
+    } else {
+        Some(settings.connect.namespace.clone().unwrap_or_else(|| cluster.namespace().to_string()))
+    };
+    let mut targets = cluster.pods_matching(namespace.as_deref(), selector).await?;
+    if targets.is_empty() {
+        let scope = namespace.map_or("any namespace".to_string(), |ns| format!("namespace {ns}"));
+        return Err(UsageError(format!(
+            "no pod matches -l {} in {scope}: nothing to do",
+            sanitize(selector)
+        ))
+        .into());
+    }
+    targets.sort();
+    Ok(targets)
+}
+
+/// A case title naming the first few of `targets`: `capture of pod a/b`, `capture of pods ...`.
+pub fn title_for(what: &str, targets: &[(String, String)]) -> String {
+    let names: Vec<String> = targets.iter().map(|(ns, name)| format!("{ns}/{name}")).collect();
+    match names.len() {
+        1 => format!("{what} pod {}", names[0]),
+        2..=3 => format!("{what} pods {}", names.join(", ")),
+        more => format!("{what} pods {} and {} more", names[..3].join(", "), more - 3),
+    }
+}
+
+/// Run `act` on every target, [`AT_ONCE`] at a time; the results in the targets' order.
+pub async fn each_pod<'a, T, F, Fut>(targets: &'a [(String, String)], act: F) -> Vec<((String, String), T)>
+where
+    F: Fn(&'a str, &'a str) -> Fut,
+    Fut: std::future::Future<Output = T>,
+{
+    use futures::StreamExt;
+    futures::stream::iter(targets)
+        .map(|(ns, name)| {
+            let done = act(ns, name);
+            async move { ((ns.clone(), name.clone()), done.await) }
+        })
+        .buffered(AT_ONCE)
+        .collect()
+        .await
 }
 
 /// A `--case` (or `KIR_CASE`) folder that does not exist is a mistyped path, not a new case,
