@@ -223,6 +223,28 @@ async fn capture_collects_every_artifact_with_previous_logs_and_no_secret_value(
     }
     assert_eq!(verify(tb, &case).success().json()["intact"], true);
 
+    // After a complete capture, another one collects a fresh, time-stamped set beside it.
+    let again = run(kir_in(tb, &case).args(["capture", "pod", &format!("{ns}/{name}"), "-o", "json"]))
+        .success()
+        .json();
+    assert!(again["alreadyCollected"].as_array().unwrap().is_empty(), "{again:#}");
+    let fresh = artifact_paths(&again);
+    let set = fresh
+        .iter()
+        .filter_map(|p| {
+            p.strip_prefix(&format!("{base}/captures/")).and_then(|p| p.strip_suffix("/pod.json"))
+        })
+        .find(|set| !set.contains('/'))
+        .unwrap_or_else(|| panic!("no fresh pod.json in {fresh:?}"));
+    assert!(set.len() == "20261207T010203.456Z".len() && set.ends_with('Z'), "{set}");
+    assert!(fresh.contains(&format!("{base}/captures/{set}/logs/web.log")), "{fresh:?}");
+    assert_eq!(
+        std::fs::read_to_string(evidence.join("logs/web.log")).unwrap(),
+        current,
+        "the first set is kept"
+    );
+    assert_eq!(verify(tb, &case).success().json()["intact"], true);
+
     // A changed byte in an artifact, then in a journal line, fails verification.
     let log = evidence.join("logs/web.log");
     let original = std::fs::read(&log).unwrap();

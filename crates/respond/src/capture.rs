@@ -37,7 +37,10 @@ pub fn pod_base(namespace: &str, name: &str, uid: &str) -> String {
     format!("pods/{namespace}/{name}/{uid}")
 }
 
-/// Capture `observed` (whose object was read just before) into `case`.
+/// Capture `observed` (whose object was read just before) into `case`: an interrupted or
+/// incomplete earlier capture of the pod in the case is resumed; after a complete one, a fresh
+/// set is collected beside it, in a folder named by the time (the pod as it is now is new
+/// evidence, the earlier set stays as it was).
 pub async fn capture_pod(
     cluster: &Cluster,
     case: &Case,
@@ -45,7 +48,58 @@ pub async fn capture_pod(
     observed: &ObservedPod,
     options: CaptureOptions,
 ) -> Result<Collected> {
-    capture_pod_signalling(cluster, case, actor, observed, None, options, None).await
+    let state = &observed.state;
+    let base = pod_base(&state.namespace, &state.name, &state.uid);
+    let target = format!("pod/{}/{}", state.namespace, state.name);
+    let entries = blocking::entries(case).await?;
+    let folder = capture_folder(&entries, &target, &state.uid, &base, jiff::Timestamp::now());
+    blocking::record(
+        case,
+        JournalRecord::new(actor, CAPTURE_START)
+            .target(target)
+            .parameters(json!({"uid": state.uid, "folder": folder})),
+    )
+    .await?;
+    capture_into(cluster, case, actor, observed, None, options, None, folder).await
+}
+
+const CAPTURE_START: &str = "capture.pod.start";
+const CAPTURE_DONE: &str = "capture.pod";
+
+/// Where a capture of the pod (`target`, `uid`) goes, from what the journal says of earlier ones:
+/// the folder of a run that started and did not finish, or finished with evidence missing (run
+/// again to collect it); a fresh time-stamped folder after a complete capture; else `base`.
+fn capture_folder(
+    entries: &[kir_evidence::JournalEntry],
+    target: &str,
+    uid: &str,
+    base: &str,
+    now: jiff::Timestamp,
+) -> String {
+    let folder_of = |entry: &kir_evidence::JournalEntry| {
+        entry.parameters.get("folder").and_then(Value::as_str).unwrap_or(base).to_string()
+    };
+    let ours = |entry: &&kir_evidence::JournalEntry| {
+        entry.target.as_deref() == Some(target)
+            && entry.parameters.get("uid").and_then(Value::as_str) == Some(uid)
+    };
+    let starts: Vec<&kir_evidence::JournalEntry> =
+        entries.iter().filter(ours).filter(|e| e.action == CAPTURE_START).collect();
+    let done: Vec<&kir_evidence::JournalEntry> =
+        entries.iter().filter(ours).filter(|e| e.action == CAPTURE_DONE).collect();
+    if let Some(last) = starts.last() {
+        let folder = folder_of(last);
+        if !done.iter().any(|d| d.seq > last.seq && folder_of(d) == folder) {
+            return folder;
+        }
+    }
+    match done.last() {
+        None => base.to_string(),
+        Some(last) if last.result.get("missing").and_then(Value::as_array).is_some_and(|m| !m.is_empty()) => {
+            folder_of(last)
+        }
+        Some(_) => format!("{base}/captures/{}", now.strftime("%Y%m%dT%H%M%S%.3fZ")),
+    }
 }
 
 /// [`capture_pod`], telling `pod_stored` once the pod object is in the case (the state
@@ -61,8 +115,24 @@ pub async fn capture_pod_signalling(
     pod_stored: Option<tokio::sync::oneshot::Sender<()>>,
 ) -> Result<Collected> {
     let state = &observed.state;
+    let folder = pod_base(&state.namespace, &state.name, &state.uid);
+    capture_into(cluster, case, actor, observed, around, options, pod_stored, folder).await
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn capture_into(
+    cluster: &Cluster,
+    case: &Case,
+    actor: &str,
+    observed: &ObservedPod,
+    around: Option<&Surroundings>,
+    options: CaptureOptions,
+    pod_stored: Option<tokio::sync::oneshot::Sender<()>>,
+    folder: String,
+) -> Result<Collected> {
+    let state = &observed.state;
     let (ns, name) = (state.namespace.as_str(), state.name.as_str());
-    let collector = Collector::new(case, pod_base(ns, name, &state.uid));
+    let collector = Collector::new(case, folder.clone());
     let stored = collector.store("pod.json", &observed.fetched.source, observed.fetched.body.clone()).await;
     if let Some(stored) = pod_stored {
         let _ = stored.send(());
@@ -96,7 +166,7 @@ pub async fn capture_pod_signalling(
         case,
         JournalRecord::new(actor, "capture.pod")
             .target(format!("pod/{ns}/{name}"))
-            .parameters(json!({"uid": state.uid, "logLimit": options.log_limit}))
+            .parameters(json!({"uid": state.uid, "logLimit": options.log_limit, "folder": folder}))
             .result(json!({
                 "artifacts": collected.artifacts.len(),
                 "notCollected": collected.not_collected.len(),
@@ -469,6 +539,53 @@ mod tests {
     };
 
     use super::*;
+
+    fn entry(
+        seq: u64,
+        action: &str,
+        uid: &str,
+        folder: Option<&str>,
+        missing: &[&str],
+    ) -> kir_evidence::JournalEntry {
+        let mut parameters = json!({"uid": uid});
+        if let Some(folder) = folder {
+            parameters["folder"] = json!(folder);
+        }
+        serde_json::from_value(json!({
+            "seq": seq, "time": "2026-12-07T01:00:00Z", "actor": "responder", "action": action,
+            "target": "pod/shop/web", "parameters": parameters,
+            "result": {"missing": missing.iter().map(|p| json!({"path": p})).collect::<Vec<_>>()},
+            "undo": null, "prevHash": "", "hash": "",
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn a_capture_resumes_only_an_unfinished_run_and_starts_a_fresh_set_after_a_complete_one() {
+        let base = "pods/shop/web/u1";
+        let now: jiff::Timestamp = "2026-12-07T01:02:03.456Z".parse().unwrap();
+        let folder =
+            |entries: &[kir_evidence::JournalEntry]| capture_folder(entries, "pod/shop/web", "u1", base, now);
+        assert_eq!(folder(&[]), base, "the first capture");
+        let interrupted = [entry(1, CAPTURE_START, "u1", Some(base), &[])];
+        assert_eq!(folder(&interrupted), base, "an interrupted run is resumed");
+        let complete =
+            [entry(1, CAPTURE_START, "u1", Some(base), &[]), entry(2, CAPTURE_DONE, "u1", Some(base), &[])];
+        let fresh = "pods/shop/web/u1/captures/20261207T010203.456Z";
+        assert_eq!(folder(&complete), fresh, "after a complete capture");
+        // A playbook's capture records no start, and older cases no folder: the pod's folder.
+        assert_eq!(folder(&[entry(4, CAPTURE_DONE, "u1", None, &[])]), fresh);
+        let incomplete = [entry(1, CAPTURE_DONE, "u1", Some(base), &["logs/app.log"])];
+        assert_eq!(folder(&incomplete), base, "what was missing is collected by running again");
+        let fresh_interrupted = [
+            entry(1, CAPTURE_START, "u1", Some(base), &[]),
+            entry(2, CAPTURE_DONE, "u1", Some(base), &[]),
+            entry(3, CAPTURE_START, "u1", Some("pods/shop/web/u1/captures/X"), &[]),
+        ];
+        assert_eq!(folder(&fresh_interrupted), "pods/shop/web/u1/captures/X");
+        let another_pod = [entry(1, CAPTURE_DONE, "u2", Some("pods/shop/web/u2"), &[])];
+        assert_eq!(folder(&another_pod), base, "a pod recreated under the name is another pod");
+    }
 
     fn pod() -> Pod {
         let container = |name: &str| Container { name: name.into(), ..Default::default() };
