@@ -98,3 +98,27 @@ async fn completion_offers_the_clusters_namespaces_pods_and_cases() {
     assert!(nowhere.is_empty(), "{nowhere:?}");
     assert!(started.elapsed() < std::time::Duration::from_secs(10), "quick when there is no cluster");
 }
+
+/// Tables fit the width they are given (the terminal's, or COLUMNS), wrapping long cells; `-o
+/// wide` prints them whole, and so does a pipe with no COLUMNS.
+#[test]
+fn tables_fit_the_terminal_and_wide_prints_them_whole() {
+    let tb = crate::testbed::testbed();
+    let widest = |columns: Option<&str>, wide: bool| {
+        let mut command = crate::util::kir_with(&tb.kubeconfig);
+        command.arg("doctor");
+        if wide {
+            command.args(["-o", "wide"]);
+        }
+        if let Some(columns) = columns {
+            command.env("COLUMNS", columns);
+        }
+        let out = run(&mut command);
+        assert_eq!(out.code, 0, "{}", out.stderr);
+        out.stdout.lines().map(|l| l.chars().count()).max().unwrap()
+    };
+    let whole = widest(None, false);
+    assert!(whole > 100, "the doctor table has long rows: {whole}");
+    assert!(widest(Some("72"), false) <= 72);
+    assert_eq!(widest(Some("72"), true), whole, "-o wide never wraps");
+}

@@ -361,6 +361,10 @@ async fn isolate_orphans_warns_about_the_allow_policy_reruns_idempotently_and_un
     for change in again.json()["changes"].as_array().unwrap() {
         assert_eq!(change["outcome"], "unchanged", "{change}");
     }
+    // A person reads the plan and the report together: each warning once.
+    let table = run(kir_in(tb, &case).args(["isolate", "pod", &target, "--yes"])).success();
+    let seen = format!("{}{}", table.stderr, table.stdout);
+    assert_eq!(seen.matches("additive").count(), 1, "{seen}");
 
     // Undo keeps the suspect orphaned by default: re-adoption would make the ReplicaSet delete
     // its newest pod, the clean replacement.

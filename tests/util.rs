@@ -9,7 +9,7 @@ use std::{
 pub fn kir() -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_kir"));
     // Tests must not pick up the developer's own cluster or colour settings.
-    command.env_remove("KUBECONFIG").env_remove("KIR_CASE").env("NO_COLOR", "1");
+    command.env_remove("KUBECONFIG").env_remove("KIR_CASE").env_remove("COLUMNS").env("NO_COLOR", "1");
     // One journal key for the tests, not the developer's own.
     command.env(
         "KIR_JOURNAL_KEY",

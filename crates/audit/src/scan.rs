@@ -120,6 +120,9 @@ pub struct ScanReport {
     pub inputs: usize,
     pub bytes: u64,
     pub events: u64,
+    /// Lines read and passed over undecoded because they lack the processor's literal, so no
+    /// event in them can match: read all the same.
+    pub passed_over: u64,
     pub skipped: BTreeMap<SkipReason, u64>,
     /// The first few skipped records, in input order.
     pub examples: Vec<Skip>,
@@ -133,6 +136,12 @@ pub struct ScanReport {
 impl ScanReport {
     pub fn skipped_total(&self) -> u64 {
         self.skipped.values().sum()
+    }
+
+    /// Events decoded and lines passed over: what was read, whatever a literal let the scan skip
+    /// decoding.
+    pub fn read(&self) -> u64 {
+        self.events + self.passed_over
     }
 }
 
@@ -184,6 +193,8 @@ struct Scanner<'s, P: Processor> {
 struct BlockResult<O> {
     output: O,
     events: u64,
+    /// Lines the literal search passed over (see [`ScanReport::passed_over`]).
+    passed_over: u64,
     skipped: BTreeMap<SkipReason, u64>,
     /// Position, reason, detail. The position is the byte offset within the block while it is
     /// decoded, then ([`BlockResult::locate`]) the line within the block counted from 0.
@@ -204,6 +215,17 @@ impl<O> BlockResult<O> {
         self.examples.iter_mut().for_each(|(offset, _, _)| line(offset));
         self.incomplete.iter_mut().for_each(|(offset, _)| line(offset));
     }
+}
+
+/// Lines of `data` that hold something: the count of records a literal search passed over.
+fn lines_in(data: &[u8]) -> u64 {
+    let mut count = 0;
+    let mut start = 0;
+    for end in memchr::memchr_iter(b'\n', data) {
+        count += u64::from(!data[start..end].iter().all(u8::is_ascii_whitespace));
+        start = end + 1;
+    }
+    count + u64::from(!data[start..].iter().all(u8::is_ascii_whitespace))
 }
 
 /// Reading a file in parallel pays off once it is bigger than a few blocks' worth of reading
@@ -541,6 +563,7 @@ impl<P: Processor> Scanner<'_, P> {
         BlockResult {
             output: self.processor.output(),
             events: 0,
+            passed_over: 0,
             skipped: BTreeMap::new(),
             examples: Vec::new(),
             formats: BTreeMap::new(),
@@ -556,10 +579,14 @@ impl<P: Processor> Scanner<'_, P> {
             Some(finder) => {
                 let mut pos = 0;
                 while pos < data.len() {
-                    let Some(hit) = finder.find(&data[pos..]) else { break };
+                    let Some(hit) = finder.find(&data[pos..]) else {
+                        result.passed_over += lines_in(&data[pos..]);
+                        break;
+                    };
                     let hit = pos + hit;
                     let start = memchr::memrchr(b'\n', &data[pos..hit]).map_or(pos, |i| pos + i + 1);
                     let end = memchr::memchr(b'\n', &data[hit..]).map_or(data.len(), |i| hit + i);
+                    result.passed_over += lines_in(&data[pos..start]);
                     self.line(data, start, end, &mut result);
                     pos = end + 1;
                 }
@@ -655,6 +682,7 @@ impl<P: Processor> Scanner<'_, P> {
     ) -> Result<(), Failure> {
         let line_at = |line: usize| first_line + line as u64;
         self.report.events += result.events;
+        self.report.passed_over += result.passed_over;
         for (reason, count) in result.skipped {
             *self.report.skipped.entry(reason).or_default() += count;
         }

@@ -155,16 +155,27 @@ pub struct Windowed<'p, P> {
     inner: &'p P,
     window: Window,
     untimed: AtomicU64,
+    outside: AtomicU64,
 }
 
 impl<'p, P: Processor> Windowed<'p, P> {
     pub fn new(inner: &'p P, window: Window) -> Windowed<'p, P> {
-        Windowed { inner, window, untimed: AtomicU64::new(0) }
+        Windowed { inner, window, untimed: AtomicU64::new(0), outside: AtomicU64::new(0) }
     }
 
     /// Events left out because they carry no time that can be read.
     pub fn untimed(&self) -> u64 {
         self.untimed.load(Ordering::Relaxed)
+    }
+
+    /// Events read and left out because their time is outside the window.
+    pub fn outside(&self) -> u64 {
+        self.outside.load(Ordering::Relaxed)
+    }
+
+    /// Whether the window leaves anything out at all.
+    pub fn is_everything(&self) -> bool {
+        self.window.is_everything()
     }
 }
 
@@ -183,7 +194,10 @@ impl<P: Processor> Processor for Windowed<'_, P> {
         if !self.window.is_everything() {
             match event.received() {
                 Some(time) if self.window.contains(time) => {}
-                Some(_) => return,
+                Some(_) => {
+                    self.outside.fetch_add(1, Ordering::Relaxed);
+                    return;
+                }
                 None => {
                     self.untimed.fetch_add(1, Ordering::Relaxed);
                     return;

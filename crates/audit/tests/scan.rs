@@ -487,3 +487,42 @@ proptest! {
         prop_assert_eq!(report.bytes, bytes.len() as u64);
     }
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+
+    /// The literal pre-filter decodes fewer lines but reads them all: the count of what was read
+    /// is the same with it as without it, plain or compressed, whatever the block size.
+    #[test]
+    fn a_literal_search_counts_every_line_it_read(
+        users in proptest::collection::vec(any::<bool>(), 0..60),
+        blank_every in 2usize..10,
+        block in 50usize..4000,
+        gzip in any::<bool>(),
+    ) {
+        let dir = tempfile::tempdir().unwrap();
+        let mut text = String::new();
+        for (i, target) in users.iter().enumerate() {
+            text.push_str(&event_line(i, if *target { "target" } else { "other" }));
+            text.push('\n');
+            if i % blank_every == 0 {
+                text.push_str("  \n");
+            }
+        }
+        let input = if gzip {
+            let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+            gz.write_all(text.as_bytes()).unwrap();
+            write(&dir.path().join("log.gz"), &gz.finish().unwrap())
+        } else {
+            write(&dir.path().join("log"), text.as_bytes())
+        };
+        let options = ScanOptions { block_bytes: block, ..ScanOptions::default() };
+        let search = |use_literal| {
+            run(std::slice::from_ref(&input), &options, &Collect { needle: Some("target".into()), use_literal }).1
+        };
+        let (plain, fast) = (search(false), search(true));
+        prop_assert_eq!(plain.read(), users.len() as u64);
+        prop_assert_eq!(fast.read(), users.len() as u64);
+        prop_assert_eq!(fast.events, users.iter().filter(|t| **t).count() as u64);
+    }
+}

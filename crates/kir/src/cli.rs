@@ -42,7 +42,8 @@ pub struct GlobalArgs {
     #[arg(long = "as-group", global = true, value_name = "GROUP")]
     pub as_group: Vec<String>,
 
-    /// Output format (markdown, dot and svg: `prepare inventory` only)
+    /// Output format. Tables fit the terminal (or COLUMNS), wrapping long cells; wide never
+    /// wraps. markdown, dot and svg: `prepare inventory` only
     #[arg(short = 'o', long, global = true, value_enum, default_value_t = OutputArg::Table)]
     pub output: OutputArg,
 
@@ -79,6 +80,7 @@ pub enum OutputFormat {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum OutputArg {
     Table,
+    Wide,
     Json,
     Yaml,
     Markdown,

@@ -29,6 +29,7 @@ fn main() -> ExitCode {
     clap_complete::CompleteEnv::with_factory(<Cli as clap::CommandFactory>::command).complete();
     let cli = parse_command_line();
     init_logging(cli.global.verbose, cli.global.no_color);
+    output::fit_tables(cli.global.output == OutputArg::Wide);
     let outcome =
         Settings::resolve(&cli.global).map_err(anyhow::Error::from).and_then(|settings| run(cli, settings));
     match outcome {

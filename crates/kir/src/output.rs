@@ -2,7 +2,7 @@
 
 use std::io::Write;
 
-use std::borrow::Cow;
+use std::{borrow::Cow, sync::OnceLock};
 
 use comfy_table::{Cell, ContentArrangement, Table, presets::NOTHING};
 use serde::Serialize;
@@ -28,10 +28,28 @@ pub fn print_yaml<T: Serialize>(value: &T) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// A borderless table in kubectl's style: upper-case headers, columns separated by spaces.
+/// The width tables are fitted to: `None` prints them whole (`-o wide`, or stdout is not a
+/// terminal and COLUMNS is not set).
+static TABLE_WIDTH: OnceLock<Option<u16>> = OnceLock::new();
+
+/// Decide once, before anything is printed, how wide tables may be: `COLUMNS` when set (as `ls`
+/// reads it), else the terminal's width when stdout is one; never with `-o wide`.
+pub fn fit_tables(wide: bool) {
+    let columns =
+        std::env::var("COLUMNS").ok().and_then(|c| c.trim().parse::<u16>().ok()).filter(|&c| c >= 20);
+    let terminal = || terminal_size::terminal_size_of(std::io::stdout()).map(|(width, _)| width.0);
+    let _ = TABLE_WIDTH.set(if wide { None } else { columns.or_else(terminal) });
+}
+
+/// A borderless table in kubectl's style: upper-case headers, columns separated by spaces,
+/// long cells wrapped to fit the width [`fit_tables`] chose.
 pub fn table(headers: &[&str]) -> Table {
     let mut table = Table::new();
-    table.load_style(NOTHING).set_content_arrangement(ContentArrangement::Disabled);
+    table.load_style(NOTHING);
+    match TABLE_WIDTH.get().copied().flatten() {
+        Some(width) => table.set_content_arrangement(ContentArrangement::Dynamic).set_width(width),
+        None => table.set_content_arrangement(ContentArrangement::Disabled),
+    };
     table.set_header(headers.iter().map(|h| Cell::new(h.to_uppercase())));
     for column in table.column_iter_mut() {
         column.set_padding((0, 2));

@@ -50,9 +50,11 @@ impl Settings {
             output: match args.output {
                 OutputArg::Json => OutputFormat::Json,
                 OutputArg::Yaml => OutputFormat::Yaml,
-                OutputArg::Table | OutputArg::Markdown | OutputArg::Dot | OutputArg::Svg => {
-                    OutputFormat::Table
-                }
+                OutputArg::Table
+                | OutputArg::Wide
+                | OutputArg::Markdown
+                | OutputArg::Dot
+                | OutputArg::Svg => OutputFormat::Table,
             },
             output_arg: args.output,
             case: args.case.clone(),

@@ -17,7 +17,7 @@ use kir_audit::{
 };
 use serde::Serialize;
 
-use super::scan::{Progress, filter, inputs, report_skips, report_untimed, window};
+use super::scan::{Progress, filter, inputs, read_summary, report_skips, report_untimed, window};
 use crate::{
     cli::{AuditCommand, AuditFilterArgs, OutputFormat},
     output::{print_json, print_table, print_yaml, sanitize, sanitize_json, table},
@@ -166,10 +166,10 @@ fn search(
             }
             print_table(&t)?;
             eprintln!(
-                "{} matching event{} of {} read",
+                "{} matching event{}; {}",
                 rows.len(),
                 if rows.len() == 1 { "" } else { "s" },
-                report.events
+                read_summary(&report)
             );
         }
     }

@@ -18,7 +18,7 @@ use kir_detect::{
     runtime::{RuntimeDetector, read_events},
 };
 
-use super::scan::{Progress, inputs, report_skips, report_untimed, window};
+use super::scan::{Progress, inputs, read_summary, report_skips, report_untimed, window};
 use crate::{
     cli::{DetectCommand, OutputFormat},
     exit,
@@ -81,16 +81,17 @@ fn detect_audit(
     // A case that cannot take the findings must not cost them: they are printed either way.
     let recorded = settings.case.is_some().then(|| record_in_case(settings, paths, &inputs, &findings));
     let (responder, others): (Vec<Finding>, Vec<Finding>) = findings.into_iter().partition(|f| f.responder);
+    let read = read_summary(&report);
     if settings.output == OutputFormat::Table {
-        print_findings(&others, settings, false)?;
+        print_findings(&others, settings, false, Some(&read))?;
         if !responder.is_empty() {
             eprintln!("\nkir's own requests, as the case's journal accounts for them (not findings):");
-            print_findings(&responder, settings, false)?;
+            print_findings(&responder, settings, false, None)?;
         }
     } else {
         // One stream; each of kir's own carries `"responder": true`.
         let all: Vec<Finding> = others.iter().chain(&responder).cloned().collect();
-        print_findings(&all, settings, false)?;
+        print_findings(&all, settings, false, None)?;
     }
     if let Some(Err(error)) = recorded {
         eprintln!("error: the findings are not kept in the case: {}", sanitize(&format!("{error:#}")));
@@ -198,11 +199,18 @@ fn detect_runtime(paths: &[PathBuf], settings: &Settings) -> anyhow::Result<u8> 
         hits.drain(..).for_each(|hit| grouping.add(hit));
     });
     let findings = detector.findings(grouping);
-    print_findings(&findings, settings, true)?;
+    print_findings(&findings, settings, true, Some(&read_summary(&report)))?;
     Ok(status(&findings, report_skips(&report)))
 }
 
-fn print_findings(findings: &[Finding], settings: &Settings, runtime: bool) -> anyhow::Result<()> {
+/// `read`: what the scan read, said with the count (`in 7371 events read from 1 input`).
+fn print_findings(
+    findings: &[Finding],
+    settings: &Settings,
+    runtime: bool,
+    read: Option<&str>,
+) -> anyhow::Result<()> {
+    let read = read.map(|read| format!(" in {read}")).unwrap_or_default();
     match settings.output {
         OutputFormat::Json => {
             let mut out = io::BufWriter::new(io::stdout().lock());
@@ -213,7 +221,7 @@ fn print_findings(findings: &[Finding], settings: &Settings, runtime: bool) -> a
             out.flush()?;
         }
         OutputFormat::Yaml => print_yaml(&findings)?,
-        OutputFormat::Table if findings.is_empty() => eprintln!("no findings"),
+        OutputFormat::Table if findings.is_empty() => eprintln!("no findings{read}"),
         OutputFormat::Table => {
             let who = if runtime { "pod / container" } else { "user" };
             let mut t = if runtime {
@@ -253,7 +261,7 @@ fn print_findings(findings: &[Finding], settings: &Settings, runtime: bool) -> a
             }
             print_table(&t)?;
             eprintln!(
-                "{} finding{} (details: -o json)",
+                "{} finding{}{read} (details: -o json)",
                 findings.len(),
                 if findings.len() == 1 { "" } else { "s" }
             );

@@ -259,7 +259,8 @@ pub fn print_report(report: &IsolationReport) -> anyhow::Result<()> {
     } else if let Some(why) = &report.replacement_missing {
         println!("  replacement: {}", sanitize(why));
     }
-    for warning in report.plan.warnings.iter().chain(&report.notes) {
+    // The plan's own warnings were shown with the plan, before anything changed.
+    for warning in &report.notes {
         println!("warning: {}", sanitize(warning));
     }
     println!("{}", sanitize(&report.containment()));

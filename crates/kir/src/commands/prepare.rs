@@ -85,7 +85,7 @@ fn print_inventory(inventory: &Inventory, settings: &Settings, layout: SvgLayout
     let text = match settings.output_arg {
         OutputArg::Json => return print_json(inventory),
         OutputArg::Yaml => return print_yaml(inventory),
-        OutputArg::Table | OutputArg::Markdown => kir_inventory::markdown(inventory),
+        OutputArg::Table | OutputArg::Wide | OutputArg::Markdown => kir_inventory::markdown(inventory),
         OutputArg::Dot => kir_inventory::dot(inventory),
         OutputArg::Svg => svg(inventory, layout)?,
     };
@@ -98,7 +98,7 @@ fn print_drift(drift: &Drift, settings: &Settings) -> anyhow::Result<()> {
         OutputArg::Json => print_json(drift),
         OutputArg::Yaml => print_yaml(drift),
         // Diagram formats were refused before the cluster was read.
-        OutputArg::Table | OutputArg::Markdown | OutputArg::Dot | OutputArg::Svg => {
+        OutputArg::Table | OutputArg::Wide | OutputArg::Markdown | OutputArg::Dot | OutputArg::Svg => {
             std::io::stdout().lock().write_all(kir_inventory::drift_markdown(drift).as_bytes())?;
             Ok(())
         }

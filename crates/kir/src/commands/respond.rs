@@ -304,8 +304,9 @@ fn print_report(report: &RespondReport) -> anyhow::Result<()> {
         println!();
         print_findings(&snapshot.findings)?;
     }
+    // The isolation plan's warnings were shown with the plan, before anything changed.
     if let Some(isolation) = &report.isolation {
-        for warning in isolation.plan.warnings.iter().chain(&isolation.notes) {
+        for warning in &isolation.notes {
             println!("warning: {}", sanitize(warning));
         }
     }

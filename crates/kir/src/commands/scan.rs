@@ -37,15 +37,37 @@ pub fn window(args: &TimeArgs) -> Result<Window, UsageError> {
     Ok(resolved.window)
 }
 
-/// Say how many events a window left out for want of a readable time.
+/// Say on stderr what `--since`/`--until` left out of what was read: events of other times,
+/// and events without a readable time.
 pub fn report_untimed<P: Processor>(windowed: &Windowed<'_, P>) {
+    let plural = |n: u64| if n == 1 { "" } else { "s" };
+    let mut left_out = Vec::new();
+    match windowed.outside() {
+        0 => {}
+        n => left_out.push(format!("{n} event{} of other times", plural(n))),
+    }
     match windowed.untimed() {
         0 => {}
-        n => eprintln!(
-            "note: {n} event{} without a readable requestReceivedTimestamp or stageTimestamp left out by --since/--until",
-            if n == 1 { "" } else { "s" }
-        ),
+        n => left_out.push(format!(
+            "{n} event{} without a readable requestReceivedTimestamp or stageTimestamp",
+            plural(n)
+        )),
     }
+    if !left_out.is_empty() {
+        eprintln!("note: read, then left out by --since/--until: {}", left_out.join(" and "));
+    }
+}
+
+/// What a scan read, for the closing line of a command: `7371 events read from 2 inputs`
+/// (lines a search passed over undecoded were read too, and count).
+pub fn read_summary(report: &ScanReport) -> String {
+    let read = report.read();
+    format!(
+        "{read} event{} read from {} input{}",
+        if read == 1 { "" } else { "s" },
+        report.inputs,
+        if report.inputs == 1 { "" } else { "s" }
+    )
 }
 
 /// The flags as a filter; a bad value is a usage error naming the flag.
