@@ -226,12 +226,7 @@ async fn many(
         .await?;
     let mut reports = reports;
     reports.sort_by(|a, b| a.pod.cmp(&b.pod));
-    // The moment the last of them was isolated: unknown when one was not.
-    let isolated_all_after_ms = reports
-        .iter()
-        .map(|r| r.isolated_after_ms)
-        .collect::<Option<Vec<u128>>>()
-        .and_then(|all| all.into_iter().max());
+    let isolated_all_after_ms = responder::isolated_all_after_ms(reports.iter().map(|r| r.isolated_after_ms));
     match settings.output {
         OutputFormat::Json => print_json(&serde_json::json!({
             "case": case.path().display().to_string(),
@@ -252,12 +247,7 @@ async fn many(
                 ]);
             }
             print_table(&summary)?;
-            println!();
-            match isolated_all_after_ms {
-                Some(ms) => println!("all {} pods isolated after {ms} ms", reports.len()),
-                None => println!("NOT all pods are isolated: see the containment column"),
-            }
-            println!("case: {}", sanitize(&case.path().display().to_string()));
+            responder::print_isolated_all(reports.len(), isolated_all_after_ms, &case);
         }
     }
     for report in &reports {

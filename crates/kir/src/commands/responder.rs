@@ -112,6 +112,21 @@ where
         .await
 }
 
+/// The moment the last of several pods was isolated: unknown when one of them was not.
+pub fn isolated_all_after_ms(each: impl IntoIterator<Item = Option<u128>>) -> Option<u128> {
+    each.into_iter().collect::<Option<Vec<u128>>>().and_then(|all| all.into_iter().max())
+}
+
+/// The closing lines of a response to several pods.
+pub fn print_isolated_all(pods: usize, isolated_all_after_ms: Option<u128>, case: &Case) {
+    println!();
+    match isolated_all_after_ms {
+        Some(ms) => println!("all {pods} pods isolated after {ms} ms"),
+        None => println!("NOT all pods are isolated: see the containment column"),
+    }
+    println!("case: {}", sanitize(&case.path().display().to_string()));
+}
+
 /// A `--case` (or `KIR_CASE`) folder that does not exist is a mistyped path, not a new case,
 /// unless `--new-case` says so: checked before any work, so that nothing is collected for a case
 /// that cannot take it.
