@@ -16,6 +16,7 @@ pub mod imagescan;
 pub mod isolate;
 pub mod malicious;
 pub mod netpol;
+pub mod node;
 pub mod observe;
 mod preflight;
 pub mod procfs;

@@ -1,0 +1,300 @@
+//! Collection from the suspect's node, never from inside the suspect: a short-lived helper pod
+//! that kir schedules on that node (the host's processes and a read-only view of its files),
+//! running kir's own binary as the collector, whose output streams through the API server into
+//! the case. The helper is journaled when it is created and when it is deleted, so that a run
+//! cut short leaves a record of what to remove.
+
+use std::time::Duration;
+
+use k8s_openapi::api::core::v1::Pod;
+use kir_cluster::Cluster;
+use kir_evidence::{Case, JournalRecord};
+use serde_json::{Value, json};
+
+use crate::{Error, Result, blocking::record, isolate::PodState};
+
+/// Where the helper sees the node's root file system.
+pub const HOST_ROOT: &str = "/host";
+
+/// The helper's one container.
+pub const HELPER_CONTAINER: &str = "collector";
+
+/// Label of every helper pod, for the eye and for `kubectl get pods -l`.
+pub const HELPER_LABEL: &str = "ir.kir.dev/node-helper";
+
+/// How the helper is started.
+#[derive(Debug, Clone)]
+pub struct HelperOptions {
+    /// An image holding kir's binary at `/kir` (the testbed builds `kir-testbed/kir:dev`).
+    pub image: String,
+    /// How long the helper may take to run before kir gives up (and deletes it).
+    pub start_timeout: Duration,
+}
+
+/// The runtime's ID of `container` of `pod` (`containerd://ID` in the status), without the
+/// runtime's prefix: what the node's cgroups and checkpoints are named by.
+pub fn container_id(pod: &Pod, container: &str) -> Option<(String, String)> {
+    let status = pod.status.as_ref()?;
+    let found = status
+        .container_statuses
+        .iter()
+        .flatten()
+        .chain(status.init_container_statuses.iter().flatten())
+        .chain(status.ephemeral_container_statuses.iter().flatten())
+        .find(|s| s.name == container)?;
+    let (runtime, id) = found.container_id.as_deref()?.split_once("://")?;
+    let valid = !id.is_empty() && id.len() <= 128 && id.bytes().all(|b| b.is_ascii_hexdigit());
+    valid.then(|| (runtime.to_string(), id.to_ascii_lowercase()))
+}
+
+/// The helper pod for `node`: the host's process namespace, the host's root read-only, the
+/// privileges that reading other processes' memory and freezing their cgroup need, no
+/// service-account token, every taint tolerated, bound to the node without the scheduler.
+pub fn helper_pod(namespace: &str, name: &str, node: &str, image: &str, case_id: &str) -> Value {
+    json!({
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {
+            "name": name,
+            "namespace": namespace,
+            "labels": {HELPER_LABEL: "true", "app.kubernetes.io/managed-by": "kir"},
+            "annotations": {crate::isolate::CASE_ANNOTATION: case_id},
+        },
+        "spec": {
+            "nodeName": node,
+            "hostPID": true,
+            "restartPolicy": "Never",
+            "automountServiceAccountToken": false,
+            "enableServiceLinks": false,
+            "terminationGracePeriodSeconds": 1,
+            "tolerations": [{"operator": "Exists"}],
+            "containers": [{
+                "name": HELPER_CONTAINER,
+                "image": image,
+                "imagePullPolicy": "IfNotPresent",
+                "command": ["/kir", "node", "wait"],
+                "securityContext": {"privileged": true},
+                "volumeMounts": [{"name": "host", "mountPath": HOST_ROOT, "readOnly": true}],
+            }],
+            "volumes": [{"name": "host", "hostPath": {"path": "/", "type": "Directory"}}],
+        },
+    })
+}
+
+/// A helper pod that runs on the suspect's node.
+#[derive(Debug, Clone)]
+pub struct Helper {
+    pub namespace: String,
+    pub name: String,
+    pub uid: String,
+    pub node: String,
+}
+
+/// Create the helper on the suspect's node and wait until it runs. A helper that does not run
+/// in time is deleted, and the error says why it did not (scheduling, image, node).
+pub async fn start_helper(
+    cluster: &Cluster,
+    case: &Case,
+    actor: &str,
+    suspect: &PodState,
+    options: &HelperOptions,
+) -> Result<Helper> {
+    let node = suspect.node.clone().ok_or_else(|| {
+        Error::Invalid(format!(
+            "pod {}/{} is not on a node yet: there is no node to collect from",
+            suspect.namespace, suspect.name
+        ))
+    })?;
+    let name = format!("kir-node-helper-{}", crate::collect::random_hex(5));
+    let object = helper_pod(&suspect.namespace, &name, &node, &options.image, &case.metadata().id);
+    let target = format!("pod/{}/{name}", suspect.namespace);
+    let intent = record(
+        case,
+        JournalRecord::new(actor, "node.helper.create")
+            .target(target.clone())
+            .parameters(json!({"node": node, "image": options.image, "for": format!("pod/{}/{}", suspect.namespace, suspect.name)})),
+    )
+    .await?;
+    let created = cluster.create_object(&object).await;
+    let uid = match &created {
+        Ok(stored) => stored.pointer("/metadata/uid").and_then(Value::as_str).map(str::to_string),
+        Err(_) => None,
+    };
+    record(
+        case,
+        JournalRecord::new(actor, "node.helper.create")
+            .target(target)
+            .parameters(json!({"intent": intent.seq}))
+            .result(match &created {
+                Ok(_) => json!({"uid": uid}),
+                Err(error) => json!({"error": error.to_string()}),
+            }),
+    )
+    .await?;
+    created?;
+    let helper = Helper { namespace: suspect.namespace.clone(), name, uid: uid.unwrap_or_default(), node };
+    match wait_running(cluster, &helper, options.start_timeout).await {
+        Ok(()) => Ok(helper),
+        Err(why) => {
+            stop_helper(cluster, case, actor, &helper).await?;
+            Err(Error::Invalid(format!(
+                "the helper pod {}/{} did not run on node {} within {}s: {why}; it was deleted",
+                helper.namespace,
+                helper.name,
+                helper.node,
+                options.start_timeout.as_secs()
+            )))
+        }
+    }
+}
+
+/// Wait until the helper's container runs; why it does not, when it does not in time.
+async fn wait_running(
+    cluster: &Cluster,
+    helper: &Helper,
+    timeout: Duration,
+) -> std::result::Result<(), String> {
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        let last = match cluster.pod(&helper.namespace, &helper.name).await {
+            Ok((pod, _)) => match helper_state(&pod) {
+                HelperState::Running => return Ok(()),
+                HelperState::Ended(why) => return Err(why),
+                HelperState::Waiting(why) => why,
+            },
+            Err(error) => error.to_string(),
+        };
+        if tokio::time::Instant::now() >= deadline {
+            return Err(last);
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+#[derive(Debug, PartialEq, Eq)]
+enum HelperState {
+    Running,
+    /// It will not run: it ended, or its image cannot be pulled.
+    Ended(String),
+    Waiting(String),
+}
+
+fn helper_state(pod: &Pod) -> HelperState {
+    let Some(status) = &pod.status else { return HelperState::Waiting("no status yet".into()) };
+    let container = status.container_statuses.iter().flatten().find(|s| s.name == HELPER_CONTAINER);
+    if let Some(state) = container.and_then(|c| c.state.as_ref()) {
+        if state.running.is_some() {
+            return HelperState::Running;
+        }
+        if let Some(ended) = &state.terminated {
+            return HelperState::Ended(format!(
+                "its collector exited ({}{})",
+                ended.reason.as_deref().unwrap_or("terminated"),
+                ended.message.as_deref().map(|m| format!(": {m}")).unwrap_or_default()
+            ));
+        }
+        if let Some(waiting) = &state.waiting {
+            let reason = waiting.reason.as_deref().unwrap_or("waiting");
+            let why = format!(
+                "{reason}{}",
+                waiting.message.as_deref().map(|m| format!(": {m}")).unwrap_or_default()
+            );
+            return if matches!(
+                reason,
+                "ErrImagePull" | "ImagePullBackOff" | "InvalidImageName" | "ErrImageNeverPull"
+            ) {
+                HelperState::Ended(why)
+            } else {
+                HelperState::Waiting(why)
+            };
+        }
+    }
+    match status.phase.as_deref() {
+        Some(phase @ ("Failed" | "Succeeded")) => HelperState::Ended(format!("the pod is {phase}")),
+        Some(phase) => HelperState::Waiting(format!(
+            "phase {phase}{}",
+            status.message.as_deref().map(|m| format!(": {m}")).unwrap_or_default()
+        )),
+        None => HelperState::Waiting("no phase yet".into()),
+    }
+}
+
+/// Delete the helper (this UID only) and record it.
+pub async fn stop_helper(cluster: &Cluster, case: &Case, actor: &str, helper: &Helper) -> Result<()> {
+    let deleted = cluster.delete_pod(&helper.namespace, &helper.name, &helper.uid, Some(0)).await;
+    record(
+        case,
+        JournalRecord::new(actor, "node.helper.delete")
+            .target(format!("pod/{}/{}", helper.namespace, helper.name))
+            .parameters(json!({"uid": helper.uid}))
+            .result(match &deleted {
+                Ok(gone) => json!({"deleted": gone}),
+                Err(error) => json!({"error": error.to_string()}),
+            }),
+    )
+    .await?;
+    deleted.map(|_| ()).map_err(Error::from)
+}
+
+#[cfg(test)]
+mod tests {
+    use k8s_openapi::api::core::v1::{ContainerState, ContainerStateWaiting, ContainerStatus, PodStatus};
+
+    use super::*;
+
+    fn with_status(container_id: Option<&str>, waiting: Option<&str>, running: bool) -> Pod {
+        Pod {
+            status: Some(PodStatus {
+                phase: Some("Pending".into()),
+                container_statuses: Some(vec![ContainerStatus {
+                    name: HELPER_CONTAINER.into(),
+                    container_id: container_id.map(str::to_string),
+                    state: Some(ContainerState {
+                        running: running.then(Default::default),
+                        waiting: waiting.map(|reason| ContainerStateWaiting {
+                            reason: Some(reason.into()),
+                            message: Some("from the kubelet".into()),
+                        }),
+                        ..Default::default()
+                    }),
+                    ..Default::default()
+                }]),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn the_container_id_is_the_runtimes_hex_name_or_nothing() {
+        let id = "0f".repeat(32);
+        let pod = with_status(Some(&format!("containerd://{id}")), None, true);
+        assert_eq!(container_id(&pod, HELPER_CONTAINER), Some(("containerd".into(), id)));
+        for hostile in ["containerd://../../etc", "containerd://", "nonsense", "cri-o://abc def"] {
+            assert_eq!(
+                container_id(&with_status(Some(hostile), None, true), HELPER_CONTAINER),
+                None,
+                "{hostile}"
+            );
+        }
+        assert_eq!(container_id(&pod, "other"), None);
+    }
+
+    #[test]
+    fn a_helper_that_cannot_pull_its_image_is_given_up_at_once() {
+        assert_eq!(helper_state(&with_status(None, None, true)), HelperState::Running);
+        assert!(
+            matches!(helper_state(&with_status(None, Some("ErrImagePull"), false)), HelperState::Ended(why) if why.contains("from the kubelet"))
+        );
+        assert!(matches!(
+            helper_state(&with_status(None, Some("ContainerCreating"), false)),
+            HelperState::Waiting(_)
+        ));
+    }
+
+    #[test]
+    fn the_helper_reads_the_host_and_holds_no_token() {
+        let pod = helper_pod("shop", "kir-node-helper-abcde", "node-1", "kir:dev", "INC-1");
+        insta::assert_yaml_snapshot!(pod);
+    }
+}
