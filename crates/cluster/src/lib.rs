@@ -12,6 +12,7 @@ mod error;
 pub mod exec;
 pub mod images;
 pub mod inventory;
+pub mod nodes;
 pub mod objects;
 pub mod permissions;
 pub mod pods;
