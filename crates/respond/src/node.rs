@@ -9,9 +9,18 @@ use std::time::Duration;
 use k8s_openapi::api::core::v1::Pod;
 use kir_cluster::Cluster;
 use kir_evidence::{Case, JournalRecord};
+use serde::Serialize;
 use serde_json::{Value, json};
 
-use crate::{Error, Result, blocking::record, isolate::PodState};
+use crate::{
+    Error, Result,
+    blocking::record,
+    capture::{missing_record, pod_base},
+    collect::{Collected, Collector},
+    isolate::PodState,
+    observe::ObservedPod,
+    snapshot::{Runner, SnapshotOptions, choose_container},
+};
 
 /// Where the helper sees the node's root file system.
 pub const HOST_ROOT: &str = "/host";
@@ -236,6 +245,180 @@ pub async fn stop_helper(cluster: &Cluster, case: &Case, actor: &str, helper: &H
     deleted.map(|_| ()).map_err(Error::from)
 }
 
+/// What collecting from the node takes, besides the helper.
+#[derive(Debug, Clone)]
+pub struct NodeSnapshotOptions {
+    pub helper: HelperOptions,
+    /// The container, and the size and time bounds of each collection.
+    pub snapshot: SnapshotOptions,
+    /// Also the memory of the container's processes (its cgroup frozen while it is read).
+    pub memory: bool,
+    /// Also a checkpoint of the container by its kubelet, brought into the case.
+    pub checkpoint: bool,
+}
+
+/// What collecting from the node produced.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NodeSnapshotReport {
+    pub container: String,
+    /// The runtime's ID of the container, as its node knows it.
+    pub container_id: String,
+    pub node: String,
+    /// The helper pod that collected, deleted since: `namespace/name`.
+    pub helper: String,
+    /// Where the kubelet wrote the checkpoint archives on the node (left there).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub checkpoint_archives: Vec<String>,
+    /// Read back after collection: the same pod (UID) with the same restart count.
+    pub suspect_untouched: bool,
+    pub collected: Collected,
+    pub notes: Vec<String>,
+}
+
+/// Stored beside each artifact the collector produced.
+const FROM_NODE: &str = "collected on the suspect's node by kir's helper pod, never inside the suspect; \
+     hostile input: stored as is, never executed or extracted";
+
+/// Collect the suspect's container from its node: its processes, its changed files, on request
+/// its memory and a checkpoint by its kubelet. The helper is deleted however collection went.
+pub async fn snapshot_from_node(
+    cluster: &Cluster,
+    case: &Case,
+    actor: &str,
+    observed: &ObservedPod,
+    options: &NodeSnapshotOptions,
+) -> Result<NodeSnapshotReport> {
+    let state = &observed.state;
+    let container = choose_container(&observed.pod, options.snapshot.container.as_deref())?;
+    let Some((_runtime, id)) = container_id(&observed.pod, &container) else {
+        return Err(Error::Invalid(format!(
+            "container {container} of pod {}/{} has no running container on its node (no containerID in its \
+             status): there is nothing to collect from the node",
+            state.namespace, state.name
+        )));
+    };
+    let restarts_before = restart_count(&observed.pod, &container);
+    let helper = start_helper(cluster, case, actor, state, &options.helper).await?;
+    let collector = Collector::new(
+        case,
+        format!("{}/node/{container}", pod_base(&state.namespace, &state.name, &state.uid)),
+    );
+    let run = Runner {
+        cluster,
+        collector: &collector,
+        namespace: &helper.namespace,
+        pod: &helper.name,
+        container: HELPER_CONTAINER,
+        options: &options.snapshot,
+    };
+    let collect = |what: &str| -> Vec<String> {
+        ["/kir", "node", "collect", what, "--container-id", &id, "--host-root", HOST_ROOT]
+            .map(String::from)
+            .to_vec()
+    };
+    let mut notes = Vec::new();
+    run.output("processes.json", collect("processes"), FROM_NODE).await;
+    run.tar_archive("changes.tar.zst", collect("changes"), FROM_NODE).await;
+    if options.memory {
+        run.output("memory.kirmem", collect("memory"), FROM_NODE).await;
+    }
+    let mut checkpoint_archives = Vec::new();
+    if options.checkpoint {
+        let node = &helper.node;
+        let what = format!(
+            "POST /api/v1/nodes/{node}/proxy/checkpoint/{}/{}/{container}",
+            state.namespace, state.name
+        );
+        match cluster
+            .checkpoint_container(node, &state.namespace, &state.name, &container, options.snapshot.timeout)
+            .await
+        {
+            Ok(archives) => {
+                for (index, archive) in archives.iter().enumerate() {
+                    let relative = if index == 0 {
+                        "checkpoint.tar.zst".to_string()
+                    } else {
+                        format!("checkpoint-{index}.tar.zst")
+                    };
+                    match on_host(archive) {
+                        Some(path) => {
+                            let argv = ["/kir", "node", "read", &path].map(String::from).to_vec();
+                            run.tar_archive(&relative, argv, FROM_NODE).await;
+                        }
+                        None => {
+                            collector
+                                .gap(
+                                    &relative,
+                                    &what,
+                                    &format!("the kubelet named {archive:?}, not an absolute path: not read"),
+                                )
+                                .await;
+                        }
+                    }
+                }
+                notes.push(format!(
+                    "the kubelet's checkpoint archive stays on node {node} ({}): remove it there when the case no longer needs it",
+                    archives.join(", ")
+                ));
+                checkpoint_archives = archives;
+            }
+            Err(error) => collector.gap_error("checkpoint.tar.zst", &what, &error).await,
+        }
+    }
+    stop_helper(cluster, case, actor, &helper).await?;
+    let suspect_untouched = match cluster.pod(&state.namespace, &state.name).await {
+        Ok((after, _)) => {
+            after.metadata.uid.as_deref() == Some(state.uid.as_str())
+                && restart_count(&after, &container) == restarts_before
+        }
+        Err(error) => {
+            notes.push(format!("the suspect could not be read back after collection: {error}"));
+            false
+        }
+    };
+    let collected = collector.into_collected();
+    record(
+        case,
+        JournalRecord::new(actor, "snapshot.node")
+            .target(format!("pod/{}/{}", state.namespace, state.name))
+            .parameters(
+                json!({"uid": state.uid, "container": container, "containerID": id, "node": helper.node,
+                "memory": options.memory, "checkpoint": options.checkpoint}),
+            )
+            .result(json!({
+                "suspectUntouched": suspect_untouched,
+                "notCollected": collected.not_collected.len(),
+                "missing": missing_record(&collected),
+            })),
+    )
+    .await?;
+    Ok(NodeSnapshotReport {
+        container,
+        container_id: id,
+        node: helper.node.clone(),
+        helper: format!("{}/{}", helper.namespace, helper.name),
+        checkpoint_archives,
+        suspect_untouched,
+        collected,
+        notes,
+    })
+}
+
+fn restart_count(pod: &Pod, container: &str) -> Option<i32> {
+    let status = pod.status.as_ref()?;
+    status.container_statuses.iter().flatten().find(|s| s.name == container).map(|s| s.restart_count)
+}
+
+/// The helper's path of a file the kubelet names on the node: absolute, no `..`, under
+/// [`HOST_ROOT`].
+fn on_host(path: &str) -> Option<String> {
+    let plain = path.starts_with('/')
+        && !path.split('/').any(|part| part == "..")
+        && !path.bytes().any(|b| b == 0 || b.is_ascii_control());
+    plain.then(|| format!("{HOST_ROOT}{path}"))
+}
+
 #[cfg(test)]
 mod tests {
     use k8s_openapi::api::core::v1::{ContainerState, ContainerStateWaiting, ContainerStatus, PodStatus};
@@ -290,6 +473,17 @@ mod tests {
             helper_state(&with_status(None, Some("ContainerCreating"), false)),
             HelperState::Waiting(_)
         ));
+    }
+
+    #[test]
+    fn a_checkpoint_path_is_read_only_under_the_host_root() {
+        assert_eq!(
+            on_host("/var/lib/kubelet/checkpoints/checkpoint-web_shop-app-2026.tar").as_deref(),
+            Some("/host/var/lib/kubelet/checkpoints/checkpoint-web_shop-app-2026.tar")
+        );
+        for hostile in ["relative/x.tar", "/var/lib/../../etc/shadow", "/a\nb", ""] {
+            assert_eq!(on_host(hostile), None, "{hostile}");
+        }
     }
 
     #[test]

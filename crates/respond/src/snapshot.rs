@@ -192,13 +192,14 @@ pub async fn snapshot_pod_signalling(
 /// Parsing needs the output in memory too; at most this much of it.
 const PARSE_LIMIT: usize = 16 << 20;
 
-struct Runner<'a> {
-    cluster: &'a Cluster,
-    collector: &'a Collector,
-    namespace: &'a str,
-    pod: &'a str,
-    container: &'a str,
-    options: &'a SnapshotOptions,
+/// Runs commands in one container, each output streamed into the case as an artifact.
+pub(crate) struct Runner<'a> {
+    pub(crate) cluster: &'a Cluster,
+    pub(crate) collector: &'a Collector,
+    pub(crate) namespace: &'a str,
+    pub(crate) pod: &'a str,
+    pub(crate) container: &'a str,
+    pub(crate) options: &'a SnapshotOptions,
 }
 
 /// Whether a command's output is whole, by its own framing.
@@ -273,25 +274,30 @@ impl Runner<'_> {
     }
 
     /// `/etc` as the container's `tar` streams it (uncompressed, so nothing is unpacked inside),
-    /// compressed here with zstd while it is hashed, its framing followed as it goes by.
+    /// compressed here.
     async fn etc_archive(&self) {
-        const RELATIVE: &str = "etc.tar.zst";
         let argv: Vec<String> = ["tar", "cf", "-", "-C", "/", "etc"].map(String::from).to_vec();
-        let source = self.source(&argv);
         let note = format!(
             "{FROM_CONTAINER}; an uncompressed tar of /etc compressed by kir (zstd); never extracted"
         );
+        self.tar_archive("etc.tar.zst", argv, &note).await;
+    }
+
+    /// The tar stream `argv` prints, compressed here with zstd while it is hashed, its framing
+    /// followed as it goes by; stored at `relative`.
+    pub(crate) async fn tar_archive(&self, relative: &str, argv: Vec<String>, note: &str) {
+        let source = self.source(&argv);
         let mut retry = Tries::default();
         loop {
             let max_bytes = self.options.max_bytes;
             let Some(attempt) =
-                self.collector.attempt(RELATIVE, &source, PARTIAL_KEEP, move |w| w.limit(max_bytes)).await
+                self.collector.attempt(relative, &source, PARTIAL_KEEP, move |w| w.limit(max_bytes)).await
             else {
                 return;
             };
             let encoder = match zstd::Encoder::new(attempt, 1) {
                 Ok(encoder) => encoder,
-                Err(error) => return self.collector.gap(RELATIVE, &source, &format!("zstd: {error}")).await,
+                Err(error) => return self.collector.gap(relative, &source, &format!("zstd: {error}")).await,
             };
             let mut sink = Framed { framing: TarFraming::new(), encoder };
             let outcome = self
@@ -306,10 +312,34 @@ impl Runner<'_> {
             // Ending the zstd frame makes what arrived readable, whole or not.
             let attempt = match in_place(|| sink.encoder.finish()) {
                 Ok(attempt) => attempt,
-                Err(error) => return self.collector.gap(RELATIVE, &source, &format!("zstd: {error}")).await,
+                Err(error) => return self.collector.gap(relative, &source, &format!("zstd: {error}")).await,
             };
-            if self.settle(attempt, RELATIVE, &source, &note, outcome, framing, &mut retry).await.is_some() {
+            if self.settle(attempt, relative, &source, note, outcome, framing, &mut retry).await.is_some() {
                 return;
+            }
+        }
+    }
+
+    /// What `argv` prints, stored as it arrives at `relative`; whole when the command says so
+    /// (exit 0). A copy for parsing (at most [`PARSE_LIMIT`]), when it is in the case.
+    pub(crate) async fn output(&self, relative: &str, argv: Vec<String>, note: &str) -> Option<Vec<u8>> {
+        let source = self.source(&argv);
+        let mut retry = Tries::default();
+        loop {
+            let max_bytes = self.options.max_bytes;
+            let Some(mut attempt) =
+                self.collector.attempt(relative, &source, PARSE_LIMIT, move |w| w.limit(max_bytes)).await
+            else {
+                return self.collector.stored(relative, PARSE_LIMIT as u64).await;
+            };
+            let outcome = self
+                .cluster
+                .exec_into(self.namespace, self.pod, self.container, &argv, &mut attempt, self.limits())
+                .await;
+            let copy = attempt.copy().to_vec();
+            match self.settle(attempt, relative, &source, note, outcome, Framing::Whole, &mut retry).await {
+                None => continue,
+                Some(kept) => return kept.then_some(copy),
             }
         }
     }
