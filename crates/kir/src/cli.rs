@@ -132,6 +132,10 @@ pub enum Command {
     #[command(subcommand)]
     Image(ImageCommand),
 
+    /// The collector inside kir's helper pod on a suspect's node (run by kir, not by people)
+    #[command(subcommand, hide = true)]
+    Node(NodeCommand),
+
     /// Search, summarise and review Kubernetes audit logs at grep speed
     #[command(subcommand)]
     Audit(AuditCommand),
@@ -239,6 +243,20 @@ pub struct CapturePodArgs {
 }
 
 #[derive(Debug, Subcommand)]
+pub enum NodeCommand {
+    /// Keep the helper pod running until it is deleted
+    Wait,
+    /// Write one file of the node to stdout, never following a link
+    Read {
+        /// The file, as the helper sees the node (under /host)
+        path: PathBuf,
+        /// Bytes written at most
+        #[arg(long, value_name = "SIZE", default_value = "16Gi", value_parser = parse_size)]
+        max_bytes: u64,
+    },
+}
+
+#[derive(Debug, Subcommand)]
 pub enum SnapshotCommand {
     /// Processes, sockets and /etc of one container
     #[command(
@@ -263,6 +281,35 @@ pub struct SnapshotPodArgs {
     /// Time each command may take
     #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = parse_duration)]
     pub timeout: Duration,
+
+    /// Where to collect: exec in the container, from its node through a helper pod, or auto
+    /// (exec where the container can run it, else the node when --helper-image is known)
+    #[arg(long, value_enum, default_value_t = SnapshotFrom::Auto)]
+    pub from: SnapshotFrom,
+
+    /// The helper pod's image, holding kir's binary at /kir (node-side collection)
+    #[arg(long, env = "KIR_HELPER_IMAGE", value_name = "IMAGE")]
+    pub helper_image: Option<String>,
+
+    /// How long the helper pod may take to start on the node
+    #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = parse_duration)]
+    pub helper_timeout: Duration,
+
+    /// From the node: also the memory of the container's processes (frozen while it is read)
+    #[arg(long)]
+    pub memory: bool,
+
+    /// From the node: also a checkpoint of the container by its kubelet (KEP-2008)
+    #[arg(long)]
+    pub checkpoint: bool,
+}
+
+/// Where `snapshot pod` collects from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SnapshotFrom {
+    Auto,
+    Exec,
+    Node,
 }
 
 #[derive(Debug, Subcommand)]

@@ -14,8 +14,8 @@ use std::process::ExitCode;
 
 use crate::{
     cli::{
-        CaptureCommand, Cli, Command, CredsCommand, ImageCommand, IsolateCommand, OutputArg, PrepareCommand,
-        ReleaseCommand, ReplaceCommand, RespondCommand, SnapshotCommand,
+        CaptureCommand, Cli, Command, CredsCommand, ImageCommand, IsolateCommand, NodeCommand, OutputArg,
+        PrepareCommand, ReleaseCommand, ReplaceCommand, RespondCommand, SnapshotCommand,
     },
     settings::{Settings, UsageError},
 };
@@ -96,6 +96,10 @@ fn run(cli: Cli, settings: Settings) -> anyhow::Result<u8> {
         Command::Case(command) => return commands::case::run(command, &settings),
         Command::Capture(CaptureCommand::Pod(args)) => {
             return runtime()?.block_on(commands::capture::pod(&args, &settings));
+        }
+        Command::Node(NodeCommand::Wait) => return commands::node::wait(),
+        Command::Node(NodeCommand::Read { path, max_bytes }) => {
+            return commands::node::read(&path, max_bytes);
         }
         Command::Snapshot(SnapshotCommand::Pod(args)) => {
             return runtime()?.block_on(commands::snapshot::pod(&args, &settings));

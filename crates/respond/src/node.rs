@@ -19,7 +19,7 @@ use crate::{
     collect::{Collected, Collector},
     isolate::PodState,
     observe::ObservedPod,
-    snapshot::{Runner, SnapshotOptions, choose_container},
+    snapshot::{Runner, SnapshotOptions, SnapshotReport, choose_container, snapshot_pod},
 };
 
 /// Where the helper sees the node's root file system.
@@ -403,6 +403,82 @@ pub async fn snapshot_from_node(
         collected,
         notes,
     })
+}
+
+/// Where a snapshot collects from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Source {
+    /// Exec where the container can run the collecting commands, else the node (when a helper
+    /// is configured); the node too when memory or a checkpoint is asked for.
+    Auto,
+    Exec,
+    Node,
+}
+
+/// A snapshot by exec, from the node, or both.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PodSnapshot {
+    /// What exec collected, its fields at the top level as `kir snapshot pod` always printed
+    /// them.
+    #[serde(flatten)]
+    pub exec: Option<SnapshotReport>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub node: Option<NodeSnapshotReport>,
+    pub notes: Vec<String>,
+}
+
+impl PodSnapshot {
+    /// What decides whether the snapshot is complete: the node's collection when there was
+    /// one (exec's gaps are then the container's lack of tools), else exec's.
+    pub fn deciding(&self) -> Option<&Collected> {
+        self.node.as_ref().map(|n| &n.collected).or(self.exec.as_ref().map(|e| &e.collected))
+    }
+}
+
+/// Snapshot the suspect from where `source` says; `node` configures the helper (needed for
+/// [`Source::Node`], optional for [`Source::Auto`]).
+pub async fn snapshot_from(
+    cluster: &Cluster,
+    case: &Case,
+    actor: &str,
+    observed: &ObservedPod,
+    snapshot: &SnapshotOptions,
+    source: Source,
+    node: Option<&NodeSnapshotOptions>,
+) -> Result<PodSnapshot> {
+    let mut notes = Vec::new();
+    let exec = match source {
+        Source::Node => None,
+        Source::Auto | Source::Exec => Some(snapshot_pod(cluster, case, actor, observed, snapshot).await?),
+    };
+    let wanted_from_node = match (source, &exec) {
+        (Source::Node, _) => true,
+        (Source::Exec, _) => false,
+        (Source::Auto, Some(report)) => {
+            let could_not_run = !report.exec_ran();
+            let more = node.is_some_and(|n| n.memory || n.checkpoint);
+            if (could_not_run || more) && node.is_none() {
+                notes.push(
+                    "the container could not run the collecting commands (no shell or tar?): pass --helper-image to \
+                     collect from its node"
+                        .to_string(),
+                );
+            }
+            could_not_run || more
+        }
+        (Source::Auto, None) => true,
+    };
+    let node = match node.filter(|_| wanted_from_node) {
+        Some(options) => Some(snapshot_from_node(cluster, case, actor, observed, options).await?),
+        None if source == Source::Node => {
+            return Err(Error::Invalid(
+                "collecting from the node needs the helper's image (--helper-image)".into(),
+            ));
+        }
+        None => None,
+    };
+    Ok(PodSnapshot { exec, node, notes })
 }
 
 fn restart_count(pod: &Pod, container: &str) -> Option<i32> {

@@ -55,6 +55,16 @@ pub struct SnapshotReport {
     pub findings: Vec<Finding>,
 }
 
+impl SnapshotReport {
+    /// Whether the process listing could be run in the container at all: a container without
+    /// a shell gives a gap that no later run closes.
+    pub fn exec_ran(&self) -> bool {
+        self.collected.artifacts.iter().any(|a| a.path.ends_with("/proc.raw"))
+            || self.collected.already_collected.iter().any(|p| p.ends_with("/proc.raw"))
+            || self.collected.not_collected.iter().any(|g| g.item == "proc.raw" && g.blocks())
+    }
+}
+
 const FROM_CONTAINER: &str =
     "collected by the container's own binaries; hostile input: stored as is, never executed";
 

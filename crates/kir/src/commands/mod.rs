@@ -11,6 +11,7 @@ pub mod doctor;
 pub mod drill;
 pub mod image;
 pub mod isolate;
+pub mod node;
 pub mod prepare;
 pub mod prepare_check;
 pub mod prepare_responder;
