@@ -1,3 +1,4 @@
+# shellcheck shell=bash disable=SC2034 # settings for the scripts that source this file
 # Shared settings of the real-node scripts. Sourced after testbed/lib.sh, not run.
 
 log() { echo "testbed/real-node/$(basename "$0"): $*" >&2; }
@@ -5,9 +6,7 @@ log() { echo "testbed/real-node/$(basename "$0"): $*" >&2; }
 NODE_NAME=real-node-0
 NODE_CACHE="$CACHE/real-node"
 NODE_BIN="$NODE_CACHE/bin"
-# Everything one node needs at run time, built or fetched by testbed/real-node/build.
-NODE_BINARIES=(kubelet containerd containerd-shim-runc-v2 ctr runc criu tcp-forward)
-CNI_PLUGINS=(bridge host-local loopback)
+# The images start imports into the node's containerd (<cache>/real-node/images/NAME.tar).
 NODE_IMAGES=(pause canary shell)
 NODE_DIR="$STATE/$NODE_NAME"
 
