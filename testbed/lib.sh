@@ -25,3 +25,12 @@ trivy_up_to_date() { tool_up_to_date trivy "$KIR_TESTBED_TRIVY_VERSION"; }
 
 log() { echo "testbed/$(basename "$0"): $*" >&2; }
 die() { log "error: $*"; exit 1; }
+
+# The real node (KIR_TESTBED_REAL_NODE=1; testbed/real-node/): built only when asked for.
+KIR_TESTBED_CONTAINERD_VERSION="${KIR_TESTBED_CONTAINERD_VERSION:-v2.4.2}"
+KIR_TESTBED_RUNC_VERSION="${KIR_TESTBED_RUNC_VERSION:-v1.5.3}"
+KIR_TESTBED_CNI_PLUGINS_VERSION="${KIR_TESTBED_CNI_PLUGINS_VERSION:-v1.10.0}"
+# CRIU and busybox come from this Debian release's packages (Debian 12's CRIU 3.17 cannot dump on
+# a 6.18 kernel); they are unpacked into the cache, never installed.
+KIR_TESTBED_NODE_DEBIAN_SUITE="${KIR_TESTBED_NODE_DEBIAN_SUITE:-trixie}"
+real_node_wanted() { [[ "${KIR_TESTBED_REAL_NODE:-0}" == 1 ]]; }

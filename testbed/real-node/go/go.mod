@@ -1,0 +1,3 @@
+module kir.invalid/testbed/realnode
+
+go 1.26.0
