@@ -210,7 +210,15 @@ const SNAPSHOT: &[Need] = &[
     READ_POD,
     ns("get", "", "pods/exec", "the exec session: its WebSocket upgrade is authorized as get"),
     ns("create", "", "pods/exec", "the exec session: and as create"),
+    ns("create", "", "pods", "the helper pod on the suspect's node").only_when(WHEN_FROM_NODE),
+    ns("delete", "", "pods", "the helper pod, once it collected").only_when(WHEN_FROM_NODE),
+    cluster("create", "", "nodes/proxy", "the kubelet's checkpoint of the container")
+        .only_when(WHEN_CHECKPOINT)
+        .degrades("no checkpoint; the rest is collected"),
 ];
+
+const WHEN_FROM_NODE: &str = "collected from the node (--from node, or auto without exec)";
+const WHEN_CHECKPOINT: &str = "--checkpoint";
 
 const ISOLATE: &[Need] = &[
     READ_POD,
@@ -1048,8 +1056,16 @@ mod tests {
     fn least_privilege_binds_a_role_and_a_cluster_role() {
         let objects = least_privilege(&["snapshot pod"], "shop", "responder").unwrap();
         let kinds: Vec<_> = objects.iter().map(|o| o["kind"].as_str().unwrap()).collect();
-        assert_eq!(kinds, ["ServiceAccount", "Role", "RoleBinding"], "snapshot needs nothing cluster-wide");
-        assert_eq!(objects[1]["rules"][0]["resources"], json!(["pods/exec"]));
+        assert_eq!(
+            kinds,
+            ["ServiceAccount", "Role", "RoleBinding", "ClusterRole", "ClusterRoleBinding"],
+            "a checkpoint goes through the node proxy, cluster-wide"
+        );
+        let resources = |object: &Value| {
+            object["rules"].as_array().unwrap().iter().map(|r| r["resources"].clone()).collect::<Vec<_>>()
+        };
+        assert!(resources(&objects[1]).contains(&json!(["pods/exec"])), "{}", objects[1]);
+        assert_eq!(resources(&objects[3]), [json!(["nodes/proxy"])]);
         assert_eq!(objects[2]["subjects"][0]["namespace"], "shop");
         let error = least_privilege(&["capture pods"], "shop", "responder").unwrap_err();
         assert!(error.contains("\"capture pods\"") && error.contains("capture pod,"), "{error}");
@@ -1073,6 +1089,8 @@ mod tests {
                 "ClusterRole kir:responder:snapshot-pod",
                 "RoleBinding shop/kir:responder:snapshot-pod",
                 "RoleBinding web/kir:responder:snapshot-pod",
+                "ClusterRole kir:responder:snapshot-pod:cluster",
+                "ClusterRoleBinding kir:responder:snapshot-pod:cluster:kir-system:ir",
                 "ClusterRole kir:responder:creds-scope:cluster",
                 "ClusterRoleBinding kir:responder:creds-scope:cluster:kir-system:ir",
             ]
@@ -1080,8 +1098,8 @@ mod tests {
         assert_eq!(
             objects[1]["rules"],
             json!([
-                {"apiGroups": [""], "resources": ["pods/exec"], "verbs": ["create", "get"]},
-                {"apiGroups": [""], "resources": ["pods"], "verbs": ["get"]}
+                {"apiGroups": [""], "resources": ["pods"], "verbs": ["create", "delete", "get"]},
+                {"apiGroups": [""], "resources": ["pods/exec"], "verbs": ["create", "get"]}
             ])
         );
         for binding in &objects[2..4] {
