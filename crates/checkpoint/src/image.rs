@@ -21,6 +21,7 @@ pub(crate) enum ImageKind {
     Pagemap,
     Files,
     Fdinfo,
+    Fs,
     Stats,
 }
 
@@ -35,6 +36,7 @@ impl ImageKind {
             ImageKind::Pagemap => "pagemap",
             ImageKind::Files => "files",
             ImageKind::Fdinfo => "fdinfo",
+            ImageKind::Fs => "fs",
             ImageKind::Stats => "stats",
         }
     }
@@ -50,6 +52,7 @@ impl ImageKind {
             ImageKind::Pagemap => &[COMMON_MAGIC, 0x5608_4025],
             ImageKind::Files => &[COMMON_MAGIC, 0x5630_3138],
             ImageKind::Fdinfo => &[COMMON_MAGIC, 0x5621_3732],
+            ImageKind::Fs => &[COMMON_MAGIC, 0x5140_3912],
             ImageKind::Stats => &[SERVICE_MAGIC, 0x5709_3306],
         }
     }
@@ -295,17 +298,20 @@ pub(crate) fn pagemap(image: &[u8], max_ranges: usize) -> Result<Pagemap, ImageE
     let entries = ranges
         .iter()
         .map(|range| {
-            let (mut vaddr, mut pages, mut in_parent, mut flags) = (None, None, false, None);
+            let (mut vaddr, mut compat_pages, mut pages, mut in_parent, mut flags) =
+                (None, None, None, false, None);
             for field in Fields::new(range) {
                 match field? {
                     (1, value) => vaddr = value.varint(),
-                    (2, value) => pages = value.uint32(),
+                    (2, value) => compat_pages = value.uint32().map(u64::from),
                     (3, value) => in_parent = value.varint().is_some_and(|flag| flag != 0),
                     (4, value) => flags = value.uint32(),
+                    // CRIU 4.2 counts pages in a 64-bit field 5 and leaves field 2 at 0.
+                    (5, value) => pages = value.varint(),
                     _ => {}
                 }
             }
-            let (Some(vaddr), Some(pages)) = (vaddr, pages) else {
+            let (Some(vaddr), Some(pages)) = (vaddr, pages.or(compat_pages)) else {
                 return Err(ImageError::Invalid("a page range without its address or length"));
             };
             // Images from before the flags field mark only pages kept in the parent.
@@ -313,7 +319,7 @@ pub(crate) fn pagemap(image: &[u8], max_ranges: usize) -> Result<Pagemap, ImageE
                 Some(flags) => flags & PE_PRESENT != 0 && flags & PE_PARENT == 0,
                 None => !in_parent,
             };
-            Ok(PagemapEntry { vaddr, pages: u64::from(pages), present })
+            Ok(PagemapEntry { vaddr, pages, present })
         })
         .collect::<Result<Vec<_>, _>>()?;
     Ok(Pagemap { pages_id, entries })
@@ -530,6 +536,19 @@ pub(crate) fn fdinfo(image: &[u8]) -> Result<Vec<Fdinfo>, ImageError> {
             }
         })
         .collect()
+}
+
+/// `fs-PID.img`: the file ids of the task's working and root directories.
+pub(crate) fn fs(image: &[u8]) -> Result<(Option<u32>, Option<u32>), ImageError> {
+    let (mut cwd, mut root) = (None, None);
+    for field in Fields::new(only_entry(ImageKind::Fs, image)?) {
+        match field? {
+            (1, value) => cwd = value.uint32(),
+            (2, value) => root = value.uint32(),
+            _ => {}
+        }
+    }
+    Ok((cwd, root))
 }
 
 /// `inventory.img`: the image format version.

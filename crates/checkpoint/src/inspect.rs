@@ -73,6 +73,10 @@ pub struct Process {
     pub comm: Option<String>,
     /// The executable's path, as the kernel had it.
     pub exe: Option<String>,
+    /// The working directory.
+    pub cwd: Option<String>,
+    /// The root directory (the container's, unless the process chrooted).
+    pub root: Option<String>,
     /// The command line read back from the process's memory (what `ps` shows): `None` when
     /// its pages are not in the archive or came before its pagemap.
     pub argv: Option<Vec<String>>,
@@ -151,7 +155,8 @@ pub struct Mapping {
     pub end: u64,
     /// `r`, `w`, `x` or `-` each, then `s` (shared) or `p` (private).
     pub perms: String,
-    /// `file`, `anonymous`, `shared-anonymous`, `heap`, `stack`, `vdso`, `vvar`, `sysv-shm`…
+    /// `file`, `anonymous`, `shared-anonymous`, `heap`, `stack`, `vdso`, `vvar`, `vsyscall`,
+    /// `sysv-shm`…
     pub kind: &'static str,
     /// The mapped file's path.
     pub path: Option<String>,
@@ -187,6 +192,8 @@ struct Collected<'l> {
     pstree: Option<Vec<PstreeEntry>>,
     cores: HashMap<u32, Core>,
     files_ids: HashMap<u32, Option<u32>>,
+    /// Working and root directory file ids by pid.
+    directories: HashMap<u32, (Option<u32>, Option<u32>)>,
     mms: HashMap<u32, Mm>,
     pagemaps: HashMap<u32, Pagemap>,
     /// The pid whose pagemap names each pages image.
@@ -209,6 +216,7 @@ impl<'l> Collected<'l> {
             pstree: None,
             cores: HashMap::new(),
             files_ids: HashMap::new(),
+            directories: HashMap::new(),
             mms: HashMap::new(),
             pagemaps: HashMap::new(),
             pages_owners: HashMap::new(),
@@ -294,6 +302,9 @@ impl<'l> Collected<'l> {
                 }
                 self.pagemaps.insert(pid, pagemap);
             }
+            Item::Fs(pid) => {
+                self.directories.insert(pid, image::fs(&bytes).map_err(decode(ImageKind::Fs))?);
+            }
             Item::Fdinfo(id) => {
                 self.fdinfos.insert(id, image::fdinfo(&bytes).map_err(decode(ImageKind::Fdinfo))?);
             }
@@ -377,6 +388,7 @@ impl<'l> Collected<'l> {
             .unwrap_or_default();
         let mm = self.mms.remove(&pid).unwrap_or_default();
         let exe = mm.exe_file_id.and_then(|id| regular_path(files, id));
+        let (cwd, root) = self.directories.get(&pid).copied().unwrap_or_default();
         let page_size = self.page_sizes.get(&pid).copied();
         let no_pages = Pagemap { pages_id: 0, entries: Vec::new() };
         let pagemap = self.pagemaps.get(&pid).unwrap_or(&no_pages);
@@ -389,6 +401,8 @@ impl<'l> Collected<'l> {
             threads: entry.threads,
             comm: core.comm,
             exe,
+            cwd: cwd.and_then(|id| regular_path(files, id)),
+            root: root.and_then(|id| regular_path(files, id)),
             argv: self.argv.remove(&pid),
             files: open_files,
             memory,
@@ -524,7 +538,11 @@ fn unix(socket: &UnixRecord) -> FileKind {
         None => None,
         // An abstract name: not a path, and may hold any byte.
         Some((0, abstract_name)) => Some(format!("@{}", lossy(abstract_name, usize::MAX))),
-        Some(_) => Some(lossy(&socket.name, usize::MAX)),
+        // A path: the kernel ends it at the first NUL.
+        Some(_) => {
+            let path = socket.name.split(|&byte| byte == 0).next().unwrap_or_default();
+            Some(lossy(path, usize::MAX))
+        }
     };
     FileKind::Unix {
         socket_type,
@@ -537,6 +555,7 @@ fn unix(socket: &UnixRecord) -> FileKind {
 
 /// CRIU's mapping status bits (`criu/include/image.h`).
 const VMA_STACK: u32 = 1 << 1;
+const VMA_VSYSCALL: u32 = 1 << 2;
 const VMA_VDSO: u32 = 1 << 3;
 const VMA_HEAP: u32 = 1 << 5;
 const VMA_FILE_PRIVATE: u32 = 1 << 6;
@@ -548,13 +567,19 @@ const VMA_VVAR: u32 = 1 << 12;
 const VMA_AIORING: u32 = 1 << 13;
 const VMA_MEMFD: u32 = 1 << 14;
 
-fn mapping_kind(status: u32) -> &'static str {
-    let is = |bit: u32| status & bit != 0;
-    if is(VMA_VDSO) {
+/// `mmap`'s flag for a mapping that grows down: the main thread's stack (CRIU does not always
+/// mark it as one).
+const MAP_GROWSDOWN: u32 = 0x100;
+
+fn mapping_kind(vma: &Vma) -> &'static str {
+    let is = |bit: u32| vma.status & bit != 0;
+    if is(VMA_VSYSCALL) {
+        "vsyscall"
+    } else if is(VMA_VDSO) {
         "vdso"
     } else if is(VMA_VVAR) {
         "vvar"
-    } else if is(VMA_STACK) {
+    } else if is(VMA_STACK) || vma.flags & MAP_GROWSDOWN != 0 {
         "stack"
     } else if is(VMA_HEAP) {
         "heap"
@@ -606,7 +631,7 @@ fn memory(
     let mut mappings: Vec<Mapping> = vmas
         .iter()
         .map(|vma| {
-            let kind = mapping_kind(vma.status);
+            let kind = mapping_kind(vma);
             // For a file mapping, CRIU's `shmid` is the mapped file's id.
             let path = (kind == "file" || kind == "memfd")
                 .then(|| u32::try_from(vma.shmid).ok().and_then(|id| regular_path(files, id)))
@@ -657,6 +682,17 @@ mod tests {
     fn arguments_split_on_nul_and_keep_empty_ones() {
         assert_eq!(split_args(b"sh\0-c\0\0echo hi\0", 64), vec!["sh", "-c", "", "echo hi"]);
         assert_eq!(split_args(b"no-terminator", 4), vec!["no-t…"]);
+    }
+
+    #[test]
+    fn mappings_are_named_as_proc_maps_names_them() {
+        let vma = |status: u32, flags: u32, prot: u32| Vma { start: 0, end: 4096, prot, flags, status, shmid: 0 };
+        // CRIU 4.1 marks the main stack as plain anonymous memory that grows down.
+        assert_eq!(mapping_kind(&vma(0x201, 0x122, 3)), "stack");
+        assert_eq!(mapping_kind(&vma(0x204, 0x22, 4)), "vsyscall");
+        assert_eq!(mapping_kind(&vma(0x1201, 0x22, 1)), "vvar");
+        assert_eq!(mapping_kind(&vma(0x41, 0x2, 5)), "file");
+        assert_eq!(perms(&vma(0x41, 0x1, 3)), "rw-s");
     }
 
     #[test]

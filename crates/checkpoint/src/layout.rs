@@ -21,6 +21,7 @@ pub(crate) enum Item {
     ShmemPagemap,
     Pages(u32),
     Fdinfo(u32),
+    Fs(u32),
     /// Another CRIU image: counted, not read.
     OtherImage,
 }
@@ -60,6 +61,8 @@ pub(crate) fn classify(name: &str) -> Option<Item> {
                 Item::Pages(id)
             } else if let Some(id) = numbered("fdinfo-") {
                 Item::Fdinfo(id)
+            } else if let Some(pid) = numbered("fs-") {
+                Item::Fs(pid)
             } else {
                 Item::OtherImage
             }

@@ -75,11 +75,15 @@ pub(crate) fn gzip(bytes: &[u8]) -> Vec<u8> {
     encoder.finish().unwrap()
 }
 
-/// A pagemap: the pages image id, then `(vaddr, pages)` ranges all present.
+/// A pagemap: the pages image id, then `(vaddr, pages)` ranges all present, their length
+/// written as CRIU 4.1 does (field 2) for even ranges and as CRIU 4.2 does (field 5, field 2
+/// left at 0) for odd ones.
 pub(crate) fn pagemap(pages_id: u32, ranges: &[(u64, u64)]) -> Vec<u8> {
     let mut entries = vec![Message::new().varint(1, u64::from(pages_id))];
-    for &(vaddr, pages) in ranges {
-        entries.push(Message::new().varint(1, vaddr).varint(2, pages).varint(4, 4));
+    for (index, &(vaddr, pages)) in ranges.iter().enumerate() {
+        let entry = Message::new().varint(1, vaddr);
+        let entry = if index % 2 == 0 { entry.varint(2, pages) } else { entry.varint(2, 0).varint(5, pages) };
+        entries.push(entry.varint(4, 4));
     }
     image(ImageKind::Pagemap, entries)
 }
@@ -150,6 +154,10 @@ pub(crate) fn sample() -> BTreeMap<String, Vec<u8>> {
             &format!("checkpoint/ids-{pid}.img"),
             image(ImageKind::Ids, vec![Message::new().varint(1, 1).varint(2, 1)]),
         );
+        put(
+            &format!("checkpoint/fs-{pid}.img"),
+            image(ImageKind::Fs, vec![Message::new().varint(1, 7).varint(2, 8)]),
+        );
     }
     let mm = Message::new()
         .varint(8, ARGS)
@@ -182,6 +190,8 @@ pub(crate) fn sample() -> BTreeMap<String, Vec<u8>> {
         .varint(8, 0)
         .varint(11, localhost)
         .varint(12, 0);
+    let listening =
+        Message::new().varint(1, 9).varint(2, 79).varint(3, 1).varint(4, 10).bytes(11, b"/run/kir.sock\0");
     let unix = Message::new()
         .varint(1, 3)
         .varint(2, 77)
@@ -196,12 +206,15 @@ pub(crate) fn sample() -> BTreeMap<String, Vec<u8>> {
             .message(3, Message::new().varint(1, 1).varint(2, 2).varint(3, 5).bytes(6, b"/tmp/kir-dropped")),
         Message::new().varint(1, 4).varint(2, 2).message(4, inet),
         Message::new().varint(1, 5).varint(2, 3).message(16, unix),
+        Message::new().varint(1, 5).varint(2, 9).message(16, listening),
         Message::new().varint(1, 2).varint(2, 4).message(18, Message::new().varint(1, 4).varint(2, 4242)),
         Message::new()
             .varint(1, 1)
             .varint(2, 5)
             .message(3, Message::new().varint(1, 5).bytes(6, b"/bin/canary")),
         Message::new().varint(1, 6).varint(2, 6),
+        Message::new().varint(1, 1).varint(2, 7).message(3, Message::new().varint(1, 7).bytes(6, b"/srv")),
+        Message::new().varint(1, 1).varint(2, 8).message(3, Message::new().varint(1, 8).bytes(6, b"/")),
     ];
     put("checkpoint/files.img", image(ImageKind::Files, file_entries));
     let fd = |fd: u64, id: u64, fd_type: u64| {
@@ -211,7 +224,7 @@ pub(crate) fn sample() -> BTreeMap<String, Vec<u8>> {
         "checkpoint/fdinfo-1.img",
         image(
             ImageKind::Fdinfo,
-            vec![fd(0, 4, 2), fd(3, 1, 1), fd(4, 2, 4), fd(5, 3, 5), fd(6, 6, 6), fd(9, 404, 1)],
+            vec![fd(0, 4, 2), fd(3, 1, 1), fd(4, 2, 4), fd(5, 3, 5), fd(6, 6, 6), fd(7, 9, 5), fd(9, 404, 1)],
         ),
     );
     files

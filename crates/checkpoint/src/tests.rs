@@ -42,6 +42,7 @@ fn a_complete_checkpoint_reads_back() {
     let main = &inventory.processes[0];
     assert_eq!(main.comm.as_deref(), Some("canary"));
     assert_eq!(main.exe.as_deref(), Some("/bin/canary"));
+    assert_eq!((main.cwd.as_deref(), main.root.as_deref()), (Some("/srv"), Some("/")));
     assert_eq!(
         main.argv,
         Some(vec!["/bin/canary".to_string(), "--serve".to_string(), String::new(), "x y".to_string()])
@@ -77,6 +78,16 @@ fn a_complete_checkpoint_reads_back() {
                 }
             ),
             (6, FileKind::Other { kind: "eventfd".to_string() }),
+            (
+                7,
+                FileKind::Unix {
+                    socket_type: "stream".to_string(),
+                    state: Some("LISTEN".to_string()),
+                    name: Some("/run/kir.sock".to_string()),
+                    inode: 79,
+                    peer: 0,
+                }
+            ),
             (9, FileKind::Missing { id: 404 }),
         ]
     );
