@@ -27,6 +27,8 @@ pub enum CheckpointError {
     BadMagic { name: String, expected: &'static str, found: u32 },
     #[error("{name}: {reason}")]
     Malformed { name: String, reason: String },
+    #[error("{name}: more {what} than kir reads (the CRIU images of a real container hold far fewer)")]
+    TooManyRecords { name: String, what: &'static str },
     #[error("the checkpoint holds more than {limit} processes, the most kir reads")]
     TooManyProcesses { limit: usize },
     #[error(

@@ -94,7 +94,7 @@ impl Search<'_, '_> {
         match self.gate.admit(&member)? {
             Some(Item::Pagemap(pid)) => {
                 let bytes = self.gate.read_small(&mut member)?;
-                let pagemap = image::pagemap(&bytes, self.gate.limits.max_mappings)
+                let pagemap = image::pagemap(&bytes, &mut self.gate.budget)
                     .map_err(|error| image_error(member.name, ImageKind::Pagemap.label(), error))?;
                 if let Some((other, _)) = self.pagemaps.get(&pagemap.pages_id) {
                     return Err(malformed(

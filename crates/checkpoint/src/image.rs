@@ -89,8 +89,44 @@ impl From<WireError> for ImageError {
     }
 }
 
-/// The entries of an image of `kind`, after checking its magic.
-pub(crate) fn entries(kind: ImageKind, image: &[u8]) -> Result<Vec<&[u8]>, ImageError> {
+/// Records left to decode, across all images: each entry, process, thread and mapping costs
+/// one, so that what the images decode to stays in proportion to a real checkpoint whatever
+/// their bytes say.
+#[derive(Debug)]
+pub(crate) struct Budget(usize);
+
+impl Budget {
+    pub(crate) fn new(records: usize) -> Self {
+        Budget(records)
+    }
+
+    fn take(&mut self, records: usize) -> Result<(), ImageError> {
+        self.0 = self.0.checked_sub(records).ok_or(ImageError::TooMany("records"))?;
+        Ok(())
+    }
+
+    fn left(&self) -> usize {
+        self.0
+    }
+}
+
+/// The entries of an image of `kind`, after checking its magic: each one costs a record of
+/// `budget`, so that an image of empty entries cannot make the list outgrow it.
+pub(crate) fn entries<'i>(
+    kind: ImageKind,
+    image: &'i [u8],
+    budget: &mut Budget,
+) -> Result<Vec<&'i [u8]>, ImageError> {
+    let mut rest = after_magic(kind, image)?;
+    let mut entries = Vec::new();
+    while let Some(entry) = next_entry(&mut rest)? {
+        budget.take(1)?;
+        entries.push(entry);
+    }
+    Ok(entries)
+}
+
+fn after_magic(kind: ImageKind, image: &[u8]) -> Result<&[u8], ImageError> {
     let mut rest = image;
     for &expected in kind.magic() {
         let word = take_u32(&mut rest).ok_or(ImageError::Truncated)?;
@@ -98,18 +134,22 @@ pub(crate) fn entries(kind: ImageKind, image: &[u8]) -> Result<Vec<&[u8]>, Image
             return Err(ImageError::Magic { found: word });
         }
     }
-    let mut entries = Vec::new();
-    while !rest.is_empty() {
-        let size = take_u32(&mut rest).ok_or(ImageError::Truncated)?;
-        let size = usize::try_from(size).map_err(|_| ImageError::Truncated)?;
-        if size > rest.len() {
-            return Err(ImageError::Truncated);
-        }
-        let (entry, after) = rest.split_at(size);
-        entries.push(entry);
-        rest = after;
+    Ok(rest)
+}
+
+/// The entry at the front of `rest`, if any: its 4-byte size, then that many bytes.
+fn next_entry<'i>(rest: &mut &'i [u8]) -> Result<Option<&'i [u8]>, ImageError> {
+    if rest.is_empty() {
+        return Ok(None);
     }
-    Ok(entries)
+    let size = take_u32(rest).ok_or(ImageError::Truncated)?;
+    let size = usize::try_from(size).map_err(|_| ImageError::Truncated)?;
+    if size > rest.len() {
+        return Err(ImageError::Truncated);
+    }
+    let (entry, after) = rest.split_at(size);
+    *rest = after;
+    Ok(Some(entry))
 }
 
 fn take_u32(rest: &mut &[u8]) -> Option<u32> {
@@ -118,9 +158,10 @@ fn take_u32(rest: &mut &[u8]) -> Option<u32> {
     Some(u32::from_le_bytes(*word))
 }
 
-/// The one entry of a single-entry image.
+/// The entry of a single-entry image; anything after it is not read.
 fn only_entry(kind: ImageKind, image: &[u8]) -> Result<&[u8], ImageError> {
-    entries(kind, image)?.first().copied().ok_or(ImageError::Invalid("the image holds no entry"))
+    let mut rest = after_magic(kind, image)?;
+    next_entry(&mut rest)?.ok_or(ImageError::Invalid("the image holds no entry"))
 }
 
 /// `pstree.img`: one entry per process.
@@ -133,8 +174,12 @@ pub(crate) struct PstreeEntry {
     pub(crate) threads: Vec<u32>,
 }
 
-pub(crate) fn pstree(image: &[u8], max_processes: usize) -> Result<Vec<PstreeEntry>, ImageError> {
-    let entries = entries(ImageKind::Pstree, image)?;
+pub(crate) fn pstree(
+    image: &[u8],
+    max_processes: usize,
+    budget: &mut Budget,
+) -> Result<Vec<PstreeEntry>, ImageError> {
+    let entries = entries(ImageKind::Pstree, image, budget)?;
     if entries.len() > max_processes {
         return Err(ImageError::TooMany("processes"));
     }
@@ -148,7 +193,12 @@ pub(crate) fn pstree(image: &[u8], max_processes: usize) -> Result<Vec<PstreeEnt
                     (2, value) => ppid = value.uint32().unwrap_or(0),
                     (3, value) => pgid = value.uint32().unwrap_or(0),
                     (4, value) => sid = value.uint32().unwrap_or(0),
-                    (5, value) => push_uint32s(value, &mut threads, max_processes)?,
+                    (5, value) => {
+                        let before = threads.len();
+                        push_uint32s(value, &mut threads, before + budget.left())
+                            .map_err(|_| ImageError::TooMany("records"))?;
+                        budget.take(threads.len() - before)?;
+                    }
                     _ => {}
                 }
             }
@@ -222,7 +272,7 @@ pub(crate) struct Mm {
     pub(crate) vmas: Vec<Vma>,
 }
 
-pub(crate) fn mm(image: &[u8], max_mappings: usize) -> Result<Mm, ImageError> {
+pub(crate) fn mm(image: &[u8], budget: &mut Budget) -> Result<Mm, ImageError> {
     let mut mm = Mm::default();
     for field in Fields::new(only_entry(ImageKind::Mm, image)?) {
         match field? {
@@ -230,9 +280,7 @@ pub(crate) fn mm(image: &[u8], max_mappings: usize) -> Result<Mm, ImageError> {
             (9, value) => mm.arg_end = value.varint().unwrap_or(0),
             (12, value) => mm.exe_file_id = value.uint32(),
             (14, value) => {
-                if mm.vmas.len() >= max_mappings {
-                    return Err(ImageError::TooMany("mappings"));
-                }
+                budget.take(1)?;
                 mm.vmas.push(vma(value.bytes().unwrap_or_default())?);
             }
             _ => {}
@@ -282,12 +330,9 @@ pub(crate) struct Pagemap {
     pub(crate) entries: Vec<PagemapEntry>,
 }
 
-pub(crate) fn pagemap(image: &[u8], max_ranges: usize) -> Result<Pagemap, ImageError> {
-    let entries = entries(ImageKind::Pagemap, image)?;
+pub(crate) fn pagemap(image: &[u8], budget: &mut Budget) -> Result<Pagemap, ImageError> {
+    let entries = entries(ImageKind::Pagemap, image, budget)?;
     let (head, ranges) = entries.split_first().ok_or(ImageError::Invalid("the pagemap has no head"))?;
-    if ranges.len() > max_ranges {
-        return Err(ImageError::TooMany("page ranges"));
-    }
     let mut pages_id = None;
     for field in Fields::new(head) {
         if let (1, value) = field? {
@@ -383,8 +428,12 @@ pub(crate) fn fd_type_name(fd_type: u32) -> &'static str {
 }
 
 /// `files.img`: every open file description, by id.
-pub(crate) fn files(image: &[u8], max_text: usize) -> Result<Vec<(u32, FileRecord)>, ImageError> {
-    entries(ImageKind::Files, image)?
+pub(crate) fn files(
+    image: &[u8],
+    max_text: usize,
+    budget: &mut Budget,
+) -> Result<Vec<(u32, FileRecord)>, ImageError> {
+    entries(ImageKind::Files, image, budget)?
         .into_iter()
         .map(|entry| {
             let (mut fd_type, mut id, mut record) = (None, None, None);
@@ -460,9 +509,9 @@ fn inet(message: &[u8]) -> Result<InetRecord, ImageError> {
             (6, value) => record.state = value.uint32().unwrap_or(0),
             (7, value) => record.src_port = value.uint32().unwrap_or(0),
             (8, value) => record.dst_port = value.uint32().unwrap_or(0),
-            // An address is one word (IPv4) or four (IPv6); more is not an address.
-            (11, value) => push_uint32s(value, &mut record.src_addr, 5)?,
-            (12, value) => push_uint32s(value, &mut record.dst_addr, 5)?,
+            // An address is one word (IPv4) or four (IPv6).
+            (11, value) => push_uint32s(value, &mut record.src_addr, 4)?,
+            (12, value) => push_uint32s(value, &mut record.dst_addr, 4)?,
             _ => {}
         }
     }
@@ -517,8 +566,8 @@ pub(crate) struct Fdinfo {
     pub(crate) fd_type: u32,
 }
 
-pub(crate) fn fdinfo(image: &[u8]) -> Result<Vec<Fdinfo>, ImageError> {
-    entries(ImageKind::Fdinfo, image)?
+pub(crate) fn fdinfo(image: &[u8], budget: &mut Budget) -> Result<Vec<Fdinfo>, ImageError> {
+    entries(ImageKind::Fdinfo, image, budget)?
         .into_iter()
         .map(|entry| {
             let (mut id, mut fd_type, mut fd) = (None, 0, None);

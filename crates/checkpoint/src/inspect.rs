@@ -269,16 +269,20 @@ impl<'l> Collected<'l> {
                 self.criu_image_version = image::inventory(&bytes).map_err(decode(ImageKind::Inventory))?;
             }
             Item::Pstree => {
-                let pstree = image::pstree(&bytes, limits.max_processes).map_err(|error| match error {
-                    image::ImageError::TooMany(_) => {
-                        CheckpointError::TooManyProcesses { limit: limits.max_processes }
-                    }
-                    other => image_error(name, ImageKind::Pstree.label(), other),
-                })?;
+                let pstree =
+                    image::pstree(&bytes, limits.max_processes, &mut self.gate.budget).map_err(|error| {
+                        match error {
+                            image::ImageError::TooMany("processes") => {
+                                CheckpointError::TooManyProcesses { limit: limits.max_processes }
+                            }
+                            other => image_error(name, ImageKind::Pstree.label(), other),
+                        }
+                    })?;
                 self.pstree = Some(pstree);
             }
             Item::Files => {
-                let files = image::files(&bytes, limits.max_text).map_err(decode(ImageKind::Files))?;
+                let files = image::files(&bytes, limits.max_text, &mut self.gate.budget)
+                    .map_err(decode(ImageKind::Files))?;
                 self.files = Some(files.into_iter().collect());
             }
             Item::Core(pid) => {
@@ -289,11 +293,12 @@ impl<'l> Collected<'l> {
                 self.files_ids.insert(pid, image::ids(&bytes).map_err(decode(ImageKind::Ids))?);
             }
             Item::Mm(pid) => {
-                self.mms.insert(pid, image::mm(&bytes, limits.max_mappings).map_err(decode(ImageKind::Mm))?);
+                self.mms
+                    .insert(pid, image::mm(&bytes, &mut self.gate.budget).map_err(decode(ImageKind::Mm))?);
             }
             Item::Pagemap(pid) => {
                 let pagemap =
-                    image::pagemap(&bytes, limits.max_mappings).map_err(decode(ImageKind::Pagemap))?;
+                    image::pagemap(&bytes, &mut self.gate.budget).map_err(decode(ImageKind::Pagemap))?;
                 if let Some(other) = self.pages_owners.insert(pagemap.pages_id, pid) {
                     return Err(crate::stream::malformed(
                         name,
@@ -306,7 +311,10 @@ impl<'l> Collected<'l> {
                 self.directories.insert(pid, image::fs(&bytes).map_err(decode(ImageKind::Fs))?);
             }
             Item::Fdinfo(id) => {
-                self.fdinfos.insert(id, image::fdinfo(&bytes).map_err(decode(ImageKind::Fdinfo))?);
+                self.fdinfos.insert(
+                    id,
+                    image::fdinfo(&bytes, &mut self.gate.budget).map_err(decode(ImageKind::Fdinfo))?,
+                );
             }
             Item::Pages(_) | Item::RootfsDiff | Item::OtherImage | Item::ShmemPagemap => {}
         }
@@ -686,7 +694,8 @@ mod tests {
 
     #[test]
     fn mappings_are_named_as_proc_maps_names_them() {
-        let vma = |status: u32, flags: u32, prot: u32| Vma { start: 0, end: 4096, prot, flags, status, shmid: 0 };
+        let vma =
+            |status: u32, flags: u32, prot: u32| Vma { start: 0, end: 4096, prot, flags, status, shmid: 0 };
         // CRIU 4.1 marks the main stack as plain anonymous memory that grows down.
         assert_eq!(mapping_kind(&vma(0x201, 0x122, 3)), "stack");
         assert_eq!(mapping_kind(&vma(0x204, 0x22, 4)), "vsyscall");

@@ -56,8 +56,9 @@ pub struct Limits {
     /// Bytes of all of them together.
     pub max_metadata_bytes: u64,
     pub max_processes: usize,
-    /// Mappings of one process, and page ranges of one pagemap.
-    pub max_mappings: usize,
+    /// Records decoded from all CRIU images together: processes, threads, mappings, page
+    /// ranges, files and descriptors.
+    pub max_records: usize,
     /// Bytes kept of any text: a path, a name, an argument.
     pub max_text: usize,
     /// Bytes of a process's argument area read back from its memory.
@@ -78,7 +79,7 @@ impl Default for Limits {
             max_image_bytes: 64 << 20,
             max_metadata_bytes: 512 << 20,
             max_processes: 10_000,
-            max_mappings: 262_144,
+            max_records: 1_000_000,
             max_text: 4096,
             max_argv_bytes: 128 << 10,
             max_listed_changes: 100_000,

@@ -6,7 +6,7 @@ use std::io::Read;
 
 use crate::Limits;
 use crate::error::CheckpointError;
-use crate::image::ImageError;
+use crate::image::{Budget, ImageError};
 use crate::layout::{Item, classify};
 use crate::tarball::{self, Bounds, Kind, Member, WalkError};
 
@@ -46,6 +46,7 @@ pub(crate) struct Gate<'l> {
     /// Whether any entry of a checkpoint's layout was seen.
     pub(crate) checkpoint_seen: bool,
     pub(crate) notes: Notes,
+    pub(crate) budget: Budget,
 }
 
 impl<'l> Gate<'l> {
@@ -57,6 +58,7 @@ impl<'l> Gate<'l> {
             entries: 0,
             checkpoint_seen: false,
             notes: Notes::default(),
+            budget: Budget::new(limits.max_records),
         }
     }
 
@@ -116,6 +118,7 @@ pub(crate) fn truncated(name: &str) -> CheckpointError {
 pub(crate) fn image_error(name: &str, expected: &'static str, error: ImageError) -> CheckpointError {
     match error {
         ImageError::Magic { found } => CheckpointError::BadMagic { name: name.to_string(), expected, found },
+        ImageError::TooMany(what) => CheckpointError::TooManyRecords { name: name.to_string(), what },
         other => malformed(name, other.to_string()),
     }
 }

@@ -165,7 +165,10 @@ pub(crate) fn walk<R: Read, E>(
         } else {
             Kind::Other
         };
-        visit(Member { name: normalise(&name), kind, size, data: &mut entry }).map_err(WalkError::Visit)?;
+        visit(Member { name: normalise(&name), kind, size, data: &mut entry }).map_err(|error| {
+            // The visitor saw a read fail: if the allowance ran out, that is why.
+            if read.get() > bounds.max_bytes { WalkError::TooLarge } else { WalkError::Visit(error) }
+        })?;
     }
     if pending_name.is_some() || pending_size.is_some() {
         return Err(WalkError::Header {

@@ -279,6 +279,16 @@ fn caps_hold() {
         inspect_with_limits(archive.as_slice(), &tight),
         Err(CheckpointError::EntryTooLarge { .. })
     ));
+    let few_records = Limits { max_records: 20, ..Limits::default() };
+    assert!(matches!(
+        inspect_with_limits(archive.as_slice(), &few_records),
+        Err(CheckpointError::TooManyRecords { what: "records", .. })
+    ));
+    let pages_cut = Limits { max_archive_bytes: archive.len() as u64 - 3000, ..Limits::default() };
+    assert!(matches!(
+        grep_with_limits(archive.as_slice(), SECRET, &pages_cut),
+        Err(CheckpointError::TooLarge { .. })
+    ));
     let one = Limits { max_processes: 1, ..Limits::default() };
     assert!(matches!(
         inspect_with_limits(archive.as_slice(), &one),

@@ -10,6 +10,8 @@ pub(crate) enum WireError {
     /// Groups (wire types 3 and 4) and the unused types 6 and 7: CRIU never writes them.
     WireType(u8),
     FieldZero,
+    /// More values of a repeated field than the reader takes.
+    TooMany,
 }
 
 impl std::fmt::Display for WireError {
@@ -19,6 +21,7 @@ impl std::fmt::Display for WireError {
             WireError::Varint => f.write_str("a protobuf varint is longer than 64 bits"),
             WireError::WireType(kind) => write!(f, "protobuf wire type {kind} is not used by CRIU"),
             WireError::FieldZero => f.write_str("a protobuf field numbered 0"),
+            WireError::TooMany => f.write_str("more values in a repeated field than kir reads"),
         }
     }
 }
@@ -123,23 +126,24 @@ impl<'a> Iterator for Fields<'a> {
     }
 }
 
-/// Appends a repeated `uint32` field's values, whether the writer packed them or not, keeping
-/// at most `cap` in `out`.
+/// Appends a repeated `uint32` field's values, whether the writer packed them or not; more
+/// than `cap` in `out` is an error. Values past 32 bits are not `uint32`s and are skipped.
 pub(crate) fn push_uint32s(value: Value<'_>, out: &mut Vec<u32>, cap: usize) -> Result<(), WireError> {
-    match value {
-        Value::Varint(_) => {
-            if let Some(number) = value.uint32().filter(|_| out.len() < cap) {
-                out.push(number);
+    let mut push = |number: u64| {
+        if let Ok(number) = u32::try_from(number) {
+            if out.len() >= cap {
+                return Err(WireError::TooMany);
             }
+            out.push(number);
         }
+        Ok(())
+    };
+    match value {
+        Value::Varint(number) => push(number)?,
         Value::Bytes(mut packed) => {
             while !packed.is_empty() {
                 let (number, rest) = read_varint(packed)?;
-                if let Ok(number) = u32::try_from(number)
-                    && out.len() < cap
-                {
-                    out.push(number);
-                }
+                push(number)?;
                 packed = rest;
             }
         }
@@ -178,8 +182,9 @@ mod tests {
     fn repeated_uint32_reads_packed_and_unpacked_within_its_cap() {
         let mut out = Vec::new();
         push_uint32s(Value::Varint(7), &mut out, 3).unwrap();
-        push_uint32s(Value::Bytes(&[0x01, 0x96, 0x01, 0x02]), &mut out, 3).unwrap();
+        push_uint32s(Value::Bytes(&[0x01, 0x96, 0x01]), &mut out, 3).unwrap();
         assert_eq!(out, vec![7, 1, 150]);
+        assert_eq!(push_uint32s(Value::Varint(2), &mut out, 3), Err(WireError::TooMany));
         assert_eq!(push_uint32s(Value::Bytes(&[0x80]), &mut out, 9), Err(WireError::Truncated));
     }
 }
