@@ -344,6 +344,14 @@ impl<'l> Collected<'l> {
         self.page_sizes.insert(pid, layout.page_size);
         let Some(mm) = self.mms.get(&pid).filter(|mm| mm.arg_end > mm.arg_start) else { return Ok(()) };
         let length = (mm.arg_end - mm.arg_start).min(self.gate.limits.max_argv_bytes);
+        // Arguments kept count against the metadata allowance, so many processes with long
+        // argument areas stay within it too.
+        if !self.gate.keep(length) {
+            self.gate
+                .notes
+                .push(format!("process {pid}: arguments not read, the metadata allowance is spent"));
+            return Ok(());
+        }
         let mut area = ArgArea { start: mm.arg_start, bytes: vec![0; length as usize], found: 0 };
         copy_area(member.data, &layout.runs, &mut area).map_err(|()| truncated(member.name))?;
         if area.found == length {

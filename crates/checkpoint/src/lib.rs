@@ -82,7 +82,7 @@ impl Default for Limits {
             max_records: 1_000_000,
             max_text: 4096,
             max_argv_bytes: 128 << 10,
-            max_listed_changes: 100_000,
+            max_listed_changes: 20_000,
             max_hits: 10_000,
             max_needle: 4096,
         }

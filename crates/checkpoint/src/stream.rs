@@ -79,6 +79,17 @@ impl<'l> Gate<'l> {
         Ok(Some(item))
     }
 
+    /// Counts `bytes` more kept in memory against the metadata allowance; `false` when they
+    /// would go past it.
+    pub(crate) fn keep(&mut self, bytes: u64) -> bool {
+        let total = self.metadata_bytes.saturating_add(bytes);
+        let fits = total <= self.limits.max_metadata_bytes;
+        if fits {
+            self.metadata_bytes = total;
+        }
+        fits
+    }
+
     /// Reads a metadata entry (an image or JSON file) into memory, within the caps.
     pub(crate) fn read_small(&mut self, member: &mut Member<'_>) -> Result<Vec<u8>, CheckpointError> {
         let limit = self.limits.max_image_bytes;
