@@ -21,7 +21,7 @@ use crate::image::{
 use crate::layout::Item;
 use crate::meta::{self, Container};
 use crate::pages::{self, Run};
-use crate::stream::{Gate, image_error, truncated, walk_archive};
+use crate::stream::{Gate, image_error, malformed, truncated, walk_archive};
 use crate::tarball::Member;
 use crate::text::lossy;
 
@@ -300,7 +300,7 @@ impl<'l> Collected<'l> {
                 let pagemap =
                     image::pagemap(&bytes, &mut self.gate.budget).map_err(decode(ImageKind::Pagemap))?;
                 if let Some(other) = self.pages_owners.insert(pagemap.pages_id, pid) {
-                    return Err(crate::stream::malformed(
+                    return Err(malformed(
                         name,
                         format!("names pages-{}.img, which pagemap-{other}.img names too", pagemap.pages_id),
                     ));
@@ -316,6 +316,7 @@ impl<'l> Collected<'l> {
                     image::fdinfo(&bytes, &mut self.gate.budget).map_err(decode(ImageKind::Fdinfo))?,
                 );
             }
+            // Streamed or counted above, never read into memory.
             Item::Pages(_) | Item::RootfsDiff | Item::OtherImage | Item::ShmemPagemap => {}
         }
         Ok(())

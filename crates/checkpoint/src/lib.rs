@@ -14,6 +14,13 @@
 //! Text from the archive is lossy UTF-8 cut to [`Limits::max_text`] bytes and may hold control
 //! characters: whoever prints it escapes it. A truncated or forged archive gives a
 //! [`CheckpointError`], never a panic.
+//!
+//! Not read (noted, or reported as not found, never guessed): shared memory pages
+//! (`pagemap-shmem-*.img`), pages compressed by newer CRIU (their size does not match the
+//! pagemap), the environment (it holds secrets; `--grep` finds a value in memory without it),
+//! pipe and socket queue contents, thread names, the per-type file images of CRIU before 3.x,
+//! and entries of 8 GiB or more (PAX sizes). The runtimes write entries in name order, so a
+//! pagemap comes before the pages it maps; [`grep`] refuses an archive where it does not.
 
 mod changes;
 mod error;
