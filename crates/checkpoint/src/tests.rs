@@ -364,6 +364,47 @@ fn a_broken_writable_layer_keeps_what_was_listed() {
     assert!(inventory.changed_files.problems[0].contains("deleted.files"));
 }
 
+#[test]
+fn a_pax_path_names_the_entry() {
+    // Go's tar writer, which containerd and CRI-O use, names long paths in a PAX record.
+    let mut archive = Vec::new();
+    let records = b"30 path=checkpoint/pstree.img\n";
+    let mut pax = tar::Header::new_ustar();
+    pax.set_entry_type(tar::EntryType::XHeader);
+    pax.set_path("PaxHeaders/x").unwrap();
+    pax.set_size(records.len() as u64);
+    pax.set_cksum();
+    archive.extend_from_slice(pax.as_bytes());
+    archive.extend_from_slice(records);
+    archive.resize(1024, 0);
+    let pstree = image(crate::image::ImageKind::Pstree, vec![Message::new().varint(1, 42)]);
+    let mut header = tar::Header::new_ustar();
+    header.set_path("short-name").unwrap();
+    header.set_size(pstree.len() as u64);
+    header.set_cksum();
+    archive.extend_from_slice(header.as_bytes());
+    archive.extend_from_slice(&pstree);
+    archive.resize(1024 + 512 + 512, 0);
+    archive.extend_from_slice(&[0; 1024]);
+    let inventory = inspect(archive.as_slice()).unwrap();
+    assert_eq!(inventory.processes.iter().map(|process| process.pid).collect::<Vec<_>>(), vec![42]);
+}
+
+/// Hands out at most `step` bytes a read, as a pipe or a socket may.
+struct Trickle<'a> {
+    bytes: &'a [u8],
+    step: usize,
+}
+
+impl std::io::Read for Trickle<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let count = buf.len().min(self.step).min(self.bytes.len());
+        buf[..count].copy_from_slice(&self.bytes[..count]);
+        self.bytes = &self.bytes[count..];
+        Ok(count)
+    }
+}
+
 /// A checkpoint of one process whose memory is `runs` (address, bytes), for the properties.
 fn one_process(runs: &[(u64, Vec<u8>)]) -> Vec<u8> {
     let ranges: Vec<(u64, u64)> =
@@ -384,6 +425,17 @@ proptest! {
     fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..4096)) {
         let _ = inspect(bytes.as_slice());
         let _ = grep(bytes.as_slice(), b"x");
+    }
+
+    #[test]
+    fn how_the_stream_is_split_changes_nothing(step in 1usize..5000) {
+        let archive = sample_archive();
+        let whole = inspect(archive.as_slice()).unwrap();
+        let trickled = inspect(Trickle { bytes: &archive, step }).unwrap();
+        prop_assert_eq!(whole, trickled);
+        let whole = grep(archive.as_slice(), SECRET).unwrap();
+        let trickled = grep(Trickle { bytes: &archive, step }, SECRET).unwrap();
+        prop_assert_eq!(whole, trickled);
     }
 
     #[test]
