@@ -3,7 +3,7 @@
 //! `deleted.files` (CRI-O). Names only: no content is read, nothing is extracted.
 
 use std::convert::Infallible;
-use std::io::{BufRead, BufReader, Read};
+use std::io::{BufReader, ErrorKind, Read};
 
 use serde::Serialize;
 
@@ -61,8 +61,18 @@ pub struct ChangedFiles {
 /// Lists the writable layer from its archive entry, gzip-compressed or not.
 pub(crate) fn read_rootfs_diff(changes: &mut ChangedFiles, data: &mut dyn Read, limits: &Limits) {
     changes.rootfs_diff_present = true;
-    let mut buffered = BufReader::new(data);
-    let gzip = matches!(buffered.fill_buf(), Ok(head) if head.starts_with(&[0x1f, 0x8b]));
+    // The first two bytes tell gzip from tar; however the stream is split, read both.
+    let mut magic = [0u8; 2];
+    let mut magic_len = 0;
+    while magic_len < magic.len() {
+        match data.read(&mut magic[magic_len..]) {
+            Err(error) if error.kind() == ErrorKind::Interrupted => {}
+            Ok(0) | Err(_) => break,
+            Ok(count) => magic_len += count,
+        }
+    }
+    let gzip = magic == [0x1f, 0x8b];
+    let buffered = BufReader::new((&magic[..magic_len]).chain(data));
     let bounds = Bounds { max_bytes: limits.max_archive_bytes, max_entries: limits.max_entries };
     let mut list = |member: tarball::Member<'_>| -> Result<(), Infallible> {
         changes.rootfs_diff_total += 1;

@@ -430,7 +430,7 @@ impl<'l> Collected<'l> {
 /// Copies the part of `area` each run holds out of the pages streaming from `data`; stops
 /// reading once past it (the walker skips the rest). `Err` when the data ends early.
 fn copy_area(data: &mut dyn Read, runs: &[Run], area: &mut ArgArea) -> Result<(), ()> {
-    let area_end = area.start + area.bytes.len() as u64;
+    let area_end = area.start.saturating_add(area.bytes.len() as u64);
     let mut chunk = vec![0u8; CHUNK];
     for run in runs {
         let mut vaddr = run.vaddr;
@@ -711,6 +711,17 @@ mod tests {
         assert_eq!(mapping_kind(&vma(0x1201, 0x22, 1)), "vvar");
         assert_eq!(mapping_kind(&vma(0x41, 0x2, 5)), "file");
         assert_eq!(perms(&vma(0x41, 0x1, 3)), "rw-s");
+    }
+
+    #[test]
+    fn an_argument_area_at_the_top_of_the_address_space_is_read_without_overflow() {
+        // The highest run a pagemap can describe ends at the last address.
+        let top = u64::MAX - 4096;
+        let mut area = ArgArea { start: u64::MAX - 5, bytes: vec![0; 100], found: 0 };
+        let page = [7u8; 4096];
+        copy_area(&mut &page[..], &[Run { vaddr: top, bytes: 4096 }], &mut area).unwrap();
+        assert_eq!(area.found, 5);
+        assert_eq!(&area.bytes[..6], &[7, 7, 7, 7, 7, 0]);
     }
 
     #[test]
