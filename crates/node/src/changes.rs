@@ -184,8 +184,7 @@ impl<W: Write> Walk<'_, W> {
             }
             libc::S_IFLNK => {
                 let target = read_link_fd(&node, libc::PATH_MAX as usize)?;
-                let mut header = header(&stat, tar::EntryType::Symlink);
-                writing(self.archive.append_link(&mut header, path, OsStr::from_bytes(&target)))?;
+                writing(self.symlink(&stat, path, &target))?;
                 self.summary.symlinks += 1;
                 Ok(())
             }
@@ -227,6 +226,26 @@ impl<W: Write> Walk<'_, W> {
         self.summary.files += 1;
         self.summary.bytes_stored += stored;
         Ok(())
+    }
+
+    /// A symlink entry holding the target byte for byte: the tar crate's own `append_link`
+    /// normalises it as a path (`/` becomes `//`, `a/./b` becomes `a/b`). A target longer than
+    /// the header's field goes first in a GNU long-link entry, as the tar crate would write it.
+    fn symlink(&mut self, stat: &libc::stat, path: &Path, target: &[u8]) -> io::Result<()> {
+        let mut header = header(stat, tar::EntryType::Symlink);
+        let field = &mut header.as_old_mut().linkname;
+        let long_target = target.len() > field.len();
+        let shown = target.len().min(field.len());
+        field[..shown].copy_from_slice(&target[..shown]);
+        if long_target {
+            let mut long = tar::Header::new_gnu();
+            long.set_entry_type(tar::EntryType::GNULongLink);
+            long.as_old_mut().name[..13].copy_from_slice(b"././@LongLink");
+            long.set_size(target.len() as u64 + 1);
+            long.set_cksum();
+            self.archive.append(&long, [target, b"\0"].concat().as_slice())?;
+        }
+        self.archive.append_data(&mut header, path, io::empty())
     }
 
     fn delete(&mut self, path: &Path, kind: DeletionKind) {
