@@ -64,6 +64,14 @@ impl Freezer {
         }
     }
 
+    /// Whether freezing was asked for already (it may still be under way).
+    fn is_freezing(&self) -> bool {
+        match self {
+            Freezer::V1(dir) => read_text(&dir.join("freezer.state")).is_some_and(|s| s != "THAWED"),
+            Freezer::V2(dir) => read_text(&dir.join("cgroup.freeze")).is_some_and(|s| s == "1"),
+        }
+    }
+
     fn request(&self, frozen: bool) -> std::io::Result<()> {
         let (file, value) = match self {
             Freezer::V1(dir) => (dir.join("freezer.state"), if frozen { "FROZEN" } else { "THAWED" }),
@@ -128,7 +136,7 @@ pub(crate) fn freeze(
     }
     let mut frozen = FrozenCgroups { frozen: Vec::new() };
     for freezer in freezers {
-        if freezer.is_frozen() {
+        if freezer.is_freezing() {
             // Someone else froze it: theirs to thaw, and the collector must not thaw it.
             continue;
         }
@@ -168,4 +176,72 @@ fn freezer_of(proc_root: &Path, pid: Pid, roots: &FreezerRoots) -> Result<Freeze
         return Err(format!("process {pid}'s cgroup {path:?} is not a cgroup below the freezer root"));
     }
     Ok(freezer(root.join(relative)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A /proc with one process whose cgroup file says `cgroup`, and a v2 hierarchy.
+    fn fake(cgroup: &str) -> (tempfile::TempDir, PathBuf, FreezerRoots) {
+        let dir = tempfile::tempdir().unwrap();
+        let proc_root = dir.path().join("proc");
+        std::fs::create_dir_all(proc_root.join("42")).unwrap();
+        std::fs::write(proc_root.join("42/cgroup"), cgroup).unwrap();
+        let v2 = dir.path().join("cgroup");
+        let roots = FreezerRoots { v1_freezer: None, v2: Some(v2) };
+        (dir, proc_root, roots)
+    }
+
+    #[test]
+    fn a_v2_cgroup_is_frozen_through_cgroup_freeze_and_thawed_on_drop() {
+        let (_dir, proc_root, roots) = fake("0::/kubepods.slice/cri-containerd-abc.scope\n");
+        let scope = roots.v2.as_ref().unwrap().join("kubepods.slice/cri-containerd-abc.scope");
+        std::fs::create_dir_all(&scope).unwrap();
+        std::fs::write(scope.join("cgroup.freeze"), "0").unwrap();
+        // A real cgroup.events changes by itself; this one already says what freezing leads to.
+        std::fs::write(scope.join("cgroup.events"), "populated 1\nfrozen 1\n").unwrap();
+
+        let frozen = freeze(&proc_root, &[42], &roots, Duration::from_secs(1)).unwrap();
+        assert_eq!(frozen.names(), [scope.display().to_string()]);
+        assert_eq!(std::fs::read_to_string(scope.join("cgroup.freeze")).unwrap(), "1");
+        drop(frozen);
+        assert_eq!(std::fs::read_to_string(scope.join("cgroup.freeze")).unwrap(), "0");
+    }
+
+    #[test]
+    fn a_cgroup_that_never_reports_frozen_is_thawed_and_said() {
+        let (_dir, proc_root, roots) = fake("0::/slow\n");
+        let scope = roots.v2.as_ref().unwrap().join("slow");
+        std::fs::create_dir_all(&scope).unwrap();
+        std::fs::write(scope.join("cgroup.freeze"), "0").unwrap();
+        std::fs::write(scope.join("cgroup.events"), "frozen 0\n").unwrap();
+        let failed = freeze(&proc_root, &[42], &roots, Duration::from_millis(30)).err().unwrap();
+        assert!(failed.contains("did not freeze"), "{failed}");
+        assert_eq!(std::fs::read_to_string(scope.join("cgroup.freeze")).unwrap(), "0", "thawed again");
+    }
+
+    #[test]
+    fn the_root_cgroup_and_paths_outside_the_namespace_are_never_frozen() {
+        for (cgroup, expected) in [
+            ("0::/\n", "root cgroup"),
+            ("0::/../../kubepods/x\n", "not a cgroup below"),
+            ("", "no freezer cgroup"),
+        ] {
+            let (_dir, proc_root, roots) = fake(cgroup);
+            let refused = freeze(&proc_root, &[42], &roots, Duration::from_millis(10)).err().unwrap();
+            assert!(refused.contains(expected), "{cgroup:?}: {refused}");
+        }
+        let (_dir, proc_root, roots) = fake("0::/x\n");
+        let gone = freeze(&proc_root, &[43], &roots, Duration::from_millis(10)).err().unwrap();
+        assert!(gone.contains("process 43"), "{gone}");
+    }
+
+    #[test]
+    fn a_v1_freezer_line_wins_over_the_v2_one() {
+        let (dir, proc_root, mut roots) = fake("7:freezer:/kubepods/pod1/abc\n0::/other\n");
+        roots.v1_freezer = Some(dir.path().join("freezer"));
+        let freezer = freezer_of(&proc_root, 42, &roots).unwrap();
+        assert_eq!(freezer, Freezer::V1(dir.path().join("freezer/kubepods/pod1/abc")));
+    }
 }

@@ -25,8 +25,8 @@ pub use env::{EnvironmentVariable, KEPT_VARIABLES, redact_environment};
 pub use error::{Error, Result};
 pub use freeze::{FreezerRoots, Freezing};
 pub use memory::{
-    FRAME_BYTES, FrameHeader, MAGIC, MappingRead, MemoryCaps, MemoryDump, MemoryFrames, MemoryOptions,
-    SkippedMapping, dump_memory,
+    BlankedRange, FRAME_BYTES, FrameHeader, MAGIC, MappingRead, MemoryCaps, MemoryDump, MemoryFrames,
+    MemoryOptions, SkippedMapping, dump_memory,
 };
 pub use process::{
     Executable, InventoryCaps, InventorySummary, Namespace, OpenFile, OpenFileKind, Pid, ProcessRecord,

@@ -9,6 +9,14 @@
 //! memory from `address`. A mapping is cut into frames of at most [`FRAME_BYTES`]; a part that
 //! could not be read has no frame, so the frames of a mapping may leave gaps. [`MemoryFrames`]
 //! reads such a stream back.
+//!
+//! # The environment
+//!
+//! A process's environment strings lie at the top of its stack, where the kernel put them. As
+//! the inventory redacts them, so by default does the dump: the bytes between the process's
+//! `env_start` and `env_end` (from /proc/PID/stat) are written as zeros, and the range is listed
+//! in [`MemoryDump::environment_blanked`]. When that range cannot be read, the process's
+//! `[stack]` is not dumped at all. Copies a process made itself (into its heap) stay.
 
 use std::fs::File;
 use std::io::{self, BufRead, Read, Write};
@@ -20,7 +28,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 use crate::freeze::{FreezerRoots, Freezing, freeze};
-use crate::parse::{Mapping, parse_maps};
+use crate::parse::{Mapping, environment_range, parse_maps};
 use crate::process::Pid;
 use crate::read::read_capped;
 
@@ -60,6 +68,8 @@ pub struct MemoryOptions {
     pub read_unfrozen: bool,
     /// How long a cgroup may take to report itself frozen.
     pub freeze_timeout: Duration,
+    /// Write each process's environment block as zeros (see the module documentation).
+    pub blank_environment: bool,
 }
 
 impl Default for MemoryOptions {
@@ -69,6 +79,7 @@ impl Default for MemoryOptions {
             freezer: FreezerRoots::default(),
             read_unfrozen: false,
             freeze_timeout: Duration::from_secs(10),
+            blank_environment: true,
         }
     }
 }
@@ -95,6 +106,8 @@ pub struct MemoryDump {
     pub skipped: Vec<SkippedMapping>,
     pub bytes_written: u64,
     pub processes_gone: Vec<Pid>,
+    /// The environment blocks written as zeros.
+    pub environment_blanked: Vec<BlankedRange>,
     /// Mappings were left out: `max_mappings` or `max_total_bytes` was reached.
     pub capped: bool,
 }
@@ -109,6 +122,13 @@ pub struct MappingRead {
     pub bytes_read: u64,
     /// Why not all of it was read.
     pub problem: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct BlankedRange {
+    pub pid: Pid,
+    pub start: u64,
+    pub end: u64,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -149,9 +169,10 @@ pub fn dump_memory(
         skipped: Vec::new(),
         bytes_written: 0,
         processes_gone: Vec::new(),
+        environment_blanked: Vec::new(),
         capped: false,
     };
-    let written = write_all_processes(proc_root, pids, &mut out, &options.caps, &mut dump);
+    let written = write_all_processes(proc_root, pids, &mut out, options, &mut dump);
     if let Some(frozen) = frozen {
         dump.thaw_failures = frozen.thaw();
     }
@@ -163,9 +184,10 @@ fn write_all_processes(
     proc_root: &Path,
     pids: &[Pid],
     out: &mut impl Write,
-    caps: &MemoryCaps,
+    options: &MemoryOptions,
     dump: &mut MemoryDump,
 ) -> io::Result<()> {
+    let caps = &options.caps;
     out.write_all(MAGIC)?;
     let mut buffer = vec![0u8; FRAME_BYTES];
     for &pid in pids {
@@ -176,9 +198,24 @@ fn write_all_processes(
             dump.processes_gone.push(pid);
             continue;
         };
+        let blank = if options.blank_environment {
+            let range = read_capped(&dir.join("stat"), 64 * 1024)
+                .ok()
+                .and_then(|stat| environment_range(&stat.bytes));
+            if let Some((start, end)) = range {
+                dump.environment_blanked.push(BlankedRange { pid, start, end });
+            }
+            Blank::Range(range)
+        } else {
+            Blank::Nothing
+        };
         for mapping in parse_maps(&maps.bytes) {
             if let Some(reason) = reason_to_skip(&mapping) {
                 dump.skipped.push(skipped(pid, &mapping, reason));
+                continue;
+            }
+            if blank == Blank::Range(None) && mapping.path.as_deref() == Some("[stack]") {
+                dump.skipped.push(skipped(pid, &mapping, "holds the environment, whose bounds are unknown"));
                 continue;
             }
             if dump.mappings.len() >= caps.max_mappings || dump.bytes_written >= caps.max_total_bytes {
@@ -186,7 +223,7 @@ fn write_all_processes(
                 dump.skipped.push(skipped(pid, &mapping, "over the dump's caps"));
                 continue;
             }
-            let read = write_mapping(pid, &mapping, &mem, out, caps, dump.bytes_written, &mut buffer)?;
+            let read = write_mapping(pid, &mapping, &mem, out, caps, dump.bytes_written, blank, &mut buffer)?;
             dump.bytes_written += read.bytes_read;
             dump.mappings.push(read);
         }
@@ -194,6 +231,27 @@ fn write_all_processes(
     out.flush()
 }
 
+/// What of a process's memory is written as zeros.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Blank {
+    Nothing,
+    /// The environment block, if its bounds are known.
+    Range(Option<(u64, u64)>),
+}
+
+impl Blank {
+    /// Zero what of `bytes`, read from `address`, lies in the blanked range.
+    fn apply(self, address: u64, bytes: &mut [u8]) {
+        let Blank::Range(Some((start, end))) = self else { return };
+        let from = start.max(address);
+        let to = end.min(address + bytes.len() as u64);
+        if from < to {
+            bytes[(from - address) as usize..(to - address) as usize].fill(0);
+        }
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
 fn write_mapping(
     pid: Pid,
     mapping: &Mapping,
@@ -201,6 +259,7 @@ fn write_mapping(
     out: &mut impl Write,
     caps: &MemoryCaps,
     written_before: u64,
+    blank: Blank,
     buffer: &mut [u8],
 ) -> io::Result<MappingRead> {
     let room = caps.max_total_bytes.saturating_sub(written_before);
@@ -222,7 +281,10 @@ fn write_mapping(
                 read.problem = Some(format!("nothing readable at {address:#x}"));
                 break;
             }
-            Ok(got) => got,
+            Ok(got) => {
+                blank.apply(address, &mut buffer[..got]);
+                got
+            }
             Err(error) => {
                 read.problem = Some(format!("unreadable at {address:#x}: {error}"));
                 break;
@@ -342,6 +404,22 @@ mod tests {
         assert_eq!(reason_to_skip(&mapping("1000-2000 r--p 0 00:00 0 [vvar]")), Some("kernel page"));
         assert_eq!(reason_to_skip(&mapping("1000-2000 r--p 0 00:00 0 [vvar_vclock]")), Some("kernel page"));
         assert_eq!(reason_to_skip(&mapping("1000-2000 rw-p 0 00:06 9 /dev/mem")), Some("device mapping"));
+    }
+
+    #[test]
+    fn only_the_environment_block_is_blanked() {
+        let mut bytes = *b"argv\0ENV=secret\0after";
+        Blank::Range(Some((0x1005, 0x1010))).apply(0x1000, &mut bytes);
+        assert_eq!(&bytes, b"argv\0\0\0\0\0\0\0\0\0\0\0\0after");
+        let mut outside = *b"untouched";
+        Blank::Range(Some((0x2000, 0x3000))).apply(0x1000, &mut outside);
+        Blank::Range(Some((0x0, 0x1000))).apply(0x1000, &mut outside);
+        Blank::Range(None).apply(0x1000, &mut outside);
+        Blank::Nothing.apply(0x1000, &mut outside);
+        assert_eq!(&outside, b"untouched");
+        let mut straddling = *b"abcd";
+        Blank::Range(Some((0xffe, 0x1002))).apply(0x1000, &mut straddling);
+        assert_eq!(&straddling, b"\0\0cd");
     }
 
     fn frame(header: &FrameHeader, bytes: &[u8]) -> Vec<u8> {

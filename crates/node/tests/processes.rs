@@ -17,7 +17,6 @@ use sha2::{Digest, Sha256};
 const HELPER: &str = "KIR_NODE_TEST_HELPER";
 const REVERSED_MARKER: &str = "KIR_NODE_TEST_REVERSED_MARKER";
 const SECRET: &str = "KIR_NODE_TEST_SECRET";
-const SECRET_VALUE: &str = "s3cr3t-value-that-must-not-leak";
 
 /// Not a test on its own: the body of the child process the other tests start.
 #[test]
@@ -42,6 +41,9 @@ struct Helper {
     child: Child,
     port: u16,
     marker: String,
+    /// The value of the environment variable SECRET: made at run time, so that it is in no
+    /// file the helper maps (this test's executable holds its string constants).
+    secret: String,
 }
 
 impl Helper {
@@ -51,11 +53,12 @@ impl Helper {
             std::process::id(),
             std::time::UNIX_EPOCH.elapsed().unwrap().as_nanos()
         );
+        let secret = marker.replace("marker", "secret");
         let mut child = Command::new(std::env::current_exe().unwrap())
             .args(["--exact", "helper_process", "--nocapture", "--test-threads=1"])
             .env(HELPER, "1")
             .env(REVERSED_MARKER, marker.chars().rev().collect::<String>())
-            .env(SECRET, SECRET_VALUE)
+            .env(SECRET, &secret)
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
@@ -67,7 +70,7 @@ impl Helper {
             // libtest prints the test's name on the same line first.
             .find_map(|line| line.split_once("port=").map(|(_, p)| p.trim().parse().unwrap()))
             .expect("the helper says its port");
-        Helper { child, port, marker }
+        Helper { child, port, marker, secret }
     }
 
     fn pid(&self) -> u32 {
@@ -171,9 +174,9 @@ fn the_inventory_of_a_real_process_has_its_executable_arguments_socket_and_redac
     assert!(record.open_files.iter().any(|f| f.kind == OpenFileKind::Pipe), "stdout is a pipe");
 
     let secret = record.environment.iter().find(|v| v.name == SECRET).unwrap();
-    assert_eq!(secret.value, format!("<redacted by kir: {} bytes>", SECRET_VALUE.len()));
+    assert_eq!(secret.value, format!("<redacted by kir: {} bytes>", helper.secret.len()));
     let json = serde_json::to_string(&record).unwrap();
-    assert!(!json.contains(SECRET_VALUE), "the secret is nowhere in the record");
+    assert!(!json.contains(&helper.secret), "the secret is nowhere in the record");
     assert!(!json.contains(&helper.marker), "the marker is in memory only");
 
     assert!(record.maps.iter().any(|m| m.path.as_deref() == Some("[stack]")));
@@ -229,9 +232,11 @@ fn memory_is_dumped_while_frozen_and_the_process_thawed_after() {
     assert_eq!(cgroup.state(), "THAWED");
     assert!(contains(&dump, &helper.marker), "the heap marker is in the dump");
     assert!(
-        !contains(&dump, SECRET_VALUE) || contains(&dump, &format!("{SECRET}={SECRET_VALUE}")),
-        "a secret can only be there as the process's own environment block"
+        !contains(&dump, &helper.secret),
+        "the environment block is blanked like the inventory redacts it"
     );
+    assert_eq!(result.environment_blanked.len(), 1);
+    assert_eq!(result.environment_blanked[0].pid, helper.pid());
 
     let frames: Vec<_> = MemoryFrames::new(&dump[..]).collect::<std::io::Result<_>>().unwrap();
     let framed: u64 = frames
@@ -274,6 +279,9 @@ fn a_failing_or_panicking_writer_never_leaves_the_process_frozen() {
 
     // Frozen by someone else before: left as found.
     std::fs::write(cgroup.scope.join("freezer.state"), "FROZEN").unwrap();
+    while cgroup.state() != "FROZEN" {
+        std::thread::sleep(Duration::from_millis(5));
+    }
     let dump = dump_memory(Path::new("/proc"), &[helper.pid()], std::io::sink(), &options).unwrap();
     assert_eq!(dump.freezing, Freezing::Frozen { cgroups: vec![] });
     assert_eq!(cgroup.state(), "FROZEN");
@@ -295,6 +303,14 @@ fn without_a_freezer_memory_is_read_only_when_allowed() {
         result.freezing
     );
     assert!(contains(&dump, &helper.marker));
+    assert!(!contains(&dump, &helper.secret));
+
+    // Only the blanking keeps the environment out: the kernel keeps it on the stack.
+    let unblanked = MemoryOptions { blank_environment: false, ..allowed };
+    let mut dump = Vec::new();
+    let result = dump_memory(Path::new("/proc"), &[helper.pid()], &mut dump, &unblanked).unwrap();
+    assert!(result.environment_blanked.is_empty());
+    assert!(contains(&dump, &format!("{SECRET}={}", helper.secret)));
 }
 
 #[test]

@@ -6,12 +6,14 @@ mod cgroup;
 mod maps;
 mod mountinfo;
 mod net;
+mod stat;
 mod status;
 
 pub use cgroup::{CgroupLine, names_container, parse_cgroup};
 pub use maps::{Mapping, parse_maps};
 pub use mountinfo::{Mount, overlay_upper_dir, parse_mountinfo};
 pub use net::{InetProtocol, InetSocket, UnixSocket, parse_inet_table, parse_unix_table};
+pub use stat::environment_range;
 pub use status::{Status, parse_status};
 
 /// The lines of `bytes` (the last one without its newline), empty ones included.
@@ -86,6 +88,7 @@ mod tests {
             let _ = overlay_upper_dir(&mounts);
             let _ = parse_maps(&bytes);
             let _ = parse_status(&bytes);
+            let _ = environment_range(&bytes);
             for protocol in [InetProtocol::Tcp, InetProtocol::Tcp6, InetProtocol::Udp, InetProtocol::Udp6] {
                 let _ = parse_inet_table(protocol, &bytes);
             }
@@ -109,6 +112,7 @@ mod tests {
             let _ = overlay_upper_dir(&parse_mountinfo(&bytes));
             let _ = parse_maps(&bytes);
             let _ = parse_status(&bytes);
+            let _ = environment_range(&bytes);
             let _ = parse_inet_table(InetProtocol::Tcp6, &bytes);
             let _ = parse_inet_table(InetProtocol::Udp, &bytes);
             let _ = parse_unix_table(&bytes);
