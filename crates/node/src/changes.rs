@@ -5,7 +5,9 @@
 //! [`crate::read::open_path_at`]), checked for what it is before anything is read, and reopened
 //! as the very inode checked. Symlinks are stored as symlinks, devices and FIFOs are never
 //! opened, and overlay whiteouts (a 0/0 character device, or a file with the
-//! `trusted.overlay.whiteout` attribute) and opaque directories are reported as deletions.
+//! `trusted.overlay.whiteout` attribute, `user.` for an unprivileged overlay) and opaque
+//! directories are reported as deletions. Reading `trusted.` attributes takes CAP_SYS_ADMIN:
+//! without it such whiteouts look like empty files.
 
 use std::ffi::OsStr;
 use std::fs::File;
@@ -105,7 +107,8 @@ pub fn upper_directory(proc_root: &Path, pid: Pid, host_root: &Path) -> Result<P
 /// over-cap one with the PAX record [`TRUNCATED_PAX_KEY`]), directories and symlinks, with
 /// their modes, owners and times. Deletions and what was not stored are in the result.
 pub fn write_changed_files(upper: &Path, out: impl Write, caps: &ChangeCaps) -> Result<ChangedFiles> {
-    let root = open_directory(upper).map_err(|_| Error::UnsafeDirectory { path: upper.to_path_buf() })?;
+    let root = open_directory(upper)
+        .map_err(|source| Error::UpperDirectory { path: upper.to_path_buf(), source })?;
     let mut walk =
         Walk { archive: tar::Builder::new(out), caps, summary: ChangedFiles::default(), entries: 0 };
     walk.directory(&root, Path::new(""), 0).map_err(|e| Error::io("writing the changed files", e))?;
@@ -159,7 +162,10 @@ impl<W: Write> Walk<'_, W> {
         match stat.st_mode & libc::S_IFMT {
             libc::S_IFDIR => {
                 let opened = reopen_for_reading(&node, true)?;
-                if xattr(&opened, c"trusted.overlay.opaque").as_deref() == Some(b"y") {
+                if [c"trusted.overlay.opaque", c"user.overlay.opaque"]
+                    .iter()
+                    .any(|name| xattr(&opened, name).as_deref() == Some(b"y"))
+                {
                     self.delete(path, DeletionKind::OpaqueDirectory);
                 }
                 let mut header = header(&stat, tar::EntryType::Directory);
@@ -176,7 +182,10 @@ impl<W: Write> Walk<'_, W> {
             }
             libc::S_IFREG => {
                 let opened = reopen_for_reading(&node, false)?;
-                if xattr(&opened, c"trusted.overlay.whiteout").is_some() {
+                if [c"trusted.overlay.whiteout", c"user.overlay.whiteout"]
+                    .iter()
+                    .any(|name| xattr(&opened, name).is_some())
+                {
                     self.delete(path, DeletionKind::Whiteout);
                     return Ok(());
                 }

@@ -21,8 +21,12 @@ pub enum Error {
     #[error("process {pid}'s root file system is not an overlay mount with an upper directory")]
     NoUpperDirectory { pid: Pid },
 
-    #[error("{path}: not a directory the collector can read without following a link")]
-    UnsafeDirectory { path: PathBuf },
+    #[error("{path}: cannot be opened as a directory without following a link: {source}")]
+    UpperDirectory {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
 
     #[error(
         "the processes could not be frozen ({reason}); nothing was read (reading unfrozen was not allowed)"

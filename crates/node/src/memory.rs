@@ -106,6 +106,8 @@ pub struct MemoryDump {
     pub skipped: Vec<SkippedMapping>,
     pub bytes_written: u64,
     pub processes_gone: Vec<Pid>,
+    /// Processes whose memory could not be opened, and why.
+    pub processes_unreadable: Vec<String>,
     /// The environment blocks written as zeros.
     pub environment_blanked: Vec<BlankedRange>,
     /// Mappings were left out: `max_mappings` or `max_total_bytes` was reached.
@@ -169,6 +171,7 @@ pub fn dump_memory(
         skipped: Vec::new(),
         bytes_written: 0,
         processes_gone: Vec::new(),
+        processes_unreadable: Vec::new(),
         environment_blanked: Vec::new(),
         capped: false,
     };

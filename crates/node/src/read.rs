@@ -124,13 +124,17 @@ pub(crate) fn read_link_fd(fd: &OwnedFd, cap: usize) -> io::Result<Vec<u8>> {
     Ok(buffer)
 }
 
-/// An extended attribute of an open file, or none when it has not got it (or cannot say).
+/// An extended attribute of an open file, or none when it has not got it (or cannot say). A
+/// value longer than 256 bytes reads as empty: the attributes asked for here are flags.
 pub(crate) fn xattr(fd: &OwnedFd, name: &std::ffi::CStr) -> Option<Vec<u8>> {
     let mut value = [0u8; 256];
     // SAFETY: a valid descriptor, a NUL-terminated name and a buffer of its length.
     let length =
         unsafe { libc::fgetxattr(fd.as_raw_fd(), name.as_ptr(), value.as_mut_ptr().cast(), value.len()) };
-    (length >= 0).then(|| value[..length as usize].to_vec())
+    if length < 0 {
+        return (io::Error::last_os_error().raw_os_error() == Some(libc::ERANGE)).then(Vec::new);
+    }
+    Some(value[..length as usize].to_vec())
 }
 
 /// The names in a directory (not `.` or `..`), read from a descriptor of it.
@@ -146,11 +150,14 @@ pub(crate) fn directory_names(dir: &OwnedFd, cap: usize) -> io::Result<(Vec<Vec<
         unsafe { libc::close(duplicate) };
         return Err(error);
     }
+    // The duplicate shares the original's position: start from the beginning whatever it is.
+    // SAFETY: a stream from fdopendir.
+    unsafe { libc::rewinddir(stream) };
     let mut names = Vec::new();
     let mut truncated = false;
     loop {
         // SAFETY: a stream from fdopendir; each entry is read before the next call.
-        let entry = unsafe { libc::readdir64(stream) };
+        let entry = unsafe { libc::readdir(stream) };
         if entry.is_null() {
             break;
         }
@@ -169,4 +176,58 @@ pub(crate) fn directory_names(dir: &OwnedFd, cap: usize) -> io::Result<(Vec<Vec<
     unsafe { libc::closedir(stream) };
     names.sort();
     Ok((names, truncated))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_symlink_is_opened_as_itself_and_never_followed() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("target"), "secret").unwrap();
+        std::os::unix::fs::symlink("target", dir.path().join("link")).unwrap();
+        let root = open_directory(dir.path()).unwrap();
+
+        let link = open_path_at(&root, b"link").unwrap();
+        assert_eq!(stat_fd(&link).unwrap().st_mode & libc::S_IFMT, libc::S_IFLNK);
+        assert_eq!(read_link_fd(&link, 4096).unwrap(), b"target");
+        assert!(open_path_at(&root, b"../etc").is_err(), "never outside the directory");
+        assert!(open_directory(&dir.path().join("link")).is_err(), "a link is no directory");
+    }
+
+    #[test]
+    fn a_fifo_reopened_for_reading_does_not_block() {
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = std::ffi::CString::new(dir.path().join("fifo").as_os_str().as_bytes()).unwrap();
+        // SAFETY: a NUL-terminated path.
+        assert_eq!(unsafe { libc::mkfifo(fifo.as_ptr(), 0o600) }, 0);
+        let root = open_directory(dir.path()).unwrap();
+        let node = open_path_at(&root, b"fifo").unwrap();
+        assert_eq!(stat_fd(&node).unwrap().st_mode & libc::S_IFMT, libc::S_IFIFO);
+        assert!(reopen_for_reading(&node, false).is_ok(), "returns at once, no writer needed");
+    }
+
+    #[test]
+    fn names_are_listed_sorted_and_capped() {
+        let dir = tempfile::tempdir().unwrap();
+        for name in ["b", "a", "c"] {
+            std::fs::write(dir.path().join(name), "").unwrap();
+        }
+        let root = open_directory(dir.path()).unwrap();
+        assert_eq!(
+            directory_names(&root, 10).unwrap(),
+            (vec![b"a".to_vec(), b"b".to_vec(), b"c".to_vec()], false)
+        );
+        let (names, truncated) = directory_names(&root, 2).unwrap();
+        assert_eq!((names.len(), truncated), (2, true));
+    }
+
+    #[test]
+    fn capped_reads_say_whether_there_was_more() {
+        let whole = read_capped_from(&b"abc"[..], 3).unwrap();
+        assert_eq!((whole.bytes.as_slice(), whole.truncated), (&b"abc"[..], false));
+        let cut = read_capped_from(&b"abcd"[..], 3).unwrap();
+        assert_eq!((cut.bytes.as_slice(), cut.truncated), (&b"abc"[..], true));
+    }
 }

@@ -219,7 +219,7 @@ fn an_upper_directory_that_is_a_link_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     std::os::unix::fs::symlink("/etc", dir.path().join("upper")).unwrap();
     let refused = write_changed_files(&dir.path().join("upper"), std::io::sink(), &ChangeCaps::default());
-    assert!(matches!(refused, Err(kir_node::Error::UnsafeDirectory { .. })), "{refused:?}");
+    assert!(matches!(refused, Err(kir_node::Error::UpperDirectory { .. })), "{refused:?}");
 }
 
 #[test]
