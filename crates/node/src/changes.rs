@@ -60,6 +60,8 @@ pub struct ChangedFiles {
     pub deletions: Vec<Deletion>,
     pub truncated: Vec<TruncatedFile>,
     pub skipped: Vec<Skipped>,
+    /// Files that shrank while read: their entries are padded with zeros to the size first seen.
+    pub changed_while_read: Vec<String>,
     /// Entries were left out: `max_entries` was reached.
     pub entries_left_out: bool,
 }
@@ -230,7 +232,7 @@ impl<W: Write> Walk<'_, W> {
         let mut content = ExactLength { inner: file.take(stored), remaining: stored, short: false };
         writing(self.archive.append_data(&mut header, path, &mut content))?;
         if content.short {
-            self.skip(path, "shrank while read: the entry is padded with zeros".to_string());
+            self.summary.changed_while_read.push(display(path));
         }
         self.summary.files += 1;
         self.summary.bytes_stored += stored;

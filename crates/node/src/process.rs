@@ -417,6 +417,35 @@ mod tests {
     use super::*;
 
     #[test]
+    fn container_processes_are_found_by_cgroup_under_v1_and_v2() {
+        let id = "4a0c1b2d3e4f5a6b7c8d9e0f1a2b3c4d5e6f7a8b9c0d1e2f3a4b5c6d7e8f9a0b";
+        let proc_root = tempfile::tempdir().unwrap();
+        let processes = [
+            ("10", format!("0::/kubepods.slice/kubepods-pod1.slice/cri-containerd-{id}.scope\n")),
+            (
+                "11",
+                format!(
+                    "12:freezer:/kubepods/besteffort/pod1/{id}\n1:name=systemd:/kubepods/besteffort/pod1/{id}\n"
+                ),
+            ),
+            ("12", "0::/kubepods.slice/cri-containerd-0000.scope\n".to_string()),
+            ("13", format!("0::/system.slice/crio-conmon-{id}.scope\n")),
+            ("9", format!("0::/kubepods/pod1/{id}/nested\n")),
+            ("self", format!("0::/kubepods/pod1/{id}\n")),
+        ];
+        for (pid, cgroup) in &processes {
+            std::fs::create_dir(proc_root.path().join(pid)).unwrap();
+            std::fs::write(proc_root.path().join(pid).join("cgroup"), cgroup).unwrap();
+        }
+        std::fs::create_dir(proc_root.path().join("14")).unwrap();
+
+        assert_eq!(find_container_processes(proc_root.path(), id), [9, 10, 11]);
+        assert_eq!(find_container_processes(proc_root.path(), &format!("containerd://{id}")), [9, 10, 11]);
+        assert!(find_container_processes(proc_root.path(), "").is_empty());
+        assert!(find_container_processes(&proc_root.path().join("missing"), id).is_empty());
+    }
+
+    #[test]
     fn command_lines_split_on_nul_with_or_without_the_last_one() {
         assert_eq!(split_cmdline(b"sleep\x00100\x00"), ["sleep", "100"]);
         assert_eq!(split_cmdline(b"nginx: master process"), ["nginx: master process"]);
