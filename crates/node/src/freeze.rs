@@ -167,15 +167,53 @@ fn freezer_of(proc_root: &Path, pid: Pid, roots: &FreezerRoots) -> Result<Freeze
         (None, Some((root, line))) => (Freezer::V2, root, &line.path),
         (None, None) => return Err(format!("process {pid} is in no freezer cgroup the collector can reach")),
     };
-    // A path from another cgroup namespace reads `/../..`: it names nothing under this root.
     let relative = Path::new(path.trim_start_matches('/'));
     if relative.as_os_str().is_empty() {
         return Err(format!("process {pid} is in the root cgroup: freezing it would freeze the host"));
     }
-    if !relative.components().all(|c| matches!(c, Component::Normal(_))) {
-        return Err(format!("process {pid}'s cgroup {path:?} is not a cgroup below the freezer root"));
+    // Seen from another cgroup namespace (a helper pod's, on cgroup v2) the path is relative to
+    // that namespace's root and starts with `..`: the cgroup is then looked for below the root
+    // by the rest of its path. Either way, only a cgroup that lists the process counts.
+    let climbs = relative.components().take_while(|c| c == &Component::ParentDir).count();
+    let below: Vec<Component> = relative.components().skip(climbs).collect();
+    if below.is_empty() || !below.iter().all(|c| matches!(c, Component::Normal(_))) {
+        return Err(format!("process {pid}'s cgroup {path:?} is not a cgroup the collector can find"));
     }
-    Ok(freezer(root.join(relative)))
+    let below: PathBuf = below.iter().collect();
+    let found = if climbs == 0 {
+        Some(root.join(&below)).filter(|dir| lists(dir, pid))
+    } else {
+        find_below(root, &below, pid, MAX_SEARCH_DEPTH)
+    };
+    found
+        .map(freezer)
+        .ok_or_else(|| format!("no cgroup {path:?} below {} holds process {pid}", root.display()))
+}
+
+/// How deep below the hierarchy's root a cgroup seen from another namespace is looked for.
+const MAX_SEARCH_DEPTH: usize = 12;
+
+/// A directory below `dir` whose path ends with `tail` and which lists `pid`.
+fn find_below(dir: &Path, tail: &Path, pid: Pid, depth: usize) -> Option<PathBuf> {
+    let candidate = dir.join(tail);
+    if lists(&candidate, pid) {
+        return Some(candidate);
+    }
+    if depth == 0 {
+        return None;
+    }
+    let children = std::fs::read_dir(dir).ok()?;
+    children
+        .filter_map(|entry| entry.ok())
+        .filter(|entry| entry.file_type().is_ok_and(|t| t.is_dir()))
+        .find_map(|entry| find_below(&entry.path(), tail, pid, depth - 1))
+}
+
+/// Whether the cgroup `dir` lists `pid` among its processes.
+fn lists(dir: &Path, pid: Pid) -> bool {
+    let pid = pid.to_string();
+    read_capped(&dir.join("cgroup.procs"), 4 * 1024 * 1024)
+        .is_ok_and(|procs| String::from_utf8_lossy(&procs.bytes).lines().any(|line| line.trim() == pid))
 }
 
 #[cfg(test)]
@@ -198,6 +236,7 @@ mod tests {
         let (_dir, proc_root, roots) = fake("0::/kubepods.slice/cri-containerd-abc.scope\n");
         let scope = roots.v2.as_ref().unwrap().join("kubepods.slice/cri-containerd-abc.scope");
         std::fs::create_dir_all(&scope).unwrap();
+        std::fs::write(scope.join("cgroup.procs"), "41\n42\n").unwrap();
         std::fs::write(scope.join("cgroup.freeze"), "0").unwrap();
         // A real cgroup.events changes by itself; this one already says what freezing leads to.
         std::fs::write(scope.join("cgroup.events"), "populated 1\nfrozen 1\n").unwrap();
@@ -214,6 +253,7 @@ mod tests {
         let (_dir, proc_root, roots) = fake("0::/slow\n");
         let scope = roots.v2.as_ref().unwrap().join("slow");
         std::fs::create_dir_all(&scope).unwrap();
+        std::fs::write(scope.join("cgroup.procs"), "42\n").unwrap();
         std::fs::write(scope.join("cgroup.freeze"), "0").unwrap();
         std::fs::write(scope.join("cgroup.events"), "frozen 0\n").unwrap();
         let failed = freeze(&proc_root, &[42], &roots, Duration::from_millis(30)).err().unwrap();
@@ -225,7 +265,10 @@ mod tests {
     fn the_root_cgroup_and_paths_outside_the_namespace_are_never_frozen() {
         for (cgroup, expected) in [
             ("0::/\n", "root cgroup"),
-            ("0::/../../kubepods/x\n", "not a cgroup below"),
+            ("0::/../..\n", "not a cgroup the collector can find"),
+            ("0::/a/../b\n", "not a cgroup the collector can find"),
+            ("0::/../../kubepods/x\n", "no cgroup"),
+            ("0::/x\n", "no cgroup"),
             ("", "no freezer cgroup"),
         ] {
             let (_dir, proc_root, roots) = fake(cgroup);
@@ -238,9 +281,25 @@ mod tests {
     }
 
     #[test]
+    fn a_cgroup_seen_from_another_namespace_is_found_by_the_rest_of_its_path() {
+        let (_dir, proc_root, roots) = fake("0::/../../pod-b/cri-containerd-s.scope\n");
+        let v2 = roots.v2.clone().unwrap();
+        // The same name elsewhere, without the process, does not count.
+        let decoy = v2.join("kubepods.slice/besteffort/pod-a/pod-b/cri-containerd-s.scope");
+        std::fs::create_dir_all(&decoy).unwrap();
+        std::fs::write(decoy.join("cgroup.procs"), "7\n").unwrap();
+        let scope = v2.join("kubepods.slice/besteffort/pod-b/cri-containerd-s.scope");
+        std::fs::create_dir_all(&scope).unwrap();
+        std::fs::write(scope.join("cgroup.procs"), "42\n").unwrap();
+        assert_eq!(freezer_of(&proc_root, 42, &roots).unwrap(), Freezer::V2(scope));
+    }
+
+    #[test]
     fn a_v1_freezer_line_wins_over_the_v2_one() {
         let (dir, proc_root, mut roots) = fake("7:freezer:/kubepods/pod1/abc\n0::/other\n");
         roots.v1_freezer = Some(dir.path().join("freezer"));
+        std::fs::create_dir_all(dir.path().join("freezer/kubepods/pod1/abc")).unwrap();
+        std::fs::write(dir.path().join("freezer/kubepods/pod1/abc/cgroup.procs"), "42\n").unwrap();
         let freezer = freezer_of(&proc_root, 42, &roots).unwrap();
         assert_eq!(freezer, Freezer::V1(dir.path().join("freezer/kubepods/pod1/abc")));
     }
