@@ -17,6 +17,7 @@ use sha2::{Digest, Sha256};
 const HELPER: &str = "KIR_NODE_TEST_HELPER";
 const REVERSED_MARKER: &str = "KIR_NODE_TEST_REVERSED_MARKER";
 const SECRET: &str = "KIR_NODE_TEST_SECRET";
+const UNIX_SOCKET: &str = "KIR_NODE_TEST_UNIX_SOCKET";
 
 /// Not a test on its own: the body of the child process the other tests start.
 #[test]
@@ -26,6 +27,7 @@ fn helper_process() {
         return;
     }
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let _unix = std::os::unix::net::UnixListener::bind(std::env::var(UNIX_SOCKET).unwrap()).unwrap();
     // Built at run time in the heap: the marker is in no file, argument or environment.
     let marker: String = reversed.chars().rev().collect();
     println!("port={}", listener.local_addr().unwrap().port());
@@ -44,6 +46,9 @@ struct Helper {
     /// The value of the environment variable SECRET: made at run time, so that it is in no
     /// file the helper maps (this test's executable holds its string constants).
     secret: String,
+    /// Where the helper listens on a Unix socket (in a folder removed with the helper).
+    unix_socket: PathBuf,
+    _folder: tempfile::TempDir,
 }
 
 impl Helper {
@@ -54,11 +59,14 @@ impl Helper {
             std::time::UNIX_EPOCH.elapsed().unwrap().as_nanos()
         );
         let secret = marker.replace("marker", "secret");
+        let folder = tempfile::tempdir().unwrap();
+        let unix_socket = folder.path().join("helper socket");
         let mut child = Command::new(std::env::current_exe().unwrap())
             .args(["--exact", "helper_process", "--nocapture", "--test-threads=1"])
             .env(HELPER, "1")
             .env(REVERSED_MARKER, marker.chars().rev().collect::<String>())
             .env(SECRET, &secret)
+            .env(UNIX_SOCKET, &unix_socket)
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
@@ -70,7 +78,7 @@ impl Helper {
             // libtest prints the test's name on the same line first.
             .find_map(|line| line.split_once("port=").map(|(_, p)| p.trim().parse().unwrap()))
             .expect("the helper says its port");
-        Helper { child, port, marker, secret }
+        Helper { child, port, marker, secret, unix_socket, _folder: folder }
     }
 
     fn pid(&self) -> u32 {
@@ -172,6 +180,13 @@ fn the_inventory_of_a_real_process_has_its_executable_arguments_socket_and_redac
         record.open_files.iter().any(|f| f.kind == OpenFileKind::Socket && f.inode == Some(listening.inode))
     );
     assert!(record.open_files.iter().any(|f| f.kind == OpenFileKind::Pipe), "stdout is a pipe");
+    let unix = record.sockets.iter().find_map(|s| match s {
+        Socket::Unix(unix) if unix.path.as_deref() == helper.unix_socket.to_str() => Some(unix),
+        _ => None,
+    });
+    let unix = unix.unwrap_or_else(|| panic!("{} among {:?}", helper.unix_socket.display(), record.sockets));
+    assert!(unix.listening);
+    assert_eq!(unix.kind, "stream");
 
     let secret = record.environment.iter().find(|v| v.name == SECRET).unwrap();
     assert_eq!(secret.value, format!("<redacted by kir: {} bytes>", helper.secret.len()));
