@@ -93,55 +93,102 @@ impl Drop for Helper {
     }
 }
 
-/// A freezer cgroup named like a containerd container's scope, holding the helper; removed
-/// when dropped.
+/// Which freezer a test cgroup is made in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Hierarchy {
+    /// The cgroup v1 freezer hierarchy: `freezer.state`.
+    V1Freezer,
+    /// A cgroup v2 hierarchy (also the `unified` one of a hybrid host): `cgroup.freeze`.
+    V2,
+}
+
+/// A cgroup named like a containerd container's scope, holding the helper; removed when
+/// dropped.
 struct ContainerCgroup {
+    hierarchy: Hierarchy,
     parent: PathBuf,
     scope: PathBuf,
-    freezer_root: PathBuf,
+    root: PathBuf,
     id: String,
 }
 
 impl ContainerCgroup {
     /// None (and why, printed) when this machine cannot have one.
-    fn create(pid: u32) -> Option<ContainerCgroup> {
+    fn create(pid: u32, hierarchy: Hierarchy) -> Option<ContainerCgroup> {
         // SAFETY: getuid has no preconditions.
         if unsafe { libc::getuid() } != 0 {
-            eprintln!("SKIPPED freezer: not root");
+            eprintln!("SKIPPED {hierarchy:?}: not root");
             return None;
         }
         let mountinfo = std::fs::read("/proc/self/mountinfo").unwrap();
-        let Some(freezer_root) = parse_mountinfo(&mountinfo)
+        let Some(root) = parse_mountinfo(&mountinfo)
             .into_iter()
-            .find(|m| m.fs_type == "cgroup" && m.super_options.iter().any(|o| o == b"freezer"))
+            .find(|m| match hierarchy {
+                Hierarchy::V1Freezer => {
+                    m.fs_type == "cgroup" && m.super_options.iter().any(|o| o == b"freezer")
+                }
+                Hierarchy::V2 => m.fs_type == "cgroup2",
+            })
             .map(|m| PathBuf::from(m.mount_point))
         else {
-            eprintln!("SKIPPED freezer: no cgroup v1 freezer hierarchy mounted");
+            eprintln!("SKIPPED {hierarchy:?}: no such cgroup hierarchy mounted");
             return None;
         };
         let id = format!("{:064x}", u128::from(std::process::id()) << 64 | u128::from(pid));
-        let parent = freezer_root.join(format!("kir-node-test-{}-{pid}", std::process::id()));
+        let parent = root.join(format!("kir-node-test-{}-{pid}", std::process::id()));
         let scope = parent.join(format!("cri-containerd-{id}.scope"));
         if let Err(error) = std::fs::create_dir_all(&scope) {
-            eprintln!("SKIPPED freezer: cannot create {}: {error}", scope.display());
+            eprintln!("SKIPPED {hierarchy:?}: cannot create {}: {error}", scope.display());
             return None;
         }
         std::fs::write(scope.join("cgroup.procs"), pid.to_string()).unwrap();
-        Some(ContainerCgroup { parent, scope, freezer_root, id })
+        Some(ContainerCgroup { hierarchy, parent, scope, root, id })
     }
 
+    fn roots(&self) -> FreezerRoots {
+        match self.hierarchy {
+            Hierarchy::V1Freezer => FreezerRoots { v1_freezer: Some(self.root.clone()), v2: None },
+            Hierarchy::V2 => FreezerRoots { v1_freezer: None, v2: Some(self.root.clone()) },
+        }
+    }
+
+    /// FROZEN, FREEZING or THAWED, in v1's words.
     fn state(&self) -> String {
-        std::fs::read_to_string(self.scope.join("freezer.state")).unwrap().trim().to_string()
+        match self.hierarchy {
+            Hierarchy::V1Freezer => {
+                std::fs::read_to_string(self.scope.join("freezer.state")).unwrap().trim().to_string()
+            }
+            Hierarchy::V2 => {
+                let events = std::fs::read_to_string(self.scope.join("cgroup.events")).unwrap();
+                let asked = std::fs::read_to_string(self.scope.join("cgroup.freeze")).unwrap();
+                match (events.lines().any(|l| l == "frozen 1"), asked.trim()) {
+                    (true, _) => "FROZEN",
+                    (false, "1") => "FREEZING",
+                    (false, _) => "THAWED",
+                }
+                .to_string()
+            }
+        }
+    }
+
+    fn request(&self, frozen: bool) {
+        let (file, value) = match (self.hierarchy, frozen) {
+            (Hierarchy::V1Freezer, true) => ("freezer.state", "FROZEN"),
+            (Hierarchy::V1Freezer, false) => ("freezer.state", "THAWED"),
+            (Hierarchy::V2, true) => ("cgroup.freeze", "1"),
+            (Hierarchy::V2, false) => ("cgroup.freeze", "0"),
+        };
+        let _ = std::fs::write(self.scope.join(file), value);
     }
 }
 
 impl Drop for ContainerCgroup {
     fn drop(&mut self) {
-        let _ = std::fs::write(self.scope.join("freezer.state"), "THAWED");
-        // The helper is reaped by then (Helper drops first); move anything left to the root.
+        self.request(false);
+        // The helper may still run (it is dropped after): back to the root cgroup with it.
         if let Ok(procs) = std::fs::read_to_string(self.scope.join("cgroup.procs")) {
             for pid in procs.lines() {
-                let _ = std::fs::write(self.freezer_root.join("cgroup.procs"), pid);
+                let _ = std::fs::write(self.root.join("cgroup.procs"), pid);
             }
         }
         let _ = std::fs::remove_dir(&self.scope);
@@ -220,9 +267,18 @@ fn the_inventory_streams_one_line_per_process_and_names_the_gone() {
 }
 
 #[test]
-fn memory_is_dumped_while_frozen_and_the_process_thawed_after() {
+fn memory_is_dumped_while_frozen_by_the_v1_freezer_and_thawed_after() {
+    dumped_while_frozen(Hierarchy::V1Freezer);
+}
+
+#[test]
+fn memory_is_dumped_while_frozen_by_cgroup_v2_and_thawed_after() {
+    dumped_while_frozen(Hierarchy::V2);
+}
+
+fn dumped_while_frozen(hierarchy: Hierarchy) {
     let helper = Helper::start();
-    let Some(cgroup) = ContainerCgroup::create(helper.pid()) else { return };
+    let Some(cgroup) = ContainerCgroup::create(helper.pid(), hierarchy) else { return };
 
     assert_eq!(find_container_processes(Path::new("/proc"), &cgroup.id), [helper.pid()]);
     assert_eq!(
@@ -230,10 +286,7 @@ fn memory_is_dumped_while_frozen_and_the_process_thawed_after() {
         [helper.pid()]
     );
 
-    let options = MemoryOptions {
-        freezer: FreezerRoots { v1_freezer: Some(cgroup.freezer_root.clone()), v2: None },
-        ..MemoryOptions::default()
-    };
+    let options = MemoryOptions { freezer: cgroup.roots(), ..MemoryOptions::default() };
     // The writer looks at the freezer while the dump is under way.
     let mut seen_while_writing = None;
     let mut dump = Vec::new();
@@ -274,13 +327,19 @@ fn memory_is_dumped_while_frozen_and_the_process_thawed_after() {
 }
 
 #[test]
-fn a_failing_or_panicking_writer_never_leaves_the_process_frozen() {
+fn a_failing_or_panicking_writer_never_leaves_the_process_frozen_v1() {
+    never_left_frozen(Hierarchy::V1Freezer);
+}
+
+#[test]
+fn a_failing_or_panicking_writer_never_leaves_the_process_frozen_v2() {
+    never_left_frozen(Hierarchy::V2);
+}
+
+fn never_left_frozen(hierarchy: Hierarchy) {
     let helper = Helper::start();
-    let Some(cgroup) = ContainerCgroup::create(helper.pid()) else { return };
-    let options = MemoryOptions {
-        freezer: FreezerRoots { v1_freezer: Some(cgroup.freezer_root.clone()), v2: None },
-        ..MemoryOptions::default()
-    };
+    let Some(cgroup) = ContainerCgroup::create(helper.pid(), hierarchy) else { return };
+    let options = MemoryOptions { freezer: cgroup.roots(), ..MemoryOptions::default() };
 
     let failed = dump_memory(Path::new("/proc"), &[helper.pid()], Failing, &options);
     assert!(matches!(failed, Err(Error::Io { .. })), "{failed:?}");
@@ -293,7 +352,7 @@ fn a_failing_or_panicking_writer_never_leaves_the_process_frozen() {
     assert_eq!(cgroup.state(), "THAWED");
 
     // Frozen by someone else before: left as found.
-    std::fs::write(cgroup.scope.join("freezer.state"), "FROZEN").unwrap();
+    cgroup.request(true);
     while cgroup.state() != "FROZEN" {
         std::thread::sleep(Duration::from_millis(5));
     }
