@@ -242,10 +242,37 @@ pub struct CapturePodArgs {
     pub log_limit: u64,
 }
 
+/// What `kir node collect` writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Collectable {
+    /// One JSON line per process of the container
+    Processes,
+    /// The container's overlay upper directory as a tar stream
+    Changes,
+    /// What `changes` stores and finds (deletions, what was left out), as JSON
+    ChangesSummary,
+    /// The readable private memory of its processes, its cgroup frozen while read
+    Memory,
+}
+
 #[derive(Debug, Subcommand)]
 pub enum NodeCommand {
     /// Keep the helper pod running until it is deleted
     Wait,
+    /// Collect one container's processes, changed files or memory, to stdout
+    Collect {
+        #[arg(value_enum)]
+        what: Collectable,
+        /// The runtime's ID of the container (its cgroups are named by it)
+        #[arg(long, value_name = "ID")]
+        container_id: String,
+        /// Where the node's root file system is mounted
+        #[arg(long, value_name = "DIR", default_value = "/host")]
+        host_root: PathBuf,
+        /// The node's /proc (the helper shares the node's process namespace)
+        #[arg(long, value_name = "DIR", default_value = "/proc")]
+        proc_root: PathBuf,
+    },
     /// Write one file of the node to stdout, never following a link
     Read {
         /// The file, as the helper sees the node (under /host)

@@ -98,6 +98,9 @@ fn run(cli: Cli, settings: Settings) -> anyhow::Result<u8> {
             return runtime()?.block_on(commands::capture::pod(&args, &settings));
         }
         Command::Node(NodeCommand::Wait) => return commands::node::wait(),
+        Command::Node(NodeCommand::Collect { what, container_id, host_root, proc_root }) => {
+            return commands::node::collect(what, &container_id, &host_root, &proc_root);
+        }
         Command::Node(NodeCommand::Read { path, max_bytes }) => {
             return commands::node::read(&path, max_bytes);
         }

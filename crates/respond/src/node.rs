@@ -318,8 +318,9 @@ pub async fn snapshot_from_node(
             .to_vec()
     };
     let mut notes = Vec::new();
-    run.output("processes.json", collect("processes"), FROM_NODE).await;
+    run.output("processes.jsonl", collect("processes"), FROM_NODE).await;
     run.tar_archive("changes.tar.zst", collect("changes"), FROM_NODE).await;
+    run.output("changes.json", collect("changes-summary"), FROM_NODE).await;
     if options.memory {
         run.output("memory.kirmem", collect("memory"), FROM_NODE).await;
     }

@@ -10,6 +10,46 @@ use std::{
 };
 
 use anyhow::Context;
+use kir_node::{ChangeCaps, FreezerRoots, InventoryCaps, MemoryOptions};
+
+use crate::cli::Collectable;
+
+/// Write `what` of the container `container_id` to stdout.
+pub fn collect(
+    what: Collectable,
+    container_id: &str,
+    host_root: &Path,
+    proc_root: &Path,
+) -> anyhow::Result<u8> {
+    let pids = kir_node::find_container_processes(proc_root, container_id);
+    let Some(&first) = pids.first() else {
+        anyhow::bail!("no process of container {container_id} on this node (is it running here?)");
+    };
+    let mut out = std::io::BufWriter::with_capacity(256 * 1024, std::io::stdout().lock());
+    match what {
+        Collectable::Processes => {
+            kir_node::write_inventory(proc_root, &pids, &InventoryCaps::default(), &mut out)?;
+        }
+        Collectable::Changes | Collectable::ChangesSummary => {
+            let upper = kir_node::upper_directory(proc_root, first, host_root)?;
+            if what == Collectable::Changes {
+                kir_node::write_changed_files(&upper, &mut out, &ChangeCaps::default())?;
+            } else {
+                let summary = kir_node::write_changed_files(&upper, std::io::sink(), &ChangeCaps::default())?;
+                serde_json::to_writer_pretty(&mut out, &summary)?;
+            }
+        }
+        Collectable::Memory => {
+            let options = MemoryOptions {
+                freezer: FreezerRoots::under(&host_root.join("sys/fs/cgroup")),
+                ..MemoryOptions::default()
+            };
+            kir_node::dump_memory(proc_root, &pids, &mut out, &options)?;
+        }
+    }
+    out.flush()?;
+    Ok(crate::exit::SUCCESS)
+}
 
 /// Keep the helper pod running until it is deleted (SIGTERM) or interrupted.
 pub fn wait() -> anyhow::Result<u8> {
