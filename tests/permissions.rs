@@ -26,7 +26,7 @@ use crate::{
 };
 
 /// The RBAC `kir doctor --rbac` generates for `command`, for `account` in `ns`.
-fn generated(command: &str, ns: &str, account: &str) -> Vec<Value> {
+pub fn generated(command: &str, ns: &str, account: &str) -> Vec<Value> {
     let out =
         run(kir().args(["doctor", "--rbac", command, "-n", ns, "--service-account", account, "-o", "json"]))
             .success()
@@ -80,7 +80,7 @@ fn without(rules: &Value, need: &Need, ns: &str) -> Value {
 
 /// Create `objects` (a ServiceAccount, Roles and bindings) as the admin, and wait until the
 /// last grant of each role reached the authorizer. Returns the account's user name.
-async fn apply(client: &Client, ns: &str, objects: &[Value]) -> String {
+pub async fn apply(client: &Client, ns: &str, objects: &[Value]) -> String {
     let params = PostParams::default();
     let mut user = String::new();
     let mut waits = Vec::new();

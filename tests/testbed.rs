@@ -55,6 +55,7 @@ fn start_own() -> PathBuf {
 fn up(state: &Path) -> PathBuf {
     let output = Command::new(repo_root().join("testbed/up"))
         .env("KIR_TESTBED_STATE", state)
+        .env("KIR_TESTBED_REAL_NODE", "1")
         .output()
         .expect("testbed/up can be run");
     let stdout = String::from_utf8_lossy(&output.stdout);
@@ -77,6 +78,50 @@ pub fn down(state: &Path) {
 extern "C" fn stop_own() {
     if let Some(state) = OWNED_STATE.lock().ok().and_then(|mut s| s.take()) {
         down(&state);
+    }
+}
+
+/// The image of kir's node-side helper, made from the kir under test; imported once.
+static HELPER_IMAGE: OnceLock<()> = OnceLock::new();
+
+impl Testbed {
+    /// The state directory `testbed/up` wrote the kubeconfig into.
+    pub fn state(&self) -> &Path {
+        self.kubeconfig.parent().expect("the kubeconfig lies in the testbed's state directory")
+    }
+
+    /// The testbed's real node (kubelet, containerd, runc): its name.
+    pub fn real_node(&self) -> String {
+        let file = self.state().join("real-node");
+        std::fs::read_to_string(&file)
+            .unwrap_or_else(|_| {
+                panic!(
+                    "the testbed has no real node ({} is missing): start it with KIR_TESTBED_REAL_NODE=1 testbed/up \
+                     (scripts/test does); these tests are never skipped",
+                    file.display()
+                )
+            })
+            .trim()
+            .to_string()
+    }
+
+    /// `kir-testbed/kir:dev`, the helper image holding the kir binary under test, imported into
+    /// the real node's containerd on first use.
+    pub fn helper_image(&self) -> &'static str {
+        HELPER_IMAGE.get_or_init(|| {
+            self.real_node();
+            let output = Command::new(repo_root().join("testbed/real-node/import-kir"))
+                .arg(env!("CARGO_BIN_EXE_kir"))
+                .env("KIR_TESTBED_STATE", self.state())
+                .output()
+                .expect("testbed/real-node/import-kir can be run");
+            assert!(
+                output.status.success(),
+                "the helper image could not be imported: {}",
+                String::from_utf8_lossy(&output.stderr)
+            );
+        });
+        "kir-testbed/kir:dev"
     }
 }
 

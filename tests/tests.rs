@@ -56,5 +56,9 @@ mod report;
 // `kir prepare inventory`: the architecture document, saved and compared.
 mod inventory;
 
+// Collection from the suspect's node on the testbed's real node: processes, changed files,
+// memory, the kubelet's checkpoint, and `kir checkpoint inspect`.
+mod node;
+
 // The README's walkthrough, run as written.
 mod readme;

@@ -132,6 +132,10 @@ pub enum Command {
     #[command(subcommand)]
     Image(ImageCommand),
 
+    /// Read a container checkpoint (KEP-2008) without extracting or running anything of it
+    #[command(subcommand)]
+    Checkpoint(CheckpointCommand),
+
     /// The collector inside kir's helper pod on a suspect's node (run by kir, not by people)
     #[command(subcommand, hide = true)]
     Node(NodeCommand),
@@ -240,6 +244,27 @@ pub struct CapturePodArgs {
     /// Bytes kept of each container log, e.g. 64Mi
     #[arg(long, value_name = "SIZE", default_value = "64Mi", value_parser = parse_size)]
     pub log_limit: u64,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CheckpointCommand {
+    /// The container, its process tree, open files and sockets, memory and changed files
+    #[command(
+        after_help = "Examples:\n  kir checkpoint inspect ./cases/INC-42\n  kir checkpoint inspect checkpoint-web_shop-app.tar --grep stratum+tcp://"
+    )]
+    Inspect(CheckpointInspectArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct CheckpointInspectArgs {
+    /// A checkpoint archive (.tar, or .tar.zst as kir stores it), or a case folder: each
+    /// checkpoint in it, its hash checked against the case's manifest
+    #[arg(value_name = "ARCHIVE|CASE")]
+    pub target: PathBuf,
+
+    /// Also search the memory pages for this string: every process and address holding it
+    #[arg(long, value_name = "STRING")]
+    pub grep: Option<String>,
 }
 
 /// What `kir node collect` writes.

@@ -14,8 +14,9 @@ use std::process::ExitCode;
 
 use crate::{
     cli::{
-        CaptureCommand, Cli, Command, CredsCommand, ImageCommand, IsolateCommand, NodeCommand, OutputArg,
-        PrepareCommand, ReleaseCommand, ReplaceCommand, RespondCommand, SnapshotCommand,
+        CaptureCommand, CheckpointCommand, Cli, Command, CredsCommand, ImageCommand, IsolateCommand,
+        NodeCommand, OutputArg, PrepareCommand, ReleaseCommand, ReplaceCommand, RespondCommand,
+        SnapshotCommand,
     },
     settings::{Settings, UsageError},
 };
@@ -96,6 +97,9 @@ fn run(cli: Cli, settings: Settings) -> anyhow::Result<u8> {
         Command::Case(command) => return commands::case::run(command, &settings),
         Command::Capture(CaptureCommand::Pod(args)) => {
             return runtime()?.block_on(commands::capture::pod(&args, &settings));
+        }
+        Command::Checkpoint(CheckpointCommand::Inspect(args)) => {
+            return commands::checkpoint::inspect(&args, &settings);
         }
         Command::Node(NodeCommand::Wait) => return commands::node::wait(),
         Command::Node(NodeCommand::Collect { what, container_id, host_root, proc_root }) => {

@@ -174,10 +174,23 @@ async fn wait_running(
             Err(error) => error.to_string(),
         };
         if tokio::time::Instant::now() >= deadline {
-            return Err(last);
+            return Err(match last_event(cluster, helper).await {
+                Some(event) => format!("{last}; its last event: {event}"),
+                None => last,
+            });
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
+}
+
+/// The newest event about the helper (`Pulling: Pulling image "..."`), if any can be read.
+async fn last_event(cluster: &Cluster, helper: &Helper) -> Option<String> {
+    let events = cluster.events_about(&helper.namespace, &helper.uid).await.ok()?;
+    let newest = events.value.get("items")?.as_array()?.iter().max_by_key(|e| {
+        e.get("lastTimestamp").or(e.get("eventTime")).and_then(Value::as_str).unwrap_or_default().to_string()
+    })?;
+    let text = |key: &str| newest.get(key).and_then(Value::as_str).unwrap_or_default();
+    Some(format!("{}: {}", text("reason"), text("message")))
 }
 
 #[derive(Debug, PartialEq, Eq)]

@@ -4,6 +4,7 @@ pub mod audit;
 pub mod baseline;
 pub mod capture;
 pub mod case;
+pub mod checkpoint;
 pub mod completion;
 pub mod creds;
 pub mod detect;

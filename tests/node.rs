@@ -1,0 +1,274 @@
+//! Collection from the suspect's node, on the testbed's real node (kubelet, containerd, runc,
+//! CRIU): a helper pod that runs the kir under test, never anything inside the suspect.
+
+use std::{io::Read, path::Path, time::Duration};
+
+use k8s_openapi::api::core::v1::Pod;
+use kube::{
+    Client,
+    api::{Api, ListParams, PostParams},
+};
+use serde_json::{Value, json};
+
+use crate::{
+    permissions::{apply, generated},
+    scene::{eventually, is_running},
+    testbed::{Testbed, testbed},
+    util::{kir_with, run},
+};
+
+/// The canary: no shell, `DROP` written to /tmp/kir-dropped at start, the reverse of `CANARY`
+/// held in memory, every copy of the forward value wiped.
+async fn canary(client: &Client, tb: &Testbed, ns: &str, name: &str, drop: &str, secret: &str) -> Pod {
+    let pod: Pod = serde_json::from_value(json!({
+        "metadata": {"name": name},
+        "spec": {
+            "nodeSelector": {"kubernetes.io/hostname": tb.real_node()},
+            "tolerations": [{"key": "kir.dev/real-node", "operator": "Exists"}],
+            "containers": [{
+                "name": "canary",
+                "image": "kir-testbed/canary:1",
+                "env": [{"name": "DROP", "value": drop}, {"name": "CANARY", "value": secret}],
+            }],
+        },
+    }))
+    .unwrap();
+    let pods: Api<Pod> = Api::namespaced(client.clone(), ns);
+    pods.create(&PostParams::default(), &pod).await.unwrap();
+    eventually(&format!("pod {ns}/{name} runs on the real node"), Duration::from_secs(60), || {
+        let pods = pods.clone();
+        async move { pods.get(name).await.is_ok_and(|p| is_running(&p)) }
+    })
+    .await;
+    pods.get(name).await.unwrap()
+}
+
+fn restarts(pod: &Pod) -> i32 {
+    pod.status.as_ref().unwrap().container_statuses.as_ref().unwrap()[0].restart_count
+}
+
+fn node_artifact(case: &Path, report: &Value, name: &str) -> Vec<u8> {
+    let path = report["node"]["collected"]["artifacts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["path"].as_str().unwrap())
+        .find(|p| p.ends_with(&format!("/{name}")))
+        .unwrap_or_else(|| panic!("no {name} in {report:#}"));
+    std::fs::read(case.join("evidence").join(path)).unwrap()
+}
+
+fn unzstd(bytes: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    zstd::stream::read::Decoder::new(bytes).unwrap().read_to_end(&mut out).unwrap();
+    out
+}
+
+/// The entries of a tar: name and bytes.
+fn entries(tar_bytes: &[u8]) -> Vec<(String, Vec<u8>)> {
+    let mut archive = tar::Archive::new(tar_bytes);
+    archive
+        .entries()
+        .unwrap()
+        .map(|entry| {
+            let mut entry = entry.unwrap();
+            let name = entry.path().unwrap().display().to_string();
+            let mut data = Vec::new();
+            entry.read_to_end(&mut data).unwrap();
+            (name, data)
+        })
+        .collect()
+}
+
+fn contains(haystack: &[u8], needle: &str) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle.as_bytes())
+}
+
+async fn helper_pods(client: &Client, ns: &str) -> usize {
+    let pods: Api<Pod> = Api::namespaced(client.clone(), ns);
+    pods.list(&ListParams::default().labels("ir.kir.dev/node-helper")).await.unwrap().items.len()
+}
+
+#[tokio::test]
+async fn a_shell_less_container_is_collected_from_its_node_and_keeps_running() {
+    let tb = testbed();
+    let client = tb.client().await;
+    let ns = tb.namespace("node-snapshot").await;
+    let secret = format!("forward-{}-value", std::process::id());
+    let reversed: String = secret.chars().rev().collect();
+    let drop = format!("dropped-{}", std::process::id());
+    let before = canary(&client, tb, &ns, "canary", &drop, &secret).await;
+    let image = tb.helper_image();
+    let dir = tempfile::tempdir().unwrap();
+    let case = dir.path().join("case");
+
+    // Exec cannot run in the canary (no shell): auto collects from the node.
+    let out = run(kir_with(&tb.kubeconfig).args(["--new-case", "--case"]).arg(&case).args([
+        "snapshot",
+        "pod",
+        &format!("{ns}/canary"),
+        "--helper-image",
+        image,
+        "--memory",
+        "--checkpoint",
+        "-o",
+        "json",
+    ]));
+    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    let report = out.json();
+    assert_eq!(report["node"]["suspectUntouched"], true, "{report:#}");
+    assert_eq!(report["node"]["node"], tb.real_node());
+
+    let processes = String::from_utf8(node_artifact(&case, &report, "processes.jsonl")).unwrap();
+    let canary_process: Value = serde_json::from_str(processes.lines().next().unwrap()).unwrap();
+    assert_eq!(canary_process["executable"]["path"], "/canary", "{processes}");
+    assert_eq!(canary_process["executable"]["sha256"].as_str().unwrap().len(), 64);
+
+    let changes = entries(&unzstd(&node_artifact(&case, &report, "changes.tar.zst")));
+    let dropped = changes.iter().find(|(name, _)| name == "tmp/kir-dropped").expect("the dropped file");
+    assert_eq!(dropped.1, drop.as_bytes());
+
+    let memory = node_artifact(&case, &report, "memory.kirmem");
+    assert!(contains(&memory, &reversed), "the reversed canary is in the memory artifact");
+    let checkpoint = entries(&unzstd(&node_artifact(&case, &report, "checkpoint.tar.zst")));
+    assert!(
+        checkpoint
+            .iter()
+            .any(|(name, data)| name.starts_with("checkpoint/pages-") && contains(data, &reversed)),
+        "the reversed canary is in the checkpoint's pages"
+    );
+    // The forward value: nowhere in what kir collected, but in the container's own spec inside
+    // the kubelet's checkpoint (its environment, as the runtime recorded it).
+    for (name, data) in &checkpoint {
+        if contains(data, &secret) {
+            assert!(
+                name == "spec.dump" || name == "config.dump",
+                "the forward value is in the checkpoint's {name}"
+            );
+        }
+    }
+    for entry in walkdir(&case) {
+        if entry.ends_with("checkpoint.tar.zst") {
+            continue;
+        }
+        assert!(
+            !contains(&std::fs::read(&entry).unwrap(), &secret),
+            "the forward value is in {}",
+            entry.display()
+        );
+    }
+
+    let pods: Api<Pod> = Api::namespaced(client.clone(), &ns);
+    let after = pods.get("canary").await.unwrap();
+    assert_eq!(after.metadata.uid, before.metadata.uid);
+    assert_eq!(restarts(&after), restarts(&before));
+    assert_eq!(helper_pods(&client, &ns).await, 0, "the helper is deleted");
+    let journal = std::fs::read_to_string(case.join("journal.jsonl")).unwrap();
+    for action in ["node.helper.create", "node.helper.delete", "snapshot.node"] {
+        assert!(journal.contains(&format!("\"action\":\"{action}\"")), "{action} journaled");
+    }
+    let verified = run(kir_with(&tb.kubeconfig).args(["case", "verify", "-o", "json"]).arg(&case));
+    assert_eq!(verified.json()["intact"], true, "{}", verified.stdout);
+
+    // The checkpoint read back by kir: the process, the dropped file, the value in memory.
+    let inspected = run(kir_with(&tb.kubeconfig)
+        .args(["checkpoint", "inspect", "--grep", &reversed, "-o", "json"])
+        .arg(&case));
+    assert_eq!(inspected.code, 0, "{}", inspected.stderr);
+    let inspected = inspected.json();
+    let first = &inspected[0];
+    assert_eq!(first["inventory"]["processes"][0]["exe"], "/canary", "{first:#}");
+    let changed: Vec<&str> = first["inventory"]["changedFiles"]["rootfsDiff"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["path"].as_str().unwrap())
+        .collect();
+    assert!(changed.contains(&"tmp/kir-dropped"), "{changed:?}");
+    assert!(first["grep"]["total"].as_u64().unwrap() >= 1, "{first:#}");
+}
+
+#[tokio::test]
+async fn a_helper_that_cannot_start_or_a_missing_grant_is_named_and_nothing_is_left() {
+    let tb = testbed();
+    let client = tb.client().await;
+    let ns = tb.namespace("node-faults").await;
+    canary(&client, tb, &ns, "canary", "x", "faults-forward").await;
+    let dir = tempfile::tempdir().unwrap();
+
+    // An image the node does not have: given up at once, deleted, the pull error named.
+    let case = dir.path().join("missing-image");
+    let out = run(kir_with(&tb.kubeconfig).args(["--new-case", "--case"]).arg(&case).args([
+        "snapshot",
+        "pod",
+        &format!("{ns}/canary"),
+        "--from",
+        "node",
+        "--helper-image",
+        "kir-testbed/no-such-image:1",
+        "--helper-timeout",
+        "10s",
+    ]));
+    assert_eq!(out.code, 1, "{}\n{}", out.stdout, out.stderr);
+    // The node cannot reach a registry: the pull fails, or hangs until the timeout.
+    assert!(
+        out.stderr.contains("did not run on node")
+            && out.stderr.contains("kir-testbed/no-such-image:1")
+            && out.stderr.contains("it was deleted"),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(helper_pods(&client, &ns).await, 0, "the helper that could not start is deleted");
+
+    // Without `create nodes/proxy`: the checkpoint is named as missing, the rest is collected.
+    let image = tb.helper_image();
+    let account = "snapshotter";
+    let namespaced: Vec<Value> = generated("snapshot pod", &ns, account)
+        .into_iter()
+        .filter(|object| !object["kind"].as_str().unwrap().starts_with("Cluster"))
+        .collect();
+    let user = apply(&client, &ns, &namespaced).await;
+    let case = dir.path().join("no-proxy");
+    let out = run(kir_with(&tb.kubeconfig).args(["--new-case", "--case"]).arg(&case).args([
+        "--as",
+        &user,
+        "snapshot",
+        "pod",
+        &format!("{ns}/canary"),
+        "--from",
+        "node",
+        "--helper-image",
+        image,
+        "--checkpoint",
+        "-o",
+        "json",
+    ]));
+    assert_eq!(out.code, 5, "incomplete, for a grant that may come: {}\n{}", out.stdout, out.stderr);
+    assert!(out.stderr.contains("create nodes/proxy"), "{}", out.stderr);
+    let report = out.json();
+    let collected: Vec<&str> = report["node"]["collected"]["artifacts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["path"].as_str().unwrap().rsplit('/').next().unwrap())
+        .collect();
+    assert!(
+        collected.contains(&"processes.jsonl") && collected.contains(&"changes.tar.zst"),
+        "{collected:?}"
+    );
+    assert_eq!(helper_pods(&client, &ns).await, 0);
+}
+
+/// Every file under `dir`.
+fn walkdir(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            files.extend(walkdir(&path));
+        } else {
+            files.push(path);
+        }
+    }
+    files
+}
