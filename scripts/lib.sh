@@ -12,6 +12,11 @@ ensure_packages() {
   command -v jq >/dev/null || missing+=(jq)
   command -v zstd >/dev/null || missing+=(zstd)
   command -v chromium >/dev/null || missing+=(chromium)
+  # The testbed's real node: namespaces, its veth pair, cgo for runc, the helper image.
+  command -v ip >/dev/null || missing+=(iproute2)
+  command -v findmnt >/dev/null || missing+=(util-linux)
+  command -v gcc >/dev/null || missing+=(gcc)
+  command -v strip >/dev/null || missing+=(binutils)
   if [[ ${#missing[@]} -gt 0 ]]; then
     say "installing ${missing[*]}"
     local sudo=()
