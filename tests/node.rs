@@ -272,3 +272,60 @@ fn walkdir(dir: &Path) -> Vec<std::path::PathBuf> {
     }
     files
 }
+
+#[tokio::test]
+async fn the_playbook_collects_a_shell_less_suspect_from_its_node_before_deleting_it() {
+    let tb = testbed();
+    let client = tb.client().await;
+    let ns = tb.namespace("node-respond").await;
+    let secret = format!("respond-{}-value", std::process::id());
+    let reversed: String = secret.chars().rev().collect();
+    canary(&client, tb, &ns, "canary", "respond-drop", &secret).await;
+    let image = tb.helper_image();
+    let dir = tempfile::tempdir().unwrap();
+    let case = dir.path().join("case");
+
+    let plan = run(kir_with(&tb.kubeconfig).args([
+        "respond",
+        "compromised-pod",
+        &format!("{ns}/canary"),
+        "--helper-image",
+        image,
+        "--dry-run",
+    ]));
+    assert!(plan.stdout.contains("node") && plan.stdout.contains(&tb.real_node()), "{}", plan.stdout);
+
+    let out = run(kir_with(&tb.kubeconfig).args(["--new-case", "--case"]).arg(&case).args([
+        "respond",
+        "compromised-pod",
+        &format!("{ns}/canary"),
+        "--helper-image",
+        image,
+        "--memory",
+        "--replace",
+        "--yes",
+        "-o",
+        "json",
+    ]));
+    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    let report = out.json();
+    let steps: Vec<(String, String)> = report["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| (s["step"].as_str().unwrap().to_string(), s["status"].as_str().unwrap().to_string()))
+        .collect();
+    assert!(steps.contains(&("node".to_string(), "done".to_string())), "{steps:?}");
+    assert!(steps.contains(&("replace".to_string(), "done".to_string())), "{steps:?}");
+    assert_eq!(report["node"]["suspectUntouched"], true);
+    let memory = node_artifact(&case, &report, "memory.kirmem");
+    assert!(contains(&memory, &reversed));
+    assert!(!contains(&memory, &secret));
+    let pods: Api<Pod> = Api::namespaced(client.clone(), &ns);
+    eventually("the suspect is deleted", Duration::from_secs(60), || {
+        let pods = pods.clone();
+        async move { pods.get_opt("canary").await.unwrap().is_none() }
+    })
+    .await;
+    assert_eq!(helper_pods(&client, &ns).await, 0);
+}

@@ -339,6 +339,13 @@ pub struct SnapshotPodArgs {
     #[arg(long, value_enum, default_value_t = SnapshotFrom::Auto)]
     pub from: SnapshotFrom,
 
+    #[command(flatten)]
+    pub node: NodeArgs,
+}
+
+/// Collection from the suspect's node, through a helper pod that runs kir there.
+#[derive(Debug, Args, Clone)]
+pub struct NodeArgs {
     /// The helper pod's image, holding kir's binary at /kir (node-side collection)
     #[arg(long, env = "KIR_HELPER_IMAGE", value_name = "IMAGE")]
     pub helper_image: Option<String>,
@@ -558,6 +565,9 @@ pub struct RespondPodArgs {
     /// Bytes kept of each container log
     #[arg(long, value_name = "SIZE", default_value = "64Mi", value_parser = parse_size)]
     pub log_limit: u64,
+
+    #[command(flatten)]
+    pub node: NodeArgs,
 
     #[command(flatten)]
     pub isolation: IsolationArgs,

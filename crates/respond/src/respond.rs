@@ -20,6 +20,7 @@ use crate::{
     collect::Collected,
     contain::{self, IsolationReport},
     isolate::{self, Change, IsolateOptions, IsolationPlan, Surroundings},
+    node::{NodeSnapshotOptions, NodeSnapshotReport, snapshot_from_node},
     observe::{ObservedPod, observe_with_surroundings},
     replace::{ReplaceReport, assess, replace_pod},
     snapshot::{SnapshotOptions, SnapshotReport, choose_container, snapshot_pod_signalling},
@@ -39,6 +40,9 @@ pub struct RespondOptions {
     pub evidence_budget: Duration,
     pub replacement_timeout: Duration,
     pub grace_seconds: Option<u32>,
+    /// Collect from the suspect's node too, when exec cannot run in the container or memory or
+    /// a checkpoint is asked for.
+    pub node: Option<NodeSnapshotOptions>,
 }
 
 impl Default for RespondOptions {
@@ -52,6 +56,7 @@ impl Default for RespondOptions {
             evidence_budget: Duration::from_secs(5),
             replacement_timeout: Duration::from_secs(60),
             grace_seconds: None,
+            node: None,
         }
     }
 }
@@ -113,6 +118,28 @@ impl Playbook {
                 ),
             },
         ];
+        if let Some(node) = &self.options.node {
+            let when =
+                if node.memory || node.checkpoint { "" } else { ", if exec cannot run in the container" };
+            let mut what = vec!["processes", "changed files"];
+            if node.memory {
+                what.push("memory (its cgroup frozen while read)");
+            }
+            if node.checkpoint {
+                what.push("a checkpoint by its kubelet");
+            }
+            lines.push(PlanLine {
+                step: "node",
+                action: format!(
+                    "collect {} of container {} from node {}{when}, through a helper pod (image {}) deleted afterwards; \
+                     nothing is written into the container",
+                    what.join(", "),
+                    self.container,
+                    state.node.as_deref().unwrap_or("(not scheduled)"),
+                    node.helper.image
+                ),
+            });
+        }
         for change in self.isolation.pending() {
             lines.push(PlanLine { step: "isolate", action: change.description.clone() });
         }
@@ -209,23 +236,44 @@ impl Playbook {
             let (cluster, case, actor, observed) =
                 (cluster.clone(), case.clone(), actor.to_string(), observed.clone());
             let (skip, snapshot_options) = (step_done("snapshot"), options.snapshot.clone());
+            let (skip_node, node_options) = (step_done("node"), options.node.clone());
             tokio::spawn(async move {
                 if skip {
                     let _ = volatile_done.send(());
                     return None;
                 }
                 let at = Instant::now();
+                // With a helper, what the node holds (the processes' sockets among it) is evidence
+                // containment could destroy too: it waits for both, within its budget.
+                let (exec_signal, held) = match node_options {
+                    Some(_) => (None, Some(volatile_done)),
+                    None => (Some(volatile_done), None),
+                };
                 let result = snapshot_pod_signalling(
                     &cluster,
                     &case,
                     &actor,
                     &observed,
                     &snapshot_options,
-                    Some(volatile_done),
+                    exec_signal,
                 )
                 .await;
+                let took = at.elapsed();
                 tracing::debug!("snapshot finished {} ms after start", started.elapsed().as_millis());
-                Some((result, at.elapsed()))
+                let node = match (&result, node_options) {
+                    (Ok(report), Some(node))
+                        if !skip_node && (!report.exec_ran() || node.memory || node.checkpoint) =>
+                    {
+                        let at = Instant::now();
+                        let collected = snapshot_from_node(&cluster, &case, &actor, &observed, &node).await;
+                        Some((collected, at.elapsed()))
+                    }
+                    _ => None,
+                };
+                if let Some(held) = held {
+                    let _ = held.send(());
+                }
+                Some((result, took, node))
             })
         };
         let containment = {
@@ -268,7 +316,12 @@ impl Playbook {
         };
         let (capture, snapshot) = tokio::join!(capture, snapshot);
         let capture = capture.unwrap_or_else(|e| Some((Err(Error::task("capture", &e)), Duration::ZERO)));
-        let snapshot = snapshot.unwrap_or_else(|e| Some((Err(Error::task("snapshot", &e)), Duration::ZERO)));
+        let snapshot =
+            snapshot.unwrap_or_else(|e| Some((Err(Error::task("snapshot", &e)), Duration::ZERO, None)));
+        let (snapshot, node) = match snapshot {
+            Some((result, took, node)) => (Some((result, took)), node),
+            None => (None, None),
+        };
 
         let mut report = RespondReport {
             case: case.path().display().to_string(),
@@ -280,6 +333,7 @@ impl Playbook {
             containment: "NOT contained".to_string(),
             capture: None,
             snapshot: None,
+            node: None,
             isolation: None,
             replace: None,
             missing_evidence: Vec::new(),
@@ -293,6 +347,7 @@ impl Playbook {
                 "snapshot",
                 snapshot.as_ref().map(|(s, _)| s.as_ref().map(|s| &s.collected).map_err(|e| e.to_string())),
             ),
+            ("node", node.as_ref().map(|(n, _)| n.as_ref().map(|n| &n.collected).map_err(|e| e.to_string()))),
         ] {
             let missing = match outcome {
                 None => continue,
@@ -332,6 +387,21 @@ impl Playbook {
             }
             Some((Err(error), took)) => {
                 steps.finish(&mut report, "snapshot", StepOutcome::Failed(took, error.to_string())).await?
+            }
+        }
+        match node {
+            None => {}
+            Some((Ok(node), took)) => {
+                let mut detail = format!("{} from node {}", summary(&node.collected), node.node);
+                if !node.suspect_untouched {
+                    detail.push_str("; the suspect was NOT found as it was afterwards");
+                }
+                let outcome = collected_outcome(&node.collected, took, detail);
+                report.node = Some(node);
+                steps.finish(&mut report, "node", outcome).await?;
+            }
+            Some((Err(error), took)) => {
+                steps.finish(&mut report, "node", StepOutcome::Failed(took, error.to_string())).await?
             }
         }
 
@@ -602,6 +672,9 @@ pub struct RespondReport {
     pub containment: String,
     pub capture: Option<Collected>,
     pub snapshot: Option<SnapshotReport>,
+    /// What was collected from the suspect's node, when it was.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub node: Option<NodeSnapshotReport>,
     pub isolation: Option<IsolationReport>,
     pub replace: Option<ReplaceReport>,
     /// Per evidence step, what keeps its evidence from being complete.

@@ -11,11 +11,11 @@ use kir_respond::{
 };
 
 use crate::{
-    cli::{OutputFormat, RespondPodArgs},
+    cli::{OutputFormat, RespondPodArgs, SnapshotFrom},
     commands::{
         isolate::isolation_options,
         responder::{self, AT_ONCE, Decision, Responder},
-        snapshot::print_findings,
+        snapshot::{node_options, print_findings},
     },
     output::{print_json, print_table, print_yaml, sanitize, table},
     settings::Settings,
@@ -24,9 +24,12 @@ use crate::{
 pub async fn compromised_pod(args: &RespondPodArgs, settings: &Settings) -> anyhow::Result<u8> {
     let (isolate, replacement_timeout) =
         (isolation_options(&args.isolation), args.isolation.replacement_timeout);
+    let snapshot = SnapshotOptions { container: args.container.clone(), ..SnapshotOptions::default() };
+    let node = node_options(SnapshotFrom::Auto, &args.node, &snapshot)?;
     let options = RespondOptions {
         capture: CaptureOptions { log_limit: args.log_limit },
-        snapshot: SnapshotOptions { container: args.container.clone(), ..SnapshotOptions::default() },
+        snapshot,
+        node,
         isolate,
         replace: args.replace,
         accept_incomplete_evidence: args.accept_incomplete_evidence,

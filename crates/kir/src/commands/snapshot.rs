@@ -9,7 +9,7 @@ use kir_respond::{
 };
 
 use crate::{
-    cli::{OutputFormat, SnapshotFrom, SnapshotPodArgs},
+    cli::{NodeArgs, OutputFormat, SnapshotFrom, SnapshotPodArgs},
     commands::{
         capture::{collected_status, print_collected},
         responder,
@@ -24,7 +24,7 @@ pub async fn pod(args: &SnapshotPodArgs, settings: &Settings) -> anyhow::Result<
         max_bytes: args.max_bytes,
         timeout: args.timeout,
     };
-    let node = node_options(args, &options)?;
+    let node = node_options(args.from, &args.node, &options)?;
     let source = match args.from {
         SnapshotFrom::Auto => Source::Auto,
         SnapshotFrom::Exec => Source::Exec,
@@ -151,13 +151,14 @@ pub async fn pod(args: &SnapshotPodArgs, settings: &Settings) -> anyhow::Result<
 }
 
 /// The helper's settings when node-side collection may happen; a usage error when it must and
-/// cannot.
-fn node_options(
-    args: &SnapshotPodArgs,
+/// cannot (`from`: `--from`, `Auto` for `respond`).
+pub fn node_options(
+    from: SnapshotFrom,
+    args: &NodeArgs,
     options: &SnapshotOptions,
 ) -> anyhow::Result<Option<NodeSnapshotOptions>> {
     let Some(image) = args.helper_image.clone() else {
-        if args.from == SnapshotFrom::Node || args.memory || args.checkpoint {
+        if from == SnapshotFrom::Node || args.memory || args.checkpoint {
             return Err(UsageError(
                 "collecting from the node (--from node, --memory, --checkpoint) needs the helper pod's image: pass \
                  --helper-image IMAGE (or set KIR_HELPER_IMAGE), an image with kir's binary at /kir"
@@ -167,7 +168,7 @@ fn node_options(
         }
         return Ok(None);
     };
-    if args.from == SnapshotFrom::Exec && (args.memory || args.checkpoint) {
+    if from == SnapshotFrom::Exec && (args.memory || args.checkpoint) {
         return Err(UsageError(
             "--memory and --checkpoint are collected from the node: drop --from exec".into(),
         )
