@@ -144,7 +144,12 @@ async fn doctor_as_a_narrow_service_account_sees_exactly_its_role() {
     let snapshot = command("snapshot pod");
     assert_eq!(
         snapshot["missing"],
-        serde_json::json!([format!("get pods/exec in {ns}"), format!("create pods/exec in {ns}")])
+        serde_json::json!([
+            format!("get pods/exec in {ns}"),
+            format!("create pods/exec in {ns}"),
+            format!("create pods in {ns}"),
+            format!("delete pods in {ns}")
+        ])
     );
     let isolate = command("isolate pod");
     assert_eq!(isolate["availability"], "unavailable");

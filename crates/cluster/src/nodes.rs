@@ -3,7 +3,9 @@
 
 use std::time::Duration;
 
-use serde::Deserialize;
+use k8s_openapi::api::core::v1::Node;
+use kube::api::{Api, ListParams};
+use serde::{Deserialize, Serialize};
 
 use crate::{Cluster, Error, Result};
 
@@ -23,7 +25,58 @@ fn path_safe(name: &str) -> bool {
         && !name.contains("..")
 }
 
+/// Whether a node's kubelet can checkpoint a container, as far as can be told without trying.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NodeCheckpoint {
+    pub node: String,
+    /// The container runtime the node reports (`containerd://2.4.2`).
+    pub runtime: String,
+    /// The kubelet's `ContainerCheckpoint` feature gate, from its `/configz`; `None`: unknown.
+    pub feature_gate: Option<bool>,
+    /// `likely`, `no` or `unknown`.
+    pub possible: &'static str,
+    pub why: String,
+}
+
+/// At most this many nodes are asked: a large cluster's answer is the same for most of them.
+const NODES_ASKED: usize = 50;
+
 impl Cluster {
+    /// For each node (the first [`NODES_ASKED`]): its runtime and its kubelet's checkpoint
+    /// feature gate. Whether CRIU works there only a checkpoint tells: its error is the runtime's.
+    pub async fn node_checkpoints(&self) -> Result<Vec<NodeCheckpoint>> {
+        let nodes: Api<Node> = Api::all(self.client().clone());
+        let listed =
+            self.call("list nodes", nodes.list(&ListParams::default().limit(NODES_ASKED as u32))).await?;
+        let asked = listed.items.into_iter().map(|node| async move {
+            let name = node.metadata.name.clone().unwrap_or_default();
+            let runtime = node
+                .status
+                .and_then(|s| s.node_info)
+                .map(|i| i.container_runtime_version)
+                .unwrap_or_default();
+            let gate = self.checkpoint_gate(&name).await;
+            checkpoint_verdict(name, runtime, gate)
+        });
+        Ok(futures::future::join_all(asked).await)
+    }
+
+    /// The kubelet's `ContainerCheckpoint` gate: set, on by default (beta since 1.30), or why
+    /// it could not be read.
+    async fn checkpoint_gate(&self, node: &str) -> std::result::Result<bool, String> {
+        if !path_safe(node) {
+            return Err("the node's name holds characters no Kubernetes name has".into());
+        }
+        let fetched =
+            self.get_raw(&format!("/api/v1/nodes/{node}/proxy/configz")).await.map_err(|e| e.to_string())?;
+        let gates = fetched.value.pointer("/kubeletconfig/featureGates");
+        Ok(gates
+            .and_then(|g| g.get("ContainerCheckpoint"))
+            .and_then(serde_json::Value::as_bool)
+            .unwrap_or(true))
+    }
+
     /// Ask the kubelet of `node` to checkpoint `container` of `namespace/pod` (the container
     /// keeps running); the archives it wrote on the node, as it names them. The API server
     /// authorizes the request as `create nodes/proxy`.
@@ -70,9 +123,51 @@ impl Cluster {
     }
 }
 
+fn checkpoint_verdict(
+    node: String,
+    runtime: String,
+    gate: std::result::Result<bool, String>,
+) -> NodeCheckpoint {
+    let (kind, version) = runtime.split_once("://").unwrap_or((runtime.as_str(), ""));
+    let major: Option<u32> = version.split('.').next().and_then(|m| m.parse().ok());
+    let runtime_can = match kind {
+        "containerd" => major.map(|m| m >= 2),
+        "cri-o" => Some(true),
+        "" => None,
+        _ => Some(false),
+    };
+    let (possible, why) = match (&gate, runtime_can) {
+        (Ok(false), _) => ("no", "the kubelet's ContainerCheckpoint feature gate is off".to_string()),
+        (_, Some(false)) => ("no", format!("runtime {runtime} cannot checkpoint through the kubelet")),
+        (Ok(true), Some(true)) => (
+            "likely",
+            "gate on and the runtime supports it; it also needs CRIU on the node, which only a checkpoint tells \
+             (kir snapshot pod --checkpoint reports the runtime's own error)"
+                .to_string(),
+        ),
+        (Err(why), _) => ("unknown", format!("the kubelet's configuration could not be read: {why}")),
+        (Ok(true), None) => ("unknown", "the node reports no container runtime".to_string()),
+    };
+    NodeCheckpoint { node, runtime, feature_gate: gate.ok(), possible, why }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_checkpoint_needs_the_gate_and_a_runtime_that_does_it() {
+        let verdict = |runtime: &str, gate: std::result::Result<bool, String>| {
+            checkpoint_verdict("n".into(), runtime.into(), gate).possible
+        };
+        assert_eq!(verdict("containerd://2.4.2", Ok(true)), "likely");
+        assert_eq!(verdict("cri-o://1.33.0", Ok(true)), "likely");
+        assert_eq!(verdict("containerd://2.4.2", Ok(false)), "no");
+        assert_eq!(verdict("containerd://1.7.20", Ok(true)), "no");
+        assert_eq!(verdict("docker://27.0.0", Ok(true)), "no");
+        assert_eq!(verdict("containerd://2.4.2", Err("404".into())), "unknown");
+        assert_eq!(verdict("", Ok(true)), "unknown");
+    }
 
     #[test]
     fn only_kubernetes_names_go_into_the_path() {

@@ -306,6 +306,11 @@ pub struct Readiness {
     /// The commands that are unavailable, in declaration order.
     pub disabled_commands: Vec<String>,
     pub capabilities: Vec<Capability>,
+    /// Whether each node's kubelet can checkpoint a container (node-side forensics).
+    pub checkpoints: Vec<crate::nodes::NodeCheckpoint>,
+    /// Why the nodes could not be asked, when they could not.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub checkpoints_unknown: Option<String>,
 }
 
 impl Cluster {
@@ -315,8 +320,17 @@ impl Cluster {
         let server = self.server_info().await?;
         let namespace = self.namespace().to_string();
         let checks = required_checks(&namespace);
-        let (identity, decisions, inventory, daemonsets) =
-            tokio::join!(self.whoami(), self.can_i(&checks), self.api_inventory(), self.daemonsets());
+        let (identity, decisions, inventory, daemonsets, checkpoints) = tokio::join!(
+            self.whoami(),
+            self.can_i(&checks),
+            self.api_inventory(),
+            self.daemonsets(),
+            self.node_checkpoints()
+        );
+        let (checkpoints, checkpoints_unknown) = match checkpoints {
+            Ok(nodes) => (nodes, None),
+            Err(error) => (Vec::new(), Some(error.to_string())),
+        };
         let permissions = permissions(decisions?);
         let daemonsets = daemonsets.map_err(|e| e.to_string());
         let path = std::env::var_os("PATH");
@@ -335,6 +349,8 @@ impl Cluster {
             commands,
             disabled_commands,
             capabilities: capabilities(&inventory, &daemonsets, path.as_deref()),
+            checkpoints,
+            checkpoints_unknown,
         })
     }
 }

@@ -104,5 +104,28 @@ fn print_report(report: &Readiness) -> anyhow::Result<()> {
         commands.add_row(vec![Cell::new(name), Cell::new(available), Cell::new(sanitize(&detail))]);
     }
     print_table(&commands)?;
+    println!();
+
+    let mut checkpoints = table(&["node", "runtime", "checkpoint gate", "checkpoint", "why"]);
+    for node in &report.checkpoints {
+        let gate = match node.feature_gate {
+            Some(true) => "on",
+            Some(false) => "off",
+            None => "unknown",
+        };
+        checkpoints.add_row(vec![
+            Cell::new(&node.node),
+            Cell::new(&node.runtime),
+            Cell::new(gate),
+            Cell::new(node.possible),
+            Cell::new(&node.why),
+        ]);
+    }
+    match &report.checkpoints_unknown {
+        Some(why) => {
+            println!("container checkpoints: unknown, the nodes could not be listed: {}", sanitize(why))
+        }
+        None => print_table(&checkpoints)?,
+    }
     Ok(())
 }
