@@ -30,6 +30,8 @@ die() { log "error: $*"; exit 1; }
 KIR_TESTBED_CONTAINERD_VERSION="${KIR_TESTBED_CONTAINERD_VERSION:-v2.4.2}"
 KIR_TESTBED_RUNC_VERSION="${KIR_TESTBED_RUNC_VERSION:-v1.5.3}"
 KIR_TESTBED_CNI_PLUGINS_VERSION="${KIR_TESTBED_CNI_PLUGINS_VERSION:-v1.10.0}"
+# checkpointctl: the reference `kir checkpoint inspect` is checked against, on the same archives.
+KIR_TESTBED_CHECKPOINTCTL_VERSION="${KIR_TESTBED_CHECKPOINTCTL_VERSION:-v1.6.0}"
 # CRIU and busybox come from this Debian release's packages (Debian 12's CRIU 3.17 cannot dump on
 # a 6.18 kernel); they are unpacked into the cache, never installed.
 KIR_TESTBED_NODE_DEBIAN_SUITE="${KIR_TESTBED_NODE_DEBIAN_SUITE:-trixie}"

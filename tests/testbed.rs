@@ -139,6 +139,11 @@ impl OwnTestbed {
         OwnTestbed { testbed, state }
     }
 
+    /// The state directory, for the testbed's own scripts.
+    pub fn state(&self) -> &Path {
+        &self.state
+    }
+
     /// `testbed/restart COMPONENT --downtime SECONDS`: killed as in a crash, down for that
     /// long, started again. Returns at once; see [`Restart`].
     pub fn restart(&self, component: &str, downtime_seconds: u32) -> Restart {

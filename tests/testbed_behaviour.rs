@@ -106,3 +106,21 @@ async fn the_audit_log_records_this_tests_requests() {
     let text = std::fs::read_to_string(&tb.audit_log).unwrap();
     assert!(!text.contains("value-that-must-not-be-logged"));
 }
+
+/// The real node (kubelet, containerd, runc, CRIU) of a testbed of this test's own: pods there
+/// run, serve logs and exec, get pod IPs of their own, are checkpointed through the API server;
+/// then `testbed/down` leaves no process, cgroup, veth, mount or state behind. The checks are
+/// the testbed's own smoke script.
+#[test]
+fn the_real_node_serves_logs_exec_and_checkpoints_and_down_leaves_nothing() {
+    let own = crate::testbed::OwnTestbed::start("real-node-smoke");
+    let output = std::process::Command::new(crate::testbed::repo_root().join("testbed/real-node/smoke"))
+        .env("KIR_TESTBED_STATE", own.state())
+        .output()
+        .expect("testbed/real-node/smoke can be run");
+    let said = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{said}");
+    for check in ["testbed/down left nothing", "all checks passed"] {
+        assert!(said.contains(check), "{check}: {said}");
+    }
+}
