@@ -186,6 +186,77 @@ async fn a_shell_less_container_is_collected_from_its_node_and_keeps_running() {
         .collect();
     assert!(changed.contains(&"tmp/kir-dropped"), "{changed:?}");
     assert!(first["grep"]["total"].as_u64().unwrap() >= 1, "{first:#}");
+
+    // The same archive as checkpointctl reads it: the container, the process tree, every open
+    // regular file and pipe by descriptor.
+    let tar = dir.path().join("checkpoint.tar");
+    std::fs::write(&tar, unzstd(&node_artifact(&case, &report, "checkpoint.tar.zst"))).unwrap();
+    let checkpointctl =
+        std::fs::read_to_string(tb.state().join("checkpointctl")).expect("the testbed names it");
+    let reference = std::process::Command::new(checkpointctl.trim())
+        .arg("inspect")
+        .arg(&tar)
+        .args(["--ps-tree", "--files", "--format", "json"])
+        .output()
+        .unwrap();
+    assert!(reference.status.success(), "{}", String::from_utf8_lossy(&reference.stderr));
+    let reference: Value = serde_json::from_slice(&reference.stdout).unwrap();
+    let reference = &reference[0];
+    let ours = run(kir_with(&tb.kubeconfig).args(["checkpoint", "inspect", "-o", "json"]).arg(&tar)).json();
+    let ours = &ours[0]["inventory"];
+    for (theirs, mine) in [
+        ("container_name", "name"),
+        ("image", "image"),
+        ("id", "id"),
+        ("runtime", "runtime"),
+        ("engine", "engine"),
+    ] {
+        assert_eq!(reference[theirs], ours["container"][mine], "{theirs}");
+    }
+    assert!(
+        reference["checkpointed"].as_str().is_some_and(|at| ours["container"]["checkpointedAt"]
+            .as_str()
+            .is_some_and(|mine| mine.starts_with(at.trim_end_matches('Z')))),
+        "{} / {}",
+        reference["checkpointed"],
+        ours["container"]["checkpointedAt"]
+    );
+    assert_eq!(reference["process_tree"]["pid"], ours["processes"][0]["pid"]);
+    assert_eq!(reference["process_tree"]["command"], ours["processes"][0]["comm"]);
+    let files = &ours["processes"][0]["files"];
+    let by_fd = |fd: u64| files.as_array().unwrap().iter().find(|f| f["fd"] == fd).map(|f| f["file"].clone());
+    let mut compared = 0;
+    for open in reference["file_descriptors"][0]["open_files"].as_array().unwrap() {
+        let (kind, fd) = open["fd"].as_str().unwrap().split_once(' ').unwrap_or(("", ""));
+        let Ok(fd) = fd.parse::<u64>() else { continue };
+        let mine = by_fd(fd).unwrap_or_else(|| panic!("fd {fd} is not in kir's view: {files}"));
+        match kind {
+            "REG" => assert_eq!(open["path"], mine["path"], "fd {fd}"),
+            "PIPE" => assert_eq!(open["path"], format!("pipe[{}]", mine["pipeId"]), "fd {fd}"),
+            _ => continue,
+        }
+        compared += 1;
+    }
+    assert!(compared >= 3, "descriptors compared: {compared}");
+
+    // Hostile archives: cut short, or no checkpoint at all, are named, never a crash.
+    let whole = std::fs::read(&tar).unwrap();
+    let cut = dir.path().join("cut.tar");
+    std::fs::write(&cut, &whole[..whole.len() / 2]).unwrap();
+    let out = run(kir_with(&tb.kubeconfig).args(["checkpoint", "inspect"]).arg(&cut));
+    assert_eq!(out.code, 1, "{}", out.stderr);
+    assert!(out.stderr.contains("cut.tar: not a readable checkpoint"), "{}", out.stderr);
+    let out = run(kir_with(&tb.kubeconfig).args(["checkpoint", "inspect"]).arg(dir.path()));
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    assert!(out.stderr.contains("neither an archive nor a case folder"), "{}", out.stderr);
+    // A changed byte in the case's copy is caught by its hash before anything is believed.
+    let stored = walkdir(&case).into_iter().find(|p| p.ends_with("checkpoint.tar.zst")).unwrap();
+    let mut bytes = std::fs::read(&stored).unwrap();
+    let last = bytes.len() - 1;
+    bytes[last] ^= 1;
+    std::fs::write(&stored, &bytes).unwrap();
+    let out = run(kir_with(&tb.kubeconfig).args(["checkpoint", "inspect"]).arg(&case));
+    assert_eq!(out.code, 1, "{}", out.stderr);
 }
 
 #[tokio::test]

@@ -45,7 +45,8 @@ pub(crate) fn read_config(container: &mut Container, json: &[u8], max_text: usiz
     container.image_ref = text("rootfsImageRef").or(container.image_ref.take());
     container.runtime = text("runtime");
     container.created = text("createdTime").or(container.created.take());
-    container.checkpointed_at = text("checkpointedAt");
+    // containerd writes `checkpointedTime`, CRI-O `checkpointedAt`.
+    container.checkpointed_at = text("checkpointedTime").or_else(|| text("checkpointedAt"));
     // containerd's config name is its own (often the pod's and container's names joined); the
     // annotations' container name, when there is one, is the Kubernetes one.
     if container.name.is_none() {
@@ -132,5 +133,15 @@ mod tests {
         assert_eq!(container.id, None);
         assert_eq!(container.command, vec!["", "x"]);
         assert!(read_spec(&mut container, b"{", 64).is_err());
+    }
+
+    #[test]
+    fn containerd_and_cri_o_name_the_checkpoint_time_differently() {
+        for key in ["checkpointedTime", "checkpointedAt"] {
+            let config = format!(r#"{{"id":"abc","{key}":"2026-12-07T01:41:51Z"}}"#);
+            let mut container = Container::default();
+            read_config(&mut container, config.as_bytes(), 64).unwrap();
+            assert_eq!(container.checkpointed_at.as_deref(), Some("2026-12-07T01:41:51Z"), "{key}");
+        }
     }
 }
