@@ -361,6 +361,14 @@ pub struct NodeArgs {
     /// From the node: also a checkpoint of the container by its kubelet (KEP-2008)
     #[arg(long)]
     pub checkpoint: bool,
+
+    /// Bytes kept of the memory dump, and of the checkpoint archive
+    #[arg(long, value_name = "SIZE", default_value = "8Gi", value_parser = parse_size)]
+    pub max_dump_bytes: u64,
+
+    /// Time the memory dump, the checkpoint and bringing it in may each take
+    #[arg(long, value_name = "DURATION", default_value = "10m", value_parser = parse_duration)]
+    pub dump_timeout: Duration,
 }
 
 /// Where `snapshot pod` collects from.

@@ -268,6 +268,9 @@ pub struct NodeSnapshotOptions {
     pub memory: bool,
     /// Also a checkpoint of the container by its kubelet, brought into the case.
     pub checkpoint: bool,
+    /// The size and time bounds of the memory dump and of bringing the checkpoint in: a
+    /// process's memory is far larger than what a command prints.
+    pub dumps: SnapshotOptions,
 }
 
 /// What collecting from the node produced.
@@ -325,6 +328,7 @@ pub async fn snapshot_from_node(
         container: HELPER_CONTAINER,
         options: &options.snapshot,
     };
+    let dumps = Runner { options: &options.dumps, ..run };
     let collect = |what: &str| -> Vec<String> {
         ["/kir", "node", "collect", what, "--container-id", &id, "--host-root", HOST_ROOT]
             .map(String::from)
@@ -335,7 +339,7 @@ pub async fn snapshot_from_node(
     run.tar_archive("changes.tar.zst", collect("changes"), FROM_NODE).await;
     run.output("changes.json", collect("changes-summary"), FROM_NODE).await;
     if options.memory {
-        run.output("memory.kirmem", collect("memory"), FROM_NODE).await;
+        dumps.output("memory.kirmem", collect("memory"), FROM_NODE).await;
     }
     let mut checkpoint_archives = Vec::new();
     if options.checkpoint {
@@ -345,7 +349,7 @@ pub async fn snapshot_from_node(
             state.namespace, state.name
         );
         match cluster
-            .checkpoint_container(node, &state.namespace, &state.name, &container, options.snapshot.timeout)
+            .checkpoint_container(node, &state.namespace, &state.name, &container, options.dumps.timeout)
             .await
         {
             Ok(archives) => {
@@ -358,7 +362,7 @@ pub async fn snapshot_from_node(
                     match on_host(archive) {
                         Some(path) => {
                             let argv = ["/kir", "node", "read", &path].map(String::from).to_vec();
-                            run.tar_archive(&relative, argv, FROM_NODE).await;
+                            dumps.tar_archive(&relative, argv, FROM_NODE).await;
                         }
                         None => {
                             collector

@@ -3,11 +3,9 @@
 //! The input comes from a possibly compromised container: it is hostile. The parsers never
 //! panic, cap what they keep, and treat anything malformed as "skip this line".
 
-use std::{
-    collections::BTreeMap,
-    net::{IpAddr, Ipv4Addr, Ipv6Addr},
-};
+use std::{collections::BTreeMap, net::IpAddr};
 
+use kir_node::parse::{InetProtocol, parse_inet_table};
 use serde::Serialize;
 
 /// One socket from `/proc/net/{tcp,tcp6,udp,udp6}`.
@@ -31,30 +29,6 @@ impl Socket {
     }
 }
 
-/// Which of the four `/proc/net` tables a line came from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum SocketTable {
-    Tcp,
-    Tcp6,
-    Udp,
-    Udp6,
-}
-
-impl SocketTable {
-    fn protocol(self) -> &'static str {
-        match self {
-            SocketTable::Tcp => "tcp",
-            SocketTable::Tcp6 => "tcp6",
-            SocketTable::Udp => "udp",
-            SocketTable::Udp6 => "udp6",
-        }
-    }
-
-    fn is_tcp(self) -> bool {
-        matches!(self, SocketTable::Tcp | SocketTable::Tcp6)
-    }
-}
-
 /// At most this many sockets are kept from one table: a container cannot make kir hold more.
 pub const MAX_SOCKETS: usize = 100_000;
 
@@ -74,87 +48,28 @@ pub fn parse_socket_tables(text: &str) -> Vec<Socket> {
             continue;
         }
         let v6 = line.split_whitespace().nth(1).is_some_and(|local| local.len() > 13);
-        let table = match (udp, v6) {
-            (false, false) => SocketTable::Tcp,
-            (false, true) => SocketTable::Tcp6,
-            (true, false) => SocketTable::Udp,
-            (true, true) => SocketTable::Udp6,
+        let protocol = match (udp, v6) {
+            (false, false) => InetProtocol::Tcp,
+            (false, true) => InetProtocol::Tcp6,
+            (true, false) => InetProtocol::Udp,
+            (true, true) => InetProtocol::Udp6,
         };
-        if sockets.len() < 4 * MAX_SOCKETS
-            && let Some(socket) = parse_socket_line(table, line)
-        {
-            sockets.push(socket);
+        if sockets.len() >= 4 * MAX_SOCKETS {
+            break;
         }
+        // The node-side collector reads the same kernel tables: one parser for both.
+        sockets.extend(parse_inet_table(protocol, line.as_bytes()).into_iter().map(|socket| Socket {
+            protocol: protocol.table(),
+            local_address: socket.local.ip(),
+            local_port: socket.local.port(),
+            remote_address: socket.remote.ip(),
+            remote_port: socket.remote.port(),
+            state: socket.state,
+            uid: socket.uid,
+            inode: socket.inode,
+        }));
     }
     sockets
-}
-
-fn parse_socket_line(table: SocketTable, line: &str) -> Option<Socket> {
-    let mut fields = line.split_whitespace();
-    fields.next()?; // "sl:"
-    let (local_address, local_port) = parse_endpoint(fields.next()?)?;
-    let (remote_address, remote_port) = parse_endpoint(fields.next()?)?;
-    let state_code = u8::from_str_radix(fields.next()?, 16).ok()?;
-    let mut rest = fields.skip(3); // tx:rx queue, tr:tm->when, retrnsmt
-    let uid = rest.next()?.parse().ok()?;
-    let inode = rest.nth(1)?.parse().ok()?; // after timeout
-    let state = if table.is_tcp() { tcp_state(state_code) } else { udp_state(state_code) };
-    Some(Socket {
-        protocol: table.protocol(),
-        local_address,
-        local_port,
-        remote_address,
-        remote_port,
-        state,
-        uid,
-        inode,
-    })
-}
-
-/// `0100007F:1F90` is 127.0.0.1:8080: the address is the kernel's in-memory layout (each
-/// 32-bit word in host byte order, little endian on every platform kir supports), the port is
-/// big-endian hex.
-fn parse_endpoint(text: &str) -> Option<(IpAddr, u16)> {
-    let (address, port) = text.split_once(':')?;
-    let port = u16::from_str_radix(port, 16).ok()?;
-    let address = match address.len() {
-        8 => IpAddr::V4(Ipv4Addr::from(u32::from_str_radix(address, 16).ok()?.swap_bytes())),
-        32 => {
-            let mut bytes = [0u8; 16];
-            for (i, chunk) in address.as_bytes().chunks(8).enumerate() {
-                let word = u32::from_str_radix(std::str::from_utf8(chunk).ok()?, 16).ok()?;
-                bytes[i * 4..i * 4 + 4].copy_from_slice(&word.to_le_bytes());
-            }
-            IpAddr::V6(Ipv6Addr::from(bytes))
-        }
-        _ => return None,
-    };
-    Some((address, port))
-}
-
-fn tcp_state(code: u8) -> &'static str {
-    match code {
-        0x01 => "ESTABLISHED",
-        0x02 => "SYN_SENT",
-        0x03 => "SYN_RECV",
-        0x04 => "FIN_WAIT1",
-        0x05 => "FIN_WAIT2",
-        0x06 => "TIME_WAIT",
-        0x07 => "CLOSE",
-        0x08 => "CLOSE_WAIT",
-        0x09 => "LAST_ACK",
-        0x0A => "LISTEN",
-        0x0B => "CLOSING",
-        _ => "UNKNOWN",
-    }
-}
-
-fn udp_state(code: u8) -> &'static str {
-    match code {
-        0x01 => "ESTABLISHED",
-        0x07 => "UNCONNECTED",
-        _ => "UNKNOWN",
-    }
 }
 
 /// One process, from `/proc/<pid>/{status,cmdline,exe,fd}`.
