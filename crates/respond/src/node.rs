@@ -315,7 +315,29 @@ pub async fn snapshot_from_node(
         )));
     };
     let restarts_before = restart_count(&observed.pod, &container);
-    let helper = start_helper(cluster, case, actor, state, &options.helper).await?;
+    // The kubelet's checkpoint needs no helper: it is asked for while the helper starts. The
+    // memory dump freezes the container too, so it waits until the checkpoint is done.
+    let node_name = state.node.clone().unwrap_or_default();
+    let checkpoint_what = format!(
+        "POST /api/v1/nodes/{node_name}/proxy/checkpoint/{}/{}/{container}",
+        state.namespace, state.name
+    );
+    let checkpoint = async {
+        if !options.checkpoint {
+            return None;
+        }
+        let asked = cluster.checkpoint_container(
+            &node_name,
+            &state.namespace,
+            &state.name,
+            &container,
+            options.dumps.timeout,
+        );
+        Some(asked.await)
+    };
+    let (helper, checkpointed) =
+        tokio::join!(start_helper(cluster, case, actor, state, &options.helper), checkpoint);
+    let helper = helper?;
     let collector = Collector::new(
         case,
         format!("{}/node/{container}", pod_base(&state.namespace, &state.name, &state.uid)),
@@ -335,54 +357,43 @@ pub async fn snapshot_from_node(
             .to_vec()
     };
     let mut notes = Vec::new();
-    run.output("processes.jsonl", collect("processes"), FROM_NODE).await;
-    run.tar_archive("changes.tar.zst", collect("changes"), FROM_NODE).await;
-    run.output("changes.json", collect("changes-summary"), FROM_NODE).await;
+    tokio::join!(
+        run.output("processes.jsonl", collect("processes"), FROM_NODE),
+        run.tar_archive("changes.tar.zst", collect("changes"), FROM_NODE),
+        run.output("changes.json", collect("changes-summary"), FROM_NODE),
+    );
     if options.memory {
         dumps.output("memory.kirmem", collect("memory"), FROM_NODE).await;
     }
     let mut checkpoint_archives = Vec::new();
-    if options.checkpoint {
-        let node = &helper.node;
-        let what = format!(
-            "POST /api/v1/nodes/{node}/proxy/checkpoint/{}/{}/{container}",
-            state.namespace, state.name
-        );
-        match cluster
-            .checkpoint_container(node, &state.namespace, &state.name, &container, options.dumps.timeout)
-            .await
-        {
-            Ok(archives) => {
-                for (index, archive) in archives.iter().enumerate() {
-                    let relative = if index == 0 {
-                        "checkpoint.tar.zst".to_string()
-                    } else {
-                        format!("checkpoint-{index}.tar.zst")
-                    };
-                    match on_host(archive) {
-                        Some(path) => {
-                            let argv = ["/kir", "node", "read", &path].map(String::from).to_vec();
-                            dumps.tar_archive(&relative, argv, FROM_NODE).await;
-                        }
-                        None => {
-                            collector
-                                .gap(
-                                    &relative,
-                                    &what,
-                                    &format!("the kubelet named {archive:?}, not an absolute path: not read"),
-                                )
-                                .await;
-                        }
+    match checkpointed {
+        None => {}
+        Some(Ok(archives)) => {
+            for (index, archive) in archives.iter().enumerate() {
+                let relative = if index == 0 {
+                    "checkpoint.tar.zst".to_string()
+                } else {
+                    format!("checkpoint-{index}.tar.zst")
+                };
+                match on_host(archive) {
+                    Some(path) => {
+                        let argv = ["/kir", "node", "read", &path].map(String::from).to_vec();
+                        dumps.tar_archive(&relative, argv, FROM_NODE).await;
+                    }
+                    None => {
+                        let reason = format!("the kubelet named {archive:?}, not an absolute path: not read");
+                        collector.gap(&relative, &checkpoint_what, &reason).await;
                     }
                 }
-                notes.push(format!(
-                    "the kubelet's checkpoint archive stays on node {node} ({}): remove it there when the case no longer needs it",
-                    archives.join(", ")
-                ));
-                checkpoint_archives = archives;
             }
-            Err(error) => collector.gap_error("checkpoint.tar.zst", &what, &error).await,
+            notes.push(format!(
+                "the kubelet's checkpoint archive stays on node {node_name} ({}): remove it there when the case no \
+                 longer needs it",
+                archives.join(", ")
+            ));
+            checkpoint_archives = archives;
         }
+        Some(Err(error)) => collector.gap_error("checkpoint.tar.zst", &checkpoint_what, &error).await,
     }
     stop_helper(cluster, case, actor, &helper).await?;
     let suspect_untouched = match cluster.pod(&state.namespace, &state.name).await {

@@ -34,14 +34,25 @@ pub fn inspect(args: &CheckpointInspectArgs, settings: &Settings) -> anyhow::Res
     let archives = archives(&args.target)?;
     let mut inspected = Vec::new();
     for (path, expected) in archives {
-        let inventory = read_checked(&path, expected.as_deref(), |reader| kir_checkpoint::inspect(reader))?;
-        let grep = match &args.grep {
-            Some(needle) => Some(read_checked(&path, expected.as_deref(), |reader| {
-                kir_checkpoint::grep(reader, needle.as_bytes())
-            })?),
-            None => None,
-        };
-        inspected.push(Inspected { archive: path.display().to_string(), inventory, grep });
+        // Two reads of the same file, one per core: the inventory and the search.
+        let (inventory, grep) = std::thread::scope(|scope| {
+            let grep = args.grep.as_ref().map(|needle| {
+                let (path, expected) = (&path, expected.as_deref());
+                scope.spawn(move || {
+                    read_checked(path, expected, |reader| kir_checkpoint::grep(reader, needle.as_bytes()))
+                })
+            });
+            let inventory =
+                read_checked(&path, expected.as_deref(), |reader| kir_checkpoint::inspect(reader));
+            let grep = grep
+                .map(|search| search.join().unwrap_or_else(|_| Err(anyhow::anyhow!("the search failed"))));
+            (inventory, grep)
+        });
+        inspected.push(Inspected {
+            archive: path.display().to_string(),
+            inventory: inventory?,
+            grep: grep.transpose()?,
+        });
     }
     match settings.output {
         OutputFormat::Json => print_json(&inspected)?,

@@ -179,7 +179,11 @@ pub fn node_options(
         snapshot: options.clone(),
         memory: args.memory,
         checkpoint: args.checkpoint,
-        dumps: SnapshotOptions { max_bytes: args.max_dump_bytes, timeout: args.dump_timeout, ..options.clone() },
+        dumps: SnapshotOptions {
+            max_bytes: args.max_dump_bytes,
+            timeout: args.dump_timeout,
+            ..options.clone()
+        },
     }))
 }
 
