@@ -43,6 +43,13 @@ async fn canary(client: &Client, tb: &Testbed, ns: &str, name: &str, drop: &str,
     pods.get(name).await.unwrap()
 }
 
+/// kir against the testbed, recording into a new case at `case`.
+fn kir_in(tb: &Testbed, case: &Path) -> std::process::Command {
+    let mut command = kir_with(&tb.kubeconfig);
+    command.arg("--new-case").arg("--case").arg(case);
+    command
+}
+
 fn restarts(pod: &Pod) -> i32 {
     pod.status.as_ref().unwrap().container_statuses.as_ref().unwrap()[0].restart_count
 }
@@ -103,7 +110,7 @@ async fn a_shell_less_container_is_collected_from_its_node_and_keeps_running() {
     let case = dir.path().join("case");
 
     // Exec cannot run in the canary (no shell): auto collects from the node.
-    let out = run(kir_with(&tb.kubeconfig).args(["--new-case", "--case"]).arg(&case).args([
+    let out = run(kir_in(tb, &case).args([
         "snapshot",
         "pod",
         &format!("{ns}/canary"),
@@ -269,7 +276,7 @@ async fn a_helper_that_cannot_start_or_a_missing_grant_is_named_and_nothing_is_l
 
     // An image the node does not have: given up at once, deleted, the pull error named.
     let case = dir.path().join("missing-image");
-    let out = run(kir_with(&tb.kubeconfig).args(["--new-case", "--case"]).arg(&case).args([
+    let out = run(kir_in(tb, &case).args([
         "snapshot",
         "pod",
         &format!("{ns}/canary"),
@@ -300,7 +307,7 @@ async fn a_helper_that_cannot_start_or_a_missing_grant_is_named_and_nothing_is_l
         .collect();
     let user = apply(&client, &ns, &namespaced).await;
     let case = dir.path().join("no-proxy");
-    let out = run(kir_with(&tb.kubeconfig).args(["--new-case", "--case"]).arg(&case).args([
+    let out = run(kir_in(tb, &case).args([
         "--as",
         &user,
         "snapshot",
@@ -366,7 +373,7 @@ async fn the_playbook_collects_a_shell_less_suspect_from_its_node_before_deletin
     ]));
     assert!(plan.stdout.contains("node") && plan.stdout.contains(&tb.real_node()), "{}", plan.stdout);
 
-    let out = run(kir_with(&tb.kubeconfig).args(["--new-case", "--case"]).arg(&case).args([
+    let out = run(kir_in(tb, &case).args([
         "respond",
         "compromised-pod",
         &format!("{ns}/canary"),

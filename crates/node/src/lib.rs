@@ -17,6 +17,8 @@ pub mod parse;
 mod process;
 mod read;
 
+pub use read::open_without_links;
+
 pub use changes::{
     ChangeCaps, ChangedFiles, Deletion, DeletionKind, Skipped, TRUNCATED_PAX_KEY, TruncatedFile,
     upper_directory, write_changed_files,

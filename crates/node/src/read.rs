@@ -39,16 +39,38 @@ fn check(result: libc::c_int) -> io::Result<libc::c_int> {
 /// 5.6 get openat with O_NOFOLLOW, which refuses a link as the last component (the only one
 /// here: `name` is a single component).
 pub(crate) fn open_path_at(dir: &OwnedFd, name: &[u8]) -> io::Result<OwnedFd> {
-    let name = c_name(name)?;
     let flags = libc::O_PATH | libc::O_NOFOLLOW | libc::O_CLOEXEC;
+    let resolve = libc::RESOLVE_NO_SYMLINKS | libc::RESOLVE_NO_MAGICLINKS | libc::RESOLVE_BENEATH;
+    open_no_symlinks(dir.as_raw_fd(), &c_name(name)?, flags, resolve)
+}
+
+/// The regular file or anything else at `path`, read-only, with no component of the path a
+/// symbolic link: for a file the kubelet names on a node that may be the attacker's (a link
+/// planted in its folder must not point the collector elsewhere). Never becomes a terminal.
+pub fn open_without_links(path: &Path) -> io::Result<File> {
+    let flags = libc::O_RDONLY | libc::O_CLOEXEC | libc::O_NOCTTY | libc::O_NOFOLLOW;
+    let resolve = libc::RESOLVE_NO_SYMLINKS | libc::RESOLVE_NO_MAGICLINKS;
+    let fd = open_no_symlinks(libc::AT_FDCWD, &c_name(path.as_os_str().as_bytes())?, flags, resolve)?;
+    Ok(File::from(fd))
+}
+
+/// openat2 with `resolve`; kernels before 5.6 get openat with `flags` (whose O_NOFOLLOW refuses
+/// a link as the last component).
+fn open_no_symlinks(
+    dir: libc::c_int,
+    name: &std::ffi::CStr,
+    flags: libc::c_int,
+    resolve: u64,
+) -> io::Result<OwnedFd> {
     let mut how: libc::open_how = unsafe { std::mem::zeroed() };
     how.flags = flags as u64;
-    how.resolve = libc::RESOLVE_NO_SYMLINKS | libc::RESOLVE_NO_MAGICLINKS | libc::RESOLVE_BENEATH;
-    // SAFETY: a valid directory descriptor, a NUL-terminated name and an open_how of the size given.
+    how.resolve = resolve;
+    // SAFETY: a valid directory descriptor (or AT_FDCWD), a NUL-terminated name and an open_how
+    // of the size given.
     let fd = unsafe {
         libc::syscall(
             libc::SYS_openat2,
-            dir.as_raw_fd(),
+            dir,
             name.as_ptr(),
             &how as *const libc::open_how,
             std::mem::size_of::<libc::open_how>(),
@@ -56,7 +78,7 @@ pub(crate) fn open_path_at(dir: &OwnedFd, name: &[u8]) -> io::Result<OwnedFd> {
     };
     let fd = if fd < 0 && io::Error::last_os_error().raw_os_error() == Some(libc::ENOSYS) {
         // SAFETY: as above.
-        i64::from(unsafe { libc::openat(dir.as_raw_fd(), name.as_ptr(), flags) })
+        i64::from(unsafe { libc::openat(dir, name.as_ptr(), flags) })
     } else {
         fd
     };
@@ -181,6 +203,24 @@ pub(crate) fn directory_names(dir: &OwnedFd, cap: usize) -> io::Result<(Vec<Vec<
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_link_anywhere_in_the_path_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let real = dir.path().join("real");
+        std::fs::create_dir(&real).unwrap();
+        std::fs::write(real.join("archive.tar"), b"checkpoint").unwrap();
+        std::os::unix::fs::symlink(&real, dir.path().join("linked-dir")).unwrap();
+        std::os::unix::fs::symlink(real.join("archive.tar"), real.join("linked-file")).unwrap();
+
+        let mut text = String::new();
+        open_without_links(&real.join("archive.tar")).unwrap().read_to_string(&mut text).unwrap();
+        assert_eq!(text, "checkpoint");
+        for linked in [dir.path().join("linked-dir/archive.tar"), real.join("linked-file")] {
+            let error = open_without_links(&linked).unwrap_err();
+            assert_eq!(error.raw_os_error(), Some(libc::ELOOP), "{}: {error}", linked.display());
+        }
+    }
 
     #[test]
     fn a_symlink_is_opened_as_itself_and_never_followed() {

@@ -60,7 +60,7 @@ pub async fn capture_pod(
             .parameters(json!({"uid": state.uid, "folder": folder})),
     )
     .await?;
-    capture_into(cluster, case, actor, observed, None, options, None, folder).await
+    capture_pod_signalling(cluster, case, actor, observed, None, options, None, folder).await
 }
 
 const CAPTURE_START: &str = "capture.pod.start";
@@ -102,25 +102,12 @@ fn capture_folder(
     }
 }
 
-/// [`capture_pod`], telling `pod_stored` once the pod object is in the case (the state
+/// [`capture_pod`] into `folder` (the pod's own, [`pod_base`], for the playbook, which resumes
+/// by its steps), telling `pod_stored` once the pod object is in the case (the state
 /// containment is about to change). What `around` holds (read to plan a response) is stored
 /// as read instead of being read again: the evidence is then exactly what the plan saw.
-pub async fn capture_pod_signalling(
-    cluster: &Cluster,
-    case: &Case,
-    actor: &str,
-    observed: &ObservedPod,
-    around: Option<&Surroundings>,
-    options: CaptureOptions,
-    pod_stored: Option<tokio::sync::oneshot::Sender<()>>,
-) -> Result<Collected> {
-    let state = &observed.state;
-    let folder = pod_base(&state.namespace, &state.name, &state.uid);
-    capture_into(cluster, case, actor, observed, around, options, pod_stored, folder).await
-}
-
 #[allow(clippy::too_many_arguments)]
-async fn capture_into(
+pub async fn capture_pod_signalling(
     cluster: &Cluster,
     case: &Case,
     actor: &str,

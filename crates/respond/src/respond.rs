@@ -16,7 +16,7 @@ use serde_json::{Value, json};
 
 use crate::{
     Error, Result, blocking,
-    capture::{CaptureOptions, capture_pod_signalling},
+    capture::{CaptureOptions, capture_pod_signalling, pod_base},
     collect::Collected,
     contain::{self, IsolationReport},
     isolate::{self, Change, IsolateOptions, IsolationPlan, Surroundings},
@@ -226,6 +226,7 @@ impl Playbook {
                     Some(&around),
                     capture_options,
                     Some(pod_stored),
+                    pod_base(&observed.state.namespace, &observed.state.name, &observed.state.uid),
                 )
                 .await;
                 tracing::debug!("capture finished {} ms after start", started.elapsed().as_millis());

@@ -3,9 +3,7 @@
 //! reads: the node's files through the helper's read-only view, never following a link.
 
 use std::{
-    ffi::CString,
     io::{Read, Write},
-    os::{fd::FromRawFd, unix::ffi::OsStrExt},
     path::Path,
 };
 
@@ -71,7 +69,8 @@ pub fn wait() -> anyhow::Result<u8> {
 /// path may be a symbolic link: the node may be the attacker's, and a link planted in the
 /// kubelet's folder must not point the collector elsewhere.
 pub fn read(path: &Path, max_bytes: u64) -> anyhow::Result<u8> {
-    let mut file = open_no_links(path).with_context(|| format!("cannot open {}", path.display()))?;
+    let mut file =
+        kir_node::open_without_links(path).with_context(|| format!("cannot open {}", path.display()))?;
     let metadata = file.metadata()?;
     if !metadata.is_file() {
         anyhow::bail!("{} is not a regular file", path.display());
@@ -84,51 +83,4 @@ pub fn read(path: &Path, max_bytes: u64) -> anyhow::Result<u8> {
         return Ok(crate::exit::INCOMPLETE);
     }
     Ok(crate::exit::SUCCESS)
-}
-
-/// `openat2` with every symbolic link refused, read-only, and without becoming a terminal.
-fn open_no_links(path: &Path) -> std::io::Result<std::fs::File> {
-    let name = CString::new(path.as_os_str().as_bytes())
-        .map_err(|_| std::io::Error::new(std::io::ErrorKind::InvalidInput, "the path holds a NUL byte"))?;
-    let mut how: libc::open_how = unsafe { std::mem::zeroed() };
-    how.flags = (libc::O_RDONLY | libc::O_CLOEXEC | libc::O_NOCTTY | libc::O_NOFOLLOW) as u64;
-    how.resolve = libc::RESOLVE_NO_SYMLINKS | libc::RESOLVE_NO_MAGICLINKS;
-    // SAFETY: `name` is a valid C string and `how` a valid open_how of the size passed.
-    let fd = unsafe {
-        libc::syscall(
-            libc::SYS_openat2,
-            libc::AT_FDCWD,
-            name.as_ptr(),
-            &how as *const libc::open_how,
-            std::mem::size_of::<libc::open_how>(),
-        )
-    };
-    if fd < 0 {
-        return Err(std::io::Error::last_os_error());
-    }
-    // SAFETY: the kernel just returned this descriptor, owned by nothing else.
-    Ok(unsafe { std::fs::File::from_raw_fd(fd as i32) })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_link_anywhere_in_the_path_is_refused() {
-        let dir = tempfile::tempdir().unwrap();
-        let real = dir.path().join("real");
-        std::fs::create_dir(&real).unwrap();
-        std::fs::write(real.join("archive.tar"), b"checkpoint").unwrap();
-        std::os::unix::fs::symlink(&real, dir.path().join("linked-dir")).unwrap();
-        std::os::unix::fs::symlink(real.join("archive.tar"), real.join("linked-file")).unwrap();
-
-        let mut text = String::new();
-        open_no_links(&real.join("archive.tar")).unwrap().read_to_string(&mut text).unwrap();
-        assert_eq!(text, "checkpoint");
-        for linked in [dir.path().join("linked-dir/archive.tar"), real.join("linked-file")] {
-            let error = open_no_links(&linked).unwrap_err();
-            assert_eq!(error.raw_os_error(), Some(libc::ELOOP), "{}: {error}", linked.display());
-        }
-    }
 }
