@@ -305,6 +305,10 @@ pub enum NodeCommand {
         /// Bytes written at most
         #[arg(long, value_name = "SIZE", default_value = "16Gi", value_parser = parse_size)]
         max_bytes: u64,
+        /// Write one zstd frame, with its checksum: a checkpoint's pages mostly compress, and
+        /// the exec stream through the API server is the slow part
+        #[arg(long)]
+        zstd: bool,
     },
 }
 

@@ -105,8 +105,8 @@ fn run(cli: Cli, settings: Settings) -> anyhow::Result<u8> {
         Command::Node(NodeCommand::Collect { what, container_id, host_root, proc_root }) => {
             return commands::node::collect(what, &container_id, &host_root, &proc_root);
         }
-        Command::Node(NodeCommand::Read { path, max_bytes }) => {
-            return commands::node::read(&path, max_bytes);
+        Command::Node(NodeCommand::Read { path, max_bytes, zstd }) => {
+            return commands::node::read(&path, max_bytes, zstd);
         }
         Command::Snapshot(SnapshotCommand::Pod(args)) => {
             return runtime()?.block_on(commands::snapshot::pod(&args, &settings));

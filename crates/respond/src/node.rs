@@ -377,8 +377,13 @@ pub async fn snapshot_from_node(
                 };
                 match on_host(archive) {
                     Some(path) => {
-                        let argv = ["/kir", "node", "read", &path].map(String::from).to_vec();
-                        dumps.tar_archive(&relative, argv, FROM_NODE).await;
+                        // Compressed on the node: the exec stream is the slow part, and a
+                        // checkpoint's pages mostly compress.
+                        let max_bytes = options.dumps.max_bytes.to_string();
+                        let argv = ["/kir", "node", "read", "--zstd", "--max-bytes", &max_bytes, &path]
+                            .map(String::from)
+                            .to_vec();
+                        dumps.zstd_tar_archive(&relative, argv, FROM_NODE).await;
                     }
                     None => {
                         let reason = format!("the kubelet named {archive:?}, not an absolute path: not read");

@@ -26,7 +26,7 @@ use crate::{
 
 pub mod framing;
 
-use framing::{TarEnd, TarFraming};
+use framing::{FrameCheck, FrameEnd, TarEnd, TarFraming};
 
 #[derive(Debug, Clone)]
 pub struct SnapshotOptions {
@@ -296,6 +296,17 @@ impl Runner<'_> {
     /// The tar stream `argv` prints, compressed here with zstd while it is hashed, its framing
     /// followed as it goes by; stored at `relative`.
     pub(crate) async fn tar_archive(&self, relative: &str, argv: Vec<String>, note: &str) {
+        self.archive(relative, argv, note, Arrives::Tar).await;
+    }
+
+    /// The zstd frame of a tar stream that `argv` compresses where it reads it (`kir node read
+    /// --zstd`): stored as it arrives, hashed, and decoded on the way only to check its
+    /// checksum and follow the tar framing inside.
+    pub(crate) async fn zstd_tar_archive(&self, relative: &str, argv: Vec<String>, note: &str) {
+        self.archive(relative, argv, note, Arrives::ZstdTar).await;
+    }
+
+    async fn archive(&self, relative: &str, argv: Vec<String>, note: &str, arrives: Arrives) {
         let source = self.source(&argv);
         let mut retry = Tries::default();
         loop {
@@ -305,24 +316,49 @@ impl Runner<'_> {
             else {
                 return;
             };
-            let encoder = match zstd::Encoder::new(attempt, 1) {
-                Ok(encoder) => encoder,
-                Err(error) => return self.collector.gap(relative, &source, &format!("zstd: {error}")).await,
-            };
-            let mut sink = Framed { framing: TarFraming::new(), encoder };
-            let outcome = self
-                .cluster
-                .exec_into(self.namespace, self.pod, self.container, &argv, &mut sink, self.limits())
-                .await;
-            let framing = match sink.framing.end() {
-                TarEnd::Complete { .. } => Framing::Whole,
-                TarEnd::Cut(why) => Framing::Cut(format!("the tar stream ends early: {why}")),
-                TarEnd::Malformed(why) => Framing::Malformed(format!("not a well-formed tar: {why}")),
-            };
-            // Ending the zstd frame makes what arrived readable, whole or not.
-            let attempt = match in_place(|| sink.encoder.finish()) {
-                Ok(attempt) => attempt,
-                Err(error) => return self.collector.gap(relative, &source, &format!("zstd: {error}")).await,
+            let (attempt, outcome, framing) = match arrives {
+                Arrives::Tar => {
+                    let encoder = match zstd::Encoder::new(attempt, 1) {
+                        Ok(encoder) => encoder,
+                        Err(error) => {
+                            return self.collector.gap(relative, &source, &format!("zstd: {error}")).await;
+                        }
+                    };
+                    let mut sink = Framed { framing: TarFraming::new(), encoder };
+                    let outcome = self
+                        .cluster
+                        .exec_into(self.namespace, self.pod, self.container, &argv, &mut sink, self.limits())
+                        .await;
+                    let framing = tar_framing(sink.framing.end());
+                    // Ending the zstd frame makes what arrived readable, whole or not.
+                    match in_place(|| sink.encoder.finish()) {
+                        Ok(attempt) => (attempt, outcome, framing),
+                        Err(error) => {
+                            return self.collector.gap(relative, &source, &format!("zstd: {error}")).await;
+                        }
+                    }
+                }
+                Arrives::ZstdTar => {
+                    let mut sink = FrameChecked::new(attempt, max_bytes);
+                    let mut outcome = self
+                        .cluster
+                        .exec_into(self.namespace, self.pod, self.container, &argv, &mut sink, self.limits())
+                        .await;
+                    let (attempt, end) = sink.end();
+                    let framing = match end {
+                        FrameEnd::Whole(tar) => tar_framing(tar),
+                        FrameEnd::Cut(why) => Framing::Cut(why),
+                        FrameEnd::Malformed(why) => Framing::Malformed(why),
+                        // The command stopped at the size bound, as the plain stream would.
+                        FrameEnd::AtBound => {
+                            if let Ok(outcome) = &mut outcome {
+                                outcome.truncated = true;
+                            }
+                            Framing::Whole
+                        }
+                    };
+                    (attempt, outcome, framing)
+                }
             };
             if self.settle(attempt, relative, &source, note, outcome, framing, &mut retry).await.is_some() {
                 return;
@@ -475,10 +511,57 @@ fn describe_failure(outcome: &ExecOutcome) -> String {
     if parts.is_empty() { "the command failed".to_string() } else { parts.join("; ") }
 }
 
+/// How an archive comes out of its command.
+#[derive(Debug, Clone, Copy)]
+enum Arrives {
+    Tar,
+    ZstdTar,
+}
+
+fn tar_framing(end: TarEnd) -> Framing {
+    match end {
+        TarEnd::Complete { .. } => Framing::Whole,
+        TarEnd::Cut(why) => Framing::Cut(format!("the tar stream ends early: {why}")),
+        TarEnd::Malformed(why) => Framing::Malformed(format!("not a well-formed tar: {why}")),
+    }
+}
+
 /// Follows the framing of the tar stream on its way into the compressed artifact.
 struct Framed {
     framing: TarFraming,
     encoder: zstd::Encoder<'static, Attempt>,
+}
+
+/// Keeps a zstd frame as it arrives and decodes it on the way, only to follow the tar framing
+/// inside and to check the frame's end and checksum.
+struct FrameChecked {
+    attempt: Attempt,
+    frame: FrameCheck,
+}
+
+impl FrameChecked {
+    fn new(attempt: Attempt, max_decoded: u64) -> FrameChecked {
+        FrameChecked { attempt, frame: FrameCheck::new(max_decoded) }
+    }
+
+    fn end(self) -> (Attempt, FrameEnd) {
+        (self.attempt, self.frame.end())
+    }
+}
+
+impl Write for FrameChecked {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        in_place(|| {
+            self.attempt.write_all(buf)?;
+            self.frame.feed(buf);
+            Ok::<_, std::io::Error>(())
+        })?;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        in_place(|| self.attempt.flush())
+    }
 }
 
 /// Compresses and writes in place (see [`in_place`]): the exec stream's sink cannot wait.

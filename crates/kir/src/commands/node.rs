@@ -67,16 +67,26 @@ pub fn wait() -> anyhow::Result<u8> {
 
 /// Write the regular file at `path` to stdout, at most `max_bytes` of it. No component of the
 /// path may be a symbolic link: the node may be the attacker's, and a link planted in the
-/// kubelet's folder must not point the collector elsewhere.
-pub fn read(path: &Path, max_bytes: u64) -> anyhow::Result<u8> {
+/// kubelet's folder must not point the collector elsewhere. With `zstd`, one zstd frame with
+/// its checksum, so that the receiver can tell a whole stream from a cut one.
+pub fn read(path: &Path, max_bytes: u64, zstd: bool) -> anyhow::Result<u8> {
     let mut file =
         kir_node::open_without_links(path).with_context(|| format!("cannot open {}", path.display()))?;
     let metadata = file.metadata()?;
     if !metadata.is_file() {
         anyhow::bail!("{} is not a regular file", path.display());
     }
+    let mut input = (&mut file).take(max_bytes);
     let mut out = std::io::stdout().lock();
-    let copied = std::io::copy(&mut (&mut file).take(max_bytes), &mut out)?;
+    let copied = if zstd {
+        let mut encoder = zstd::Encoder::new(&mut out, 1)?;
+        encoder.include_checksum(true)?;
+        let copied = std::io::copy(&mut input, &mut encoder)?;
+        encoder.finish()?;
+        copied
+    } else {
+        std::io::copy(&mut input, &mut out)?
+    };
     out.flush()?;
     if copied == max_bytes && metadata.len() > max_bytes {
         eprintln!("{}: cut at {max_bytes} bytes of {}", path.display(), metadata.len());

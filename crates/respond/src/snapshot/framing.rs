@@ -1,7 +1,11 @@
 //! Whether a tar stream from a container is whole: its framing is followed block by block as
 //! the bytes go by (headers, their checksums and sizes, the bodies they announce, the two zero
 //! blocks that end the archive), without keeping or extracting anything. A stream that stops
-//! before its end is told apart from a complete one, whatever the container put in it.
+//! before its end is told apart from a complete one, whatever the container put in it. A tar
+//! that arrives as one zstd frame (compressed where it was read) is decoded on the way for
+//! that, its frame end and checksum checked; nothing decoded is kept.
+
+use zstd::stream::raw::{DParameter, Decoder, InBuffer, Operation, OutBuffer};
 
 /// tar works in blocks of 512 bytes: a header, then the body padded to whole blocks.
 const BLOCK: u64 = 512;
@@ -91,6 +95,108 @@ impl TarFraming {
         } else {
             format!("no end-of-archive blocks after {entries} entries")
         })
+    }
+}
+
+/// How a zstd frame of a tar stream ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FrameEnd {
+    /// The frame ended with a matching checksum; the tar inside ended as this says.
+    Whole(TarEnd),
+    /// The tar inside reached the size bound, where its writer stops.
+    AtBound,
+    /// The frame stopped before its end.
+    Cut(String),
+    /// Not a zstd frame, a wrong checksum, or bytes after the frame.
+    Malformed(String),
+}
+
+/// Bytes decoded at a time.
+const DECODED_CHUNK: usize = 128 * 1024;
+
+/// The largest window a frame may ask for: a checkpoint written at level 1 needs 512 KiB, and
+/// the window is memory the decoder takes.
+const WINDOW_LOG_MAX: u32 = 24;
+
+/// Follows one zstd frame of a tar stream fed in pieces of any size.
+pub struct FrameCheck {
+    decoder: Option<Decoder<'static>>,
+    decoded_chunk: Vec<u8>,
+    tar: TarFraming,
+    decoded: u64,
+    max_decoded: u64,
+    frame_ended: bool,
+    malformed: Option<String>,
+}
+
+impl FrameCheck {
+    /// Decoding stops after `max_decoded` bytes (the writer's own bound).
+    pub fn new(max_decoded: u64) -> FrameCheck {
+        let decoder = Decoder::new().and_then(|mut decoder| {
+            decoder.set_parameter(DParameter::WindowLogMax(WINDOW_LOG_MAX))?;
+            Ok(decoder)
+        });
+        let (decoder, malformed) = match decoder {
+            Ok(decoder) => (Some(decoder), None),
+            Err(error) => (None, Some(format!("zstd: {error}"))),
+        };
+        FrameCheck {
+            decoder,
+            decoded_chunk: vec![0; DECODED_CHUNK],
+            tar: TarFraming::new(),
+            decoded: 0,
+            max_decoded,
+            frame_ended: false,
+            malformed,
+        }
+    }
+
+    pub fn feed(&mut self, mut input: &[u8]) {
+        let Some(decoder) = self.decoder.as_mut() else { return };
+        while self.malformed.is_none() && self.decoded < self.max_decoded {
+            if self.frame_ended {
+                if !input.is_empty() {
+                    self.malformed = Some("bytes after the end of the zstd frame".to_string());
+                }
+                return;
+            }
+            let mut source = InBuffer::around(input);
+            let mut target = OutBuffer::around(self.decoded_chunk.as_mut_slice());
+            let hint = match decoder.run(&mut source, &mut target) {
+                Ok(hint) => hint,
+                Err(error) => {
+                    self.malformed = Some(format!("not a whole zstd frame: {error}"));
+                    return;
+                }
+            };
+            let (consumed, written) = (source.pos(), target.pos());
+            self.tar.feed(&self.decoded_chunk[..written]);
+            self.decoded += written as u64;
+            input = &input[consumed..];
+            self.frame_ended = hint == 0;
+            // More decoded output may wait only when the chunk was filled.
+            if input.is_empty() && written < self.decoded_chunk.len() && !self.frame_ended {
+                return;
+            }
+        }
+    }
+
+    /// The verdict on the frame as fed so far, taken as all there is.
+    pub fn end(&self) -> FrameEnd {
+        if let Some(problem) = &self.malformed {
+            return FrameEnd::Malformed(problem.clone());
+        }
+        let tar = self.tar.end();
+        if self.frame_ended && matches!(tar, TarEnd::Complete { .. }) {
+            return FrameEnd::Whole(tar);
+        }
+        if self.decoded >= self.max_decoded {
+            return FrameEnd::AtBound;
+        }
+        if !self.frame_ended {
+            return FrameEnd::Cut(format!("the zstd frame ends early, after {} bytes of tar", self.decoded));
+        }
+        FrameEnd::Whole(tar)
     }
 }
 
@@ -233,6 +339,57 @@ mod tests {
         assert!(matches!(verdict(&text), TarEnd::Malformed(_)), "not tar at all");
     }
 
+    fn framed(bytes: &[u8], max_decoded: u64, piece: usize) -> FrameEnd {
+        let mut check = FrameCheck::new(max_decoded);
+        for chunk in bytes.chunks(piece) {
+            check.feed(chunk);
+        }
+        check.end()
+    }
+
+    fn compressed(bytes: &[u8]) -> Vec<u8> {
+        let mut encoder = zstd::Encoder::new(Vec::new(), 1).unwrap();
+        encoder.include_checksum(true).unwrap();
+        std::io::Write::write_all(&mut encoder, bytes).unwrap();
+        encoder.finish().unwrap()
+    }
+
+    #[test]
+    fn a_zstd_frame_of_a_whole_archive_is_whole_and_a_cut_one_is_cut() {
+        // Larger than a decoded chunk, so that the decoder has output waiting between feeds.
+        let tar = archive(&[("checkpoint/pages-1.img", 3 * DECODED_CHUNK + 17), ("config.dump", 40)]);
+        let frame = compressed(&tar);
+        for piece in [1, 7, 4096, frame.len()] {
+            assert_eq!(framed(&frame, u64::MAX, piece), FrameEnd::Whole(TarEnd::Complete { entries: 2 }));
+        }
+        assert!(matches!(framed(&frame[..frame.len() - 5], u64::MAX, 512), FrameEnd::Cut(_)));
+        assert!(matches!(framed(&frame[..frame.len() / 2], u64::MAX, 512), FrameEnd::Cut(_)));
+        let cut_tar = compressed(&tar[..tar.len() / 2]);
+        assert!(matches!(framed(&cut_tar, u64::MAX, 512), FrameEnd::Whole(TarEnd::Cut(_))));
+    }
+
+    #[test]
+    fn a_changed_frame_or_bytes_after_it_are_malformed() {
+        let frame = compressed(&archive(&[("config.dump", 4000)]));
+        let mut changed = frame.clone();
+        let last = changed.len() - 1;
+        changed[last] ^= 1; // the checksum
+        assert!(matches!(framed(&changed, u64::MAX, 64), FrameEnd::Malformed(_)));
+        let mut followed = frame.clone();
+        followed.extend_from_slice(b"more");
+        assert!(matches!(framed(&followed, u64::MAX, 64), FrameEnd::Malformed(_)));
+        assert!(matches!(framed(&sample(), u64::MAX, 64), FrameEnd::Malformed(_)));
+    }
+
+    #[test]
+    fn decoding_stops_at_the_writers_bound() {
+        let tar = archive(&[("checkpoint/pages-1.img", 1 << 20)]);
+        let bound = 300_000;
+        assert_eq!(framed(&compressed(&tar[..bound]), bound as u64, 1000), FrameEnd::AtBound);
+        // A frame that decodes to more than the bound is not decoded past it.
+        assert_eq!(framed(&compressed(&tar), bound as u64, 1000), FrameEnd::AtBound);
+    }
+
     proptest! {
         #[test]
         fn any_cut_of_a_whole_archive_is_cut_and_pieces_do_not_matter(
@@ -254,6 +411,14 @@ mod tests {
             } else {
                 prop_assert!(matches!(framing.end(), TarEnd::Cut(_)), "{:?} at {}", framing.end(), cut);
             }
+        }
+
+        #[test]
+        fn hostile_frames_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..6000), piece in 1usize..700) {
+            let _ = framed(&bytes, 1 << 20, piece);
+            let mut forged = zstd::zstd_safe::MAGICNUMBER.to_le_bytes().to_vec();
+            forged.extend_from_slice(&bytes);
+            let _ = framed(&forged, 1 << 20, piece);
         }
 
         #[test]
