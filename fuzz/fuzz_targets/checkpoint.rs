@@ -1,9 +1,10 @@
 //! Any bytes as a KEP-2008 checkpoint archive (`kir checkpoint inspect`): an inventory or a
 //! typed error, never a panic, and a memory search keeps its list of hits within its cap while
-//! counting them all. The first byte sets the search string's length (taken from the end).
+//! counting them all; read at offsets (a file), the same bytes give the same answers. The first
+//! byte sets the search string's length (taken from the end).
 #![no_main]
 
-use kir_checkpoint::{Limits, grep_with_limits, inspect_with_limits};
+use kir_checkpoint::{Limits, grep_at, grep_with_limits, inspect_at, inspect_with_limits};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
@@ -16,13 +17,24 @@ fuzz_target!(|data: &[u8]| {
         max_hits: 4,
         ..Limits::default()
     };
-    if let Ok(inventory) = inspect_with_limits(archive, &limits) {
-        serde_json::to_string(&inventory).unwrap();
+    let length_at = archive.len() as u64;
+    let inventory = inspect_with_limits(archive, &limits);
+    if let Ok(inventory) = &inventory {
+        serde_json::to_string(inventory).unwrap();
+    }
+    match (&inventory, inspect_at(archive, length_at, &limits)) {
+        (Ok(streamed), Ok(at)) => assert_eq!(streamed, &at),
+        (streamed, at) => assert_eq!(streamed.is_err(), at.is_err()),
     }
     let needle_length = usize::from(length % 16).min(archive.len());
     let needle = &archive[archive.len() - needle_length..];
-    if let Ok(report) = grep_with_limits(archive, needle, &limits) {
+    let searched = grep_with_limits(archive, needle, &limits);
+    if let Ok(report) = &searched {
         assert!(report.hits.len() <= 4);
         assert!(report.total >= report.hits.len() as u64);
+    }
+    match (&searched, grep_at(archive, length_at, needle, &limits)) {
+        (Ok(streamed), Ok(at)) => assert_eq!(streamed, &at),
+        (streamed, at) => assert_eq!(streamed.is_err(), at.is_err()),
     }
 });

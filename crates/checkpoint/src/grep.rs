@@ -18,8 +18,9 @@ use crate::error::CheckpointError;
 use crate::image::{self, ImageKind, Pagemap};
 use crate::layout::Item;
 use crate::pages::{self, Run};
-use crate::stream::{Gate, image_error, malformed, truncated, walk_archive};
+use crate::stream::{Gate, image_error, malformed, truncated, walk_archive, walk_archive_at};
 use crate::tarball::Member;
+use crate::tarball::ReadAt;
 
 /// Bytes read from a pages image at a time.
 const CHUNK: usize = 1 << 20;
@@ -58,22 +59,21 @@ pub fn grep_with_limits(
     needle: &[u8],
     limits: &Limits,
 ) -> Result<GrepReport, CheckpointError> {
-    if needle.is_empty() {
-        return Err(CheckpointError::EmptyNeedle);
-    }
-    if needle.len() > limits.max_needle {
-        return Err(CheckpointError::NeedleTooLong { length: needle.len(), limit: limits.max_needle });
-    }
-    let mut search = Search {
-        gate: Gate::new(limits),
-        finder: Finder::new(needle),
-        pagemaps: HashMap::new(),
-        searched_pages: HashMap::new(),
-        report: GrepReport::default(),
-        chunk: Vec::new(),
-        carry: Vec::new(),
-    };
+    let mut search = Search::new(needle, limits)?;
     walk_archive(reader, limits, |member| search.visit(member))?;
+    search.finish()
+}
+
+/// Searches the memory pages of the checkpoint archive that is the `length` bytes of
+/// `source` within `limits`, as [`grep_with_limits`] does.
+pub fn grep_at(
+    source: &(impl ReadAt + ?Sized),
+    length: u64,
+    needle: &[u8],
+    limits: &Limits,
+) -> Result<GrepReport, CheckpointError> {
+    let mut search = Search::new(needle, limits)?;
+    walk_archive_at(source, length, limits, |member| search.visit(member))?;
     search.finish()
 }
 
@@ -89,7 +89,25 @@ struct Search<'l, 'n> {
     carry: Vec<u8>,
 }
 
-impl Search<'_, '_> {
+impl<'l, 'n> Search<'l, 'n> {
+    fn new(needle: &'n [u8], limits: &'l Limits) -> Result<Self, CheckpointError> {
+        if needle.is_empty() {
+            return Err(CheckpointError::EmptyNeedle);
+        }
+        if needle.len() > limits.max_needle {
+            return Err(CheckpointError::NeedleTooLong { length: needle.len(), limit: limits.max_needle });
+        }
+        Ok(Search {
+            gate: Gate::new(limits),
+            finder: Finder::new(needle),
+            pagemaps: HashMap::new(),
+            searched_pages: HashMap::new(),
+            report: GrepReport::default(),
+            chunk: Vec::new(),
+            carry: Vec::new(),
+        })
+    }
+
     fn visit(&mut self, mut member: Member<'_>) -> Result<(), CheckpointError> {
         match self.gate.admit(&member)? {
             Some(Item::Pagemap(pid)) => {

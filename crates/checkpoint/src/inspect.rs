@@ -21,8 +21,8 @@ use crate::image::{
 use crate::layout::Item;
 use crate::meta::{self, Container};
 use crate::pages::{self, Run};
-use crate::stream::{Gate, image_error, malformed, truncated, walk_archive};
-use crate::tarball::Member;
+use crate::stream::{Gate, image_error, malformed, truncated, walk_archive, walk_archive_at};
+use crate::tarball::{Member, Payload, ReadAt};
 use crate::text::lossy;
 
 /// Arguments kept of a process's command line.
@@ -173,6 +173,18 @@ pub fn inspect(reader: impl Read) -> Result<Inventory, CheckpointError> {
 pub fn inspect_with_limits(reader: impl Read, limits: &Limits) -> Result<Inventory, CheckpointError> {
     let mut collected = Collected::new(limits);
     let bytes = walk_archive(reader, limits, |member| collected.visit(member))?;
+    collected.finish(bytes)
+}
+
+/// Reads the checkpoint archive that is the `length` bytes of `source` within `limits`, as
+/// [`inspect_with_limits`] does, passing over the memory pages it does not need.
+pub fn inspect_at(
+    source: &(impl ReadAt + ?Sized),
+    length: u64,
+    limits: &Limits,
+) -> Result<Inventory, CheckpointError> {
+    let mut collected = Collected::new(limits);
+    let bytes = walk_archive_at(source, length, limits, |member| collected.visit(member))?;
     collected.finish(bytes)
 }
 
@@ -429,11 +441,17 @@ impl<'l> Collected<'l> {
 
 /// Copies the part of `area` each run holds out of the pages streaming from `data`; stops
 /// reading once past it (the walker skips the rest). `Err` when the data ends early.
-fn copy_area(data: &mut dyn Read, runs: &[Run], area: &mut ArgArea) -> Result<(), ()> {
+fn copy_area(data: &mut dyn Payload, runs: &[Run], area: &mut ArgArea) -> Result<(), ()> {
     let area_end = area.start.saturating_add(area.bytes.len() as u64);
     let mut chunk = vec![0u8; CHUNK];
     for run in runs {
-        let mut vaddr = run.vaddr;
+        if area.found == area.bytes.len() as u64 {
+            return Ok(());
+        }
+        // Pages before the area are passed over (from a file, not even read).
+        let lead = area.start.saturating_sub(run.vaddr).min(run.bytes);
+        data.skip(lead).map_err(|_| ())?;
+        let mut vaddr = run.vaddr + lead;
         let run_end = run.vaddr + run.bytes;
         while vaddr < run_end {
             if area.found == area.bytes.len() as u64 {

@@ -7,6 +7,9 @@
 //! changed. [`grep`] searches the memory pages for a byte string and reports the process and
 //! virtual address of every occurrence.
 //!
+//! Both read a stream ([`inspect`], [`grep`]) or, faster, an archive at offsets ([`inspect_at`],
+//! [`grep_at`]: a file), where the headers are read and what is not needed is passed over.
+//!
 //! The archive is hostile (a checkpoint of a compromised container holds whatever the attacker
 //! put in memory, file names and sockets, and the archive itself may be forged): both read it
 //! as one stream, never extract anything, never resolve a path or follow a link, decode only
@@ -42,12 +45,14 @@ mod tests;
 
 pub use changes::{ChangeKind, ChangedFile, ChangedFiles};
 pub use error::CheckpointError;
-pub use grep::{GrepReport, Hit, grep, grep_with_limits};
+pub use grep::{GrepReport, Hit, grep, grep_at, grep_with_limits};
 pub use image::DumpStats;
 pub use inspect::{
-    ArchiveSummary, FileKind, Inventory, Mapping, Memory, OpenFile, Process, inspect, inspect_with_limits,
+    ArchiveSummary, FileKind, Inventory, Mapping, Memory, OpenFile, Process, inspect, inspect_at,
+    inspect_with_limits,
 };
 pub use meta::Container;
+pub use tarball::ReadAt;
 pub use text::CUT_MARK;
 
 /// The bounds every read stays within. [`Limits::default`] fits a real container checkpoint

@@ -8,7 +8,7 @@ use crate::Limits;
 use crate::error::CheckpointError;
 use crate::image::{Budget, ImageError};
 use crate::layout::{Item, classify};
-use crate::tarball::{self, Bounds, Kind, Member, WalkError};
+use crate::tarball::{self, Bounds, Kind, Member, ReadAt, WalkError};
 
 /// Notes kept; past that they are counted.
 const MAX_NOTES: usize = 100;
@@ -140,12 +140,32 @@ pub(crate) fn walk_archive(
     limits: &Limits,
     visit: impl FnMut(Member<'_>) -> Result<(), CheckpointError>,
 ) -> Result<u64, CheckpointError> {
-    let bounds = Bounds { max_bytes: limits.max_archive_bytes, max_entries: limits.max_entries };
-    tarball::walk(reader, &bounds, visit).map_err(|error| match error {
+    let bounds = bounds(limits);
+    tarball::walk(reader, &bounds, visit).map_err(|error| walk_error(error, limits))
+}
+
+/// Walks the archive that is the `length` bytes of `source` through `visit`, as
+/// [`walk_archive`] does.
+pub(crate) fn walk_archive_at(
+    source: &(impl ReadAt + ?Sized),
+    length: u64,
+    limits: &Limits,
+    visit: impl FnMut(Member<'_>) -> Result<(), CheckpointError>,
+) -> Result<u64, CheckpointError> {
+    let bounds = bounds(limits);
+    tarball::walk_at(source, length, &bounds, visit).map_err(|error| walk_error(error, limits))
+}
+
+fn bounds(limits: &Limits) -> Bounds {
+    Bounds { max_bytes: limits.max_archive_bytes, max_entries: limits.max_entries }
+}
+
+fn walk_error(error: WalkError<CheckpointError>, limits: &Limits) -> CheckpointError {
+    match error {
         WalkError::Read { offset, source } => CheckpointError::Read { offset, source },
         WalkError::TooLarge => CheckpointError::TooLarge { limit: limits.max_archive_bytes },
         WalkError::TooManyEntries => CheckpointError::TooManyEntries { limit: limits.max_entries },
         WalkError::Header { name, reason } => CheckpointError::Malformed { name, reason },
         WalkError::Visit(error) => error,
-    })
+    }
 }

@@ -2,9 +2,12 @@
 //! data, in raw mode, because otherwise it would read GNU long names and PAX records into
 //! memory without a bound. Long names and PAX records are read here, capped. Nothing is
 //! extracted, and no name or link is ever resolved: names are only compared.
+//!
+//! An archive that can be read at any offset (a file) is walked by its headers alone: what a
+//! reader does not need of an entry (the memory pages, mostly) is passed over, not read.
 
 use std::cell::Cell;
-use std::io::{self, Read};
+use std::io::{self, Read, Seek, SeekFrom};
 
 use crate::text::lossy;
 
@@ -29,7 +32,118 @@ pub(crate) struct Member<'e> {
     pub(crate) name: &'e str,
     pub(crate) kind: Kind,
     pub(crate) size: u64,
-    pub(crate) data: &'e mut dyn Read,
+    pub(crate) data: &'e mut dyn Payload,
+}
+
+/// An entry's data.
+pub(crate) trait Payload: Read {
+    /// Passes over the next `bytes` of the data: read through from a stream, not read at all
+    /// from an archive read at offsets. Fails where the data ends first.
+    fn skip(&mut self, bytes: u64) -> io::Result<()>;
+}
+
+impl<R: Read> Payload for tar::Entry<'_, R> {
+    fn skip(&mut self, bytes: u64) -> io::Result<()> {
+        let passed = io::copy(&mut self.take(bytes), &mut io::sink())?;
+        if passed < bytes {
+            return Err(io::ErrorKind::UnexpectedEof.into());
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+impl Payload for &[u8] {
+    fn skip(&mut self, bytes: u64) -> io::Result<()> {
+        let bytes = usize::try_from(bytes).unwrap_or(usize::MAX);
+        if bytes > self.len() {
+            return Err(io::ErrorKind::UnexpectedEof.into());
+        }
+        *self = &self[bytes..];
+        Ok(())
+    }
+}
+
+/// An archive read at any offset: a file.
+pub trait ReadAt {
+    /// Reads into `buf` from `offset`; fewer bytes (0 at the end) where the input ends.
+    fn read_at(&self, buf: &mut [u8], offset: u64) -> io::Result<usize>;
+}
+
+impl ReadAt for std::fs::File {
+    fn read_at(&self, buf: &mut [u8], offset: u64) -> io::Result<usize> {
+        std::os::unix::fs::FileExt::read_at(self, buf, offset)
+    }
+}
+
+impl ReadAt for [u8] {
+    fn read_at(&self, buf: &mut [u8], offset: u64) -> io::Result<usize> {
+        let start = usize::try_from(offset).unwrap_or(usize::MAX).min(self.len());
+        let count = buf.len().min(self.len() - start);
+        buf[..count].copy_from_slice(&self[start..start + count]);
+        Ok(count)
+    }
+}
+
+/// The headers' reader over an archive read at offsets: what the tar crate skips, it seeks
+/// over, never past the end (a truncated archive is not taken for a shorter one).
+struct AtCursor<'s, S: ?Sized> {
+    source: &'s S,
+    length: u64,
+    position: &'s Cell<u64>,
+}
+
+impl<S: ReadAt + ?Sized> Read for AtCursor<'_, S> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let count = self.source.read_at(buf, self.position.get())?;
+        self.position.set(self.position.get() + count as u64);
+        Ok(count)
+    }
+}
+
+impl<S: ReadAt + ?Sized> Seek for AtCursor<'_, S> {
+    fn seek(&mut self, to: SeekFrom) -> io::Result<u64> {
+        let target = match to {
+            SeekFrom::Start(offset) => Some(offset),
+            SeekFrom::Current(delta) => self.position.get().checked_add_signed(delta),
+            SeekFrom::End(delta) => self.length.checked_add_signed(delta),
+        };
+        match target {
+            Some(target) if target <= self.length => {
+                self.position.set(target);
+                Ok(target)
+            }
+            _ => Err(io::Error::new(io::ErrorKind::UnexpectedEof, "the archive ends inside an entry")),
+        }
+    }
+}
+
+/// One entry's data in an archive read at offsets.
+struct Window<'s, S: ?Sized> {
+    source: &'s S,
+    start: u64,
+    size: u64,
+    at: u64,
+}
+
+impl<S: ReadAt + ?Sized> Read for Window<'_, S> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let room = usize::try_from(self.size - self.at).unwrap_or(usize::MAX);
+        let wanted = buf.len().min(room);
+        let count = self.source.read_at(&mut buf[..wanted], self.start + self.at)?;
+        self.at += count as u64;
+        Ok(count)
+    }
+}
+
+impl<S: ReadAt + ?Sized> Payload for Window<'_, S> {
+    fn skip(&mut self, bytes: u64) -> io::Result<()> {
+        if bytes > self.size - self.at {
+            return Err(io::ErrorKind::UnexpectedEof.into());
+        }
+        self.at += bytes;
+        Ok(())
+    }
 }
 
 /// Why a walk stopped.
@@ -84,18 +198,49 @@ impl<R: Read> Read for Metered<'_, R> {
 pub(crate) fn walk<R: Read, E>(
     reader: R,
     bounds: &Bounds,
-    mut visit: impl FnMut(Member<'_>) -> Result<(), E>,
+    visit: impl FnMut(Member<'_>) -> Result<(), E>,
 ) -> Result<u64, WalkError<E>> {
     let read = Cell::new(0u64);
     let mut archive = tar::Archive::new(Metered { inner: reader, read: &read, allowed: bounds.max_bytes });
-    let fail = |source: io::Error| {
-        if read.get() > bounds.max_bytes {
-            WalkError::TooLarge
-        } else {
-            WalkError::Read { offset: read.get(), source }
-        }
-    };
-    let entries = archive.entries().map_err(fail)?.raw(true);
+    let entries = archive.entries().map_err(|error| failed(&read, bounds, error))?;
+    walk_entries(entries, None::<&[u8]>, &read, bounds, visit)
+}
+
+/// Walks the `length` bytes of `source` as [`walk`] does, reading headers and what `visit`
+/// reads, passing over the rest. Returns the bytes the archive takes.
+pub(crate) fn walk_at<S: ReadAt + ?Sized, E>(
+    source: &S,
+    length: u64,
+    bounds: &Bounds,
+    visit: impl FnMut(Member<'_>) -> Result<(), E>,
+) -> Result<u64, WalkError<E>> {
+    if length > bounds.max_bytes {
+        return Err(WalkError::TooLarge);
+    }
+    let position = Cell::new(0u64);
+    let mut archive = tar::Archive::new(AtCursor { source, length, position: &position });
+    let entries = archive.entries_with_seek().map_err(|error| failed(&position, bounds, error))?;
+    walk_entries(entries, Some(source), &position, bounds, visit)
+}
+
+fn failed<E>(read: &Cell<u64>, bounds: &Bounds, source: io::Error) -> WalkError<E> {
+    if read.get() > bounds.max_bytes {
+        WalkError::TooLarge
+    } else {
+        WalkError::Read { offset: read.get(), source }
+    }
+}
+
+/// The walk itself; entries' data comes from `at` when the archive is read at offsets.
+fn walk_entries<R: Read, S: ReadAt + ?Sized, E>(
+    entries: tar::Entries<'_, R>,
+    at: Option<&S>,
+    read: &Cell<u64>,
+    bounds: &Bounds,
+    mut visit: impl FnMut(Member<'_>) -> Result<(), E>,
+) -> Result<u64, WalkError<E>> {
+    let fail = |source: io::Error| failed(read, bounds, source);
+    let entries = entries.raw(true);
     let mut pending_name: Option<Vec<u8>> = None;
     let mut pending_size: Option<u64> = None;
     let mut count = 0u64;
@@ -165,7 +310,15 @@ pub(crate) fn walk<R: Read, E>(
         } else {
             Kind::Other
         };
-        visit(Member { name: normalise(&name), kind, size, data: &mut entry }).map_err(|error| {
+        let mut window;
+        let data: &mut dyn Payload = match at {
+            Some(source) => {
+                window = Window { source, start: entry.raw_file_position(), size, at: 0 };
+                &mut window
+            }
+            None => &mut entry,
+        };
+        visit(Member { name: normalise(&name), kind, size, data }).map_err(|error| {
             // The visitor saw a read fail: if the allowance ran out, that is why.
             if read.get() > bounds.max_bytes { WalkError::TooLarge } else { WalkError::Visit(error) }
         })?;

@@ -9,8 +9,25 @@ use crate::testing::{
     self, ARGV, HEAP, Message, PAGE, SECRET, SECRET_AT, STACK, image, sample, sample_archive, tar,
 };
 use crate::{
-    ChangeKind, CheckpointError, FileKind, Hit, Limits, grep, grep_with_limits, inspect, inspect_with_limits,
+    ChangeKind, CheckpointError, FileKind, Hit, Limits, grep, grep_at, grep_with_limits, inspect, inspect_at,
+    inspect_with_limits,
 };
+
+/// Reading at offsets (a file) finds what streaming finds, and fails where streaming fails.
+fn read_both_ways(archive: &[u8], needle: &[u8]) -> Result<(), TestCaseError> {
+    let limits = Limits::default();
+    let (streamed, at) = (inspect(archive), inspect_at(archive, archive.len() as u64, &limits));
+    match (&streamed, &at) {
+        (Ok(streamed), Ok(at)) => prop_assert_eq!(streamed, at),
+        (streamed, at) => prop_assert_eq!(streamed.is_err(), at.is_err(), "{:?} / {:?}", streamed, at),
+    }
+    let (streamed, at) = (grep(archive, needle), grep_at(archive, archive.len() as u64, needle, &limits));
+    match (&streamed, &at) {
+        (Ok(streamed), Ok(at)) => prop_assert_eq!(streamed, at),
+        (streamed, at) => prop_assert_eq!(streamed.is_err(), at.is_err(), "{:?} / {:?}", streamed, at),
+    }
+    Ok(())
+}
 
 fn archive_of(files: &[(String, Vec<u8>)]) -> Vec<u8> {
     tar(files.iter().map(|(name, bytes)| (name.as_str(), bytes.as_slice())))
@@ -191,7 +208,48 @@ fn a_truncated_archive_is_a_typed_error() {
         );
         let searched = grep(&archive[..cut], SECRET);
         assert!(searched.is_err() || cut >= archive.len() - 1500, "cut at {cut}: {searched:?}");
+        read_both_ways(&archive[..cut], SECRET).unwrap();
     }
+}
+
+#[test]
+fn reading_at_offsets_passes_over_the_pages_inspect_does_not_need() {
+    struct Counted<'a> {
+        bytes: &'a [u8],
+        read: std::cell::Cell<u64>,
+    }
+    impl crate::ReadAt for Counted<'_> {
+        fn read_at(&self, buf: &mut [u8], offset: u64) -> std::io::Result<usize> {
+            let count = self.bytes.read_at(buf, offset)?;
+            self.read.set(self.read.get() + count as u64);
+            Ok(count)
+        }
+    }
+    // A large heap below the stack that holds the arguments.
+    let mut files = sample();
+    let heap_pages = 256;
+    files.insert(
+        "checkpoint/pagemap-1.img".to_string(),
+        testing::pagemap(1, &[(HEAP, heap_pages), (STACK, 1)]),
+    );
+    let mut pages = vec![0u8; (heap_pages as usize + 1) * PAGE];
+    let arguments_at = heap_pages as usize * PAGE;
+    pages[arguments_at..arguments_at + ARGV.len()].copy_from_slice(ARGV);
+    files.insert("checkpoint/pages-1.img".to_string(), pages);
+    let mm = Message::new().varint(8, STACK).varint(9, STACK + ARGV.len() as u64);
+    files.insert("checkpoint/mm-1.img".to_string(), image(crate::image::ImageKind::Mm, vec![mm]));
+    let archive = tar(files.iter().map(|(name, bytes)| (name.as_str(), bytes.as_slice())));
+    let counted = Counted { bytes: &archive, read: std::cell::Cell::new(0) };
+    let inventory = inspect_at(&counted, archive.len() as u64, &Limits::default()).unwrap();
+    assert_eq!(inventory, inspect(archive.as_slice()).unwrap());
+    assert_eq!(inventory.processes[0].argv.as_ref().map(Vec::len), Some(4));
+    let heap_bytes = (heap_pages as usize * PAGE) as u64;
+    assert!(
+        counted.read.get() < archive.len() as u64 - heap_bytes,
+        "{} of {} bytes read",
+        counted.read.get(),
+        archive.len()
+    );
 }
 
 #[test]
@@ -425,6 +483,7 @@ proptest! {
     fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..4096)) {
         let _ = inspect(bytes.as_slice());
         let _ = grep(bytes.as_slice(), b"x");
+        read_both_ways(&bytes, b"x")?;
     }
 
     #[test]
@@ -446,6 +505,7 @@ proptest! {
         let cut = cut % (archive.len() + 1);
         let _ = inspect(&archive[..cut]);
         let _ = grep(&archive[..cut], SECRET);
+        read_both_ways(&archive[..cut], SECRET)?;
     }
 
     #[test]
@@ -461,6 +521,7 @@ proptest! {
         let archive = tar(files.iter().map(|(name, bytes)| (name.as_str(), bytes.as_slice())));
         let _ = inspect(archive.as_slice());
         let _ = grep(archive.as_slice(), SECRET);
+        read_both_ways(&archive, SECRET)?;
     }
 
     #[test]
@@ -487,6 +548,7 @@ proptest! {
         let second_at = base + total as u64 + gap * PAGE as u64;
         let archive = one_process(&[(base, first), (second_at, second)]);
         let report = grep(archive.as_slice(), &needle).unwrap();
+        read_both_ways(&archive, &needle)?;
         if fits || gap == 0 {
             prop_assert_eq!(report.total, 1);
             prop_assert_eq!(report.hits, vec![Hit { pid: 1, address: base + offset as u64 }]);

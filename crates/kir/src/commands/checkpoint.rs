@@ -34,20 +34,10 @@ pub fn inspect(args: &CheckpointInspectArgs, settings: &Settings) -> anyhow::Res
     let archives = archives(&args.target)?;
     let mut inspected = Vec::new();
     for (path, expected) in archives {
-        // Two reads of the same file, one per core: the inventory and the search.
-        let (inventory, grep) = std::thread::scope(|scope| {
-            let grep = args.grep.as_ref().map(|needle| {
-                let (path, expected) = (&path, expected.as_deref());
-                scope.spawn(move || {
-                    read_checked(path, expected, |reader| kir_checkpoint::grep(reader, needle.as_bytes()))
-                })
-            });
-            let inventory =
-                read_checked(&path, expected.as_deref(), |reader| kir_checkpoint::inspect(reader));
-            let grep = grep
-                .map(|search| search.join().unwrap_or_else(|_| Err(anyhow::anyhow!("the search failed"))));
-            (inventory, grep)
-        });
+        let (inventory, grep) = match plain_file(&path, expected.as_deref())? {
+            Some((file, length)) => read_at(&path, &file, length, args.grep.as_deref()),
+            None => read_streams(&path, expected.as_deref(), args.grep.as_deref()),
+        };
         inspected.push(Inspected {
             archive: path.display().to_string(),
             inventory: inventory?,
@@ -112,6 +102,61 @@ fn is_checkpoint_artifact(path: &str) -> bool {
         && (name == "checkpoint.tar.zst" || numbered)
 }
 
+/// The archive at `path` opened to be read at offsets, when it is neither compressed nor
+/// checked against a hash (which needs every byte read in order).
+fn plain_file(path: &Path, expected: Option<&str>) -> anyhow::Result<Option<(File, u64)>> {
+    if expected.is_some() {
+        return Ok(None);
+    }
+    let file = File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+    let mut magic = [0u8; 4];
+    let read = std::os::unix::fs::FileExt::read_at(&file, &mut magic, 0)?;
+    if read == magic.len() && magic == ZSTD_MAGIC {
+        return Ok(None);
+    }
+    let length = file.metadata()?.len();
+    Ok(Some((file, length)))
+}
+
+type Read2 = (anyhow::Result<Inventory>, Option<anyhow::Result<GrepReport>>);
+
+/// The inventory and the search over one file, one core each: the inventory reads the headers
+/// and what it needs of the pages, the search the pages.
+fn read_at(path: &Path, file: &File, length: u64, needle: Option<&str>) -> Read2 {
+    let limits = kir_checkpoint::Limits::default();
+    let unreadable = || format!("{}: not a readable checkpoint", path.display());
+    std::thread::scope(|scope| {
+        let grep = needle.map(|needle| {
+            let limits = &limits;
+            scope.spawn(move || kir_checkpoint::grep_at(file, length, needle.as_bytes(), limits))
+        });
+        let inventory = kir_checkpoint::inspect_at(file, length, &limits).with_context(unreadable);
+        let grep = grep.map(|search| match search.join() {
+            Ok(found) => found.with_context(unreadable),
+            Err(_) => Err(anyhow::anyhow!("the search failed")),
+        });
+        (inventory, grep)
+    })
+}
+
+/// The inventory and the search over two reads of the same stream, one per core; each
+/// checked against `expected` when it is given.
+fn read_streams(path: &Path, expected: Option<&str>, needle: Option<&str>) -> Read2 {
+    std::thread::scope(|scope| {
+        let grep = needle.map(|needle| {
+            scope.spawn(move || {
+                read_checked(path, expected, |reader| kir_checkpoint::grep(reader, needle.as_bytes()))
+            })
+        });
+        let inventory = read_checked(path, expected, |reader| kir_checkpoint::inspect(reader));
+        let grep =
+            grep.map(|search| search.join().unwrap_or_else(|_| Err(anyhow::anyhow!("the search failed"))));
+        (inventory, grep)
+    })
+}
+
+const ZSTD_MAGIC: [u8; 4] = [0x28, 0xb5, 0x2f, 0xfd];
+
 /// Run `read` over the archive at `path`, decompressed when it is zstd; when `expected` is
 /// given, the file's bytes are hashed on the way and must match it (the rest is hashed after
 /// `read` stops).
@@ -126,7 +171,7 @@ where
     let file = File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
     let mut hashed =
         Hashing { inner: BufReader::with_capacity(1 << 20, file), hasher: expected.map(|_| Sha256::new()) };
-    let zstd = hashed.inner.fill_buf()?.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]);
+    let zstd = hashed.inner.fill_buf()?.starts_with(&ZSTD_MAGIC);
     let result = if zstd {
         let mut decoder = zstd::stream::read::Decoder::with_buffer(&mut hashed)?;
         read(&mut decoder)
