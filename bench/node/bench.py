@@ -119,7 +119,7 @@ def main():
         memory_ms.append(elapsed)
         rss.append(("snapshot --memory", peak))
         report = json.loads(stdout)
-        memory_bytes = next(a["size"] for a in report["node"]["collected"]["artifacts"] if a["path"].endswith("memory.kirmem"))
+        memory_bytes = next(a["size"] for a in report["node"]["collected"]["artifacts"] if a["path"].endswith("memory.kirmem.zst"))
         assert report["node"]["suspectUntouched"], report
 
     # The same archive for both sides of the search: the last checkpoint, decompressed.

@@ -297,6 +297,13 @@ pub enum NodeCommand {
         /// The node's /proc (the helper shares the node's process namespace)
         #[arg(long, value_name = "DIR", default_value = "/proc")]
         proc_root: PathBuf,
+        /// Bytes of memory read at most, over all the processes (memory)
+        #[arg(long, value_name = "SIZE", default_value = "8Gi", value_parser = parse_size)]
+        max_memory_bytes: u64,
+        /// Write one zstd frame, with its checksum: memory mostly compresses, and the exec
+        /// stream through the API server is the slow part
+        #[arg(long)]
+        zstd: bool,
     },
     /// Write one file of the node to stdout, never following a link
     Read {

@@ -102,8 +102,16 @@ fn run(cli: Cli, settings: Settings) -> anyhow::Result<u8> {
             return commands::checkpoint::inspect(&args, &settings);
         }
         Command::Node(NodeCommand::Wait) => return commands::node::wait(),
-        Command::Node(NodeCommand::Collect { what, container_id, host_root, proc_root }) => {
-            return commands::node::collect(what, &container_id, &host_root, &proc_root);
+        Command::Node(NodeCommand::Collect {
+            what,
+            container_id,
+            host_root,
+            proc_root,
+            max_memory_bytes,
+            zstd,
+        }) => {
+            let roots = commands::node::Roots { host: &host_root, proc: &proc_root };
+            return commands::node::collect(what, &container_id, &roots, max_memory_bytes, zstd);
         }
         Command::Node(NodeCommand::Read { path, max_bytes, zstd }) => {
             return commands::node::read(&path, max_bytes, zstd);

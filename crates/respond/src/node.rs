@@ -363,7 +363,14 @@ pub async fn snapshot_from_node(
         run.output("changes.json", collect("changes-summary"), FROM_NODE),
     );
     if options.memory {
-        dumps.output("memory.kirmem", collect("memory"), FROM_NODE).await;
+        // Compressed on the node, like the checkpoint: what is not mapped in is mostly zeros.
+        let mut argv = collect("memory");
+        argv.extend([
+            "--zstd".to_string(),
+            "--max-memory-bytes".to_string(),
+            options.dumps.max_bytes.to_string(),
+        ]);
+        dumps.output("memory.kirmem.zst", argv, FROM_NODE).await;
     }
     let mut checkpoint_archives = Vec::new();
     match checkpointed {

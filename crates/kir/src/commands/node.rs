@@ -8,45 +8,74 @@ use std::{
 };
 
 use anyhow::Context;
-use kir_node::{ChangeCaps, FreezerRoots, InventoryCaps, MemoryOptions};
+use kir_node::{ChangeCaps, FreezerRoots, InventoryCaps, MemoryCaps, MemoryOptions};
 
 use crate::cli::Collectable;
 
-/// Write `what` of the container `container_id` to stdout.
+/// Where the helper sees the node.
+pub struct Roots<'p> {
+    /// The node's root file system (read-only).
+    pub host: &'p Path,
+    /// The node's `/proc` (the helper shares the node's process namespace).
+    pub proc: &'p Path,
+}
+
+/// Write `what` of the container `container_id` to stdout; with `zstd`, as one zstd frame with
+/// its checksum.
 pub fn collect(
     what: Collectable,
     container_id: &str,
-    host_root: &Path,
-    proc_root: &Path,
+    roots: &Roots<'_>,
+    max_memory_bytes: u64,
+    zstd: bool,
 ) -> anyhow::Result<u8> {
-    let pids = kir_node::find_container_processes(proc_root, container_id);
-    let Some(&first) = pids.first() else {
+    let pids = kir_node::find_container_processes(roots.proc, container_id);
+    if pids.is_empty() {
         anyhow::bail!("no process of container {container_id} on this node (is it running here?)");
-    };
+    }
     let mut out = std::io::BufWriter::with_capacity(256 * 1024, std::io::stdout().lock());
+    if zstd {
+        let mut encoder = zstd::Encoder::new(&mut out, 1)?;
+        encoder.include_checksum(true)?;
+        write_collected(what, &pids, roots, max_memory_bytes, &mut encoder)?;
+        encoder.finish()?;
+    } else {
+        write_collected(what, &pids, roots, max_memory_bytes, &mut out)?;
+    }
+    out.flush()?;
+    Ok(crate::exit::SUCCESS)
+}
+
+fn write_collected(
+    what: Collectable,
+    pids: &[kir_node::Pid],
+    roots: &Roots<'_>,
+    max_memory_bytes: u64,
+    out: &mut dyn Write,
+) -> anyhow::Result<()> {
     match what {
         Collectable::Processes => {
-            kir_node::write_inventory(proc_root, &pids, &InventoryCaps::default(), &mut out)?;
+            kir_node::write_inventory(roots.proc, pids, &InventoryCaps::default(), out)?;
         }
         Collectable::Changes | Collectable::ChangesSummary => {
-            let upper = kir_node::upper_directory(proc_root, first, host_root)?;
+            let upper = kir_node::upper_directory(roots.proc, pids[0], roots.host)?;
             if what == Collectable::Changes {
-                kir_node::write_changed_files(&upper, &mut out, &ChangeCaps::default())?;
+                kir_node::write_changed_files(&upper, out, &ChangeCaps::default())?;
             } else {
                 let summary = kir_node::write_changed_files(&upper, std::io::sink(), &ChangeCaps::default())?;
-                serde_json::to_writer_pretty(&mut out, &summary)?;
+                serde_json::to_writer_pretty(out, &summary)?;
             }
         }
         Collectable::Memory => {
             let options = MemoryOptions {
-                freezer: FreezerRoots::under(&host_root.join("sys/fs/cgroup")),
+                freezer: FreezerRoots::under(&roots.host.join("sys/fs/cgroup")),
+                caps: MemoryCaps { max_total_bytes: max_memory_bytes, ..MemoryCaps::default() },
                 ..MemoryOptions::default()
             };
-            kir_node::dump_memory(proc_root, &pids, &mut out, &options)?;
+            kir_node::dump_memory(roots.proc, pids, out, &options)?;
         }
     }
-    out.flush()?;
-    Ok(crate::exit::SUCCESS)
+    Ok(())
 }
 
 /// Keep the helper pod running until it is deleted (SIGTERM) or interrupted.
