@@ -413,3 +413,75 @@ async fn the_playbook_collects_a_shell_less_suspect_from_its_node_before_deletin
     .await;
     assert_eq!(helper_pods(&client, &ns).await, 0);
 }
+
+/// The UID of the helper the case's journal says the API server created, once it says so.
+fn helper_created(case: &Path) -> Option<String> {
+    let journal = std::fs::read_to_string(case.join("journal.jsonl")).ok()?;
+    // The last line may be torn by the writer: only whole lines are read.
+    journal
+        .lines()
+        .filter_map(|line| serde_json::from_str::<Value>(line).ok())
+        .filter(|entry| entry["action"] == "node.helper.create" && entry["result"]["status"] == "created")
+        .find_map(|entry| entry["result"]["uid"].as_str().map(str::to_string))
+}
+
+#[tokio::test]
+async fn undo_deletes_the_helper_a_killed_run_left_on_the_node() {
+    let tb = testbed();
+    let client = tb.client().await;
+    let ns = tb.namespace("node-undo").await;
+    let suspect = canary(&client, tb, &ns, "canary", "undo-drop", "undo-forward").await;
+    let image = tb.helper_image();
+    let dir = tempfile::tempdir().unwrap();
+    let case = dir.path().join("case");
+
+    let mut child = kir_in(tb, &case)
+        .args(["snapshot", "pod", &format!("{ns}/canary"), "--from", "node", "--helper-image", image])
+        .args(["--memory", "--helper-timeout", "5m"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // Held still as soon as the helper's creation is journaled with its UID (kir then waits for
+    // it to run, collects, deletes it), then killed: the helper stays on the node.
+    let deadline = std::time::Instant::now() + Duration::from_secs(120);
+    let uid = loop {
+        if let Some(uid) = helper_created(&case) {
+            break uid;
+        }
+        assert!(std::time::Instant::now() < deadline, "the helper's creation is not journaled");
+        assert!(child.try_wait().unwrap().is_none(), "kir ended before it created its helper");
+        std::thread::sleep(Duration::from_millis(5));
+    };
+    // SAFETY: signalling a child process this test started and still owns.
+    unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGSTOP) };
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let journal = std::fs::read_to_string(case.join("journal.jsonl")).unwrap();
+    assert!(!journal.contains("\"node.helper.delete\""), "the killed run deleted its helper first");
+    let pods: Api<Pod> = Api::namespaced(client.clone(), &ns);
+    let left = pods.list(&ListParams::default().labels("ir.kir.dev/node-helper")).await.unwrap().items;
+    assert_eq!(left.len(), 1, "the killed run left its helper");
+    assert_eq!(left[0].metadata.uid.as_deref(), Some(uid.as_str()));
+
+    let plan = run(kir_with(&tb.kubeconfig).args(["undo", "--dry-run"]).arg(&case)).success();
+    assert!(plan.stderr.contains("delete helper pod"), "{}", plan.stderr);
+    assert_eq!(helper_pods(&client, &ns).await, 1, "a dry run deletes nothing");
+
+    let undone = run(kir_with(&tb.kubeconfig).args(["undo", "--yes", "-o", "json"]).arg(&case)).success();
+    let outcomes = undone.json();
+    let helper = outcomes
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|o| o["description"].as_str().is_some_and(|d| d.contains("helper pod")))
+        .unwrap_or_else(|| panic!("no helper reversal in {outcomes:#}"));
+    assert_eq!(helper["status"], "reversed", "{outcomes:#}");
+    assert_eq!(helper_pods(&client, &ns).await, 0, "the helper is deleted");
+    let after = pods.get("canary").await.unwrap();
+    assert_eq!(after.metadata.uid, suspect.metadata.uid, "the suspect is left as it was");
+
+    // Undone once: nothing is left to reverse.
+    let again = run(kir_with(&tb.kubeconfig).args(["undo", "--yes"]).arg(&case)).success();
+    assert!(again.stderr.contains("no change that is still to be reversed"), "{}", again.stderr);
+}

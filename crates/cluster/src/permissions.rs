@@ -263,6 +263,8 @@ const RELEASE: &[Need] = &[
     cluster("get", ANP, "adminnetworkpolicies", "check the AdminNetworkPolicy is still kir's").if_served(),
     cluster("delete", ANP, "adminnetworkpolicies", "remove it").if_served(),
     ns("patch", "", "pods", "remove the quarantine label, restore the labels"),
+    ns("delete", "", "pods", "delete the helper pod a killed collection from the node left")
+        .only_when("a run was killed while its helper ran"),
 ];
 
 const UNCORDON: &[Need] = &[

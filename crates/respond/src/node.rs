@@ -20,6 +20,7 @@ use crate::{
     isolate::PodState,
     observe::ObservedPod,
     snapshot::{Runner, SnapshotOptions, SnapshotReport, choose_container, snapshot_pod},
+    undo::Reversal,
 };
 
 /// Where the helper sees the node's root file system.
@@ -30,6 +31,10 @@ pub const HELPER_CONTAINER: &str = "collector";
 
 /// Label of every helper pod, for the eye and for `kubectl get pods -l`.
 pub const HELPER_LABEL: &str = "ir.kir.dev/node-helper";
+
+/// The journal actions of the helper's creation and deletion.
+pub const HELPER_CREATE: &str = "node.helper.create";
+pub const HELPER_DELETE: &str = "node.helper.delete";
 
 /// How the helper is started.
 #[derive(Debug, Clone)]
@@ -117,11 +122,18 @@ pub async fn start_helper(
     let name = format!("kir-node-helper-{}", crate::collect::random_hex(5));
     let object = helper_pod(&suspect.namespace, &name, &node, &options.image, &case.metadata().id);
     let target = format!("pod/{}/{name}", suspect.namespace);
+    // A run killed before it deletes the helper leaves it on the node: `kir undo` removes it.
+    let reversal = Reversal::DeleteHelper {
+        namespace: suspect.namespace.clone(),
+        helper: name.clone(),
+        pod: suspect.name.clone(),
+    };
     let intent = record(
         case,
-        JournalRecord::new(actor, "node.helper.create")
+        JournalRecord::new(actor, HELPER_CREATE)
             .target(target.clone())
-            .parameters(json!({"node": node, "image": options.image, "for": format!("pod/{}/{}", suspect.namespace, suspect.name)})),
+            .parameters(json!({"node": node, "image": options.image, "for": format!("pod/{}/{}", suspect.namespace, suspect.name)}))
+            .undo(serde_json::to_value(&reversal).unwrap_or_default()),
     )
     .await?;
     let created = cluster.create_object(&object).await;
@@ -131,12 +143,12 @@ pub async fn start_helper(
     };
     record(
         case,
-        JournalRecord::new(actor, "node.helper.create")
+        JournalRecord::new(actor, HELPER_CREATE)
             .target(target)
             .parameters(json!({"intent": intent.seq}))
             .result(match &created {
-                Ok(_) => json!({"uid": uid}),
-                Err(error) => json!({"error": error.to_string()}),
+                Ok(_) => json!({"status": "created", "uid": uid}),
+                Err(error) => json!({"status": "failed", "error": error.to_string()}),
             }),
     )
     .await?;
@@ -246,7 +258,7 @@ pub async fn stop_helper(cluster: &Cluster, case: &Case, actor: &str, helper: &H
     let deleted = cluster.delete_pod(&helper.namespace, &helper.name, &helper.uid, Some(0)).await;
     record(
         case,
-        JournalRecord::new(actor, "node.helper.delete")
+        JournalRecord::new(actor, HELPER_DELETE)
             .target(format!("pod/{}/{}", helper.namespace, helper.name))
             .parameters(json!({"uid": helper.uid}))
             .result(match &deleted {

@@ -10,7 +10,7 @@ use std::{
 };
 
 use kir_cluster::Cluster;
-use kir_evidence::{Case, JournalRecord};
+use kir_evidence::{Case, JournalEntry, JournalRecord};
 use serde::Serialize;
 use serde_json::{Value, json};
 
@@ -189,11 +189,12 @@ impl Playbook {
         progress: &(dyn Fn(&StepReport) + Sync),
     ) -> Result<RespondReport> {
         let images = crate::replace::images(&self.observed.pod);
-        let Playbook { observed, around, isolation: plan, container: _, options } = self;
+        let Playbook { observed, around, isolation: plan, container, options } = self;
         let (observed, around) = (Arc::new(observed), Arc::new(around));
         let state = &observed.state;
         let target = format!("pod/{}/{}", state.namespace, state.name);
-        let done = done_steps(case, &target).await?;
+        let entries = blocking::entries(case).await?;
+        let done = done_steps(&entries, &target);
         let step_done = |step: &str| done.iter().any(|d| d == step);
 
         // Evidence and containment run as tasks of their own, so that the hashing, compressing
@@ -238,43 +239,55 @@ impl Playbook {
                 (cluster.clone(), case.clone(), actor.to_string(), observed.clone());
             let (skip, snapshot_options) = (step_done("snapshot"), options.snapshot.clone());
             let (skip_node, node_options) = (step_done("node"), options.node.clone());
+            let exec_ran_before = exec_ran_journaled(&entries, &target, &state.uid, &container);
             tokio::spawn(async move {
-                if skip {
-                    let _ = volatile_done.send(());
-                    return None;
-                }
-                let at = Instant::now();
                 // With a helper, what the node holds (the processes' sockets among it) is evidence
                 // containment could destroy too: it waits for both, within its budget.
                 let (exec_signal, held) = match node_options {
                     Some(_) => (None, Some(volatile_done)),
                     None => (Some(volatile_done), None),
                 };
-                let result = snapshot_pod_signalling(
-                    &cluster,
-                    &case,
-                    &actor,
-                    &observed,
-                    &snapshot_options,
-                    exec_signal,
-                )
-                .await;
-                let took = at.elapsed();
-                tracing::debug!("snapshot finished {} ms after start", started.elapsed().as_millis());
-                let node = match (&result, node_options) {
-                    (Ok(report), Some(node))
-                        if !skip_node && (!report.exec_ran() || node.memory || node.checkpoint) =>
-                    {
-                        let at = Instant::now();
-                        let collected = snapshot_from_node(&cluster, &case, &actor, &observed, &node).await;
-                        Some((collected, at.elapsed()))
+                let snapshot = if skip {
+                    if let Some(signal) = exec_signal {
+                        let _ = signal.send(());
                     }
-                    _ => None,
+                    None
+                } else {
+                    let at = Instant::now();
+                    let result = snapshot_pod_signalling(
+                        &cluster,
+                        &case,
+                        &actor,
+                        &observed,
+                        &snapshot_options,
+                        exec_signal,
+                    )
+                    .await;
+                    tracing::debug!("snapshot finished {} ms after start", started.elapsed().as_millis());
+                    Some((result, at.elapsed()))
+                };
+                // Decided by this run's snapshot or, resumed after it, by the earlier run's word;
+                // a snapshot that failed decides nothing.
+                let step = match (&snapshot, node_options) {
+                    (_, Some(_)) if skip_node => None,
+                    (None, Some(node)) => Some((node_step(&node, exec_ran_before), node)),
+                    (Some((Ok(report), _)), Some(node)) => {
+                        Some((node_step(&node, Some(report.exec_ran())), node))
+                    }
+                    (Some((Err(_), _)), _) | (_, None) => None,
+                };
+                let node = match step {
+                    Some((NodeStep::Run(note), node)) => {
+                        let at = Instant::now();
+                        let result = snapshot_from_node(&cluster, &case, &actor, &observed, &node).await;
+                        Some(NodeRun { result, took: at.elapsed(), note })
+                    }
+                    Some((NodeStep::NotWanted, _)) | None => None,
                 };
                 if let Some(held) = held {
                     let _ = held.send(());
                 }
-                Some((result, took, node))
+                (snapshot, node)
             })
         };
         let containment = {
@@ -317,12 +330,8 @@ impl Playbook {
         };
         let (capture, snapshot) = tokio::join!(capture, snapshot);
         let capture = capture.unwrap_or_else(|e| Some((Err(Error::task("capture", &e)), Duration::ZERO)));
-        let snapshot =
-            snapshot.unwrap_or_else(|e| Some((Err(Error::task("snapshot", &e)), Duration::ZERO, None)));
-        let (snapshot, node) = match snapshot {
-            Some((result, took, node)) => (Some((result, took)), node),
-            None => (None, None),
-        };
+        let (snapshot, node) =
+            snapshot.unwrap_or_else(|e| (Some((Err(Error::task("snapshot", &e)), Duration::ZERO)), None));
 
         let mut report = RespondReport {
             case: case.path().display().to_string(),
@@ -348,7 +357,10 @@ impl Playbook {
                 "snapshot",
                 snapshot.as_ref().map(|(s, _)| s.as_ref().map(|s| &s.collected).map_err(|e| e.to_string())),
             ),
-            ("node", node.as_ref().map(|(n, _)| n.as_ref().map(|n| &n.collected).map_err(|e| e.to_string()))),
+            (
+                "node",
+                node.as_ref().map(|n| n.result.as_ref().map(|n| &n.collected).map_err(|e| e.to_string())),
+            ),
         ] {
             let missing = match outcome {
                 None => continue,
@@ -392,17 +404,25 @@ impl Playbook {
         }
         match node {
             None => {}
-            Some((Ok(node), took)) => {
+            Some(NodeRun { result: Ok(mut node), took, note }) => {
                 let mut detail = format!("{} from node {}", summary(&node.collected), node.node);
                 if !node.suspect_untouched {
                     detail.push_str("; the suspect was NOT found as it was afterwards");
+                }
+                if let Some(note) = note {
+                    detail.push_str(&format!("; {note}"));
+                    node.notes.push(note.to_string());
                 }
                 let outcome = collected_outcome(&node.collected, took, detail);
                 report.node = Some(node);
                 steps.finish(&mut report, "node", outcome).await?;
             }
-            Some((Err(error), took)) => {
-                steps.finish(&mut report, "node", StepOutcome::Failed(took, error.to_string())).await?
+            Some(NodeRun { result: Err(error), took, note }) => {
+                let mut detail = error.to_string();
+                if let Some(note) = note {
+                    detail.push_str(&format!("; {note}"));
+                }
+                steps.finish(&mut report, "node", StepOutcome::Failed(took, detail)).await?
             }
         }
 
@@ -587,14 +607,60 @@ fn collected_outcome(collected: &Collected, took: Duration, detail: String) -> S
 }
 
 /// Steps a previous run of this playbook finished for `target`.
-async fn done_steps(case: &Case, target: &str) -> Result<Vec<String>> {
-    Ok(blocking::entries(case)
-        .await?
-        .into_iter()
+fn done_steps(entries: &[JournalEntry], target: &str) -> Vec<String> {
+    entries
+        .iter()
         .filter(|e| e.action == "respond.step" && e.target.as_deref() == Some(target))
         .filter(|e| e.result.get("status").and_then(Value::as_str) == Some("done"))
         .filter_map(|e| e.parameters.get("step").and_then(Value::as_str).map(str::to_string))
-        .collect())
+        .collect()
+}
+
+/// Whether exec could run in `container` of the pod (`uid`), as the newest snapshot of it
+/// journaled for `target` says; `None` when none is journaled or its line does not say (an
+/// older kir wrote it).
+fn exec_ran_journaled(entries: &[JournalEntry], target: &str, uid: &str, container: &str) -> Option<bool> {
+    let names = |e: &JournalEntry, key: &str, value: &str| {
+        e.parameters.get(key).and_then(Value::as_str) == Some(value)
+    };
+    entries
+        .iter()
+        .rev()
+        .filter(|e| e.action == "snapshot.pod" && e.target.as_deref() == Some(target))
+        .find(|e| names(e, "uid", uid) && names(e, "container", container))
+        .and_then(|e| e.result.get("execRan").and_then(Value::as_bool))
+}
+
+/// Whether the node step runs, and with what note.
+#[derive(Debug, PartialEq, Eq)]
+enum NodeStep {
+    NotWanted,
+    Run(Option<&'static str>),
+}
+
+/// Said when the node step runs for want of knowing whether exec could run.
+const EXEC_UNKNOWN: &str = "the earlier run that did the snapshot did not journal whether exec could run in the \
+     container: collected from the node in case it could not";
+
+/// The node step runs when exec could not run in the container, or memory or a checkpoint is
+/// asked for. `exec_ran` is `None` when that is not known (a resumed run whose snapshot an
+/// earlier kir did): it then runs, saying so, since a helper started for nothing costs less
+/// than evidence left uncollected.
+fn node_step(node: &NodeSnapshotOptions, exec_ran: Option<bool>) -> NodeStep {
+    match exec_ran {
+        _ if node.memory || node.checkpoint => NodeStep::Run(None),
+        Some(true) => NodeStep::NotWanted,
+        Some(false) => NodeStep::Run(None),
+        None => NodeStep::Run(Some(EXEC_UNKNOWN)),
+    }
+}
+
+/// What the node step did: its result, how long it took, and why it ran when that is not
+/// evident.
+struct NodeRun {
+    result: Result<NodeSnapshotReport>,
+    took: Duration,
+    note: Option<&'static str>,
 }
 
 enum StepOutcome {
@@ -695,5 +761,70 @@ impl RespondReport {
     /// Some evidence is missing (and, with `--replace`, the suspect was kept for it).
     pub fn incomplete(&self) -> bool {
         self.steps.iter().any(|s| s.status == "incomplete" || s.status == "withheld")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::node::HelperOptions;
+
+    fn node_options(memory: bool, checkpoint: bool) -> NodeSnapshotOptions {
+        NodeSnapshotOptions {
+            helper: HelperOptions { image: "kir:dev".into(), start_timeout: Duration::from_secs(60) },
+            snapshot: SnapshotOptions::default(),
+            memory,
+            checkpoint,
+            dumps: SnapshotOptions::default(),
+        }
+    }
+
+    fn snapshot_entry(seq: u64, uid: &str, container: &str, result: Value) -> JournalEntry {
+        JournalEntry {
+            seq,
+            time: jiff::Timestamp::UNIX_EPOCH,
+            actor: "me".into(),
+            action: "snapshot.pod".into(),
+            target: Some("pod/shop/web-1".into()),
+            parameters: json!({"uid": uid, "container": container}),
+            result,
+            undo: Value::Null,
+            prev_hash: String::new(),
+            hash: String::new(),
+        }
+    }
+
+    #[test]
+    fn the_node_step_runs_when_exec_could_not_or_only_the_node_gives_what_is_asked() {
+        let plain = node_options(false, false);
+        assert_eq!(node_step(&plain, Some(true)), NodeStep::NotWanted);
+        assert_eq!(node_step(&plain, Some(false)), NodeStep::Run(None));
+        for asked in [node_options(true, false), node_options(false, true)] {
+            assert_eq!(node_step(&asked, Some(true)), NodeStep::Run(None));
+            assert_eq!(node_step(&asked, None), NodeStep::Run(None), "wanted whatever exec did");
+        }
+        assert_eq!(node_step(&plain, None), NodeStep::Run(Some(EXEC_UNKNOWN)), "not known: run, and say so");
+    }
+
+    #[test]
+    fn a_resumed_run_knows_whether_exec_ran_from_the_newest_snapshot_of_the_same_container() {
+        let entries = vec![
+            snapshot_entry(2, "uid-1", "app", json!({"execRan": true})),
+            snapshot_entry(3, "uid-1", "app", json!({"execRan": false})),
+            snapshot_entry(4, "uid-1", "sidecar", json!({"execRan": true})),
+            snapshot_entry(5, "uid-0", "app", json!({"execRan": true})),
+        ];
+        assert_eq!(exec_ran_journaled(&entries, "pod/shop/web-1", "uid-1", "app"), Some(false));
+        assert_eq!(exec_ran_journaled(&entries, "pod/shop/web-1", "uid-1", "sidecar"), Some(true));
+        assert_eq!(exec_ran_journaled(&entries, "pod/shop/web-1", "uid-2", "app"), None);
+        assert_eq!(exec_ran_journaled(&entries, "pod/shop/web-2", "uid-1", "app"), None);
+
+        let mut older = entries.clone();
+        older.push(snapshot_entry(6, "uid-1", "app", json!({"processes": 3})));
+        assert_eq!(
+            exec_ran_journaled(&older, "pod/shop/web-1", "uid-1", "app"),
+            None,
+            "the newest snapshot does not say: an older one is not taken for it"
+        );
     }
 }

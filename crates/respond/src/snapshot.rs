@@ -182,21 +182,25 @@ pub async fn snapshot_pod_signalling(
             .await;
     }
     let collected = collector.into_collected();
+    let report =
+        SnapshotReport { container, processes: processes.len(), sockets: sockets.len(), findings, collected };
     blocking::record(
         case,
         JournalRecord::new(actor, "snapshot.pod")
             .target(format!("pod/{}/{}", state.namespace, state.name))
-            .parameters(json!({"uid": state.uid, "container": container, "maxBytes": options.max_bytes, "timeoutSeconds": options.timeout.as_secs()}))
+            .parameters(json!({"uid": state.uid, "container": report.container, "maxBytes": options.max_bytes, "timeoutSeconds": options.timeout.as_secs()}))
             .result(json!({
-                "processes": processes.len(),
-                "sockets": sockets.len(),
-                "findings": findings.iter().map(|f| json!({"id": f.id, "severity": f.severity, "title": f.title})).collect::<Vec<_>>(),
-                "notCollected": collected.not_collected.len(),
-                "missing": missing_record(&collected),
+                "processes": report.processes,
+                "sockets": report.sockets,
+                "findings": report.findings.iter().map(|f| json!({"id": f.id, "severity": f.severity, "title": f.title})).collect::<Vec<_>>(),
+                "notCollected": report.collected.not_collected.len(),
+                "missing": missing_record(&report.collected),
+                // What a resumed playbook decides its node step by.
+                "execRan": report.exec_ran(),
             })),
     )
     .await?;
-    Ok(SnapshotReport { container, processes: processes.len(), sockets: sockets.len(), findings, collected })
+    Ok(report)
 }
 
 /// Parsing needs the output in memory too; at most this much of it.

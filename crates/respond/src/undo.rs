@@ -28,6 +28,7 @@ use crate::{
     contain::{CORDONED_BY_ANNOTATION, REMOVED_LABELS_ANNOTATION},
     isolate::{CASE_ANNOTATION, cases_of},
     netpol::{self, MANAGED_BY_LABEL, MANAGED_BY_VALUE, QUARANTINE_LABEL, quarantine_name},
+    node::{HELPER_CREATE, HELPER_DELETE, HELPER_LABEL},
     selector::Labels,
 };
 
@@ -128,6 +129,10 @@ pub enum Reversal {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         resolved: Option<String>,
     },
+    /// Delete the helper pod kir started on the node of `pod` (in its namespace), which a run
+    /// killed before deleting it left there.
+    #[serde(rename_all = "camelCase")]
+    DeleteHelper { namespace: String, helper: String, pod: String },
 }
 
 /// A RoleBinding or ClusterRoleBinding kir changed: which one, and the UID it had.
@@ -189,7 +194,8 @@ impl Reversal {
             | Reversal::LeaveCase { namespace, pod, pod_uid } => Some((namespace, pod, pod_uid)),
             Reversal::RestoreSubjects { .. }
             | Reversal::RecreateBinding { .. }
-            | Reversal::LiftImageBlock { .. } => None,
+            | Reversal::LiftImageBlock { .. }
+            | Reversal::DeleteHelper { .. } => None,
         }
     }
 
@@ -220,11 +226,35 @@ impl Reversal {
 
     /// The journal target of the change this reverses.
     pub fn target(&self) -> String {
+        if let Reversal::DeleteHelper { namespace, helper, .. } = self {
+            return format!("pod/{namespace}/{helper}");
+        }
         match (self.pod(), self.binding()) {
             (Some((namespace, pod, _)), _) => format!("pod/{namespace}/{pod}"),
             (None, Some(binding)) => binding.target(),
             (None, None) => self.image_block().map(|(kind, _, name)| kind.target(&name)).unwrap_or_default(),
         }
+    }
+
+    /// What `kir release pod` names to reverse this: its target, except for a helper, which
+    /// belongs to the pod it was started for.
+    fn about(&self) -> String {
+        match self {
+            Reversal::DeleteHelper { namespace, pod, .. } => format!("pod/{namespace}/{pod}"),
+            _ => self.target(),
+        }
+    }
+
+    /// Whether `entry` journaled the change this reverses: the same action and target, and for
+    /// a helper, the pod the intent says it was started for.
+    fn belongs_to(&self, entry: &JournalEntry) -> bool {
+        let made_for = match self {
+            Reversal::DeleteHelper { .. } => {
+                entry.parameters.get("for").and_then(Value::as_str) == Some(self.about().as_str())
+            }
+            _ => true,
+        };
+        self.action() == entry.action && Some(self.target()) == entry.target && made_for
     }
 
     /// The journal action of the change this reverses.
@@ -238,6 +268,7 @@ impl Reversal {
             Reversal::Uncordon { .. } => "isolate.cordon-node",
             Reversal::LeaveCase { .. } => "isolate.join-case",
             Reversal::LiftImageBlock { kind, .. } => kind.action(),
+            Reversal::DeleteHelper { .. } => HELPER_CREATE,
         }
     }
 
@@ -267,6 +298,11 @@ impl Reversal {
                 Some((_, pattern, name)) => format!("delete {} {name} (the block of {pattern})", kind.name()),
                 None => format!("delete a {} of an unreadable pattern", kind.name()),
             },
+            Reversal::DeleteHelper { namespace, helper, pod } => {
+                format!(
+                    "delete helper pod {namespace}/{helper}, started on the node of pod {namespace}/{pod}"
+                )
+            }
         }
     }
 }
@@ -304,8 +340,9 @@ const UNDO_ACTION: &str = "undo";
 /// Statuses of an `undo` entry after which nothing is left to reverse.
 const SETTLED: [&str; 2] = ["reversed", "already reversed"];
 
-/// The changes still to reverse (of `target` only, when given). A change the cluster already
-/// had (`unchanged`) or that failed was not made by this case: nothing to undo.
+/// The changes still to reverse (of the pod `target` names only, when given). A change the
+/// cluster already had (`unchanged`) or that failed was not made by this case, and a helper its
+/// own run deleted is gone: nothing to undo.
 pub fn pending(entries: &[JournalEntry], target: Option<&str>) -> Journaled {
     let settled: Vec<u64> = entries
         .iter()
@@ -316,6 +353,13 @@ pub fn pending(entries: &[JournalEntry], target: Option<&str>) -> Journaled {
     let results: BTreeMap<u64, &JournalEntry> = entries
         .iter()
         .filter_map(|e| Some((e.parameters.get("intent").and_then(Value::as_u64)?, e)))
+        .collect();
+    let helpers_deleted: Vec<(Option<&str>, &str)> = entries
+        .iter()
+        .filter(|e| {
+            e.action == HELPER_DELETE && e.result.get("deleted").and_then(Value::as_bool) == Some(true)
+        })
+        .filter_map(|e| Some((e.target.as_deref(), e.parameters.get("uid")?.as_str()?)))
         .collect();
     let mut journaled = Journaled::default();
     for entry in entries.iter().rev().filter(|e| !e.undo.is_null() && !settled.contains(&e.seq)) {
@@ -329,7 +373,7 @@ pub fn pending(entries: &[JournalEntry], target: Option<&str>) -> Journaled {
                 continue;
             }
         };
-        if reversal.action() != entry.action || Some(reversal.target()) != entry.target {
+        if !reversal.belongs_to(entry) {
             journaled.refused.push(Refused {
                 entry: entry.seq,
                 reason: format!(
@@ -341,7 +385,7 @@ pub fn pending(entries: &[JournalEntry], target: Option<&str>) -> Journaled {
             });
             continue;
         }
-        if target.is_some_and(|t| reversal.target() != t) {
+        if target.is_some_and(|t| reversal.about() != t) {
             continue;
         }
         let result = results.get(&entry.seq);
@@ -350,6 +394,13 @@ pub fn pending(entries: &[JournalEntry], target: Option<&str>) -> Journaled {
             continue;
         }
         let made_uid = result.and_then(|r| r.result.get("uid")).and_then(Value::as_str).map(str::to_string);
+        let deleted_by_its_run = matches!(reversal, Reversal::DeleteHelper { .. })
+            && made_uid
+                .as_deref()
+                .is_some_and(|uid| helpers_deleted.contains(&(entry.target.as_deref(), uid)));
+        if deleted_by_its_run {
+            continue;
+        }
         journaled.pending.push(Pending { undoes: entry.seq, reversal, made_uid });
     }
     journaled
@@ -530,6 +581,9 @@ async fn read_other(cluster: &Cluster, reversal: &Reversal) -> Result<Option<Val
                 .await,
         )?,
         Reversal::Uncordon { node, .. } => found(cluster.get_object("v1", "Node", None, node).await)?,
+        Reversal::DeleteHelper { namespace, helper, .. } => {
+            found(cluster.get_object("v1", "Pod", Some(namespace), helper).await)?
+        }
         Reversal::LiftImageBlock { .. } => match reversal.image_block() {
             Some((kind, _, name)) => {
                 found(cluster.get_object(kind.api_version(), kind.name(), None, &name).await)?
@@ -660,13 +714,20 @@ fn judge(item: &Pending, case_id: &str, live: &Live, options: UndoOptions) -> (V
             )),
         },
         Reversal::LiftImageBlock { .. } => image_block_verdict(item, case_id, live.other.as_ref()),
+        Reversal::DeleteHelper { namespace, helper, .. } => helper_verdict(
+            &format!("helper pod {namespace}/{helper}"),
+            item.made_uid.as_deref(),
+            case_id,
+            live.other.as_ref(),
+        ),
     };
     let live_uid = match reversal {
         Reversal::DeletePolicy { .. }
         | Reversal::Uncordon { .. }
         | Reversal::RestoreSubjects { .. }
         | Reversal::RecreateBinding { .. }
-        | Reversal::LiftImageBlock { .. } => {
+        | Reversal::LiftImageBlock { .. }
+        | Reversal::DeleteHelper { .. } => {
             live.other.as_ref().and_then(|o| text_at(o, "/metadata/uid")).unwrap_or_default().to_string()
         }
         _ => pod_uid.to_string(),
@@ -698,6 +759,37 @@ fn image_block_verdict(item: &Pending, case_id: &str, live: Option<&Value>) -> V
         Some(why) => Verdict::Mismatch(format!("{what}: {why} since kir created it")),
         None => Verdict::Reverse,
     }
+}
+
+/// Whether the live pod is the helper kir started: the UID the API server answered with when kir
+/// created it, kir's labels, this case's id. A pod is deleted on that proof only: without the
+/// answer (a run killed before it was journaled), a pod of that name is left alone.
+fn helper_verdict(what: &str, made_uid: Option<&str>, case_id: &str, live: Option<&Value>) -> Verdict {
+    let Some(live) = live else {
+        return Verdict::AlreadyReversed(format!("{what} no longer exists"));
+    };
+    let uid = text_at(live, "/metadata/uid").unwrap_or_default();
+    let Some(made) = made_uid else {
+        return Verdict::Mismatch(format!(
+            "the run was interrupted before the API server's answer was journaled: kir cannot prove {what} (UID \
+             {uid}) is the pod it created; check it and delete it by hand"
+        ));
+    };
+    if made != uid {
+        return Verdict::Mismatch(format!(
+            "{what} has UID {uid}, not {made} as kir created it: another pod took its name"
+        ));
+    }
+    let labels = string_map(live, "/metadata/labels");
+    if labels.get(HELPER_LABEL).map(String::as_str) != Some("true")
+        || labels.get(MANAGED_BY_LABEL).map(String::as_str) != Some(MANAGED_BY_VALUE)
+    {
+        return Verdict::Mismatch(format!("{what} lacks kir's helper labels"));
+    }
+    if string_map(live, "/metadata/annotations").get(CASE_ANNOTATION).map(String::as_str) != Some(case_id) {
+        return Verdict::Mismatch(format!("{what} does not carry this case's id in {CASE_ANNOTATION}"));
+    }
+    Verdict::Reverse
 }
 
 /// The subjects of `subjects` the live binding does not name.
@@ -917,6 +1009,10 @@ async fn reverse(cluster: &Cluster, item: &Assessed) -> kir_cluster::Result<bool
         Reversal::LiftImageBlock { .. } => {
             let Some((kind, _, name)) = item.reversal.image_block() else { return Ok(false) };
             return cluster.delete_object(kind.api_version(), kind.name(), None, &name, uid).await;
+        }
+        // At once, as its own run deletes it: nothing of the evidence is in the helper.
+        Reversal::DeleteHelper { namespace, helper, .. } => {
+            return cluster.delete_pod(namespace, helper, uid, Some(0)).await;
         }
         Reversal::Uncordon { node, .. } => {
             let patch = json!({
@@ -1214,9 +1310,152 @@ mod tests {
         assert!(matches!(check(Some("node-uid"), node("someone", false)), Verdict::AlreadyReversed(_)));
     }
 
+    const HELPER_UID: &str = "9b1d3c5e-0a2f-4e6d-8c7b-6a5f4e3d2c1b";
+
+    fn helper_reversal() -> Reversal {
+        Reversal::DeleteHelper {
+            namespace: "shop".into(),
+            helper: "kir-node-helper-abcde".into(),
+            pod: "web-1".into(),
+        }
+    }
+
+    /// The intent `start_helper` journals: its target is the helper, "for" names the suspect.
+    fn helper_intent(seq: u64, reversal: &Reversal, made_for: &str) -> JournalEntry {
+        let mut intent = intent(seq, reversal);
+        intent.target = Some(reversal.target());
+        intent.parameters = json!({"node": "n1", "image": "kir:dev", "for": made_for});
+        intent
+    }
+
+    /// What `stop_helper` journals.
+    fn helper_deleted(seq: u64, uid: &str, result: Value) -> JournalEntry {
+        let mut deletion = entry(seq, HELPER_DELETE, json!({"uid": uid}), result, Value::Null);
+        deletion.target = Some(helper_reversal().target());
+        deletion
+    }
+
+    #[test]
+    fn a_helper_left_behind_is_pending_and_belongs_to_the_pod_it_was_started_for() {
+        let entries = vec![
+            helper_intent(2, &helper_reversal(), "pod/shop/web-1"),
+            result(3, HELPER_CREATE, 2, "created", Some(HELPER_UID)),
+        ];
+        let journaled = pending(&entries, None);
+        assert!(journaled.refused.is_empty(), "{:?}", journaled.refused);
+        assert_eq!(
+            journaled.pending,
+            [Pending { undoes: 2, reversal: helper_reversal(), made_uid: Some(HELPER_UID.into()) }]
+        );
+        assert_eq!(
+            pending(&entries, Some("pod/shop/web-1")).pending.len(),
+            1,
+            "release pod web-1 removes it"
+        );
+        assert!(pending(&entries, Some("pod/shop/kir-node-helper-abcde")).pending.is_empty());
+        assert!(pending(&entries, Some("pod/shop/web-2")).pending.is_empty());
+
+        let failed = vec![
+            helper_intent(2, &helper_reversal(), "pod/shop/web-1"),
+            result(3, HELPER_CREATE, 2, "failed", None),
+        ];
+        assert!(pending(&failed, None).pending.is_empty(), "a helper never created is not deleted");
+    }
+
+    #[test]
+    fn a_helper_its_own_run_deleted_is_not_deleted_again() {
+        let created = vec![
+            helper_intent(2, &helper_reversal(), "pod/shop/web-1"),
+            result(3, HELPER_CREATE, 2, "created", Some(HELPER_UID)),
+        ];
+        let mut deleted = created.clone();
+        deleted.push(helper_deleted(4, HELPER_UID, json!({"deleted": true})));
+        assert!(pending(&deleted, None).pending.is_empty());
+
+        // Gone before its run deleted it, a deletion that failed, or one of another pod: the
+        // live check decides.
+        for deletion in [
+            helper_deleted(4, HELPER_UID, json!({"deleted": false})),
+            helper_deleted(
+                4,
+                HELPER_UID,
+                json!({"error": "the server is currently unable to handle the request"}),
+            ),
+            helper_deleted(4, "another-uid", json!({"deleted": true})),
+        ] {
+            let mut entries = created.clone();
+            entries.push(deletion);
+            assert_eq!(pending(&entries, None).pending.len(), 1);
+        }
+    }
+
+    #[test]
+    fn a_helper_entry_naming_another_pod_is_refused() {
+        // The reversal names another pod than the entry's target, or another suspect than the
+        // intent says the helper was started for.
+        let mut elsewhere = helper_intent(2, &helper_reversal(), "pod/shop/web-1");
+        elsewhere.target = Some("pod/kube-system/coredns".into());
+        let other_suspect = helper_intent(3, &helper_reversal(), "pod/kube-system/coredns");
+        let unnamed = helper_intent(4, &helper_reversal(), "");
+        let mut under_other_action = helper_intent(5, &helper_reversal(), "pod/shop/web-1");
+        under_other_action.action = "isolate.label-pod".into();
+        // A UID is never taken from the reversal: the one the API server answered with is.
+        let mut with_uid = helper_intent(6, &helper_reversal(), "pod/shop/web-1");
+        with_uid.undo["uid"] = json!("another-uid");
+        let entries = vec![elsewhere, other_suspect, unnamed, under_other_action, with_uid];
+        let journaled = pending(&entries, None);
+        assert!(journaled.pending.is_empty(), "{:?}", journaled.pending);
+        let refused: Vec<u64> = journaled.refused.iter().map(|r| r.entry).collect();
+        assert_eq!(refused, [6, 5, 4, 3, 2]);
+    }
+
+    fn live_helper(uid: &str) -> Value {
+        let mut helper = crate::node::helper_pod("shop", "kir-node-helper-abcde", "n1", "kir:dev", CASE);
+        helper["metadata"]["uid"] = json!(uid);
+        helper
+    }
+
+    fn helper_check(made: Option<&str>, helper: Option<Value>) -> Verdict {
+        let item = Pending { undoes: 2, reversal: helper_reversal(), made_uid: made.map(str::to_string) };
+        judge(&item, CASE, &Live { pod: None, other: helper }, UndoOptions::default()).0
+    }
+
+    #[test]
+    fn a_helper_is_deleted_only_when_it_is_the_pod_kir_started_for_this_case() {
+        assert_eq!(helper_check(Some(HELPER_UID), Some(live_helper(HELPER_UID))), Verdict::Reverse);
+        let item = Pending { undoes: 2, reversal: helper_reversal(), made_uid: Some(HELPER_UID.into()) };
+        let live = Live { pod: None, other: Some(live_helper(HELPER_UID)) };
+        assert_eq!(judge(&item, CASE, &live, UndoOptions::default()).1, HELPER_UID, "deleted by this UID");
+
+        assert!(matches!(
+            helper_check(Some(HELPER_UID), Some(live_helper("another-uid"))),
+            Verdict::Mismatch(why) if why.contains("another pod took its name")
+        ));
+        assert!(matches!(
+            helper_check(None, Some(live_helper(HELPER_UID))),
+            Verdict::Mismatch(why) if why.contains("cannot prove")
+        ));
+        let mut unlabelled = live_helper(HELPER_UID);
+        unlabelled["metadata"]["labels"] = json!({});
+        assert!(matches!(
+            helper_check(Some(HELPER_UID), Some(unlabelled)),
+            Verdict::Mismatch(why) if why.contains("labels")
+        ));
+        let mut other_case = live_helper(HELPER_UID);
+        other_case["metadata"]["annotations"][CASE_ANNOTATION] = json!("another-case");
+        assert!(matches!(
+            helper_check(Some(HELPER_UID), Some(other_case)),
+            Verdict::Mismatch(why) if why.contains("this case's id")
+        ));
+        assert!(matches!(
+            helper_check(Some(HELPER_UID), None),
+            Verdict::AlreadyReversed(why) if why.contains("no longer exists")
+        ));
+    }
+
     #[test]
     fn reversals_read_back_as_written() {
-        for reversal in [policy_reversal(), label_reversal()] {
+        for reversal in [policy_reversal(), label_reversal(), helper_reversal()] {
             let value = serde_json::to_value(&reversal).unwrap();
             assert_eq!(serde_json::from_value::<Reversal>(value).unwrap(), reversal);
         }
