@@ -297,6 +297,12 @@ fn print_report(report: &RespondReport) -> anyhow::Result<()> {
         println!();
         print_findings(&snapshot.findings)?;
     }
+    // What the node step says the responder must act on (the checkpoint left on the node).
+    if let Some(node) = &report.node {
+        for note in &node.notes {
+            println!("note: {}", sanitize(note));
+        }
+    }
     // The isolation plan's warnings were shown with the plan, before anything changed.
     if let Some(isolation) = &report.isolation {
         for warning in &isolation.notes {
