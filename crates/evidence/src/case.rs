@@ -42,7 +42,7 @@ use crate::{
     key::JournalKey,
     layout::{
         CASE_FILE, EVIDENCE_DIR, JOURNAL_FILE, MANIFEST_FILE, MANIFEST_TEMP_FILE, MAX_CASE_JSON, MAX_JOURNAL,
-        STAGING_DIR, TORN_COPY_PREFIX, staging_name,
+        MAX_MANIFEST, STAGING_DIR, TORN_COPY_PREFIX, staging_name,
     },
     manifest::{ArtifactRecord, EntryProblem, Manifest, artifact_of, open_parameters},
     metadata::{self, CaseInfo, CaseMetadata},
@@ -587,15 +587,30 @@ impl LedgerGuard<'_> {
         Manifest::derive(&self.ledger.entries).map_err(|p| self.broken(p))
     }
 
-    /// Rewrite manifest.json from the journal, atomically.
+    /// Rewrite manifest.json from the journal, atomically, unless it already is what the whole
+    /// journal gives, in its own format: opening a case an older kir wrote, and recording
+    /// nothing, leaves its files as they were.
     pub(crate) fn write_manifest(&self) -> Result<()> {
-        let bytes = self.manifest()?.to_bytes();
+        let manifest = self.manifest()?;
+        let bytes = manifest.to_bytes();
         let path = self.root.join(MANIFEST_FILE);
-        let unchanged = matches!(read_path_capped(&path, bytes.len() as u64), Ok(Capped::Read(current)) if current == bytes);
-        if unchanged {
+        if let Ok(Capped::Read(current)) = read_path_capped(&path, MAX_MANIFEST)
+            && (current == bytes || self.older_format_of(&manifest, &current))
+        {
             return Ok(());
         }
         replace_file(&path, &self.root.join(MANIFEST_TEMP_FILE), &bytes).map_err(io_error("write", &path))
+    }
+
+    /// Whether `current` is, byte for byte, the manifest of the same journal head as `manifest`
+    /// in an older format this kir knows.
+    fn older_format_of(&self, manifest: &Manifest, current: &[u8]) -> bool {
+        let Ok(written) = serde_json::from_slice::<Manifest>(current) else { return false };
+        written.format != manifest.format
+            && written.journal == manifest.journal
+            && Manifest::known_format(written.format)
+            && Manifest::derive_format(&self.ledger.entries, written.format)
+                .is_ok_and(|derived| derived.to_bytes() == current)
     }
 
     /// case.json must be the file whose hash the first entry recorded.
@@ -1215,6 +1230,33 @@ mod tests {
         assert!(report.intact && report.warnings.is_empty(), "{report:#?}");
         assert_eq!(report.authentication.lines_without_mac, 1);
         assert_eq!(report.authentication.authenticated_lines, Some(1));
+    }
+
+    #[test]
+    fn opening_a_case_an_older_kir_wrote_leaves_its_manifest_until_something_is_recorded() {
+        let dir = tempfile::tempdir().unwrap();
+        let case = new_case(dir.path());
+        let root = case.path().to_path_buf();
+        let entries = case.entries().unwrap();
+        drop(case);
+        let older = Manifest::derive_format(&entries, 1).unwrap().to_bytes();
+        fs::write(root.join(MANIFEST_FILE), &older).unwrap();
+
+        let case = Case::open_for_tests(&root).unwrap();
+        assert_eq!(fs::read(root.join(MANIFEST_FILE)).unwrap(), older, "opening rewrote it");
+        case.record(JournalRecord::new("alice", "isolate")).unwrap();
+        let entries = case.entries().unwrap();
+        drop(case);
+        let rewritten: Manifest =
+            serde_json::from_slice(&fs::read(root.join(MANIFEST_FILE)).unwrap()).unwrap();
+        assert_eq!(rewritten, Manifest::derive(&entries).unwrap());
+
+        // An older-format manifest of another journal head is not kept.
+        fs::write(root.join(MANIFEST_FILE), &older).unwrap();
+        let case = Case::open_for_tests(&root).unwrap();
+        let reopened: Manifest =
+            serde_json::from_slice(&fs::read(root.join(MANIFEST_FILE)).unwrap()).unwrap();
+        assert_eq!(reopened, Manifest::derive(&case.entries().unwrap()).unwrap());
     }
 
     /// Bytes this process has read so far (`rchar` of /proc/self/io).
