@@ -20,10 +20,21 @@ node_names() {
   VETH_NODE="kr${id}n"
   CGROUP="kir-testbed-$id"
   # A /30 link between the host and the node: 10.234.X.1 (host) and 10.234.X.2 (the node's IP).
-  local x=$((16#${id:0:2}))
-  HOST_IP="10.234.$x.1"
-  NODE_IP="10.234.$x.2"
+  # X derives from the state directory too, but 256 values collide: start takes the next free
+  # one when another testbed holds it, and records the one it took for the other scripts.
+  local x=$((16#${id:0:2})) recorded
+  if [[ -f "$NODE_DIR/link-network" ]]; then
+    recorded="$(<"$NODE_DIR/link-network")"
+    [[ "$recorded" =~ ^[0-9]{1,3}$ && "$recorded" -le 255 ]] && x="$recorded"
+  fi
+  link_network "$x"
 }
+link_network() {
+  HOST_IP="10.234.$1.1"
+  NODE_IP="10.234.$1.2"
+}
+# Whether 10.234.X.1 is an address of this host.
+link_network_taken() { ip -4 -o addr show | grep -q " 10.234.$1.1/"; }
 
 # The cgroup v1 hierarchies of this machine (one mount point each), or the unified v2 mount.
 cgroup_mounts() { findmnt -rn -t cgroup,cgroup2 -o TARGET; }
