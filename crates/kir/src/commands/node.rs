@@ -33,17 +33,29 @@ pub fn collect(
     if pids.is_empty() {
         anyhow::bail!("no process of container {container_id} on this node (is it running here?)");
     }
-    let mut out = std::io::BufWriter::with_capacity(256 * 1024, std::io::stdout().lock());
-    if zstd {
+    let out = std::io::BufWriter::with_capacity(256 * 1024, std::io::stdout().lock());
+    write_output(out, zstd, |out| write_collected(what, &pids, roots, max_memory_bytes, out))?;
+    Ok(crate::exit::SUCCESS)
+}
+
+/// Run `write` into `out`, through one zstd frame with its checksum when `zstd` says so (the
+/// receiver tells a whole frame from a cut one); flushed when done.
+fn write_output<W: Write, T>(
+    mut out: W,
+    zstd: bool,
+    write: impl FnOnce(&mut dyn Write) -> anyhow::Result<T>,
+) -> anyhow::Result<T> {
+    let written = if zstd {
         let mut encoder = zstd::Encoder::new(&mut out, 1)?;
         encoder.include_checksum(true)?;
-        write_collected(what, &pids, roots, max_memory_bytes, &mut encoder)?;
+        let written = write(&mut encoder)?;
         encoder.finish()?;
+        written
     } else {
-        write_collected(what, &pids, roots, max_memory_bytes, &mut out)?;
-    }
+        write(&mut out)?
+    };
     out.flush()?;
-    Ok(crate::exit::SUCCESS)
+    Ok(written)
 }
 
 fn write_collected(
@@ -106,17 +118,7 @@ pub fn read(path: &Path, max_bytes: u64, zstd: bool) -> anyhow::Result<u8> {
         anyhow::bail!("{} is not a regular file", path.display());
     }
     let mut input = (&mut file).take(max_bytes);
-    let mut out = std::io::stdout().lock();
-    let copied = if zstd {
-        let mut encoder = zstd::Encoder::new(&mut out, 1)?;
-        encoder.include_checksum(true)?;
-        let copied = std::io::copy(&mut input, &mut encoder)?;
-        encoder.finish()?;
-        copied
-    } else {
-        std::io::copy(&mut input, &mut out)?
-    };
-    out.flush()?;
+    let copied = write_output(std::io::stdout().lock(), zstd, |out| Ok(std::io::copy(&mut input, out)?))?;
     if copied == max_bytes && metadata.len() > max_bytes {
         eprintln!("{}: cut at {max_bytes} bytes of {}", path.display(), metadata.len());
         return Ok(crate::exit::INCOMPLETE);
